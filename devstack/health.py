@@ -1,0 +1,75 @@
+"""Health checks: each answers True only when a part of the stack does real work."""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+
+from confluent_kafka.admin import AdminClient
+
+from devstack.layout import (
+    GCS_PORT,
+    HOST,
+    MAIL_API_PORT,
+    REGISTRY_API_PATH,
+    REGISTRY_PORT,
+    Topology,
+)
+
+
+class StackNotHealthy(RuntimeError):
+    """A part of the stack did not become healthy in time."""
+
+
+def kafka_brokers_listed(topology: Topology) -> bool:
+    """True when the cluster metadata lists every broker of the topology."""
+    admin = AdminClient({"bootstrap.servers": topology.bootstrap_servers, "log_level": 0})
+    try:
+        metadata = admin.list_topics(timeout=3)
+    except Exception:  # noqa: BLE001 - any failure here only means "not yet"
+        return False
+    return set(metadata.brokers) == set(topology.node_ids)
+
+
+def registry_answers() -> bool:
+    return _http_ok(f"http://{HOST}:{REGISTRY_PORT}{REGISTRY_API_PATH}/subjects")
+
+
+def gcs_answers() -> bool:
+    return _http_ok(f"http://{HOST}:{GCS_PORT}/storage/v1/b?project=probe")
+
+
+def mail_catcher_answers() -> bool:
+    return _http_ok(f"http://{HOST}:{MAIL_API_PORT}/email")
+
+
+def checks(topology: Topology) -> dict[str, Callable[[], bool]]:
+    """One check per part, by the name ``status`` shows."""
+    return {
+        "kafka": lambda: kafka_brokers_listed(topology),
+        "schema-registry": registry_answers,
+        "gcs-emulator": gcs_answers,
+        "mail-catcher": mail_catcher_answers,
+    }
+
+
+def wait_until_healthy(
+    name: str, check: Callable[[], bool], timeout: float, hint: str = ""
+) -> float:
+    """Poll ``check`` until it passes; return the seconds it took or raise StackNotHealthy."""
+    started = time.monotonic()
+    while not check():
+        if time.monotonic() - started > timeout:
+            raise StackNotHealthy(f"{name} was not healthy after {timeout:.0f} s. {hint}".strip())
+        time.sleep(0.5)
+    return time.monotonic() - started
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False

@@ -1,0 +1,89 @@
+"""Where the local stack lives on disk and which loopback ports it listens on.
+
+The ports match docker/compose.yaml so that the same environment variables
+point the pipeline at either stack.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+HOST = "127.0.0.1"
+FIRST_BROKER_PORT = 9092
+FIRST_CONTROLLER_PORT = 9192
+REGISTRY_PORT = 8081
+REGISTRY_MANAGEMENT_PORT = 8091
+REGISTRY_API_PATH = "/apis/ccompat/v7"
+GCS_PORT = 4443
+SMTP_PORT = 1025
+MAIL_API_PORT = 8025
+GCP_PROJECT = "fraudstream-local"
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def home() -> Path:
+    """The stack's folder: ``DEVSTACK_HOME`` if set, else ``.devstack`` in the repository."""
+    return Path(os.environ.get("DEVSTACK_HOME", REPO_ROOT / ".devstack")).resolve()
+
+
+def cache_dir() -> Path:
+    """Downloaded and built tools; kept across runs."""
+    return home() / "cache"
+
+
+def run_dir() -> Path:
+    """Pid files, logs and data of the running stack; wiped by each fresh ``up``."""
+    return home() / "run"
+
+
+@dataclass(frozen=True)
+class Topology:
+    """The shape of one running stack."""
+
+    brokers: int = 3
+
+    def __post_init__(self) -> None:
+        if self.brokers not in (1, 3):
+            raise ValueError(f"the local stack runs 1 or 3 brokers, not {self.brokers}")
+
+    @property
+    def node_ids(self) -> range:
+        return range(1, self.brokers + 1)
+
+    def broker_port(self, node_id: int) -> int:
+        return FIRST_BROKER_PORT + node_id - 1
+
+    def controller_port(self, node_id: int) -> int:
+        return FIRST_CONTROLLER_PORT + node_id - 1
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return ",".join(f"{HOST}:{self.broker_port(n)}" for n in self.node_ids)
+
+    @property
+    def quorum_voters(self) -> str:
+        return ",".join(f"{n}@{HOST}:{self.controller_port(n)}" for n in self.node_ids)
+
+    @property
+    def replication_factor(self) -> int:
+        return self.brokers
+
+    @property
+    def min_insync_replicas(self) -> int:
+        return min(2, self.brokers)
+
+    def environment(self) -> dict[str, str]:
+        """The variables that point fraudstream (and the tests) at this stack."""
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+            "TOPIC_REPLICATION_FACTOR": str(self.replication_factor),
+            "SCHEMA_REGISTRY_URL": f"http://{HOST}:{REGISTRY_PORT}{REGISTRY_API_PATH}",
+            "STORAGE_EMULATOR_HOST": f"http://{HOST}:{GCS_PORT}",
+            "GCP_PROJECT": GCP_PROJECT,
+            "SMTP_HOST": HOST,
+            "SMTP_PORT": str(SMTP_PORT),
+            "MAIL_API_URL": f"http://{HOST}:{MAIL_API_PORT}",
+        }

@@ -1,0 +1,118 @@
+"""The processes of the local stack and the configuration each one reads."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from pathlib import Path
+
+from devstack.install import Installed
+from devstack.layout import (
+    GCS_PORT,
+    HOST,
+    MAIL_API_PORT,
+    REGISTRY_MANAGEMENT_PORT,
+    REGISTRY_PORT,
+    SMTP_PORT,
+    Topology,
+)
+from devstack.process import Service
+
+KAFKA_HEAP = "512m"
+REGISTRY_HEAP = "512m"
+
+
+def new_cluster_id() -> str:
+    """A KRaft cluster id: a random UUID in URL-safe base64 without padding."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+
+
+def kafka_node_properties(topology: Topology, node_id: int, data_dir: Path) -> str:
+    """server.properties for one combined broker+controller node."""
+    replicas = topology.replication_factor
+    settings = {
+        "process.roles": "broker,controller",
+        "node.id": node_id,
+        "controller.quorum.voters": topology.quorum_voters,
+        "listeners": (
+            f"PLAINTEXT://{HOST}:{topology.broker_port(node_id)},"
+            f"CONTROLLER://{HOST}:{topology.controller_port(node_id)}"
+        ),
+        "advertised.listeners": f"PLAINTEXT://{HOST}:{topology.broker_port(node_id)}",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "log.dirs": data_dir,
+        # Topics are created by the pipeline with explicit settings, never by accident.
+        "auto.create.topics.enable": "false",
+        "num.partitions": 1,
+        "default.replication.factor": replicas,
+        "offsets.topic.replication.factor": replicas,
+        "transaction.state.log.replication.factor": replicas,
+        "transaction.state.log.min.isr": topology.min_insync_replicas,
+        "share.coordinator.state.topic.replication.factor": replicas,
+        "share.coordinator.state.topic.min.isr": topology.min_insync_replicas,
+        "group.initial.rebalance.delay.ms": 0,
+    }
+    return "".join(f"{key}={value}\n" for key, value in settings.items())
+
+
+def kafka_format_command(installed: Installed, cluster_id: str, config: Path) -> list[str]:
+    return [
+        installed.java, "-cp", f"{installed.kafka_libs}/*",
+        f"-Dlog4j2.configurationFile={installed.kafka_log4j_config}",
+        "kafka.tools.StorageTool", "format",
+        "--cluster-id", cluster_id, "--config", str(config), "--ignore-formatted",
+    ]
+
+
+def kafka_node(installed: Installed, node_id: int, config: Path) -> Service:
+    return Service(
+        name=f"kafka-{node_id}",
+        argv=[
+            installed.java, f"-Xms{KAFKA_HEAP}", f"-Xmx{KAFKA_HEAP}",
+            "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={installed.kafka_log4j_config}",
+            "-cp", f"{installed.kafka_libs}/*", "kafka.Kafka", str(config),
+        ],
+    )
+
+
+def schema_registry(installed: Installed) -> Service:
+    # Apicurio keeps its schemas in memory (H2): the stack is ephemeral.
+    return Service(
+        name="schema-registry",
+        argv=[installed.java, f"-Xmx{REGISTRY_HEAP}", "-jar", str(installed.registry_jar)],
+        env={
+            "QUARKUS_HTTP_HOST": HOST,
+            "QUARKUS_HTTP_PORT": str(REGISTRY_PORT),
+            "QUARKUS_MANAGEMENT_HOST": HOST,
+            "QUARKUS_MANAGEMENT_PORT": str(REGISTRY_MANAGEMENT_PORT),
+            "QUARKUS_LOG_LEVEL": "WARN",
+        },
+        cwd=installed.registry_jar.parent,
+    )
+
+
+def gcs_emulator(installed: Installed, data_dir: Path) -> Service:
+    return Service(
+        name="gcs-emulator",
+        argv=[
+            str(installed.fake_gcs_server), "-scheme", "http",
+            "-host", HOST, "-port", str(GCS_PORT), "-public-host", f"{HOST}:{GCS_PORT}",
+            "-backend", "filesystem", "-filesystem-root", str(data_dir),
+            "-log-level", "warn",
+        ],
+    )
+
+
+def mail_catcher(installed: Installed, mail_dir: Path) -> Service:
+    return Service(
+        name="mail-catcher",
+        argv=[
+            installed.node, str(installed.maildev),
+            "--ip", HOST, "--smtp", str(SMTP_PORT),
+            "--web-ip", HOST, "--web", str(MAIL_API_PORT),
+            "--mail-directory", str(mail_dir),
+        ],
+    )

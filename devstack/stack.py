@@ -1,0 +1,178 @@
+"""Bring the whole local stack up, report on it, and take it down."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from devstack import health, process, services
+from devstack.install import Installed, ensure_installed
+from devstack.layout import (
+    GCS_PORT,
+    HOST,
+    MAIL_API_PORT,
+    REGISTRY_MANAGEMENT_PORT,
+    REGISTRY_PORT,
+    SMTP_PORT,
+    Topology,
+    cache_dir,
+    run_dir,
+)
+
+HEALTH_TIMEOUT_SECONDS = 180.0
+
+Log = Callable[[str], None]
+
+
+class StackError(RuntimeError):
+    """The stack cannot be brought into the requested state."""
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    pid: int | None
+
+
+def service_names(topology: Topology) -> list[str]:
+    kafka = [f"kafka-{node}" for node in topology.node_ids]
+    return [*kafka, "schema-registry", "gcs-emulator", "mail-catcher"]
+
+
+def ports(topology: Topology) -> list[int]:
+    kafka = [topology.broker_port(n) for n in topology.node_ids]
+    kafka += [topology.controller_port(n) for n in topology.node_ids]
+    return [*kafka, REGISTRY_PORT, REGISTRY_MANAGEMENT_PORT, GCS_PORT, SMTP_PORT, MAIL_API_PORT]
+
+
+def current_topology() -> Topology | None:
+    """The topology of the stack last started here, if its state file exists."""
+    try:
+        saved = json.loads((run_dir() / "stack.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return Topology(brokers=int(saved["brokers"]))
+
+
+def status(topology: Topology) -> list[ServiceStatus]:
+    return [
+        ServiceStatus(name, process.running_pid(run_dir(), name))
+        for name in service_names(topology)
+    ]
+
+
+def up(topology: Topology, log: Log = print) -> dict[str, float]:
+    """Start the stack unless it already runs; return seconds until each part was healthy."""
+    running = current_topology()
+    if running is not None and _all_running(running):
+        if running != topology:
+            raise StackError(
+                f"the stack already runs with {running.brokers} broker(s); "
+                "run 'python -m devstack down' first"
+            )
+        log("the stack is already running")
+        return _wait_healthy(topology, log)
+    if running is not None:
+        log("a previous stack is partly running: stopping it first")
+        down(log=lambda _message: None)
+    _require_free_ports(topology)
+    log("installing what is missing (first run only) ...")
+    installed = ensure_installed(cache_dir())
+    _start_fresh(topology, installed, log)
+    try:
+        return _wait_healthy(topology, log)
+    except health.StackNotHealthy:
+        down(log=lambda _message: None, keep_logs=True)
+        raise
+
+
+def down(log: Log = print, keep_logs: bool = True) -> list[str]:
+    """Stop every process this stack started (by pid file) and discard its data."""
+    topology = current_topology() or Topology(brokers=3)
+    stopped = [name for name in service_names(topology) if process.stop(run_dir(), name)]
+    for name in stopped:
+        log(f"stopped {name}")
+    _discard_data(keep_logs)
+    return stopped
+
+
+def _all_running(topology: Topology) -> bool:
+    return all(entry.pid is not None for entry in status(topology))
+
+
+def _require_free_ports(topology: Topology) -> None:
+    taken = [port for port in ports(topology) if _port_in_use(port)]
+    if taken:
+        raise StackError(
+            f"port(s) {', '.join(map(str, taken))} on {HOST} are in use by another program; "
+            "stop it or the other stack first"
+        )
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex((HOST, port)) == 0
+
+
+def _start_fresh(topology: Topology, installed: Installed, log: Log) -> None:
+    root = run_dir()
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    cluster_id = services.new_cluster_id()
+    for node_id in topology.node_ids:
+        config = _write_kafka_config(topology, node_id, root)
+        _format_storage(installed, cluster_id, config)
+        process.start(services.kafka_node(installed, node_id, config), root)
+    process.start(services.schema_registry(installed), root)
+    (root / "gcs").mkdir()
+    process.start(services.gcs_emulator(installed, root / "gcs"), root)
+    (root / "mail").mkdir()
+    process.start(services.mail_catcher(installed, root / "mail"), root)
+    (root / "stack.json").write_text(json.dumps({"brokers": topology.brokers}))
+    log(f"started {len(service_names(topology))} processes; logs in {root / 'logs'}")
+
+
+def _write_kafka_config(topology: Topology, node_id: int, root: Path) -> Path:
+    node_dir = root / f"kafka-{node_id}"
+    node_dir.mkdir()
+    config = node_dir / "server.properties"
+    config.write_text(services.kafka_node_properties(topology, node_id, node_dir / "data"))
+    return config
+
+
+def _format_storage(installed: Installed, cluster_id: str, config: Path) -> None:
+    command = services.kafka_format_command(installed, cluster_id, config)
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise StackError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
+
+
+def _wait_healthy(topology: Topology, log: Log) -> dict[str, float]:
+    started = time.monotonic()
+    took = {}
+    for name, check in health.checks(topology).items():
+        hint = f"See the logs in {run_dir() / 'logs'}."
+        health.wait_until_healthy(name, check, HEALTH_TIMEOUT_SECONDS, hint)
+        took[name] = time.monotonic() - started
+        log(f"{name:<16} healthy after {took[name]:5.1f} s")
+    return took
+
+
+def _discard_data(keep_logs: bool) -> None:
+    root = run_dir()
+    if not root.exists():
+        return
+    for entry in root.iterdir():
+        if keep_logs and entry.name == "logs":
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink()

@@ -1,0 +1,115 @@
+"""Settings for every fraudstream service, read once from the environment.
+
+Each field is read from the upper-case environment variable of the same name
+(``KAFKA_BOOTSTRAP_SERVERS`` for ``kafka_bootstrap_servers``), or from a
+``.env`` file in the working directory. ``load_settings`` validates them all
+at start-up and turns a bad value into a ``ConfigError`` that names the
+variable, so a service never starts half-configured.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PositiveInt = Annotated[int, Field(gt=0)]
+Port = Annotated[int, Field(gt=0, lt=65536)]
+
+# GCS bucket names: 3-63 characters of lower-case letters, digits, dashes,
+# underscores and dots, starting and ending with a letter or digit.
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
+# Kafka topic names: at most 249 characters of letters, digits, '.', '_', '-'.
+_TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or invalid; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    """Every knob of the pipeline, with defaults that fit the local stack."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    # Kafka and the schema registry
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    schema_registry_url: str = "http://127.0.0.1:8081/apis/ccompat/v7"
+    fraud_topic: str = "fraud_transaction"
+    non_fraud_topic: str = "non_fraud_transaction"
+    topic_partitions: PositiveInt = 6
+    topic_replication_factor: PositiveInt = 3
+
+    # Google Cloud Storage (STORAGE_EMULATOR_HOST is read by the client library)
+    gcp_project: str = "fraudstream-local"
+    dataset_bucket: str = "fraudstream-dataset"
+    lake_bucket: str = "fraudstream-lake"
+
+    # Outgoing mail
+    smtp_host: str = "127.0.0.1"
+    smtp_port: Port = 1025
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    mail_from: str = "alerts@fraudstream.example"
+    customer_email_domain: str = "customers.fraudstream.example"
+
+    log_level: str = "INFO"
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _check_bootstrap(cls, value: str) -> str:
+        for server in value.split(","):
+            host, _, port = server.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"expected host:port[,host:port...], got {value!r}")
+        return value
+
+    @field_validator("schema_registry_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http(s):// URL, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("dataset_bucket", "lake_bucket")
+    @classmethod
+    def _check_bucket(cls, value: str) -> str:
+        if not _BUCKET_NAME.match(value):
+            raise ValueError(f"not a valid GCS bucket name: {value!r}")
+        return value
+
+    @field_validator("fraud_topic", "non_fraud_topic")
+    @classmethod
+    def _check_topic(cls, value: str) -> str:
+        if not _TOPIC_NAME.match(value):
+            raise ValueError(f"not a valid Kafka topic name: {value!r}")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError(f"expected DEBUG, INFO, WARNING or ERROR, got {value!r}")
+        return level
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read and validate the settings, or raise ``ConfigError`` naming each bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise ConfigError(_describe(error)) from None
+
+
+def _describe(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        variable = "_".join(str(part) for part in item["loc"]).upper() or "settings"
+        problems.append(f"{variable}: {item['msg']}")
+    return "invalid configuration: " + "; ".join(problems)
