@@ -60,6 +60,12 @@ def current_topology() -> Topology | None:
     return Topology(brokers=int(saved["brokers"]))
 
 
+def running_topology() -> Topology | None:
+    """The topology of the stack if every one of its processes is running, else None."""
+    topology = current_topology()
+    return topology if topology is not None and _all_running(topology) else None
+
+
 def status(topology: Topology) -> list[ServiceStatus]:
     return [
         ServiceStatus(name, process.running_pid(run_dir(), name))

@@ -1,0 +1,44 @@
+"""Google Cloud Storage: the dataset bucket and the data lake.
+
+When ``STORAGE_EMULATOR_HOST`` is set, the google-cloud-storage client talks
+to that emulator; it then needs no credentials, so none are looked up.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from google.api_core import exceptions as google_errors
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage
+
+
+class StorageError(RuntimeError):
+    """A bucket or object operation failed."""
+
+
+def storage_client(project: str) -> storage.Client:
+    if os.environ.get("STORAGE_EMULATOR_HOST"):
+        return storage.Client(project=project, credentials=AnonymousCredentials())
+    return storage.Client(project=project)
+
+
+def ensure_bucket(client: storage.Client, name: str) -> storage.Bucket:
+    """The bucket ``name``, created if it does not exist."""
+    bucket = client.bucket(name)
+    try:
+        if not bucket.exists():
+            bucket = client.create_bucket(name)
+    except google_errors.GoogleAPIError as error:
+        raise StorageError(f"cannot reach or create bucket {name}: {error}") from error
+    return bucket
+
+
+def upload_file(bucket: storage.Bucket, local_path: Path, object_name: str) -> str:
+    """Upload a local file; return its gs:// address."""
+    try:
+        bucket.blob(object_name).upload_from_filename(str(local_path))
+    except google_errors.GoogleAPIError as error:
+        raise StorageError(f"cannot upload {local_path} to {bucket.name}: {error}") from error
+    return f"gs://{bucket.name}/{object_name}"

@@ -1,0 +1,19 @@
+"""Fixtures shared by unit and integration tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PAYSIM_DIR = REPO_ROOT.parent / "shared" / "data" / "paysim"
+
+
+@pytest.fixture(scope="session")
+def paysim_sample() -> Path:
+    """The first 2,688 real PaySim rows (CC BY-SA 4.0), kept beside the repository."""
+    path = PAYSIM_DIR / "paysim_head_2688.csv"
+    if not path.is_file():
+        pytest.skip(f"the real PaySim sample is not at {path} (it lives in ../shared, not here)")
+    return path

@@ -1,0 +1,75 @@
+"""The local stack for integration tests.
+
+If the environment already points at a stack (KAFKA_BOOTSTRAP_SERVERS,
+SCHEMA_REGISTRY_URL, STORAGE_EMULATOR_HOST, SMTP_HOST, SMTP_PORT and
+MAIL_API_URL all set), the tests use it. Otherwise they start the native
+three-broker stack, and stop it at the end if they were the ones to start it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from devstack import stack as devstack
+from devstack.layout import REPO_ROOT, Topology
+
+STACK_VARIABLES = (
+    "KAFKA_BOOTSTRAP_SERVERS",
+    "SCHEMA_REGISTRY_URL",
+    "STORAGE_EMULATOR_HOST",
+    "SMTP_HOST",
+    "SMTP_PORT",
+    "MAIL_API_URL",
+)
+
+
+@dataclass(frozen=True)
+class Stack:
+    bootstrap_servers: str
+    schema_registry_url: str
+    storage_emulator_host: str
+    smtp_host: str
+    smtp_port: int
+    mail_api_url: str
+
+    @property
+    def broker_count(self) -> int:
+        admin = AdminClient({"bootstrap.servers": self.bootstrap_servers})
+        return len(admin.list_topics(timeout=10).brokers)
+
+
+def _devstack(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "devstack", *args], cwd=REPO_ROOT, check=True)
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    started_here = False
+    if not all(os.environ.get(name) for name in STACK_VARIABLES):
+        started_here = devstack.running_topology() is None
+        _devstack("up", "--brokers", "3")
+        os.environ.update(Topology(brokers=3).environment())
+    yield Stack(
+        bootstrap_servers=os.environ["KAFKA_BOOTSTRAP_SERVERS"],
+        schema_registry_url=os.environ["SCHEMA_REGISTRY_URL"],
+        storage_emulator_host=os.environ["STORAGE_EMULATOR_HOST"],
+        smtp_host=os.environ["SMTP_HOST"],
+        smtp_port=int(os.environ["SMTP_PORT"]),
+        mail_api_url=os.environ["MAIL_API_URL"],
+    )
+    if started_here:
+        _devstack("down")
+
+
+@pytest.fixture(scope="session")
+def three_brokers(stack: Stack) -> Stack:
+    if stack.broker_count < 3:
+        pytest.skip("needs a three-broker cluster; the stack in use has fewer")
+    return stack

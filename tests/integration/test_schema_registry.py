@@ -1,0 +1,78 @@
+"""The schema registry is real: confluent-kafka's Avro serde works against it unchanged."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+
+import fastavro
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.schema_registry.avro import AvroDeserializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+from fraudstream.kafka import TopicSpec, ensure_topics
+from fraudstream.registry import (
+    avro_serializer,
+    load_schema,
+    register_value_schema,
+    registry_client,
+)
+from tests.integration.conftest import Stack
+
+RECORD = {
+    "transaction_id": "3f1c0ad2",
+    "step": 1,
+    "event_time": 1_700_000_000_000,
+    "type": "TRANSFER",
+    "amount": 92_445_516.64,
+    "nameOrig": "C1305486145",
+    "oldbalanceOrg": 181.0,
+    "newbalanceOrig": 0.0,
+    "nameDest": "C553264065",
+    "oldbalanceDest": 0.0,
+    "newbalanceDest": 0.0,
+    "isFraud": True,
+    "isFlaggedFraud": False,
+    "customer_email": "C1305486145@customers.fraudstream.example",
+}
+
+
+def _without_timestamp_conversion(decoded: dict[str, object]) -> dict[str, object]:
+    event_time = decoded["event_time"]
+    if hasattr(event_time, "timestamp"):
+        decoded = {**decoded, "event_time": round(event_time.timestamp() * 1000)}
+    return decoded
+
+
+def test_avro_record_round_trip_in_confluent_wire_format(stack: Stack) -> None:
+    topic = f"it-avro-{uuid.uuid4().hex[:8]}"
+    client = registry_client(stack.schema_registry_url)
+    schema_text = load_schema("transaction")
+    schema_id = register_value_schema(client, topic, schema_text)
+    assert client.get_compatibility(f"{topic}-value") == "BACKWARD"
+
+    context = SerializationContext(topic, MessageField.VALUE)
+    payload = avro_serializer(client, schema_text)(RECORD, context)
+    # Confluent wire format: magic byte 0, the schema id as 4 big-endian bytes, Avro binary.
+    assert payload[0] == 0
+    assert int.from_bytes(payload[1:5], "big") == schema_id
+    parsed = fastavro.parse_schema(json.loads(schema_text))
+    decoded = fastavro.schemaless_reader(io.BytesIO(payload[5:]), parsed)
+    assert _without_timestamp_conversion(decoded) == RECORD
+
+    ensure_topics(stack.bootstrap_servers, [TopicSpec(topic, 1, min(3, stack.broker_count))])
+    producer = Producer({"bootstrap.servers": stack.bootstrap_servers, "acks": "all"})
+    producer.produce(topic, key=RECORD["nameOrig"], value=payload)
+    assert producer.flush(30) == 0
+    consumer = Consumer({"bootstrap.servers": stack.bootstrap_servers, "group.id": topic,
+                         "auto.offset.reset": "earliest"})
+    consumer.subscribe([topic])
+    try:
+        message = consumer.poll(20)
+    finally:
+        consumer.close()
+    assert message is not None and message.error() is None
+    value = AvroDeserializer(client)(message.value(), context)
+    assert _without_timestamp_conversion(value) == RECORD
+    assert value["amount"] == 92_445_516.64  # a double, never float32

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from devstack import process
+
+
+def test_start_and_stop_by_pid_file(tmp_path: Path) -> None:
+    service = process.Service("sleeper", [sys.executable, "-c", "import time; time.sleep(60)"])
+    pid = process.start(service, tmp_path)
+
+    assert process.running_pid(tmp_path, "sleeper") == pid
+    assert process.stop(tmp_path, "sleeper", grace_seconds=10) is True
+    assert process.running_pid(tmp_path, "sleeper") is None
+    assert not Path(f"/proc/{pid}").exists() or _is_zombie(pid)
+    assert process.stop(tmp_path, "sleeper") is False  # stopping twice is harmless
+
+
+def test_a_recycled_pid_is_never_signalled(tmp_path: Path) -> None:
+    # A pid file whose pid now belongs to another program (here: this test run).
+    record = process.pid_file(tmp_path, "kafka-1")
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"pid": os.getpid(), "argv": ["java", "kafka.Kafka"]}))
+
+    assert process.running_pid(tmp_path, "kafka-1") is None
+    assert process.stop(tmp_path, "kafka-1") is False
+    time.sleep(0.1)  # still alive to assert: the signal was never sent
+
+
+def test_output_goes_to_the_service_log(tmp_path: Path) -> None:
+    service = process.Service("echo", [sys.executable, "-c", "print('hello from echo')"])
+    process.start(service, tmp_path)
+    log = process.log_file(tmp_path, "echo")
+    deadline = time.monotonic() + 10
+    while "hello from echo" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "hello from echo" in log.read_text()
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
+    except OSError:
+        return True
