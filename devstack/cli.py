@@ -15,7 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return int(args.handler(args))
-    except (InstallError, stack.StackError, health.StackNotHealthy) as error:
+    except (InstallError, stack.StackError, health.StackNotHealthyError) as error:
         print(f"devstack: {error}", file=sys.stderr)
         return 1
 
@@ -24,27 +24,33 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="devstack", description=__doc__)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    up = commands.add_parser("up", help="install what is missing, start the stack, wait until healthy")
-    up.add_argument("--brokers", type=int, choices=(1, 3), default=3, help="Kafka nodes (default 3)")
+    up = commands.add_parser(
+        "up", help="install what is missing, start the stack, wait until healthy"
+    )
+    up.add_argument(
+        "--brokers", type=int, choices=(1, 3), default=3, help="Kafka nodes (default 3)"
+    )
     up.set_defaults(handler=_up)
 
     commands.add_parser("status", help="show each process and whether it answers").set_defaults(
         handler=_status
     )
-    commands.add_parser("env", help="print export lines that point the pipeline at the stack").set_defaults(
-        handler=_env
-    )
-    commands.add_parser("down", help="stop the processes this stack started and discard its data").set_defaults(
-        handler=_down
-    )
+    commands.add_parser(
+        "env", help="print export lines that point the pipeline at the stack"
+    ).set_defaults(handler=_env)
+    commands.add_parser(
+        "down", help="stop the processes this stack started and discard its data"
+    ).set_defaults(handler=_down)
     return parser
 
 
 def _up(args: argparse.Namespace) -> int:
     topology = Topology(brokers=args.brokers)
     stack.up(topology, log=lambda message: print(message, file=sys.stderr))
-    print(f"the stack is up; point the pipeline at it with: eval \"$(python -m devstack env)\"",
-          file=sys.stderr)
+    print(
+        'the stack is up; point the pipeline at it with: eval "$(python -m devstack env)"',
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -65,8 +71,10 @@ def _status(_args: argparse.Namespace) -> int:
 def _env(_args: argparse.Namespace) -> int:
     topology = stack.current_topology()
     if topology is None:
-        print("devstack: the stack is not running; start it with 'python -m devstack up'",
-              file=sys.stderr)
+        print(
+            "devstack: the stack is not running; start it with 'python -m devstack up'",
+            file=sys.stderr,
+        )
         return 1
     for name, value in topology.environment().items():
         print(f"export {name}={shlex.quote(value)}")

@@ -19,7 +19,7 @@ from devstack.layout import (
 )
 
 
-class StackNotHealthy(RuntimeError):
+class StackNotHealthyError(RuntimeError):
     """A part of the stack did not become healthy in time."""
 
 
@@ -28,7 +28,7 @@ def kafka_brokers_listed(topology: Topology) -> bool:
     admin = AdminClient({"bootstrap.servers": topology.bootstrap_servers, "log_level": 0})
     try:
         metadata = admin.list_topics(timeout=3)
-    except Exception:  # noqa: BLE001 - any failure here only means "not yet"
+    except Exception:
         return False
     return set(metadata.brokers) == set(topology.node_ids)
 
@@ -58,11 +58,13 @@ def checks(topology: Topology) -> dict[str, Callable[[], bool]]:
 def wait_until_healthy(
     name: str, check: Callable[[], bool], timeout: float, hint: str = ""
 ) -> float:
-    """Poll ``check`` until it passes; return the seconds it took or raise StackNotHealthy."""
+    """Poll ``check`` until it passes; return the seconds it took or raise StackNotHealthyError."""
     started = time.monotonic()
     while not check():
         if time.monotonic() - started > timeout:
-            raise StackNotHealthy(f"{name} was not healthy after {timeout:.0f} s. {hint}".strip())
+            raise StackNotHealthyError(
+                f"{name} was not healthy after {timeout:.0f} s. {hint}".strip()
+            )
         time.sleep(0.5)
     return time.monotonic() - started
 

@@ -61,7 +61,7 @@ def require_tool(name: str, what_to_install: str) -> str:
 
 def require_java() -> str:
     java = require_tool("java", f"Java {versions.JAVA_MIN}+ (Debian: openjdk-17-jre-headless)")
-    banner = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
+    banner = subprocess.run([java, "-version"], check=False, capture_output=True, text=True).stderr
     major = parse_java_major(banner)
     if major < versions.JAVA_MIN:
         raise InstallError(
@@ -97,10 +97,18 @@ def ensure_kafka(cache: Path) -> Path:
     shutil.rmtree(staging, ignore_errors=True)
     _run(
         [
-            mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
-            f"-DoutputDirectory={staging}", "-DincludeScope=runtime",
-            f"-Dkafka.version={versions.KAFKA}", f"-Dscala.version={versions.SCALA}",
-            f"-Dlog4j.version={versions.LOG4J}", f"-Dslf4j.version={versions.SLF4J}",
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(pom),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={staging}",
+            "-DincludeScope=runtime",
+            f"-Dkafka.version={versions.KAFKA}",
+            f"-Dscala.version={versions.SCALA}",
+            f"-Dlog4j.version={versions.LOG4J}",
+            f"-Dslf4j.version={versions.SLF4J}",
         ],
         "download Kafka from Maven Central",
     )
@@ -126,7 +134,10 @@ def ensure_registry(cache: Path) -> Path:
     downloads = cache / "downloads"
     _run(
         [
-            mvn, "-q", "-B", "dependency:copy",
+            mvn,
+            "-q",
+            "-B",
+            "dependency:copy",
             f"-Dartifact=io.apicurio:apicurio-registry-app:{version}:tar.gz:all",
             f"-DoutputDirectory={downloads}",
         ],
@@ -149,7 +160,7 @@ def ensure_fake_gcs_server(cache: Path) -> Path:
     if binary.exists():
         return binary
     go = require_tool("go", "Go 1.22+ (https://go.dev/doc/install)")
-    banner = subprocess.run([go, "version"], capture_output=True, text=True).stdout
+    banner = subprocess.run([go, "version"], check=False, capture_output=True, text=True).stdout
     if parse_go_version(banner) < versions.GO_MIN:
         raise InstallError(f"Go {versions.GO_MIN[0]}.{versions.GO_MIN[1]}+ is needed: {banner}")
     gobin = cache / "gobin"
@@ -171,8 +182,14 @@ def ensure_maildev(cache: Path) -> Path:
     npm = require_tool("npm", "Node.js 18+ with npm (Debian: apt-get install nodejs npm)")
     _run(
         [
-            npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund",
-            "--loglevel=error", f"maildev@{versions.MAILDEV}",
+            npm,
+            "install",
+            "--prefix",
+            str(prefix),
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+            f"maildev@{versions.MAILDEV}",
         ],
         "install MailDev from the npm registry",
     )
@@ -191,7 +208,7 @@ def _resource_file(cache: Path, name: str) -> Path:
 
 def _run(argv: list[str], what: str, env: dict[str, str] | None = None) -> None:
     result = subprocess.run(
-        argv, capture_output=True, text=True, env={**os.environ, **(env or {})}
+        argv, check=False, capture_output=True, text=True, env={**os.environ, **(env or {})}
     )
     if result.returncode != 0:
         output = (result.stdout + result.stderr).strip()[-2000:]

@@ -7,6 +7,7 @@ the kernel has since handed to another program is never touched.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -87,10 +88,8 @@ def stop(run_dir: Path, name: str, grace_seconds: float = 20.0) -> bool:
 def _signal_group(pid: int, signum: signal.Signals) -> None:
     # The service leads its own session (start_new_session), so its group id
     # is its pid; signalling the group also reaches any helper it forked.
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signum)
-    except ProcessLookupError:
-        pass
 
 
 def _is_ours_and_alive(pid: int, argv: list[str]) -> bool:
@@ -116,7 +115,5 @@ def _alive(pid: int) -> bool:
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass

@@ -59,10 +59,17 @@ def kafka_node_properties(topology: Topology, node_id: int, data_dir: Path) -> s
 
 def kafka_format_command(installed: Installed, cluster_id: str, config: Path) -> list[str]:
     return [
-        installed.java, "-cp", f"{installed.kafka_libs}/*",
+        installed.java,
+        "-cp",
+        f"{installed.kafka_libs}/*",
         f"-Dlog4j2.configurationFile={installed.kafka_log4j_config}",
-        "kafka.tools.StorageTool", "format",
-        "--cluster-id", cluster_id, "--config", str(config), "--ignore-formatted",
+        "kafka.tools.StorageTool",
+        "format",
+        "--cluster-id",
+        cluster_id,
+        "--config",
+        str(config),
+        "--ignore-formatted",
     ]
 
 
@@ -70,10 +77,17 @@ def kafka_node(installed: Installed, node_id: int, config: Path) -> Service:
     return Service(
         name=f"kafka-{node_id}",
         argv=[
-            installed.java, f"-Xms{KAFKA_HEAP}", f"-Xmx{KAFKA_HEAP}",
-            "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true",
+            installed.java,
+            f"-Xms{KAFKA_HEAP}",
+            f"-Xmx{KAFKA_HEAP}",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={installed.kafka_log4j_config}",
-            "-cp", f"{installed.kafka_libs}/*", "kafka.Kafka", str(config),
+            "-cp",
+            f"{installed.kafka_libs}/*",
+            "kafka.Kafka",
+            str(config),
         ],
     )
 
@@ -98,10 +112,21 @@ def gcs_emulator(installed: Installed, data_dir: Path) -> Service:
     return Service(
         name="gcs-emulator",
         argv=[
-            str(installed.fake_gcs_server), "-scheme", "http",
-            "-host", HOST, "-port", str(GCS_PORT), "-public-host", f"{HOST}:{GCS_PORT}",
-            "-backend", "filesystem", "-filesystem-root", str(data_dir),
-            "-log-level", "warn",
+            str(installed.fake_gcs_server),
+            "-scheme",
+            "http",
+            "-host",
+            HOST,
+            "-port",
+            str(GCS_PORT),
+            "-public-host",
+            f"{HOST}:{GCS_PORT}",
+            "-backend",
+            "filesystem",
+            "-filesystem-root",
+            str(data_dir),
+            "-log-level",
+            "warn",
         ],
     )
 
@@ -110,9 +135,17 @@ def mail_catcher(installed: Installed, mail_dir: Path) -> Service:
     return Service(
         name="mail-catcher",
         argv=[
-            installed.node, str(installed.maildev),
-            "--ip", HOST, "--smtp", str(SMTP_PORT),
-            "--web-ip", HOST, "--web", str(MAIL_API_PORT),
-            "--mail-directory", str(mail_dir),
+            installed.node,
+            str(installed.maildev),
+            "--ip",
+            HOST,
+            "--smtp",
+            str(SMTP_PORT),
+            "--web-ip",
+            HOST,
+            "--web",
+            str(MAIL_API_PORT),
+            "--mail-directory",
+            str(mail_dir),
         ],
     )

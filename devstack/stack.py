@@ -93,7 +93,7 @@ def up(topology: Topology, log: Log = print) -> dict[str, float]:
     _start_fresh(topology, installed, log)
     try:
         return _wait_healthy(topology, log)
-    except health.StackNotHealthy:
+    except health.StackNotHealthyError:
         down(log=lambda _message: None, keep_logs=True)
         raise
 
@@ -155,7 +155,7 @@ def _write_kafka_config(topology: Topology, node_id: int, root: Path) -> Path:
 
 def _format_storage(installed: Installed, cluster_id: str, config: Path) -> None:
     command = services.kafka_format_command(installed, cluster_id, config)
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = subprocess.run(command, check=False, capture_output=True, text=True)
     if result.returncode != 0:
         raise StackError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
 

@@ -20,7 +20,7 @@ class StorageError(RuntimeError):
 
 def storage_client(project: str) -> storage.Client:
     if os.environ.get("STORAGE_EMULATOR_HOST"):
-        return storage.Client(project=project, credentials=AnonymousCredentials())
+        return storage.Client(project=project, credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
     return storage.Client(project=project)
 
 

@@ -47,4 +47,5 @@ def register_value_schema(
 
 def avro_serializer(client: SchemaRegistryClient, schema_text: str) -> AvroSerializer:
     """A serializer for a schema that ``register_value_schema`` has already registered."""
-    return AvroSerializer(client, schema_text, conf=SERIALIZER_CONFIG)
+    serializer: AvroSerializer = AvroSerializer(client, schema_text, conf=SERIALIZER_CONFIG)
+    return serializer

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin import AdminClient, ConfigResource
+from confluent_kafka import Consumer, KafkaError, Message, Producer
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin._config import ConfigResource
 
 from fraudstream.kafka import TopicSpec, ensure_topics
 from tests.integration.conftest import Stack
@@ -44,29 +45,40 @@ def test_acks_all_writes_are_read_back_in_order(three_brokers: Stack) -> None:
     name = f"it-roundtrip-{uuid.uuid4().hex[:8]}"
     ensure_topics(three_brokers.bootstrap_servers, [TopicSpec(name, 1, 3)])
     producer = Producer(
-        {"bootstrap.servers": three_brokers.bootstrap_servers, "acks": "all",
-         "enable.idempotence": True}
+        {
+            "bootstrap.servers": three_brokers.bootstrap_servers,
+            "acks": "all",
+            "enable.idempotence": True,
+        }
     )
-    failures: list[object] = []
+    failures: list[KafkaError] = []
+
+    def on_delivery(error: KafkaError | None, _message: Message) -> None:
+        if error is not None:
+            failures.append(error)
+
     for index in range(500):
-        producer.produce(name, value=str(index).encode(),
-                         on_delivery=lambda err, _msg: err and failures.append(err))
+        producer.produce(name, value=str(index).encode(), on_delivery=on_delivery)
         producer.poll(0)
     assert producer.flush(30) == 0
     assert failures == []
 
     consumer = Consumer(
-        {"bootstrap.servers": three_brokers.bootstrap_servers, "group.id": name,
-         "auto.offset.reset": "earliest", "enable.auto.commit": False}
+        {
+            "bootstrap.servers": three_brokers.bootstrap_servers,
+            "group.id": name,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
     )
     consumer.subscribe([name])
-    received = []
+    received: list[int] = []
     try:
         while len(received) < 500:
             message = consumer.poll(10)
             assert message is not None, f"only {len(received)} of 500 messages came back"
             assert message.error() is None
-            received.append(int(message.value()))
+            received.append(int(message.value() or b"-1"))
     finally:
         consumer.close()
     assert received == list(range(500))

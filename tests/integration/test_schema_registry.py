@@ -20,7 +20,7 @@ from fraudstream.registry import (
 )
 from tests.integration.conftest import Stack
 
-RECORD = {
+RECORD: dict[str, object] = {
     "transaction_id": "3f1c0ad2",
     "step": 1,
     "event_time": 1_700_000_000_000,
@@ -54,19 +54,26 @@ def test_avro_record_round_trip_in_confluent_wire_format(stack: Stack) -> None:
 
     context = SerializationContext(topic, MessageField.VALUE)
     payload = avro_serializer(client, schema_text)(RECORD, context)
+    assert payload is not None
     # Confluent wire format: magic byte 0, the schema id as 4 big-endian bytes, Avro binary.
     assert payload[0] == 0
     assert int.from_bytes(payload[1:5], "big") == schema_id
     parsed = fastavro.parse_schema(json.loads(schema_text))
     decoded = fastavro.schemaless_reader(io.BytesIO(payload[5:]), parsed)
+    assert isinstance(decoded, dict)
     assert _without_timestamp_conversion(decoded) == RECORD
 
     ensure_topics(stack.bootstrap_servers, [TopicSpec(topic, 1, min(3, stack.broker_count))])
     producer = Producer({"bootstrap.servers": stack.bootstrap_servers, "acks": "all"})
-    producer.produce(topic, key=RECORD["nameOrig"], value=payload)
+    producer.produce(topic, key=str(RECORD["nameOrig"]), value=payload)
     assert producer.flush(30) == 0
-    consumer = Consumer({"bootstrap.servers": stack.bootstrap_servers, "group.id": topic,
-                         "auto.offset.reset": "earliest"})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": stack.bootstrap_servers,
+            "group.id": topic,
+            "auto.offset.reset": "earliest",
+        }
+    )
     consumer.subscribe([topic])
     try:
         message = consumer.poll(20)

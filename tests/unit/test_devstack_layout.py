@@ -19,13 +19,14 @@ def _properties(text: str) -> dict[str, str]:
 
 def test_three_node_cluster_shares_one_quorum_on_loopback() -> None:
     topology = Topology(brokers=3)
-    nodes = [_properties(kafka_node_properties(topology, n, Path("/d")))
-             for n in topology.node_ids]
+    nodes = [_properties(kafka_node_properties(topology, n, Path("/d"))) for n in topology.node_ids]
     assert {node["controller.quorum.voters"] for node in nodes} == {
         "1@127.0.0.1:9192,2@127.0.0.1:9193,3@127.0.0.1:9194"
     }
     assert [node["advertised.listeners"] for node in nodes] == [
-        "PLAINTEXT://127.0.0.1:9092", "PLAINTEXT://127.0.0.1:9093", "PLAINTEXT://127.0.0.1:9094",
+        "PLAINTEXT://127.0.0.1:9092",
+        "PLAINTEXT://127.0.0.1:9093",
+        "PLAINTEXT://127.0.0.1:9094",
     ]
     for node in nodes:
         assert node["process.roles"] == "broker,controller"
@@ -93,7 +94,13 @@ def test_unreadable_versions_are_reported() -> None:
 
 
 def test_every_download_is_pinned() -> None:
-    pinned = [versions.KAFKA, versions.LOG4J, versions.SLF4J, versions.APICURIO_REGISTRY,
-              versions.FAKE_GCS_SERVER, versions.MAILDEV]
+    pinned = [
+        versions.KAFKA,
+        versions.LOG4J,
+        versions.SLF4J,
+        versions.APICURIO_REGISTRY,
+        versions.FAKE_GCS_SERVER,
+        versions.MAILDEV,
+    ]
     assert all(any(char.isdigit() for char in version) for version in pinned)
     assert "latest" not in " ".join(pinned)

@@ -1,0 +1,53 @@
+# fraudstream: every command a developer or CI runs. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+BROKERS ?= 3
+CSV ?=
+STACK_ENV = eval "$$($(PY) -m devstack env)"
+
+.PHONY: help install demo test unit integration lint bench stack-up stack-down stack-status
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(INSTALLED) ## create .venv with the project and its tools
+
+demo: stack-up ## start the local stack and run the pipeline (CSV=path for a real PaySim file)
+	$(STACK_ENV) && $(PY) -m fraudstream demo $(if $(CSV),--csv $(CSV))
+
+test: lint ## lint, then every test; starts the local stack if none is running
+	$(PY) -m pytest
+
+unit: install ## the unit tests only (no network)
+	$(PY) -m pytest tests/unit
+
+integration: install ## the integration tests only, against the local stack
+	$(PY) -m pytest tests/integration
+
+lint: install ## ruff and mypy
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+bench: stack-up ## benchmarks against the local stack, each beside its baseline
+	$(STACK_ENV) && $(PY) -m bench.kafka_ceiling
+
+stack-up: install ## start Kafka, the registry, the GCS emulator and the mail catcher (BROKERS=3|1)
+	$(PY) -m devstack up --brokers $(BROKERS)
+
+stack-status: install ## show the local stack's processes and health
+	$(PY) -m devstack status
+
+stack-down: install ## stop the local stack and discard its data
+	$(PY) -m devstack down

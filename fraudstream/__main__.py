@@ -1,0 +1,3 @@
+from fraudstream.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,95 @@
+"""docker/compose.yaml cannot run here, so these checks keep it in step with the native stack."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from devstack.layout import GCS_PORT, MAIL_API_PORT, REGISTRY_PORT, SMTP_PORT, Topology
+from fraudstream.config import Settings
+
+COMPOSE_FILE = Path(__file__).resolve().parents[2] / "docker" / "compose.yaml"
+KAFKA_UI_PORT = 9080
+
+
+@pytest.fixture(scope="module")
+def services() -> dict[str, Any]:
+    return dict(yaml.safe_load(COMPOSE_FILE.read_text())["services"])
+
+
+def _published(service: dict[str, Any]) -> list[tuple[str, int]]:
+    """(host address, host port) of every published port."""
+    published = []
+    for mapping in service.get("ports", []):
+        address, host_port, _container_port = str(mapping).split(":")
+        published.append((address, int(host_port)))
+    return published
+
+
+def test_every_part_of_the_native_stack_is_there(services: dict[str, Any]) -> None:
+    expected = {
+        "kafka-1",
+        "kafka-2",
+        "kafka-3",
+        "schema-registry",
+        "kafka-ui",
+        "gcs-emulator",
+        "mail-catcher",
+    }
+    assert expected <= set(services)
+
+
+def test_ports_match_the_native_stack(services: dict[str, Any]) -> None:
+    topology = Topology(brokers=3)
+    for node in topology.node_ids:
+        assert _published(services[f"kafka-{node}"]) == [("127.0.0.1", topology.broker_port(node))]
+    assert _published(services["schema-registry"]) == [("127.0.0.1", REGISTRY_PORT)]
+    assert _published(services["gcs-emulator"]) == [("127.0.0.1", GCS_PORT)]
+    assert _published(services["mail-catcher"]) == [
+        ("127.0.0.1", SMTP_PORT),
+        ("127.0.0.1", MAIL_API_PORT),
+    ]
+    assert _published(services["kafka-ui"]) == [("127.0.0.1", KAFKA_UI_PORT)]
+
+
+def test_nothing_is_published_beyond_loopback(services: dict[str, Any]) -> None:
+    for name, service in services.items():
+        for address, _port in _published(service):
+            assert address == "127.0.0.1", f"{name} publishes on {address}"
+
+
+def test_brokers_form_one_kraft_cluster(services: dict[str, Any]) -> None:
+    brokers = [services[f"kafka-{node}"]["environment"] for node in (1, 2, 3)]
+    assert {env["CLUSTER_ID"] for env in brokers} == {brokers[0]["CLUSTER_ID"]}
+    assert len(base64.urlsafe_b64decode(brokers[0]["CLUSTER_ID"] + "==")) == 16
+    assert [env["KAFKA_NODE_ID"] for env in brokers] == [1, 2, 3]
+    voters = {env["KAFKA_CONTROLLER_QUORUM_VOTERS"] for env in brokers}
+    assert len(voters) == 1
+    assert len(voters.pop().split(",")) == 3
+    for env in brokers:
+        assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+        ports = [listener.rsplit(":", 1)[1] for listener in env["KAFKA_LISTENERS"].split(",")]
+        assert len(set(ports)) == len(ports), f"listeners share a port: {env['KAFKA_LISTENERS']}"
+
+
+def test_app_services_use_the_pipeline_variable_names(services: dict[str, Any]) -> None:
+    known = {name.upper() for name in Settings.model_fields} | {"STORAGE_EMULATOR_HOST"}
+    defaults = Settings.model_construct()
+    apps = {name: s for name, s in services.items() if "build" in s}
+    assert apps, "no application service is built from docker/Dockerfile"
+    for name, service in apps.items():
+        environment = service["environment"]
+        assert set(environment) <= known, f"{name}: unknown {set(environment) - known}"
+        assert environment["FRAUD_TOPIC"] == defaults.fraud_topic
+        assert environment["NON_FRAUD_TOPIC"] == defaults.non_fraud_topic
+
+
+def test_every_image_is_pinned(services: dict[str, Any]) -> None:
+    for name, service in services.items():
+        if "image" in service:
+            image = service["image"]
+            assert ":" in image and not image.endswith(":latest"), f"{name}: {image}"
