@@ -1,0 +1,1 @@
+"""The fraud and non-fraud consumers and the confirmation web service."""

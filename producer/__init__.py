@@ -1,0 +1,1 @@
+"""The producer service: PaySim CSV -> validated records -> Kafka, split by verdict."""
