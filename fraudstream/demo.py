@@ -19,16 +19,18 @@ def provision(settings: Settings, say: Say) -> None:
     ]
     created = kafka.ensure_topics(settings.kafka_bootstrap_servers, topics)
     for spec in topics:
-        state = "created" if spec.name in created else "exists"
-        say(
-            f"topic  {spec.name:<24} {state}: {spec.partitions} partitions, "
-            f"replication {spec.replication_factor}, min.insync.replicas {spec.min_insync_replicas}"
-        )
+        if spec.name in created:
+            say(
+                f"topic  {spec.name} created: {spec.partitions} partitions, replication "
+                f"{spec.replication_factor}, min.insync.replicas {spec.min_insync_replicas}"
+            )
+        else:
+            say(f"topic  {spec.name} exists")
     client = registry.registry_client(settings.schema_registry_url)
     schema = registry.load_schema("transaction")
     for spec in topics:
         schema_id = registry.register_value_schema(client, spec.name, schema)
-        say(f"schema {spec.name}-value{'':<10} id {schema_id}, BACKWARD compatible")
+        say(f"schema {spec.name}-value registered: id {schema_id}, BACKWARD compatible")
     storage = lake.storage_client(settings.gcp_project)
     for name in (settings.dataset_bucket, settings.lake_bucket):
         lake.ensure_bucket(storage, name)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from devstack import versions
-from devstack.install import InstallError, parse_go_version, parse_java_major
+from devstack.install import InstallError, parse_go_version, parse_java_major, require_java
 from devstack.layout import Topology
 from devstack.services import kafka_node_properties, new_cluster_id
 from devstack.stack import ports, service_names
@@ -104,3 +104,9 @@ def test_every_download_is_pinned() -> None:
     ]
     assert all(any(char.isdigit() for char in version) for version in pinned)
     assert "latest" not in " ".join(pinned)
+
+
+def test_a_missing_tool_is_named_with_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(InstallError, match=r"'java' not found: install Java 17\+"):
+        require_java()
