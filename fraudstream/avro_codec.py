@@ -43,7 +43,10 @@ class RecordEncoder:
 
     def encode(self, table: pa.Table, headers: pa.Array) -> pa.Array:
         """One binary value per row: its header (see ``wire_header``) then the Avro body."""
-        parts = [encode(table[name]) for name, encode in zip(self.field_names, self._encoders, strict=True)]
+        parts = [
+            encode(table[name])
+            for name, encode in zip(self.field_names, self._encoders, strict=True)
+        ]
         return pc.binary_join_element_wise(headers, *parts, pa.scalar(b"", pa.binary()))
 
 
@@ -119,5 +122,7 @@ def _encode_varints(column: pa.ChunkedArray | pa.Array) -> pa.Array:
 
 
 def _fixed_width(data: bytes, width: int, count: int) -> pa.Array:
-    fixed = pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), count, [None, pa.py_buffer(data)])
+    fixed = pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(width), count, [None, pa.py_buffer(data)]
+    )
     return fixed.cast(pa.binary())

@@ -8,6 +8,9 @@ from pathlib import Path
 
 from fraudstream import demo
 from fraudstream.config import ConfigError, load_settings
+from fraudstream.generator import write_csv
+from fraudstream.logs import configure_logging
+from producer.main import produce_and_report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,18 +25,48 @@ def main(argv: list[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fraudstream", description=__doc__)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
-    run_demo = commands.add_parser("demo", help="set up topics, schemas and buckets; load a CSV")
-    run_demo.add_argument("--csv", type=Path, help="a PaySim CSV to load into the dataset bucket")
+
+    run_demo = commands.add_parser("demo", help="set up topics, schemas and buckets, then produce")
+    run_demo.add_argument("--csv", type=Path, help="a PaySim CSV (default: generated rows)")
+    run_demo.add_argument(
+        "--rows", type=int, default=100_000, help="rows to generate without --csv"
+    )
     run_demo.set_defaults(handler=_demo)
+
+    produce = commands.add_parser("produce", help="stream a PaySim CSV into Kafka")
+    produce.add_argument("source", help="a local path or gs://bucket/object")
+    produce.add_argument("--speed", type=float, help="replay PaySim time: steps (hours) per second")
+    produce.add_argument("--limit", type=int, help="stop after this many lines")
+    produce.add_argument("--from-start", action="store_true", help="ignore the saved checkpoint")
+    produce.set_defaults(handler=_produce)
+
+    generate = commands.add_parser("generate", help="write PaySim-like rows to a CSV")
+    generate.add_argument("--rows", type=int, required=True)
+    generate.add_argument("--seed", type=int, default=1)
+    generate.add_argument("-o", "--output", type=Path, required=True)
+    generate.set_defaults(handler=_generate)
     return parser
+
+
+def _produce(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return produce_and_report(settings, args.source, args.speed, args.limit, args.from_start)
+
+
+def _generate(args: argparse.Namespace) -> int:
+    written = write_csv(args.output, rows=args.rows, seed=args.seed)
+    print(f"wrote {written:,} PaySim-like rows to {args.output}")
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
     settings = load_settings()
+    configure_logging(settings.log_level)
     demo.provision(settings, say=print)
-    if args.csv is not None:
-        if not args.csv.is_file():
-            print(f"fraudstream: no such CSV file: {args.csv}", file=sys.stderr)
-            return 2
-        demo.upload_dataset(settings, args.csv, say=print)
-    return 0
+    csv_path = args.csv or demo.generated_csv(args.rows, say=print)
+    if not csv_path.is_file():
+        print(f"fraudstream: no such CSV file: {csv_path}", file=sys.stderr)
+        return 2
+    source = demo.upload_dataset(settings, csv_path, say=print)
+    return produce_and_report(settings, source, None, None, from_start=True)

@@ -10,6 +10,8 @@ variable, so a service never starts half-configured.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -41,6 +43,8 @@ class Settings(BaseSettings):
     schema_registry_url: str = "http://127.0.0.1:8081/apis/ccompat/v7"
     fraud_topic: str = "fraud_transaction"
     non_fraud_topic: str = "non_fraud_transaction"
+    rejected_topic: str = "rejected_transaction"
+    checkpoint_topic: str = "producer_checkpoints"
     topic_partitions: PositiveInt = 6
     topic_replication_factor: PositiveInt = 3
 
@@ -57,6 +61,11 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     mail_from: str = "alerts@fraudstream.example"
     customer_email_domain: str = "customers.fraudstream.example"
+
+    # The producer
+    detector: str = "label"
+    event_start_time: datetime = datetime(2026, 1, 1, tzinfo=UTC)
+    customer_emails_file: Path | None = None
 
     log_level: str = "INFO"
 
@@ -83,11 +92,25 @@ class Settings(BaseSettings):
             raise ValueError(f"not a valid GCS bucket name: {value!r}")
         return value
 
-    @field_validator("fraud_topic", "non_fraud_topic")
+    @field_validator("fraud_topic", "non_fraud_topic", "rejected_topic", "checkpoint_topic")
     @classmethod
     def _check_topic(cls, value: str) -> str:
         if not _TOPIC_NAME.match(value):
             raise ValueError(f"not a valid Kafka topic name: {value!r}")
+        return value
+
+    @field_validator("event_start_time")
+    @classmethod
+    def _check_timezone(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("give a time zone, for example 2026-01-01T00:00:00Z")
+        return value
+
+    @field_validator("customer_emails_file")
+    @classmethod
+    def _check_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
         return value
 
     @field_validator("log_level")

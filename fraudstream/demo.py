@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fraudstream import kafka, lake, registry
 from fraudstream.config import Settings
+from fraudstream.generator import write_csv
 
 Say = Callable[[str], None]
 
@@ -44,3 +45,12 @@ def upload_dataset(settings: Settings, csv_path: Path, say: Say) -> str:
     address = lake.upload_file(bucket, csv_path, f"paysim/{csv_path.name}")
     say(f"uploaded {csv_path} ({csv_path.stat().st_size:,} bytes) to {address}")
     return address
+
+
+def generated_csv(rows: int, say: Say, directory: Path = Path("build/demo")) -> Path:
+    """A PaySim-like CSV of ``rows`` rows, generated once and then reused."""
+    path = directory / f"paysim-generated-{rows}.csv"
+    if not path.is_file():
+        write_csv(path, rows=rows, seed=1)
+        say(f"generated {rows:,} PaySim-like rows into {path}")
+    return path

@@ -58,6 +58,21 @@ class Block:
     def num_rows(self) -> int:
         return int(self.rows.num_rows)
 
+    def between(self, first_line: int, stop_line: int | None) -> Block:
+        """The rows and rejects on lines ``first_line`` up to, not including, ``stop_line``."""
+        keep = self.lines >= first_line
+        if stop_line is not None:
+            keep &= self.lines < stop_line
+        if keep.all():
+            kept_rows, kept_lines = self.rows, self.lines
+        else:
+            kept_rows, kept_lines = self.rows.filter(pa.array(keep)), self.lines[keep]
+        rejected = [
+            r for r in self.rejected
+            if r.line >= first_line and (stop_line is None or r.line < stop_line)
+        ]  # fmt: skip
+        return Block(kept_rows, kept_lines, rejected)
+
 
 def check_header(line: str) -> None:
     """Raise NotPaySimError unless ``line`` is PaySim's header."""
@@ -80,7 +95,9 @@ def parse_block(data: bytes, first_line: int) -> Block:
     table = pcsv.read_csv(
         io.BytesIO(data),
         read_options=pcsv.ReadOptions(column_names=list(COLUMNS), use_threads=False),
-        parse_options=pcsv.ParseOptions(invalid_row_handler=on_invalid_row, ignore_empty_lines=False),
+        parse_options=pcsv.ParseOptions(
+            invalid_row_handler=on_invalid_row, ignore_empty_lines=False
+        ),
         convert_options=pcsv.ConvertOptions(
             column_types=dict.fromkeys(COLUMNS, pa.string()), strings_can_be_null=False
         ),
@@ -106,7 +123,9 @@ def _checks(table: pa.Table) -> list[tuple[str, pa.ChunkedArray]]:
     checks = [("step", pc.match_substring_regex(table["step"], _STEP))]
     checks.append(("type", pc.is_in(table["type"], value_set=pa.array(TYPES))))
     checks += [(name, pc.match_substring_regex(table[name], _NUMBER)) for name in MONEY]
-    checks += [(name, pc.match_substring_regex(table[name], _NAME)) for name in ("nameOrig", "nameDest")]
+    checks += [
+        (name, pc.match_substring_regex(table[name], _NAME)) for name in ("nameOrig", "nameDest")
+    ]
     checks += [(name, pc.is_in(table[name], value_set=_FLAG_VALUES)) for name in FLAGS]
     return checks
 

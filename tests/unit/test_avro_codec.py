@@ -32,7 +32,8 @@ def _confluent_bytes(table: pa.Table, schema_text: str) -> tuple[list[bytes], in
 
 def _ours(table: pa.Table, schema_text: str, schema_id: int) -> list[bytes]:
     headers = pa.array([wire_header(schema_id)] * table.num_rows, pa.binary())
-    return RecordEncoder(schema_text).encode(table, headers).to_pylist()
+    encoded: list[bytes] = RecordEncoder(schema_text).encode(table, headers).to_pylist()
+    return encoded
 
 
 def test_identical_bytes_for_every_real_paysim_row(paysim_sample: Path) -> None:
@@ -53,9 +54,12 @@ def test_identical_bytes_at_the_edges_of_each_type() -> None:
         {"name": "s", "type": "string"},
         {"name": "e", "type": {"type": "enum", "name": "E", "symbols": ["A", "B", "C"]}}]}"""
     rng = np.random.default_rng(3)
-    ints = [0, 1, -1, 63, 64, -64, -65, 2**31 - 1, -(2**31)] + list(rng.integers(-(2**31), 2**31, 91))
-    longs = [0, -1, 2**63 - 1, -(2**63), 2**35, -(2**35)] + list(rng.integers(-(2**62), 2**62, 94))
-    doubles = [0.0, -0.0, 92_445_516.64, 1e-300, float("inf"), 1.916920493e7] + list(rng.normal(0, 1e6, 94))
+    int_edges = [0, 1, -1, 63, 64, -64, -65, 2**31 - 1, -(2**31)]
+    ints = int_edges + rng.integers(-(2**31), 2**31, 91).tolist()
+    long_edges = [0, -1, 2**63 - 1, -(2**63), 2**35, -(2**35)]
+    longs = long_edges + rng.integers(-(2**62), 2**62, 94).tolist()
+    double_edges = [0.0, -0.0, 92_445_516.64, 1e-300, float("inf"), 1.916920493e7]
+    doubles = double_edges + rng.normal(0, 1e6, 94).tolist()
     strings = ["", "é", "C1231006815", "x" * 200, "日本"] + [f"s{i}" * (i % 70) for i in range(95)]
     table = pa.table({
         "i": pa.array(ints, pa.int32()), "l": pa.array(longs, pa.int64()),

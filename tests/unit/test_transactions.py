@@ -38,7 +38,10 @@ def test_java_numbers_and_pandas_flags() -> None:
     [
         ("1,PAYMENT,9839.64,C1", "expected 11 columns, found 4"),
         (GOOD + ",extra", "expected 11 columns, found 12"),
-        ("1,PAYMENT,abc,C1,1.0,0.0,M1,0.0,0.0,0,0", "amount is 'abc', expected a non-negative number"),
+        (
+            "1,PAYMENT,abc,C1,1.0,0.0,M1,0.0,0.0,0,0",
+            "amount is 'abc', expected a non-negative number",
+        ),
         ("1,PAYMENT,-5.0,C1,1.0,0.0,M1,0.0,0.0,0,0", "amount is negative: '-5.0'"),
         ("1,REFUND,5.0,C1,1.0,0.0,M1,0.0,0.0,0,0", "type is 'REFUND', expected one of"),
         ("1,PAYMENT,5.0,C1,1.0,0.0,M1,0.0,0.0,2,0", "isFraud is '2', expected 0 or 1"),

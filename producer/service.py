@@ -1,0 +1,281 @@
+"""The producer: PaySim CSV -> validated Avro records in Kafka, split by verdict, resumable.
+
+Each block of the file goes to Kafka in one transaction together with its
+rejected rows and the checkpoint that moves past it, so a run stopped at any
+moment (even by SIGKILL) resumes at the first line it had not committed and
+produces no line twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import FrameType
+from typing import BinaryIO
+
+import numpy as np
+import pyarrow as pa
+
+from fraudstream import kafka, registry
+from fraudstream.avro_codec import RecordEncoder, wire_header
+from fraudstream.config import Settings
+from fraudstream.records import EmailDirectory, to_records
+from fraudstream.source import Chunk, Source, open_source, read_chunks, read_header
+from fraudstream.transactions import Block, check_header, parse_block
+from producer.checkpoint import Checkpoint, Counts, checkpoint_topic_spec, load_checkpoint
+from producer.detectors import Detector
+from producer.progress import Progress
+
+log = logging.getLogger("fraudstream.producer")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    source: str
+    speed: float | None = None  # PaySim steps (hours) per second; None: as fast as possible
+    limit: int | None = None  # at most this many lines in this run
+    from_start: bool = False  # ignore the checkpoint
+
+
+@dataclass(frozen=True)
+class Summary:
+    source: str
+    this_run: Counts
+    total: Counts
+    seconds: float
+    complete: bool
+    next_line: int
+
+    @property
+    def rows_per_second(self) -> float:
+        lines = self.this_run.good + self.this_run.rejected
+        return lines / self.seconds if self.seconds else 0.0
+
+
+class StopRequested:
+    """Set by SIGINT or SIGTERM; the run finishes the block in hand and stops."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def install(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        log.info("stop requested", extra={"signal": signal.Signals(signum).name})
+        self.requested = True
+
+
+class ProducerRun:
+    """One run over one source. ``run()`` returns the summary."""
+
+    def __init__(self, settings: Settings, detector: Detector, options: RunOptions) -> None:
+        self.settings = settings
+        self.detector = detector
+        self.options = options
+        self.stop = StopRequested()
+        self.emails = EmailDirectory.load(
+            settings.customer_email_domain, settings.customer_emails_file
+        )
+        schema_text = registry.load_schema("transaction")
+        self.encoder = RecordEncoder(schema_text)
+        self.headers = self._prepare_kafka(schema_text)
+
+    def run(self, progress: Progress) -> Summary:
+        started = time.monotonic()
+        with open_source(self.options.source, self.settings.gcp_project) as (source, stream):
+            check_header(read_header(stream)[0])
+            producer = kafka.TransactionalProducer(
+                self.settings.kafka_bootstrap_servers, _transactional_id(source.uri)
+            )
+            checkpoint = self._starting_point(source, stream)
+            progress.start(source.size, checkpoint.offset)
+            first = checkpoint
+            try:
+                checkpoint = self._produce_from(checkpoint, source, stream, producer, progress)
+            finally:
+                producer.close()
+                progress.close()
+        return Summary(
+            source=source.uri,
+            this_run=_difference(checkpoint.counts, first.counts),
+            total=checkpoint.counts,
+            seconds=time.monotonic() - started,
+            complete=checkpoint.complete,
+            next_line=checkpoint.next_line,
+        )
+
+    def _prepare_kafka(self, schema_text: str) -> pa.Array:
+        settings = self.settings
+        replicas = settings.topic_replication_factor
+        topics = [
+            kafka.TopicSpec(name, settings.topic_partitions, replicas)
+            for name in (settings.fraud_topic, settings.non_fraud_topic, settings.rejected_topic)
+        ]
+        topics.append(checkpoint_topic_spec(settings.checkpoint_topic, replicas))
+        kafka.ensure_topics(settings.kafka_bootstrap_servers, topics)
+        client = registry.registry_client(settings.schema_registry_url)
+        fraud_id = registry.register_value_schema(client, settings.fraud_topic, schema_text)
+        normal_id = registry.register_value_schema(client, settings.non_fraud_topic, schema_text)
+        # Index 1 for fraud rows, 0 for the others: see _encode.
+        return pa.array([wire_header(normal_id), wire_header(fraud_id)], pa.binary())
+
+    def _starting_point(self, source: Source, stream: BinaryIO) -> Checkpoint:
+        header_end = read_header(stream)[1]
+        fresh = Checkpoint(source.uri, source.size, header_end, 2, 2)
+        if self.options.from_start:
+            return fresh
+        saved = load_checkpoint(
+            self.settings.kafka_bootstrap_servers, self.settings.checkpoint_topic, source.uri
+        )
+        if saved is None:
+            return fresh
+        if saved.size != source.size:
+            raise RuntimeError(
+                f"{source.uri} has changed since its checkpoint ({saved.size} bytes then, "
+                f"{source.size} now); run again with --from-start to produce it anew"
+            )
+        log.info("resuming", extra={"source": source.uri, "line": saved.next_line})
+        return saved
+
+    def _produce_from(
+        self,
+        checkpoint: Checkpoint,
+        source: Source,
+        stream: BinaryIO,
+        producer: kafka.TransactionalProducer,
+        progress: Progress,
+    ) -> Checkpoint:
+        if checkpoint.complete:
+            log.info("already complete", extra={"source": source.uri})
+            return checkpoint
+        stop_line = (
+            None if self.options.limit is None else checkpoint.next_line + self.options.limit
+        )
+        pacer = Pacer(self.options.speed)
+        for chunk in read_chunks(stream, checkpoint.offset, checkpoint.first_line):
+            block = parse_block(chunk.data, chunk.first_line).between(
+                checkpoint.next_line, stop_line
+            )
+            end_line = chunk.end_line
+            if stop_line is not None:
+                end_line = min(end_line, stop_line)
+            for part in _parts(block, end_line, pacer.enabled):
+                pacer.wait_for(part)
+                checkpoint = self._send(part, chunk, checkpoint, producer)
+                progress.update(checkpoint.offset, checkpoint.counts)
+                if self.stop.requested:
+                    return checkpoint
+            if stop_line is not None and checkpoint.next_line >= stop_line:
+                return checkpoint
+        return self._mark_complete(checkpoint, producer)
+
+    def _send(
+        self,
+        part: Part,
+        chunk: Chunk,
+        checkpoint: Checkpoint,
+        producer: kafka.TransactionalProducer,
+    ) -> Checkpoint:
+        block = part.block
+        records = to_records(block, self.settings.event_start_time, self.emails)
+        verdicts = self.detector.verdicts(records)
+        fraud = int(verdicts.sum())
+        counts = Counts(block.num_rows, fraud, block.num_rows - fraud, len(block.rejected))
+        if part.end_line >= chunk.end_line:  # the chunk is done: resume after it
+            advanced = checkpoint.advanced(chunk.end_offset, chunk.end_line, part.end_line, counts)
+        else:
+            advanced = checkpoint.advanced(chunk.offset, chunk.first_line, part.end_line, counts)
+        topics, keys, values = self._encode(records, verdicts)
+        extra = [self._rejected_message(checkpoint.source, r) for r in block.rejected]
+        extra.append(self._checkpoint_message(advanced))
+        producer.send_block(topics, keys, values, extra)
+        return advanced
+
+    def _encode(
+        self, records: pa.Table, verdicts: np.ndarray
+    ) -> tuple[list[str], list[bytes], list[bytes]]:
+        headers = self.headers.take(pa.array(verdicts.astype(np.int8)))
+        values = self.encoder.encode(records, headers).to_pylist()
+        keys = records["nameOrig"].cast(pa.binary()).to_pylist()
+        names = np.array([self.settings.non_fraud_topic, self.settings.fraud_topic], dtype=object)
+        topics = names[verdicts.astype(np.int8)].tolist()
+        return topics, keys, values
+
+    def _rejected_message(self, source: str, rejected: object) -> kafka.Message:
+        body = {"source": source, **vars(rejected)}
+        return self.settings.rejected_topic, None, json.dumps(body).encode()
+
+    def _checkpoint_message(self, checkpoint: Checkpoint) -> kafka.Message:
+        return self.settings.checkpoint_topic, checkpoint.source.encode(), checkpoint.to_bytes()
+
+    def _mark_complete(
+        self, checkpoint: Checkpoint, producer: kafka.TransactionalProducer
+    ) -> Checkpoint:
+        done = Checkpoint(**{**vars(checkpoint), "complete": True})
+        producer.send_block([], [], [], [self._checkpoint_message(done)])
+        return done
+
+
+@dataclass(frozen=True)
+class Part:
+    """Rows of a block sent in one transaction, covering the lines before ``end_line``."""
+
+    block: Block
+    end_line: int
+    step: int | None
+
+
+class Pacer:
+    """Releases each PaySim step ``1/speed`` seconds after the one before it."""
+
+    def __init__(self, speed: float | None) -> None:
+        self.speed = speed
+        self._origin: tuple[float, int] | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.speed is not None
+
+    def wait_for(self, part: Part) -> None:
+        if self.speed is None or part.step is None:
+            return
+        if self._origin is None:
+            self._origin = (time.monotonic(), part.step)
+        started, first_step = self._origin
+        delay = started + (part.step - first_step) / self.speed - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+
+def _parts(block: Block, end_line: int, by_step: bool) -> Iterator[Part]:
+    """The whole block, or (when pacing) one part for each run of rows of the same step."""
+    if not by_step or block.num_rows == 0:
+        yield Part(block, end_line, None)
+        return
+    steps = block.rows["step"].to_numpy()
+    starts = np.flatnonzero(np.diff(steps, prepend=steps[0] - 1))
+    for index, start in enumerate(starts):
+        last = index + 1 == len(starts)
+        part_end = end_line if last else int(block.lines[starts[index + 1]])
+        first_line = 0 if index == 0 else int(block.lines[start])
+        yield Part(block.between(first_line, part_end), part_end, int(steps[start]))
+
+
+def _transactional_id(source_uri: str) -> str:
+    return "fraudstream-producer-" + hashlib.sha256(source_uri.encode()).hexdigest()[:16]
+
+
+def _difference(total: Counts, before: Counts) -> Counts:
+    return Counts(
+        total.good - before.good,
+        total.fraud - before.fraud,
+        total.non_fraud - before.non_fraud,
+        total.rejected - before.rejected,
+    )
