@@ -41,7 +41,27 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "down", help="stop the processes this stack started and discard its data"
     ).set_defaults(handler=_down)
+    for name, handler, what in (
+        ("stop-node", _stop_node, "stop one Kafka node (to see the cluster survive it)"),
+        ("start-node", _start_node, "start a stopped Kafka node again"),
+    ):
+        command = commands.add_parser(name, help=what)
+        command.add_argument("node", type=int, help="node id, 1 to 3")
+        command.set_defaults(handler=handler)
     return parser
+
+
+def _stop_node(args: argparse.Namespace) -> int:
+    if not stack.stop_node(args.node):
+        print(f"devstack: kafka-{args.node} was not running", file=sys.stderr)
+        return 1
+    print(f"stopped kafka-{args.node}", file=sys.stderr)
+    return 0
+
+
+def _start_node(args: argparse.Namespace) -> int:
+    stack.start_node(args.node, log=lambda message: print(message, file=sys.stderr))
+    return 0
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -60,10 +80,13 @@ def _status(_args: argparse.Namespace) -> int:
         print("the stack is not running")
         return 1
     answering = {name: check() for name, check in health.checks(topology).items()}
+    brokers = health.kafka_brokers_up(topology)
+    for node in topology.node_ids:
+        answering[f"kafka-{node}"] = node in brokers
     for entry in stack.status(topology):
         state = f"pid {entry.pid}" if entry.pid else "stopped"
-        part = "kafka" if entry.name.startswith("kafka-") else entry.name
-        print(f"{entry.name:<16} {state:<12} {'healthy' if answering[part] else 'not answering'}")
+        answer = "healthy" if answering[entry.name] else "not answering"
+        print(f"{entry.name:<16} {state:<12} {answer}")
     print(f"logs: {run_dir() / 'logs'}")
     return 0 if all(answering.values()) else 1
 

@@ -23,14 +23,18 @@ class StackNotHealthyError(RuntimeError):
     """A part of the stack did not become healthy in time."""
 
 
-def kafka_brokers_listed(topology: Topology) -> bool:
-    """True when the cluster metadata lists every broker of the topology."""
+def kafka_brokers_up(topology: Topology) -> set[int]:
+    """The node ids the cluster metadata lists (empty while no broker answers)."""
     admin = AdminClient({"bootstrap.servers": topology.bootstrap_servers, "log_level": 0})
     try:
-        metadata = admin.list_topics(timeout=3)
-    except Exception:
-        return False
-    return set(metadata.brokers) == set(topology.node_ids)
+        return set(admin.list_topics(timeout=3).brokers)
+    except Exception:  # any failure here only means "not yet"
+        return set()
+
+
+def kafka_brokers_listed(topology: Topology) -> bool:
+    """True when the cluster metadata lists every broker of the topology."""
+    return kafka_brokers_up(topology) == set(topology.node_ids)
 
 
 def registry_answers() -> bool:

@@ -182,3 +182,24 @@ def _discard_data(keep_logs: bool) -> None:
             shutil.rmtree(entry, ignore_errors=True)
         else:
             entry.unlink()
+
+
+def stop_node(node_id: int) -> bool:
+    """Stop one Kafka node of the running stack (to test broker loss)."""
+    return process.stop(run_dir(), f"kafka-{node_id}")
+
+
+def start_node(node_id: int, log: Log = print) -> float:
+    """Start a stopped Kafka node again with its data; return seconds until the cluster is whole."""
+    topology = current_topology()
+    if topology is None or node_id not in topology.node_ids:
+        raise StackError(f"there is no kafka-{node_id} in the stack")
+    if process.running_pid(run_dir(), f"kafka-{node_id}") is None:
+        installed = ensure_installed(cache_dir())
+        config = run_dir() / f"kafka-{node_id}" / "server.properties"
+        process.start(services.kafka_node(installed, node_id, config), run_dir())
+    took = health.wait_until_healthy(
+        "kafka", lambda: health.kafka_brokers_listed(topology), HEALTH_TIMEOUT_SECONDS
+    )
+    log(f"kafka-{node_id} is back; every broker listed after {took:.1f} s")
+    return took

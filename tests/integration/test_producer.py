@@ -1,0 +1,251 @@
+"""The producer against the real stack: exactly once, in the right topic, with the right values."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from devstack import stack as devstack
+from fraudstream.config import Settings, load_settings
+from fraudstream.generator import write_csv
+from fraudstream.transactions import NotPaySimError
+from producer.detectors import LabelDetector
+from producer.progress import ProgressLog
+from producer.service import ProducerRun, RunOptions, Summary
+from tests.integration.conftest import Stack
+from tests.integration.kafka_reading import decoded_values, read_committed
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def settings(stack: Stack) -> Settings:
+    """Settings with topics of their own, so tests never see each other's records."""
+    suffix = uuid.uuid4().hex[:8]
+    return load_settings(
+        fraud_topic=f"it-fraud-{suffix}",
+        non_fraud_topic=f"it-normal-{suffix}",
+        rejected_topic=f"it-rejected-{suffix}",
+        checkpoint_topic=f"it-checkpoints-{suffix}",
+        topic_partitions=3,
+        topic_replication_factor=min(3, stack.broker_count),
+    )
+
+
+def _environment(settings: Settings) -> dict[str, str]:
+    names = ("fraud_topic", "non_fraud_topic", "rejected_topic", "checkpoint_topic",
+             "topic_partitions", "topic_replication_factor")  # fmt: skip
+    return {**os.environ, **{name.upper(): str(getattr(settings, name)) for name in names}}
+
+
+def _produce(settings: Settings, source: Path, **options: object) -> Summary:
+    run = ProducerRun(settings, LabelDetector(), RunOptions(source=str(source), **options))  # type: ignore[arg-type]
+    return run.run(ProgressLog())
+
+
+def _transactions(settings: Settings, stack: Stack) -> dict[str, list[dict[str, object]]]:
+    return {
+        topic: decoded_values(
+            stack.schema_registry_url, topic, read_committed(stack.bootstrap_servers, topic)
+        )
+        for topic in (settings.fraud_topic, settings.non_fraud_topic)
+    }
+
+
+def _all_ids(settings: Settings, stack: Stack) -> list[str]:
+    by_topic = _transactions(settings, stack)
+    return [str(record["transaction_id"]) for records in by_topic.values() for record in records]
+
+
+def test_every_sample_row_arrives_once_in_its_topic(
+    settings: Settings, stack: Stack, paysim_sample: Path
+) -> None:
+    summary = _produce(settings, paysim_sample)
+    assert summary.complete
+    assert (summary.total.good, summary.total.fraud, summary.total.rejected) == (2688, 16, 0)
+
+    by_topic = _transactions(settings, stack)
+    assert len(by_topic[settings.fraud_topic]) == 16
+    assert len(by_topic[settings.non_fraud_topic]) == 2672
+    assert all(r["isFraud"] for r in by_topic[settings.fraud_topic])
+    assert not any(r["isFraud"] for r in by_topic[settings.non_fraud_topic])
+
+    received = [r for records in by_topic.values() for r in records]
+    assert len({r["transaction_id"] for r in received}) == 2688
+    with paysim_sample.open(newline="") as handle:
+        expected = list(csv.DictReader(handle))
+    as_sent = {(r["step"], r["nameOrig"], r["nameDest"], r["amount"]): r for r in received}
+    for row in expected:
+        key = (int(row["step"]), row["nameOrig"], row["nameDest"], float(row["amount"]))
+        record = as_sent.pop(key)
+        assert record["type"] == row["type"]
+        for money in ("oldbalanceOrg", "newbalanceOrig", "oldbalanceDest", "newbalanceDest"):
+            assert record[money] == float(row[money])
+        assert record["isFlaggedFraud"] == (row["isFlaggedFraud"] == "1")
+        assert record["customer_email"] == f"{row['nameOrig']}@{settings.customer_email_domain}"
+    assert as_sent == {}
+
+
+def test_rows_are_keyed_by_customer(settings: Settings, stack: Stack, paysim_sample: Path) -> None:
+    _produce(settings, paysim_sample, limit=200)
+    messages = read_committed(stack.bootstrap_servers, settings.non_fraud_topic)
+    records = decoded_values(stack.schema_registry_url, settings.non_fraud_topic, messages)
+    assert [m.key().decode() for m in messages] == [r["nameOrig"] for r in records]  # type: ignore[union-attr]
+
+
+def test_bad_rows_are_quarantined_and_good_rows_pass(
+    settings: Settings, stack: Stack, paysim_sample: Path, tmp_path: Path
+) -> None:
+    lines = paysim_sample.read_text().splitlines()[:101]  # the header and 100 good rows
+    broken = {
+        5: "1,PAYMENT,9839.64,C1231006815",
+        20: "1,PAYMENT,-3.0,C1,1.0,0.0,M1,0.0,0.0,0,0",
+        40: "1,REFUND,3.0,C1,1.0,0.0,M1,0.0,0.0,0,0",
+        60: "1,PAYMENT,3.0,C1,1.0,0.0,M1,0.0,0.0,yes,0",
+        80: "",
+    }
+    for line_number in sorted(broken):
+        lines.insert(line_number - 1, broken[line_number])
+    source = tmp_path / "broken.csv"
+    source.write_text("\n".join(lines) + "\n")
+
+    summary = _produce(settings, source)
+    assert (summary.total.good, summary.total.rejected) == (100, 5)
+    assert len(_all_ids(settings, stack)) == 100
+
+    messages = read_committed(stack.bootstrap_servers, settings.rejected_topic)
+    rejected = [json.loads(m.value() or b"null") for m in messages]
+    assert sorted(r["line"] for r in rejected) == sorted(broken)
+    for entry in rejected:
+        assert entry["source"] == str(source.resolve())
+        assert entry["text"] == broken[entry["line"]]
+        assert entry["reason"]
+    reasons = {r["line"]: r["reason"] for r in rejected}
+    assert "columns" in reasons[5] and "negative" in reasons[20] and "REFUND" in reasons[40]
+    assert reasons[80] == "empty line"
+
+
+def test_a_file_without_the_header_produces_nothing(
+    settings: Settings, stack: Stack, paysim_sample: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "headless.csv"
+    source.write_text("\n".join(paysim_sample.read_text().splitlines()[1:50]) + "\n")
+    with pytest.raises(NotPaySimError):
+        _produce(settings, source)
+    assert _all_ids(settings, stack) == []
+
+
+def test_a_second_run_produces_nothing_again(
+    settings: Settings, stack: Stack, paysim_sample: Path
+) -> None:
+    _produce(settings, paysim_sample, limit=1000)
+    _produce(settings, paysim_sample)
+    again = _produce(settings, paysim_sample)
+    assert again.this_run.good == 0
+    assert again.total.good == 2688
+    ids = _all_ids(settings, stack)
+    assert len(ids) == len(set(ids)) == 2688
+
+
+@pytest.fixture
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    path = tmp_path_factory.mktemp("generated") / "paysim-300k.csv"
+    write_csv(path, rows=300_000, seed=11)
+    yield path
+
+
+def _start_producer(settings: Settings, source: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "fraudstream", "produce", str(source)],
+        cwd=REPO_ROOT, env=_environment(settings),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def _wait_for_records(settings: Settings, stack: Stack, at_least: int, timeout: float = 60) -> None:
+    """Until the transaction topics hold at least this many records, committed or not."""
+    admin = AdminClient({"bootstrap.servers": stack.bootstrap_servers})
+    consumer = Consumer({"bootstrap.servers": stack.bootstrap_servers, "group.id": "watermarks"})
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            total = 0
+            for topic in (settings.fraud_topic, settings.non_fraud_topic):
+                metadata = admin.list_topics(timeout=10).topics.get(topic)
+                for partition in metadata.partitions if metadata else {}:
+                    total += consumer.get_watermark_offsets(TopicPartition(topic, partition), 5)[1]
+            if total >= at_least:
+                return
+            time.sleep(0.2)
+    finally:
+        consumer.close()
+    raise AssertionError(f"fewer than {at_least} records after {timeout} s")
+
+
+def test_a_killed_run_resumes_and_produces_each_row_once(
+    settings: Settings, stack: Stack, generated: Path
+) -> None:
+    first = _start_producer(settings, generated)
+    _wait_for_records(settings, stack, at_least=60_000)
+    first.send_signal(signal.SIGKILL)
+    first.wait(30)
+    partial = len(_all_ids(settings, stack))
+    assert 0 < partial < 300_000, "the first run was meant to die half-way"
+
+    second = _start_producer(settings, generated)
+    _, errors = second.communicate(timeout=300)
+    assert second.returncode == 0, errors.decode()[-2000:]
+    assert b"resuming" in errors
+
+    ids = _all_ids(settings, stack)
+    assert len(ids) == 300_000
+    assert len(set(ids)) == 300_000
+
+
+def test_sigterm_stops_cleanly_at_a_checkpoint(
+    settings: Settings, stack: Stack, generated: Path
+) -> None:
+    first = _start_producer(settings, generated)
+    _wait_for_records(settings, stack, at_least=30_000)
+    first.send_signal(signal.SIGTERM)
+    _, errors = first.communicate(timeout=60)
+    assert first.returncode == 0, errors.decode()[-2000:]
+    assert b"stop requested" in errors
+    stopped_at = len(_all_ids(settings, stack))
+    assert 0 < stopped_at < 300_000
+
+    assert subprocess.run(
+        [sys.executable, "-m", "fraudstream", "produce", str(generated)],
+        cwd=REPO_ROOT, env=_environment(settings), capture_output=True, timeout=300, check=False,
+    ).returncode == 0  # fmt: skip
+    ids = _all_ids(settings, stack)
+    assert len(ids) == len(set(ids)) == 300_000
+
+
+def test_losing_one_of_three_brokers_mid_run_loses_nothing(
+    settings: Settings, three_brokers: Stack, generated: Path
+) -> None:
+    if devstack.running_topology() is None:
+        pytest.skip("stopping a broker needs the native stack started by devstack")
+    producer = _start_producer(settings, generated)
+    _wait_for_records(settings, three_brokers, at_least=30_000)
+    assert devstack.stop_node(3)
+    try:
+        _, errors = producer.communicate(timeout=300)
+        assert producer.returncode == 0, errors.decode()[-3000:]
+    finally:
+        devstack.start_node(3, log=lambda _message: None)
+    ids = _all_ids(settings, three_brokers)
+    assert len(ids) == len(set(ids)) == 300_000

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+
+from fraudstream.records import EmailDirectory, to_records
+from fraudstream.transactions import parse_block
+
+ROWS = (
+    b"1,PAYMENT,9839.64,C1231006815,170136.0,160296.36,M1979787155,0.0,0.0,0,0\n"
+    b"3,TRANSFER,181.0,C1305486145,181.0,0.0,C553264065,0.0,0.0,1,0\n"
+    b"1,PAYMENT,9839.64,C1231006815,170136.0,160296.36,M1979787155,0.0,0.0,0,0\n"
+)
+START = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def _records(data: bytes = ROWS, first_line: int = 2) -> pa.Table:
+    return to_records(parse_block(data, first_line), START, EmailDirectory("bank.example", {}))
+
+
+def test_ids_are_deterministic_and_distinct() -> None:
+    ids = _records()["transaction_id"].to_pylist()
+    assert ids == _records()["transaction_id"].to_pylist()
+    assert all(len(i) == 16 and int(i, 16) >= 0 for i in ids)
+    assert len(set(ids)) == 3  # rows 1 and 3 are equal but on different lines
+
+
+def test_an_id_depends_on_the_values_and_the_line() -> None:
+    first = _records()["transaction_id"][0].as_py()
+    assert _records(first_line=3)["transaction_id"][0].as_py() != first
+    changed = ROWS.replace(b"9839.64", b"9839.65", 1)
+    assert _records(changed)["transaction_id"][0].as_py() != first
+
+
+def test_event_time_is_start_plus_step_hours() -> None:
+    times = _records()["event_time"].to_pylist()
+    start_ms = int(START.timestamp() * 1000)
+    assert times == [start_ms, start_ms + 2 * 3_600_000, start_ms]
+
+
+def test_customer_email_defaults_to_the_domain_and_follows_a_mapping(tmp_path: Path) -> None:
+    assert _records()["customer_email"][0].as_py() == "C1231006815@bank.example"
+    mapping = tmp_path / "emails.csv"
+    mapping.write_text("nameOrig,email\nC1305486145,ana@example.org\n")
+    emails = EmailDirectory.load("bank.example", mapping)
+    records = to_records(parse_block(ROWS, 2), START, emails)
+    assert records["customer_email"].to_pylist() == [
+        "C1231006815@bank.example", "ana@example.org", "C1231006815@bank.example",
+    ]  # fmt: skip
