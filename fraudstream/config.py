@@ -64,6 +64,9 @@ class Settings(BaseSettings):
 
     # The producer
     detector: str = "label"
+    # Lines a producer transaction covers (whole blocks): larger is faster, smaller
+    # redoes less after a failure.
+    producer_rows_per_transaction: PositiveInt = 100_000
     event_start_time: datetime = datetime(2026, 1, 1, tzinfo=UTC)
     customer_emails_file: Path | None = None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,21 +96,26 @@ def require_reachable(admin: AdminClient, bootstrap_servers: str, timeout: float
 
 
 class DeliveryError(RuntimeError):
-    """Records could not be committed to Kafka; nothing of the failed block is visible."""
+    """Kafka refused records for good; nothing of the open transaction is visible."""
+
+
+class TransactionAbortedError(RuntimeError):
+    """The open transaction was aborted (a broker failed over, say): redo it from the start."""
 
 
 Message = tuple[str, bytes | None, bytes]
 
 
 class TransactionalProducer:
-    """Sends blocks of records, each in one Kafka transaction: all of a block or none of it.
+    """Produces records in Kafka transactions: ``begin()``, any number of ``send()``, ``commit()``.
 
-    Readers with ``isolation.level=read_committed`` never see a block twice or
-    half of one. A producer restarted with the same transactional id fences
-    the old one and aborts whatever it left open.
+    Readers with ``isolation.level=read_committed`` see a transaction whole or
+    not at all. A producer restarted with the same transactional id fences the
+    old one and aborts whatever it left open. Records of an aborted
+    transaction are not kept here: the caller redoes it from its checkpoint.
     """
 
-    ATTEMPTS = 5
+    COMMIT_ATTEMPTS = 5
 
     def __init__(self, bootstrap_servers: str, transactional_id: str) -> None:
         config = producer_config(bootstrap_servers)
@@ -121,52 +127,52 @@ class TransactionalProducer:
         self._producer = Producer(config)
         self._producer.init_transactions(60)
 
-    def send_block(
-        self, topics: list[str], keys: list[bytes], values: list[bytes], extra: list[Message]
+    def begin(self) -> None:
+        self._producer.begin_transaction()
+
+    def send(
+        self, topics: Sequence[str], keys: Sequence[bytes | None], values: Sequence[bytes]
     ) -> None:
-        """Produce ``values`` (to ``topics``, keyed by ``keys``) and ``extra`` atomically."""
-        for attempt in range(1, self.ATTEMPTS + 1):
-            try:
-                self._producer.begin_transaction()
-                self._produce_all(topics, keys, values)
-                for topic, key, value in extra:
-                    self._produce(topic, key, value)
-                self._commit()
-                return
-            except KafkaException as error:
-                kafka_error = error.args[0]
-                if not kafka_error.txn_requires_abort() or attempt == self.ATTEMPTS:
-                    raise DeliveryError(f"cannot commit a block: {kafka_error.str()}") from error
-                self._producer.abort_transaction(60)
-                time.sleep(min(2**attempt, 30))
-
-    def close(self) -> None:
-        self._producer.flush(30)
-
-    def _produce_all(self, topics: list[str], keys: list[bytes], values: list[bytes]) -> None:
+        """Produce ``values[i]`` to ``topics[i]`` keyed by ``keys[i]``, in the open transaction."""
         produce = self._producer.produce
-        for index, (topic, key, value) in enumerate(zip(topics, keys, values, strict=True)):
-            try:
-                produce(topic, value, key)
-            except BufferError:
-                self._produce(topic, key, value)
-            if index % 10_000 == 0:
-                self._producer.poll(0)  # serve delivery reports so they do not pile up
+        try:
+            for index, (topic, key, value) in enumerate(zip(topics, keys, values, strict=True)):
+                try:
+                    produce(topic, value, key)
+                except BufferError:
+                    self._produce_when_room(topic, key, value)
+                if index % 10_000 == 0:
+                    self._producer.poll(0)  # serve delivery reports so they do not pile up
+        except KafkaException as error:
+            self._abort_or_raise(error)
 
-    def _produce(self, topic: str, key: bytes | None, value: bytes) -> None:
-        while True:
-            try:
-                self._producer.produce(topic, value, key)
-                return
-            except BufferError:
-                self._producer.poll(0.1)  # the local queue is full: let it drain
-
-    def _commit(self) -> None:
-        for attempt in range(1, self.ATTEMPTS + 1):
+    def commit(self) -> None:
+        """Make the open transaction visible; raises TransactionAbortedError or DeliveryError."""
+        for attempt in range(1, self.COMMIT_ATTEMPTS + 1):
             try:
                 self._producer.commit_transaction(60)
                 return
             except KafkaException as error:
-                if not error.args[0].retriable() or attempt == self.ATTEMPTS:
-                    raise
-                time.sleep(min(2**attempt, 30))
+                if error.args[0].retriable() and attempt < self.COMMIT_ATTEMPTS:
+                    time.sleep(min(2**attempt, 30))
+                    continue
+                self._abort_or_raise(error)
+
+    def close(self) -> None:
+        self._producer.flush(30)
+
+    def _produce_when_room(self, topic: str, key: bytes | None, value: bytes) -> None:
+        while True:
+            self._producer.poll(0.1)  # the local queue is full: let it drain
+            try:
+                self._producer.produce(topic, value, key)
+                return
+            except BufferError:
+                continue
+
+    def _abort_or_raise(self, error: KafkaException) -> None:
+        kafka_error = error.args[0]
+        if kafka_error.txn_requires_abort():
+            self._producer.abort_transaction(60)
+            raise TransactionAbortedError(kafka_error.str()) from error
+        raise DeliveryError(f"Kafka refused the transaction: {kafka_error.str()}") from error

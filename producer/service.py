@@ -14,7 +14,7 @@ import logging
 import signal
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from types import FrameType
 from typing import BinaryIO
 
@@ -26,12 +26,17 @@ from fraudstream.avro_codec import RecordEncoder, wire_header
 from fraudstream.config import Settings
 from fraudstream.records import EmailDirectory, to_records
 from fraudstream.source import Chunk, Source, open_source, read_chunks, read_header
-from fraudstream.transactions import Block, check_header, parse_block
+from fraudstream.transactions import Block, Rejected, check_header, parse_block
 from producer.checkpoint import Checkpoint, Counts, checkpoint_topic_spec, load_checkpoint
 from producer.detectors import Detector
 from producer.progress import Progress
 
 log = logging.getLogger("fraudstream.producer")
+
+# A transaction covers whole blocks until it holds PRODUCER_ROWS_PER_TRANSACTION
+# lines: fewer, larger transactions keep the pipeline full (each commit waits
+# for every acknowledgement); an aborted one is redone from the last checkpoint.
+REDO_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,7 @@ class ProducerRun:
         schema_text = registry.load_schema("transaction")
         self.encoder = RecordEncoder(schema_text)
         self.headers = self._prepare_kafka(schema_text)
+        self._committed: Checkpoint | None = None  # the last checkpoint Kafka has committed
 
     def run(self, progress: Progress) -> Summary:
         started = time.monotonic()
@@ -96,7 +102,7 @@ class ProducerRun:
             )
             checkpoint = self._starting_point(source, stream)
             progress.start(source.size, checkpoint.offset)
-            first = checkpoint
+            first = self._committed = checkpoint
             try:
                 checkpoint = self._produce_from(checkpoint, source, stream, producer, progress)
             finally:
@@ -158,47 +164,93 @@ class ProducerRun:
         stop_line = (
             None if self.options.limit is None else checkpoint.next_line + self.options.limit
         )
+        for attempt in range(1, REDO_ATTEMPTS + 1):
+            try:
+                return self._produce_span(checkpoint, stop_line, stream, producer, progress)
+            except kafka.TransactionAbortedError as error:
+                if attempt == REDO_ATTEMPTS:
+                    raise kafka.DeliveryError(
+                        f"gave up after {attempt} aborted transactions"
+                    ) from error
+                assert self._committed is not None
+                checkpoint = self._committed
+                log.warning(
+                    "transaction aborted; redoing it from the last checkpoint",
+                    extra={"error": str(error), "line": checkpoint.next_line, "attempt": attempt},
+                )
+                time.sleep(min(2**attempt, 30))
+        raise AssertionError("unreachable")
+
+    def _produce_span(
+        self,
+        checkpoint: Checkpoint,
+        stop_line: int | None,
+        stream: BinaryIO,
+        producer: kafka.TransactionalProducer,
+        progress: Progress,
+    ) -> Checkpoint:
+        """Produce from ``checkpoint`` on, a transaction every few blocks (or every step)."""
+        self._committed = position = checkpoint
         pacer = Pacer(self.options.speed)
+        open_rows: int | None = None  # rows in the open transaction; None when none is open
         for chunk in read_chunks(stream, checkpoint.offset, checkpoint.first_line):
             block = parse_block(chunk.data, chunk.first_line).between(
                 checkpoint.next_line, stop_line
             )
-            end_line = chunk.end_line
-            if stop_line is not None:
-                end_line = min(end_line, stop_line)
+            end_line = chunk.end_line if stop_line is None else min(chunk.end_line, stop_line)
             for part in _parts(block, end_line, pacer.enabled):
                 pacer.wait_for(part)
-                checkpoint = self._send(part, chunk, checkpoint, producer)
-                progress.update(checkpoint.offset, checkpoint.counts)
+                if open_rows is None:
+                    producer.begin()
+                    open_rows = 0
+                position = self._send(part, chunk, position, producer)
+                open_rows += part.block.num_rows + len(part.block.rejected)
+                full = open_rows >= self.settings.producer_rows_per_transaction
+                if pacer.enabled or full or self.stop.requested:
+                    self._commit(position, producer, progress)
+                    open_rows = None
                 if self.stop.requested:
-                    return checkpoint
-            if stop_line is not None and checkpoint.next_line >= stop_line:
-                return checkpoint
-        return self._mark_complete(checkpoint, producer)
+                    return position
+            if stop_line is not None and position.next_line >= stop_line:
+                break
+        else:
+            position = replace(position, complete=True)
+        if open_rows is None:
+            producer.begin()
+        self._commit(position, producer, progress)
+        return position
 
     def _send(
-        self,
-        part: Part,
-        chunk: Chunk,
-        checkpoint: Checkpoint,
-        producer: kafka.TransactionalProducer,
+        self, part: Part, chunk: Chunk, position: Checkpoint, producer: kafka.TransactionalProducer
     ) -> Checkpoint:
+        """Produce a part's records and rejects; return the position after it."""
         block = part.block
         records = to_records(block, self.settings.event_start_time, self.emails)
         verdicts = self.detector.verdicts(records)
         fraud = int(verdicts.sum())
         counts = Counts(block.num_rows, fraud, block.num_rows - fraud, len(block.rejected))
+        producer.send(*self.encode(records, verdicts))
+        if block.rejected:
+            bodies = [_rejected_body(position.source, r) for r in block.rejected]
+            producer.send(
+                [self.settings.rejected_topic] * len(bodies), [None] * len(bodies), bodies
+            )
         if part.end_line >= chunk.end_line:  # the chunk is done: resume after it
-            advanced = checkpoint.advanced(chunk.end_offset, chunk.end_line, part.end_line, counts)
-        else:
-            advanced = checkpoint.advanced(chunk.offset, chunk.first_line, part.end_line, counts)
-        topics, keys, values = self._encode(records, verdicts)
-        extra = [self._rejected_message(checkpoint.source, r) for r in block.rejected]
-        extra.append(self._checkpoint_message(advanced))
-        producer.send_block(topics, keys, values, extra)
-        return advanced
+            return position.advanced(chunk.end_offset, chunk.end_line, part.end_line, counts)
+        return position.advanced(chunk.offset, chunk.first_line, part.end_line, counts)
 
-    def _encode(
+    def _commit(
+        self, position: Checkpoint, producer: kafka.TransactionalProducer, progress: Progress
+    ) -> None:
+        """Write the checkpoint into the open transaction and commit both."""
+        producer.send(
+            [self.settings.checkpoint_topic], [position.source.encode()], [position.to_bytes()]
+        )
+        producer.commit()
+        self._committed = position
+        progress.update(position.offset, position.counts)
+
+    def encode(
         self, records: pa.Table, verdicts: np.ndarray
     ) -> tuple[list[str], list[bytes], list[bytes]]:
         headers = self.headers.take(pa.array(verdicts.astype(np.int8)))
@@ -207,20 +259,6 @@ class ProducerRun:
         names = np.array([self.settings.non_fraud_topic, self.settings.fraud_topic], dtype=object)
         topics = names[verdicts.astype(np.int8)].tolist()
         return topics, keys, values
-
-    def _rejected_message(self, source: str, rejected: object) -> kafka.Message:
-        body = {"source": source, **vars(rejected)}
-        return self.settings.rejected_topic, None, json.dumps(body).encode()
-
-    def _checkpoint_message(self, checkpoint: Checkpoint) -> kafka.Message:
-        return self.settings.checkpoint_topic, checkpoint.source.encode(), checkpoint.to_bytes()
-
-    def _mark_complete(
-        self, checkpoint: Checkpoint, producer: kafka.TransactionalProducer
-    ) -> Checkpoint:
-        done = Checkpoint(**{**vars(checkpoint), "complete": True})
-        producer.send_block([], [], [], [self._checkpoint_message(done)])
-        return done
 
 
 @dataclass(frozen=True)
@@ -266,6 +304,10 @@ def _parts(block: Block, end_line: int, by_step: bool) -> Iterator[Part]:
         part_end = end_line if last else int(block.lines[starts[index + 1]])
         first_line = 0 if index == 0 else int(block.lines[start])
         yield Part(block.between(first_line, part_end), part_end, int(steps[start]))
+
+
+def _rejected_body(source: str, rejected: Rejected) -> bytes:
+    return json.dumps({"source": source, **asdict(rejected)}).encode()
 
 
 def _transactional_id(source_uri: str) -> str:

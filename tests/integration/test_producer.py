@@ -14,13 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import KafkaException
 
 from devstack import stack as devstack
 from fraudstream.config import Settings, load_settings
 from fraudstream.generator import write_csv
 from fraudstream.transactions import NotPaySimError
+from producer.checkpoint import load_checkpoint
 from producer.detectors import LabelDetector
 from producer.progress import ProgressLog
 from producer.service import ProducerRun, RunOptions, Summary
@@ -46,7 +46,8 @@ def settings(stack: Stack) -> Settings:
 
 def _environment(settings: Settings) -> dict[str, str]:
     names = ("fraud_topic", "non_fraud_topic", "rejected_topic", "checkpoint_topic",
-             "topic_partitions", "topic_replication_factor")  # fmt: skip
+             "topic_partitions", "topic_replication_factor",
+             "producer_rows_per_transaction")  # fmt: skip
     return {**os.environ, **{name.upper(): str(getattr(settings, name)) for name in names}}
 
 
@@ -166,39 +167,36 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield path
 
 
-def _start_producer(settings: Settings, source: Path) -> subprocess.Popen[bytes]:
+def _start_producer(settings: Settings, source: Path, *options: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "fraudstream", "produce", str(source)],
+        [sys.executable, "-m", "fraudstream", "produce", str(source), *options],
         cwd=REPO_ROOT, env=_environment(settings),
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
 
 
-def _wait_for_records(settings: Settings, stack: Stack, at_least: int, timeout: float = 60) -> None:
-    """Until the transaction topics hold at least this many records, committed or not."""
-    admin = AdminClient({"bootstrap.servers": stack.bootstrap_servers})
-    consumer = Consumer({"bootstrap.servers": stack.bootstrap_servers, "group.id": "watermarks"})
+def _wait_for_checkpoint(settings: Settings, source: Path, timeout: float = 60) -> int:
+    """Until the run has committed its first transaction; return the line it reached."""
     deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            total = 0
-            for topic in (settings.fraud_topic, settings.non_fraud_topic):
-                metadata = admin.list_topics(timeout=10).topics.get(topic)
-                for partition in metadata.partitions if metadata else {}:
-                    total += consumer.get_watermark_offsets(TopicPartition(topic, partition), 5)[1]
-            if total >= at_least:
-                return
-            time.sleep(0.2)
-    finally:
-        consumer.close()
-    raise AssertionError(f"fewer than {at_least} records after {timeout} s")
+    while time.monotonic() < deadline:
+        try:
+            saved = load_checkpoint(
+                settings.kafka_bootstrap_servers, settings.checkpoint_topic, str(source.resolve())
+            )
+        except KafkaException:  # the run has not created its topics yet
+            saved = None
+        if saved is not None:
+            return saved.next_line
+        time.sleep(0.05)
+    raise AssertionError(f"no checkpoint within {timeout} s")
 
 
 def test_a_killed_run_resumes_and_produces_each_row_once(
     settings: Settings, stack: Stack, generated: Path
 ) -> None:
+    settings = settings.model_copy(update={"producer_rows_per_transaction": 20_000})
     first = _start_producer(settings, generated)
-    _wait_for_records(settings, stack, at_least=60_000)
+    _wait_for_checkpoint(settings, generated)
     first.send_signal(signal.SIGKILL)
     first.wait(30)
     partial = len(_all_ids(settings, stack))
@@ -217,8 +215,8 @@ def test_a_killed_run_resumes_and_produces_each_row_once(
 def test_sigterm_stops_cleanly_at_a_checkpoint(
     settings: Settings, stack: Stack, generated: Path
 ) -> None:
-    first = _start_producer(settings, generated)
-    _wait_for_records(settings, stack, at_least=30_000)
+    first = _start_producer(settings, generated, "--speed", "100")  # one transaction a step
+    _wait_for_checkpoint(settings, generated)
     first.send_signal(signal.SIGTERM)
     _, errors = first.communicate(timeout=60)
     assert first.returncode == 0, errors.decode()[-2000:]
@@ -239,10 +237,11 @@ def test_losing_one_of_three_brokers_mid_run_loses_nothing(
 ) -> None:
     if devstack.running_topology() is None:
         pytest.skip("stopping a broker needs the native stack started by devstack")
-    producer = _start_producer(settings, generated)
-    _wait_for_records(settings, three_brokers, at_least=30_000)
+    producer = _start_producer(settings, generated, "--speed", "40")  # about 19 s
+    _wait_for_checkpoint(settings, generated)
     assert devstack.stop_node(3)
     try:
+        assert producer.poll() is None, "the run ended before the broker was gone"
         _, errors = producer.communicate(timeout=300)
         assert producer.returncode == 0, errors.decode()[-3000:]
     finally:

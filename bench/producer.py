@@ -1,0 +1,228 @@
+"""Producer throughput: fraudstream beside two baselines measured in the same run.
+
+    make bench-producer        # or: python -m bench.producer --rows 1000000
+
+- straightforward: the usual pattern - csv.reader, a dict per row, confluent's
+  AvroSerializer per row, produce, poll(0) - with acks=all and idempotence;
+- ceiling: the same records pre-encoded in memory before the clock starts,
+  produced with the pipeline's tuned producer settings (no parsing, no
+  encoding, no transactions): what Kafka on this machine takes at most;
+- fraudstream: the real producer, file to Kafka, transactions and checkpoints
+  included.
+
+Each variant runs in a process of its own, against fresh topics of 6
+partitions (replication 3 on the three-broker stack), on the same generated
+file; the figure is rows per second from start to the last acknowledgement,
+and peak RSS is that process's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka.schema_registry.avro import AvroSerializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+from fraudstream import kafka, registry
+from fraudstream.config import Settings, load_settings
+from fraudstream.generator import write_csv
+from fraudstream.records import to_records
+from fraudstream.source import read_chunks, read_header
+from fraudstream.transactions import HOUR_MS, parse_block
+from producer.detectors import LabelDetector
+from producer.progress import ProgressLog
+from producer.service import ProducerRun, RunOptions
+
+VARIANTS = ("straightforward", "ceiling", "fraudstream")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.variant:
+        rate = run_variant(args.variant, args.file)
+        print(json.dumps({"rows_per_second": rate}))
+        return
+    compare(args.rows)
+
+
+def compare(rows: int) -> None:
+    source = Path("build/bench") / f"paysim-{rows}.csv"
+    if not source.is_file():
+        write_csv(source, rows=rows, seed=1)
+    warm_up(source)
+    results = {variant: measure(variant, source) for variant in VARIANTS}
+    ours = results["fraudstream"]["rows_per_second"]
+    print(f"{rows:,} generated PaySim rows, acks=all, {replication()} replicas, 6 partitions")
+    for variant, result in results.items():
+        print(
+            f"  {variant:<16} {result['rows_per_second']:>10,.0f} rows/s"
+            f"   peak RSS {result['peak_rss_mb']:>5.0f} MB"
+        )
+    versus_plain = ours / results["straightforward"]["rows_per_second"]
+    versus_ceiling = ours / results["ceiling"]["rows_per_second"]
+    print(f"  fraudstream / straightforward  {versus_plain:.1f}x")
+    print(f"  fraudstream / ceiling          {versus_ceiling:.0%}")
+
+
+def measure(variant: str, source: Path) -> dict[str, float]:
+    command = [sys.executable, "-m", "bench.producer", "--variant", variant, "--file", str(source)]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE)
+    assert child.stdout is not None
+    output = child.stdout.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    if status != 0:
+        raise SystemExit(f"the {variant} run failed")
+    result: dict[str, float] = json.loads(output)
+    result["peak_rss_mb"] = usage.ru_maxrss / 1024
+    return result
+
+
+def run_variant(variant: str, source: Path) -> float:
+    settings = fresh_settings()
+    if variant == "fraudstream":
+        return run_fraudstream(settings, source)
+    if variant == "ceiling":
+        return run_ceiling(settings, source)
+    return run_straightforward(settings, source)
+
+
+def fresh_settings() -> Settings:
+    suffix = uuid.uuid4().hex[:8]
+    return load_settings(
+        fraud_topic=f"bench-fraud-{suffix}", non_fraud_topic=f"bench-normal-{suffix}",
+        rejected_topic=f"bench-rejected-{suffix}", checkpoint_topic=f"bench-checkpoints-{suffix}",
+        topic_partitions=6,
+    )  # fmt: skip
+
+
+def replication() -> int:
+    return load_settings().topic_replication_factor
+
+
+def create_topics(settings: Settings) -> None:
+    specs = [
+        kafka.TopicSpec(name, settings.topic_partitions, settings.topic_replication_factor)
+        for name in (settings.fraud_topic, settings.non_fraud_topic)
+    ]
+    kafka.ensure_topics(settings.kafka_bootstrap_servers, specs)
+
+
+def run_fraudstream(settings: Settings, source: Path) -> float:
+    run = ProducerRun(settings, LabelDetector(), RunOptions(str(source), from_start=True))
+    summary = run.run(ProgressLog(interval=3600))
+    return summary.total.good / summary.seconds
+
+
+def run_ceiling(settings: Settings, source: Path) -> float:
+    create_topics(settings)
+    client = registry.registry_client(settings.schema_registry_url)
+    schema = registry.load_schema("transaction")
+    run = ProducerRun(settings, LabelDetector(), RunOptions(str(source)))
+    messages: list[tuple[str, bytes, bytes]] = []
+    with source.open("rb") as stream:
+        for chunk in read_chunks(stream, read_header(stream)[1], 2):
+            block = parse_block(chunk.data, chunk.first_line)
+            records = to_records(block, settings.event_start_time, run.emails)
+            verdicts = LabelDetector().verdicts(records)
+            topics, keys, values = run.encode(records, verdicts)
+            messages += zip(topics, keys, values, strict=True)
+    registry.register_value_schema(client, settings.fraud_topic, schema)
+    producer = Producer(kafka.producer_config(settings.kafka_bootstrap_servers))
+    started = time.perf_counter()
+    for topic, key, value in messages:
+        produce_with_backpressure(producer, topic, key, value)
+    if producer.flush(120):
+        raise SystemExit("the ceiling run left records undelivered")
+    return len(messages) / (time.perf_counter() - started)
+
+
+def run_straightforward(settings: Settings, source: Path) -> float:
+    create_topics(settings)
+    client = registry.registry_client(settings.schema_registry_url)
+    schema = registry.load_schema("transaction")
+    for topic in (settings.fraud_topic, settings.non_fraud_topic):
+        registry.register_value_schema(client, topic, schema)
+    serializer = AvroSerializer(client, schema, conf=registry.SERIALIZER_CONFIG)
+    producer = Producer({
+        "bootstrap.servers": settings.kafka_bootstrap_servers, "acks": "all",
+        "enable.idempotence": True,
+    })  # fmt: skip
+    failures: list[KafkaError] = []
+
+    def on_delivery(error: KafkaError | None, _message: Message) -> None:
+        if error is not None:
+            failures.append(error)
+
+    start_ms = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp() * 1000)
+    started = time.perf_counter()
+    count = 0
+    with source.open(newline="") as handle:
+        for line_number, row in enumerate(csv.DictReader(handle), start=2):
+            fraud = row["isFraud"] in ("1", "1.0")
+            topic = settings.fraud_topic if fraud else settings.non_fraud_topic
+            record = {
+                "transaction_id": hashlib.blake2b(
+                    f"{line_number},{','.join(row.values())}".encode(), digest_size=8
+                ).hexdigest(),
+                "step": int(row["step"]),
+                "event_time": start_ms + (int(row["step"]) - 1) * HOUR_MS,
+                "type": row["type"],
+                "amount": float(row["amount"]),
+                "nameOrig": row["nameOrig"],
+                "oldbalanceOrg": float(row["oldbalanceOrg"]),
+                "newbalanceOrig": float(row["newbalanceOrig"]),
+                "nameDest": row["nameDest"],
+                "oldbalanceDest": float(row["oldbalanceDest"]),
+                "newbalanceDest": float(row["newbalanceDest"]),
+                "isFraud": fraud,
+                "isFlaggedFraud": row["isFlaggedFraud"] in ("1", "1.0"),
+                "customer_email": f"{row['nameOrig']}@{settings.customer_email_domain}",
+            }
+            value = serializer(record, SerializationContext(topic, MessageField.VALUE))
+            while True:
+                try:
+                    producer.produce(topic, value, row["nameOrig"], on_delivery=on_delivery)
+                    break
+                except BufferError:
+                    producer.poll(0.1)
+            producer.poll(0)
+            count += 1
+    if producer.flush(120) or failures:
+        raise SystemExit("the straightforward run lost records")
+    return count / (time.perf_counter() - started)
+
+
+def produce_with_backpressure(producer: Producer, topic: str, key: bytes, value: bytes) -> None:
+    while True:
+        try:
+            producer.produce(topic, value, key)
+            return
+        except BufferError:
+            producer.poll(0.1)
+
+
+def warm_up(source: Path) -> None:
+    """Load the transaction coordinator once, so no variant pays for a cold cluster."""
+    tiny = source.with_name("warm-up.csv")
+    with source.open() as full, tiny.open("w") as out:
+        out.writelines(line for _, line in zip(range(1001), full, strict=False))
+    run_fraudstream(fresh_settings(), tiny)
+
+
+if __name__ == "__main__":
+    main()
