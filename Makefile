@@ -8,9 +8,10 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 BROKERS ?= 3
 CSV ?=
+ROWS ?= 100000
 STACK_ENV = eval "$$($(PY) -m devstack env)"
 
-.PHONY: help install demo test unit integration lint bench stack-up stack-down stack-status
+.PHONY: help install demo test unit integration lint bench bench-kafka bench-producer stack-up stack-down stack-status
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -23,8 +24,8 @@ $(INSTALLED): pyproject.toml
 
 install: $(INSTALLED) ## create .venv with the project and its tools
 
-demo: stack-up ## start the local stack and run the pipeline (CSV=path for a real PaySim file)
-	$(STACK_ENV) && $(PY) -m fraudstream demo $(if $(CSV),--csv $(CSV))
+demo: stack-up ## start the local stack and run the pipeline (CSV=path for real PaySim data, else ROWS generated rows)
+	$(STACK_ENV) && $(PY) -m fraudstream demo $(if $(CSV),--csv $(CSV),--rows $(ROWS))
 
 test: lint ## lint, then every test; starts the local stack if none is running
 	$(PY) -m pytest
@@ -40,8 +41,13 @@ lint: install ## ruff and mypy
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
-bench: stack-up ## benchmarks against the local stack, each beside its baseline
+bench: bench-kafka bench-producer ## every benchmark, each beside its baseline
+
+bench-kafka: stack-up ## what one producer gets acknowledged: tuned settings beside librdkafka defaults
 	$(STACK_ENV) && $(PY) -m bench.kafka_ceiling
+
+bench-producer: stack-up ## the producer on 1 M generated rows beside the straightforward pattern and the ceiling
+	$(STACK_ENV) && $(PY) -m bench.producer --rows 1000000
 
 stack-up: install ## start Kafka, the registry, the GCS emulator and the mail catcher (BROKERS=3|1)
 	$(PY) -m devstack up --brokers $(BROKERS)

@@ -69,4 +69,4 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"fraudstream: no such CSV file: {csv_path}", file=sys.stderr)
         return 2
     source = demo.upload_dataset(settings, csv_path, say=print)
-    return produce_and_report(settings, source, None, None, from_start=True)
+    return produce_and_report(settings, source, None, None, from_start=False)

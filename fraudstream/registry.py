@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+# The Avro contracts live in the repository's schemas/ folder; an installed
+# copy (the Docker image) says where they are with FRAUDSTREAM_SCHEMA_DIR.
+SCHEMA_DIR = Path(
+    os.environ.get("FRAUDSTREAM_SCHEMA_DIR", Path(__file__).resolve().parent.parent / "schemas")
+)
 
 
 # Schemas are registered once at start-up, never by a serializer in passing.

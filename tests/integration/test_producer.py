@@ -19,6 +19,7 @@ from confluent_kafka import KafkaException
 from devstack import stack as devstack
 from fraudstream.config import Settings, load_settings
 from fraudstream.generator import write_csv
+from fraudstream.lake import ensure_bucket, storage_client, upload_file
 from fraudstream.transactions import NotPaySimError
 from producer.checkpoint import load_checkpoint
 from producer.detectors import LabelDetector
@@ -248,3 +249,15 @@ def test_losing_one_of_three_brokers_mid_run_loses_nothing(
         devstack.start_node(3, log=lambda _message: None)
     ids = _all_ids(settings, three_brokers)
     assert len(ids) == len(set(ids)) == 300_000
+
+
+def test_reads_the_csv_from_a_bucket(settings: Settings, stack: Stack, paysim_sample: Path) -> None:
+    bucket = ensure_bucket(
+        storage_client(settings.gcp_project), f"it-source-{uuid.uuid4().hex[:8]}"
+    )
+    address = upload_file(bucket, paysim_sample, "paysim/sample.csv")
+    summary = ProducerRun(settings, LabelDetector(), RunOptions(address)).run(ProgressLog())
+    assert summary.source == address
+    assert (summary.total.good, summary.total.fraud) == (2688, 16)
+    ids = _all_ids(settings, stack)
+    assert len(ids) == len(set(ids)) == 2688

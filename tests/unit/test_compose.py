@@ -93,3 +93,11 @@ def test_every_image_is_pinned(services: dict[str, Any]) -> None:
         if "image" in service:
             image = service["image"]
             assert ":" in image and not image.endswith(":latest"), f"{name}: {image}"
+
+
+def test_the_image_carries_the_code_and_the_schemas() -> None:
+    dockerfile = (COMPOSE_FILE.parent / "Dockerfile").read_text()
+    for folder in ("fraudstream", "producer", "consumers", "schemas", "email_templates"):
+        assert f"COPY {folder} ./{folder}" in dockerfile
+    assert "FRAUDSTREAM_SCHEMA_DIR=/app/schemas" in dockerfile
+    assert "USER fraudstream" in dockerfile
