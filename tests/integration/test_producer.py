@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,7 @@ from producer.detectors import LabelDetector
 from producer.progress import ProgressLog
 from producer.service import ProducerRun, RunOptions, Summary
 from tests.integration.conftest import Stack
-from tests.integration.kafka_reading import decoded_values, read_committed
+from tests.integration.kafka_reading import decoded_values, read_committed, transaction_id
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,8 +66,12 @@ def _transactions(settings: Settings, stack: Stack) -> dict[str, list[dict[str, 
 
 
 def _all_ids(settings: Settings, stack: Stack) -> list[str]:
-    by_topic = _transactions(settings, stack)
-    return [str(record["transaction_id"]) for records in by_topic.values() for record in records]
+    topics = (settings.fraud_topic, settings.non_fraud_topic)
+    return [
+        transaction_id(message)
+        for topic in topics
+        for message in read_committed(stack.bootstrap_servers, topic)
+    ]
 
 
 def test_every_sample_row_arrives_once_in_its_topic(
@@ -161,11 +164,11 @@ def test_a_second_run_produces_nothing_again(
     assert len(ids) == len(set(ids)) == 2688
 
 
-@pytest.fixture
-def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("generated") / "paysim-300k.csv"
     write_csv(path, rows=300_000, seed=11)
-    yield path
+    return path
 
 
 def _start_producer(settings: Settings, source: Path, *options: str) -> subprocess.Popen[bytes]:
@@ -192,25 +195,40 @@ def _wait_for_checkpoint(settings: Settings, source: Path, timeout: float = 60) 
     raise AssertionError(f"no checkpoint within {timeout} s")
 
 
+@pytest.fixture(scope="module")
+def large_generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("generated") / "paysim-1500k.csv"
+    write_csv(path, rows=1_500_000, seed=12)
+    return path
+
+
+@pytest.mark.parametrize("paced", [False, True], ids=["full-speed", "paced"])
 def test_a_killed_run_resumes_and_produces_each_row_once(
-    settings: Settings, stack: Stack, generated: Path
+    settings: Settings,
+    stack: Stack,
+    paced: bool,
+    request: pytest.FixtureRequest,
 ) -> None:
-    settings = settings.model_copy(update={"producer_rows_per_transaction": 20_000})
-    first = _start_producer(settings, generated)
-    _wait_for_checkpoint(settings, generated)
+    # Full speed: 1.5 M rows in transactions of 50,000 take several seconds.
+    # Paced: one transaction a step, and the resume point lies inside a block.
+    source: Path = request.getfixturevalue("generated" if paced else "large_generated")
+    rows = 300_000 if paced else 1_500_000
+    settings = settings.model_copy(update={"producer_rows_per_transaction": 50_000})
+    first = _start_producer(settings, source, *(["--speed", "200"] if paced else []))
+    _wait_for_checkpoint(settings, source)
     first.send_signal(signal.SIGKILL)
     first.wait(30)
     partial = len(_all_ids(settings, stack))
-    assert 0 < partial < 300_000, "the first run was meant to die half-way"
+    assert 0 < partial < rows, "the first run was meant to die half-way"
 
-    second = _start_producer(settings, generated)
+    second = _start_producer(settings, source)
     _, errors = second.communicate(timeout=300)
     assert second.returncode == 0, errors.decode()[-2000:]
     assert b"resuming" in errors
 
     ids = _all_ids(settings, stack)
-    assert len(ids) == 300_000
-    assert len(set(ids)) == 300_000
+    assert len(ids) == rows
+    assert len(set(ids)) == rows
 
 
 def test_sigterm_stops_cleanly_at_a_checkpoint(
