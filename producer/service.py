@@ -110,7 +110,7 @@ class ProducerRun:
                 progress.close()
         return Summary(
             source=source.uri,
-            this_run=_difference(checkpoint.counts, first.counts),
+            this_run=checkpoint.counts - first.counts,
             total=checkpoint.counts,
             seconds=time.monotonic() - started,
             complete=checkpoint.complete,
@@ -312,12 +312,3 @@ def _rejected_body(source: str, rejected: Rejected) -> bytes:
 
 def _transactional_id(source_uri: str) -> str:
     return "fraudstream-producer-" + hashlib.sha256(source_uri.encode()).hexdigest()[:16]
-
-
-def _difference(total: Counts, before: Counts) -> Counts:
-    return Counts(
-        total.good - before.good,
-        total.fraud - before.fraud,
-        total.non_fraud - before.non_fraud,
-        total.rejected - before.rejected,
-    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from confluent_kafka.admin import AdminClient
 
 from devstack import stack as devstack
 from devstack.layout import REPO_ROOT, Topology
+from fraudstream.config import Settings, load_settings
 
 STACK_VARIABLES = (
     "KAFKA_BOOTSTRAP_SERVERS",
@@ -66,6 +68,22 @@ def stack() -> Iterator[Stack]:
     )
     if started_here:
         _devstack("down")
+
+
+@pytest.fixture
+def settings(stack: Stack) -> Settings:
+    """Settings with topics and buckets of their own, so tests never see each other's data."""
+    suffix = uuid.uuid4().hex[:8]
+    return load_settings(
+        fraud_topic=f"it-fraud-{suffix}",
+        non_fraud_topic=f"it-normal-{suffix}",
+        rejected_topic=f"it-rejected-{suffix}",
+        checkpoint_topic=f"it-checkpoints-{suffix}",
+        dataset_bucket=f"it-dataset-{suffix}",
+        lake_bucket=f"it-lake-{suffix}",
+        topic_partitions=3,
+        topic_replication_factor=min(3, stack.broker_count),
+    )
 
 
 @pytest.fixture(scope="session")

@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
 from fraudstream import demo, lake, registry
-from fraudstream.config import load_settings
+from fraudstream.config import Settings
 from tests.integration.conftest import Stack
 
 
-def test_provision_twice_then_upload(stack: Stack, paysim_sample: Path) -> None:
-    suffix = uuid.uuid4().hex[:8]
-    settings = load_settings(
-        fraud_topic=f"it-fraud-{suffix}",
-        non_fraud_topic=f"it-nonfraud-{suffix}",
-        dataset_bucket=f"it-dataset-{suffix}",
-        lake_bucket=f"it-lake-{suffix}",
-        topic_partitions=2,
-        topic_replication_factor=min(3, stack.broker_count),
-    )
+def test_provision_twice_then_upload(settings: Settings, stack: Stack, paysim_sample: Path) -> None:
     said: list[str] = []
     demo.provision(settings, say=said.append)
     demo.provision(settings, say=said.append)
@@ -29,7 +19,7 @@ def test_provision_twice_then_upload(stack: Stack, paysim_sample: Path) -> None:
     assert sum("exists" in line for line in said) == 2
 
     topics = AdminClient({"bootstrap.servers": stack.bootstrap_servers}).list_topics(timeout=10)
-    assert len(topics.topics[settings.fraud_topic].partitions) == 2
+    assert len(topics.topics[settings.fraud_topic].partitions) == 3
     client = registry.registry_client(settings.schema_registry_url)
     assert f"{settings.non_fraud_topic}-value" in client.get_subjects()
 

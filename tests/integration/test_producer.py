@@ -16,7 +16,7 @@ import pytest
 from confluent_kafka import KafkaException
 
 from devstack import stack as devstack
-from fraudstream.config import Settings, load_settings
+from fraudstream.config import Settings
 from fraudstream.generator import write_csv
 from fraudstream.lake import ensure_bucket, storage_client, upload_file
 from fraudstream.transactions import NotPaySimError
@@ -28,20 +28,6 @@ from tests.integration.conftest import Stack
 from tests.integration.kafka_reading import decoded_values, read_committed, transaction_id
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def settings(stack: Stack) -> Settings:
-    """Settings with topics of their own, so tests never see each other's records."""
-    suffix = uuid.uuid4().hex[:8]
-    return load_settings(
-        fraud_topic=f"it-fraud-{suffix}",
-        non_fraud_topic=f"it-normal-{suffix}",
-        rejected_topic=f"it-rejected-{suffix}",
-        checkpoint_topic=f"it-checkpoints-{suffix}",
-        topic_partitions=3,
-        topic_replication_factor=min(3, stack.broker_count),
-    )
 
 
 def _environment(settings: Settings) -> dict[str, str]:
