@@ -42,3 +42,12 @@ def upload_file(bucket: storage.Bucket, local_path: Path, object_name: str) -> s
     except google_errors.GoogleAPIError as error:
         raise StorageError(f"cannot upload {local_path} to {bucket.name}: {error}") from error
     return f"gs://{bucket.name}/{object_name}"
+
+
+def write_object(bucket: storage.Bucket, name: str, data: bytes, content_type: str) -> str:
+    """Create or replace one object; return its gs:// address."""
+    try:
+        bucket.blob(name).upload_from_string(data, content_type=content_type)
+    except google_errors.GoogleAPIError as error:
+        raise StorageError(f"cannot write gs://{bucket.name}/{name}: {error}") from error
+    return f"gs://{bucket.name}/{name}"

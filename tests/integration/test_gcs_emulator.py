@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from fraudstream.lake import ensure_bucket, storage_client, upload_file
+from fraudstream.batches import BatchKey, to_ndjson
+from fraudstream.lake import ensure_bucket, storage_client, upload_file, write_object
 from tests.integration.conftest import Stack
 
 
@@ -23,3 +24,14 @@ def test_object_round_trip(stack: Stack, tmp_path: Path) -> None:
     assert bucket.blob("transaction/batch.jsonl").download_as_bytes() == content
     listed = [blob.name for blob in client.list_blobs(bucket.name, prefix="transaction/")]
     assert listed == ["transaction/batch.jsonl"]
+
+
+def test_rewriting_a_batch_replaces_it(stack: Stack) -> None:
+    bucket = ensure_bucket(storage_client("fraudstream-tests"), f"it-{uuid.uuid4().hex[:12]}")
+    name = BatchKey("non_fraud_transaction", 2, 100, 199).object_name("transaction")
+    first = to_ndjson([{"transaction_id": str(i)} for i in range(100)])
+    write_object(bucket, name, first, "application/x-ndjson")
+    write_object(bucket, name, first, "application/x-ndjson")  # a replay after a crash
+    objects = list(bucket.client.list_blobs(bucket.name))
+    assert [blob.name for blob in objects] == [name]
+    assert bucket.blob(name).download_as_bytes().count(b"\n") == 100

@@ -1,0 +1,77 @@
+"""Outgoing mail over one persistent SMTP connection."""
+
+from __future__ import annotations
+
+import contextlib
+import smtplib
+import ssl
+from email.message import EmailMessage
+from types import TracebackType
+
+
+class MailError(RuntimeError):
+    """The SMTP server could not be reached or refused the message."""
+
+
+class SmtpSender:
+    """Sends messages over one connection, reconnecting when the server dropped it."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        starttls: bool = False,
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = 10,
+    ) -> None:
+        self.host, self.port, self.starttls = host, port, starttls
+        self.username, self.password, self.timeout = username, password, timeout
+        self._smtp: smtplib.SMTP | None = None
+
+    def __enter__(self) -> SmtpSender:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def send(self, message: EmailMessage) -> None:
+        """Hand ``message`` to the server; MailError if it was not accepted."""
+        for attempt in (1, 2):
+            try:
+                refused = self._connection().send_message(message)
+            except smtplib.SMTPServerDisconnected as error:
+                self._smtp = None  # the server closed an idle connection: once more, afresh
+                if attempt == 2:
+                    raise MailError(f"{self.host}:{self.port} dropped the connection") from error
+                continue
+            except (smtplib.SMTPException, OSError) as error:
+                self.close()
+                raise MailError(
+                    f"{self.host}:{self.port} did not take the message: {error}"
+                ) from error
+            if refused:
+                raise MailError(f"recipients refused: {', '.join(refused)}")
+            return
+
+    def close(self) -> None:
+        if self._smtp is not None:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                self._smtp.quit()
+            self._smtp = None
+
+    def _connection(self) -> smtplib.SMTP:
+        if self._smtp is None:
+            smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            if self.starttls:
+                smtp.starttls(context=ssl.create_default_context())
+            if self.username and self.password:
+                smtp.login(self.username, self.password)
+            self._smtp = smtp
+        return self._smtp

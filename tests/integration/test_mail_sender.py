@@ -1,0 +1,46 @@
+"""Rendered emails through the persistent SMTP sender, read back from the real mail catcher."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+
+import pytest
+
+from fraudstream.emails import render, transaction_fields
+from fraudstream.mail import MailError, SmtpSender
+from tests.integration.conftest import Stack
+from tests.integration.test_mail_catcher import _delivered
+from tests.unit.test_emails import TRANSACTION
+
+
+def test_many_messages_over_one_connection_arrive(stack: Stack) -> None:
+    subjects = [f"Your transfer {uuid.uuid4().hex[:8]}" for _ in range(5)]
+    connections = set()
+    with SmtpSender(stack.smtp_host, stack.smtp_port) as sender:
+        for subject in subjects:
+            sender.send(render(
+                "transaction_notification", subject, "alerts@bank.example",
+                "C1305486145@customers.example", **transaction_fields(TRANSACTION),
+            ))  # fmt: skip
+            connections.add(id(sender._smtp))
+    assert len(connections) == 1
+    for subject in subjects:
+        delivered = _delivered(stack.mail_api_url, subject)
+        assert "USD 92,445,516.64" in str(delivered["text"])
+        assert "<strong>USD 92,445,516.64</strong>" in str(delivered["html"])
+
+
+def test_a_server_that_is_down_is_a_clear_error() -> None:
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    message = render(
+        "transaction_notification", "x", "a@bank.example", "b@example.org",
+        **transaction_fields(TRANSACTION),
+    )  # fmt: skip
+    with (
+        SmtpSender("127.0.0.1", port, timeout=2) as sender,
+        pytest.raises(MailError, match=str(port)),
+    ):
+        sender.send(message)
