@@ -100,4 +100,5 @@ def test_the_image_carries_the_code_and_the_schemas() -> None:
     for folder in ("fraudstream", "producer", "consumers", "schemas", "email_templates"):
         assert f"COPY {folder} ./{folder}" in dockerfile
     assert "FRAUDSTREAM_SCHEMA_DIR=/app/schemas" in dockerfile
+    assert "FRAUDSTREAM_TEMPLATE_DIR=/app/email_templates" in dockerfile
     assert "USER fraudstream" in dockerfile
