@@ -1,4 +1,4 @@
-"""Kafka administration: topics created with explicit, durable settings."""
+"""Kafka: topics created with explicit, durable settings, and the transactional producer."""
 
 from __future__ import annotations
 
@@ -101,9 +101,6 @@ class DeliveryError(RuntimeError):
 
 class TransactionAbortedError(RuntimeError):
     """The open transaction was aborted (a broker failed over, say): redo it from the start."""
-
-
-Message = tuple[str, bytes | None, bytes]
 
 
 class TransactionalProducer:

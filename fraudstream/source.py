@@ -30,15 +30,11 @@ class Chunk:
     offset: int
     first_line: int
     data: bytes
+    end_line: int  # the line just after the chunk
 
     @property
     def end_offset(self) -> int:
         return self.offset + len(self.data)
-
-    @property
-    def end_line(self) -> int:
-        """The line just after the chunk."""
-        return self.first_line + self.data.count(b"\n")
 
 
 @dataclass(frozen=True)
@@ -84,8 +80,8 @@ def read_chunks(
         if cut == 0:
             continue  # a single line longer than a block: read on
         chunk, pending = pending[:cut], pending[cut:]
-        yield Chunk(offset, first_line, chunk)
-        offset += len(chunk)
-        first_line += chunk.count(b"\n")
+        end_line = first_line + chunk.count(b"\n")
+        yield Chunk(offset, first_line, chunk, end_line)
+        offset, first_line = offset + len(chunk), end_line
     if pending:
-        yield Chunk(offset, first_line, pending + b"\n")
+        yield Chunk(offset, first_line, pending + b"\n", first_line + 1)

@@ -1,6 +1,7 @@
 """The producer: PaySim CSV -> validated Avro records in Kafka, split by verdict, resumable.
 
-Each block of the file goes to Kafka in one transaction together with its
+Blocks of the file go to Kafka in transactions of about
+PRODUCER_ROWS_PER_TRANSACTION lines (one a step when pacing), each with its
 rejected rows and the checkpoint that moves past it, so a run stopped at any
 moment (even by SIGKILL) resumes at the first line it had not committed and
 produces no line twice.
@@ -63,7 +64,7 @@ class Summary:
 
 
 class StopRequested:
-    """Set by SIGINT or SIGTERM; the run finishes the block in hand and stops."""
+    """Set by SIGINT or SIGTERM; the run commits what it has sent and stops."""
 
     def __init__(self) -> None:
         self.requested = False
@@ -96,11 +97,12 @@ class ProducerRun:
     def run(self, progress: Progress) -> Summary:
         started = time.monotonic()
         with open_source(self.options.source, self.settings.gcp_project) as (source, stream):
-            check_header(read_header(stream)[0])
+            header, header_end = read_header(stream)
+            check_header(header)
             producer = kafka.TransactionalProducer(
                 self.settings.kafka_bootstrap_servers, _transactional_id(source.uri)
             )
-            checkpoint = self._starting_point(source, stream)
+            checkpoint = self._starting_point(source, header_end)
             progress.start(source.size, checkpoint.offset)
             first = self._committed = checkpoint
             try:
@@ -129,11 +131,10 @@ class ProducerRun:
         client = registry.registry_client(settings.schema_registry_url)
         fraud_id = registry.register_value_schema(client, settings.fraud_topic, schema_text)
         normal_id = registry.register_value_schema(client, settings.non_fraud_topic, schema_text)
-        # Index 1 for fraud rows, 0 for the others: see _encode.
+        # Index 1 for fraud rows, 0 for the others: see encode.
         return pa.array([wire_header(normal_id), wire_header(fraud_id)], pa.binary())
 
-    def _starting_point(self, source: Source, stream: BinaryIO) -> Checkpoint:
-        header_end = read_header(stream)[1]
+    def _starting_point(self, source: Source, header_end: int) -> Checkpoint:
         fresh = Checkpoint(source.uri, source.size, header_end, 2, 2)
         if self.options.from_start:
             return fresh
@@ -253,11 +254,12 @@ class ProducerRun:
     def encode(
         self, records: pa.Table, verdicts: np.ndarray
     ) -> tuple[list[str], list[bytes], list[bytes]]:
-        headers = self.headers.take(pa.array(verdicts.astype(np.int8)))
-        values = self.encoder.encode(records, headers).to_pylist()
+        """Topic, key (nameOrig) and Confluent-framed Avro value of each record."""
+        routes = verdicts.astype(np.int8)  # 1: fraud, 0: not
+        values = self.encoder.encode(records, self.headers.take(pa.array(routes))).to_pylist()
         keys = records["nameOrig"].cast(pa.binary()).to_pylist()
         names = np.array([self.settings.non_fraud_topic, self.settings.fraud_topic], dtype=object)
-        topics = names[verdicts.astype(np.int8)].tolist()
+        topics = names[routes].tolist()
         return topics, keys, values
 
 

@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import smtplib
-import time
-import urllib.request
 import uuid
 from email.message import EmailMessage
 
 from tests.integration.conftest import Stack
-
-
-def _delivered(mail_api_url: str, subject: str, timeout: float = 10) -> dict[str, object]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with urllib.request.urlopen(f"{mail_api_url}/email", timeout=5) as response:
-            for message in json.load(response):
-                if message["subject"] == subject:
-                    return dict(message)
-        time.sleep(0.2)
-    raise AssertionError(f"no message with subject {subject!r} reached the mail catcher")
+from tests.integration.mail_reading import delivered
 
 
 def test_email_sent_over_smtp_is_delivered(stack: Stack) -> None:
@@ -36,9 +23,9 @@ def test_email_sent_over_smtp_is_delivered(stack: Stack) -> None:
         refused = smtp.send_message(message)
     assert refused == {}
 
-    delivered = _delivered(stack.mail_api_url, subject)
-    assert [to["address"] for to in delivered["to"]] == [  # type: ignore[attr-defined]
+    message_read = delivered(stack.mail_api_url, subject)
+    assert [to["address"] for to in message_read["to"]] == [  # type: ignore[attr-defined]
         "C1231006815@customers.fraudstream.example"
     ]
-    assert "9,839.64" in str(delivered["text"])
-    assert "<b>9,839.64</b>" in str(delivered["html"])
+    assert "9,839.64" in str(message_read["text"])
+    assert "<b>9,839.64</b>" in str(message_read["html"])

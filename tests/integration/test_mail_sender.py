@@ -10,7 +10,7 @@ import pytest
 from fraudstream.emails import render, transaction_fields
 from fraudstream.mail import MailError, SmtpSender
 from tests.integration.conftest import Stack
-from tests.integration.test_mail_catcher import _delivered
+from tests.integration.mail_reading import delivered
 from tests.unit.test_emails import TRANSACTION
 
 
@@ -26,9 +26,9 @@ def test_many_messages_over_one_connection_arrive(stack: Stack) -> None:
             connections.add(id(sender._smtp))
     assert len(connections) == 1
     for subject in subjects:
-        delivered = _delivered(stack.mail_api_url, subject)
-        assert "USD 92,445,516.64" in str(delivered["text"])
-        assert "<strong>USD 92,445,516.64</strong>" in str(delivered["html"])
+        message = delivered(stack.mail_api_url, subject)
+        assert "USD 92,445,516.64" in str(message["text"])
+        assert "<strong>USD 92,445,516.64</strong>" in str(message["html"])
 
 
 def test_a_server_that_is_down_is_a_clear_error() -> None:

@@ -10,16 +10,20 @@ import subprocess
 import sys
 import time
 import uuid
+from functools import partial
 from pathlib import Path
 
 import pytest
 from confluent_kafka import KafkaException
 
 from devstack import stack as devstack
+from fraudstream import kafka
 from fraudstream.config import Settings
 from fraudstream.generator import write_csv
 from fraudstream.lake import ensure_bucket, storage_client, upload_file
+from fraudstream.source import read_chunks
 from fraudstream.transactions import NotPaySimError
+from producer import service
 from producer.checkpoint import load_checkpoint
 from producer.detectors import LabelDetector
 from producer.progress import ProgressLog
@@ -262,6 +266,35 @@ def test_reads_the_csv_from_a_bucket(settings: Settings, stack: Stack, paysim_sa
     address = upload_file(bucket, paysim_sample, "paysim/sample.csv")
     summary = ProducerRun(settings, LabelDetector(), RunOptions(address)).run(ProgressLog())
     assert summary.source == address
+    assert (summary.total.good, summary.total.fraud) == (2688, 16)
+    ids = _all_ids(settings, stack)
+    assert len(ids) == len(set(ids)) == 2688
+
+
+class AbortsSecondCommit(kafka.TransactionalProducer):
+    """A producer whose second commit fails the way a broker failover makes it fail."""
+
+    commits = 0
+
+    def commit(self) -> None:
+        type(self).commits += 1
+        if type(self).commits == 2:
+            self._producer.abort_transaction(60)
+            raise kafka.TransactionAbortedError("injected: coordinator moved")
+        super().commit()
+
+
+def test_an_aborted_transaction_is_redone_from_the_last_checkpoint(
+    settings: Settings, stack: Stack, paysim_sample: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kafka, "TransactionalProducer", AbortsSecondCommit)
+    AbortsSecondCommit.commits = 0
+    settings = settings.model_copy(update={"producer_rows_per_transaction": 500})
+    # Small blocks, so that the file makes several transactions.
+    monkeypatch.setattr(service, "read_chunks", partial(read_chunks, block_bytes=40_000))
+    summary = _produce(settings, paysim_sample)
+    assert AbortsSecondCommit.commits > 3  # the second failed, and the run went on
+    assert summary.complete
     assert (summary.total.good, summary.total.fraud) == (2688, 16)
     ids = _all_ids(settings, stack)
     assert len(ids) == len(set(ids)) == 2688
