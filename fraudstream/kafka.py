@@ -81,7 +81,33 @@ def ensure_topics(
                 raise KafkaSetupError(
                     f"cannot create topic {name}: {error.args[0].str()}"
                 ) from error
+    _wait_until_usable(admin, topics, timeout)
     return created
+
+
+def _wait_until_usable(admin: AdminClient, topics: list[TopicSpec], timeout: float) -> None:
+    """Until every topic is in the metadata with a leader for each partition.
+
+    A created topic reaches the brokers a moment later; until then a request
+    about it can still answer "unknown topic".
+    """
+    deadline = time.monotonic() + timeout
+    pending = {spec.name: spec.partitions for spec in topics}
+    while pending:
+        metadata = admin.list_topics(timeout=timeout).topics
+        for name, partitions in list(pending.items()):
+            if _has_leaders(metadata.get(name), partitions):
+                del pending[name]
+        if pending and time.monotonic() > deadline:
+            raise KafkaSetupError(f"topics {sorted(pending)} had no leaders after {timeout} s")
+        if pending:
+            time.sleep(0.1)
+
+
+def _has_leaders(topic: Any, partitions: int) -> bool:
+    if topic is None or topic.error is not None or len(topic.partitions) < partitions:
+        return False
+    return all(partition.leader >= 0 for partition in topic.partitions.values())
 
 
 def require_reachable(admin: AdminClient, bootstrap_servers: str, timeout: float = 15) -> None:
