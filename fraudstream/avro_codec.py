@@ -11,9 +11,12 @@ record needs; anything else is refused when the encoder is built.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable
+from typing import Any
 
+import fastavro
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -126,3 +129,47 @@ def _fixed_width(data: bytes, width: int, count: int) -> pa.Array:
         pa.binary(width), count, [None, pa.py_buffer(data)]
     )
     return fixed.cast(pa.binary())
+
+
+class DecodeError(ValueError):
+    """A message is not a record this consumer can read; the text says why."""
+
+
+class RecordDecoder:
+    """Decodes Confluent wire-format Avro values, fetching each writer schema once by id.
+
+    ``fetch_schema`` returns a schema's text, raises LookupError when the
+    registry does not know the id, and anything else when the registry cannot
+    be asked (which is then not the message's fault).
+    """
+
+    def __init__(self, fetch_schema: Callable[[int], str]) -> None:
+        self._fetch_schema = fetch_schema
+        self._schemas: dict[int, Any] = {}
+
+    def decode(self, value: bytes | None) -> dict[str, Any]:
+        if value is None or len(value) < 5:
+            raise DecodeError("shorter than the 5-byte wire-format header")
+        if value[:1] != MAGIC_BYTE:
+            raise DecodeError(f"magic byte is {value[0]}, not 0: not Confluent wire format")
+        schema = self._schema(int.from_bytes(value[1:5], "big"))
+        body = io.BytesIO(value)
+        body.seek(5)
+        try:
+            record = fastavro.schemaless_reader(body, schema, None)
+        except Exception as error:  # fastavro raises many kinds on corrupt input
+            raise DecodeError(f"corrupt Avro body: {type(error).__name__}: {error}") from error
+        if body.tell() != len(value):
+            raise DecodeError(f"{len(value) - body.tell()} bytes left after the record")
+        if not isinstance(record, dict):
+            raise DecodeError("the schema is not a record schema")
+        return record
+
+    def _schema(self, schema_id: int) -> Any:
+        if schema_id not in self._schemas:
+            try:
+                text = self._fetch_schema(schema_id)
+            except LookupError as error:
+                raise DecodeError(f"schema id {schema_id} is unknown to the registry") from error
+            self._schemas[schema_id] = fastavro.parse_schema(json.loads(text))
+        return self._schemas[schema_id]

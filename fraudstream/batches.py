@@ -9,12 +9,17 @@ record twice, whatever happened between the upload and the offset commit.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 FOLDERS = ("transaction", "fraud_confirmation", "email_confirmation")
+_OBJECT_NAME = re.compile(
+    r"(?P<folder>[a-z_]+)/topic=(?P<topic>[A-Za-z0-9._-]+)/partition=(?P<partition>\d{3,})/"
+    r"(?P<first>\d{20})-(?P<last>\d{20})\.jsonl"
+)
 
 
 @dataclass(frozen=True)
@@ -27,12 +32,30 @@ class BatchKey:
     last_offset: int
 
     def object_name(self, folder: str) -> str:
-        if folder not in FOLDERS:
-            raise ValueError(f"unknown lake folder {folder!r}; expected one of {FOLDERS}")
         return (
-            f"{folder}/topic={self.topic}/partition={self.partition:03d}/"
-            f"{self.first_offset:020d}-{self.last_offset:020d}.jsonl"
+            f"{partition_prefix(folder, self.topic, self.partition)}"
+            f"{offset_name(self.first_offset)}-{offset_name(self.last_offset)}.jsonl"
         )
+
+    @classmethod
+    def from_object_name(cls, name: str) -> BatchKey:
+        """The key ``object_name`` made ``name`` from; ValueError for any other name."""
+        match = _OBJECT_NAME.fullmatch(name)
+        if match is None or match["folder"] not in FOLDERS:
+            raise ValueError(f"not a lake batch name: {name!r}")
+        return cls(match["topic"], int(match["partition"]), int(match["first"]), int(match["last"]))
+
+
+def partition_prefix(folder: str, topic: str, partition: int) -> str:
+    """The common start of the names of every batch of one partition in ``folder``."""
+    if folder not in FOLDERS:
+        raise ValueError(f"unknown lake folder {folder!r}; expected one of {FOLDERS}")
+    return f"{folder}/topic={topic}/partition={partition:03d}/"
+
+
+def offset_name(offset: int) -> str:
+    """How an offset starts a batch name: names sort as their offsets do."""
+    return f"{offset:020d}"
 
 
 def to_ndjson(records: Iterable[Mapping[str, Any]]) -> bytes:

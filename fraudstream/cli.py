@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from consumers.main import consume
 from fraudstream import demo
 from fraudstream.config import ConfigError, load_settings
 from fraudstream.generator import write_csv
@@ -40,6 +41,14 @@ def _parser() -> argparse.ArgumentParser:
     produce.add_argument("--from-start", action="store_true", help="ignore the saved checkpoint")
     produce.set_defaults(handler=_produce)
 
+    consume = commands.add_parser("consume", help="run a consumer until SIGTERM")
+    consume.add_argument("kind", choices=["non-fraud", "fraud"])
+    consume.add_argument(
+        "--idle-exit", type=float, metavar="SECONDS",
+        help="stop once nothing has arrived for this long (for batch runs and tests)",
+    )  # fmt: skip
+    consume.set_defaults(handler=_consume)
+
     generate = commands.add_parser("generate", help="write PaySim-like rows to a CSV")
     generate.add_argument("--rows", type=int, required=True)
     generate.add_argument("--seed", type=int, default=1)
@@ -52,6 +61,12 @@ def _produce(args: argparse.Namespace) -> int:
     settings = load_settings()
     configure_logging(settings.log_level)
     return produce_and_report(settings, args.source, args.speed, args.limit, args.from_start)
+
+
+def _consume(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return consume(settings, args.kind, args.idle_exit)
 
 
 def _generate(args: argparse.Namespace) -> int:

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     non_fraud_topic: str = "non_fraud_transaction"
     rejected_topic: str = "rejected_transaction"
     checkpoint_topic: str = "producer_checkpoints"
+    confirmation_topic: str = "fraud_confirmation"
+    dead_letter_topic: str = "dead_letter"
     topic_partitions: PositiveInt = 6
     topic_replication_factor: PositiveInt = 3
 
@@ -70,6 +72,23 @@ class Settings(BaseSettings):
     event_start_time: datetime = datetime(2026, 1, 1, tzinfo=UTC)
     customer_emails_file: Path | None = None
 
+    # The consumers: a lake batch is written when it holds this many records
+    # or its oldest record has waited this long, whichever comes first.
+    batch_max_records: PositiveInt = 10_000
+    batch_max_seconds: Annotated[float, Field(gt=0)] = 5.0
+    non_fraud_consumer_group: str = "non-fraud-notifier"
+    fraud_consumer_group: str = "fraud-confirmer"
+    # Parallel SMTP connections a consumer sends over.
+    smtp_connections: Annotated[int, Field(gt=0, le=64)] = 4
+
+    # The confirmation loop: links in the fraud emails point at this service.
+    confirmation_base_url: str = "http://127.0.0.1:8000"
+    confirmation_host: str = "127.0.0.1"
+    confirmation_port: Port = 8000
+    # No default: a key in the code would let anyone sign answers. At least 16 characters.
+    confirmation_token_key: SecretStr | None = None
+    confirmation_token_ttl_hours: PositiveInt = 72
+
     log_level: str = "INFO"
 
     @field_validator("kafka_bootstrap_servers")
@@ -81,7 +100,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"expected host:port[,host:port...], got {value!r}")
         return value
 
-    @field_validator("schema_registry_url")
+    @field_validator("schema_registry_url", "confirmation_base_url")
     @classmethod
     def _check_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
@@ -95,7 +114,10 @@ class Settings(BaseSettings):
             raise ValueError(f"not a valid GCS bucket name: {value!r}")
         return value
 
-    @field_validator("fraud_topic", "non_fraud_topic", "rejected_topic", "checkpoint_topic")
+    @field_validator(
+        "fraud_topic", "non_fraud_topic", "rejected_topic", "checkpoint_topic",
+        "confirmation_topic", "dead_letter_topic",
+    )  # fmt: skip
     @classmethod
     def _check_topic(cls, value: str) -> str:
         if not _TOPIC_NAME.match(value):
@@ -116,6 +138,13 @@ class Settings(BaseSettings):
             raise ValueError(f"no such file: {value}")
         return value
 
+    @field_validator("confirmation_token_key")
+    @classmethod
+    def _check_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("use at least 16 characters")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _check_log_level(cls, value: str) -> str:
@@ -123,6 +152,15 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError(f"expected DEBUG, INFO, WARNING or ERROR, got {value!r}")
         return level
+
+
+def token_key(settings: Settings) -> bytes:
+    """The key confirmation links are signed with; ConfigError when it is not set."""
+    if settings.confirmation_token_key is None:
+        raise ConfigError(
+            "invalid configuration: CONFIRMATION_TOKEN_KEY: set a secret of at least 16 characters"
+        )
+    return settings.confirmation_token_key.get_secret_value().encode()
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -39,8 +39,11 @@ def money(amount: float, currency: str = "USD") -> str:
     return f"{currency} {amount:,.2f}"
 
 
-def when(epoch_ms: int) -> str:
-    return datetime.fromtimestamp(epoch_ms / 1000, UTC).strftime("%d %b %Y at %H:%M UTC")
+def when(moment: datetime | int) -> str:
+    """A time (or milliseconds since the epoch) as ``01 Jan 2026 at 00:00 UTC``."""
+    if isinstance(moment, int):
+        moment = datetime.fromtimestamp(moment / 1000, UTC)
+    return moment.astimezone(UTC).strftime("%d %b %Y at %H:%M UTC")
 
 
 def transaction_fields(transaction: dict[str, Any]) -> dict[str, Any]:
@@ -51,7 +54,7 @@ def transaction_fields(transaction: dict[str, Any]) -> dict[str, Any]:
         "transaction_id": transaction["transaction_id"],
         "kind": KINDS[str(transaction["type"])],
         "amount": money(float(transaction["amount"])),
-        "when": when(int(transaction["event_time"])),
+        "when": when(transaction["event_time"]),
         "counterparty": destination if destination != transaction["nameOrig"] else "",
         "balance_before": money(float(transaction["oldbalanceOrg"])),
         "balance_after": money(float(transaction["newbalanceOrig"])),

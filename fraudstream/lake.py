@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import requests
 from google.api_core import exceptions as google_errors
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
@@ -16,6 +17,12 @@ from google.cloud import storage
 
 class StorageError(RuntimeError):
     """A bucket or object operation failed."""
+
+
+# What an unreachable or failing GCS (or emulator) raises: worth another try later.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    StorageError, google_errors.GoogleAPIError, requests.exceptions.RequestException,
+)  # fmt: skip
 
 
 def storage_client(project: str) -> storage.Client:
@@ -48,6 +55,6 @@ def write_object(bucket: storage.Bucket, name: str, data: bytes, content_type: s
     """Create or replace one object; return its gs:// address."""
     try:
         bucket.blob(name).upload_from_string(data, content_type=content_type)
-    except google_errors.GoogleAPIError as error:
+    except (google_errors.GoogleAPIError, requests.exceptions.RequestException) as error:
         raise StorageError(f"cannot write gs://{bucket.name}/{name}: {error}") from error
     return f"gs://{bucket.name}/{name}"

@@ -10,7 +10,15 @@ from types import TracebackType
 
 
 class MailError(RuntimeError):
-    """The SMTP server could not be reached or refused the message."""
+    """The SMTP server could not be reached or refused the message.
+
+    ``permanent`` is true when the server said no for good (a 5xx reply):
+    sending the same message again would fail the same way.
+    """
+
+    def __init__(self, text: str, *, permanent: bool = False) -> None:
+        super().__init__(text)
+        self.permanent = permanent
 
 
 class SmtpSender:
@@ -54,10 +62,15 @@ class SmtpSender:
             except (smtplib.SMTPException, OSError) as error:
                 self.close()
                 raise MailError(
-                    f"{self.host}:{self.port} did not take the message: {error}"
+                    f"{self.host}:{self.port} did not take the message: {error}",
+                    permanent=_is_permanent(error),
                 ) from error
             if refused:
-                raise MailError(f"recipients refused: {', '.join(refused)}")
+                codes = [code for code, _ in refused.values()]
+                raise MailError(
+                    f"recipients refused: {', '.join(refused)}",
+                    permanent=all(code >= 500 for code in codes),
+                )
             return
 
     def close(self) -> None:
@@ -75,3 +88,16 @@ class SmtpSender:
                 smtp.login(self.username, self.password)
             self._smtp = smtp
         return self._smtp
+
+
+def _is_permanent(error: Exception) -> bool:
+    """Only a 5xx about this message (its recipient or its content) is final.
+
+    Anything else (no connection, a 4xx, a refused sender or login) concerns
+    every message alike and may pass: it is retried, never written off.
+    """
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _ in error.recipients.values())
+    if isinstance(error, smtplib.SMTPDataError):
+        return error.smtp_code >= 500
+    return False

@@ -12,11 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import signal
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
-from types import FrameType
 from typing import BinaryIO
 
 import numpy as np
@@ -27,6 +25,7 @@ from fraudstream.avro_codec import RecordEncoder, wire_header
 from fraudstream.config import Settings
 from fraudstream.records import EmailDirectory, to_records
 from fraudstream.source import Chunk, Source, open_source, read_chunks, read_header
+from fraudstream.stopping import StopFlag
 from fraudstream.transactions import Block, Rejected, check_header, parse_block
 from producer.checkpoint import Checkpoint, Counts, checkpoint_topic_spec, load_checkpoint
 from producer.detectors import Detector
@@ -63,21 +62,6 @@ class Summary:
         return lines / self.seconds if self.seconds else 0.0
 
 
-class StopRequested:
-    """Set by SIGINT or SIGTERM; the run commits what it has sent and stops."""
-
-    def __init__(self) -> None:
-        self.requested = False
-
-    def install(self) -> None:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, self._on_signal)
-
-    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        log.info("stop requested", extra={"signal": signal.Signals(signum).name})
-        self.requested = True
-
-
 class ProducerRun:
     """One run over one source. ``run()`` returns the summary."""
 
@@ -85,7 +69,7 @@ class ProducerRun:
         self.settings = settings
         self.detector = detector
         self.options = options
-        self.stop = StopRequested()
+        self.stop = StopFlag()
         self.emails = EmailDirectory.load(
             settings.customer_email_domain, settings.customer_emails_file
         )

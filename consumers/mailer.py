@@ -1,0 +1,121 @@
+"""Sending a batch's emails over a few persistent SMTP connections, and logging each one.
+
+Every email ends with an email-log entry: ``sent``, or ``rejected`` when the
+server refused that message for good (a 5xx about its recipient or content).
+Anything else (no connection, a 4xx) is retried with backoff until it goes
+through; the batch is not finished, and its offsets not committed, before.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from typing import Any
+
+from consumers.retry import Waiter
+from fraudstream.config import Settings
+from fraudstream.mail import MailError, SmtpSender
+
+
+@dataclass(frozen=True)
+class EmailJob:
+    transaction_id: str
+    template: str
+    message: EmailMessage
+    source: dict[str, Any]  # topic, partition and offset of the record it is about
+
+
+class _Attempts:
+    """What happened to one job so far."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first = datetime.now(UTC)
+
+
+class Mailer:
+    def __init__(self, connect: Callable[[], SmtpSender], connections: int) -> None:
+        self._connect = connect
+        self._pool = ThreadPoolExecutor(connections, thread_name_prefix="smtp")
+        self._local = threading.local()
+        self._senders: list[SmtpSender] = []
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Mailer:
+        password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+
+        def connect() -> SmtpSender:
+            return SmtpSender(
+                settings.smtp_host, settings.smtp_port, starttls=settings.smtp_starttls,
+                username=settings.smtp_username, password=password,
+            )  # fmt: skip
+
+        return cls(connect, settings.smtp_connections)
+
+    def deliver(self, jobs: Sequence[EmailJob], waiter: Waiter) -> list[dict[str, Any]]:
+        """Send every job; one email-log entry each, in the jobs' order."""
+        attempts = {job.transaction_id: _Attempts() for job in jobs}
+        entries: dict[str, dict[str, Any]] = {}
+        pending, round_number = list(jobs), 1
+        while pending:
+            failures = list(self._pool.map(self._try, pending))
+            retry: list[EmailJob] = []
+            for job, error in zip(pending, failures, strict=True):
+                tried = attempts[job.transaction_id]
+                tried.count += 1
+                if error is None or error.permanent:
+                    entries[job.transaction_id] = _log_entry(job, tried, error)
+                else:
+                    retry.append(job)
+                    waiter_reason = error
+            if retry:
+                waiter.after_failure(f"{len(retry)} emails", round_number, waiter_reason)
+                round_number += 1
+            pending = retry
+        return [entries[job.transaction_id] for job in jobs]
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        with self._lock:
+            for sender in self._senders:
+                sender.close()
+            self._senders.clear()
+
+    def _try(self, job: EmailJob) -> MailError | None:
+        try:
+            self._sender().send(job.message)
+        except MailError as error:
+            return error
+        return None
+
+    def _sender(self) -> SmtpSender:
+        sender: SmtpSender | None = getattr(self._local, "sender", None)
+        if sender is None:
+            sender = self._local.sender = self._connect()
+            with self._lock:
+                self._senders.append(sender)
+        return sender
+
+
+def _log_entry(job: EmailJob, tried: _Attempts, error: MailError | None) -> dict[str, Any]:
+    message = job.message
+    entry = {
+        "transaction_id": job.transaction_id,
+        "recipient": message["To"],
+        "subject": message["Subject"],
+        "template": job.template,
+        "message_id": message["Message-ID"],
+        "status": "sent" if error is None else "rejected",
+        "attempts": tried.count,
+        "first_attempt_at": tried.first,
+        "finished_at": datetime.now(UTC),
+        **job.source,
+    }
+    if error is not None:
+        entry["error"] = str(error)
+    return entry

@@ -1,0 +1,51 @@
+"""Wiring for ``fraudstream consume``: settings in, a consumer running until SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from consumers.handlers import AskCustomer, Handler, NotifyCustomer
+from consumers.loop import BatchConsumer, Totals
+from fraudstream import kafka, lake
+from fraudstream.config import Settings
+from fraudstream.stopping import StopFlag
+
+log = logging.getLogger("fraudstream.consumer")
+
+HANDLERS: dict[str, type[NotifyCustomer] | type[AskCustomer]] = {
+    "non-fraud": NotifyCustomer,
+    "fraud": AskCustomer,
+}
+
+
+def prepare(settings: Settings) -> None:
+    """What a consumer writes to must exist: the dead-letter topic and the lake bucket."""
+    spec = kafka.TopicSpec(
+        settings.dead_letter_topic, settings.topic_partitions, settings.topic_replication_factor
+    )
+    kafka.ensure_topics(settings.kafka_bootstrap_servers, [spec])
+    lake.ensure_bucket(lake.storage_client(settings.gcp_project), settings.lake_bucket)
+
+
+def consume(settings: Settings, kind: str, idle_exit: float | None = None) -> int:
+    handler: Handler = HANDLERS[kind](settings)
+    try:
+        prepare(settings)
+    except (kafka.KafkaSetupError, lake.StorageError) as error:
+        print(f"fraudstream: {error}", file=sys.stderr)
+        return 1
+    stop = StopFlag()
+    stop.install()
+    totals = BatchConsumer(settings, handler, stop=stop).run(idle_exit)
+    print(f"{kind} consumer: {_summary(totals)}", file=sys.stderr)
+    return 0
+
+
+def _summary(totals: Totals) -> str:
+    return (
+        f"{totals.records:,} records in {totals.batches:,} batches, "
+        f"{totals.emails_sent:,} emails sent, {totals.emails_rejected:,} rejected, "
+        f"{totals.emails_already_sent:,} already sent before, "
+        f"{totals.dead_letters:,} dead letters"
+    )

@@ -1,0 +1,67 @@
+"""Where a partition picks up after a crash, read from what already reached the lake.
+
+A batch is written in a fixed order: the email log first, the consumer's own
+folder last, then its offsets are committed. A crash can fall between any two
+of those steps, so on taking over a partition a consumer looks past the
+committed offset:
+
+- a batch in its own folder is complete: reading resumes after it;
+- an email log without its batch means those emails went out: the batch is
+  redone over exactly the same offsets, so both objects are overwritten
+  rather than doubled, and the emails the log shows are not sent again.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.cloud import storage
+
+from fraudstream.batches import BatchKey, offset_name, partition_prefix
+
+EMAIL_LOG = "email_confirmation"
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """How to read one partition again after taking it over."""
+
+    resume_offset: int | None = None  # None: from the committed offset
+    replay_until: int | None = None  # the first batch must end at this offset
+    sent: dict[str, dict[str, Any]] = field(default_factory=dict)  # email log, by transaction id
+
+
+def recover(
+    bucket: storage.Bucket, folder: str, topic: str, partition: int, committed: int
+) -> Recovery:
+    """The recovery for ``partition`` of ``topic``, whose consumer writes to ``folder``."""
+    start = max(committed, 0)
+    done = _batches_from(bucket, folder, topic, partition, start)
+    resume = max(key.last_offset for key in done) + 1 if done else start
+    logged = _batches_from(bucket, EMAIL_LOG, topic, partition, resume)
+    if not logged:
+        return Recovery(resume_offset=resume if done else None)
+    orphan = min(logged, key=lambda key: key.first_offset)
+    return Recovery(
+        resume_offset=resume if done else None,
+        replay_until=orphan.last_offset,
+        sent=_email_log(bucket, orphan.object_name(EMAIL_LOG)),
+    )
+
+
+def _batches_from(
+    bucket: storage.Bucket, folder: str, topic: str, partition: int, first_offset: int
+) -> list[BatchKey]:
+    prefix = partition_prefix(folder, topic, partition)
+    blobs = bucket.client.list_blobs(
+        bucket, prefix=prefix, start_offset=prefix + offset_name(first_offset)
+    )
+    return [BatchKey.from_object_name(blob.name) for blob in blobs]
+
+
+def _email_log(bucket: storage.Bucket, name: str) -> dict[str, dict[str, Any]]:
+    lines = bucket.blob(name).download_as_bytes().splitlines()
+    entries = (json.loads(line) for line in lines if line)
+    return {entry["transaction_id"]: entry for entry in entries}

@@ -1,0 +1,63 @@
+"""Retrying an outage away: exponential backoff that keeps the consumer alive while it waits."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+log = logging.getLogger("fraudstream.consumer")
+
+T = TypeVar("T")
+
+
+class StopWhileRetryingError(Exception):
+    """A stop signal came while waiting: leave the batch uncommitted and exit."""
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Waits of first, 2 x first, 4 x first ... capped at ``longest`` seconds."""
+
+    first: float = 0.5
+    longest: float = 30.0
+
+    def delay(self, attempt: int) -> float:
+        return float(min(self.longest, self.first * 2 ** (attempt - 1)))
+
+
+class Waiter:
+    """How a consumer waits between attempts: ``pause`` sleeps while serving the group,
+    ``stopping`` tells when to give up."""
+
+    def __init__(
+        self, pause: Callable[[float], None], stopping: Callable[[], bool], backoff: Backoff
+    ) -> None:
+        self.pause, self.stopping, self.backoff = pause, stopping, backoff
+
+    def after_failure(self, what: str, attempt: int, error: Exception) -> None:
+        """Wait before attempt ``attempt + 1``; StopWhileRetryingError when a stop came."""
+        delay = self.backoff.delay(attempt)
+        log.warning(
+            "retrying",
+            extra={"what": what, "attempt": attempt, "in_s": delay, "reason": str(error)},
+        )
+        if self.stopping():
+            raise StopWhileRetryingError(what)
+        self.pause(delay)
+        if self.stopping():
+            raise StopWhileRetryingError(what)
+
+
+def until_done(
+    action: Callable[[], T], what: str, waiter: Waiter, transient: tuple[type[Exception], ...]
+) -> T:
+    """``action()``, retried after each transient error until it succeeds or a stop comes."""
+    attempt = 1
+    while True:
+        try:
+            return action()
+        except transient as error:
+            waiter.after_failure(what, attempt, error)
+            attempt += 1
