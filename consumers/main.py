@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import sys
 
+from google.api_core.exceptions import GoogleAPIError
+
 from consumers.handlers import AskCustomer, Handler, NotifyCustomer
 from consumers.loop import BatchConsumer, Totals
 from fraudstream import kafka, lake
@@ -37,7 +39,11 @@ def consume(settings: Settings, kind: str, idle_exit: float | None = None) -> in
         return 1
     stop = StopFlag()
     stop.install()
-    totals = BatchConsumer(settings, handler, stop=stop).run(idle_exit)
+    try:
+        totals = BatchConsumer(settings, handler, stop=stop).run(idle_exit)
+    except (lake.StorageError, GoogleAPIError) as error:  # not an outage: retrying will not help
+        print(f"fraudstream: the lake refused: {error}", file=sys.stderr)
+        return 1
     print(f"{kind} consumer: {_summary(totals)}", file=sys.stderr)
     return 0
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from consumers.confirmation import serve
 from consumers.main import consume
 from fraudstream import demo
 from fraudstream.config import ConfigError, load_settings
@@ -49,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     consume.set_defaults(handler=_consume)
 
+    service = commands.add_parser(
+        "confirmation-service", help="serve the links of the fraud emails until SIGTERM"
+    )
+    service.set_defaults(handler=_confirmation_service)
+
     generate = commands.add_parser("generate", help="write PaySim-like rows to a CSV")
     generate.add_argument("--rows", type=int, required=True)
     generate.add_argument("--seed", type=int, default=1)
@@ -67,6 +73,12 @@ def _consume(args: argparse.Namespace) -> int:
     settings = load_settings()
     configure_logging(settings.log_level)
     return consume(settings, args.kind, args.idle_exit)
+
+
+def _confirmation_service(_args: argparse.Namespace) -> int:
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return serve(settings)
 
 
 def _generate(args: argparse.Namespace) -> int:

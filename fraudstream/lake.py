@@ -19,9 +19,15 @@ class StorageError(RuntimeError):
     """A bucket or object operation failed."""
 
 
-# What an unreachable or failing GCS (or emulator) raises: worth another try later.
+class StorageUnavailableError(StorageError):
+    """GCS did not answer, or answered with a server error: worth another try later."""
+
+
+# What an unreachable or failing GCS (or emulator) raises. A missing bucket or a
+# refused permission is not among them: retrying would only hide the mistake.
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
-    StorageError, google_errors.GoogleAPIError, requests.exceptions.RequestException,
+    StorageUnavailableError, google_errors.ServerError, google_errors.TooManyRequests,
+    requests.exceptions.RequestException,
 )  # fmt: skip
 
 
@@ -56,5 +62,6 @@ def write_object(bucket: storage.Bucket, name: str, data: bytes, content_type: s
     try:
         bucket.blob(name).upload_from_string(data, content_type=content_type)
     except (google_errors.GoogleAPIError, requests.exceptions.RequestException) as error:
-        raise StorageError(f"cannot write gs://{bucket.name}/{name}: {error}") from error
+        failure = StorageUnavailableError if isinstance(error, TRANSIENT_ERRORS) else StorageError
+        raise failure(f"cannot write gs://{bucket.name}/{name}: {error}") from error
     return f"gs://{bucket.name}/{name}"

@@ -23,6 +23,10 @@ class InvalidTokenError(ValueError):
     """The token is malformed, tampered with, or expired."""
 
 
+class ExpiredTokenError(InvalidTokenError):
+    """The token was valid, until its expiry."""
+
+
 @dataclass(frozen=True)
 class Confirmation:
     transaction_id: str
@@ -42,7 +46,7 @@ def verify(token: str, key: bytes, now: float) -> Confirmation:
         raise InvalidTokenError("the link is not valid")
     transaction_id, answer, expires_at = payload.split(".")
     if now > int(expires_at):
-        raise InvalidTokenError("the link has expired")
+        raise ExpiredTokenError("the link has expired")
     return Confirmation(transaction_id, Answer(answer), int(expires_at))
 
 

@@ -1,0 +1,43 @@
+"""The confirmation service on a free loopback port, in a thread, for one test."""
+
+from __future__ import annotations
+
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from waitress.server import create_server
+
+from consumers.answers import AnswerBook, AnswerPublisher
+from consumers.confirmation import create_app
+from fraudstream import kafka, lake
+from fraudstream.config import Settings, token_key
+
+
+@contextmanager
+def confirmation_service(settings: Settings) -> Iterator[str]:
+    """Serve the confirmation pages; yields the base URL."""
+    spec = kafka.TopicSpec(settings.confirmation_topic, 3, settings.topic_replication_factor)
+    kafka.ensure_topics(settings.kafka_bootstrap_servers, [spec])
+    bucket = lake.ensure_bucket(lake.storage_client(settings.gcp_project), settings.lake_bucket)
+    app = create_app(AnswerBook(bucket, AnswerPublisher(settings)), token_key(settings))
+    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}"
+    finally:
+        server.close()
+
+
+def fetch(url: str, form: dict[str, str] | None = None) -> tuple[int, str]:
+    """GET ``url``, or POST ``form`` to it; the status and the page."""
+    data = urllib.parse.urlencode(form).encode() if form is not None else None
+    try:
+        with urllib.request.urlopen(url, data=data, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()

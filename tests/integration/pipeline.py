@@ -1,0 +1,95 @@
+"""Running the pipeline's parts in tests, and reading back what they left in the lake and mail."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from fraudstream.config import Settings
+from fraudstream.lake import storage_client
+from producer.detectors import LabelDetector
+from producer.progress import ProgressLog
+from producer.service import ProducerRun, RunOptions, Summary
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def environment(settings: Settings, **overrides: object) -> dict[str, str]:
+    """The process environment that gives a child process exactly ``settings``."""
+    values = settings.model_dump(exclude_none=True)
+    if settings.confirmation_token_key is not None:
+        values["confirmation_token_key"] = settings.confirmation_token_key.get_secret_value()
+    values.update(overrides)
+    return {**os.environ, **{name.upper(): _text(value) for name, value in values.items()}}
+
+
+def _text(value: object) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def produce(settings: Settings, source: Path) -> Summary:
+    run = ProducerRun(settings, LabelDetector(), RunOptions(source=str(source)))
+    summary = run.run(ProgressLog())
+    assert summary.complete
+    return summary
+
+
+def start_consumer(
+    settings: Settings, kind: str, *args: str, log: Path | None = None, **overrides: object
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "fraudstream", "consume", kind, *args],
+        cwd=REPO_ROOT, env=environment(settings, **overrides),
+        stderr=log.open("wb") if log else subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def lake_objects(settings: Settings, folder: str) -> list[str]:
+    client = storage_client(settings.gcp_project)
+    return [blob.name for blob in client.list_blobs(settings.lake_bucket, prefix=f"{folder}/")]
+
+
+def lake_records(settings: Settings, folder: str) -> list[dict[str, Any]]:
+    """Every record of every batch in ``folder`` (answers excluded)."""
+    bucket = storage_client(settings.gcp_project).bucket(settings.lake_bucket)
+    return [
+        json.loads(line)
+        for name in lake_objects(settings, folder)
+        if name.endswith(".jsonl")
+        for line in bucket.blob(name).download_as_bytes().splitlines()
+    ]
+
+
+def lake_documents(settings: Settings, folder: str) -> list[dict[str, Any]]:
+    """Each JSON object in ``folder``, one per lake object."""
+    bucket = storage_client(settings.gcp_project).bucket(settings.lake_bucket)
+    return [
+        json.loads(bucket.blob(name).download_as_bytes()) for name in lake_objects(settings, folder)
+    ]
+
+
+def mails_to(mail_api_url: str, domain: str) -> list[dict[str, Any]]:
+    """The messages the mail catcher holds for addresses at ``domain``."""
+    with urllib.request.urlopen(f"{mail_api_url}/email", timeout=30) as response:
+        messages = json.load(response)
+    return [m for m in messages if m["to"][0]["address"].endswith(f"@{domain}")]
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
+        time.sleep(0.2)
+
+
+def json_lines(path: Path) -> Iterator[dict[str, Any]]:
+    for line in path.read_text().splitlines():
+        if line.startswith("{"):
+            yield json.loads(line)
