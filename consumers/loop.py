@@ -112,7 +112,11 @@ class BatchConsumer:
         self._bucket = lake.storage_client(settings.gcp_project).bucket(settings.lake_bucket)
         self._buffers: dict[Partition, _Buffer] = {}
         self._recoveries: dict[Partition, Recovery] = {}
-        self._waiter = Waiter(self._pause, lambda: self.stop.requested, backoff or Backoff())
+        self._waiter = Waiter(
+            self._pause,
+            lambda: self.stop.requested,
+            backoff or Backoff(settings.retry_first_seconds, settings.retry_max_seconds),
+        )
         self._idle_since = time.monotonic()
 
     # The loop ------------------------------------------------------------------------------
@@ -140,7 +144,9 @@ class BatchConsumer:
         return self.totals
 
     def _idle_for(self, seconds: float | None) -> bool:
-        if seconds is None or self._buffers:
+        """Nothing buffered, and for ``seconds`` no message came, no batch was finished and
+        no partition assigned. A member waiting to join the group is not idle."""
+        if seconds is None or self._buffers or not self._consumer.assignment():
             return False
         return time.monotonic() - self._idle_since > seconds
 
@@ -214,6 +220,7 @@ class BatchConsumer:
             self._write(key.object_name(self.handler.folder), lake_records, tp)
         self._commit(tp, key.last_offset + 1)
         self._recoveries[tp] = Recovery()  # a redo, if there was one, is done
+        self._idle_since = time.monotonic()  # time spent on a held batch is not idle time
         self._count(outcome, email_log)
         log.info("batch written", extra={
             "topic": key.topic, "partition": key.partition, "first_offset": key.first_offset,
@@ -336,6 +343,7 @@ class BatchConsumer:
         except StopWhileRetryingError:
             log.warning("stopped while recovering partitions")
         consumer.assign(committed)
+        self._idle_since = time.monotonic()
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Forget what this member held of them: it is uncommitted, so the next owner redoes it."""

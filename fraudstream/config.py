@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     fraud_consumer_group: str = "fraud-confirmer"
     # Parallel SMTP connections a consumer sends over.
     smtp_connections: Annotated[int, Field(gt=0, le=64)] = 4
+    # Waits between tries while SMTP, GCS or Kafka is out: doubling from the first to the most.
+    retry_first_seconds: Annotated[float, Field(gt=0)] = 0.5
+    retry_max_seconds: Annotated[float, Field(gt=0)] = 30.0
 
     # The confirmation loop: links in the fraud emails point at this service.
     confirmation_base_url: str = "http://127.0.0.1:8000"

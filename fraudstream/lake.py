@@ -27,7 +27,7 @@ class StorageUnavailableError(StorageError):
 # refused permission is not among them: retrying would only hide the mistake.
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     StorageUnavailableError, google_errors.ServerError, google_errors.TooManyRequests,
-    requests.exceptions.RequestException,
+    google_errors.RetryError, requests.exceptions.RequestException,
 )  # fmt: skip
 
 
@@ -57,10 +57,20 @@ def upload_file(bucket: storage.Bucket, local_path: Path, object_name: str) -> s
     return f"gs://{bucket.name}/{object_name}"
 
 
+# Seconds to connect, and to wait for an answer, before a try counts as failed.
+WRITE_TIMEOUT = (10.0, 60.0)
+
+
 def write_object(bucket: storage.Bucket, name: str, data: bytes, content_type: str) -> str:
-    """Create or replace one object; return its gs:// address."""
+    """Create or replace one object in one try; return its gs:// address.
+
+    The caller retries (``StorageUnavailableError``), with a backoff that keeps
+    its consumer in the group, instead of the client's own two-minute retry.
+    """
     try:
-        bucket.blob(name).upload_from_string(data, content_type=content_type)
+        bucket.blob(name).upload_from_string(
+            data, content_type=content_type, retry=None, timeout=WRITE_TIMEOUT
+        )
     except (google_errors.GoogleAPIError, requests.exceptions.RequestException) as error:
         failure = StorageUnavailableError if isinstance(error, TRANSIENT_ERRORS) else StorageError
         raise failure(f"cannot write gs://{bucket.name}/{name}: {error}") from error

@@ -1,0 +1,273 @@
+"""The consumers under faults, against the real stack: crashes, outages, bad input, signals.
+
+Each test checks the lake at the end: every record of the topic once, none
+twice. Consumers run as processes where a test kills, signals or redirects
+them, and in this process otherwise.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
+
+from consumers.handlers import NotifyCustomer
+from consumers.loop import BatchConsumer
+from consumers.main import prepare
+from consumers.recovery import EMAIL_LOG
+from devstack import stack as devstack
+from fraudstream.batches import BatchKey, to_ndjson
+from fraudstream.config import Settings
+from fraudstream.generator import write_csv
+from fraudstream.lake import storage_client
+from tests.integration.conftest import Stack
+from tests.integration.kafka_reading import read_committed, transaction_id
+from tests.integration.outage import relay
+from tests.integration.pipeline import (
+    json_lines,
+    lake_objects,
+    lake_records,
+    mails_to,
+    produce,
+    start_consumer,
+    wait_until,
+)  # fmt: skip
+
+BATCH = 250
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("generated") / "paysim-12k.csv"
+    write_csv(path, rows=12_000, seed=21)
+    return path
+
+
+@pytest.fixture
+def quick(settings: Settings) -> Settings:
+    """Small batches, and short waits between retries."""
+    return settings.model_copy(
+        update={"batch_max_records": BATCH, "batch_max_seconds": 1.0, "retry_max_seconds": 1.0}
+    )
+
+
+def _topic_ids(settings: Settings) -> list[str]:
+    return [transaction_id(m) for m in read_committed(settings.kafka_bootstrap_servers,
+                                                        settings.non_fraud_topic)]  # fmt: skip
+
+
+def _assert_lake_holds_each_once(
+    settings: Settings, expected: list[str]
+) -> list[dict[str, object]]:
+    records = lake_records(settings, "transaction")
+    ids = [str(record["transaction_id"]) for record in records]
+    assert len(ids) == len(set(ids)), "a record is in the lake twice"
+    assert sorted(ids) == sorted(expected), "the lake misses records, or holds others"
+    logged = [str(entry["transaction_id"]) for entry in lake_records(settings, EMAIL_LOG)]
+    assert sorted(logged) == sorted(expected), "the email log is not one entry per transaction"
+    return records
+
+
+def _committed(settings: Settings) -> dict[int, int]:
+    reader = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers,
+                       "group.id": settings.non_fraud_consumer_group})  # fmt: skip
+    try:
+        partitions = [TopicPartition(settings.non_fraud_topic, p)
+                      for p in range(settings.topic_partitions)]  # fmt: skip
+        return {tp.partition: tp.offset for tp in reader.committed(partitions, timeout=10)}
+    finally:
+        reader.close()
+
+
+def _headers(message: Message) -> dict[str, str]:
+    pairs: list[tuple[str, bytes]] = list(message.headers() or [])  # type: ignore[arg-type]
+    return {name: value.decode() for name, value in pairs}
+
+
+def _events(log: Path, event: str) -> list[dict[str, object]]:
+    return [line for line in json_lines(log) if line.get("event") == event]
+
+
+def _finish(consumer: subprocess.Popen[bytes], log: Path, timeout: float = 240) -> None:
+    returncode = consumer.wait(timeout)
+    assert returncode == 0, log.read_text()[-3000:]
+
+
+def test_a_killed_consumer_restarts_without_gap_or_duplicate(
+    quick: Settings, stack: Stack, generated: Path, tmp_path: Path
+) -> None:
+    produce(quick, generated)
+    prepare(quick)
+    expected = _topic_ids(quick)
+    first = start_consumer(quick, "non-fraud", log=tmp_path / "first.log")
+    wait_until(lambda: len(lake_objects(quick, "transaction")) >= 4, "the first batches")
+    first.send_signal(signal.SIGKILL)
+    first.wait(30)
+    assert len(lake_records(quick, "transaction")) < len(expected), "killed too late"
+
+    second = start_consumer(quick, "non-fraud", "--idle-exit", "5", log=tmp_path / "second.log")
+    _finish(second, tmp_path / "second.log")
+
+    records = _assert_lake_holds_each_once(quick, expected)
+    mails = mails_to(stack.mail_api_url, quick.customer_email_domain)
+    assert Counter(str(r["customer_email"]) for r in records) <= Counter(
+        m["to"][0]["address"] for m in mails
+    ), "a customer got no email"
+    # At least once: only a batch in flight per partition at the kill can be sent twice.
+    assert len(mails) - len(records) <= quick.topic_partitions * BATCH
+
+
+def test_sigterm_finishes_the_buffered_batch_commits_and_exits(
+    settings: Settings, stack: Stack, paysim_sample: Path, tmp_path: Path
+) -> None:
+    produce(settings, paysim_sample)
+    prepare(settings)
+    expected = _topic_ids(settings)
+    log = tmp_path / "consumer.log"
+    # No batch is due by itself: only the signal can finish them.
+    consumer = start_consumer(settings, "non-fraud", log=log,
+                              batch_max_records=100_000, batch_max_seconds=600)  # fmt: skip
+    wait_until(lambda: len(_events(log, "partition assigned")) == 3, "the assignment")
+    time.sleep(5)  # time to fetch the 2,688 records
+    assert lake_objects(settings, "transaction") == []
+    consumer.send_signal(signal.SIGTERM)
+    _finish(consumer, log, timeout=60)
+
+    _assert_lake_holds_each_once(settings, expected)
+    ends = Counter(int(m.partition() or 0) for m in read_committed(
+        settings.kafka_bootstrap_servers, settings.non_fraud_topic))  # fmt: skip
+    assert _committed(settings) == {p: ends[p] for p in range(3)}
+
+
+@pytest.mark.parametrize("service", ["smtp", "gcs"])
+def test_an_outage_holds_the_batch_and_loses_nothing(
+    quick: Settings, stack: Stack, paysim_sample: Path, tmp_path: Path, service: str
+) -> None:
+    produce(quick, paysim_sample)
+    prepare(quick)
+    expected = _topic_ids(quick)
+    log = tmp_path / "consumer.log"
+    gcs = urlsplit(stack.storage_emulator_host)
+    target = (stack.smtp_host, stack.smtp_port) if service == "smtp" else (gcs.hostname, gcs.port)
+    with relay(str(target[0]), int(target[1] or 80)) as outage:
+        redirect = (
+            {"smtp_port": outage.port} if service == "smtp"
+            else {"storage_emulator_host": f"http://127.0.0.1:{outage.port}"}
+        )  # fmt: skip
+        consumer = start_consumer(quick, "non-fraud", "--idle-exit", "5", log=log, **redirect)
+        wait_until(lambda: len(lake_objects(quick, "transaction")) >= 1, "the first batch")
+        outage.cut()
+        wait_until(lambda: len(_events(log, "retrying")) >= 3, "the consumer meeting the outage")
+        held = _committed(quick)
+        time.sleep(3)
+        assert _committed(quick) == held, "offsets moved on while the batch was held"
+        assert consumer.poll() is None
+        outage.restore()
+        _finish(consumer, log)
+
+    records = _assert_lake_holds_each_once(quick, expected)
+    mails = mails_to(stack.mail_api_url, quick.customer_email_domain)
+    # Nothing crashed, so nothing was sent twice.
+    assert sorted(m["to"][0]["address"] for m in mails) == sorted(
+        str(r["customer_email"]) for r in records
+    )
+
+
+def test_undecodable_messages_go_to_the_dead_letter_topic_and_the_rest_goes_on(
+    settings: Settings, stack: Stack, paysim_sample: Path
+) -> None:
+    produce(settings, paysim_sample)
+    prepare(settings)
+    expected = _topic_ids(settings)
+    schema_id = read_committed(settings.kafka_bootstrap_servers, settings.non_fraud_topic)[0]
+    known_header = (schema_id.value() or b"")[:5]
+    bad = {
+        b"plain text, not Avro": "magic byte",
+        b"\x00\x7f\xff\xff\xf0" + b"\x20" + b"x" * 16: "schema",
+        known_header + b"\x20" + b"y" * 16 + b"\xff": "corrupt avro",
+    }
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    for value in bad:
+        producer.produce(settings.non_fraud_topic, value, partition=1)
+    assert producer.flush(30) == 0
+
+    totals = BatchConsumer(settings, NotifyCustomer(settings)).run(idle_exit=3)
+
+    assert totals.dead_letters == 3
+    _assert_lake_holds_each_once(settings, expected)
+    dead = read_committed(settings.kafka_bootstrap_servers, settings.dead_letter_topic)
+    assert sorted(m.value() or b"" for m in dead) == sorted(bad)
+    for message in dead:
+        headers = _headers(message)
+        assert bad[message.value() or b""].lower() in headers["error"].lower()
+        assert headers["source.topic"] == settings.non_fraud_topic
+        assert headers["source.partition"] == "1"
+        assert headers["consumer.group"] == settings.non_fraud_consumer_group
+        assert int(headers["source.offset"]) >= 0
+
+
+def test_two_members_of_a_group_share_the_partitions_and_each_record_lands_once(
+    quick: Settings, stack: Stack, generated: Path, tmp_path: Path
+) -> None:
+    produce(quick, generated)
+    prepare(quick)
+    expected = _topic_ids(quick)
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    members = [start_consumer(quick, "non-fraud", "--idle-exit", "8", log=log) for log in logs]
+    for member, log in zip(members, logs, strict=True):
+        _finish(member, log)
+
+    _assert_lake_holds_each_once(quick, expected)
+    written_by = [{e["partition"] for e in _events(log, "batch written")} for log in logs]
+    assert all(written_by), "one member wrote nothing: the group did not scale out"
+
+
+def test_a_batch_whose_emails_were_logged_is_redone_without_sending_them_again(
+    settings: Settings, stack: Stack, paysim_sample: Path
+) -> None:
+    """The crash between the email log and the batch: the log is in the lake, the batch not."""
+    produce(settings, paysim_sample)
+    prepare(settings)
+    expected = _topic_ids(settings)
+    everything = read_committed(settings.kafka_bootstrap_servers, settings.non_fraud_topic)
+    partition_0 = [message for message in everything if message.partition() == 0]
+    logged = [transaction_id(m) for m in partition_0[:100]]
+    key = BatchKey(settings.non_fraud_topic, 0, 0, (partition_0[99].offset() or 0))
+    bucket = storage_client(settings.gcp_project).bucket(settings.lake_bucket)
+    entries = [{"transaction_id": tid, "status": "sent", "attempts": 1} for tid in logged]
+    bucket.blob(key.object_name(EMAIL_LOG)).upload_from_string(to_ndjson(entries))
+
+    totals = BatchConsumer(settings, NotifyCustomer(settings)).run(idle_exit=3)
+
+    assert totals.emails_already_sent == 100
+    _assert_lake_holds_each_once(settings, expected)
+    assert key.object_name("transaction") in lake_objects(settings, "transaction")
+    mailed_ids = {m["text"] for m in mails_to(stack.mail_api_url, settings.customer_email_domain)}
+    assert len(mailed_ids) == len(expected) - 100
+    assert not any(tid in text for text in mailed_ids for tid in logged)
+
+
+def test_losing_one_of_three_brokers_mid_stream_loses_nothing(
+    quick: Settings, three_brokers: Stack, generated: Path, tmp_path: Path
+) -> None:
+    if devstack.running_topology() is None:
+        pytest.skip("stopping a broker needs the native stack started by devstack")
+    produce(quick, generated)
+    prepare(quick)
+    expected = _topic_ids(quick)
+    log = tmp_path / "consumer.log"
+    consumer = start_consumer(quick, "non-fraud", "--idle-exit", "8", log=log)
+    wait_until(lambda: len(lake_objects(quick, "transaction")) >= 2, "the first batches")
+    assert devstack.stop_node(3)
+    try:
+        assert consumer.poll() is None, "the consumer ended before the broker was gone"
+        _finish(consumer, log)
+    finally:
+        devstack.start_node(3, log=lambda _message: None)
+    _assert_lake_holds_each_once(quick, expected)
