@@ -63,7 +63,7 @@ class SmtpSender:
                 self.close()
                 raise MailError(
                     f"{self.host}:{self.port} did not take the message: {error}",
-                    permanent=_is_permanent(error),
+                    permanent=is_permanent(error),
                 ) from error
             if refused:
                 codes = [code for code, _ in refused.values()]
@@ -90,7 +90,7 @@ class SmtpSender:
         return self._smtp
 
 
-def _is_permanent(error: Exception) -> bool:
+def is_permanent(error: Exception) -> bool:
     """Only a 5xx about this message (its recipient or its content) is final.
 
     Anything else (no connection, a 4xx, a refused sender or login) concerns

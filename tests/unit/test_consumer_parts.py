@@ -1,0 +1,169 @@
+"""The consumer's parts on their own: backoff, the mailer's outcomes, recovery from the lake."""
+
+from __future__ import annotations
+
+import json
+import smtplib
+from email.message import EmailMessage
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+from google.cloud import storage
+
+from consumers.mailer import EmailJob, Mailer
+from consumers.recovery import EMAIL_LOG, Recovery, recover
+from consumers.retry import Backoff, StopWhileRetryingError, Waiter, until_done
+from fraudstream.batches import BatchKey
+from fraudstream.mail import MailError, SmtpSender, is_permanent
+
+
+def test_backoff_doubles_up_to_its_cap() -> None:
+    assert [Backoff(0.5, 3.0).delay(n) for n in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+
+
+def _waiter(stop_after: int | None = None) -> tuple[Waiter, list[float]]:
+    pauses: list[float] = []
+    waiter = Waiter(pauses.append, lambda: stop_after is not None and len(pauses) >= stop_after,
+                    Backoff(1.0, 8.0))  # fmt: skip
+    return waiter, pauses
+
+
+def test_until_done_retries_transient_errors_only() -> None:
+    outcomes: list[Exception | str] = [ConnectionError("down"), ConnectionError("down"), "done"]
+
+    def action() -> str:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    waiter, pauses = _waiter()
+    assert until_done(action, "x", waiter, (ConnectionError,)) == "done"
+    assert pauses == [1.0, 2.0]
+    with pytest.raises(ValueError):
+        until_done(lambda: int("not a number"), "x", waiter, (ConnectionError,))
+
+
+def test_a_stop_while_retrying_gives_up_the_attempt() -> None:
+    def down() -> None:
+        raise ConnectionError("down")
+
+    waiter, pauses = _waiter(stop_after=2)
+    with pytest.raises(StopWhileRetryingError):
+        until_done(down, "x", waiter, (ConnectionError,))
+    assert len(pauses) == 2
+
+
+class _FlakySender:
+    """Fails the first ``failures`` sends of each recipient with ``error``."""
+
+    def __init__(self, failures: int, error: MailError) -> None:
+        self.failures, self.error = failures, error
+        self.tries: dict[str, int] = {}
+        self.sent: list[str] = []
+
+    def send(self, message: EmailMessage) -> None:
+        recipient = str(message["To"])
+        self.tries[recipient] = self.tries.get(recipient, 0) + 1
+        if self.tries[recipient] <= self.failures:
+            raise self.error
+        self.sent.append(recipient)
+
+    def close(self) -> None:
+        pass
+
+
+def _jobs(count: int) -> list[EmailJob]:
+    jobs = []
+    for number in range(count):
+        message = EmailMessage()
+        message["To"], message["Subject"] = f"c{number}@example.com", "Hello"
+        message["Message-ID"] = f"<{number}@fraudstream>"
+        jobs.append(EmailJob(f"t{number:015d}", "transaction_notification", message,
+                             {"topic": "t", "partition": 0, "offset": number}))  # fmt: skip
+    return jobs
+
+
+def _mailer(sender: _FlakySender) -> Mailer:
+    return Mailer(lambda: cast(SmtpSender, sender), connections=2)
+
+
+def test_the_mailer_retries_a_passing_failure_until_each_email_is_sent() -> None:
+    sender = _FlakySender(failures=2, error=MailError("421 try later"))
+    waiter, pauses = _waiter()
+    entries = _mailer(sender).deliver(_jobs(5), waiter)
+    assert sorted(sender.sent) == sorted(f"c{n}@example.com" for n in range(5))
+    assert [e["status"] for e in entries] == ["sent"] * 5
+    assert [e["attempts"] for e in entries] == [3] * 5
+    assert [e["offset"] for e in entries] == list(range(5))
+    assert entries[0]["message_id"] == "<0@fraudstream>"
+    assert len(pauses) == 2
+
+
+def test_the_mailer_logs_a_permanent_refusal_as_rejected_without_retrying() -> None:
+    sender = _FlakySender(failures=1, error=MailError("550 no such user", permanent=True))
+    waiter, pauses = _waiter()
+    entries = _mailer(sender).deliver(_jobs(3), waiter)
+    assert [e["status"] for e in entries] == ["rejected"] * 3
+    assert all("550" in e["error"] for e in entries)
+    assert sender.sent == [] and pauses == []
+
+
+@pytest.mark.parametrize(
+    ("error", "permanent"),
+    [
+        (smtplib.SMTPRecipientsRefused({"a@x": (550, b"no such user")}), True),
+        (smtplib.SMTPRecipientsRefused({"a@x": (450, b"mailbox busy")}), False),
+        (smtplib.SMTPDataError(554, b"rejected"), True),
+        (smtplib.SMTPDataError(451, b"local error"), False),
+        (smtplib.SMTPSenderRefused(550, b"sender", "s@x"), False),
+        (smtplib.SMTPServerDisconnected("gone"), False),
+        (ConnectionRefusedError(), False),
+    ],
+)
+def test_only_a_5xx_about_the_message_is_permanent(error: Exception, permanent: bool) -> None:
+    assert is_permanent(error) is permanent
+
+
+class _Lake:
+    """Just enough of a bucket for ``recover``: listing by prefix and start offset, reading."""
+
+    def __init__(self, objects: dict[str, bytes]) -> None:
+        self.objects, self.client = objects, self
+
+    def list_blobs(self, _bucket: object, prefix: str, start_offset: str) -> list[Any]:
+        names = sorted(n for n in self.objects if n.startswith(prefix) and n >= start_offset)
+        return [SimpleNamespace(name=name) for name in names]
+
+    def blob(self, name: str) -> Any:
+        return SimpleNamespace(download_as_bytes=lambda: self.objects[name])
+
+
+def _batch(folder: str, first: int, last: int, ids: list[str] | None = None) -> dict[str, bytes]:
+    lines = [json.dumps({"transaction_id": i, "status": "sent"}) + "\n" for i in ids or []]
+    return {BatchKey("t", 0, first, last).object_name(folder): "".join(lines).encode()}
+
+
+def _recover(objects: dict[str, bytes], committed: int) -> Recovery:
+    return recover(cast(storage.Bucket, _Lake(objects)), "transaction", "t", 0, committed)
+
+
+def test_recovery_starts_at_the_commit_when_the_lake_has_nothing_past_it() -> None:
+    lake = {**_batch("transaction", 0, 9), **_batch(EMAIL_LOG, 0, 9)}
+    assert _recover(lake, committed=10) == Recovery()
+    assert _recover({}, committed=-1001) == Recovery()
+
+
+def test_recovery_skips_a_batch_written_but_not_committed() -> None:
+    lake = {**_batch("transaction", 0, 9), **_batch(EMAIL_LOG, 0, 9),
+            **_batch("transaction", 10, 19), **_batch(EMAIL_LOG, 10, 19)}  # fmt: skip
+    assert _recover(lake, committed=10) == Recovery(resume_offset=20)
+
+
+def test_recovery_redoes_exactly_a_batch_whose_emails_were_logged() -> None:
+    lake = {**_batch("transaction", 0, 9), **_batch(EMAIL_LOG, 0, 9),
+            **_batch(EMAIL_LOG, 10, 24, ["a", "b"])}  # fmt: skip
+    found = _recover(lake, committed=0)
+    assert found.resume_offset == 10 and found.replay_until == 24
+    assert set(found.sent) == {"a", "b"}
