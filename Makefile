@@ -11,7 +11,7 @@ CSV ?=
 ROWS ?= 100000
 STACK_ENV = eval "$$($(PY) -m devstack env)"
 
-.PHONY: help install demo test unit integration lint bench bench-kafka bench-producer stack-up stack-down stack-status
+.PHONY: help install demo test unit integration browser lint bench bench-kafka bench-producer stack-up stack-down stack-status
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -27,14 +27,17 @@ install: $(INSTALLED) ## create .venv with the project and its tools
 demo: stack-up ## start the local stack and run the pipeline (CSV=path for real PaySim data, else ROWS generated rows)
 	$(STACK_ENV) && $(PY) -m fraudstream demo $(if $(CSV),--csv $(CSV),--rows $(ROWS))
 
-test: lint ## lint, then every test; starts the local stack if none is running
+test: lint browser ## lint, then every test; starts the local stack if none is running
 	$(PY) -m pytest
 
 unit: install ## the unit tests only (no network)
 	$(PY) -m pytest tests/unit
 
-integration: install ## the integration tests only, against the local stack
+integration: install browser ## the integration tests only, against the local stack
 	$(PY) -m pytest tests/integration
+
+browser: ## Debian's chromium, for the test that looks at emails and pages as a customer would
+	bash scripts/install-chromium.sh
 
 lint: install ## ruff and mypy
 	$(PY) -m ruff check .
