@@ -11,7 +11,7 @@ CSV ?=
 ROWS ?= 100000
 STACK_ENV = eval "$$($(PY) -m devstack env)"
 
-.PHONY: help install demo test unit integration browser lint bench bench-kafka bench-producer stack-up stack-down stack-status
+.PHONY: help install demo test unit integration browser lint bench bench-kafka bench-producer bench-consumers stack-up stack-down stack-status
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -44,13 +44,16 @@ lint: install ## ruff and mypy
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
-bench: bench-kafka bench-producer ## every benchmark, each beside its baseline
+bench: bench-kafka bench-producer bench-consumers ## every benchmark, each beside its baseline
 
 bench-kafka: stack-up ## what one producer gets acknowledged: tuned settings beside librdkafka defaults
 	$(STACK_ENV) && $(PY) -m bench.kafka_ceiling
 
 bench-producer: stack-up ## the producer on 1 M generated rows beside the straightforward pattern and the ceiling
 	$(STACK_ENV) && $(PY) -m bench.producer --rows 1000000
+
+bench-consumers: stack-up ## lake records/s beside consume-and-decode; emails/s beside the mail server's accept rate
+	$(STACK_ENV) && $(PY) -m bench.consumers
 
 stack-up: install ## start Kafka, the registry, the GCS emulator and the mail catcher (BROKERS=3|1)
 	$(PY) -m devstack up --brokers $(BROKERS)

@@ -38,10 +38,8 @@ class NotifyCustomer:
     def email(self, transaction: dict[str, Any], source: dict[str, Any]) -> EmailJob:
         fields = transaction_fields(transaction)
         subject = f"Your {fields['kind']} of {fields['amount']}"
-        message = render(
-            self.template, subject, self.sender, transaction["customer_email"], **fields
-        )
-        return EmailJob(transaction["transaction_id"], self.template, message, source)
+        email = render(self.template, subject, self.sender, transaction["customer_email"], **fields)
+        return EmailJob(transaction["transaction_id"], self.template, email, source)
 
     def lake_record(self, transaction: dict[str, Any]) -> dict[str, Any]:
         return transaction
@@ -69,11 +67,11 @@ class AskCustomer:
             "no_url": self.link(transaction["transaction_id"], Answer.FRAUD, expires_at),
         }
         subject = f"Was this you? A {fields['kind']} of {fields['amount']}"
-        message = render(
+        email = render(
             self.template, subject, self.sender, transaction["customer_email"],
             expires=when(datetime.fromtimestamp(expires_at, UTC)), **links, **fields,
         )  # fmt: skip
-        return EmailJob(transaction["transaction_id"], self.template, message, source)
+        return EmailJob(transaction["transaction_id"], self.template, email, source)
 
     def link(self, transaction_id: str, answer: Answer, expires_at: int) -> str:
         token = sign(Confirmation(transaction_id, answer, expires_at), self.key)

@@ -31,7 +31,7 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from consumers import recovery
 from consumers.handlers import Handler
-from consumers.mailer import EmailJob, Mailer
+from consumers.mailer import Mailer
 from consumers.recovery import Recovery
 from consumers.retry import Backoff, StopWhileRetryingError, Waiter, until_done
 from fraudstream import kafka, lake, registry
@@ -74,6 +74,15 @@ class Totals:
     emails_rejected: int = 0
     emails_already_sent: int = 0
     dead_letters: int = 0
+    first_message_at: float | None = None  # monotonic
+    last_commit_at: float | None = None
+
+    @property
+    def busy_seconds(self) -> float:
+        """From the first message taken to the last batch committed."""
+        if self.first_message_at is None or self.last_commit_at is None:
+            return 0.0
+        return self.last_commit_at - self.first_message_at
 
 
 @dataclass
@@ -100,8 +109,9 @@ class BatchConsumer:
         mailer: Mailer | None = None,
         stop: StopFlag | None = None,
         backoff: Backoff | None = None,
+        send_emails: bool = True,
     ) -> None:
-        self.settings, self.handler = settings, handler
+        self.settings, self.handler, self.send_emails = settings, handler, send_emails
         self.topic, self.group = handler.topic, handler.group
         self.mailer = mailer or Mailer.from_settings(settings)
         self.decoder = RecordDecoder(registry_fetcher(settings.schema_registry_url))
@@ -129,8 +139,12 @@ class BatchConsumer:
         )  # fmt: skip
         try:
             while not self.stop.requested and not self._idle_for(idle_exit):
-                for message in self._consumer.consume(1000, self._poll_timeout()):
+                messages = self._consumer.consume(1000, self._poll_timeout())
+                for message in messages:
                     self._take(message)
+                if messages:
+                    self._idle_since = time.monotonic()
+                    self.totals.first_message_at = self.totals.first_message_at or self._idle_since
                 self._finish_due_batches(everything=False)
             self._finish_due_batches(everything=True)
         except StopWhileRetryingError as stopped:
@@ -140,7 +154,9 @@ class BatchConsumer:
             self._consumer.close()
             self._dead_letters.flush(30)
             self.mailer.close()
-        log.info("consumer stopped", extra={"topic": self.topic, **vars(self.totals)})
+        counts = {name: value for name, value in vars(self.totals).items() if "_at" not in name}
+        busy = round(self.totals.busy_seconds, 3)
+        log.info("consumer stopped", extra={"topic": self.topic, "busy_s": busy, **counts})
         return self.totals
 
     def _idle_for(self, seconds: float | None) -> bool:
@@ -169,7 +185,6 @@ class BatchConsumer:
             return  # from before a revocation this member has not yet recovered from
         buffer = self._buffers.setdefault(tp, _Buffer(since=time.monotonic()))
         buffer.messages.append(message)
-        self._idle_since = time.monotonic()
 
     def _finish_due_batches(self, everything: bool) -> None:
         for tp in list(self._buffers):
@@ -234,14 +249,18 @@ class BatchConsumer:
         dead: list[tuple[Message, str]] = []
         for message in batch:
             try:
-                records.append(until_done(
-                    partial(self.decoder.decode, message.value()), "schema lookup",
-                    self._waiter, (RegistryUnavailableError,),
-                ))  # fmt: skip
+                records.append(self._decoded(message.value()))
                 offsets.append(message.offset() or 0)
             except DecodeError as error:
                 dead.append((message, str(error)))
         return _Outcome(records, offsets, dead)
+
+    def _decoded(self, value: bytes | None) -> dict[str, Any]:
+        try:
+            return self.decoder.decode(value)
+        except RegistryUnavailableError:  # a new schema id, and the registry is away
+            return until_done(partial(self.decoder.decode, value), "schema lookup",
+                              self._waiter, (RegistryUnavailableError,))  # fmt: skip
 
     def _send_dead_letters(self, dead: list[tuple[Message, str]]) -> None:
         """Produce each undecodable message to the dead-letter topic, as it came, and wait."""
@@ -273,14 +292,15 @@ class BatchConsumer:
 
     def _send_emails(self, tp: Partition, outcome: _Outcome) -> list[dict[str, Any]]:
         """Send what the email log does not already show; the log entries of every record."""
+        if not self.send_emails:
+            return []
         already, records = self._recoveries[tp].sent, outcome.records
-        jobs: list[EmailJob] = []
-        for record, offset in zip(records, outcome.offsets, strict=True):
-            if record["transaction_id"] not in already:
-                source = {"topic": tp[0], "partition": tp[1], "offset": offset}
-                jobs.append(self.handler.email(record, source))
+        unsent = [(record, offset) for record, offset in zip(records, outcome.offsets, strict=True)
+                  if record["transaction_id"] not in already]  # fmt: skip
+        jobs = (self.handler.email(record, {"topic": tp[0], "partition": tp[1], "offset": offset})
+                for record, offset in unsent)  # fmt: skip
         sent = {entry["transaction_id"]: entry for entry in self.mailer.deliver(jobs, self._waiter)}
-        self.totals.emails_already_sent += len(records) - len(jobs)
+        self.totals.emails_already_sent += len(records) - len(unsent)
         return [sent.get(record["transaction_id"]) or already[record["transaction_id"]]
                 for record in records]  # fmt: skip
 
@@ -314,6 +334,7 @@ class BatchConsumer:
 
     def _count(self, outcome: _Outcome, email_log: list[dict[str, Any]]) -> None:
         self.totals.batches += 1
+        self.totals.last_commit_at = time.monotonic()
         self.totals.records += len(outcome.records)
         self.totals.dead_letters += len(outcome.dead)
         statuses = [entry["status"] for entry in email_log]

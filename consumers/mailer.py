@@ -9,15 +9,15 @@ through; the batch is not finished, and its offsets not committed, before.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from typing import Any
 
 from consumers.retry import Waiter
 from fraudstream.config import Settings
+from fraudstream.emails import Email
 from fraudstream.mail import MailError, SmtpSender
 
 
@@ -25,7 +25,7 @@ from fraudstream.mail import MailError, SmtpSender
 class EmailJob:
     transaction_id: str
     template: str
-    message: EmailMessage
+    email: Email
     source: dict[str, Any]  # topic, partition and offset of the record it is about
 
 
@@ -57,27 +57,38 @@ class Mailer:
 
         return cls(connect, settings.smtp_connections)
 
-    def deliver(self, jobs: Sequence[EmailJob], waiter: Waiter) -> list[dict[str, Any]]:
-        """Send every job; one email-log entry each, in the jobs' order."""
-        attempts = {job.transaction_id: _Attempts() for job in jobs}
+    def deliver(self, jobs: Iterable[EmailJob], waiter: Waiter) -> list[dict[str, Any]]:
+        """Send every job; one email-log entry each, in the jobs' order.
+
+        ``jobs`` may be a generator that renders as it goes: the connections
+        send the first emails while the later ones are being rendered.
+        """
+        taken: list[EmailJob] = []
+        attempts: dict[str, _Attempts] = {}
         entries: dict[str, dict[str, Any]] = {}
-        pending, round_number = list(jobs), 1
-        while pending:
-            failures = list(self._pool.map(self._try, pending))
+
+        def take(job: EmailJob) -> EmailJob:
+            taken.append(job)
+            attempts[job.transaction_id] = _Attempts()
+            return job
+
+        outcomes = self._pool.map(self._try, (take(job) for job in jobs))
+        pending, round_number = taken, 1
+        while True:
             retry: list[EmailJob] = []
-            for job, error in zip(pending, failures, strict=True):
+            for job, error in zip(pending, list(outcomes), strict=True):
                 tried = attempts[job.transaction_id]
                 tried.count += 1
                 if error is None or error.permanent:
                     entries[job.transaction_id] = _log_entry(job, tried, error)
                 else:
                     retry.append(job)
-                    waiter_reason = error
-            if retry:
-                waiter.after_failure(f"{len(retry)} emails", round_number, waiter_reason)
-                round_number += 1
-            pending = retry
-        return [entries[job.transaction_id] for job in jobs]
+                    reason = error
+            if not retry:
+                return [entries[job.transaction_id] for job in taken]
+            waiter.after_failure(f"{len(retry)} emails", round_number, reason)
+            pending, round_number = retry, round_number + 1
+            outcomes = self._pool.map(self._try, pending)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -88,7 +99,7 @@ class Mailer:
 
     def _try(self, job: EmailJob) -> MailError | None:
         try:
-            self._sender().send(job.message)
+            self._sender().send(job.email)
         except MailError as error:
             return error
         return None
@@ -103,13 +114,12 @@ class Mailer:
 
 
 def _log_entry(job: EmailJob, tried: _Attempts, error: MailError | None) -> dict[str, Any]:
-    message = job.message
     entry = {
         "transaction_id": job.transaction_id,
-        "recipient": message["To"],
-        "subject": message["Subject"],
+        "recipient": job.email.recipient,
+        "subject": job.email.subject,
         "template": job.template,
-        "message_id": message["Message-ID"],
+        "message_id": job.email.message_id,
         "status": "sent" if error is None else "rejected",
         "attempts": tried.count,
         "first_attempt_at": tried.first,

@@ -30,7 +30,9 @@ def prepare(settings: Settings) -> None:
     lake.ensure_bucket(lake.storage_client(settings.gcp_project), settings.lake_bucket)
 
 
-def consume(settings: Settings, kind: str, idle_exit: float | None = None) -> int:
+def consume(
+    settings: Settings, kind: str, idle_exit: float | None = None, send_emails: bool = True
+) -> int:
     handler: Handler = HANDLERS[kind](settings)
     try:
         prepare(settings)
@@ -40,7 +42,7 @@ def consume(settings: Settings, kind: str, idle_exit: float | None = None) -> in
     stop = StopFlag()
     stop.install()
     try:
-        totals = BatchConsumer(settings, handler, stop=stop).run(idle_exit)
+        totals = BatchConsumer(settings, handler, stop=stop, send_emails=send_emails).run(idle_exit)
     except (lake.StorageError, GoogleAPIError) as error:  # not an outage: retrying will not help
         print(f"fraudstream: the lake refused: {error}", file=sys.stderr)
         return 1

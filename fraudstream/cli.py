@@ -48,6 +48,10 @@ def _parser() -> argparse.ArgumentParser:
         "--idle-exit", type=float, metavar="SECONDS",
         help="stop once nothing has arrived for this long (for batch runs and tests)",
     )  # fmt: skip
+    consume.add_argument(
+        "--no-emails", dest="send_emails", action="store_false",
+        help="fill the lake without emailing anyone (to backfill history)",
+    )  # fmt: skip
     consume.set_defaults(handler=_consume)
 
     service = commands.add_parser(
@@ -72,7 +76,7 @@ def _produce(args: argparse.Namespace) -> int:
 def _consume(args: argparse.Namespace) -> int:
     settings = load_settings()
     configure_logging(settings.log_level)
-    return consume(settings, args.kind, args.idle_exit)
+    return consume(settings, args.kind, args.idle_exit, args.send_emails)
 
 
 def _confirmation_service(_args: argparse.Namespace) -> int:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import smtplib
 import ssl
-from email.message import EmailMessage
 from types import TracebackType
+
+from fraudstream.emails import Email
 
 
 class MailError(RuntimeError):
@@ -49,11 +50,11 @@ class SmtpSender:
     ) -> None:
         self.close()
 
-    def send(self, message: EmailMessage) -> None:
-        """Hand ``message`` to the server; MailError if it was not accepted."""
+    def send(self, email: Email) -> None:
+        """Hand ``email`` to the server; MailError if it was not accepted."""
         for attempt in (1, 2):
             try:
-                refused = self._connection().send_message(message)
+                refused = self._connection().sendmail(email.sender, [email.recipient], email.data)
             except smtplib.SMTPServerDisconnected as error:
                 self._smtp = None  # the server closed an idle connection: once more, afresh
                 if attempt == 2:

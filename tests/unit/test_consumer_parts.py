@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import smtplib
-from email.message import EmailMessage
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -15,6 +14,7 @@ from consumers.mailer import EmailJob, Mailer
 from consumers.recovery import EMAIL_LOG, Recovery, recover
 from consumers.retry import Backoff, StopWhileRetryingError, Waiter, until_done
 from fraudstream.batches import BatchKey
+from fraudstream.emails import Email
 from fraudstream.mail import MailError, SmtpSender, is_permanent
 
 
@@ -63,8 +63,8 @@ class _FlakySender:
         self.tries: dict[str, int] = {}
         self.sent: list[str] = []
 
-    def send(self, message: EmailMessage) -> None:
-        recipient = str(message["To"])
+    def send(self, email: Email) -> None:
+        recipient = email.recipient
         self.tries[recipient] = self.tries.get(recipient, 0) + 1
         if self.tries[recipient] <= self.failures:
             raise self.error
@@ -75,14 +75,14 @@ class _FlakySender:
 
 
 def _jobs(count: int) -> list[EmailJob]:
-    jobs = []
-    for number in range(count):
-        message = EmailMessage()
-        message["To"], message["Subject"] = f"c{number}@example.com", "Hello"
-        message["Message-ID"] = f"<{number}@fraudstream>"
-        jobs.append(EmailJob(f"t{number:015d}", "transaction_notification", message,
-                             {"topic": "t", "partition": 0, "offset": number}))  # fmt: skip
-    return jobs
+    return [
+        EmailJob(
+            f"t{number:015d}", "transaction_notification",
+            Email("a@bank.example", f"c{number}@example.com", "Hi", f"<{number}@fs>", b""),
+            {"topic": "t", "partition": 0, "offset": number},
+        )
+        for number in range(count)
+    ]  # fmt: skip
 
 
 def _mailer(sender: _FlakySender) -> Mailer:
@@ -97,7 +97,7 @@ def test_the_mailer_retries_a_passing_failure_until_each_email_is_sent() -> None
     assert [e["status"] for e in entries] == ["sent"] * 5
     assert [e["attempts"] for e in entries] == [3] * 5
     assert [e["offset"] for e in entries] == list(range(5))
-    assert entries[0]["message_id"] == "<0@fraudstream>"
+    assert entries[0]["message_id"] == "<0@fs>"
     assert len(pauses) == 2
 
 

@@ -1,0 +1,186 @@
+"""Consumer throughput: the lake and the emails, each beside a baseline measured in the same run.
+
+    make bench-consumers   # or: python -m bench.consumers --rows 300000 --emails 5000 --rounds 3
+
+The lake:
+- ceiling: a read_committed consumer that only consumes and decodes every
+  record of the non-fraud topic (no batching, no lake, no commit);
+- fraudstream: the non-fraud consumer with ``--no-emails``: decoding,
+  batches, NDJSON objects in the GCS emulator and offset commits.
+
+The emails:
+- server: the mail server's own accept rate: the same notifications rendered
+  to bytes before the clock starts, sent over as many plain smtplib
+  connections as the consumer uses;
+- fraudstream: the non-fraud consumer end to end on a topic of that many
+  records: decoding, rendering, sending, the email log, the lake, commits.
+The two take turns over a few rounds, after a warm-up; medians are reported.
+
+Each figure counts from the first message to the last commit (or the last
+send): joining the group and the idle wait at the end are not counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import smtplib
+import statistics
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+from consumers.handlers import NotifyCustomer
+from consumers.loop import BatchConsumer, consumer_config, registry_fetcher
+from consumers.main import prepare
+from fraudstream.avro_codec import RecordDecoder
+from fraudstream.config import Settings, load_settings
+from fraudstream.emails import Email
+from fraudstream.generator import write_csv
+from producer.detectors import LabelDetector
+from producer.progress import ProgressLog
+from producer.service import ProducerRun, RunOptions
+
+# Every record is in the topic before the clock starts, so batches are cut by
+# size, or by this age, not by the default 5 s a quiet stream would wait for.
+BATCH_MAX_SECONDS = 0.5
+# A round's few thousand records are a backlog: batches are cut by size, as a
+# backlog's are with the default 10,000 records, not after the wait above.
+EMAIL_BATCH_RECORDS = 1_000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=300_000, help="rows for the lake figures")
+    parser.add_argument("--emails", type=int, default=5_000, help="emails in each email round")
+    parser.add_argument("--rounds", type=int, default=3, help="email rounds (medians reported)")
+    args = parser.parse_args()
+
+    lake = fresh_settings()
+    produce(lake, args.rows, seed=2)
+    ceiling = consume_and_decode(lake)
+    ours_lake = lake_only(lake)
+    print(f"lake: {args.rows:,} generated rows, {lake.topic_partitions} partitions, "
+          f"batches of {lake.batch_max_records:,} or {BATCH_MAX_SECONDS} s")  # fmt: skip
+    print(f"  ceiling (consume + decode)   {ceiling:>10,.0f} records/s")
+    print(f"  fraudstream (--no-emails)    {ours_lake:>10,.0f} records/s")
+    print(f"  fraudstream / ceiling        {ours_lake / ceiling:>10.0%}")
+
+    server, ours_mail = email_rounds(args.emails, args.rounds)
+    print(
+        f"email: {args.rounds} rounds of {args.emails:,} generated rows, "
+        f"{lake.smtp_connections} SMTP connections, batches of {EMAIL_BATCH_RECORDS:,}"
+    )
+    print(f"  mail server, pre-rendered    {server:>10,.0f} emails/s (median)")
+    print(f"  fraudstream, end to end      {ours_mail:>10,.0f} emails/s (median)")
+    print(f"  fraudstream / server         {ours_mail / server:>10.0%}")
+
+
+def email_rounds(emails: int, rounds: int) -> tuple[float, float]:
+    """Median emails/s of the server baseline and of the consumer, measured in turns.
+
+    The mail server (a Node.js process) speeds up as it warms, so it is warmed
+    first, and the two measurements alternate rather than run one after the other.
+    """
+    server_accept_rate(fresh_settings(), emails)  # warm-up, not counted
+    server, ours = [], []
+    for number in range(rounds):
+        settings = fresh_settings(batch_max_records=EMAIL_BATCH_RECORDS)
+        produce(settings, emails, seed=3 + number)
+        server.append(server_accept_rate(settings, emails))
+        ours.append(emails_end_to_end(settings))
+    return statistics.median(server), statistics.median(ours)
+
+
+def fresh_settings(**overrides: Any) -> Settings:
+    suffix = uuid.uuid4().hex[:8]
+    return load_settings(
+        fraud_topic=f"bench-fraud-{suffix}", non_fraud_topic=f"bench-normal-{suffix}",
+        rejected_topic=f"bench-rejected-{suffix}", checkpoint_topic=f"bench-checkpoints-{suffix}",
+        dead_letter_topic=f"bench-dead-{suffix}", lake_bucket=f"bench-lake-{suffix}",
+        non_fraud_consumer_group=f"bench-notifier-{suffix}",
+        customer_email_domain=f"bench-{suffix}.example", topic_partitions=3,
+        batch_max_seconds=BATCH_MAX_SECONDS, **overrides,
+    )  # fmt: skip
+
+
+def produce(settings: Settings, rows: int, seed: int) -> None:
+    source = Path("build/bench") / f"paysim-{rows}-seed{seed}.csv"
+    if not source.is_file():
+        write_csv(source, rows=rows, seed=seed)
+    ProducerRun(settings, LabelDetector(), RunOptions(str(source))).run(ProgressLog(interval=3600))
+    prepare(settings)
+
+
+def consume_and_decode(settings: Settings) -> float:
+    """Records/s of a consumer that reads every record and decodes it, nothing more."""
+    consumer = Consumer({**consumer_config(settings, f"bench-ceiling-{uuid.uuid4().hex[:8]}"),
+                         "enable.partition.eof": True})  # fmt: skip
+    decoder = RecordDecoder(registry_fetcher(settings.schema_registry_url))
+    partitions = range(settings.topic_partitions)
+    consumer.assign([TopicPartition(settings.non_fraud_topic, p, 0) for p in partitions])
+    at_end: set[int] = set()
+    count, started = 0, None
+    while len(at_end) < settings.topic_partitions:
+        for message in consumer.consume(1000, 1.0):
+            error = message.error()
+            if error is not None and error.code() == KafkaError._PARTITION_EOF:
+                at_end.add(message.partition() or 0)
+                continue
+            started = started or time.monotonic()
+            decoder.decode(message.value())
+            count += 1
+    elapsed = time.monotonic() - (started or time.monotonic())
+    consumer.close()
+    return count / elapsed
+
+
+def lake_only(settings: Settings) -> float:
+    totals = BatchConsumer(settings, NotifyCustomer(settings), send_emails=False).run(idle_exit=3)
+    return totals.records / totals.busy_seconds
+
+
+def server_accept_rate(settings: Settings, count: int) -> float:
+    """Emails/s the mail server takes over plain connections, the messages rendered first."""
+    messages = [_message(settings, number) for number in range(count)]
+    wire = [(email.sender, email.recipient, email.data) for email in messages]
+    shares = [wire[i :: settings.smtp_connections] for i in range(settings.smtp_connections)]
+
+    def send_share(share: list[tuple[str, str, bytes]]) -> None:
+        with smtplib.SMTP(settings.smtp_host, settings.smtp_port) as smtp:
+            for sender, recipient, data in share:
+                smtp.sendmail(sender, [recipient], data)
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(settings.smtp_connections) as pool:
+        list(pool.map(send_share, shares))
+    return count / (time.monotonic() - started)
+
+
+def _message(settings: Settings, number: int) -> Email:
+    """The notification the consumer would send, rendered now, before the clock starts."""
+    recipient = f"baseline-{number}@{settings.customer_email_domain}"
+    transaction = {
+        **_SAMPLE_TRANSACTION, "transaction_id": f"{number:016x}", "customer_email": recipient,
+    }  # fmt: skip
+    return NotifyCustomer(settings).email(transaction, {}).email
+
+
+_SAMPLE_TRANSACTION = {
+    "transaction_id": "0123456789abcdef", "step": 1, "event_time": 1_767_225_600_000,
+    "type": "PAYMENT", "amount": 9839.64, "nameOrig": "C1231006815", "oldbalanceOrg": 170136.0,
+    "newbalanceOrig": 160296.36, "nameDest": "M1979787155", "oldbalanceDest": 0.0,
+    "newbalanceDest": 0.0, "isFraud": False, "isFlaggedFraud": False,
+}  # fmt: skip
+
+
+def emails_end_to_end(settings: Settings) -> float:
+    totals = BatchConsumer(settings, NotifyCustomer(settings)).run(idle_exit=3)
+    return totals.emails_sent / totals.busy_seconds
+
+
+if __name__ == "__main__":
+    main()
