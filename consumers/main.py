@@ -22,11 +22,14 @@ HANDLERS: dict[str, type[NotifyCustomer] | type[AskCustomer]] = {
 
 
 def prepare(settings: Settings) -> None:
-    """What a consumer writes to must exist: the dead-letter topic and the lake bucket."""
-    spec = kafka.TopicSpec(
-        settings.dead_letter_topic, settings.topic_partitions, settings.topic_replication_factor
-    )
-    kafka.ensure_topics(settings.kafka_bootstrap_servers, [spec])
+    """What a consumer reads and writes must exist: the transaction topics (made as the
+    producer makes them, so either may start first), the dead-letter topic, the lake."""
+    names = (settings.fraud_topic, settings.non_fraud_topic, settings.dead_letter_topic)
+    specs = [
+        kafka.TopicSpec(name, settings.topic_partitions, settings.topic_replication_factor)
+        for name in names
+    ]
+    kafka.ensure_topics(settings.kafka_bootstrap_servers, specs)
     lake.ensure_bucket(lake.storage_client(settings.gcp_project), settings.lake_bucket)
 
 

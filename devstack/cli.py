@@ -99,7 +99,8 @@ def _env(_args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    for name, value in topology.environment().items():
+    variables = {**topology.environment(), "CONFIRMATION_TOKEN_KEY": stack.token_key()}
+    for name, value in variables.items():
         print(f"export {name}={shlex.quote(value)}")
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import socket
 import subprocess
@@ -125,6 +126,19 @@ def _port_in_use(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.settimeout(0.5)
         return probe.connect_ex((HOST, port)) == 0
+
+
+def token_key() -> str:
+    """This stack's key for signing confirmation links, made when first asked for.
+
+    It lives in the stack's run folder, readable by its owner only, and goes
+    with the stack: a fresh stack has a fresh key (and a fresh, empty lake).
+    """
+    path = run_dir() / "confirmation-token-key"
+    if not path.is_file():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(32))
+    return path.read_text()
 
 
 def _start_fresh(topology: Topology, installed: Installed, log: Log) -> None:

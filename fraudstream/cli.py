@@ -28,11 +28,19 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fraudstream", description=__doc__)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    run_demo = commands.add_parser("demo", help="set up topics, schemas and buckets, then produce")
-    run_demo.add_argument("--csv", type=Path, help="a PaySim CSV (default: generated rows)")
-    run_demo.add_argument(
-        "--rows", type=int, default=100_000, help="rows to generate without --csv"
+    run_demo = commands.add_parser(
+        "demo", help="set up topics, schemas and buckets; produce; run both consumers"
     )
+    run_demo.add_argument("--csv", type=Path, help="a PaySim CSV (default: generated rows)")
+    run_demo.add_argument("--rows", type=int, default=20_000, help="rows to generate without --csv")
+    run_demo.add_argument(
+        "--idle-exit", type=float, default=10, metavar="SECONDS",
+        help="the consumers stop once nothing has arrived for this long",
+    )  # fmt: skip
+    run_demo.add_argument(
+        "--no-consumers", dest="consumers", action="store_false",
+        help="set up and produce only (the consumers run elsewhere)",
+    )  # fmt: skip
     run_demo.set_defaults(handler=_demo)
 
     produce = commands.add_parser("produce", help="stream a PaySim CSV into Kafka")
@@ -100,4 +108,9 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"fraudstream: no such CSV file: {csv_path}", file=sys.stderr)
         return 2
     source = demo.upload_dataset(settings, csv_path, say=print)
-    return produce_and_report(settings, source, None, None, from_start=False)
+    produced = produce_and_report(settings, source, None, None, from_start=False)
+    if produced != 0 or not args.consumers:
+        return produced
+    consumed = demo.run_consumers(args.idle_exit, say=print)
+    demo.report_lake(settings, say=print)
+    return consumed

@@ -1,7 +1,9 @@
-"""The demo's set-up step against the real stack: idempotent, and everything exists after it."""
+"""The demo against the real stack: an idempotent set-up, then the whole pipeline."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
@@ -9,6 +11,7 @@ from confluent_kafka.admin import AdminClient
 from fraudstream import demo, lake, registry
 from fraudstream.config import Settings
 from tests.integration.conftest import Stack
+from tests.integration.pipeline import REPO_ROOT, environment, lake_records, mails_to
 
 
 def test_provision_twice_then_upload(settings: Settings, stack: Stack, paysim_sample: Path) -> None:
@@ -28,3 +31,25 @@ def test_provision_twice_then_upload(settings: Settings, stack: Stack, paysim_sa
     blob = storage.bucket(settings.dataset_bucket).blob(f"paysim/{paysim_sample.name}")
     assert address.endswith(paysim_sample.name)
     assert blob.download_as_bytes() == paysim_sample.read_bytes()
+
+
+def test_the_demo_runs_the_whole_pipeline(settings: Settings, stack: Stack) -> None:
+    """``make demo``'s command, on generated rows: every row in the lake once, every email sent."""
+    rows = 3_000
+    finished = subprocess.run(
+        [sys.executable, "-m", "fraudstream", "demo", "--rows", str(rows), "--idle-exit", "5"],
+        check=False, cwd=REPO_ROOT, env=environment(settings, batch_max_seconds=1),
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert finished.returncode == 0, finished.stderr[-3000:]
+
+    transactions = lake_records(settings, "transaction")
+    frauds = lake_records(settings, "fraud_confirmation")
+    ids = [record["transaction_id"] for record in transactions + frauds]
+    assert len(ids) == len(set(ids)) == rows
+    assert frauds and all(record["status"] == "pending" for record in frauds)
+    email_log = lake_records(settings, "email_confirmation")
+    assert sorted(entry["transaction_id"] for entry in email_log) == sorted(ids)
+    assert len(mails_to(stack.mail_api_url, settings.customer_email_domain)) == rows
+    for folder in ("transaction", "fraud_confirmation", "email_confirmation"):
+        assert f"/{folder}/: " in finished.stdout

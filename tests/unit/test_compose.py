@@ -39,8 +39,14 @@ def test_every_part_of_the_native_stack_is_there(services: dict[str, Any]) -> No
         "kafka-ui",
         "gcs-emulator",
         "mail-catcher",
+        "producer",
+        "non-fraud-consumer",
+        "fraud-consumer",
+        "confirmation-service",
     }
     assert expected <= set(services)
+    assert services["non-fraud-consumer"]["command"] == ["consume", "non-fraud"]
+    assert services["fraud-consumer"]["command"] == ["consume", "fraud"]
 
 
 def test_ports_match_the_native_stack(services: dict[str, Any]) -> None:
@@ -102,3 +108,20 @@ def test_the_image_carries_the_code_and_the_schemas() -> None:
     assert "FRAUDSTREAM_SCHEMA_DIR=/app/schemas" in dockerfile
     assert "FRAUDSTREAM_TEMPLATE_DIR=/app/email_templates" in dockerfile
     assert "USER fraudstream" in dockerfile
+
+
+def test_the_token_key_must_come_from_the_environment(services: dict[str, Any]) -> None:
+    for name in ("fraud-consumer", "confirmation-service"):
+        key = services[name]["environment"]["CONFIRMATION_TOKEN_KEY"]
+        assert key.startswith("${CONFIRMATION_TOKEN_KEY:?"), f"{name}: a key is written in the file"
+
+
+def test_the_confirmation_service_listens_in_its_container_published_on_loopback(
+    services: dict[str, Any],
+) -> None:
+    service = services["confirmation-service"]
+    assert service["environment"]["CONFIRMATION_HOST"] == "0.0.0.0"
+    port = int(service["environment"]["CONFIRMATION_PORT"])
+    assert _published(service) == [("127.0.0.1", port)]
+    base_url = service["environment"]["CONFIRMATION_BASE_URL"]
+    assert base_url == f"http://127.0.0.1:{port}"

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack import versions
+from devstack import stack, versions
 from devstack.install import InstallError, parse_go_version, parse_java_major, require_java
 from devstack.layout import Topology
 from devstack.services import kafka_node_properties, new_cluster_id
@@ -110,3 +110,13 @@ def test_a_missing_tool_is_named_with_what_to_install(monkeypatch: pytest.Monkey
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(InstallError, match=r"'java' not found: install Java 17\+"):
         require_java()
+
+
+def test_the_token_key_is_made_once_private_and_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEVSTACK_HOME", str(tmp_path))
+    (tmp_path / "run").mkdir()
+    key = stack.token_key()
+    assert len(key) >= 32 and stack.token_key() == key
+    assert (tmp_path / "run" / "confirmation-token-key").stat().st_mode & 0o077 == 0
