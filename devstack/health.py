@@ -46,7 +46,7 @@ def gcs_answers() -> bool:
 
 
 def mail_catcher_answers() -> bool:
-    return _http_ok(f"http://{HOST}:{MAIL_API_PORT}/email")
+    return _http_ok(f"http://{HOST}:{MAIL_API_PORT}/healthz")  # cheap, however many emails it holds
 
 
 def checks(topology: Topology) -> dict[str, Callable[[], bool]]:
