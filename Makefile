@@ -11,7 +11,7 @@ CSV ?=
 ROWS ?= 20000
 STACK_ENV = eval "$$($(PY) -m devstack env)"
 
-.PHONY: help install demo confirmation-service test unit integration browser lint bench bench-kafka bench-producer bench-consumers stack-up stack-down stack-status
+.PHONY: help install demo confirmation-service test infra-lint infra-validate dist unit integration browser lint bench bench-kafka bench-producer bench-consumers stack-up stack-down stack-status
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -30,7 +30,7 @@ demo: stack-up ## start the local stack and run the pipeline (CSV=path for real 
 confirmation-service: stack-up ## serve the links of the fraud emails on 127.0.0.1:8000 until Ctrl-C
 	$(STACK_ENV) && $(PY) -m fraudstream confirmation-service
 
-test: lint browser ## lint, then every test; starts the local stack if none is running
+test: lint infra-lint infra-validate browser ## lint, then every test; starts the local stack if none is running
 	$(PY) -m pytest
 
 unit: install ## the unit tests only (no network)
@@ -41,6 +41,15 @@ integration: install browser ## the integration tests only, against the local st
 
 browser: ## Debian's chromium, for the test that looks at emails and pages as a customer would
 	bash scripts/install-chromium.sh
+
+infra-lint: ## terraform fmt, tflint and checkov over infrastructure/
+	bash scripts/infra.sh lint
+
+infra-validate: ## terraform validate and plans with a google provider built from source; plans in build/infra/
+	bash scripts/infra.sh validate
+
+dist: ## the release archive the cloud VMs install (a git archive of HEAD)
+	mkdir -p dist && git archive --format=tar.gz -o dist/fraudstream.tar.gz HEAD
 
 lint: install ## ruff and mypy
 	$(PY) -m ruff check .

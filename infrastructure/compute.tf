@@ -1,0 +1,123 @@
+# The VMs: Debian 12, no external address, Shielded VM, OS Login, their own
+# service account each. Startup scripts install and start the services from
+# what instance metadata says; nothing is edited by hand after apply.
+
+locals {
+  image = "debian-cloud/debian-12"
+}
+
+resource "google_compute_disk" "kafka_data" {
+  #checkov:skip=CKV_GCP_37:Encrypted at rest with Google-managed keys; customer-supplied keys would have to be sent with every start, so no VM could restart unattended.
+  count  = local.kafka_vms
+  name   = "${var.prefix}-kafka-${count.index + 1}-data"
+  zone   = local.zones[count.index]
+  type   = "pd-balanced"
+  size   = var.kafka_disk_gb
+  labels = merge(local.labels, { role = "kafka" })
+}
+
+resource "google_compute_instance" "kafka" {
+  #checkov:skip=CKV_GCP_38:Encrypted at rest with Google-managed keys; customer-supplied keys would have to be sent with every start, so no VM could restart unattended.
+  count        = local.kafka_vms
+  name         = "${var.prefix}-kafka-${count.index + 1}"
+  zone         = local.zones[count.index]
+  machine_type = var.kafka_machine_type
+  tags         = ["${var.prefix}-vm", "${var.prefix}-kafka"]
+  labels       = merge(local.labels, { role = "kafka" })
+
+  boot_disk {
+    initialize_params {
+      image = local.image
+      size  = 20
+      type  = "pd-balanced"
+    }
+  }
+
+  attached_disk {
+    source      = google_compute_disk.kafka_data[count.index].id
+    device_name = "kafka-data"
+  }
+
+  network_interface {
+    subnetwork = google_compute_subnetwork.main.id
+  }
+
+  metadata = {
+    enable-oslogin         = "TRUE"
+    block-project-ssh-keys = "TRUE"
+    startup-script         = file("${path.module}/startup/kafka.sh")
+    kafka-cluster-id       = local.kafka_cluster_id
+    kafka-voters           = local.kafka_voters
+    # "id:client-port:controller-port" for each node this VM runs.
+    kafka-nodes     = join(" ", [for node in local.kafka_nodes : "${node.id}:${node.client_port}:${node.controller_port}" if node.vm == count.index])
+    kafka-bootstrap = local.kafka_bootstrap
+    # The first VM also runs the schema registry and Kafka UI.
+    kafka-extras = count.index == 0 ? "true" : "false"
+  }
+
+  service_account {
+    email  = google_service_account.roles["kafka"].email
+    scopes = ["cloud-platform"]
+  }
+
+  shielded_instance_config {
+    enable_secure_boot          = true
+    enable_vtpm                 = true
+    enable_integrity_monitoring = true
+  }
+
+  depends_on = [google_compute_router_nat.main]
+}
+
+resource "google_compute_instance" "pipeline" {
+  #checkov:skip=CKV_GCP_38:Encrypted at rest with Google-managed keys; customer-supplied keys would have to be sent with every start, so no VM could restart unattended.
+  for_each     = local.pipeline_vms
+  name         = "${var.prefix}-${each.key}"
+  zone         = local.zone
+  machine_type = var.app_machine_type
+  tags = concat(["${var.prefix}-vm"],
+  contains(each.value.services, "confirmation-service") ? ["${var.prefix}-confirmation"] : [])
+  labels = merge(local.labels, { role = each.key })
+
+  boot_disk {
+    initialize_params {
+      image = local.image
+      size  = 20
+      type  = "pd-balanced"
+    }
+  }
+
+  network_interface {
+    subnetwork = google_compute_subnetwork.main.id
+  }
+
+  metadata = {
+    enable-oslogin         = "TRUE"
+    block-project-ssh-keys = "TRUE"
+    startup-script         = file("${path.module}/startup/pipeline.sh")
+    fraudstream-package    = "gs://${google_storage_bucket_object.package.bucket}/${google_storage_bucket_object.package.name}"
+    fraudstream-services   = join(" ", each.value.services)
+    fraudstream-source     = "gs://${local.buckets.dataset}/${var.dataset_object}"
+    # Settings as NAME=value lines; secrets are named here and read from Secret Manager.
+    fraudstream-settings = join("\n", [for name, value in local.pipeline_settings : "${name}=${value}"])
+    fraudstream-secrets  = join(" ", [for name, secret in each.value.secrets : "${name}=${secret}"])
+  }
+
+  service_account {
+    email  = google_service_account.roles[each.key].email
+    scopes = ["cloud-platform"]
+  }
+
+  shielded_instance_config {
+    enable_secure_boot          = true
+    enable_vtpm                 = true
+    enable_integrity_monitoring = true
+  }
+
+  depends_on = [
+    google_compute_router_nat.main,
+    google_compute_instance.kafka,
+    google_secret_manager_secret_version.smtp_password,
+    google_secret_manager_secret_version.token_key,
+  ]
+}

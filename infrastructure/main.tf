@@ -1,0 +1,88 @@
+provider "google" {
+  project = var.project_id
+  region  = var.region
+}
+
+locals {
+  zones  = length(var.zones) == 3 ? var.zones : [for letter in ["b", "c", "d"] : "${var.region}-${letter}"]
+  zone   = local.zones[0]
+  labels = merge(var.labels, { app = "fraudstream", deployment = var.prefix })
+
+  # Kafka: three KRaft nodes (broker and controller each) on three VMs, or on one.
+  kafka_vms = var.kafka_layout == "spread" ? 3 : 1
+  kafka_nodes = [for id in [1, 2, 3] : {
+    id              = id
+    vm              = var.kafka_layout == "spread" ? id - 1 : 0
+    client_port     = 9091 + id # 9092, 9093, 9094
+    controller_port = 9191 + id # 9192, 9193, 9194
+  }]
+  # Internal DNS names: known before the VMs exist, unlike their addresses.
+  kafka_hosts = [for vm in range(local.kafka_vms) :
+    "${var.prefix}-kafka-${vm + 1}.${local.zones[vm]}.c.${var.project_id}.internal"
+  ]
+  kafka_bootstrap = join(",", [for node in local.kafka_nodes : "${local.kafka_hosts[node.vm]}:${node.client_port}"])
+  kafka_voters    = join(",", [for node in local.kafka_nodes : "${node.id}@${local.kafka_hosts[node.vm]}:${node.controller_port}"])
+  # A KRaft cluster ID is 16 bytes in URL-safe base64 (22 characters); hex digits
+  # are base64 characters, and a final "A" keeps the padding bits zero.
+  kafka_cluster_id = "${substr(md5("${var.project_id}/${var.prefix}"), 0, 21)}A"
+  registry_url     = "http://${local.kafka_hosts[0]}:8081"
+
+  buckets = {
+    dataset   = "${var.project_id}-${var.prefix}-dataset"
+    lake      = "${var.project_id}-${var.prefix}-lake"
+    artifacts = "${var.project_id}-${var.prefix}-artifacts"
+  }
+  package_object = "releases/fraudstream-${filemd5(var.package_path)}.tar.gz"
+
+  confirmation_port     = 8000
+  confirmation_base_url = var.confirmation_domain != "" ? "https://${var.confirmation_domain}" : "http://localhost:${local.confirmation_port}"
+
+  # What every pipeline VM is told (instance metadata, written to its environment file).
+  pipeline_settings = {
+    KAFKA_BOOTSTRAP_SERVERS  = local.kafka_bootstrap
+    SCHEMA_REGISTRY_URL      = local.registry_url
+    TOPIC_PARTITIONS         = tostring(var.topic_partitions)
+    TOPIC_REPLICATION_FACTOR = "3"
+    GCP_PROJECT              = var.project_id
+    DATASET_BUCKET           = local.buckets.dataset
+    LAKE_BUCKET              = local.buckets.lake
+    SMTP_HOST                = var.smtp_host
+    SMTP_PORT                = tostring(var.smtp_port)
+    SMTP_STARTTLS            = "true"
+    SMTP_USERNAME            = var.smtp_username
+    MAIL_FROM                = var.mail_from
+    CUSTOMER_EMAIL_DOMAIN    = var.customer_email_domain
+    DETECTOR                 = var.detector
+    CONFIRMATION_BASE_URL    = local.confirmation_base_url
+    CONFIRMATION_HOST        = "0.0.0.0"
+    CONFIRMATION_PORT        = tostring(local.confirmation_port)
+  }
+
+  # The pipeline VMs: what each runs, and which secrets it may read.
+  pipeline_vms = {
+    producer = {
+      services = ["produce"]
+      secrets  = {}
+    }
+    fraud-consumer = {
+      services = ["consume-fraud"]
+      secrets  = { CONFIRMATION_TOKEN_KEY = google_secret_manager_secret.token_key.secret_id, SMTP_PASSWORD = google_secret_manager_secret.smtp_password.secret_id }
+    }
+    non-fraud-consumer = {
+      services = ["consume-non-fraud", "confirmation-service"]
+      secrets  = { CONFIRMATION_TOKEN_KEY = google_secret_manager_secret.token_key.secret_id, SMTP_PASSWORD = google_secret_manager_secret.smtp_password.secret_id }
+    }
+  }
+}
+
+resource "google_project_service" "apis" {
+  for_each = toset([
+    "compute.googleapis.com",
+    "iap.googleapis.com",
+    "secretmanager.googleapis.com",
+    "storage.googleapis.com",
+    "logging.googleapis.com",
+  ])
+  service            = each.value
+  disable_on_destroy = false
+}

@@ -1,0 +1,126 @@
+# One VPC, one subnet, no external addresses: VMs reach the internet (packages,
+# images) through Cloud NAT and Google APIs through Private Google Access.
+
+locals {
+  iap_range       = "35.235.240.0/20"                   # where IAP TCP forwarding connects from
+  lb_ranges       = ["130.211.0.0/22", "35.191.0.0/16"] # Google's load balancers and health checks
+  kafka_ports     = [for node in local.kafka_nodes : tostring(node.client_port)]
+  kafka_ctl_ports = [for node in local.kafka_nodes : tostring(node.controller_port)]
+}
+
+resource "google_compute_network" "main" {
+  name                    = "${var.prefix}-vpc"
+  auto_create_subnetworks = false
+  depends_on              = [google_project_service.apis]
+}
+
+resource "google_compute_subnetwork" "main" {
+  name                     = "${var.prefix}-subnet"
+  network                  = google_compute_network.main.id
+  region                   = var.region
+  ip_cidr_range            = var.subnet_cidr
+  private_ip_google_access = true
+
+  log_config {
+    aggregation_interval = "INTERVAL_5_MIN"
+    flow_sampling        = 0.5
+    metadata             = "INCLUDE_ALL_METADATA"
+  }
+}
+
+resource "google_compute_router" "main" {
+  name    = "${var.prefix}-router"
+  network = google_compute_network.main.id
+  region  = var.region
+}
+
+resource "google_compute_router_nat" "main" {
+  name                               = "${var.prefix}-nat"
+  router                             = google_compute_router.main.name
+  region                             = var.region
+  nat_ip_allocate_option             = "AUTO_ONLY"
+  source_subnetwork_ip_ranges_to_nat = "LIST_OF_SUBNETWORKS"
+
+  subnetwork {
+    name                    = google_compute_subnetwork.main.id
+    source_ip_ranges_to_nat = ["ALL_IP_RANGES"]
+  }
+
+  log_config {
+    enable = true
+    filter = "ERRORS_ONLY"
+  }
+}
+
+resource "google_compute_firewall" "kafka_from_subnet" {
+  name          = "${var.prefix}-kafka-from-subnet"
+  description   = "Kafka clients, the KRaft controllers and the schema registry, from the subnet only."
+  network       = google_compute_network.main.id
+  direction     = "INGRESS"
+  source_ranges = [var.subnet_cidr]
+  target_tags   = ["${var.prefix}-kafka"]
+
+  allow {
+    protocol = "tcp"
+    ports    = concat(local.kafka_ports, local.kafka_ctl_ports, ["8081"])
+  }
+
+  log_config {
+    metadata = "INCLUDE_ALL_METADATA"
+  }
+}
+
+resource "google_compute_firewall" "ssh_from_iap" {
+  name          = "${var.prefix}-ssh-from-iap"
+  description   = "SSH through Identity-Aware Proxy only (gcloud compute ssh --tunnel-through-iap)."
+  network       = google_compute_network.main.id
+  direction     = "INGRESS"
+  source_ranges = [local.iap_range]
+  target_tags   = ["${var.prefix}-vm"]
+
+  allow {
+    protocol = "tcp"
+    ports    = ["22"]
+  }
+
+  log_config {
+    metadata = "INCLUDE_ALL_METADATA"
+  }
+}
+
+resource "google_compute_firewall" "consoles_from_iap" {
+  name          = "${var.prefix}-consoles-from-iap"
+  description   = "Kafka UI and the confirmation service through IAP TCP forwarding, for operators."
+  network       = google_compute_network.main.id
+  direction     = "INGRESS"
+  source_ranges = [local.iap_range]
+  target_tags   = ["${var.prefix}-kafka", "${var.prefix}-confirmation"]
+
+  allow {
+    protocol = "tcp"
+    ports    = ["9080", tostring(local.confirmation_port)]
+  }
+
+  log_config {
+    metadata = "INCLUDE_ALL_METADATA"
+  }
+}
+
+resource "google_compute_firewall" "confirmation_from_load_balancer" {
+  count         = var.confirmation_domain != "" ? 1 : 0
+  name          = "${var.prefix}-confirmation-from-lb"
+  description   = "The confirmation service, from Google's HTTPS load balancer and its health checks only."
+  network       = google_compute_network.main.id
+  direction     = "INGRESS"
+  source_ranges = local.lb_ranges
+  target_tags   = ["${var.prefix}-confirmation"]
+
+  allow {
+    protocol = "tcp"
+    ports    = [tostring(local.confirmation_port)]
+  }
+
+  log_config {
+    metadata = "INCLUDE_ALL_METADATA"
+  }
+}

@@ -1,0 +1,52 @@
+output "kafka_vms" {
+  description = "Names of the Kafka VMs (the first also runs the schema registry and Kafka UI)."
+  value       = google_compute_instance.kafka[*].name
+}
+
+output "pipeline_vms" {
+  description = "Names of the producer and consumer VMs, by role."
+  value       = { for role, vm in google_compute_instance.pipeline : role => vm.name }
+}
+
+output "internal_addresses" {
+  description = "Internal IP address of every VM, by name."
+  value = merge(
+    { for vm in google_compute_instance.kafka : vm.name => vm.network_interface[0].network_ip },
+    { for vm in google_compute_instance.pipeline : vm.name => vm.network_interface[0].network_ip },
+  )
+}
+
+output "kafka_bootstrap_servers" {
+  description = "KAFKA_BOOTSTRAP_SERVERS for clients inside the VPC."
+  value       = local.kafka_bootstrap
+}
+
+output "schema_registry_url" {
+  description = "SCHEMA_REGISTRY_URL for clients inside the VPC."
+  value       = local.registry_url
+}
+
+output "kafka_ui" {
+  description = "How to open Kafka UI: an IAP tunnel, then http://localhost:9080."
+  value       = "gcloud compute start-iap-tunnel ${google_compute_instance.kafka[0].name} 9080 --local-host-port=localhost:9080 --zone ${local.zones[0]} --project ${var.project_id}"
+}
+
+output "confirmation_url" {
+  description = "Where the links in the fraud emails point."
+  value       = local.confirmation_base_url
+}
+
+output "confirmation_address" {
+  description = "The load balancer's address, for the confirmation domain's A record (empty without confirmation_domain)."
+  value       = var.confirmation_domain != "" ? google_compute_global_address.confirmation[0].address : ""
+}
+
+output "buckets" {
+  description = "The dataset, lake and release buckets."
+  value       = { for role, bucket in google_storage_bucket.buckets : role => "gs://${bucket.name}" }
+}
+
+output "producer_source" {
+  description = "The CSV the producer streams."
+  value       = "gs://${local.buckets.dataset}/${var.dataset_object}"
+}

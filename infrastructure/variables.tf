@@ -1,0 +1,220 @@
+# ---------------------------------------------------------------------------
+# Where
+
+variable "project_id" {
+  description = "The Google Cloud project to build in."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.project_id))
+    error_message = "project_id must be a Google Cloud project ID: 6-30 lowercase letters, digits or hyphens, starting with a letter."
+  }
+}
+
+variable "region" {
+  description = "Region of the subnet, the NAT and the buckets; the VMs go into its zones."
+  type        = string
+  default     = "europe-west1"
+
+  validation {
+    condition     = can(regex("^[a-z]+-[a-z]+[0-9]$", var.region))
+    error_message = "region must look like europe-west1 or us-central1."
+  }
+}
+
+variable "zones" {
+  description = "Three zones of the region, one per Kafka VM when kafka_layout is \"spread\"; the other VMs use the first. Empty: the region's zones b, c and d."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = length(var.zones) == 0 || length(var.zones) == 3
+    error_message = "zones must name exactly three zones, or be empty."
+  }
+}
+
+variable "prefix" {
+  description = "Starts the name of everything this creates, so several deployments can share a project."
+  type        = string
+  default     = "fraudstream"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,18}[a-z0-9]$", var.prefix))
+    error_message = "prefix must be 3-20 lowercase letters, digits or hyphens, starting with a letter and not ending with a hyphen."
+  }
+}
+
+variable "labels" {
+  description = "Labels put on every resource that takes them."
+  type        = map(string)
+  default     = {}
+}
+
+# ---------------------------------------------------------------------------
+# Network and access
+
+variable "subnet_cidr" {
+  description = "The subnet every VM is in; Kafka and the registry answer only to it."
+  type        = string
+  default     = "10.20.0.0/24"
+
+  validation {
+    condition     = can(cidrhost(var.subnet_cidr, 0))
+    error_message = "subnet_cidr must be an IPv4 CIDR block such as 10.20.0.0/24."
+  }
+}
+
+variable "confirmation_domain" {
+  description = "A domain name (e.g. confirm.example.com) for the confirmation service behind an HTTPS load balancer with a Google-managed certificate. Empty: no load balancer; the service is reachable through an IAP tunnel only."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.confirmation_domain == "" || can(regex("^([a-z0-9]([a-z0-9-]*[a-z0-9])?\\.)+[a-z]{2,}$", var.confirmation_domain))
+    error_message = "confirmation_domain must be empty or a lowercase domain name such as confirm.example.com."
+  }
+}
+
+# ---------------------------------------------------------------------------
+# Kafka
+
+variable "kafka_layout" {
+  description = "\"spread\": three VMs in three zones, one KRaft broker each (losing a VM or a zone loses nothing). \"single\": all three brokers on one VM, for a cheap demo."
+  type        = string
+  default     = "spread"
+
+  validation {
+    condition     = contains(["spread", "single"], var.kafka_layout)
+    error_message = "kafka_layout must be \"spread\" or \"single\"."
+  }
+}
+
+variable "kafka_machine_type" {
+  description = "Machine type of each Kafka VM (the first also runs the schema registry and Kafka UI)."
+  type        = string
+  default     = "e2-standard-2"
+}
+
+variable "kafka_disk_gb" {
+  description = "Size of each Kafka VM's data disk (pd-balanced), in GB."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.kafka_disk_gb >= 10 && var.kafka_disk_gb <= 65536
+    error_message = "kafka_disk_gb must be between 10 and 65536."
+  }
+}
+
+# ---------------------------------------------------------------------------
+# The pipeline
+
+variable "app_machine_type" {
+  description = "Machine type of the producer and the two consumer VMs."
+  type        = string
+  default     = "e2-medium"
+}
+
+variable "package_path" {
+  description = "The release archive the VMs install, made by `make dist` (a git archive of the repository)."
+  type        = string
+  default     = "../dist/fraudstream.tar.gz"
+
+  validation {
+    condition     = fileexists(var.package_path)
+    error_message = "package_path must name an existing file: run `make dist` first."
+  }
+}
+
+variable "dataset_local_path" {
+  description = "A PaySim CSV on this machine to upload into the dataset bucket as dataset_object. Empty: upload nothing (put the file there yourself)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.dataset_local_path == "" ? true : fileexists(var.dataset_local_path)
+    error_message = "dataset_local_path must be empty or name an existing file."
+  }
+}
+
+variable "dataset_object" {
+  description = "The object in the dataset bucket the producer streams."
+  type        = string
+  default     = "paysim/PS_20174392719_1491204439457_log.csv"
+}
+
+variable "detector" {
+  description = "The producer's fraud verdict: label, rules or package.module:Class."
+  type        = string
+  default     = "label"
+
+  validation {
+    condition     = contains(["label", "rules"], var.detector) || can(regex("^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$", var.detector))
+    error_message = "detector must be \"label\", \"rules\" or package.module:Class."
+  }
+}
+
+variable "topic_partitions" {
+  description = "Partitions of the transaction topics: how many consumers of a group can share the work."
+  type        = number
+  default     = 6
+
+  validation {
+    condition     = var.topic_partitions >= 1 && var.topic_partitions <= 1000
+    error_message = "topic_partitions must be between 1 and 1000."
+  }
+}
+
+variable "smtp_host" {
+  description = "The SMTP server the consumers send through (STARTTLS on port 587)."
+  type        = string
+}
+
+variable "smtp_port" {
+  description = "The SMTP server's port."
+  type        = number
+  default     = 587
+
+  validation {
+    condition     = var.smtp_port > 0 && var.smtp_port < 65536
+    error_message = "smtp_port must be a TCP port."
+  }
+}
+
+variable "smtp_username" {
+  description = "The SMTP login."
+  type        = string
+}
+
+variable "smtp_password" {
+  description = "The SMTP password, stored in Secret Manager (and, like every secret Terraform writes, in the state: keep the state private)."
+  type        = string
+  sensitive   = true
+}
+
+variable "mail_from" {
+  description = "The sender of the customer emails."
+  type        = string
+
+  validation {
+    condition     = can(regex("@", var.mail_from))
+    error_message = "mail_from must be an email address."
+  }
+}
+
+variable "customer_email_domain" {
+  description = "Customers without an address of their own are <nameOrig>@ this domain."
+  type        = string
+  default     = "customers.fraudstream.example"
+}
+
+variable "confirmation_token_key" {
+  description = "The HMAC key that signs the links in the fraud emails, stored in Secret Manager; at least 32 characters (e.g. `openssl rand -base64 32`)."
+  type        = string
+  sensitive   = true
+
+  validation {
+    condition     = length(var.confirmation_token_key) >= 32
+    error_message = "confirmation_token_key must be at least 32 characters."
+  }
+}

@@ -1,0 +1,223 @@
+"""The Terraform in infrastructure/, read as parsed HCL: the security properties it promises.
+
+No cloud account exists here, so these check the configuration itself; the
+plan's resolved values are checked by tests/infra/ after `make infra-validate`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+
+from fraudstream.config import Settings
+
+INFRA = Path(__file__).resolve().parents[2] / "infrastructure"
+IAP_RANGE = "35.235.240.0/20"
+LB_RANGES = {"130.211.0.0/22", "35.191.0.0/16"}
+
+
+def _plain(value: Any) -> Any:
+    """python-hcl2's output with the quotes around names and string literals taken off."""
+    if isinstance(value, dict):
+        return {_unquote(key): _plain(item) for key, item in value.items() if key != "__is_block__"}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return _unquote(value) if isinstance(value, str) else value
+
+
+def _unquote(text: str) -> str:
+    return text[1:-1] if len(text) >= 2 and text[0] == text[-1] == '"' else text
+
+
+@pytest.fixture(scope="module")
+def config() -> dict[str, list[dict[str, Any]]]:
+    """Every top-level block of every .tf file, by block kind."""
+    blocks: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted(INFRA.glob("*.tf")):
+        with path.open() as handle:
+            for kind, entries in _plain(hcl2.load(handle)).items():
+                blocks.setdefault(kind, []).extend(entries)
+    return blocks
+
+
+def _resources(config: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for entry in config.get("resource", []):
+        for name, body in entry.get(kind, {}).items():
+            found[name] = body
+    return found
+
+
+def _named(config: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {name: body for entry in config.get(kind, []) for name, body in entry.items()}
+
+
+def test_no_ingress_from_anywhere(config: dict[str, Any]) -> None:
+    firewalls = _resources(config, "google_compute_firewall")
+    assert firewalls
+    for name, rule in firewalls.items():
+        sources = rule["source_ranges"]
+        assert "0.0.0.0/0" not in str(sources) and "::/0" not in str(sources), name
+        assert rule.get("direction", "INGRESS") == "INGRESS"
+
+
+def test_each_opening_is_for_whom_it_must_be(config: dict[str, Any]) -> None:
+    firewalls = _resources(config, "google_compute_firewall")
+    assert firewalls["kafka_from_subnet"]["source_ranges"] == ["${var.subnet_cidr}"]
+    assert firewalls["ssh_from_iap"]["allow"][0]["ports"] == ["22"]
+    for name in ("ssh_from_iap", "consoles_from_iap"):
+        assert firewalls[name]["source_ranges"] == ["${local.iap_range}"]
+    assert firewalls["confirmation_from_load_balancer"]["source_ranges"] == "${local.lb_ranges}"
+    network_locals = _named(config, "locals")
+    assert network_locals["iap_range"] == IAP_RANGE
+    assert set(network_locals["lb_ranges"]) == LB_RANGES
+
+
+def test_no_vm_has_an_external_address(config: dict[str, Any]) -> None:
+    instances = _resources(config, "google_compute_instance")
+    assert set(instances) == {"kafka", "pipeline"}
+    for name, instance in instances.items():
+        for interface in instance["network_interface"]:
+            assert "access_config" not in interface, f"{name} has an external address"
+
+
+def test_no_key_files_anywhere(config: dict[str, Any]) -> None:
+    kinds = {kind for entry in config.get("resource", []) for kind in entry}
+    assert "google_service_account_key" not in kinds
+    for provider in config.get("provider", []):
+        for settings in provider.values():
+            assert "credentials" not in settings
+    sources = " ".join(path.read_text() for path in INFRA.rglob("*") if path.is_file())
+    assert "GOOGLE_APPLICATION_CREDENTIALS" not in sources
+    assert not re.search(r"\.json[\"']?\s*$", sources, re.MULTILINE)
+
+
+def test_every_vm_runs_as_its_own_service_account(config: dict[str, Any]) -> None:
+    instances = _resources(config, "google_compute_instance")
+    accounts = _resources(config, "google_service_account")["roles"]
+    roles = _named(config, "locals")["roles"]
+    assert instances["kafka"]["service_account"][0]["email"] == (
+        '${google_service_account.roles["kafka"].email}'
+    )
+    assert instances["pipeline"]["service_account"][0]["email"] == (
+        "${google_service_account.roles[each.key].email}"
+    )
+    pipeline_roles = set(_named(config, "locals")["pipeline_vms"])
+    assert pipeline_roles == {"producer", "fraud-consumer", "non-fraud-consumer"}
+    assert pipeline_roles | {"kafka"} == set(roles)
+    assert accounts["for_each"] == "${local.roles}"
+    ids = [role["account"] for role in roles.values()]
+    assert len(set(ids)) == len(ids)
+    assert all(len(f"abcdefghijklmnopqrst-{account}") <= 30 for account in ids)
+
+
+def test_no_role_is_granted_on_the_whole_project_beyond_telemetry(config: dict[str, Any]) -> None:
+    project_roles = _named(config, "locals")["project_roles"]
+    assert set(project_roles) == {"roles/logging.logWriter", "roles/monitoring.metricWriter"}
+    for kind in ("google_project_iam_binding", "google_project_iam_policy"):
+        assert not _resources(config, kind)
+    members = _resources(config, "google_project_iam_member")
+    assert set(members) == {"telemetry"}
+
+
+def test_vms_are_shielded_and_use_os_login(config: dict[str, Any]) -> None:
+    for name, instance in _resources(config, "google_compute_instance").items():
+        shielded = instance["shielded_instance_config"][0]
+        assert shielded == {
+            "enable_secure_boot": True,
+            "enable_vtpm": True,
+            "enable_integrity_monitoring": True,
+        }, name
+        assert instance["metadata"]["enable-oslogin"] == "TRUE"
+        assert instance["metadata"]["block-project-ssh-keys"] == "TRUE"
+
+
+def test_buckets_are_private_versioned_and_expire_old_versions(config: dict[str, Any]) -> None:
+    buckets = _resources(config, "google_storage_bucket")["buckets"]
+    assert buckets["uniform_bucket_level_access"] is True
+    assert buckets["public_access_prevention"] == "enforced"
+    assert buckets["versioning"][0]["enabled"] is True
+    rules = [rule["action"][0]["type"] for rule in buckets["lifecycle_rule"]]
+    assert "Delete" in rules
+    assert set(_named(config, "locals")["buckets"]) == {"dataset", "lake", "artifacts"}
+
+
+def test_secrets_never_travel_in_metadata(config: dict[str, Any]) -> None:
+    variables = _named(config, "variable")
+    for name in ("smtp_password", "confirmation_token_key"):
+        assert variables[name]["sensitive"] is True
+    metadata = str(
+        [vm["metadata"] for vm in _resources(config, "google_compute_instance").values()]
+    )
+    assert "var.smtp_password" not in metadata and "var.confirmation_token_key" not in metadata
+    settings = _named(config, "locals")["pipeline_settings"]
+    assert not {"SMTP_PASSWORD", "CONFIRMATION_TOKEN_KEY"} & set(settings)
+
+
+def test_pipeline_settings_are_names_the_pipeline_reads(config: dict[str, Any]) -> None:
+    known = {name.upper() for name in Settings.model_fields}
+    settings = _named(config, "locals")["pipeline_settings"]
+    assert set(settings) <= known, set(settings) - known
+    assert settings["LAKE_BUCKET"] == "${local.buckets.lake}"
+    assert settings["DATASET_BUCKET"] == "${local.buckets.dataset}"
+
+
+def test_every_variable_is_typed_and_described(config: dict[str, Any]) -> None:
+    variables = _named(config, "variable")
+    assert len(variables) >= 15
+    for name, variable in variables.items():
+        assert variable.get("description"), f"variable {name} has no description"
+        assert variable.get("type"), f"variable {name} has no type"
+    for name in ("prefix", "kafka_layout", "detector", "project_id", "region"):
+        assert variables[name].get("validation"), f"variable {name} is not validated"
+
+
+def test_every_output_is_described(config: dict[str, Any]) -> None:
+    outputs = _named(config, "output")
+    expected = {"kafka_vms", "pipeline_vms", "internal_addresses", "kafka_ui", "confirmation_url"}
+    assert expected <= set(outputs)
+    assert "buckets" in outputs
+    for name, output in outputs.items():
+        assert output.get("description"), f"output {name} has no description"
+
+
+def test_versions_are_pinned(config: dict[str, Any]) -> None:
+    terraform = config["terraform"][0]
+    assert terraform["required_version"].startswith(">=")
+    google = terraform["required_providers"][0]["google"]
+    assert google["source"] == "hashicorp/google"
+    assert "<" in google["version"], "the provider's major version is not bounded"
+
+
+def test_every_checkov_skip_gives_its_reason() -> None:
+    skips = [
+        match
+        for path in INFRA.glob("*.tf")
+        for match in re.finditer(r"#\s*checkov:skip=([A-Z0-9_]+)(?::(.*))?", path.read_text())
+    ]
+    assert skips
+    for skip in skips:
+        assert skip.group(2) and len(skip.group(2).strip()) > 20, f"{skip.group(1)}: no reason"
+
+
+@pytest.mark.parametrize("script", sorted((INFRA / "startup").glob("*.sh")), ids=lambda p: p.name)
+def test_startup_scripts_parse_and_stop_on_errors(script: Path) -> None:
+    subprocess.run(["bash", "-n", str(script)], check=True)
+    assert "set -euo pipefail" in script.read_text()
+
+
+def test_the_cluster_id_is_a_valid_kraft_id(config: dict[str, Any]) -> None:
+    """22 URL-safe base64 characters decoding to 16 bytes, with zero padding bits."""
+    expression = _named(config, "locals")["kafka_cluster_id"]
+    assert expression == '${substr(md5("${var.project_id}/${var.prefix}"), 0, 21)}A'
+    cluster_id = hashlib.md5(b"my-project/fraudstream").hexdigest()[:21] + "A"
+    raw = base64.urlsafe_b64decode(cluster_id + "==")
+    assert len(raw) == 16
+    assert base64.urlsafe_b64encode(raw).rstrip(b"=").decode() == cluster_id
