@@ -117,7 +117,6 @@ resource "google_compute_instance" "pipeline" {
   depends_on = [
     google_compute_router_nat.main,
     google_compute_instance.kafka,
-    google_secret_manager_secret_version.smtp_password,
-    google_secret_manager_secret_version.token_key,
+    google_secret_manager_secret_version.secrets,
   ]
 }

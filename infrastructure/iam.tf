@@ -48,16 +48,10 @@ resource "google_storage_bucket_iam_member" "pipeline_reads_release" {
   member   = google_service_account.roles[each.key].member
 }
 
-resource "google_secret_manager_secret_iam_member" "smtp_password" {
-  for_each  = toset(["fraud-consumer", "non-fraud-consumer"])
-  secret_id = google_secret_manager_secret.smtp_password.id
+# Both consumer VMs send email and sign or check links: both secrets, nothing else.
+resource "google_secret_manager_secret_iam_member" "consumers_read_secrets" {
+  for_each  = { for pair in setproduct(["fraud-consumer", "non-fraud-consumer"], local.secret_names) : "${pair[0]} ${pair[1]}" => pair }
+  secret_id = google_secret_manager_secret.secrets[each.value[1]].id
   role      = "roles/secretmanager.secretAccessor"
-  member    = google_service_account.roles[each.value].member
-}
-
-resource "google_secret_manager_secret_iam_member" "token_key" {
-  for_each  = toset(["fraud-consumer", "non-fraud-consumer"])
-  secret_id = google_secret_manager_secret.token_key.id
-  role      = "roles/secretmanager.secretAccessor"
-  member    = google_service_account.roles[each.value].member
+  member    = google_service_account.roles[each.value[0]].member
 }

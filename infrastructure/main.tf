@@ -58,7 +58,11 @@ locals {
     CONFIRMATION_PORT        = tostring(local.confirmation_port)
   }
 
-  # The pipeline VMs: what each runs, and which secrets it may read.
+  # The pipeline VMs: what each runs, and which secrets it reads into which setting.
+  consumer_secrets = {
+    CONFIRMATION_TOKEN_KEY = google_secret_manager_secret.secrets["confirmation-token-key"].secret_id
+    SMTP_PASSWORD          = google_secret_manager_secret.secrets["smtp-password"].secret_id
+  }
   pipeline_vms = {
     producer = {
       services = ["produce"]
@@ -66,11 +70,11 @@ locals {
     }
     fraud-consumer = {
       services = ["consume-fraud"]
-      secrets  = { CONFIRMATION_TOKEN_KEY = google_secret_manager_secret.token_key.secret_id, SMTP_PASSWORD = google_secret_manager_secret.smtp_password.secret_id }
+      secrets  = local.consumer_secrets
     }
     non-fraud-consumer = {
       services = ["consume-non-fraud", "confirmation-service"]
-      secrets  = { CONFIRMATION_TOKEN_KEY = google_secret_manager_secret.token_key.secret_id, SMTP_PASSWORD = google_secret_manager_secret.smtp_password.secret_id }
+      secrets  = local.consumer_secrets
     }
   }
 }
