@@ -115,11 +115,7 @@ def replication() -> int:
 
 
 def create_topics(settings: Settings) -> None:
-    specs = [
-        kafka.TopicSpec(name, settings.topic_partitions, settings.topic_replication_factor)
-        for name in (settings.fraud_topic, settings.non_fraud_topic)
-    ]
-    kafka.ensure_topics(settings.kafka_bootstrap_servers, specs)
+    kafka.ensure_pipeline_topics(settings, [settings.fraud_topic, settings.non_fraud_topic])
 
 
 def run_fraudstream(settings: Settings, source: Path) -> float:

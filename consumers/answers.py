@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import Producer
 from confluent_kafka.serialization import MessageField, SerializationContext
 from google.api_core import exceptions as google_errors
 from google.cloud import storage
@@ -87,14 +87,5 @@ class AnswerPublisher:
     def __call__(self, answer: dict[str, Any]) -> None:
         record = {**answer, "answered_at": datetime.fromisoformat(answer["answered_at"])}
         value = self._serialize(record, SerializationContext(self.topic, MessageField.VALUE))
-        failures: list[str] = []
-
-        def delivered(error: KafkaError | None, _message: object) -> None:
-            if error is not None:
-                failures.append(error.str())
-
-        self._producer.produce(
-            self.topic, value, answer["transaction_id"].encode(), on_delivery=delivered
-        )
-        if self._producer.flush(15) > 0 or failures:
-            raise kafka.DeliveryError(f"answer not published: {'; '.join(failures) or 'timeout'}")
+        message = {"topic": self.topic, "value": value, "key": answer["transaction_id"].encode()}
+        kafka.produce_and_wait(self._producer, [message], "the answer", timeout=15)

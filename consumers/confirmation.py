@@ -88,15 +88,17 @@ def _confirmation(token: str, key: bytes) -> Confirmation | tuple[str, int]:
         return render_template("invalid.html.j2", expired=False), 400
 
 
+def app_for(settings: Settings) -> Flask:
+    """The service wired to the lake and the confirmation topic (both made if absent)."""
+    key = token_key(settings)
+    kafka.ensure_pipeline_topics(settings, [settings.confirmation_topic])
+    bucket = lake.ensure_bucket(lake.storage_client(settings.gcp_project), settings.lake_bucket)
+    return create_app(AnswerBook(bucket, AnswerPublisher(settings)), key)
+
+
 def serve(settings: Settings) -> int:
     """Run the service with waitress until SIGTERM."""
-    key = token_key(settings)
-    spec = kafka.TopicSpec(
-        settings.confirmation_topic, settings.topic_partitions, settings.topic_replication_factor
-    )
-    kafka.ensure_topics(settings.kafka_bootstrap_servers, [spec])
-    bucket = lake.ensure_bucket(lake.storage_client(settings.gcp_project), settings.lake_bucket)
-    app = create_app(AnswerBook(bucket, AnswerPublisher(settings)), key)
+    app = app_for(settings)
     log.info("serving", extra={"host": settings.confirmation_host,
                                "port": settings.confirmation_port})  # fmt: skip
     waitress.serve(app, host=settings.confirmation_host, port=settings.confirmation_port,

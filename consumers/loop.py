@@ -266,29 +266,24 @@ class BatchConsumer:
         """Produce each undecodable message to the dead-letter topic, as it came, and wait."""
         if dead:
             until_done(partial(self._produce_dead_letters, dead), "dead letters",
-                       self._waiter, (KafkaException,))  # fmt: skip
+                       self._waiter, (KafkaException, kafka.DeliveryError))  # fmt: skip
 
     def _produce_dead_letters(self, dead: list[tuple[Message, str]]) -> None:
-        failures: list[str] = []
+        letters = (
+            {"topic": self.settings.dead_letter_topic, "value": message.value(),
+             "key": message.key(), "headers": self._dead_letter_headers(message, reason)}
+            for message, reason in dead
+        )  # fmt: skip
+        kafka.produce_and_wait(self._dead_letters, letters, "dead letters")
 
-        def delivered(error: KafkaError | None, _message: Message) -> None:
-            if error is not None:
-                failures.append(error.str())
-
-        for message, reason in dead:
-            headers: list[tuple[str, str | bytes | None]] = [
-                ("error", reason.encode()),
-                ("source.topic", str(message.topic()).encode()),
-                ("source.partition", str(message.partition()).encode()),
-                ("source.offset", str(message.offset()).encode()),
-                ("consumer.group", self.group.encode()),
-            ]
-            self._dead_letters.produce(
-                self.settings.dead_letter_topic, message.value(), message.key(),
-                headers=headers, on_delivery=delivered,
-            )  # fmt: skip
-        if self._dead_letters.flush(30) > 0 or failures:
-            raise KafkaException(KafkaError(KafkaError._MSG_TIMED_OUT, "; ".join(failures)))
+    def _dead_letter_headers(self, message: Message, reason: str) -> list[tuple[str, bytes]]:
+        return [
+            ("error", reason.encode()),
+            ("source.topic", str(message.topic()).encode()),
+            ("source.partition", str(message.partition()).encode()),
+            ("source.offset", str(message.offset()).encode()),
+            ("consumer.group", self.group.encode()),
+        ]
 
     def _send_emails(self, tp: Partition, outcome: _Outcome) -> list[dict[str, Any]]:
         """Send what the email log does not already show; the log entries of every record."""

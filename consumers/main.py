@@ -25,11 +25,7 @@ def prepare(settings: Settings) -> None:
     """What a consumer reads and writes must exist: the transaction topics (made as the
     producer makes them, so either may start first), the dead-letter topic, the lake."""
     names = (settings.fraud_topic, settings.non_fraud_topic, settings.dead_letter_topic)
-    specs = [
-        kafka.TopicSpec(name, settings.topic_partitions, settings.topic_replication_factor)
-        for name in names
-    ]
-    kafka.ensure_topics(settings.kafka_bootstrap_servers, specs)
+    kafka.ensure_pipeline_topics(settings, names)
     lake.ensure_bucket(lake.storage_client(settings.gcp_project), settings.lake_bucket)
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
+
+from fraudstream.config import Settings
 
 # librdkafka's own log lines go through Python logging (and so come out structured).
 CLIENT_LOG = logging.getLogger("fraudstream.kafka.client")
@@ -52,6 +54,16 @@ class TopicSpec:
     def min_insync_replicas(self) -> int:
         # With acks=all, a write survives the loss of any one replica.
         return min(2, self.replication_factor)
+
+
+def ensure_pipeline_topics(settings: Settings, names: Iterable[str]) -> list[str]:
+    """``ensure_topics`` for topics of the pipeline's shape: ``TOPIC_PARTITIONS``
+    partitions, ``TOPIC_REPLICATION_FACTOR`` replicas."""
+    specs = [
+        TopicSpec(name, settings.topic_partitions, settings.topic_replication_factor)
+        for name in names
+    ]
+    return ensure_topics(settings.kafka_bootstrap_servers, specs)
 
 
 def ensure_topics(
@@ -122,7 +134,24 @@ def require_reachable(admin: AdminClient, bootstrap_servers: str, timeout: float
 
 
 class DeliveryError(RuntimeError):
-    """Kafka refused records for good; nothing of the open transaction is visible."""
+    """Kafka did not acknowledge records: refused them, or not within the time allowed."""
+
+
+def produce_and_wait(
+    producer: Producer, messages: Iterable[dict[str, Any]], what: str, timeout: float = 30
+) -> None:
+    """Produce each message (keyword arguments of ``Producer.produce``) and wait until
+    every one is acknowledged; DeliveryError, naming ``what``, if any is not."""
+    failures: list[str] = []
+
+    def delivered(error: KafkaError | None, _message: object) -> None:
+        if error is not None:
+            failures.append(error.str())
+
+    for message in messages:
+        producer.produce(**message, on_delivery=delivered)
+    if producer.flush(timeout) > 0 or failures:
+        raise DeliveryError(f"{what} not acknowledged: {'; '.join(failures) or 'timed out'}")
 
 
 class TransactionAbortedError(RuntimeError):

@@ -11,19 +11,14 @@ from contextlib import contextmanager
 
 from waitress.server import create_server
 
-from consumers.answers import AnswerBook, AnswerPublisher
-from consumers.confirmation import create_app
-from fraudstream import kafka, lake
-from fraudstream.config import Settings, token_key
+from consumers.confirmation import app_for
+from fraudstream.config import Settings
 
 
 @contextmanager
 def confirmation_service(settings: Settings) -> Iterator[str]:
     """Serve the confirmation pages; yields the base URL."""
-    spec = kafka.TopicSpec(settings.confirmation_topic, 3, settings.topic_replication_factor)
-    kafka.ensure_topics(settings.kafka_bootstrap_servers, [spec])
-    bucket = lake.ensure_bucket(lake.storage_client(settings.gcp_project), settings.lake_bucket)
-    app = create_app(AnswerBook(bucket, AnswerPublisher(settings)), token_key(settings))
+    app = app_for(settings)
     server = create_server(app, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

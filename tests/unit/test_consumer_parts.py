@@ -8,11 +8,13 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
+from confluent_kafka import KafkaError
 from google.cloud import storage
 
 from consumers.mailer import EmailJob, Mailer
 from consumers.recovery import EMAIL_LOG, Recovery, recover
 from consumers.retry import Backoff, StopWhileRetryingError, Waiter, until_done
+from fraudstream import kafka
 from fraudstream.batches import BatchKey
 from fraudstream.emails import Email
 from fraudstream.mail import MailError, SmtpSender, is_permanent
@@ -167,3 +169,30 @@ def test_recovery_redoes_exactly_a_batch_whose_emails_were_logged() -> None:
     found = _recover(lake, committed=0)
     assert found.resume_offset == 10 and found.replay_until == 24
     assert set(found.sent) == {"a", "b"}
+
+
+class _FlakyProducer:
+    """Acknowledges every message but those whose key is ``b"lost"``."""
+
+    def __init__(self) -> None:
+        self.callbacks: list[tuple[Any, bytes]] = []
+
+    def produce(self, topic: str, value: bytes, key: bytes, on_delivery: Any) -> None:
+        self.callbacks.append((on_delivery, key))
+
+    def flush(self, _timeout: float) -> int:
+        for on_delivery, key in self.callbacks:
+            error = KafkaError(KafkaError._MSG_TIMED_OUT, "timed out") if key == b"lost" else None
+            on_delivery(error, None)
+        return 0
+
+
+def test_produce_and_wait_fails_when_any_message_is_not_acknowledged() -> None:
+    good = [{"topic": "t", "value": b"v", "key": b"fine"}]
+    kafka.produce_and_wait(_FlakyProducer(), good, "letters")  # type: ignore[arg-type]
+    with pytest.raises(kafka.DeliveryError, match="letters not acknowledged: timed out"):
+        kafka.produce_and_wait(
+            _FlakyProducer(),  # type: ignore[arg-type]
+            [*good, {"topic": "t", "value": b"v", "key": b"lost"}],
+            "letters",
+        )
