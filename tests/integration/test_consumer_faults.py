@@ -172,11 +172,16 @@ def test_an_outage_holds_the_batch_and_loses_nothing(
         _finish(consumer, log)
 
     records = _assert_lake_holds_each_once(quick, expected)
-    mails = mails_to(stack.mail_api_url, quick.customer_email_domain)
-    # Nothing crashed, so nothing was sent twice.
-    assert sorted(m["to"][0]["address"] for m in mails) == sorted(
-        str(r["customer_email"]) for r in records
-    )
+    sent = Counter(m["to"][0]["address"] for m in mails_to(stack.mail_api_url,
+                                                          quick.customer_email_domain))  # fmt: skip
+    wanted = Counter(str(r["customer_email"]) for r in records)
+    if service == "gcs":  # the mail server never went away: nothing was sent twice
+        assert sent == wanted
+    else:
+        # A message the server took just as its connection was cut looks unsent to
+        # us and goes again: at most the one in flight on each connection.
+        assert wanted <= sent, "a customer got no email"
+        assert sent.total() - wanted.total() <= quick.smtp_connections
 
 
 def test_undecodable_messages_go_to_the_dead_letter_topic_and_the_rest_goes_on(
