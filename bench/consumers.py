@@ -37,16 +37,17 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
-from consumers.handlers import NotifyCustomer
-from consumers.loop import BatchConsumer, consumer_config, registry_fetcher
-from consumers.main import prepare
+from bench.fresh import fresh_settings
 from fraudstream.avro_codec import RecordDecoder
-from fraudstream.config import Settings, load_settings
+from fraudstream.config import Settings
 from fraudstream.emails import Email
 from fraudstream.generator import write_csv
-from producer.detectors import LabelDetector
+from fraudstream.kafka import consumer_config
+from fraudstream.registry import schema_fetcher
+from fraudstream.stopping import StopFlag
 from producer.progress import ProgressLog
-from producer.service import ProducerRun, RunOptions
+from producer.service import RunOptions
+from wiring import factory
 
 # Every record is in the topic before the clock starts, so batches are cut by
 # size, or by this age, not by the default 5 s a quiet stream would wait for.
@@ -63,7 +64,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="email rounds (medians reported)")
     args = parser.parse_args()
 
-    lake = fresh_settings()
+    lake = bench_settings()
     produce(lake, args.rows, seed=2)
     ceiling = consume_and_decode(lake)
     ours_lake = lake_only(lake)
@@ -90,10 +91,10 @@ def email_rounds(emails: int, rounds: int) -> tuple[float, float]:
     The mail server (a Node.js process) speeds up as it warms, so it is warmed
     first, and the two measurements alternate rather than run one after the other.
     """
-    server_accept_rate(fresh_settings(), emails)  # warm-up, not counted
+    server_accept_rate(bench_settings(), emails)  # warm-up, not counted
     server, ours = [], []
     for number in range(rounds):
-        settings = fresh_settings(batch_max_records=EMAIL_BATCH_RECORDS)
+        settings = bench_settings(batch_max_records=EMAIL_BATCH_RECORDS)
         produce(settings, emails, seed=3 + number)
         server.append(server_accept_rate(settings, emails))
         ours.append(emails_end_to_end(settings))
@@ -108,31 +109,23 @@ def empty_mail_catcher() -> None:
             pass
 
 
-def fresh_settings(**overrides: Any) -> Settings:
-    suffix = uuid.uuid4().hex[:8]
-    return load_settings(
-        fraud_topic=f"bench-fraud-{suffix}", non_fraud_topic=f"bench-normal-{suffix}",
-        rejected_topic=f"bench-rejected-{suffix}", checkpoint_topic=f"bench-checkpoints-{suffix}",
-        dead_letter_topic=f"bench-dead-{suffix}", lake_bucket=f"bench-lake-{suffix}",
-        non_fraud_consumer_group=f"bench-notifier-{suffix}",
-        customer_email_domain=f"bench-{suffix}.example", topic_partitions=3,
-        batch_max_seconds=BATCH_MAX_SECONDS, **overrides,
-    )  # fmt: skip
+def bench_settings(**overrides: Any) -> Settings:
+    return fresh_settings(topic_partitions=3, batch_max_seconds=BATCH_MAX_SECONDS, **overrides)
 
 
 def produce(settings: Settings, rows: int, seed: int) -> None:
     source = Path("build/bench") / f"paysim-{rows}-seed{seed}.csv"
     if not source.is_file():
         write_csv(source, rows=rows, seed=seed)
-    ProducerRun(settings, LabelDetector(), RunOptions(str(source))).run(ProgressLog(interval=3600))
-    prepare(settings)
+    factory.producer_run(settings, RunOptions(str(source)), StopFlag()).run(ProgressLog(3600))
 
 
 def consume_and_decode(settings: Settings) -> float:
     """Records/s of a consumer that reads every record and decodes it, nothing more."""
-    consumer = Consumer({**consumer_config(settings, f"bench-ceiling-{uuid.uuid4().hex[:8]}"),
+    group = f"bench-ceiling-{uuid.uuid4().hex[:8]}"
+    consumer = Consumer({**consumer_config(settings.kafka_bootstrap_servers, group),
                          "enable.partition.eof": True})  # fmt: skip
-    decoder = RecordDecoder(registry_fetcher(settings.schema_registry_url))
+    decoder = RecordDecoder(schema_fetcher(settings.schema_registry_url))
     partitions = range(settings.topic_partitions)
     consumer.assign([TopicPartition(settings.non_fraud_topic, p, 0) for p in partitions])
     at_end: set[int] = set()
@@ -152,7 +145,8 @@ def consume_and_decode(settings: Settings) -> float:
 
 
 def lake_only(settings: Settings) -> float:
-    totals = BatchConsumer(settings, NotifyCustomer(settings), send_emails=False).run(idle_exit=3)
+    consumer = factory.batch_consumer(settings, "non-fraud", StopFlag(), send_emails=False)
+    totals = consumer.run(idle_exit=3)
     return totals.records / totals.busy_seconds
 
 
@@ -179,7 +173,7 @@ def _message(settings: Settings, number: int) -> Email:
     transaction = {
         **_SAMPLE_TRANSACTION, "transaction_id": f"{number:016x}", "customer_email": recipient,
     }  # fmt: skip
-    return NotifyCustomer(settings).email(transaction, {}).email
+    return factory.handler(settings, "non-fraud").email(transaction, {}).email
 
 
 _SAMPLE_TRANSACTION = {
@@ -191,7 +185,7 @@ _SAMPLE_TRANSACTION = {
 
 
 def emails_end_to_end(settings: Settings) -> float:
-    totals = BatchConsumer(settings, NotifyCustomer(settings)).run(idle_exit=3)
+    totals = factory.batch_consumer(settings, "non-fraud", StopFlag()).run(idle_exit=3)
     return totals.emails_sent / totals.busy_seconds
 
 

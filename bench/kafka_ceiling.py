@@ -20,7 +20,8 @@ import uuid
 
 from confluent_kafka import Producer
 
-from fraudstream.kafka import TopicSpec, ensure_topics, producer_config
+from fraudstream.kafka import ensure_topics, producer_config
+from fraudstream.topology import Topic
 
 RECORD_BYTES = 150  # a PaySim transaction in Avro with its id and email
 
@@ -73,7 +74,7 @@ def main() -> None:
         order = list(configs) if round_number % 2 == 0 else list(reversed(configs))
         for label in order:
             topic = f"bench-ceiling-{uuid.uuid4().hex[:8]}"
-            ensure_topics(bootstrap, [TopicSpec(topic, 6, replication)])
+            ensure_topics(bootstrap, [Topic(topic, 6, replication)])
             rates[label].append(produce_all(configs[label], topic, values))
     results = {label: statistics.median(runs) for label, runs in rates.items()}
 

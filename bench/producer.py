@@ -26,7 +26,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,11 +33,13 @@ from confluent_kafka import KafkaError, Message, Producer
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from bench.fresh import fresh_settings
 from fraudstream import kafka, registry
 from fraudstream.config import Settings, load_settings
 from fraudstream.generator import write_csv
 from fraudstream.records import to_records
 from fraudstream.source import read_chunks, read_header
+from fraudstream.stopping import StopFlag
 from fraudstream.transactions import HOUR_MS, parse_block
 from producer.detectors import LabelDetector
 from producer.progress import ProgressLog
@@ -93,7 +94,7 @@ def measure(variant: str, source: Path) -> dict[str, float]:
 
 
 def run_variant(variant: str, source: Path) -> float:
-    settings = fresh_settings()
+    settings = fresh_settings(topic_partitions=6)
     if variant == "fraudstream":
         return run_fraudstream(settings, source)
     if variant == "ceiling":
@@ -101,34 +102,18 @@ def run_variant(variant: str, source: Path) -> float:
     return run_straightforward(settings, source)
 
 
-def fresh_settings() -> Settings:
-    suffix = uuid.uuid4().hex[:8]
-    return load_settings(
-        fraud_topic=f"bench-fraud-{suffix}", non_fraud_topic=f"bench-normal-{suffix}",
-        rejected_topic=f"bench-rejected-{suffix}", checkpoint_topic=f"bench-checkpoints-{suffix}",
-        topic_partitions=6,
-    )  # fmt: skip
-
-
 def replication() -> int:
     return load_settings().topic_replication_factor
 
 
-def create_topics(settings: Settings) -> None:
-    kafka.ensure_pipeline_topics(settings, [settings.fraud_topic, settings.non_fraud_topic])
-
-
 def run_fraudstream(settings: Settings, source: Path) -> float:
-    run = ProducerRun(settings, LabelDetector(), RunOptions(str(source), from_start=True))
-    summary = run.run(ProgressLog(interval=3600))
+    options = RunOptions(str(source), from_start=True)
+    summary = ProducerRun(settings, LabelDetector(), options, StopFlag()).run(ProgressLog(3600))
     return summary.total.good / summary.seconds
 
 
 def run_ceiling(settings: Settings, source: Path) -> float:
-    create_topics(settings)
-    client = registry.registry_client(settings.schema_registry_url)
-    schema = registry.load_schema("transaction")
-    run = ProducerRun(settings, LabelDetector(), RunOptions(str(source)))
+    run = ProducerRun(settings, LabelDetector(), RunOptions(str(source)), StopFlag())
     messages: list[tuple[str, bytes, bytes]] = []
     with source.open("rb") as stream:
         for chunk in read_chunks(stream, read_header(stream)[1], 2):
@@ -137,7 +122,6 @@ def run_ceiling(settings: Settings, source: Path) -> float:
             verdicts = LabelDetector().verdicts(records)
             topics, keys, values = run.encode(records, verdicts)
             messages += zip(topics, keys, values, strict=True)
-    registry.register_value_schema(client, settings.fraud_topic, schema)
     producer = Producer(kafka.producer_config(settings.kafka_bootstrap_servers))
     started = time.perf_counter()
     for topic, key, value in messages:
@@ -148,11 +132,8 @@ def run_ceiling(settings: Settings, source: Path) -> float:
 
 
 def run_straightforward(settings: Settings, source: Path) -> float:
-    create_topics(settings)
     client = registry.registry_client(settings.schema_registry_url)
     schema = registry.load_schema("transaction")
-    for topic in (settings.fraud_topic, settings.non_fraud_topic):
-        registry.register_value_schema(client, topic, schema)
     serializer = AvroSerializer(client, schema, conf=registry.SERIALIZER_CONFIG)
     producer = Producer({
         "bootstrap.servers": settings.kafka_bootstrap_servers, "acks": "all",
@@ -217,7 +198,7 @@ def warm_up(source: Path) -> None:
     tiny = source.with_name("warm-up.csv")
     with source.open() as full, tiny.open("w") as out:
         out.writelines(line for _, line in zip(range(1001), full, strict=False))
-    run_fraudstream(fresh_settings(), tiny)
+    run_fraudstream(fresh_settings(topic_partitions=6), tiny)
 
 
 if __name__ == "__main__":

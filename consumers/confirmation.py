@@ -12,14 +12,10 @@ from __future__ import annotations
 import logging
 import time
 
-import waitress
 from flask import Flask, Response, render_template, request
-from google.api_core.exceptions import GoogleAPIError
-from requests import RequestException
 
-from consumers.answers import AnswerBook, AnswerPublisher
-from fraudstream import kafka, lake
-from fraudstream.config import Settings, token_key
+from consumers.answers import AnswerBook
+from fraudstream.errors import FraudstreamError
 from fraudstream.tokens import Answer, Confirmation, ExpiredTokenError, InvalidTokenError, verify
 
 log = logging.getLogger("fraudstream.confirmation")
@@ -62,10 +58,7 @@ def create_app(book: AnswerBook, key: bytes) -> Flask:
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.errorhandler(lake.StorageError)
-    @app.errorhandler(GoogleAPIError)
-    @app.errorhandler(RequestException)
-    @app.errorhandler(kafka.DeliveryError)
+    @app.errorhandler(FraudstreamError)
     def unavailable(error: Exception) -> tuple[str, int]:
         log.error("cannot record or read answers now", extra={"reason": str(error)})
         return render_template("unavailable.html.j2"), 503
@@ -86,21 +79,3 @@ def _confirmation(token: str, key: bytes) -> Confirmation | tuple[str, int]:
         return render_template("invalid.html.j2", expired=True), 410
     except InvalidTokenError:
         return render_template("invalid.html.j2", expired=False), 400
-
-
-def app_for(settings: Settings) -> Flask:
-    """The service wired to the lake and the confirmation topic (both made if absent)."""
-    key = token_key(settings)
-    kafka.ensure_pipeline_topics(settings, [settings.confirmation_topic])
-    bucket = lake.ensure_bucket(lake.storage_client(settings.gcp_project), settings.lake_bucket)
-    return create_app(AnswerBook(bucket, AnswerPublisher(settings)), key)
-
-
-def serve(settings: Settings) -> int:
-    """Run the service with waitress until SIGTERM."""
-    app = app_for(settings)
-    log.info("serving", extra={"host": settings.confirmation_host,
-                               "port": settings.confirmation_port})  # fmt: skip
-    waitress.serve(app, host=settings.confirmation_host, port=settings.confirmation_port,
-                   threads=8, ident="fraudstream")  # fmt: skip
-    return 0

@@ -11,12 +11,13 @@ from consumers.mailer import EmailJob
 from fraudstream.config import Settings, token_key
 from fraudstream.emails import render, transaction_fields, when
 from fraudstream.tokens import Answer, Confirmation, sign
+from fraudstream.topology import LakeFolder
 
 
 class Handler(Protocol):
     """One consumer's part: its lake folder, its email, its lake record."""
 
-    folder: str
+    folder: LakeFolder
     topic: str
     group: str
 
@@ -26,9 +27,9 @@ class Handler(Protocol):
 
 
 class NotifyCustomer:
-    """Non-fraud transactions: a notification email, the transaction into ``transaction/``."""
+    """Non-fraud transactions: a notification email; the transaction into the lake."""
 
-    folder = "transaction"
+    folder = LakeFolder.TRANSACTIONS
     template = "transaction_notification"
 
     def __init__(self, settings: Settings) -> None:
@@ -47,9 +48,9 @@ class NotifyCustomer:
 
 class AskCustomer:
     """Fraud transactions: a "was this you?" email with signed answer links, and the
-    transaction into ``fraud_confirmation/`` as pending until the customer answers."""
+    transaction into the fraud cases folder as pending until the customer answers."""
 
-    folder = "fraud_confirmation"
+    folder = LakeFolder.FRAUD_CASES
     template = "fraud_confirmation_request"
 
     def __init__(self, settings: Settings) -> None:

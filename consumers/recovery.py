@@ -19,9 +19,9 @@ from typing import Any
 
 from google.cloud import storage
 
+from fraudstream import lake
 from fraudstream.batches import BatchKey, offset_name, partition_prefix
-
-EMAIL_LOG = "email_confirmation"
+from fraudstream.topology import LakeFolder
 
 
 @dataclass(frozen=True)
@@ -34,34 +34,33 @@ class Recovery:
 
 
 def recover(
-    bucket: storage.Bucket, folder: str, topic: str, partition: int, committed: int
+    bucket: storage.Bucket, folder: LakeFolder, topic: str, partition: int, committed: int
 ) -> Recovery:
     """The recovery for ``partition`` of ``topic``, whose consumer writes to ``folder``."""
     start = max(committed, 0)
     done = _batches_from(bucket, folder, topic, partition, start)
     resume = max(key.last_offset for key in done) + 1 if done else start
-    logged = _batches_from(bucket, EMAIL_LOG, topic, partition, resume)
+    logged = _batches_from(bucket, LakeFolder.EMAIL_LOG, topic, partition, resume)
     if not logged:
         return Recovery(resume_offset=resume if done else None)
     orphan = min(logged, key=lambda key: key.first_offset)
     return Recovery(
         resume_offset=resume if done else None,
         replay_until=orphan.last_offset,
-        sent=_email_log(bucket, orphan.object_name(EMAIL_LOG)),
+        sent=_email_log(bucket, orphan.object_name(LakeFolder.EMAIL_LOG)),
     )
 
 
 def _batches_from(
-    bucket: storage.Bucket, folder: str, topic: str, partition: int, first_offset: int
+    bucket: storage.Bucket, folder: LakeFolder, topic: str, partition: int, first_offset: int
 ) -> list[BatchKey]:
     prefix = partition_prefix(folder, topic, partition)
-    blobs = bucket.client.list_blobs(
-        bucket, prefix=prefix, start_offset=prefix + offset_name(first_offset)
-    )
-    return [BatchKey.from_object_name(blob.name) for blob in blobs]
+    names = lake.list_names(bucket, prefix, start_offset=prefix + offset_name(first_offset))
+    return [BatchKey.from_object_name(name) for name in names]
 
 
 def _email_log(bucket: storage.Bucket, name: str) -> dict[str, dict[str, Any]]:
-    lines = bucket.blob(name).download_as_bytes().splitlines()
+    stored = lake.read_object(bucket, name)
+    lines = stored.data.splitlines() if stored is not None else []
     entries = (json.loads(line) for line in lines if line)
     return {entry["transaction_id"]: entry for entry in entries}

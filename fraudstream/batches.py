@@ -15,7 +15,9 @@ from typing import Any
 
 import orjson
 
-FOLDERS = ("transaction", "fraud_confirmation", "email_confirmation")
+from fraudstream.topology import LakeFolder
+
+_FOLDERS = {folder.value for folder in LakeFolder}
 _OBJECT_NAME = re.compile(
     r"(?P<folder>[a-z_]+)/topic=(?P<topic>[A-Za-z0-9._-]+)/partition=(?P<partition>\d{3,})/"
     r"(?P<first>\d{20})-(?P<last>\d{20})\.jsonl"
@@ -31,7 +33,7 @@ class BatchKey:
     first_offset: int
     last_offset: int
 
-    def object_name(self, folder: str) -> str:
+    def object_name(self, folder: LakeFolder) -> str:
         return (
             f"{partition_prefix(folder, self.topic, self.partition)}"
             f"{offset_name(self.first_offset)}-{offset_name(self.last_offset)}.jsonl"
@@ -41,15 +43,15 @@ class BatchKey:
     def from_object_name(cls, name: str) -> BatchKey:
         """The key ``object_name`` made ``name`` from; ValueError for any other name."""
         match = _OBJECT_NAME.fullmatch(name)
-        if match is None or match["folder"] not in FOLDERS:
+        if match is None or match["folder"] not in _FOLDERS:
             raise ValueError(f"not a lake batch name: {name!r}")
         return cls(match["topic"], int(match["partition"]), int(match["first"]), int(match["last"]))
 
 
-def partition_prefix(folder: str, topic: str, partition: int) -> str:
+def partition_prefix(folder: LakeFolder, topic: str, partition: int) -> str:
     """The common start of the names of every batch of one partition in ``folder``."""
-    if folder not in FOLDERS:
-        raise ValueError(f"unknown lake folder {folder!r}; expected one of {FOLDERS}")
+    if folder not in _FOLDERS:
+        raise ValueError(f"unknown lake folder {folder!r}; expected one of {sorted(_FOLDERS)}")
     return f"{folder}/topic={topic}/partition={partition:03d}/"
 
 

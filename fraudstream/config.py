@@ -12,10 +12,12 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fraudstream.errors import PermanentError
 
 PositiveInt = Annotated[int, Field(gt=0)]
 Port = Annotated[int, Field(gt=0, lt=65536)]
@@ -27,7 +29,7 @@ _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 
 
-class ConfigError(ValueError):
+class ConfigError(PermanentError, ValueError):
     """A setting is missing or invalid; the message names the variable."""
 
 
@@ -93,6 +95,8 @@ class Settings(BaseSettings):
     confirmation_token_ttl_hours: PositiveInt = 72
 
     log_level: str = "INFO"
+    # auto: readable text on a terminal, JSON lines otherwise; or force json or text.
+    log_format: Literal["auto", "json", "text"] = "auto"
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod

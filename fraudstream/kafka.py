@@ -1,21 +1,84 @@
-"""Kafka: topics created with explicit, durable settings, and the transactional producer."""
+"""Kafka: client settings, topics, and the operations the services share.
+
+The adapter speaks confluent-kafka below and the project's errors above:
+``KafkaUnavailableError`` for what a retry may mend, ``KafkaSetupError`` and
+``MissingResourceError`` for what it will not, ``OwnershipLostError`` for a
+commit of partitions that went to another member of the group.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import (
+    Consumer,
+    IsolationLevel,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin._listoffsets import OffsetSpec
 from confluent_kafka.cimpl import NewTopic
 
-from fraudstream.config import Settings
+from fraudstream.errors import (
+    FraudstreamError,
+    MissingResourceError,
+    PermanentError,
+    TransientError,
+)
+from fraudstream.topology import Topic
 
-# librdkafka's own log lines go through Python logging (and so come out structured).
+log = logging.getLogger("fraudstream.kafka")
+
+
+class _QuietRetries(logging.Filter):
+    """librdkafka warns about conditions it retries by itself (a group coordinator still
+    loading when the cluster has just started, say): those are DEBUG lines, not warnings."""
+
+    SELF_HEALING = ("Coordinator load in progress", "Coordinator not available")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.WARNING and any(
+            text in record.getMessage() for text in self.SELF_HEALING
+        ):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+# librdkafka's own log lines go through Python logging (and so come out like ours).
 CLIENT_LOG = logging.getLogger("fraudstream.kafka.client")
+CLIENT_LOG.addFilter(_QuietRetries())
+
+# Kafka reports a commit for partitions this member no longer owns with these.
+_OWNERSHIP_LOST = {
+    KafkaError.ILLEGAL_GENERATION, KafkaError.UNKNOWN_MEMBER_ID,
+    KafkaError.REBALANCE_IN_PROGRESS, KafkaError._ASSIGNMENT_LOST,
+}  # fmt: skip
+# Message errors the client recovers from by itself.
+_SELF_HEALING = {KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError.COORDINATOR_NOT_AVAILABLE}
+
+
+class KafkaSetupError(PermanentError):
+    """The cluster cannot be reached at start, or refused a topic."""
+
+
+class KafkaUnavailableError(TransientError):
+    """A broker, or the group coordinator, did not answer: try again."""
+
+
+class DeliveryError(TransientError):
+    """Kafka did not acknowledge records: refused them, or not within the time allowed."""
+
+
+class OwnershipLostError(FraudstreamError):
+    """The partition of the batch in hand went to another member: drop the batch."""
 
 
 def client_config(bootstrap_servers: str) -> dict[str, Any]:
@@ -39,47 +102,36 @@ def producer_config(bootstrap_servers: str) -> dict[str, Any]:
     }
 
 
-class KafkaSetupError(RuntimeError):
-    """A topic could not be created or the cluster could not be reached."""
+def consumer_config(bootstrap_servers: str, group: str) -> dict[str, Any]:
+    """A member of ``group`` that sees committed transactions only and commits by hand."""
+    return {
+        **client_config(bootstrap_servers),
+        "group.id": group,
+        "isolation.level": "read_committed",  # the producer writes in transactions
+        "enable.auto.commit": False,  # committed by the caller, after its side effects
+        "auto.offset.reset": "earliest",
+        "session.timeout.ms": 10_000,
+        "fetch.max.bytes": 16 * 1024 * 1024,
+    }
 
 
-@dataclass(frozen=True)
-class TopicSpec:
-    name: str
-    partitions: int
-    replication_factor: int
-    config: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def min_insync_replicas(self) -> int:
-        # With acks=all, a write survives the loss of any one replica.
-        return min(2, self.replication_factor)
-
-
-def ensure_pipeline_topics(settings: Settings, names: Iterable[str]) -> list[str]:
-    """``ensure_topics`` for topics of the pipeline's shape: ``TOPIC_PARTITIONS``
-    partitions, ``TOPIC_REPLICATION_FACTOR`` replicas."""
-    specs = [
-        TopicSpec(name, settings.topic_partitions, settings.topic_replication_factor)
-        for name in names
-    ]
-    return ensure_topics(settings.kafka_bootstrap_servers, specs)
+# Topics ----------------------------------------------------------------------------------
 
 
 def ensure_topics(
-    bootstrap_servers: str, topics: list[TopicSpec], timeout: float = 30
+    bootstrap_servers: str, topics: Sequence[Topic], timeout: float = 30
 ) -> list[str]:
     """Create the topics that do not exist yet; return the names created now."""
     admin = AdminClient(client_config(bootstrap_servers))
     require_reachable(admin, bootstrap_servers)
     requests = [
         NewTopic(
-            spec.name,
-            num_partitions=spec.partitions,
-            replication_factor=spec.replication_factor,
-            config={"min.insync.replicas": str(spec.min_insync_replicas), **spec.config},
+            topic.name,
+            num_partitions=topic.partitions,
+            replication_factor=topic.replication_factor,
+            config={"min.insync.replicas": str(topic.min_insync_replicas), **topic.config},
         )
-        for spec in topics
+        for topic in topics
     ]
     created = []
     for name, future in admin.create_topics(requests, operation_timeout=timeout).items():
@@ -93,22 +145,34 @@ def ensure_topics(
                 raise KafkaSetupError(
                     f"cannot create topic {name}: {error.args[0].str()}"
                 ) from error
-    _wait_until_usable(admin, topics, timeout)
+    _wait_until_usable(admin, {topic.name: topic.partitions for topic in topics}, timeout)
     return created
 
 
-def _wait_until_usable(admin: AdminClient, topics: list[TopicSpec], timeout: float) -> None:
+def require_topics(bootstrap_servers: str, names: Iterable[str], timeout: float = 30) -> None:
+    """Return once every topic exists with a leader for each partition;
+    ``MissingResourceError`` naming the first that does not exist."""
+    admin = AdminClient(client_config(bootstrap_servers))
+    require_reachable(admin, bootstrap_servers)
+    metadata = admin.list_topics(timeout=timeout).topics
+    for name in names:
+        if name not in metadata:
+            raise MissingResourceError(f"Kafka topic {name}")
+    _wait_until_usable(admin, {name: len(metadata[name].partitions) for name in names}, timeout)
+
+
+def _wait_until_usable(admin: AdminClient, partitions: dict[str, int], timeout: float) -> None:
     """Until every topic is in the metadata with a leader for each partition.
 
     A created topic reaches the brokers a moment later; until then a request
     about it can still answer "unknown topic".
     """
     deadline = time.monotonic() + timeout
-    pending = {spec.name: spec.partitions for spec in topics}
+    pending = dict(partitions)
     while pending:
         metadata = admin.list_topics(timeout=timeout).topics
-        for name, partitions in list(pending.items()):
-            if _has_leaders(metadata.get(name), partitions):
+        for name, count in list(pending.items()):
+            if _has_leaders(metadata.get(name), count):
                 del pending[name]
         if pending and time.monotonic() > deadline:
             raise KafkaSetupError(f"topics {sorted(pending)} had no leaders after {timeout} s")
@@ -133,8 +197,7 @@ def require_reachable(admin: AdminClient, bootstrap_servers: str, timeout: float
         ) from error
 
 
-class DeliveryError(RuntimeError):
-    """Kafka did not acknowledge records: refused them, or not within the time allowed."""
+# Producing -------------------------------------------------------------------------------
 
 
 def produce_and_wait(
@@ -148,83 +211,107 @@ def produce_and_wait(
         if error is not None:
             failures.append(error.str())
 
-    for message in messages:
-        producer.produce(**message, on_delivery=delivered)
+    try:
+        for message in messages:
+            producer.produce(**message, on_delivery=delivered)
+    except (KafkaException, BufferError) as error:
+        raise DeliveryError(f"{what} not accepted by the client: {error}") from error
     if producer.flush(timeout) > 0 or failures:
         raise DeliveryError(f"{what} not acknowledged: {'; '.join(failures) or 'timed out'}")
 
 
-class TransactionAbortedError(RuntimeError):
-    """The open transaction was aborted (a broker failed over, say): redo it from the start."""
+# Consuming -------------------------------------------------------------------------------
 
 
-class TransactionalProducer:
-    """Produces records in Kafka transactions: ``begin()``, any number of ``send()``, ``commit()``.
+def usable(message: Message) -> bool:
+    """True for a record; False for an event the client recovers from (logged);
+    ``KafkaSetupError`` for a fatal error of the client."""
+    error = message.error()
+    if error is None:
+        return True
+    if error.fatal():
+        raise KafkaSetupError(f"the Kafka client failed for good: {error.str()}")
+    level = logging.DEBUG if error.code() in _SELF_HEALING else logging.WARNING
+    log.log(level, "kafka", extra={"reason": error.str()})
+    return False
 
-    Readers with ``isolation.level=read_committed`` see a transaction whole or
-    not at all. A producer restarted with the same transactional id fences the
-    old one and aborts whatever it left open. Records of an aborted
-    transaction are not kept here: the caller redoes it from its checkpoint.
-    """
 
-    COMMIT_ATTEMPTS = 5
-
-    def __init__(self, bootstrap_servers: str, transactional_id: str) -> None:
-        config = producer_config(bootstrap_servers)
-        config.update({
-            "transactional.id": transactional_id,
-            "transaction.timeout.ms": 120_000,
-            "partitioner": "murmur2_random",  # the Java client's choice: same key, same partition
-        })  # fmt: skip
-        self._producer = Producer(config)
-        self._producer.init_transactions(60)
-
-    def begin(self) -> None:
-        self._producer.begin_transaction()
-
-    def send(
-        self, topics: Sequence[str], keys: Sequence[bytes | None], values: Sequence[bytes]
-    ) -> None:
-        """Produce ``values[i]`` to ``topics[i]`` keyed by ``keys[i]``, in the open transaction."""
-        produce = self._producer.produce
-        try:
-            for index, (topic, key, value) in enumerate(zip(topics, keys, values, strict=True)):
-                try:
-                    produce(topic, value, key)
-                except BufferError:
-                    self._produce_when_room(topic, key, value)
-                if index % 10_000 == 0:
-                    self._producer.poll(0)  # serve delivery reports so they do not pile up
-        except KafkaException as error:
-            self._abort_or_raise(error)
-
-    def commit(self) -> None:
-        """Make the open transaction visible; raises TransactionAbortedError or DeliveryError."""
-        for attempt in range(1, self.COMMIT_ATTEMPTS + 1):
-            try:
-                self._producer.commit_transaction(60)
-                return
-            except KafkaException as error:
-                if error.args[0].retriable() and attempt < self.COMMIT_ATTEMPTS:
-                    time.sleep(min(2**attempt, 30))
-                    continue
-                self._abort_or_raise(error)
-
-    def close(self) -> None:
-        self._producer.flush(30)
-
-    def _produce_when_room(self, topic: str, key: bytes | None, value: bytes) -> None:
-        while True:
-            self._producer.poll(0.1)  # the local queue is full: let it drain
-            try:
-                self._producer.produce(topic, value, key)
-                return
-            except BufferError:
-                continue
-
-    def _abort_or_raise(self, error: KafkaException) -> None:
+def commit(consumer: Consumer, topic: str, partition: int, next_offset: int) -> None:
+    """Commit ``next_offset`` for one partition, synchronously."""
+    try:
+        consumer.commit(offsets=[TopicPartition(topic, partition, next_offset)], asynchronous=False)
+    except KafkaException as error:
         kafka_error = error.args[0]
-        if kafka_error.txn_requires_abort():
-            self._producer.abort_transaction(60)
-            raise TransactionAbortedError(kafka_error.str()) from error
-        raise DeliveryError(f"Kafka refused the transaction: {kafka_error.str()}") from error
+        if kafka_error.code() in _OWNERSHIP_LOST:
+            raise OwnershipLostError(f"{topic}[{partition}]: {kafka_error.str()}") from error
+        if kafka_error.retriable():
+            raise KafkaUnavailableError(f"offset commit: {kafka_error.str()}") from error
+        raise KafkaSetupError(f"Kafka refused the offset commit: {kafka_error.str()}") from error
+
+
+def committed(consumer: Consumer, partitions: list[TopicPartition]) -> list[TopicPartition]:
+    """The group's committed offsets of ``partitions``."""
+    try:
+        return list(consumer.committed(partitions, timeout=30))
+    except KafkaException as error:
+        raise KafkaUnavailableError(f"reading committed offsets: {error.args[0].str()}") from error
+
+
+def read_last_value(
+    bootstrap_servers: str, topic: str, key: bytes, timeout: float = 60
+) -> bytes | None:
+    """The last committed value of ``key`` in partition 0 of ``topic``, or None.
+
+    Reads up to the partition's last stable offset as it is when asked (a
+    read_committed offset query returns that), so a producer that keeps
+    committing meanwhile cannot hold the read up.
+    """
+    partition = TopicPartition(topic, 0)
+    try:
+        end = _last_stable_offset(bootstrap_servers, partition)
+        return _scan_for_key(bootstrap_servers, partition, key, end, timeout)
+    except KafkaException as error:
+        raise KafkaUnavailableError(f"cannot read {topic}: {error.args[0].str()}") from error
+    except TimeoutError as error:
+        raise KafkaUnavailableError(f"cannot read {topic}: no answer in time") from error
+
+
+def _scan_for_key(
+    bootstrap_servers: str, partition: TopicPartition, key: bytes, end: int, timeout: float
+) -> bytes | None:
+    consumer = Consumer({**consumer_config(bootstrap_servers, "fraudstream-last-value-reader")})
+    latest: bytes | None = None
+    try:
+        start, _ = consumer.get_watermark_offsets(partition, timeout=10)
+        if end <= start:
+            return None
+        consumer.assign([TopicPartition(partition.topic, 0, start)])
+        deadline = time.monotonic() + timeout
+        # Transaction markers take offsets but are never delivered, hence the position check.
+        while _position(consumer, partition) < end:
+            if time.monotonic() > deadline:
+                raise KafkaUnavailableError(f"reading {partition.topic} took over {timeout} s")
+            message = consumer.poll(0.2)
+            if message is None or not usable(message):
+                continue
+            if message.key() == key and message.value():
+                latest = message.value()
+    finally:
+        consumer.close()
+    return latest
+
+
+def _last_stable_offset(bootstrap_servers: str, partition: TopicPartition) -> int:
+    """Where committed data ends now: records past it belong to transactions still open."""
+    admin = AdminClient(client_config(bootstrap_servers))
+    futures = admin.list_offsets(
+        {partition: OffsetSpec.latest()},  # type: ignore[no-untyped-call]
+        isolation_level=IsolationLevel.READ_COMMITTED,
+        request_timeout=10,
+    )
+    return int(futures[partition].result(15).offset)
+
+
+def _position(consumer: Consumer, partition: TopicPartition) -> int:
+    offset = consumer.position([partition])[0].offset
+    return int(offset) if offset >= 0 else -1

@@ -2,63 +2,114 @@
 
 When ``STORAGE_EMULATOR_HOST`` is set, the google-cloud-storage client talks
 to that emulator; it then needs no credentials, so none are looked up.
+
+The services use object operations only (create, read, list, patch): they need
+no bucket-level permission. Creating buckets is for provisioning.
+Everything below raises ``StorageUnavailableError`` for an outage and
+``StorageError`` for what a retry will not mend (a missing bucket, a refused
+permission).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import requests
 from google.api_core import exceptions as google_errors
 from google.auth.credentials import AnonymousCredentials
+from google.auth.exceptions import DefaultCredentialsError
 from google.cloud import storage
 
-
-class StorageError(RuntimeError):
-    """A bucket or object operation failed."""
+from fraudstream.errors import MissingResourceError, PermanentError, TransientError
 
 
-class StorageUnavailableError(StorageError):
+class StorageError(PermanentError):
+    """A bucket or object operation failed for a reason a retry will not mend."""
+
+
+class StorageUnavailableError(TransientError):
     """GCS did not answer, or answered with a server error: worth another try later."""
-
-
-# What an unreachable or failing GCS (or emulator) raises. A missing bucket or a
-# refused permission is not among them: retrying would only hide the mistake.
-TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
-    StorageUnavailableError, google_errors.ServerError, google_errors.TooManyRequests,
-    google_errors.RetryError, requests.exceptions.RequestException,
-)  # fmt: skip
-
-
-def storage_client(project: str) -> storage.Client:
-    if os.environ.get("STORAGE_EMULATOR_HOST"):
-        return storage.Client(project=project, credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
-    return storage.Client(project=project)
-
-
-def ensure_bucket(client: storage.Client, name: str) -> storage.Bucket:
-    """The bucket ``name``, created if it does not exist."""
-    bucket = client.bucket(name)
-    try:
-        if not bucket.exists():
-            bucket = client.create_bucket(name)
-    except google_errors.GoogleAPIError as error:
-        raise StorageError(f"cannot reach or create bucket {name}: {error}") from error
-    return bucket
-
-
-def upload_file(bucket: storage.Bucket, local_path: Path, object_name: str) -> str:
-    """Upload a local file; return its gs:// address."""
-    try:
-        bucket.blob(object_name).upload_from_filename(str(local_path))
-    except google_errors.GoogleAPIError as error:
-        raise StorageError(f"cannot upload {local_path} to {bucket.name}: {error}") from error
-    return f"gs://{bucket.name}/{object_name}"
 
 
 # Seconds to connect, and to wait for an answer, before a try counts as failed.
 WRITE_TIMEOUT = (10.0, 60.0)
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    data: bytes
+    metadata: dict[str, str]
+
+
+@contextmanager
+def translated(what: str) -> Iterator[None]:
+    """Turn the client's exceptions inside the block into the project's, naming ``what``."""
+    try:
+        yield
+    except (google_errors.ServerError, google_errors.TooManyRequests,
+            google_errors.RetryError, requests.exceptions.RequestException) as error:  # fmt: skip
+        raise StorageUnavailableError(f"{what}: {error}") from error
+    except google_errors.Forbidden as error:
+        raise StorageError(
+            f"{what}: permission denied ({error.message}); check the service account's roles"
+        ) from error
+    except google_errors.Unauthorized as error:
+        raise StorageError(f"{what}: the credentials were refused ({error.message})") from error
+    except google_errors.GoogleAPIError as error:
+        raise StorageError(f"{what}: {error}") from error
+
+
+def storage_client(project: str) -> storage.Client:
+    try:
+        if os.environ.get("STORAGE_EMULATOR_HOST"):
+            return storage.Client(project=project, credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
+        return storage.Client(project=project)
+    except DefaultCredentialsError as error:
+        raise StorageError(
+            "no Google credentials found: run `gcloud auth application-default login`, "
+            "or set STORAGE_EMULATOR_HOST for a local emulator"
+        ) from error
+
+
+def lake_bucket(project: str, name: str) -> storage.Bucket:
+    """A handle on bucket ``name`` (no request is made)."""
+    return storage_client(project).bucket(name)
+
+
+def ensure_bucket(client: storage.Client, name: str) -> storage.Bucket:
+    """The bucket ``name``, created if it does not exist (provisioning only)."""
+    bucket = client.bucket(name)
+    with translated(f"cannot reach or create bucket {name}"):
+        if not bucket.exists():
+            bucket = client.create_bucket(name)
+    return bucket
+
+
+def require_bucket(bucket: storage.Bucket) -> None:
+    """Return if the bucket exists; ``MissingResourceError`` if not.
+
+    Asks by listing at most one object, which object roles allow, rather than
+    by reading the bucket, which needs a bucket-level permission.
+    """
+    try:
+        with translated(f"cannot list gs://{bucket.name}"):
+            list(bucket.client.list_blobs(bucket, max_results=1))
+    except StorageError as error:
+        if isinstance(error.__cause__, google_errors.NotFound):
+            raise MissingResourceError(f"bucket gs://{bucket.name}") from error
+        raise
+
+
+def upload_file(bucket: storage.Bucket, local_path: Path, object_name: str) -> str:
+    """Upload a local file; return its gs:// address."""
+    with translated(f"cannot upload {local_path} to gs://{bucket.name}"):
+        bucket.blob(object_name).upload_from_filename(str(local_path))
+    return f"gs://{bucket.name}/{object_name}"
 
 
 def write_object(bucket: storage.Bucket, name: str, data: bytes, content_type: str) -> str:
@@ -67,11 +118,66 @@ def write_object(bucket: storage.Bucket, name: str, data: bytes, content_type: s
     The caller retries (``StorageUnavailableError``), with a backoff that keeps
     its consumer in the group, instead of the client's own two-minute retry.
     """
-    try:
+    with translated(f"cannot write gs://{bucket.name}/{name}"):
         bucket.blob(name).upload_from_string(
             data, content_type=content_type, retry=None, timeout=WRITE_TIMEOUT
         )
-    except (google_errors.GoogleAPIError, requests.exceptions.RequestException) as error:
-        failure = StorageUnavailableError if isinstance(error, TRANSIENT_ERRORS) else StorageError
-        raise failure(f"cannot write gs://{bucket.name}/{name}: {error}") from error
     return f"gs://{bucket.name}/{name}"
+
+
+def create_if_absent(bucket: storage.Bucket, name: str, data: bytes, content_type: str) -> bool:
+    """Create the object unless it exists (a generation precondition, so of two
+    simultaneous calls exactly one creates it); whether this call created it."""
+    try:
+        with translated(f"cannot write gs://{bucket.name}/{name}"):
+            bucket.blob(name).upload_from_string(
+                data, content_type=content_type, if_generation_match=0
+            )
+    except StorageError as error:
+        if isinstance(error.__cause__, google_errors.PreconditionFailed):
+            return False
+        raise
+    return True
+
+
+def read_object(bucket: storage.Bucket, name: str) -> StoredObject | None:
+    """The object's bytes and custom metadata, or None if there is no such object."""
+    with translated(f"cannot read gs://{bucket.name}/{name}"):
+        blob = bucket.get_blob(name)
+        if blob is None:
+            return None
+        return StoredObject(blob.download_as_bytes(), dict(blob.metadata or {}))
+
+
+def set_metadata(bucket: storage.Bucket, name: str, metadata: dict[str, str]) -> None:
+    """Set custom metadata on an existing object."""
+    blob = bucket.blob(name)
+    blob.metadata = metadata
+    with translated(f"cannot update gs://{bucket.name}/{name}"):
+        blob.patch()
+
+
+def list_names(bucket: storage.Bucket, prefix: str, start_offset: str | None = None) -> list[str]:
+    """Names of the objects under ``prefix`` (from ``start_offset`` on, in name order)."""
+    with translated(f"cannot list gs://{bucket.name}/{prefix}"):
+        blobs = bucket.client.list_blobs(bucket, prefix=prefix, start_offset=start_offset)
+        return [blob.name for blob in blobs]
+
+
+def folder_size(bucket: storage.Bucket, prefix: str) -> tuple[int, int]:
+    """How many objects, and how many bytes, lie under ``prefix``."""
+    with translated(f"cannot list gs://{bucket.name}/{prefix}"):
+        sizes = [blob.size or 0 for blob in bucket.client.list_blobs(bucket, prefix=prefix)]
+    return len(sizes), sum(sizes)
+
+
+@contextmanager
+def open_object(project: str, uri: str, chunk_size: int) -> Iterator[tuple[int, BinaryIO]]:
+    """The size of ``gs://bucket/object`` and a seekable stream of it, read by ranges."""
+    bucket_name, _, object_name = uri.removeprefix("gs://").partition("/")
+    with translated(f"cannot read {uri}"):
+        blob = storage_client(project).bucket(bucket_name).get_blob(object_name)
+        if blob is None:
+            raise StorageError(f"no such object: {uri}")
+        with blob.open("rb", chunk_size=chunk_size) as stream:
+            yield int(blob.size), stream

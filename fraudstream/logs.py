@@ -1,4 +1,9 @@
-"""Structured logs: one JSON object a line on stderr, with the fields bound to each event."""
+"""Logs: short readable lines for a person at a terminal, one JSON object a line otherwise.
+
+``LOG_FORMAT=auto`` (the default) picks text when stderr is a terminal and JSON
+when it is not (a file, journald, a pipe); ``json`` or ``text`` forces one.
+Either way each line carries the fields bound to the event.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,10 @@ from datetime import UTC, datetime
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
+def _fields(record: logging.LogRecord) -> dict[str, object]:
+    return {k: v for k, v in vars(record).items() if k not in _STANDARD}
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -17,16 +26,30 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "event": record.getMessage(),
+            **_fields(record),
         }
-        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
 
 
-def configure_logging(level: str) -> None:
+class TextFormatter(logging.Formatter):
+    """``12:00:01 WARNING retrying what=lake write attempt=2 in_s=1.0``"""
+
+    def format(self, record: logging.LogRecord) -> str:
+        moment = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
+        fields = " ".join(f"{key}={value}" for key, value in _fields(record).items())
+        level = "" if record.levelno == logging.INFO else f"{record.levelname} "
+        line = f"{moment} {level}{record.getMessage()} {fields}".rstrip()
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def configure_logging(level: str, log_format: str = "auto") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    text = log_format == "text" or (log_format == "auto" and sys.stderr.isatty())
+    handler.setFormatter(TextFormatter() if text else JsonFormatter())
     logging.basicConfig(level=level, handlers=[handler], force=True)
     for chatty in ("httpx", "httpx2", "urllib3"):  # one line per registry request otherwise
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLevelName(level)))

@@ -8,13 +8,15 @@ import ssl
 from types import TracebackType
 
 from fraudstream.emails import Email
+from fraudstream.errors import FraudstreamError
 
 
-class MailError(RuntimeError):
+class MailError(FraudstreamError):
     """The SMTP server could not be reached or refused the message.
 
     ``permanent`` is true when the server said no for good (a 5xx reply):
-    sending the same message again would fail the same way.
+    sending the same message again would fail the same way. Either way it is
+    about one message (or one connection): the sender goes on with the others.
     """
 
     def __init__(self, text: str, *, permanent: bool = False) -> None:

@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 from fraudstream import lake
+from fraudstream.errors import PermanentError
 
 BLOCK_BYTES = (
     2 * 1024 * 1024
 )  # measured: larger blocks raise peak RSS (8 MiB: +110 MB) for no speed
 
 
-class SourceError(RuntimeError):
+class SourceError(PermanentError):
     """The source cannot be found or read."""
 
 
@@ -47,12 +48,8 @@ class Source:
 def open_source(uri: str, project: str) -> Iterator[tuple[Source, BinaryIO]]:
     """Yield the source's description and a seekable binary stream of it."""
     if uri.startswith("gs://"):
-        bucket_name, _, object_name = uri.removeprefix("gs://").partition("/")
-        blob = lake.storage_client(project).bucket(bucket_name).get_blob(object_name)
-        if blob is None:
-            raise SourceError(f"no such object: {uri}")
-        with blob.open("rb", chunk_size=BLOCK_BYTES) as stream:
-            yield Source(uri, int(blob.size)), stream
+        with lake.open_object(project, uri, chunk_size=BLOCK_BYTES) as (size, stream):
+            yield Source(uri, size), stream
         return
     path = Path(uri)
     if not path.is_file():

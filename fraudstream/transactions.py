@@ -15,6 +15,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
+from fraudstream.errors import PermanentError
+
 COLUMNS = (
     "step", "type", "amount", "nameOrig", "oldbalanceOrg", "newbalanceOrig",
     "nameDest", "oldbalanceDest", "newbalanceDest", "isFraud", "isFlaggedFraud",
@@ -33,7 +35,7 @@ _FLAG_VALUES = pa.array(["0", "1", "0.0", "1.0"])
 _TRUE_VALUES = pa.array(["1", "1.0"])
 
 
-class NotPaySimError(ValueError):
+class NotPaySimError(PermanentError, ValueError):
     """The file is not a PaySim CSV (its header is missing or different)."""
 
 

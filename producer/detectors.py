@@ -11,11 +11,13 @@ your own class (constructed without arguments).
 from __future__ import annotations
 
 import importlib
-from typing import Protocol
+from typing import Protocol, cast
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from fraudstream.config import ConfigError
 
 
 class Detector(Protocol):
@@ -57,11 +59,24 @@ BUILT_IN: dict[str, type[Detector]] = {"label": LabelDetector, "rules": DrainedA
 
 
 def load_detector(spec: str) -> Detector:
-    """``label``, ``rules``, or ``package.module:ClassName``."""
+    """``label``, ``rules``, or ``package.module:ClassName``; ``ConfigError`` naming
+    ``DETECTOR`` when there is no such detector."""
     if spec in BUILT_IN:
         return BUILT_IN[spec]()
     module_name, _, class_name = spec.partition(":")
-    if not class_name:
-        raise ValueError(f"unknown detector {spec!r}: use label, rules or package.module:Class")
-    detector: Detector = getattr(importlib.import_module(module_name), class_name)()
-    return detector
+    if not module_name or not class_name:
+        raise _bad(spec, f"use one of {', '.join(BUILT_IN)}, or package.module:Class")
+    try:
+        detector_class = getattr(importlib.import_module(module_name), class_name)
+    except ImportError as error:
+        raise _bad(spec, f"cannot import {module_name} ({error})") from error
+    except AttributeError as error:
+        raise _bad(spec, f"{module_name} has no {class_name}") from error
+    detector = detector_class()
+    if not callable(getattr(detector, "verdicts", None)):
+        raise _bad(spec, f"{class_name} has no verdicts(records) method")
+    return cast(Detector, detector)
+
+
+def _bad(spec: str, why: str) -> ConfigError:
+    return ConfigError(f"invalid configuration: DETECTOR: no detector {spec!r}: {why}")

@@ -20,14 +20,18 @@ from typing import BinaryIO
 import numpy as np
 import pyarrow as pa
 
-from fraudstream import kafka, registry
+from fraudstream import registry
 from fraudstream.avro_codec import RecordEncoder, wire_header
 from fraudstream.config import Settings
+from fraudstream.errors import PermanentError
+from fraudstream.kafka import DeliveryError
+from fraudstream.kafka_transactions import TransactionAbortedError, TransactionalProducer
 from fraudstream.records import EmailDirectory, to_records
 from fraudstream.source import Chunk, Source, open_source, read_chunks, read_header
 from fraudstream.stopping import StopFlag
+from fraudstream.topology import topology
 from fraudstream.transactions import Block, Rejected, check_header, parse_block
-from producer.checkpoint import Checkpoint, Counts, checkpoint_topic_spec, load_checkpoint
+from producer.checkpoint import Checkpoint, Counts, load_checkpoint
 from producer.detectors import Detector
 from producer.progress import Progress
 
@@ -37,6 +41,10 @@ log = logging.getLogger("fraudstream.producer")
 # lines: fewer, larger transactions keep the pipeline full (each commit waits
 # for every acknowledgement); an aborted one is redone from the last checkpoint.
 REDO_ATTEMPTS = 5
+
+
+class SourceChangedError(PermanentError):
+    """The file differs from the one the checkpoint was made from."""
 
 
 @dataclass(frozen=True)
@@ -65,17 +73,19 @@ class Summary:
 class ProducerRun:
     """One run over one source. ``run()`` returns the summary."""
 
-    def __init__(self, settings: Settings, detector: Detector, options: RunOptions) -> None:
+    def __init__(
+        self, settings: Settings, detector: Detector, options: RunOptions, stop: StopFlag
+    ) -> None:
         self.settings = settings
         self.detector = detector
         self.options = options
-        self.stop = StopFlag()
+        self.stop = stop
         self.emails = EmailDirectory.load(
             settings.customer_email_domain, settings.customer_emails_file
         )
         schema_text = registry.load_schema("transaction")
         self.encoder = RecordEncoder(schema_text)
-        self.headers = self._prepare_kafka(schema_text)
+        self.headers = self._wire_headers(schema_text)
         self._committed: Checkpoint | None = None  # the last checkpoint Kafka has committed
 
     def run(self, progress: Progress) -> Summary:
@@ -83,7 +93,7 @@ class ProducerRun:
         with open_source(self.options.source, self.settings.gcp_project) as (source, stream):
             header, header_end = read_header(stream)
             check_header(header)
-            producer = kafka.TransactionalProducer(
+            producer = TransactionalProducer(
                 self.settings.kafka_bootstrap_servers, _transactional_id(source.uri)
             )
             checkpoint = self._starting_point(source, header_end)
@@ -103,20 +113,13 @@ class ProducerRun:
             next_line=checkpoint.next_line,
         )
 
-    def _prepare_kafka(self, schema_text: str) -> pa.Array:
-        settings = self.settings
-        replicas = settings.topic_replication_factor
-        topics = [
-            kafka.TopicSpec(name, settings.topic_partitions, replicas)
-            for name in (settings.fraud_topic, settings.non_fraud_topic, settings.rejected_topic)
-        ]
-        topics.append(checkpoint_topic_spec(settings.checkpoint_topic, replicas))
-        kafka.ensure_topics(settings.kafka_bootstrap_servers, topics)
-        client = registry.registry_client(settings.schema_registry_url)
-        fraud_id = registry.register_value_schema(client, settings.fraud_topic, schema_text)
-        normal_id = registry.register_value_schema(client, settings.non_fraud_topic, schema_text)
-        # Index 1 for fraud rows, 0 for the others: see encode.
-        return pa.array([wire_header(normal_id), wire_header(fraud_id)], pa.binary())
+    def _wire_headers(self, schema_text: str) -> pa.Array:
+        """The Confluent header of each topic's records: index 1 for fraud, 0 for the others."""
+        topics = topology(self.settings)
+        client = registry.registry_client(self.settings.schema_registry_url)
+        ids = [registry.registered_id(client, topic.subject, schema_text)
+               for topic in (topics.non_fraud, topics.fraud)]  # fmt: skip
+        return pa.array([wire_header(schema_id) for schema_id in ids], pa.binary())
 
     def _starting_point(self, source: Source, header_end: int) -> Checkpoint:
         fresh = Checkpoint(source.uri, source.size, header_end, 2, 2)
@@ -128,7 +131,7 @@ class ProducerRun:
         if saved is None:
             return fresh
         if saved.size != source.size:
-            raise RuntimeError(
+            raise SourceChangedError(
                 f"{source.uri} has changed since its checkpoint ({saved.size} bytes then, "
                 f"{source.size} now); run again with --from-start to produce it anew"
             )
@@ -140,7 +143,7 @@ class ProducerRun:
         checkpoint: Checkpoint,
         source: Source,
         stream: BinaryIO,
-        producer: kafka.TransactionalProducer,
+        producer: TransactionalProducer,
         progress: Progress,
     ) -> Checkpoint:
         if checkpoint.complete:
@@ -152,11 +155,9 @@ class ProducerRun:
         for attempt in range(1, REDO_ATTEMPTS + 1):
             try:
                 return self._produce_span(checkpoint, stop_line, stream, producer, progress)
-            except kafka.TransactionAbortedError as error:
+            except TransactionAbortedError as error:
                 if attempt == REDO_ATTEMPTS:
-                    raise kafka.DeliveryError(
-                        f"gave up after {attempt} aborted transactions"
-                    ) from error
+                    raise DeliveryError(f"gave up after {attempt} aborted transactions") from error
                 assert self._committed is not None
                 checkpoint = self._committed
                 log.warning(
@@ -171,7 +172,7 @@ class ProducerRun:
         checkpoint: Checkpoint,
         stop_line: int | None,
         stream: BinaryIO,
-        producer: kafka.TransactionalProducer,
+        producer: TransactionalProducer,
         progress: Progress,
     ) -> Checkpoint:
         """Produce from ``checkpoint`` on, a transaction every few blocks (or every step)."""
@@ -206,7 +207,7 @@ class ProducerRun:
         return position
 
     def _send(
-        self, part: Part, chunk: Chunk, position: Checkpoint, producer: kafka.TransactionalProducer
+        self, part: Part, chunk: Chunk, position: Checkpoint, producer: TransactionalProducer
     ) -> Checkpoint:
         """Produce a part's records and rejects; return the position after it."""
         block = part.block
@@ -225,7 +226,7 @@ class ProducerRun:
         return position.advanced(chunk.offset, chunk.first_line, part.end_line, counts)
 
     def _commit(
-        self, position: Checkpoint, producer: kafka.TransactionalProducer, progress: Progress
+        self, position: Checkpoint, producer: TransactionalProducer, progress: Progress
     ) -> None:
         """Write the checkpoint into the open transaction and commit both."""
         producer.send(

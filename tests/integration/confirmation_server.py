@@ -11,14 +11,14 @@ from contextlib import contextmanager
 
 from waitress.server import create_server
 
-from consumers.confirmation import app_for
 from fraudstream.config import Settings
+from wiring.factory import confirmation_app
 
 
 @contextmanager
 def confirmation_service(settings: Settings) -> Iterator[str]:
     """Serve the confirmation pages; yields the base URL."""
-    app = app_for(settings)
+    app = confirmation_app(settings)
     server = create_server(app, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -21,6 +21,7 @@ from confluent_kafka.admin import AdminClient
 from devstack import stack as devstack
 from devstack.layout import REPO_ROOT, Topology
 from fraudstream.config import Settings, load_settings
+from wiring.provision import provision
 
 STACK_VARIABLES = (
     "KAFKA_BOOTSTRAP_SERVERS",
@@ -71,8 +72,9 @@ def stack() -> Iterator[Stack]:
 
 
 @pytest.fixture
-def settings(stack: Stack) -> Settings:
-    """Settings with topics and buckets of their own, so tests never see each other's data."""
+def bare_settings(stack: Stack) -> Settings:
+    """Settings with topics and buckets of their own, so tests never see each other's data;
+    none of them exists yet."""
     suffix = uuid.uuid4().hex[:8]
     return load_settings(
         fraud_topic=f"it-fraud-{suffix}",
@@ -90,6 +92,13 @@ def settings(stack: Stack) -> Settings:
         topic_partitions=3,
         topic_replication_factor=min(3, stack.broker_count),
     )
+
+
+@pytest.fixture
+def settings(bare_settings: Settings) -> Settings:
+    """``bare_settings`` with every topic, schema and bucket made, as `fraudstream setup` does."""
+    provision(bare_settings, say=lambda _line: None)
+    return bare_settings
 
 
 @pytest.fixture(scope="session")

@@ -12,11 +12,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from consumers.totals import Totals
 from fraudstream.config import Settings
 from fraudstream.lake import storage_client
-from producer.detectors import LabelDetector
+from fraudstream.stopping import StopFlag
 from producer.progress import ProgressLog
-from producer.service import ProducerRun, RunOptions, Summary
+from producer.service import RunOptions, Summary
+from wiring import factory
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,10 +37,15 @@ def _text(value: object) -> str:
 
 
 def produce(settings: Settings, source: Path) -> Summary:
-    run = ProducerRun(settings, LabelDetector(), RunOptions(source=str(source)))
+    run = factory.producer_run(settings, RunOptions(source=str(source)), StopFlag())
     summary = run.run(ProgressLog())
     assert summary.complete
     return summary
+
+
+def consume(settings: Settings, kind: str) -> Totals:
+    """Run the ``kind`` consumer in this process until its topic has been quiet for 3 s."""
+    return factory.batch_consumer(settings, kind, StopFlag()).run(idle_exit=3)
 
 
 def start_consumer(

@@ -17,19 +17,17 @@ from urllib.parse import urlsplit
 import pytest
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
-from consumers.handlers import NotifyCustomer
-from consumers.loop import BatchConsumer
-from consumers.main import prepare
-from consumers.recovery import EMAIL_LOG
 from devstack import stack as devstack
 from fraudstream.batches import BatchKey, to_ndjson
 from fraudstream.config import Settings
 from fraudstream.generator import write_csv
 from fraudstream.lake import storage_client
+from fraudstream.topology import LakeFolder
 from tests.integration.conftest import Stack
 from tests.integration.kafka_reading import read_committed, transaction_id
 from tests.integration.outage import relay
 from tests.integration.pipeline import (
+    consume,
     json_lines,
     lake_objects,
     lake_records,
@@ -69,7 +67,9 @@ def _assert_lake_holds_each_once(
     ids = [str(record["transaction_id"]) for record in records]
     assert len(ids) == len(set(ids)), "a record is in the lake twice"
     assert sorted(ids) == sorted(expected), "the lake misses records, or holds others"
-    logged = [str(entry["transaction_id"]) for entry in lake_records(settings, EMAIL_LOG)]
+    logged = [
+        str(entry["transaction_id"]) for entry in lake_records(settings, LakeFolder.EMAIL_LOG)
+    ]
     assert sorted(logged) == sorted(expected), "the email log is not one entry per transaction"
     return records
 
@@ -103,7 +103,6 @@ def test_a_killed_consumer_restarts_without_gap_or_duplicate(
     quick: Settings, stack: Stack, generated: Path, tmp_path: Path
 ) -> None:
     produce(quick, generated)
-    prepare(quick)
     expected = _topic_ids(quick)
     first = start_consumer(quick, "non-fraud", log=tmp_path / "first.log")
     wait_until(lambda: len(lake_objects(quick, "transaction")) >= 4, "the first batches")
@@ -127,7 +126,6 @@ def test_sigterm_finishes_the_buffered_batch_commits_and_exits(
     settings: Settings, stack: Stack, paysim_sample: Path, tmp_path: Path
 ) -> None:
     produce(settings, paysim_sample)
-    prepare(settings)
     expected = _topic_ids(settings)
     log = tmp_path / "consumer.log"
     # No batch is due by itself: only the signal can finish them.
@@ -150,7 +148,6 @@ def test_an_outage_holds_the_batch_and_loses_nothing(
     quick: Settings, stack: Stack, paysim_sample: Path, tmp_path: Path, service: str
 ) -> None:
     produce(quick, paysim_sample)
-    prepare(quick)
     expected = _topic_ids(quick)
     log = tmp_path / "consumer.log"
     gcs = urlsplit(stack.storage_emulator_host)
@@ -188,7 +185,6 @@ def test_undecodable_messages_go_to_the_dead_letter_topic_and_the_rest_goes_on(
     settings: Settings, stack: Stack, paysim_sample: Path
 ) -> None:
     produce(settings, paysim_sample)
-    prepare(settings)
     expected = _topic_ids(settings)
     schema_id = read_committed(settings.kafka_bootstrap_servers, settings.non_fraud_topic)[0]
     known_header = (schema_id.value() or b"")[:5]
@@ -202,7 +198,7 @@ def test_undecodable_messages_go_to_the_dead_letter_topic_and_the_rest_goes_on(
         producer.produce(settings.non_fraud_topic, value, partition=1)
     assert producer.flush(30) == 0
 
-    totals = BatchConsumer(settings, NotifyCustomer(settings)).run(idle_exit=3)
+    totals = consume(settings, "non-fraud")
 
     assert totals.dead_letters == 3
     _assert_lake_holds_each_once(settings, expected)
@@ -221,7 +217,6 @@ def test_two_members_of_a_group_share_the_partitions_and_each_record_lands_once(
     quick: Settings, stack: Stack, generated: Path, tmp_path: Path
 ) -> None:
     produce(quick, generated)
-    prepare(quick)
     expected = _topic_ids(quick)
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
     members = [start_consumer(quick, "non-fraud", "--idle-exit", "8", log=log) for log in logs]
@@ -238,7 +233,6 @@ def test_a_batch_whose_emails_were_logged_is_redone_without_sending_them_again(
 ) -> None:
     """The crash between the email log and the batch: the log is in the lake, the batch not."""
     produce(settings, paysim_sample)
-    prepare(settings)
     expected = _topic_ids(settings)
     everything = read_committed(settings.kafka_bootstrap_servers, settings.non_fraud_topic)
     partition_0 = [message for message in everything if message.partition() == 0]
@@ -246,13 +240,13 @@ def test_a_batch_whose_emails_were_logged_is_redone_without_sending_them_again(
     key = BatchKey(settings.non_fraud_topic, 0, 0, (partition_0[99].offset() or 0))
     bucket = storage_client(settings.gcp_project).bucket(settings.lake_bucket)
     entries = [{"transaction_id": tid, "status": "sent", "attempts": 1} for tid in logged]
-    bucket.blob(key.object_name(EMAIL_LOG)).upload_from_string(to_ndjson(entries))
+    bucket.blob(key.object_name(LakeFolder.EMAIL_LOG)).upload_from_string(to_ndjson(entries))
 
-    totals = BatchConsumer(settings, NotifyCustomer(settings)).run(idle_exit=3)
+    totals = consume(settings, "non-fraud")
 
     assert totals.emails_already_sent == 100
     _assert_lake_holds_each_once(settings, expected)
-    assert key.object_name("transaction") in lake_objects(settings, "transaction")
+    assert key.object_name(LakeFolder.TRANSACTIONS) in lake_objects(settings, "transaction")
     mailed_ids = {m["text"] for m in mails_to(stack.mail_api_url, settings.customer_email_domain)}
     assert len(mailed_ids) == len(expected) - 100
     assert not any(tid in text for text in mailed_ids for tid in logged)
@@ -264,7 +258,6 @@ def test_losing_one_of_three_brokers_mid_stream_loses_nothing(
     if devstack.running_topology() is None:
         pytest.skip("stopping a broker needs the native stack started by devstack")
     produce(quick, generated)
-    prepare(quick)
     expected = _topic_ids(quick)
     log = tmp_path / "consumer.log"
     consumer = start_consumer(quick, "non-fraud", "--idle-exit", "8", log=log)

@@ -7,14 +7,12 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import unquote
 
-from consumers.handlers import AskCustomer, NotifyCustomer
-from consumers.loop import BatchConsumer
-from consumers.main import prepare
 from fraudstream.config import Settings
 from tests.integration.confirmation_server import confirmation_service, fetch
 from tests.integration.conftest import Stack
 from tests.integration.kafka_reading import decoded_values, read_committed
 from tests.integration.pipeline import (
+    consume,
     lake_documents,
     lake_objects,
     lake_records,
@@ -26,9 +24,8 @@ LINK = re.compile(r"(https?://\S+/confirm\?token=[\w.%-]+)")
 
 
 def _consume_all(settings: Settings) -> None:
-    prepare(settings)
-    for handler in (NotifyCustomer(settings), AskCustomer(settings)):
-        BatchConsumer(settings, handler).run(idle_exit=3)
+    for kind in ("non-fraud", "fraud"):
+        consume(settings, kind)
 
 
 def test_every_row_lands_once_in_the_lake_and_each_customer_gets_one_email(
@@ -68,10 +65,9 @@ def test_answers_from_the_links_are_recorded_once_and_published(
     settings: Settings, stack: Stack, paysim_sample: Path
 ) -> None:
     produce(settings, paysim_sample)
-    prepare(settings)
     with confirmation_service(settings) as base_url:
         settings = settings.model_copy(update={"confirmation_base_url": base_url})
-        BatchConsumer(settings, AskCustomer(settings)).run(idle_exit=3)
+        consume(settings, "fraud")
         mails = mails_to(stack.mail_api_url, settings.customer_email_domain)
         first, second = sorted(mails, key=lambda m: m["subject"])[:2]
         yes_first, no_first = LINK.findall(first["text"])

@@ -8,23 +8,33 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
-from fraudstream import demo, lake, registry
+from fraudstream import lake, registry
 from fraudstream.config import Settings
+from fraudstream.topology import topology
 from tests.integration.conftest import Stack
 from tests.integration.pipeline import REPO_ROOT, environment, lake_records, mails_to
+from wiring import demo
+from wiring.provision import provision
 
 
-def test_provision_twice_then_upload(settings: Settings, stack: Stack, paysim_sample: Path) -> None:
+def test_provision_twice_then_upload(
+    bare_settings: Settings, stack: Stack, paysim_sample: Path
+) -> None:
+    settings = bare_settings
+    declared = topology(settings)
     said: list[str] = []
-    demo.provision(settings, say=said.append)
-    demo.provision(settings, say=said.append)
-    assert sum("created" in line for line in said) == 2
-    assert sum("exists" in line for line in said) == 2
+    provision(settings, say=said.append)
+    provision(settings, say=said.append)
+    assert sum("created" in line for line in said) == len(declared.topics)
+    assert sum("exists" in line for line in said) == len(declared.topics)
 
     topics = AdminClient({"bootstrap.servers": stack.bootstrap_servers}).list_topics(timeout=10)
     assert len(topics.topics[settings.fraud_topic].partitions) == 3
     client = registry.registry_client(settings.schema_registry_url)
-    assert f"{settings.non_fraud_topic}-value" in client.get_subjects()
+    subjects = client.get_subjects()
+    assert [t.subject for t in declared.topics if t.schema] == [
+        t.subject for t in declared.topics if t.subject in subjects
+    ]
 
     address = demo.upload_dataset(settings, paysim_sample, say=said.append)
     storage = lake.storage_client(settings.gcp_project)
@@ -53,3 +63,8 @@ def test_the_demo_runs_the_whole_pipeline(settings: Settings, stack: Stack) -> N
     assert len(mails_to(stack.mail_api_url, settings.customer_email_domain)) == rows
     for folder in ("transaction", "fraud_confirmation", "email_confirmation"):
         assert f"/{folder}/: " in finished.stdout
+    # The end is a summary for a person: no per-batch log lines on the terminal.
+    summary = finished.stdout[finished.stdout.index("fraudstream demo:") :]
+    assert f"{rows:,} rows produced" in summary
+    assert "non-fraud consumer" in summary and "fraud consumer" in summary
+    assert "batch written" not in finished.stdout + finished.stderr

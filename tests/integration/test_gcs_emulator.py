@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fraudstream.batches import BatchKey, to_ndjson
 from fraudstream.lake import ensure_bucket, storage_client, upload_file, write_object
+from fraudstream.topology import LakeFolder
 from tests.integration.conftest import Stack
 
 
@@ -28,7 +29,7 @@ def test_object_round_trip(stack: Stack, tmp_path: Path) -> None:
 
 def test_rewriting_a_batch_replaces_it(stack: Stack) -> None:
     bucket = ensure_bucket(storage_client("fraudstream-tests"), f"it-{uuid.uuid4().hex[:12]}")
-    name = BatchKey("non_fraud_transaction", 2, 100, 199).object_name("transaction")
+    name = BatchKey("non_fraud_transaction", 2, 100, 199).object_name(LakeFolder.TRANSACTIONS)
     first = to_ndjson([{"transaction_id": str(i)} for i in range(100)])
     write_object(bucket, name, first, "application/x-ndjson")
     write_object(bucket, name, first, "application/x-ndjson")  # a replay after a crash

@@ -1,14 +1,25 @@
-"""The local Kafka cluster is real: three brokers, replicated topics, acks=all writes."""
+"""The local Kafka cluster through our own adapter: replicated topics, the pipeline's producer
+and consumer settings writing and reading back in order."""
 
 from __future__ import annotations
 
 import uuid
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer
+import pytest
+from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._config import ConfigResource
 
-from fraudstream.kafka import TopicSpec, ensure_topics
+from fraudstream.errors import MissingResourceError
+from fraudstream.kafka import (
+    consumer_config,
+    ensure_topics,
+    produce_and_wait,
+    producer_config,
+    require_topics,
+    usable,
+)
+from fraudstream.topology import Topic
 from tests.integration.conftest import Stack
 
 
@@ -21,7 +32,7 @@ def test_metadata_lists_three_brokers(three_brokers: Stack) -> None:
 
 def test_topic_is_replicated_three_times_with_two_insync(three_brokers: Stack) -> None:
     name = f"it-replicated-{uuid.uuid4().hex[:8]}"
-    created = ensure_topics(three_brokers.bootstrap_servers, [TopicSpec(name, 3, 3)])
+    created = ensure_topics(three_brokers.bootstrap_servers, [Topic(name, 3, 3)])
     assert created == [name]
 
     admin = AdminClient({"bootstrap.servers": three_brokers.bootstrap_servers})
@@ -36,48 +47,36 @@ def test_topic_is_replicated_three_times_with_two_insync(three_brokers: Stack) -
 
 
 def test_creating_an_existing_topic_is_harmless(three_brokers: Stack) -> None:
-    spec = TopicSpec(f"it-twice-{uuid.uuid4().hex[:8]}", 1, 3)
+    spec = Topic(f"it-twice-{uuid.uuid4().hex[:8]}", 1, 3)
     assert ensure_topics(three_brokers.bootstrap_servers, [spec]) == [spec.name]
     assert ensure_topics(three_brokers.bootstrap_servers, [spec]) == []
 
 
+def test_require_topics_names_the_missing_one(three_brokers: Stack) -> None:
+    present = Topic(f"it-present-{uuid.uuid4().hex[:8]}", 2, 3)
+    ensure_topics(three_brokers.bootstrap_servers, [present])
+    require_topics(three_brokers.bootstrap_servers, [present.name])
+    with pytest.raises(MissingResourceError, match=r"it-absent.*fraudstream setup"):
+        require_topics(three_brokers.bootstrap_servers, [present.name, "it-absent"])
+
+
 def test_acks_all_writes_are_read_back_in_order(three_brokers: Stack) -> None:
+    """The pipeline's producer settings (acks=all, idempotent, lz4, large batches) and its
+    consumer settings (read_committed, manual commits): every record back, in order."""
     name = f"it-roundtrip-{uuid.uuid4().hex[:8]}"
-    ensure_topics(three_brokers.bootstrap_servers, [TopicSpec(name, 1, 3)])
-    producer = Producer(
-        {
-            "bootstrap.servers": three_brokers.bootstrap_servers,
-            "acks": "all",
-            "enable.idempotence": True,
-        }
-    )
-    failures: list[KafkaError] = []
+    ensure_topics(three_brokers.bootstrap_servers, [Topic(name, 1, 3)])
+    producer = Producer(producer_config(three_brokers.bootstrap_servers))
+    messages = ({"topic": name, "value": str(index).encode()} for index in range(500))
+    produce_and_wait(producer, messages, "the test records")
 
-    def on_delivery(error: KafkaError | None, _message: Message) -> None:
-        if error is not None:
-            failures.append(error)
-
-    for index in range(500):
-        producer.produce(name, value=str(index).encode(), on_delivery=on_delivery)
-        producer.poll(0)
-    assert producer.flush(30) == 0
-    assert failures == []
-
-    consumer = Consumer(
-        {
-            "bootstrap.servers": three_brokers.bootstrap_servers,
-            "group.id": name,
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
+    consumer = Consumer(consumer_config(three_brokers.bootstrap_servers, group=name))
     consumer.subscribe([name])
     received: list[int] = []
     try:
         while len(received) < 500:
             message = consumer.poll(10)
             assert message is not None, f"only {len(received)} of 500 messages came back"
-            assert message.error() is None
+            assert usable(message)
             received.append(int(message.value() or b"-1"))
     finally:
         consumer.close()

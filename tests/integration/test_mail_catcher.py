@@ -1,31 +1,28 @@
-"""The mail catcher is real: a message sent over SMTP is read back through its HTTP API."""
+"""The mail catcher as the consumers see it: an email rendered by ``fraudstream.emails`` and
+sent by ``fraudstream.mail`` arrives whole, its headers as we wrote them."""
 
 from __future__ import annotations
 
-import smtplib
 import uuid
-from email.message import EmailMessage
 
+from fraudstream.emails import render, transaction_fields
+from fraudstream.mail import SmtpSender
 from tests.integration.conftest import Stack
 from tests.integration.mail_reading import delivered
+from tests.unit.test_emails import TRANSACTION
 
 
-def test_email_sent_over_smtp_is_delivered(stack: Stack) -> None:
-    subject = f"Transaction notice {uuid.uuid4().hex[:8]}"
-    message = EmailMessage()
-    message["From"] = "alerts@fraudstream.example"
-    message["To"] = "C1231006815@customers.fraudstream.example"
-    message["Subject"] = subject
-    message.set_content("You paid 9,839.64 to M1979787155.")
-    message.add_alternative("<p>You paid <b>9,839.64</b> to M1979787155.</p>", subtype="html")
+def test_a_rendered_email_arrives_with_its_headers_and_both_parts(stack: Stack) -> None:
+    subject = f"Ihre Überweisung {uuid.uuid4().hex[:8]}"  # non-ASCII: RFC 2047 on the wire
+    email = render(
+        "transaction_notification", subject, "alerts@bank.example",
+        "C1231006815@customers.fraudstream.example", **transaction_fields(TRANSACTION),
+    )  # fmt: skip
+    with SmtpSender(stack.smtp_host, stack.smtp_port, timeout=10) as sender:
+        sender.send(email)
 
-    with smtplib.SMTP(stack.smtp_host, stack.smtp_port, timeout=10) as smtp:
-        refused = smtp.send_message(message)
-    assert refused == {}
-
-    message_read = delivered(stack.mail_api_url, subject)
-    assert [to["address"] for to in message_read["to"]] == [  # type: ignore[attr-defined]
-        "C1231006815@customers.fraudstream.example"
-    ]
-    assert "9,839.64" in str(message_read["text"])
-    assert "<b>9,839.64</b>" in str(message_read["html"])
+    message = delivered(stack.mail_api_url, subject)
+    assert [to["address"] for to in message["to"]] == [email.recipient]  # type: ignore[attr-defined]
+    assert message["messageId"] == email.message_id.strip("<>")
+    assert "USD 92,445,516.64" in str(message["text"])
+    assert "<strong>USD 92,445,516.64</strong>" in str(message["html"])

@@ -14,14 +14,15 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from confluent_kafka import KafkaException
 
 from devstack import stack as devstack
-from fraudstream import kafka
 from fraudstream.config import Settings
 from fraudstream.generator import write_csv
+from fraudstream.kafka import KafkaUnavailableError
+from fraudstream.kafka_transactions import TransactionAbortedError, TransactionalProducer
 from fraudstream.lake import ensure_bucket, storage_client, upload_file
 from fraudstream.source import read_chunks
+from fraudstream.stopping import StopFlag
 from fraudstream.transactions import NotPaySimError
 from producer import service
 from producer.checkpoint import load_checkpoint
@@ -42,8 +43,8 @@ def _environment(settings: Settings) -> dict[str, str]:
 
 
 def _produce(settings: Settings, source: Path, **options: object) -> Summary:
-    run = ProducerRun(settings, LabelDetector(), RunOptions(source=str(source), **options))  # type: ignore[arg-type]
-    return run.run(ProgressLog())
+    options_ = RunOptions(source=str(source), **options)  # type: ignore[arg-type]
+    return ProducerRun(settings, LabelDetector(), options_, StopFlag()).run(ProgressLog())
 
 
 def _transactions(settings: Settings, stack: Stack) -> dict[str, list[dict[str, object]]]:
@@ -177,7 +178,7 @@ def _wait_for_checkpoint(settings: Settings, source: Path, timeout: float = 60) 
             saved = load_checkpoint(
                 settings.kafka_bootstrap_servers, settings.checkpoint_topic, str(source.resolve())
             )
-        except KafkaException:  # the run has not created its topics yet
+        except KafkaUnavailableError:  # the cluster is busy starting the run
             saved = None
         if saved is not None:
             return saved.next_line
@@ -264,14 +265,15 @@ def test_reads_the_csv_from_a_bucket(settings: Settings, stack: Stack, paysim_sa
         storage_client(settings.gcp_project), f"it-source-{uuid.uuid4().hex[:8]}"
     )
     address = upload_file(bucket, paysim_sample, "paysim/sample.csv")
-    summary = ProducerRun(settings, LabelDetector(), RunOptions(address)).run(ProgressLog())
+    run = ProducerRun(settings, LabelDetector(), RunOptions(address), StopFlag())
+    summary = run.run(ProgressLog())
     assert summary.source == address
     assert (summary.total.good, summary.total.fraud) == (2688, 16)
     ids = _all_ids(settings, stack)
     assert len(ids) == len(set(ids)) == 2688
 
 
-class AbortsSecondCommit(kafka.TransactionalProducer):
+class AbortsSecondCommit(TransactionalProducer):
     """A producer whose second commit fails the way a broker failover makes it fail."""
 
     commits = 0
@@ -279,15 +281,15 @@ class AbortsSecondCommit(kafka.TransactionalProducer):
     def commit(self) -> None:
         type(self).commits += 1
         if type(self).commits == 2:
-            self._producer.abort_transaction(60)
-            raise kafka.TransactionAbortedError("injected: coordinator moved")
+            self.abort()
+            raise TransactionAbortedError("injected: coordinator moved")
         super().commit()
 
 
 def test_an_aborted_transaction_is_redone_from_the_last_checkpoint(
     settings: Settings, stack: Stack, paysim_sample: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(kafka, "TransactionalProducer", AbortsSecondCommit)
+    monkeypatch.setattr(service, "TransactionalProducer", AbortsSecondCommit)
     AbortsSecondCommit.commits = 0
     settings = settings.model_copy(update={"producer_rows_per_transaction": 500})
     # Small blocks, so that the file makes several transactions.

@@ -7,17 +7,21 @@ import json
 import uuid
 
 import fastavro
+import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from fraudstream.kafka import TopicSpec, ensure_topics
+from fraudstream.errors import MissingResourceError
+from fraudstream.kafka import ensure_topics
 from fraudstream.registry import (
-    avro_serializer,
     load_schema,
     register_value_schema,
+    registered_id,
     registry_client,
+    value_serializer,
 )
+from fraudstream.topology import Topic
 from tests.integration.conftest import Stack
 
 RECORD: dict[str, object] = {
@@ -49,12 +53,12 @@ def test_avro_record_round_trip_in_confluent_wire_format(stack: Stack) -> None:
     topic = f"it-avro-{uuid.uuid4().hex[:8]}"
     client = registry_client(stack.schema_registry_url)
     schema_text = load_schema("transaction")
-    schema_id = register_value_schema(client, topic, schema_text)
+    schema_id = register_value_schema(client, f"{topic}-value", schema_text)
     assert client.get_compatibility(f"{topic}-value") == "BACKWARD"
 
+    assert registered_id(client, f"{topic}-value", schema_text) == schema_id
     context = SerializationContext(topic, MessageField.VALUE)
-    payload = avro_serializer(client, schema_text)(RECORD, context)
-    assert payload is not None
+    payload = value_serializer(client, topic, schema_text)(RECORD)
     # Confluent wire format: magic byte 0, the schema id as 4 big-endian bytes, Avro binary.
     assert payload[0] == 0
     assert int.from_bytes(payload[1:5], "big") == schema_id
@@ -63,7 +67,7 @@ def test_avro_record_round_trip_in_confluent_wire_format(stack: Stack) -> None:
     assert isinstance(decoded, dict)
     assert _without_timestamp_conversion(decoded) == RECORD
 
-    ensure_topics(stack.bootstrap_servers, [TopicSpec(topic, 1, min(3, stack.broker_count))])
+    ensure_topics(stack.bootstrap_servers, [Topic(topic, 1, min(3, stack.broker_count))])
     producer = Producer({"bootstrap.servers": stack.bootstrap_servers, "acks": "all"})
     producer.produce(topic, key=str(RECORD["nameOrig"]), value=payload)
     assert producer.flush(30) == 0
@@ -83,3 +87,10 @@ def test_avro_record_round_trip_in_confluent_wire_format(stack: Stack) -> None:
     value = AvroDeserializer(client)(message.value(), context)
     assert _without_timestamp_conversion(value) == RECORD
     assert value["amount"] == 92_445_516.64  # a double, never float32
+
+
+def test_a_schema_never_registered_is_a_missing_resource(stack: Stack) -> None:
+    client = registry_client(stack.schema_registry_url)
+    subject = f"it-unknown-{uuid.uuid4().hex[:8]}-value"
+    with pytest.raises(MissingResourceError, match=f"{subject}.*fraudstream setup"):
+        registered_id(client, subject, load_schema("transaction"))

@@ -15,15 +15,12 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from consumers.answers import ANSWER_FOLDER
-from consumers.handlers import AskCustomer, NotifyCustomer
-from consumers.loop import BatchConsumer
-from consumers.main import prepare
 from fraudstream.config import Settings
 from fraudstream.emails import money
+from fraudstream.topology import ANSWERS_FOLDER
 from tests.integration.confirmation_server import confirmation_service
 from tests.integration.conftest import Stack
-from tests.integration.pipeline import lake_documents, lake_records, mails_to, produce
+from tests.integration.pipeline import consume, lake_documents, lake_records, mails_to, produce
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +57,7 @@ def test_the_notification_email_reads_right(
     settings: Settings, stack: Stack, paysim_sample: Path, page: Page
 ) -> None:
     produce(settings, paysim_sample)
-    prepare(settings)
-    BatchConsumer(settings, NotifyCustomer(settings)).run(idle_exit=3)
+    consume(settings, "non-fraud")
     record = lake_records(settings, "transaction")[0]
     mail = _mail_for(mails_to(stack.mail_api_url, settings.customer_email_domain), record)
 
@@ -76,10 +72,9 @@ def test_the_fraud_email_leads_to_a_recorded_answer(
     settings: Settings, stack: Stack, paysim_sample: Path, page: Page
 ) -> None:
     produce(settings, paysim_sample)
-    prepare(settings)
     with confirmation_service(settings) as base_url:
         settings = settings.model_copy(update={"confirmation_base_url": base_url})
-        BatchConsumer(settings, AskCustomer(settings)).run(idle_exit=3)
+        consume(settings, "fraud")
         record = lake_records(settings, "fraud_confirmation")[0]
         mail = _mail_for(mails_to(stack.mail_api_url, settings.customer_email_domain), record)
 
@@ -93,7 +88,7 @@ def test_the_fraud_email_leads_to_a_recorded_answer(
         no.click()
         page.wait_for_load_state()
         assert "Report this payment as fraud?" in page.inner_text("body")
-        assert lake_documents(settings, ANSWER_FOLDER) == []  # looking is not answering
+        assert lake_documents(settings, ANSWERS_FOLDER) == []  # looking is not answering
 
         page.get_by_role("button").click()
         page.wait_for_load_state()
@@ -104,7 +99,7 @@ def test_the_fraud_email_leads_to_a_recorded_answer(
         page.wait_for_load_state()
         assert "You have already reported this payment as fraud" in page.inner_text("body")
 
-    answers = lake_documents(settings, ANSWER_FOLDER)
+    answers = lake_documents(settings, ANSWERS_FOLDER)
     assert [(a["transaction_id"], a["status"]) for a in answers] == [
         (record["transaction_id"], "confirmed_fraud")
     ]

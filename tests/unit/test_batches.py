@@ -6,23 +6,28 @@ from datetime import UTC, datetime
 import pytest
 
 from fraudstream.batches import BatchKey, to_ndjson
+from fraudstream.topology import LakeFolder
 
 
 def test_names_are_deterministic_and_sort_by_offset() -> None:
     key = BatchKey("non_fraud_transaction", 4, 1200, 1299)
-    name = key.object_name("transaction")
-    assert name == BatchKey("non_fraud_transaction", 4, 1200, 1299).object_name("transaction")
+    name = key.object_name(LakeFolder.TRANSACTIONS)
+    assert name == BatchKey("non_fraud_transaction", 4, 1200, 1299).object_name(
+        LakeFolder.TRANSACTIONS
+    )
     assert name == (
         "transaction/topic=non_fraud_transaction/partition=004/"
         "00000000000000001200-00000000000000001299.jsonl"
     )
-    later = BatchKey("non_fraud_transaction", 4, 10_000, 10_099).object_name("transaction")
+    later = BatchKey("non_fraud_transaction", 4, 10_000, 10_099).object_name(
+        LakeFolder.TRANSACTIONS
+    )
     assert sorted([later, name]) == [name, later]
 
 
 def test_an_unknown_folder_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown lake folder"):
-        BatchKey("t", 0, 0, 0).object_name("tmp")
+        BatchKey("t", 0, 0, 0).object_name("tmp")  # type: ignore[arg-type]
 
 
 def test_ndjson_is_one_object_a_line_and_reads_back() -> None:

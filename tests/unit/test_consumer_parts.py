@@ -12,12 +12,13 @@ from confluent_kafka import KafkaError
 from google.cloud import storage
 
 from consumers.mailer import EmailJob, Mailer
-from consumers.recovery import EMAIL_LOG, Recovery, recover
+from consumers.recovery import Recovery, recover
 from consumers.retry import Backoff, StopWhileRetryingError, Waiter, until_done
 from fraudstream import kafka
 from fraudstream.batches import BatchKey
 from fraudstream.emails import Email
 from fraudstream.mail import MailError, SmtpSender, is_permanent
+from fraudstream.topology import LakeFolder
 
 
 def test_backoff_doubles_up_to_its_cap() -> None:
@@ -131,6 +132,8 @@ def test_only_a_5xx_about_the_message_is_permanent(error: Exception, permanent: 
 class _Lake:
     """Just enough of a bucket for ``recover``: listing by prefix and start offset, reading."""
 
+    name = "lake"
+
     def __init__(self, objects: dict[str, bytes]) -> None:
         self.objects, self.client = objects, self
 
@@ -138,34 +141,37 @@ class _Lake:
         names = sorted(n for n in self.objects if n.startswith(prefix) and n >= start_offset)
         return [SimpleNamespace(name=name) for name in names]
 
-    def blob(self, name: str) -> Any:
-        return SimpleNamespace(download_as_bytes=lambda: self.objects[name])
+    def get_blob(self, name: str) -> Any:
+        return SimpleNamespace(download_as_bytes=lambda: self.objects[name], metadata=None)
 
 
-def _batch(folder: str, first: int, last: int, ids: list[str] | None = None) -> dict[str, bytes]:
+def _batch(
+    folder: LakeFolder, first: int, last: int, ids: list[str] | None = None
+) -> dict[str, bytes]:
     lines = [json.dumps({"transaction_id": i, "status": "sent"}) + "\n" for i in ids or []]
     return {BatchKey("t", 0, first, last).object_name(folder): "".join(lines).encode()}
 
 
 def _recover(objects: dict[str, bytes], committed: int) -> Recovery:
-    return recover(cast(storage.Bucket, _Lake(objects)), "transaction", "t", 0, committed)
+    return recover(cast(storage.Bucket, _Lake(objects)), LakeFolder.TRANSACTIONS, "t", 0, committed)
 
 
 def test_recovery_starts_at_the_commit_when_the_lake_has_nothing_past_it() -> None:
-    lake = {**_batch("transaction", 0, 9), **_batch(EMAIL_LOG, 0, 9)}
+    lake = {**_batch(LakeFolder.TRANSACTIONS, 0, 9), **_batch(LakeFolder.EMAIL_LOG, 0, 9)}
     assert _recover(lake, committed=10) == Recovery()
     assert _recover({}, committed=-1001) == Recovery()
 
 
 def test_recovery_skips_a_batch_written_but_not_committed() -> None:
-    lake = {**_batch("transaction", 0, 9), **_batch(EMAIL_LOG, 0, 9),
-            **_batch("transaction", 10, 19), **_batch(EMAIL_LOG, 10, 19)}  # fmt: skip
+    done, logged = LakeFolder.TRANSACTIONS, LakeFolder.EMAIL_LOG
+    lake = {**_batch(done, 0, 9), **_batch(logged, 0, 9),
+            **_batch(done, 10, 19), **_batch(logged, 10, 19)}  # fmt: skip
     assert _recover(lake, committed=10) == Recovery(resume_offset=20)
 
 
 def test_recovery_redoes_exactly_a_batch_whose_emails_were_logged() -> None:
-    lake = {**_batch("transaction", 0, 9), **_batch(EMAIL_LOG, 0, 9),
-            **_batch(EMAIL_LOG, 10, 24, ["a", "b"])}  # fmt: skip
+    lake = {**_batch(LakeFolder.TRANSACTIONS, 0, 9), **_batch(LakeFolder.EMAIL_LOG, 0, 9),
+            **_batch(LakeFolder.EMAIL_LOG, 10, 24, ["a", "b"])}  # fmt: skip
     found = _recover(lake, committed=0)
     assert found.resume_offset == 10 and found.replay_until == 24
     assert set(found.sent) == {"a", "b"}

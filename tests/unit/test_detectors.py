@@ -7,6 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from fraudstream.config import ConfigError
 from fraudstream.records import EmailDirectory, to_records
 from fraudstream.transactions import parse_block
 from producer.detectors import DrainedAccountRule, LabelDetector, load_detector
@@ -41,9 +42,15 @@ class AlwaysFraud:
         return np.ones(records.num_rows, dtype=bool)
 
 
+class NotADetector:
+    name = "nothing"
+
+
 def test_detectors_load_by_name_or_import_path() -> None:
     assert isinstance(load_detector("label"), LabelDetector)
     assert isinstance(load_detector("rules"), DrainedAccountRule)
     assert isinstance(load_detector("tests.unit.test_detectors:AlwaysFraud"), AlwaysFraud)
-    with pytest.raises(ValueError, match="unknown detector"):
+    with pytest.raises(ConfigError, match="DETECTOR: no detector 'magic'"):
         load_detector("magic")
+    with pytest.raises(ConfigError, match="has no verdicts"):
+        load_detector("tests.unit.test_detectors:NotADetector")

@@ -1,18 +1,25 @@
-"""``fraudstream``: the command line of the pipeline."""
+"""``fraudstream``: the command line of the pipeline.
+
+Every expected failure (a bad setting, a missing topic, a refused
+permission, a file that is not PaySim) ends in one line on stderr that says
+what to do, and a non-zero exit: 2 for configuration, 1 for the rest.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
-from consumers.confirmation import serve
-from consumers.main import consume
-from fraudstream import demo
-from fraudstream.config import ConfigError, load_settings
+from fraudstream.config import ConfigError, Settings, load_settings
+from fraudstream.errors import FraudstreamError
 from fraudstream.generator import write_csv
 from fraudstream.logs import configure_logging
-from producer.main import produce_and_report
+from producer.service import RunOptions
+from wiring import commands, demo
+from wiring.factory import CONSUMER_KINDS
+from wiring.provision import provision
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,13 +29,25 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"fraudstream: {error}", file=sys.stderr)
         return 2
+    except FraudstreamError as error:
+        print(f"fraudstream: {error}", file=sys.stderr)
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fraudstream", description=__doc__)
-    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    parser = argparse.ArgumentParser(prog="fraudstream", description=__doc__.splitlines()[0])
+    subcommands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    run_demo = commands.add_parser(
+    setup = subcommands.add_parser(
+        "setup", help="create the topics, schemas and buckets (idempotent)"
+    )
+    setup.add_argument(
+        "--no-buckets", dest="buckets", action="store_false",
+        help="topics and schemas only (in the cloud, Terraform makes the buckets)",
+    )  # fmt: skip
+    setup.set_defaults(handler=_setup)
+
+    run_demo = subcommands.add_parser(
         "demo", help="set up topics, schemas and buckets; produce; run both consumers"
     )
     run_demo.add_argument("--csv", type=Path, help="a PaySim CSV (default: generated rows)")
@@ -43,15 +62,15 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     run_demo.set_defaults(handler=_demo)
 
-    produce = commands.add_parser("produce", help="stream a PaySim CSV into Kafka")
+    produce = subcommands.add_parser("produce", help="stream a PaySim CSV into Kafka")
     produce.add_argument("source", help="a local path or gs://bucket/object")
     produce.add_argument("--speed", type=float, help="replay PaySim time: steps (hours) per second")
     produce.add_argument("--limit", type=int, help="stop after this many lines")
     produce.add_argument("--from-start", action="store_true", help="ignore the saved checkpoint")
     produce.set_defaults(handler=_produce)
 
-    consume = commands.add_parser("consume", help="run a consumer until SIGTERM")
-    consume.add_argument("kind", choices=["non-fraud", "fraud"])
+    consume = subcommands.add_parser("consume", help="run a consumer until SIGTERM")
+    consume.add_argument("kind", choices=CONSUMER_KINDS)
     consume.add_argument(
         "--idle-exit", type=float, metavar="SECONDS",
         help="stop once nothing has arrived for this long (for batch runs and tests)",
@@ -62,12 +81,12 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     consume.set_defaults(handler=_consume)
 
-    service = commands.add_parser(
+    service = subcommands.add_parser(
         "confirmation-service", help="serve the links of the fraud emails until SIGTERM"
     )
     service.set_defaults(handler=_confirmation_service)
 
-    generate = commands.add_parser("generate", help="write PaySim-like rows to a CSV")
+    generate = subcommands.add_parser("generate", help="write PaySim-like rows to a CSV")
     generate.add_argument("--rows", type=int, required=True)
     generate.add_argument("--seed", type=int, default=1)
     generate.add_argument("-o", "--output", type=Path, required=True)
@@ -75,22 +94,29 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _produce(args: argparse.Namespace) -> int:
+def _settings() -> Settings:
     settings = load_settings()
-    configure_logging(settings.log_level)
-    return produce_and_report(settings, args.source, args.speed, args.limit, args.from_start)
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+def _setup(args: argparse.Namespace) -> int:
+    provision(_settings(), say=print, buckets=args.buckets)
+    return 0
+
+
+def _produce(args: argparse.Namespace) -> int:
+    options = RunOptions(args.source, args.speed, args.limit, args.from_start)
+    commands.produce(_settings(), options)
+    return 0
 
 
 def _consume(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    configure_logging(settings.log_level)
-    return consume(settings, args.kind, args.idle_exit, args.send_emails)
+    return commands.consume(_settings(), args.kind, args.idle_exit, args.send_emails)
 
 
 def _confirmation_service(_args: argparse.Namespace) -> int:
-    settings = load_settings()
-    configure_logging(settings.log_level)
-    return serve(settings)
+    return commands.serve_confirmations(_settings())
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -100,17 +126,19 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    configure_logging(settings.log_level)
-    demo.provision(settings, say=print)
+    started = time.monotonic()
+    settings = _settings()
+    if args.csv is not None and not args.csv.is_file():
+        raise ConfigError(f"no such CSV file: {args.csv}")
+    provision(settings, say=print)
     csv_path = args.csv or demo.generated_csv(args.rows, say=print)
-    if not csv_path.is_file():
-        print(f"fraudstream: no such CSV file: {csv_path}", file=sys.stderr)
-        return 2
     source = demo.upload_dataset(settings, csv_path, say=print)
-    produced = produce_and_report(settings, source, None, None, from_start=False)
-    if produced != 0 or not args.consumers:
-        return produced
-    consumed = demo.run_consumers(args.idle_exit, say=print)
-    demo.report_lake(settings, say=print)
-    return consumed
+    summary = commands.produce(settings, RunOptions(source))
+    if not args.consumers:
+        return 0
+    consumers = demo.run_consumers(args.idle_exit, say=print)
+    print(f"\nfraudstream demo: {summary.total.good:,} rows produced "
+          f"({summary.total.fraud:,} fraud, {summary.total.rejected:,} rejected), "
+          f"done in {time.monotonic() - started:.0f} s")  # fmt: skip
+    demo.report(settings, consumers, say=print)
+    return max(run.exit_code for run in consumers)

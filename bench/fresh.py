@@ -1,0 +1,27 @@
+"""Settings of topics, groups and a lake of their own for one benchmark run, provisioned."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fraudstream.config import Settings, load_settings
+from wiring.provision import provision
+
+
+def fresh_settings(**overrides: Any) -> Settings:
+    """Every topic, group and bucket named afresh, then created as ``fraudstream setup`` would."""
+    suffix = uuid.uuid4().hex[:8]
+    settings = load_settings(**{
+        "fraud_topic": f"bench-fraud-{suffix}", "non_fraud_topic": f"bench-normal-{suffix}",
+        "rejected_topic": f"bench-rejected-{suffix}",
+        "checkpoint_topic": f"bench-checkpoints-{suffix}",
+        "confirmation_topic": f"bench-answers-{suffix}",
+        "dead_letter_topic": f"bench-dead-{suffix}",
+        "lake_bucket": f"bench-lake-{suffix}", "dataset_bucket": f"bench-dataset-{suffix}",
+        "non_fraud_consumer_group": f"bench-notifier-{suffix}",
+        "fraud_consumer_group": f"bench-confirmer-{suffix}",
+        "customer_email_domain": f"bench-{suffix}.example", **overrides,
+    })  # fmt: skip
+    provision(settings, say=lambda _line: None)
+    return settings

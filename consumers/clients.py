@@ -1,0 +1,28 @@
+"""What a consumer talks to, made by the composition root and handed to the loop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from confluent_kafka import Consumer, Producer
+from google.cloud import storage
+
+from consumers.mailer import Mailer
+from fraudstream.avro_codec import RecordDecoder
+
+
+@dataclass(frozen=True)
+class ConsumerClients:
+    """What a consumer talks to; the loop closes them when it stops."""
+
+    consumer: Consumer  # subscribed by the loop, configured by ``kafka.consumer_config``
+    dead_letter_producer: Producer
+    bucket: storage.Bucket  # the lake
+    mailer: Mailer | None  # None: fill the lake without emailing anyone
+    decoder: RecordDecoder
+
+    def close(self) -> None:
+        self.consumer.close()
+        self.dead_letter_producer.flush(30)
+        if self.mailer is not None:
+            self.mailer.close()

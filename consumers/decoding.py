@@ -1,0 +1,45 @@
+"""A batch's messages decoded: the records, their offsets, and what could not be read."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from confluent_kafka import Message
+
+from consumers.retry import Waiter, until_done
+from consumers.sinks import DeadLetter
+from fraudstream.avro_codec import DecodeError, RecordDecoder
+from fraudstream.registry import RegistryUnavailableError
+
+
+@dataclass
+class Decoded:
+    records: list[dict[str, Any]] = field(default_factory=list)
+    offsets: list[int] = field(default_factory=list)  # of each record
+    dead: list[DeadLetter] = field(default_factory=list)
+
+
+def decode_batch(decoder: RecordDecoder, batch: Sequence[Message], waiter: Waiter) -> Decoded:
+    """Decode every message; one that is not a record we can read becomes a dead letter.
+
+    A registry that does not answer is not the message's fault: the lookup
+    of a new schema id is retried until it answers.
+    """
+    decoded = Decoded()
+    for message in batch:
+        value = message.value()
+        try:
+            try:
+                record = decoder.decode(value)
+            except RegistryUnavailableError:
+                record = until_done(partial(decoder.decode, value), "schema lookup", waiter,
+                                    (RegistryUnavailableError,))  # fmt: skip
+        except DecodeError as error:
+            decoded.dead.append(DeadLetter(message, str(error)))
+            continue
+        decoded.records.append(record)
+        decoded.offsets.append(message.offset() or 0)
+    return decoded

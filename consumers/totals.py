@@ -1,0 +1,55 @@
+"""What a consumer has done so far: its counts, and how long it was busy."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class Totals:
+    batches: int = 0
+    records: int = 0
+    emails_sent: int = 0
+    emails_rejected: int = 0
+    emails_already_sent: int = 0
+    dead_letters: int = 0
+    first_message_at: float | None = None  # monotonic
+    last_commit_at: float | None = None
+
+    @property
+    def busy_seconds(self) -> float:
+        """From the first message taken to the last batch committed."""
+        if self.first_message_at is None or self.last_commit_at is None:
+            return 0.0
+        return self.last_commit_at - self.first_message_at
+
+    def add_batch(
+        self, records: int, dead_letters: int, email_log: Sequence[dict[str, Any]]
+    ) -> None:
+        self.batches += 1
+        self.records += records
+        self.dead_letters += dead_letters
+        statuses = [entry["status"] for entry in email_log]
+        self.emails_sent += statuses.count("sent")
+        self.emails_rejected += statuses.count("rejected")
+        self.last_commit_at = time.monotonic()
+
+    def counts(self) -> dict[str, int | float]:
+        """The counts, and the busy seconds, for a log line."""
+        counts: dict[str, int | float] = {
+            name: value for name, value in vars(self).items() if not name.endswith("_at")
+        }
+        counts["busy_s"] = round(self.busy_seconds, 3)
+        return counts
+
+    def summary(self) -> str:
+        """One line for a person."""
+        return (
+            f"{self.records:,} records in {self.batches:,} batches, "
+            f"{self.emails_sent:,} emails sent, {self.emails_rejected:,} rejected, "
+            f"{self.emails_already_sent:,} already sent before, "
+            f"{self.dead_letters:,} dead letters"
+        )

@@ -1,0 +1,98 @@
+"""The pipeline's topology, declared once: every topic with its shape and schema, every
+bucket, every lake folder.
+
+Provisioning (``fraudstream setup``, the demo) creates what is declared here;
+the services only check, at start, that what they use exists; the tests, the
+benchmarks and the Terraform tests read the same declaration. Adding a topic
+is one entry in ``Topology`` (its name a setting, as the others are, if it
+should be configurable); adding a lake folder is one member of ``LakeFolder``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
+from types import MappingProxyType
+
+from fraudstream.config import Settings
+
+
+class LakeFolder(StrEnum):
+    """The top-level folders of the lake bucket: one batch object per partition and offsets."""
+
+    TRANSACTIONS = "transaction"  # non-fraud transactions, as the customer was notified
+    FRAUD_CASES = "fraud_confirmation"  # fraud transactions, pending the customer's answer
+    EMAIL_LOG = "email_confirmation"  # one entry per email: sent or rejected
+
+
+# Customers' answers: one JSON object per transaction, beside the cases they answer.
+ANSWERS_FOLDER = f"{LakeFolder.FRAUD_CASES}/answers"
+
+# A compacted topic keeps the last record of each key only.
+COMPACTED: Mapping[str, str] = MappingProxyType({"cleanup.policy": "compact"})
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A Kafka topic as the pipeline creates it."""
+
+    name: str
+    partitions: int
+    replication_factor: int
+    schema: str | None = None  # the Avro contract in schemas/, registered as <name>-value
+    config: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def min_insync_replicas(self) -> int:
+        # With acks=all, a write survives the loss of any one replica.
+        return min(2, self.replication_factor)
+
+    @property
+    def subject(self) -> str:
+        """The registry subject of the topic's values."""
+        return f"{self.name}-value"
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Everything the pipeline reads from and writes to, named by the settings."""
+
+    fraud: Topic  # transactions the detector flags: the fraud consumer asks the customer
+    non_fraud: Topic  # the others: the non-fraud consumer notifies the customer
+    rejected: Topic  # rows the producer could not accept, as JSON with line and reason
+    checkpoints: Topic  # where each producer run has got to, one record per source
+    confirmations: Topic  # customers' answers to "was this you?"
+    dead_letters: Topic  # messages a consumer could not read, as they came
+    dataset_bucket: str  # the CSVs the producer reads
+    lake_bucket: str  # what the consumers write, in the LakeFolder folders
+
+    @property
+    def topics(self) -> tuple[Topic, ...]:
+        return tuple(
+            value for value in (getattr(self, f.name) for f in fields(self))
+            if isinstance(value, Topic)
+        )  # fmt: skip
+
+    @property
+    def buckets(self) -> tuple[str, ...]:
+        return (self.dataset_bucket, self.lake_bucket)
+
+
+def topology(settings: Settings) -> Topology:
+    """The topology ``settings`` name."""
+    partitions, replicas = settings.topic_partitions, settings.topic_replication_factor
+
+    def topic(name: str, schema: str | None = None) -> Topic:
+        return Topic(name, partitions, replicas, schema)
+
+    return Topology(
+        fraud=topic(settings.fraud_topic, "transaction"),
+        non_fraud=topic(settings.non_fraud_topic, "transaction"),
+        rejected=topic(settings.rejected_topic),
+        checkpoints=Topic(settings.checkpoint_topic, 1, replicas, config=COMPACTED),
+        confirmations=topic(settings.confirmation_topic, "fraud_confirmation"),
+        dead_letters=topic(settings.dead_letter_topic),
+        dataset_bucket=settings.dataset_bucket,
+        lake_bucket=settings.lake_bucket,
+    )

@@ -1,0 +1,93 @@
+"""What a person sees when a command cannot work: one line that says what to do, an exit
+code that says it failed, and never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fraudstream.config import Settings
+from tests.integration.pipeline import REPO_ROOT, environment
+
+
+def _run(settings: Settings, *args: str, **overrides: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fraudstream", *args], cwd=REPO_ROOT, capture_output=True,
+        text=True, timeout=120, check=False, env=environment(settings, **overrides),
+    )  # fmt: skip
+
+
+def _one_line(finished: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in finished.stderr, finished.stderr
+    lines = [line for line in finished.stderr.splitlines() if line.startswith("fraudstream: ")]
+    assert len(lines) == 1, finished.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("kind", ["non-fraud", "fraud"])
+def test_a_consumer_without_its_topics_says_to_run_setup(
+    bare_settings: Settings, kind: str
+) -> None:
+    finished = _run(bare_settings, "consume", kind, "--idle-exit", "1")
+    assert finished.returncode == 1
+    line = _one_line(finished)
+    assert "does not exist" in line and "fraudstream setup" in line
+
+
+def test_the_confirmation_service_without_its_topic_says_to_run_setup(
+    bare_settings: Settings,
+) -> None:
+    finished = _run(bare_settings, "confirmation-service")
+    assert finished.returncode == 1
+    assert "fraudstream setup" in _one_line(finished)
+
+
+def test_setup_then_the_producer_finds_what_it_needs(
+    bare_settings: Settings, tmp_path: Path
+) -> None:
+    source = tmp_path / "two-rows.csv"
+    assert _run(bare_settings, "generate", "--rows", "2", "-o", str(source)).returncode == 0
+    refused = _run(bare_settings, "produce", str(source))
+    assert refused.returncode == 1 and "fraudstream setup" in _one_line(refused)
+
+    setup = _run(bare_settings, "setup")
+    assert setup.returncode == 0, setup.stderr
+    assert f"topic  {bare_settings.fraud_topic} created" in setup.stdout
+    produced = _run(bare_settings, "produce", str(source))
+    assert produced.returncode == 0, produced.stderr
+    assert "complete" in produced.stderr
+
+
+@pytest.mark.parametrize(
+    ("detector", "says"),
+    [
+        ("bogus", "DETECTOR: no detector 'bogus': use one of label, rules"),
+        ("no_such_module:Detector", "cannot import no_such_module"),
+        ("fraudstream.records:Nothing", "fraudstream.records has no Nothing"),
+    ],
+)
+def test_a_bad_detector_is_named_before_anything_runs(
+    settings: Settings, tmp_path: Path, detector: str, says: str
+) -> None:
+    source = tmp_path / "empty.csv"
+    source.write_text("step\n")
+    finished = _run(settings, "produce", str(source), detector=detector)
+    assert finished.returncode == 2
+    assert says in _one_line(finished)
+
+
+def test_a_file_that_is_not_paysim_is_one_line(settings: Settings, tmp_path: Path) -> None:
+    source = tmp_path / "other.csv"
+    source.write_text("a,b,c\n1,2,3\n")
+    finished = _run(settings, "produce", str(source))
+    assert finished.returncode == 1
+    assert "PaySim" in _one_line(finished)
+
+
+def test_a_missing_source_object_is_one_line(settings: Settings) -> None:
+    finished = _run(settings, "produce", f"gs://{settings.dataset_bucket}/no-such.csv")
+    assert finished.returncode == 1
+    assert "no such object" in _one_line(finished)

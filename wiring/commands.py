@@ -1,0 +1,64 @@
+"""What each command does, given its settings: build the service, run it, report to a person."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import waitress
+
+from fraudstream.config import Settings
+from fraudstream.stopping import StopFlag
+from producer.checkpoint import Counts
+from producer.progress import progress_for_stderr
+from producer.service import RunOptions, Summary
+from wiring import factory
+
+log = logging.getLogger("fraudstream")
+
+
+def produce(settings: Settings, options: RunOptions) -> Summary:
+    """Stream one source into Kafka until it is done or a signal stops it."""
+    stop = StopFlag()
+    run = factory.producer_run(settings, options, stop)
+    stop.install()
+    summary = run.run(progress_for_stderr())
+    _report(summary)
+    return summary
+
+
+def consume(settings: Settings, kind: str, idle_exit: float | None, send_emails: bool) -> int:
+    """Run the ``kind`` consumer until SIGTERM (or ``idle_exit`` quiet seconds)."""
+    stop = StopFlag()
+    consumer = factory.batch_consumer(settings, kind, stop, send_emails)
+    stop.install()
+    totals = consumer.run(idle_exit)
+    print(totals.summary(), flush=True)
+    return 0
+
+
+def serve_confirmations(settings: Settings) -> int:
+    """Serve the confirmation pages with waitress until SIGTERM."""
+    app = factory.confirmation_app(settings)
+    log.info("serving", extra={"host": settings.confirmation_host,
+                               "port": settings.confirmation_port})  # fmt: skip
+    waitress.serve(app, host=settings.confirmation_host, port=settings.confirmation_port,
+                   threads=8, ident="fraudstream")  # fmt: skip
+    return 0
+
+
+def _report(summary: Summary) -> None:
+    run, total = summary.this_run, summary.total
+    state = "complete" if summary.complete else f"stopped before line {summary.next_line:,}"
+    log.debug("summary", extra={"source": summary.source, "state": state, **vars(total)})
+    speed = f"{summary.seconds:.1f} s, {summary.rows_per_second:,.0f} rows/s"
+    print(f"{summary.source}: {state}", file=sys.stderr)
+    print(f"  this run  {_counts(run)}, {speed}", file=sys.stderr)
+    print(f"  in total  {_counts(total)}", file=sys.stderr)
+
+
+def _counts(counts: Counts) -> str:
+    return (
+        f"{counts.good:>10,} good ({counts.fraud:,} fraud, {counts.non_fraud:,} non-fraud), "
+        f"{counts.rejected:,} rejected"
+    )

@@ -1,0 +1,85 @@
+"""The local demo: provision, produce, run both consumers, then say what happened.
+
+The consumers run as processes of their own, as in a deployment; their logs go
+to files under ``build/demo/logs/`` so that what the demo prints at the end,
+a short summary, is not buried under one line per batch.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from fraudstream import lake
+from fraudstream.config import Settings
+from fraudstream.generator import write_csv
+from fraudstream.topology import LakeFolder, topology
+
+Say = Callable[[str], None]
+DEMO_DIR = Path("build/demo")
+
+
+@dataclass(frozen=True)
+class ConsumerRun:
+    kind: str
+    exit_code: int
+    summary: str  # the consumer's own last line, or why there is none
+    log: Path
+
+
+def upload_dataset(settings: Settings, csv_path: Path, say: Say) -> str:
+    """Put a PaySim CSV into the dataset bucket, where the producer reads it from."""
+    bucket = lake.lake_bucket(settings.gcp_project, settings.dataset_bucket)
+    address = lake.upload_file(bucket, csv_path, f"paysim/{csv_path.name}")
+    say(f"uploaded {csv_path} ({csv_path.stat().st_size:,} bytes) to {address}")
+    return address
+
+
+def generated_csv(rows: int, say: Say, directory: Path = DEMO_DIR) -> Path:
+    """A PaySim-like CSV of ``rows`` rows, generated once and then reused."""
+    path = directory / f"paysim-generated-{rows}.csv"
+    if not path.is_file():
+        write_csv(path, rows=rows, seed=1)
+        say(f"generated {rows:,} PaySim-like rows into {path}")
+    return path
+
+
+def run_consumers(idle_exit: float, say: Say, logs: Path = DEMO_DIR / "logs") -> list[ConsumerRun]:
+    """Both consumers, each a process of its own, until their topics have been quiet for
+    ``idle_exit`` seconds. Each one's log goes to a file, its summary line comes back."""
+    logs.mkdir(parents=True, exist_ok=True)
+    environment = {**os.environ, "LOG_FORMAT": "json"}
+    started = {}
+    for kind in ("non-fraud", "fraud"):
+        log = logs / f"{kind}-consumer.log"
+        command = [sys.executable, "-m", "wiring", "consume", kind, "--idle-exit", str(idle_exit)]
+        with log.open("wb") as log_file:
+            started[kind] = (subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log_file,
+                                              env=environment, text=True), log)  # fmt: skip
+    say(f"consumers running ({', '.join(started)}); they stop after {idle_exit:g} s of quiet; "
+        f"logs in {logs}/")  # fmt: skip
+    runs = []
+    for kind, (process, log) in started.items():
+        output, _ = process.communicate()
+        lines = output.strip().splitlines()
+        summary = lines[-1] if lines else f"failed (exit code {process.returncode}); see {log}"
+        runs.append(ConsumerRun(kind, process.returncode, summary, log))
+    return runs
+
+
+def report(settings: Settings, consumers: list[ConsumerRun], say: Say) -> None:
+    """What each consumer did, what the lake holds, and where to look next."""
+    for run in consumers:
+        say(f"{run.kind + ' consumer':<19}{run.summary}")
+    bucket = lake.lake_bucket(settings.gcp_project, topology(settings).lake_bucket)
+    for folder in LakeFolder:
+        count, size = lake.folder_size(bucket, f"{folder}/")
+        say(f"lake   gs://{bucket.name}/{folder}/: {count} objects, {size:,} bytes")
+    if mail_ui := os.environ.get("MAIL_API_URL"):
+        say(f"emails: open {mail_ui} to read what the customers received")
+    say(f"answers: run `make confirmation-service`, then click a link in a fraud email "
+        f"(served at {settings.confirmation_base_url})")  # fmt: skip

@@ -1,0 +1,75 @@
+"""Each service built from the settings: what it needs checked, its clients made once and
+passed in. A missing topic, schema or bucket stops it here, before it starts, with
+one line that says to run ``fraudstream setup``."""
+
+from __future__ import annotations
+
+from confluent_kafka import Consumer, Producer
+from flask import Flask
+
+from consumers.answers import AnswerBook, AnswerPublisher
+from consumers.clients import ConsumerClients
+from consumers.confirmation import create_app
+from consumers.handlers import AskCustomer, Handler, NotifyCustomer
+from consumers.loop import BatchConsumer
+from consumers.mailer import Mailer
+from fraudstream import kafka, lake, registry
+from fraudstream.avro_codec import RecordDecoder
+from fraudstream.config import Settings, token_key
+from fraudstream.stopping import StopFlag
+from fraudstream.topology import topology
+from producer.detectors import load_detector
+from producer.service import ProducerRun, RunOptions
+
+CONSUMER_KINDS = ("non-fraud", "fraud")
+
+
+def handler(settings: Settings, kind: str) -> Handler:
+    """What the ``kind`` consumer does with each record."""
+    return NotifyCustomer(settings) if kind == "non-fraud" else AskCustomer(settings)
+
+
+def batch_consumer(
+    settings: Settings, kind: str, stop: StopFlag, send_emails: bool = True
+) -> BatchConsumer:
+    """The ``kind`` consumer, its topic, dead-letter topic and lake checked."""
+    chosen = handler(settings, kind)
+    servers = settings.kafka_bootstrap_servers
+    kafka.require_topics(servers, [chosen.topic, topology(settings).dead_letters.name])
+    bucket = lake.lake_bucket(settings.gcp_project, settings.lake_bucket)
+    lake.require_bucket(bucket)
+    clients = ConsumerClients(
+        consumer=Consumer(kafka.consumer_config(servers, chosen.group)),
+        dead_letter_producer=Producer(kafka.producer_config(servers)),
+        bucket=bucket,
+        mailer=Mailer.from_settings(settings) if send_emails else None,
+        decoder=RecordDecoder(registry.schema_fetcher(settings.schema_registry_url)),
+    )
+    return BatchConsumer(settings, chosen, clients, stop)
+
+
+def confirmation_app(settings: Settings) -> Flask:
+    """The confirmation service, its topic, schema and lake checked."""
+    key = token_key(settings)
+    answers = topology(settings).confirmations
+    kafka.require_topics(settings.kafka_bootstrap_servers, [answers.name])
+    bucket = lake.lake_bucket(settings.gcp_project, settings.lake_bucket)
+    lake.require_bucket(bucket)
+    client = registry.registry_client(settings.schema_registry_url)
+    schema = registry.load_schema(str(answers.schema))
+    registry.registered_id(client, answers.subject, schema)
+    publisher = AnswerPublisher(
+        Producer(kafka.producer_config(settings.kafka_bootstrap_servers)),
+        answers.name,
+        registry.value_serializer(client, answers.name, schema),
+    )
+    return create_app(AnswerBook(bucket, publisher), key)
+
+
+def producer_run(settings: Settings, options: RunOptions, stop: StopFlag) -> ProducerRun:
+    """A producer run, its detector loaded and its topics checked (it checks its schemas)."""
+    detector = load_detector(settings.detector)
+    declared = topology(settings)
+    needed = (declared.fraud, declared.non_fraud, declared.rejected, declared.checkpoints)
+    kafka.require_topics(settings.kafka_bootstrap_servers, [topic.name for topic in needed])
+    return ProducerRun(settings, detector, options, stop)
