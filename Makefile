@@ -11,7 +11,7 @@ CSV ?=
 ROWS ?= 20000
 STACK_ENV = eval "$$($(PY) -m devstack env)"
 
-.PHONY: help install demo confirmation-service test infra-lint infra-validate dist unit integration browser lint bench bench-kafka bench-producer bench-consumers stack-up stack-down stack-status
+.PHONY: help install demo setup confirmation-service test infra-lint infra-validate dist unit integration browser lint bench bench-kafka bench-producer bench-consumers stack-up stack-down stack-status
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -27,7 +27,10 @@ install: $(INSTALLED) ## create .venv with the project and its tools
 demo: stack-up ## start the local stack and run the pipeline (CSV=path for real PaySim data, else ROWS generated rows)
 	$(STACK_ENV) && $(PY) -m fraudstream demo $(if $(CSV),--csv $(CSV),--rows $(ROWS))
 
-confirmation-service: stack-up ## serve the links of the fraud emails on 127.0.0.1:8000 until Ctrl-C
+setup: stack-up ## create the topics, schemas and buckets on the local stack (idempotent)
+	$(STACK_ENV) && $(PY) -m fraudstream setup
+
+confirmation-service: setup ## serve the links of the fraud emails on 127.0.0.1:8000 until Ctrl-C
 	$(STACK_ENV) && $(PY) -m fraudstream confirmation-service
 
 test: lint infra-lint infra-validate browser ## lint, then every test; starts the local stack if none is running

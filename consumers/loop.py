@@ -174,7 +174,8 @@ class BatchConsumer:
         if found.resume_offset is not None:
             tp.offset = found.resume_offset
         log.info("partition assigned", extra={
-            "topic": tp.topic, "partition": tp.partition, "offset": tp.offset,
+            "topic": tp.topic, "partition": tp.partition,
+            "offset": tp.offset if tp.offset >= 0 else "from the start",
             "redo_until": found.replay_until, "emails_logged": len(found.sent),
         })  # fmt: skip
 

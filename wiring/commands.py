@@ -33,7 +33,7 @@ def consume(settings: Settings, kind: str, idle_exit: float | None, send_emails:
     consumer = factory.batch_consumer(settings, kind, stop, send_emails)
     stop.install()
     totals = consumer.run(idle_exit)
-    print(totals.summary(), flush=True)
+    print(f"{kind} consumer: {totals.summary()}", flush=True)
     return 0
 
 

@@ -66,7 +66,8 @@ def run_consumers(idle_exit: float, say: Say, logs: Path = DEMO_DIR / "logs") ->
     for kind, (process, log) in started.items():
         output, _ = process.communicate()
         lines = output.strip().splitlines()
-        summary = lines[-1] if lines else f"failed (exit code {process.returncode}); see {log}"
+        failed = f"{kind} consumer: failed (exit code {process.returncode}); see {log}"
+        summary = lines[-1] if lines else failed
         runs.append(ConsumerRun(kind, process.returncode, summary, log))
     return runs
 
@@ -74,7 +75,7 @@ def run_consumers(idle_exit: float, say: Say, logs: Path = DEMO_DIR / "logs") ->
 def report(settings: Settings, consumers: list[ConsumerRun], say: Say) -> None:
     """What each consumer did, what the lake holds, and where to look next."""
     for run in consumers:
-        say(f"{run.kind + ' consumer':<19}{run.summary}")
+        say(run.summary)
     bucket = lake.lake_bucket(settings.gcp_project, topology(settings).lake_bucket)
     for folder in LakeFolder:
         count, size = lake.folder_size(bucket, f"{folder}/")

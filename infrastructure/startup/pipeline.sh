@@ -41,6 +41,7 @@ write_environment() {
 
 command_of() {
   case "$1" in
+    setup) echo "setup --no-buckets" ;;
     produce) echo "produce $(metadata fraudstream-source)" ;;
     consume-fraud) echo "consume fraud" ;;
     consume-non-fraud) echo "consume non-fraud" ;;
@@ -49,18 +50,26 @@ command_of() {
   esac
 }
 
+# Topics and schemas live inside the private network, out of Terraform's
+# reach: "setup" creates them (idempotent, so every pipeline VM runs it and
+# the first one to get through does the work), retried until Kafka and the
+# registry answer. The services start after it and check what they need;
+# until it has succeeded they exit and are restarted.
 # The producer exits when the file is done (Restart=on-failure); a consumer
 # or the service runs until stopped. SIGTERM lets a consumer finish its batch.
 write_unit() {
-  local service=$1 restart=always
+  local service=$1 restart=always type=simple after="network-online.target"
   [ "$service" = produce ] && restart=on-failure
+  [ "$service" = setup ] && restart=on-failure && type=oneshot
+  [ "$service" != setup ] && after="$after fraudstream-setup.service"
   cat >"/etc/systemd/system/fraudstream-$service.service" <<UNIT
 [Unit]
 Description=fraudstream $service
-After=network-online.target
-Wants=network-online.target
+After=$after
+Wants=$after
 
 [Service]
+Type=$type
 User=fraudstream
 EnvironmentFile=$ENV_FILE
 ExecStart=$HOME_DIR/venv/bin/fraudstream $(command_of "$service")
@@ -82,11 +91,11 @@ UNIT
 
 install_release
 write_environment
-for service in $(metadata fraudstream-services); do
+for service in setup $(metadata fraudstream-services); do
   write_unit "$service"
 done
 systemctl daemon-reload
-for service in $(metadata fraudstream-services); do
+for service in setup $(metadata fraudstream-services); do
   systemctl enable "fraudstream-$service"
-  systemctl restart "fraudstream-$service"
+  systemctl restart --no-block "fraudstream-$service"
 done

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from fraudstream.config import load_settings
+from fraudstream.topology import topology
 
 ROOT = Path(__file__).resolve().parents[2]
 PLANS = ROOT / "build" / "infra"
@@ -102,13 +103,21 @@ def test_pipeline_vms_get_settings_the_pipeline_accepts(spread: Resources) -> No
         settings = load_settings(
             **{name.lower(): v for name, v in {**values, **placeholders}.items()}
         )
-        assert settings.lake_bucket in buckets and settings.dataset_bucket in buckets
+        assert set(topology(settings).buckets) <= buckets
         assert settings.topic_replication_factor == 3
         if role == "producer":
             assert secrets == {}
         else:
             assert set(secrets) == {"SMTP_PASSWORD", "CONFIRMATION_TOKEN_KEY"}
         assert metadata["startup-script"] == (INFRA / "startup" / "pipeline.sh").read_text()
+
+
+def test_every_pipeline_vm_runs_setup_before_its_services() -> None:
+    """Terraform cannot reach the private brokers: the VMs create the topics and schemas."""
+    script = (INFRA / "startup" / "pipeline.sh").read_text()
+    assert 'setup) echo "setup --no-buckets"' in script
+    assert "for service in setup $(metadata fraudstream-services)" in script
+    assert 'after="$after fraudstream-setup.service"' in script
 
 
 def test_secrets_are_not_in_any_metadata(spread: Resources) -> None:

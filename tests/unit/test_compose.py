@@ -103,7 +103,7 @@ def test_every_image_is_pinned(services: dict[str, Any]) -> None:
 
 def test_the_image_carries_the_code_and_the_schemas() -> None:
     dockerfile = (COMPOSE_FILE.parent / "Dockerfile").read_text()
-    for folder in ("fraudstream", "producer", "consumers", "schemas", "email_templates"):
+    for folder in ("fraudstream", "producer", "consumers", "wiring", "schemas", "email_templates"):
         assert f"COPY {folder} ./{folder}" in dockerfile
     assert "FRAUDSTREAM_SCHEMA_DIR=/app/schemas" in dockerfile
     assert "FRAUDSTREAM_TEMPLATE_DIR=/app/email_templates" in dockerfile
@@ -125,3 +125,11 @@ def test_the_confirmation_service_listens_in_its_container_published_on_loopback
     assert _published(service) == [("127.0.0.1", port)]
     base_url = service["environment"]["CONFIRMATION_BASE_URL"]
     assert base_url == f"http://127.0.0.1:{port}"
+
+
+def test_every_pipeline_service_starts_after_setup_succeeded(services: dict[str, Any]) -> None:
+    """Services check the topics, schemas and buckets; only ``setup`` creates them."""
+    assert services["setup"]["command"] == ["setup"]
+    for name, service in services.items():
+        if service.get("build") and name != "setup":
+            assert service["depends_on"]["setup"] == {"condition": "service_completed_successfully"}

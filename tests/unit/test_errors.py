@@ -1,0 +1,66 @@
+"""Adapters speak the project's errors: what a retry may mend, and what it will not."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, cast
+
+import pytest
+import requests
+from google.api_core import exceptions as google_errors
+from google.cloud import storage
+
+from fraudstream import lake
+from fraudstream.errors import MissingResourceError, PermanentError, TransientError
+from fraudstream.kafka import CLIENT_LOG
+
+
+def _raise(error: Exception) -> None:
+    with lake.translated("cannot write gs://lake/x"):
+        raise error
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        google_errors.ServiceUnavailable("down"),  # type: ignore[no-untyped-call]
+        google_errors.TooManyRequests("slow down"),  # type: ignore[no-untyped-call]
+        requests.exceptions.ConnectionError("refused"),
+    ],
+)
+def test_an_outage_is_transient(error: Exception) -> None:
+    with pytest.raises(lake.StorageUnavailableError, match="cannot write gs://lake/x") as raised:
+        _raise(error)
+    assert isinstance(raised.value, TransientError)
+    assert not isinstance(raised.value, PermanentError)
+
+
+def test_a_refused_permission_is_permanent_and_says_what_to_check() -> None:
+    with pytest.raises(lake.StorageError, match=r"permission denied.*service account") as raised:
+        _raise(google_errors.Forbidden("storage.objects.create denied"))  # type: ignore[no-untyped-call]
+    assert isinstance(raised.value, PermanentError)
+    assert not isinstance(raised.value, TransientError)
+
+
+class _MissingBucket:
+    name = "nowhere"
+
+    def __init__(self) -> None:
+        self.client = self
+
+    def list_blobs(self, _bucket: Any, max_results: int) -> list[Any]:
+        raise google_errors.NotFound("no such bucket")  # type: ignore[no-untyped-call]
+
+
+def test_a_missing_bucket_says_to_run_setup() -> None:
+    with pytest.raises(MissingResourceError, match=r"gs://nowhere.*fraudstream setup"):
+        lake.require_bucket(cast(storage.Bucket, _MissingBucket()))
+
+
+def test_librdkafka_warnings_about_what_it_retries_itself_are_debug(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.INFO, logger=CLIENT_LOG.name):
+        CLIENT_LOG.warning("FETCH [rdkafka#consumer-1]: Coordinator load in progress: retrying")
+        CLIENT_LOG.warning("FAIL [rdkafka#producer-1]: 127.0.0.1:9093/2: Connection refused")
+    assert [record.getMessage()[-18:] for record in caplog.records] == ["Connection refused"]
