@@ -29,8 +29,14 @@ SECURITY_HEADERS = {
 }
 
 
+# A form holds one token of about 60 characters: nothing legitimate is longer.
+MAX_REQUEST_BYTES = 4096
+
+
 def create_app(book: AnswerBook, key: bytes) -> Flask:
     app = Flask(__name__, template_folder="pages")
+    app.jinja_env.autoescape = True  # every page is HTML, whatever its file is called
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
 
     @app.get("/confirm")
     def ask() -> tuple[str, int]:
@@ -39,7 +45,7 @@ def create_app(book: AnswerBook, key: bytes) -> Flask:
             return confirmation
         earlier = book.recorded(confirmation.transaction_id)
         if earlier is not None:
-            return render_template("recorded.html.j2", answer=earlier, new=False), 200
+            return render_template("recorded.html.j2", recorded=earlier), 200
         return render_template(
             "ask.html.j2", confirmation=confirmation, fraud=confirmation.answer is Answer.FRAUD,
             token=request.args["token"],
@@ -50,9 +56,10 @@ def create_app(book: AnswerBook, key: bytes) -> Flask:
         confirmation = _confirmation(request.form.get("token", ""), key)
         if isinstance(confirmation, tuple):
             return confirmation
-        answer, new = book.record(confirmation)
-        log.info("answer", extra={**answer, "new": new})
-        return render_template("recorded.html.j2", answer=answer, new=new), 200
+        recorded = book.record(confirmation)
+        log.info("answer", extra={**recorded.answer, "new": recorded.new,
+                                  "published": recorded.published})  # fmt: skip
+        return render_template("recorded.html.j2", recorded=recorded), 200
 
     @app.get("/healthz")
     def health() -> dict[str, str]:

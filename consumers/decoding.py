@@ -18,6 +18,7 @@ from fraudstream.registry import RegistryUnavailableError
 @dataclass
 class Decoded:
     records: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)  # each record came as
     offsets: list[int] = field(default_factory=list)  # of each record
     dead: list[DeadLetter] = field(default_factory=list)
 
@@ -41,5 +42,6 @@ def decode_batch(decoder: RecordDecoder, batch: Sequence[Message], waiter: Waite
             decoded.dead.append(DeadLetter(message, str(error)))
             continue
         decoded.records.append(record)
+        decoded.messages.append(message)
         decoded.offsets.append(message.offset() or 0)
     return decoded

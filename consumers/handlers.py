@@ -18,6 +18,7 @@ class Handler(Protocol):
     """One consumer's part: its lake folder, its email, its lake record."""
 
     folder: LakeFolder
+    template: str
     topic: str
     group: str
 

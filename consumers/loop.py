@@ -24,16 +24,16 @@ import time
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
+from consumers import sinks
 from consumers.buffer import BatchBuffer, Partition
 from consumers.clients import ConsumerClients
 from consumers.decoding import Decoded, decode_batch
 from consumers.handlers import Handler
 from consumers.recovery import recover
 from consumers.retry import Backoff, StopWhileRetryingError, Waiter, until_done
-from consumers.sinks import Committer, CustomerEmails, DeadLetters, LakeWriter, LogEntry
 from consumers.totals import Totals
 from fraudstream import kafka, lake
-from fraudstream.batches import BatchKey
+from fraudstream.batches import BatchKey, ndjson_line
 from fraudstream.config import Settings
 from fraudstream.stopping import StopFlag
 from fraudstream.topology import LakeFolder
@@ -54,13 +54,14 @@ class BatchConsumer:
         )
         backoff = Backoff(settings.retry_first_seconds, settings.retry_max_seconds)
         self.waiter = Waiter(self._pause, lambda: stop.requested, backoff)
-        self.dead_letters = DeadLetters(clients.dead_letter_producer, settings.dead_letter_topic,
-                                        handler.group, self.waiter)  # fmt: skip
+        self.dead_letters = sinks.DeadLetters(
+            clients.dead_letter_producer, settings.dead_letter_topic, handler.group, self.waiter
+        )
         mailer = clients.mailer
-        self.emails = None if mailer is None else CustomerEmails(mailer, handler, self.waiter)
-        self.lake = LakeWriter(clients.bucket, self.waiter)
-        self.committer = Committer(clients.consumer, self.waiter)
-        self._logged: dict[Partition, dict[str, LogEntry]] = {}  # the email log of a redo
+        self.emails = None if mailer is None else sinks.CustomerEmails(mailer, handler, self.waiter)
+        self.lake = sinks.LakeWriter(clients.bucket, self.waiter)
+        self.committer = sinks.Committer(clients.consumer, self.waiter)
+        self._logged: dict[Partition, dict[str, sinks.LogEntry]] = {}  # the email log of a redo
         self._idle_since = time.monotonic()
 
     def run(self, idle_exit: float | None = None) -> Totals:
@@ -114,34 +115,35 @@ class BatchConsumer:
         started = time.monotonic()
         key = BatchKey(*partition, batch[0].offset() or 0, batch[-1].offset() or 0)
         decoded = decode_batch(self.clients.decoder, batch, self.waiter)
-        self.dead_letters.send(decoded.dead)
-        email_log = self._send_emails(partition, decoded)
-        if email_log:
-            self._write(partition, key.object_name(LakeFolder.EMAIL_LOG), email_log)
-        lake_records = [self.handler.lake_record(record) for record in decoded.records]
-        if lake_records:
-            self._write(partition, key.object_name(self.handler.folder), lake_records)
+        emailed = self._send_emails(partition, decoded)
+        failed = {i for i, _ in emailed.failed}
+        lines, unfit = sinks.lake_lines(self.handler, decoded.records, skip=failed)
+        unhandled = emailed.failed + unfit  # the handler raised: dead letters too
+        dead = decoded.dead + [sinks.DeadLetter(decoded.messages[i], w) for i, w in unhandled]
+        self.dead_letters.send(dead)
+        if emailed.entries:
+            log_lines = [ndjson_line(entry) for entry in emailed.entries]
+            self._write(partition, key.object_name(LakeFolder.EMAIL_LOG), log_lines)
+        if lines:
+            self._write(partition, key.object_name(self.handler.folder), lines)
         self.committer.commit(partition, key.last_offset + 1)
         self._logged[partition] = {}  # a redo, if there was one, is done
         self._idle_since = time.monotonic()  # time spent on a held batch is not idle time
-        self.totals.add_batch(len(decoded.records), len(decoded.dead), email_log)
+        self.totals.add_batch(len(lines), len(dead), emailed)
         log.info("batch written", extra={
             "topic": key.topic, "partition": key.partition, "first_offset": key.first_offset,
-            "last_offset": key.last_offset, "records": len(lake_records),
-            "dead_letters": len(decoded.dead), "seconds": round(time.monotonic() - started, 3),
+            "last_offset": key.last_offset, "records": len(lines), "dead_letters": len(dead),
+            "seconds": round(time.monotonic() - started, 3),
         })  # fmt: skip
 
-    def _send_emails(self, partition: Partition, decoded: Decoded) -> list[LogEntry]:
+    def _send_emails(self, partition: Partition, decoded: Decoded) -> sinks.EmailOutcome:
         if self.emails is None:
-            return []
+            return sinks.EmailOutcome()
         logged = self._logged.get(partition, {})
-        self.totals.emails_already_sent += sum(
-            1 for record in decoded.records if record["transaction_id"] in logged
-        )
         return self.emails.send(partition, decoded.records, decoded.offsets, logged)
 
-    def _write(self, partition: Partition, name: str, records: list[LogEntry]) -> None:
-        self.lake.write(name, records)
+    def _write(self, partition: Partition, name: str, lines: list[bytes]) -> None:
+        self.lake.write(name, lines)
         if not self.buffer.owns(partition):  # revoked while the write was retried
             raise kafka.OwnershipLostError(str(partition))
 

@@ -63,32 +63,33 @@ class Mailer:
         ``jobs`` may be a generator that renders as it goes: the connections
         send the first emails while the later ones are being rendered.
         """
+        # Jobs are tracked by position: a batch may hold the same transaction twice.
         taken: list[EmailJob] = []
-        attempts: dict[str, _Attempts] = {}
-        entries: dict[str, dict[str, Any]] = {}
+        attempts: list[_Attempts] = []
+        entries: dict[int, dict[str, Any]] = {}
 
         def take(job: EmailJob) -> EmailJob:
             taken.append(job)
-            attempts[job.transaction_id] = _Attempts()
+            attempts.append(_Attempts())
             return job
 
-        outcomes = self._pool.map(self._try, (take(job) for job in jobs))
-        pending, round_number = taken, 1
+        outcomes = list(self._pool.map(self._try, (take(job) for job in jobs)))
+        pending, round_number = list(range(len(taken))), 1
         while True:
-            retry: list[EmailJob] = []
-            for job, error in zip(pending, list(outcomes), strict=True):
-                tried = attempts[job.transaction_id]
+            retry: list[int] = []
+            for position, error in zip(pending, outcomes, strict=True):
+                tried = attempts[position]
                 tried.count += 1
                 if error is None or error.permanent:
-                    entries[job.transaction_id] = _log_entry(job, tried, error)
+                    entries[position] = _log_entry(taken[position], tried, error)
                 else:
-                    retry.append(job)
+                    retry.append(position)
                     reason = error
             if not retry:
-                return [entries[job.transaction_id] for job in taken]
+                return [entries[position] for position in range(len(taken))]
             waiter.after_failure(f"{len(retry)} emails", round_number, reason)
             pending, round_number = retry, round_number + 1
-            outcomes = self._pool.map(self._try, pending)
+            outcomes = list(self._pool.map(self._try, [taken[position] for position in retry]))
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -111,6 +112,18 @@ class Mailer:
             with self._lock:
                 self._senders.append(sender)
         return sender
+
+
+def refused_entry(
+    transaction_id: str, template: str, recipient: str, reason: str, source: dict[str, Any]
+) -> dict[str, Any]:
+    """The email-log entry of an email never attempted: its address cannot be sent to."""
+    now = datetime.now(UTC)
+    return {
+        "transaction_id": transaction_id, "recipient": recipient, "subject": None,
+        "template": template, "message_id": None, "status": "rejected", "attempts": 0,
+        "first_attempt_at": now, "finished_at": now, **source, "error": reason,
+    }  # fmt: skip
 
 
 def _log_entry(job: EmailJob, tried: _Attempts, error: MailError | None) -> dict[str, Any]:

@@ -14,6 +14,7 @@ committed offset:
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,8 @@ from google.cloud import storage
 from fraudstream import lake
 from fraudstream.batches import BatchKey, offset_name, partition_prefix
 from fraudstream.topology import LakeFolder
+
+log = logging.getLogger("fraudstream.consumer")
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,13 @@ def _batches_from(
 ) -> list[BatchKey]:
     prefix = partition_prefix(folder, topic, partition)
     names = lake.list_names(bucket, prefix, start_offset=prefix + offset_name(first_offset))
-    return [BatchKey.from_object_name(name) for name in names]
+    keys = []
+    for name in names:
+        try:
+            keys.append(BatchKey.from_object_name(name))
+        except ValueError:  # someone else's object (a README, a copy): not ours to read
+            log.warning("not a batch; left alone", extra={"object": name})
+    return keys
 
 
 def _email_log(bucket: storage.Bucket, name: str) -> dict[str, dict[str, Any]]:

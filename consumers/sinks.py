@@ -12,8 +12,8 @@ crash between two steps leaves the later ones to a redo, never a gap:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -21,10 +21,11 @@ from confluent_kafka import Consumer, Message, Producer
 from google.cloud import storage
 
 from consumers.handlers import Handler
-from consumers.mailer import Mailer
+from consumers.mailer import EmailJob, Mailer, refused_entry
 from consumers.retry import Waiter, until_done
 from fraudstream import kafka, lake
-from fraudstream.batches import to_ndjson
+from fraudstream.addresses import AddressError
+from fraudstream.batches import ndjson_line
 from fraudstream.errors import TransientError
 
 Partition = tuple[str, int]
@@ -66,8 +67,24 @@ class DeadLetters:
         ]
 
 
+@dataclass
+class EmailOutcome:
+    """An email-log entry for each record that has one, in order; and the records the
+    handler could not make an email of (their index and why), for the dead letters."""
+
+    entries: list[LogEntry] = field(default_factory=list)
+    failed: list[tuple[int, str]] = field(default_factory=list)
+    already_sent: int = 0  # entries the email log of a redo had
+
+
 class CustomerEmails:
-    """Each record's email, unless the email log of a redo shows it as sent already."""
+    """Each record's email, unless the email log of a redo shows it as sent already.
+
+    One outcome per record: sent, rejected (by the server, or before sending
+    when its address cannot be sent to), logged before, or failed (the
+    handler raised: the record goes to the dead letters). One bad record
+    never stops the batch.
+    """
 
     def __init__(self, mailer: Mailer, handler: Handler, waiter: Waiter) -> None:
         self.mailer, self.handler, self.waiter = mailer, handler, waiter
@@ -78,16 +95,57 @@ class CustomerEmails:
         records: Sequence[dict[str, Any]],
         offsets: Sequence[int],
         already_sent: dict[str, LogEntry],
-    ) -> list[LogEntry]:
-        """The email-log entry of every record, in order: new ones, or those logged before."""
-        topic, number = partition
-        jobs = (
-            self.handler.email(record, {"topic": topic, "partition": number, "offset": offset})
-            for record, offset in zip(records, offsets, strict=True)
-            if record["transaction_id"] not in already_sent
-        )
-        sent = {entry["transaction_id"]: entry for entry in self.mailer.deliver(jobs, self.waiter)}
-        return [sent.get(r["transaction_id"]) or already_sent[r["transaction_id"]] for r in records]
+    ) -> EmailOutcome:
+        outcome = EmailOutcome()
+        # Per record with an outcome, in order: its entry, or None for "the next one sent".
+        slots: list[LogEntry | None] = []
+
+        def jobs() -> Iterator[EmailJob]:
+            for index, (record, offset) in enumerate(zip(records, offsets, strict=True)):
+                source = {"topic": partition[0], "partition": partition[1], "offset": offset}
+                try:
+                    job = self._job(record, source, already_sent)
+                except AddressError as error:
+                    address = str(record.get("customer_email"))
+                    slots.append(refused_entry(record["transaction_id"], self.handler.template,
+                                               address, str(error), source))  # fmt: skip
+                    continue
+                except Exception as error:  # any handler failure: a dead letter
+                    outcome.failed.append((index, f"{type(error).__name__}: {error}"))
+                    continue
+                if job is None:
+                    outcome.already_sent += 1
+                    slots.append(already_sent[record["transaction_id"]])
+                else:
+                    slots.append(None)
+                    yield job
+
+        sent = iter(self.mailer.deliver(jobs(), self.waiter))
+        outcome.entries = [next(sent) if slot is None else slot for slot in slots]
+        return outcome
+
+    def _job(
+        self, record: dict[str, Any], source: dict[str, Any], already_sent: dict[str, LogEntry]
+    ) -> EmailJob | None:
+        if record["transaction_id"] in already_sent:
+            return None
+        return self.handler.email(record, source)
+
+
+def lake_lines(
+    handler: Handler, records: Sequence[dict[str, Any]], skip: set[int]
+) -> tuple[list[bytes], list[tuple[int, str]]]:
+    """The NDJSON line of each record's lake record (``skip`` left out); and the records the
+    handler or JSON could not take (their index and why), for the dead letters."""
+    lines, failed = [], []
+    for index, record in enumerate(records):
+        if index in skip:
+            continue
+        try:
+            lines.append(ndjson_line(handler.lake_record(record)))
+        except Exception as error:  # any handler failure: a dead letter
+            failed.append((index, f"{type(error).__name__}: {error}"))
+    return lines, failed
 
 
 class LakeWriter:
@@ -96,8 +154,8 @@ class LakeWriter:
     def __init__(self, bucket: storage.Bucket, waiter: Waiter) -> None:
         self.bucket, self.waiter = bucket, waiter
 
-    def write(self, name: str, records: Sequence[dict[str, Any]]) -> None:
-        data = to_ndjson(records)
+    def write(self, name: str, lines: Sequence[bytes]) -> None:
+        data = b"".join(lines)
         write = partial(lake.write_object, self.bucket, name, data, "application/x-ndjson")
         until_done(write, "lake write", self.waiter, (lake.StorageUnavailableError,))
 

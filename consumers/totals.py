@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+
+from consumers.sinks import EmailOutcome
 
 
 @dataclass
@@ -26,13 +26,12 @@ class Totals:
             return 0.0
         return self.last_commit_at - self.first_message_at
 
-    def add_batch(
-        self, records: int, dead_letters: int, email_log: Sequence[dict[str, Any]]
-    ) -> None:
+    def add_batch(self, records: int, dead_letters: int, emails: EmailOutcome) -> None:
         self.batches += 1
         self.records += records
         self.dead_letters += dead_letters
-        statuses = [entry["status"] for entry in email_log]
+        self.emails_already_sent += emails.already_sent
+        statuses = [entry["status"] for entry in emails.entries]
         self.emails_sent += statuses.count("sent")
         self.emails_rejected += statuses.count("rejected")
         self.last_commit_at = time.monotonic()

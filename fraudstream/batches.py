@@ -62,7 +62,12 @@ def offset_name(offset: int) -> str:
 
 def to_ndjson(records: Iterable[Mapping[str, Any]]) -> bytes:
     """One compact JSON object a line, keys sorted, times in ISO 8601 (RFC 3339)."""
-    return b"".join(orjson.dumps(record, option=_NDJSON) for record in records)
+    return b"".join(ndjson_line(record) for record in records)
+
+
+def ndjson_line(record: Mapping[str, Any]) -> bytes:
+    """One record as ``to_ndjson`` writes it; TypeError for what JSON cannot hold."""
+    return orjson.dumps(record, option=_NDJSON)
 
 
 _NDJSON = orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE

@@ -14,9 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from fraudstream.addresses import check_domain, check_sender
 from fraudstream.errors import PermanentError
 
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -27,6 +28,10 @@ Port = Annotated[int, Field(gt=0, lt=65536)]
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
 # Kafka topic names: at most 249 characters of letters, digits, '.', '_', '-'.
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+
+
+# A link older than a year is no answer to "was this you?".
+MAX_TOKEN_TTL_HOURS = 24 * 366
 
 
 class ConfigError(PermanentError, ValueError):
@@ -63,6 +68,9 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
+    # A password goes over the wire only inside STARTTLS, unless this says the
+    # server is a local test server that takes logins in the clear.
+    smtp_allow_plaintext_login: bool = False
     mail_from: str = "alerts@fraudstream.example"
     customer_email_domain: str = "customers.fraudstream.example"
 
@@ -92,7 +100,7 @@ class Settings(BaseSettings):
     confirmation_port: Port = 8000
     # No default: a key in the code would let anyone sign answers. At least 16 characters.
     confirmation_token_key: SecretStr | None = None
-    confirmation_token_ttl_hours: PositiveInt = 72
+    confirmation_token_ttl_hours: Annotated[int, Field(gt=0, le=MAX_TOKEN_TTL_HOURS)] = 72
 
     log_level: str = "INFO"
     # auto: readable text on a terminal, JSON lines otherwise; or force json or text.
@@ -111,7 +119,7 @@ class Settings(BaseSettings):
     @classmethod
     def _check_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
-            raise ValueError(f"expected an http(s):// URL, got {value!r}")
+            raise ValueError(f"expected an http(s):// URL, got {_without_credentials(value)!r}")
         return value.rstrip("/")
 
     @field_validator("dataset_bucket", "lake_bucket")
@@ -127,9 +135,34 @@ class Settings(BaseSettings):
     )  # fmt: skip
     @classmethod
     def _check_topic(cls, value: str) -> str:
-        if not _TOPIC_NAME.match(value):
-            raise ValueError(f"not a valid Kafka topic name: {value!r}")
+        if not _TOPIC_NAME.match(value) or value in {".", ".."}:
+            raise ValueError(
+                f"not a valid Kafka topic name: {value[:260]!r} (1-249 letters, digits, "
+                "'.', '_' or '-', and not '.' or '..')"
+            )
         return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _check_sender(cls, value: str) -> str:
+        return check_sender(value)
+
+    @field_validator("customer_email_domain")
+    @classmethod
+    def _check_customer_domain(cls, value: str) -> str:
+        return check_domain(value)
+
+    @model_validator(mode="after")
+    def _check_login_is_encrypted(self) -> Settings:
+        if self.smtp_password is not None and not (
+            self.smtp_starttls or self.smtp_allow_plaintext_login
+        ):
+            raise ValueError(
+                "SMTP_PASSWORD is set but SMTP_STARTTLS is not: the password would travel "
+                "unencrypted; set SMTP_STARTTLS=true, or SMTP_ALLOW_PLAINTEXT_LOGIN=true "
+                "for a local test server"
+            )
+        return self
 
     @field_validator("event_start_time")
     @classmethod
@@ -161,6 +194,15 @@ class Settings(BaseSettings):
         return level
 
 
+def _without_credentials(url: str) -> str:
+    """``url`` with any user and password replaced, fit to show in an error."""
+    scheme, separator, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rpartition("@")[2]
+    return f"{scheme}{separator}{authority}{slash}{path}"
+
+
 def token_key(settings: Settings) -> bytes:
     """The key confirmation links are signed with; ConfigError when it is not set."""
     if settings.confirmation_token_key is None:
@@ -181,6 +223,7 @@ def load_settings(**overrides: object) -> Settings:
 def _describe(error: ValidationError) -> str:
     problems = []
     for item in error.errors():
-        variable = "_".join(str(part) for part in item["loc"]).upper() or "settings"
-        problems.append(f"{variable}: {item['msg']}")
+        message = item["msg"].removeprefix("Value error, ")
+        variable = "_".join(str(part) for part in item["loc"]).upper()
+        problems.append(f"{variable}: {message}" if variable else message)
     return "invalid configuration: " + "; ".join(problems)

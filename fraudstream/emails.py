@@ -8,6 +8,7 @@ times are formatted for people before they reach a template.
 from __future__ import annotations
 
 import binascii
+import math
 import os
 import uuid
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from fraudstream.addresses import check_address, check_sender
 
 TEMPLATE_DIR = Path(
     os.environ.get(
@@ -39,7 +42,10 @@ _environment = Environment(
 
 
 def money(amount: float, currency: str = "USD") -> str:
-    """``1234567.5`` -> ``USD 1,234,567.50``."""
+    """``1234567.5`` -> ``USD 1,234,567.50``; ValueError for what is not an amount
+    (infinite, not a number): no customer is told they paid "USD inf"."""
+    if not math.isfinite(amount):
+        raise ValueError(f"not an amount of money: {amount}")
     return f"{currency} {amount:,.2f}"
 
 
@@ -85,6 +91,8 @@ def render(template: str, subject: str, sender: str, recipient: str, **values: A
     Bodies are quoted-printable, readable in the raw message; non-ASCII
     headers are RFC 2047 encoded by ``email.header``.
     """
+    check_address(recipient)
+    check_sender(sender)
     context = {"subject": subject, **values}
     message_id = make_msgid(domain=sender.rpartition("@")[2].rstrip(">") or None)
     # Quoted-printable never writes "=_", so this boundary cannot occur in a body.

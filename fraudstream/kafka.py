@@ -41,7 +41,7 @@ class _QuietRetries(logging.Filter):
     """librdkafka warns about conditions it retries by itself (a group coordinator still
     loading when the cluster has just started, say): those are DEBUG lines, not warnings."""
 
-    SELF_HEALING = ("Coordinator load in progress", "Coordinator not available")
+    SELF_HEALING = ("Coordinator load in progress", "Coordinator not available", "Not coordinator")
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno == logging.WARNING and any(

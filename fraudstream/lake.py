@@ -44,6 +44,13 @@ WRITE_TIMEOUT = (10.0, 60.0)
 class StoredObject:
     data: bytes
     metadata: dict[str, str]
+    generation: int  # changes with every write of the object
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    name: str
+    metadata: dict[str, str]
 
 
 @contextmanager
@@ -125,19 +132,36 @@ def write_object(bucket: storage.Bucket, name: str, data: bytes, content_type: s
     return f"gs://{bucket.name}/{name}"
 
 
-def create_if_absent(bucket: storage.Bucket, name: str, data: bytes, content_type: str) -> bool:
+def create_if_absent(
+    bucket: storage.Bucket, name: str, data: bytes, content_type: str
+) -> int | None:
     """Create the object unless it exists (a generation precondition, so of two
-    simultaneous calls exactly one creates it); whether this call created it."""
+    simultaneous calls exactly one creates it): its generation if this call created it,
+    None if it was there."""
+    return replace_if_generation(bucket, name, data, content_type, {}, generation=0)
+
+
+def replace_if_generation(
+    bucket: storage.Bucket,
+    name: str,
+    data: bytes,
+    content_type: str,
+    metadata: dict[str, str],
+    *,
+    generation: int,
+) -> int | None:
+    """Write the object, with ``metadata``, only if its generation is still ``generation``
+    (0: only if there is none): the new generation, or None if someone wrote it since."""
+    blob = bucket.blob(name)
+    blob.metadata = metadata or None
     try:
         with translated(f"cannot write gs://{bucket.name}/{name}"):
-            bucket.blob(name).upload_from_string(
-                data, content_type=content_type, if_generation_match=0
-            )
+            blob.upload_from_string(data, content_type=content_type, if_generation_match=generation)
     except StorageError as error:
         if isinstance(error.__cause__, google_errors.PreconditionFailed):
-            return False
+            return None
         raise
-    return True
+    return int(blob.generation or 0)
 
 
 def read_object(bucket: storage.Bucket, name: str) -> StoredObject | None:
@@ -146,15 +170,18 @@ def read_object(bucket: storage.Bucket, name: str) -> StoredObject | None:
         blob = bucket.get_blob(name)
         if blob is None:
             return None
-        return StoredObject(blob.download_as_bytes(), dict(blob.metadata or {}))
+        # Taken before the download, which may bring a newer generation along with it.
+        metadata, generation = dict(blob.metadata or {}), int(blob.generation or 0)
+        return StoredObject(blob.download_as_bytes(), metadata, generation)
 
 
-def set_metadata(bucket: storage.Bucket, name: str, metadata: dict[str, str]) -> None:
-    """Set custom metadata on an existing object."""
-    blob = bucket.blob(name)
-    blob.metadata = metadata
-    with translated(f"cannot update gs://{bucket.name}/{name}"):
-        blob.patch()
+def list_objects(bucket: storage.Bucket, prefix: str) -> list[ObjectInfo]:
+    """The objects under ``prefix``, with their custom metadata."""
+    with translated(f"cannot list gs://{bucket.name}/{prefix}"):
+        return [
+            ObjectInfo(blob.name, dict(blob.metadata or {}))
+            for blob in bucket.client.list_blobs(bucket, prefix=prefix)
+        ]
 
 
 def list_names(bucket: storage.Bucket, prefix: str, start_offset: str | None = None) -> list[str]:

@@ -62,6 +62,12 @@ class SmtpSender:
                 if attempt == 2:
                     raise MailError(f"{self.host}:{self.port} dropped the connection") from error
                 continue
+            except (UnicodeEncodeError, ValueError) as error:
+                # smtplib checks what it puts on the wire: an address it cannot encode or
+                # that breaks a command line. This message can never go; the others can.
+                raise MailError(
+                    f"cannot send to {email.recipient!r:.80}: {error}", permanent=True
+                ) from error
             except (smtplib.SMTPException, OSError) as error:
                 self.close()
                 raise MailError(

@@ -7,6 +7,7 @@ id, an event time, and the customer's email address.
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +16,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fraudstream.addresses import AddressError, check_address
+from fraudstream.config import ConfigError
 from fraudstream.transactions import HOUR_MS, MONEY, TYPES, Block
 
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
@@ -29,12 +32,9 @@ class EmailDirectory:
 
     @classmethod
     def load(cls, domain: str, mapping_file: Path | None = None) -> EmailDirectory:
-        """``mapping_file`` is an optional CSV with the columns ``nameOrig,email``."""
-        known: dict[str, str] = {}
-        if mapping_file is not None:
-            with mapping_file.open(newline="") as handle:
-                known = {row["nameOrig"]: row["email"] for row in csv.DictReader(handle)}
-        return cls(domain, known)
+        """``mapping_file`` is an optional CSV with the columns ``nameOrig,email``;
+        ``ConfigError`` naming its first bad line, if it has one."""
+        return cls(domain, {} if mapping_file is None else read_email_file(mapping_file))
 
     def addresses(self, customers: pa.ChunkedArray | pa.Array) -> pa.Array:
         default = pc.binary_join_element_wise(customers, pa.scalar("@" + self.domain), "")
@@ -44,6 +44,35 @@ class EmailDirectory:
         found = pc.index_in(customers, value_set=names)
         mapped = pc.take(pa.array(list(self.known.values())), found)
         return pc.if_else(pc.is_null(found), default, mapped)
+
+
+def read_email_file(path: Path) -> dict[str, str]:
+    """The ``nameOrig,email`` rows of ``path`` (UTF-8, a byte order mark allowed), every
+    address checked; ``ConfigError`` naming CUSTOMER_EMAILS_FILE and the line otherwise."""
+
+    def refuse(why: str) -> ConfigError:
+        return ConfigError(f"invalid configuration: CUSTOMER_EMAILS_FILE: {path}: {why}")
+
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise refuse(f"not UTF-8 text (byte {error.start})") from error
+    rows = csv.reader(io.StringIO(text, newline=""))
+    header = next(rows, [])
+    if [name.strip() for name in header] != ["nameOrig", "email"]:
+        raise refuse(f"the first line must be nameOrig,email, not {','.join(header)[:80]!r}")
+    known: dict[str, str] = {}
+    line = rows.line_num + 1  # where the next row starts (a quoted field may span lines)
+    for row in rows:
+        if len(row) != 2 and row:
+            raise refuse(f"line {line}: expected nameOrig,email, found {len(row)} fields")
+        try:
+            if row:
+                known[row[0].strip()] = check_address(row[1].strip())
+        except AddressError as error:
+            raise refuse(f"line {line}: {error}") from error
+        line = rows.line_num + 1
+    return known
 
 
 def to_records(block: Block, start_time: datetime, emails: EmailDirectory) -> pa.Table:

@@ -1,8 +1,11 @@
 """PaySim rows -> validated, typed transactions, a block of rows at a time (pure).
 
-A block is a piece of the CSV that ends on a line boundary. Every field is
-read as text first, so that one bad value rejects one row, not the block;
-the checks and conversions then run column-wise in pyarrow.
+A block is a piece of the CSV that ends on a line boundary. Lines the CSV
+reader cannot take (bytes that are not UTF-8, a carriage return inside a
+row, a line of over ``MAX_LINE_BYTES``) are rejected before it sees them.
+Every field is then read as text, so that one bad value rejects one row,
+not the block; the checks and conversions run column-wise in pyarrow.
+Rows are numbered exactly as the block splitter counts lines: by ``\n``.
 """
 
 from __future__ import annotations
@@ -26,10 +29,19 @@ TYPES = ("CASH_IN", "CASH_OUT", "DEBIT", "PAYMENT", "TRANSFER")
 MONEY = ("amount", "oldbalanceOrg", "newbalanceOrig", "oldbalanceDest", "newbalanceDest")
 FLAGS = ("isFraud", "isFlaggedFraud")
 HOUR_MS = 3_600_000
+# PaySim has 743 steps (hours); a million is 114 years, which keeps every
+# event time representable from any EVENT_START_TIME before the year 9800.
+MAX_STEP = 1_000_000
+# A PaySim line is about 100 bytes; anything this long is not one.
+MAX_LINE_BYTES = 64 * 1024
+# What a rejected row carries of its text, and of a value in its reason.
+MAX_REJECTED_TEXT = 1_000
+MAX_VALUE_SHOWN = 100
 
 _NUMBER = r"^[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
 _NEGATIVE = r"^-[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
 _STEP = r"^[0-9]{1,9}$"
+_ZERO = r"^0+(\.0+)?([eE][+-]?[0-9]+)?$"
 _NAME = r"^[CM][0-9]{1,10}$"
 _FLAG_VALUES = pa.array(["0", "1", "0.0", "1.0"])
 _TRUE_VALUES = pa.array(["1", "1.0"])
@@ -41,11 +53,24 @@ class NotPaySimError(PermanentError, ValueError):
 
 @dataclass(frozen=True)
 class Rejected:
-    """A row that failed validation, with where it was and why."""
+    """A row that failed validation, with where it was and why.
+
+    ``text`` is the row as read, cut to ``MAX_REJECTED_TEXT`` characters;
+    ``length`` is how long it was, so a cut shows.
+    """
 
     line: int
     reason: str
     text: str
+    length: int
+
+    @classmethod
+    def of(cls, line: int, reason: str, text: str) -> Rejected:
+        return cls(line, reason, text[:MAX_REJECTED_TEXT], len(text))
+
+    @property
+    def truncated(self) -> bool:
+        return self.length > len(self.text)
 
 
 @dataclass(frozen=True)
@@ -85,20 +110,24 @@ def check_header(line: str) -> None:
 
 
 def parse_block(data: bytes, first_line: int) -> Block:
-    """Parse and validate the rows in ``data``, whose first line is line ``first_line``."""
+    """Parse and validate the rows in ``data``, whose first line is line ``first_line``.
+
+    Never raises on the content: every line ends up a row or a ``Rejected``.
+    """
+    data, unreadable = _set_aside_unreadable(data, first_line)
     wrong_width: list[Rejected] = []
 
     def on_invalid_row(row: pcsv.InvalidRow) -> str:
         line = first_line + row.number - 1
         reason = f"expected {len(COLUMNS)} columns, found {row.actual_columns}"
-        wrong_width.append(Rejected(line, reason, row.text))
+        wrong_width.append(Rejected.of(line, reason, row.text))
         return "skip"
 
     table = pcsv.read_csv(
         io.BytesIO(data),
         read_options=pcsv.ReadOptions(column_names=list(COLUMNS), use_threads=False),
         parse_options=pcsv.ParseOptions(
-            invalid_row_handler=on_invalid_row, ignore_empty_lines=False
+            invalid_row_handler=on_invalid_row, ignore_empty_lines=False, quote_char=False
         ),
         convert_options=pcsv.ConvertOptions(
             column_types=dict.fromkeys(COLUMNS, pa.string()), strings_can_be_null=False
@@ -107,9 +136,97 @@ def parse_block(data: bytes, first_line: int) -> Block:
     lines = _line_numbers(first_line, table.num_rows, sorted(r.line for r in wrong_width))
     valid = _valid_mask(table)
     rejected = wrong_width + _reasons(table, lines, valid)
-    rejected.sort(key=lambda r: r.line)
     kept = table.filter(pa.array(valid))
-    return Block(rows=_typed(kept), lines=lines[valid], rejected=rejected)
+    typed, kept_lines = _typed(kept), lines[valid]
+    in_range, out_of_range = _in_range(typed, kept, kept_lines)
+    if out_of_range:
+        typed, kept_lines = typed.filter(pa.array(in_range)), kept_lines[in_range]
+    # A line set aside was parsed as an empty one: its own reason replaces "empty line".
+    rejected = [r for r in rejected + out_of_range if r.line not in unreadable]
+    rejected += unreadable.values()
+    rejected.sort(key=lambda r: r.line)
+    return Block(rows=typed, lines=kept_lines, rejected=rejected)
+
+
+def _set_aside_unreadable(data: bytes, first_line: int) -> tuple[bytes, dict[int, Rejected]]:
+    """``data`` with each line the CSV reader cannot take emptied, and those lines rejected.
+
+    The usual block is checked in a few passes over its bytes; only a block
+    with such a line is split into lines.
+    """
+    too_long = len(data) > MAX_LINE_BYTES and _longest_line(data) > MAX_LINE_BYTES
+    bare_return = b"\r" in data and data.count(b"\r") != data.count(b"\r\n")
+    if not too_long and not bare_return and _is_utf8(data):
+        return data, {}
+    lines = data.split(b"\n")
+    unreadable = {}
+    for index, line in enumerate(lines):
+        reason = _unreadable(line)
+        if reason is not None:
+            text = line.decode("utf-8", errors="replace")
+            unreadable[first_line + index] = Rejected.of(first_line + index, reason, text)
+            lines[index] = b""
+    return b"\n".join(lines), unreadable
+
+
+def _unreadable(line: bytes) -> str | None:
+    if len(line) > MAX_LINE_BYTES:
+        return f"a line of {len(line):,} bytes; a PaySim row is far under {MAX_LINE_BYTES:,}"
+    if b"\r" in line.removesuffix(b"\r"):
+        return "a carriage return inside the row"
+    if not _is_utf8(line):
+        return "bytes that are not UTF-8 text"
+    return None
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _longest_line(data: bytes) -> int:
+    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n"))
+    starts = np.concatenate(([0], ends + 1))
+    stops = np.concatenate((ends, [len(data)]))
+    return int((stops - starts).max())
+
+
+def _in_range(
+    typed: pa.Table, texts: pa.Table, lines: np.ndarray
+) -> tuple[np.ndarray, list[Rejected]]:
+    """Rows whose numbers survived conversion: a step from 1 to MAX_STEP, money that is
+    finite and not a non-zero value rounded to 0. The mask of those, and the others."""
+    reasons: dict[int, str] = {}
+    step = typed["step"].to_numpy()
+    for index in np.flatnonzero((step < 1) | (step > MAX_STEP)):
+        reasons.setdefault(int(index), f"step is {step[index]}, expected 1 to {MAX_STEP:,}")
+    for name in MONEY:
+        values = typed[name].to_numpy(zero_copy_only=False)
+        zero_text = pc.match_substring_regex(texts[name], _ZERO).to_numpy(zero_copy_only=False)
+        for index in np.flatnonzero(~np.isfinite(values) | ((values == 0) & ~zero_text)):
+            shown = _shown(texts[name][int(index)].as_py())
+            reasons.setdefault(int(index), f"{name} is {shown}, beyond what a double holds")
+    ok = np.ones(typed.num_rows, dtype=bool)
+    if not reasons:
+        return ok, []
+    bad = sorted(reasons)
+    ok[bad] = False
+    rows = texts.take(pa.array(bad, pa.int64())).to_pylist()
+    rejected = [
+        Rejected.of(int(lines[index]), reasons[index], _row_text(row))
+        for index, row in zip(bad, rows, strict=True)
+    ]
+    return ok, rejected
+
+
+def _shown(value: str) -> str:
+    """A value as a reason quotes it: at most MAX_VALUE_SHOWN characters."""
+    if len(value) <= MAX_VALUE_SHOWN:
+        return repr(value)
+    return f"{value[:MAX_VALUE_SHOWN]!r}... ({len(value):,} characters)"
 
 
 def _line_numbers(first_line: int, count: int, skipped: list[int]) -> np.ndarray:
@@ -148,7 +265,7 @@ def _reasons(table: pa.Table, lines: np.ndarray, valid: np.ndarray) -> list[Reje
     rows = subset.to_pylist()
     failing = [(name, mask.to_pylist()) for name, mask in _checks(subset)]
     return [
-        Rejected(int(lines[index]), _reason(row, failing, position), _row_text(row))
+        Rejected.of(int(lines[index]), _reason(row, failing, position), _row_text(row))
         for position, (index, row) in enumerate(zip(bad, rows, strict=True))
     ]
 
@@ -164,7 +281,7 @@ def _reason(row: dict[str, str], failing: list[tuple[str, list[bool]]], position
 
 def _describe(name: str, value: str) -> str:
     if name in MONEY and pc.match_substring_regex(pa.array([value]), _NEGATIVE)[0].as_py():
-        return f"{name} is negative: {value!r}"
+        return f"{name} is negative: {_shown(value)}"
     expected = {
         "step": "a whole number of hours",
         "type": "one of " + ", ".join(TYPES),
@@ -173,7 +290,7 @@ def _describe(name: str, value: str) -> str:
         "isFraud": "0 or 1",
         "isFlaggedFraud": "0 or 1",
     }.get(name, "a non-negative number")
-    return f"{name} is {value!r}, expected {expected}"
+    return f"{name} is {_shown(value)}, expected {expected}"
 
 
 def _row_text(row: dict[str, str]) -> str:

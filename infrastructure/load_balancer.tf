@@ -51,6 +51,19 @@ resource "google_compute_backend_service" "confirmation" {
   }
 }
 
+# A request log holds the whole URL, and the links in the fraud emails carry
+# their signed token in the query string: those entries are dropped before
+# Cloud Logging stores them. The answer itself travels in a POST body, which
+# is never logged; every other request of the load balancer is kept.
+resource "google_logging_project_exclusion" "confirmation_tokens" {
+  count       = local.public_confirmation
+  name        = "${var.prefix}-confirmation-tokens"
+  description = "Load balancer request logs of confirmation links: their URLs carry signed tokens."
+  filter      = "resource.type=\"http_load_balancer\" AND httpRequest.requestUrl:\"token=\""
+
+  depends_on = [google_project_service.apis]
+}
+
 resource "google_compute_url_map" "confirmation" {
   count           = local.public_confirmation
   name            = "${var.prefix}-confirmation"

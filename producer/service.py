@@ -294,7 +294,10 @@ def _parts(block: Block, end_line: int, by_step: bool) -> Iterator[Part]:
 
 
 def _rejected_body(source: str, rejected: Rejected) -> bytes:
-    return json.dumps({"source": source, **asdict(rejected)}).encode()
+    """The quarantined row as JSON; ``truncated`` says its text was cut (``length`` is whole)."""
+    return json.dumps(
+        {"source": source, **asdict(rejected), "truncated": rejected.truncated}
+    ).encode()
 
 
 def _transactional_id(source_uri: str) -> str:

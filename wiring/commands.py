@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 
 import waitress
 
+from consumers.answers import republish
+from consumers.confirmation import MAX_REQUEST_BYTES
 from fraudstream.config import Settings
 from fraudstream.stopping import StopFlag
 from producer.checkpoint import Counts
@@ -15,6 +18,7 @@ from producer.service import RunOptions, Summary
 from wiring import factory
 
 log = logging.getLogger("fraudstream")
+REPUBLISH_SECONDS = 60
 
 
 def produce(settings: Settings, options: RunOptions) -> Summary:
@@ -38,12 +42,22 @@ def consume(settings: Settings, kind: str, idle_exit: float | None, send_emails:
 
 
 def serve_confirmations(settings: Settings) -> int:
-    """Serve the confirmation pages with waitress until SIGTERM."""
-    app = factory.confirmation_app(settings)
+    """Serve the confirmation pages with waitress until SIGTERM; meanwhile publish every
+    minute what was recorded while Kafka was away."""
+    book = factory.answer_book(settings)
+    app = factory.confirmation_app(settings, book)
+    stopped = threading.Event()
+    threading.Thread(
+        target=republish, args=(book, REPUBLISH_SECONDS, stopped), name="republisher", daemon=True
+    ).start()
     log.info("serving", extra={"host": settings.confirmation_host,
                                "port": settings.confirmation_port})  # fmt: skip
-    waitress.serve(app, host=settings.confirmation_host, port=settings.confirmation_port,
-                   threads=8, ident="fraudstream")  # fmt: skip
+    try:
+        waitress.serve(app, host=settings.confirmation_host, port=settings.confirmation_port,
+                       threads=8, ident="fraudstream",
+                       max_request_body_size=MAX_REQUEST_BYTES)  # fmt: skip
+    finally:
+        stopped.set()
     return 0
 
 

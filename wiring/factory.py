@@ -48,9 +48,14 @@ def batch_consumer(
     return BatchConsumer(settings, chosen, clients, stop)
 
 
-def confirmation_app(settings: Settings) -> Flask:
-    """The confirmation service, its topic, schema and lake checked."""
+def confirmation_app(settings: Settings, book: AnswerBook | None = None) -> Flask:
+    """The confirmation service's pages over ``book`` (by default, ``answer_book``)."""
     key = token_key(settings)
+    return create_app(book or answer_book(settings), key)
+
+
+def answer_book(settings: Settings) -> AnswerBook:
+    """Where answers are recorded and published, its topic, schema and lake checked."""
     answers = topology(settings).confirmations
     kafka.require_topics(settings.kafka_bootstrap_servers, [answers.name])
     bucket = lake.lake_bucket(settings.gcp_project, settings.lake_bucket)
@@ -63,7 +68,7 @@ def confirmation_app(settings: Settings) -> Flask:
         answers.name,
         registry.value_serializer(client, answers.name, schema),
     )
-    return create_app(AnswerBook(bucket, publisher), key)
+    return AnswerBook(bucket, publisher)
 
 
 def producer_run(settings: Settings, options: RunOptions, stop: StopFlag) -> ProducerRun:

@@ -176,3 +176,9 @@ def test_outputs_say_where_things_are() -> None:
     assert outputs["confirmation_url"]["value"] == "https://confirm.example.com"
     assert outputs["kafka_vms"]["value"] == ["fraudstream-kafka-1"]
     assert "start-iap-tunnel fraudstream-kafka-1 9080" in outputs["kafka_ui"]["value"]
+
+
+def test_request_logs_that_carry_link_tokens_are_never_stored(single: Resources) -> None:
+    exclusion = single["google_logging_project_exclusion.confirmation_tokens[0]"]
+    assert 'resource.type="http_load_balancer"' in exclusion["filter"]
+    assert 'httpRequest.requestUrl:"token="' in exclusion["filter"]

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from consumers.answers import AnswerBook
+from consumers.answers import AnswerBook, Recorded
 from fraudstream import lake
 from fraudstream.config import Settings
 from fraudstream.kafka import DeliveryError
@@ -55,21 +55,21 @@ def test_the_first_answer_is_kept_and_a_later_one_reads_it_back(
     settings: Settings, book: tuple[AnswerBook, Publications]
 ) -> None:
     answers, publications = book
-    first, new = answers.record(_confirmation(Answer.NOT_FRAUD))
-    assert new and first["status"] == "not_fraud"
-    second, new = answers.record(_confirmation(Answer.FRAUD))
-    assert not new and second == first
-    assert answers.recorded(TRANSACTION) == first
-    assert json.loads(_stored(settings).data) == first
-    assert publications.published == [first]
+    first = answers.record(_confirmation(Answer.NOT_FRAUD))
+    assert first.new and first.published and first.answer["status"] == "not_fraud"
+    second = answers.record(_confirmation(Answer.FRAUD))
+    assert not second.new and second.answer == first.answer
+    assert answers.recorded(TRANSACTION) == second
+    assert json.loads(_stored(settings).data) == first.answer
+    assert publications.published == [first.answer]
 
 
 def test_of_simultaneous_clicks_exactly_one_records(
     settings: Settings, book: tuple[AnswerBook, Publications]
 ) -> None:
-    answers, _ = book
+    answers, publications = book
     start = threading.Barrier(8)
-    outcomes: list[tuple[dict[str, Any], bool]] = []
+    outcomes: list[Recorded] = []
 
     def click(answer: Answer) -> None:
         start.wait()
@@ -81,8 +81,32 @@ def test_of_simultaneous_clicks_exactly_one_records(
     for thread in threads:
         thread.join(60)
     assert len(outcomes) == 8
-    assert sum(new for _, new in outcomes) == 1
-    assert len({json.dumps(answer, sort_keys=True) for answer, _ in outcomes}) == 1
+    assert sum(outcome.new for outcome in outcomes) == 1
+    assert len({json.dumps(outcome.answer, sort_keys=True) for outcome in outcomes}) == 1
+    assert len(publications.published) == 1
+
+
+def test_a_click_and_page_loads_at_once_publish_the_answer_once(
+    settings: Settings, book: tuple[AnswerBook, Publications]
+) -> None:
+    """The answer was recorded while Kafka was away; then four requests come at once."""
+    answers, publications = book
+    publications.failing = True
+    assert not answers.record(_confirmation(Answer.FRAUD)).published
+    publications.failing = False
+    answers.lease_seconds = 0  # the failed attempt's claim has run out
+    start = threading.Barrier(4)
+
+    def load() -> None:
+        start.wait()
+        answers.recorded(TRANSACTION)
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(publications.published) == 1
 
 
 def test_an_answer_not_published_is_published_by_the_next_reader(
@@ -90,13 +114,17 @@ def test_an_answer_not_published_is_published_by_the_next_reader(
 ) -> None:
     answers, publications = book
     publications.failing = True
-    with pytest.raises(DeliveryError):
-        answers.record(_confirmation(Answer.FRAUD))
+    kept = answers.record(_confirmation(Answer.FRAUD))
+    assert kept.new and not kept.published  # recorded all the same
     assert _stored(settings).metadata.get("published") != "true"
 
     publications.failing = False
-    kept = answers.recorded(TRANSACTION)
-    assert kept is not None and publications.published == [kept]
+    assert answers.recorded(TRANSACTION) == Recorded(kept.answer, new=False, published=False)
+    assert publications.published == []  # within the lease of the failed attempt
+    answers.lease_seconds = 0
+    assert answers.publish_pending() == 1
+    assert publications.published == [kept.answer]
     assert _stored(settings).metadata["published"] == "true"
-    answers.recorded(TRANSACTION)
+    assert answers.publish_pending() == 0
+    assert answers.recorded(TRANSACTION) == Recorded(kept.answer, new=False, published=True)
     assert len(publications.published) == 1

@@ -19,6 +19,7 @@ def test_values_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "10.0.0.2:9092,10.0.0.3:9092")
     monkeypatch.setenv("SMTP_PORT", "2525")
     monkeypatch.setenv("SMTP_PASSWORD", "hunter2")
+    monkeypatch.setenv("SMTP_STARTTLS", "true")
     settings = load_settings()
     assert settings.kafka_bootstrap_servers == "10.0.0.2:9092,10.0.0.3:9092"
     assert settings.smtp_port == 2525
@@ -44,6 +45,13 @@ def test_values_come_from_a_dotenv_file(monkeypatch: pytest.MonkeyPatch, tmp_pat
         ("FRAUD_TOPIC", "has space"),
         ("TOPIC_PARTITIONS", "0"),
         ("LOG_LEVEL", "LOUD"),
+        ("FRAUD_TOPIC", ".."),
+        ("FRAUD_TOPIC", "x" * 250),
+        ("MAIL_FROM", "alerts@bank.example\r\nBcc: everyone@bank.example"),
+        ("MAIL_FROM", "alerts"),
+        ("CUSTOMER_EMAIL_DOMAIN", "bücher.example"),
+        ("CUSTOMER_EMAIL_DOMAIN", "example.com\nX-Injected: 1"),
+        ("CONFIRMATION_TOKEN_TTL_HOURS", "100000000000"),
     ],
 )
 def test_a_bad_value_names_its_variable(
@@ -52,3 +60,19 @@ def test_a_bad_value_names_its_variable(
     monkeypatch.setenv(variable, value)
     with pytest.raises(ConfigError, match=variable):
         load_settings()
+
+
+def test_a_password_never_travels_in_the_clear_unless_said(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMTP_PASSWORD", "hunter2")
+    with pytest.raises(ConfigError, match="SMTP_STARTTLS") as refused:
+        load_settings()
+    assert "hunter2" not in str(refused.value)
+    monkeypatch.setenv("SMTP_ALLOW_PLAINTEXT_LOGIN", "true")
+    assert load_settings().smtp_allow_plaintext_login
+
+
+def test_credentials_in_a_url_are_never_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCHEMA_REGISTRY_URL", "ftp://admin:s3cret@registry.internal/ccompat")
+    with pytest.raises(ConfigError, match="SCHEMA_REGISTRY_URL") as refused:
+        load_settings()
+    assert "s3cret" not in str(refused.value) and "admin" not in str(refused.value)

@@ -8,7 +8,7 @@ from typing import Any, cast
 import pytest
 from flask.testing import FlaskClient
 
-from consumers.answers import STATUS, AnswerBook
+from consumers.answers import STATUS, AnswerBook, Recorded
 from consumers.confirmation import SECURITY_HEADERS, create_app
 from fraudstream.lake import StorageError
 from fraudstream.tokens import Answer, Confirmation, sign
@@ -21,23 +21,25 @@ class MemoryBook:
     def __init__(self) -> None:
         self.answers: dict[str, dict[str, Any]] = {}
         self.down = False
+        self.kafka_down = False
 
-    def recorded(self, transaction_id: str) -> dict[str, Any] | None:
+    def recorded(self, transaction_id: str) -> Recorded | None:
         if self.down:
             raise StorageError("the lake is down")
-        return self.answers.get(transaction_id)
+        answer = self.answers.get(transaction_id)
+        return None if answer is None else Recorded(answer, False, not self.kafka_down)
 
-    def record(self, confirmation: Confirmation) -> tuple[dict[str, Any], bool]:
+    def record(self, confirmation: Confirmation) -> Recorded:
         earlier = self.recorded(confirmation.transaction_id)
         if earlier is not None:
-            return earlier, False
+            return earlier
         answer = {
             "transaction_id": confirmation.transaction_id,
             "status": STATUS[confirmation.answer],
             "answered_at": "2026-11-23T10:00:00",
         }
         self.answers[confirmation.transaction_id] = answer
-        return answer, True
+        return Recorded(answer, True, not self.kafka_down)
 
 
 @pytest.fixture
@@ -107,3 +109,38 @@ def test_a_lake_outage_gets_a_try_again_page(client: FlaskClient, book: MemoryBo
     book.down = True
     response = client.post("/confirm", data={"token": _token(Answer.FRAUD)})
     assert response.status_code == 503 and b"Nothing has been recorded" in response.data
+
+
+def test_an_answer_recorded_while_kafka_is_away_says_so(
+    client: FlaskClient, book: MemoryBook
+) -> None:
+    book.kafka_down = True
+    response = client.post("/confirm", data={"token": _token(Answer.FRAUD)})
+    assert response.status_code == 200
+    assert b"reported this payment as fraud" in response.data
+    assert b"safely recorded" in response.data and b"Nothing has been recorded" not in response.data
+
+
+@pytest.mark.parametrize(
+    "token", ["a.b.c.%C3%A9", "a.b.c.\u00e9", "\u00e9", "....", "x" * 3000, "a.b.c.d.e.f"]
+)
+def test_any_malformed_token_gets_400(client: FlaskClient, token: str) -> None:
+    assert client.get("/confirm", query_string={"token": token}).status_code == 400
+    assert client.get(f"/confirm?token={token}").status_code == 400
+    assert client.post("/confirm", data={"token": token}).status_code == 400
+
+
+def test_pages_escape_what_they_show(client: FlaskClient, book: MemoryBook) -> None:
+    book.answers["a1b2c3d4e5f60718"] = {
+        "transaction_id": "<script>alert(1)</script>", "status": "not_fraud",
+        "answered_at": "<b>2026</b>-11-23",
+    }  # fmt: skip
+    page = client.get("/confirm", query_string={"token": _token(Answer.FRAUD)}).data
+    assert b"<script>" not in page and b"&lt;script&gt;" in page
+    assert b"<b>2026" not in page
+
+
+def test_a_large_body_is_refused_before_it_is_read(client: FlaskClient, book: MemoryBook) -> None:
+    response = client.post("/confirm", data={"token": _token(Answer.FRAUD), "pad": "x" * 100_000})
+    assert response.status_code == 413
+    assert book.answers == {}

@@ -142,7 +142,8 @@ class _Lake:
         return [SimpleNamespace(name=name) for name in names]
 
     def get_blob(self, name: str) -> Any:
-        return SimpleNamespace(download_as_bytes=lambda: self.objects[name], metadata=None)
+        data = self.objects[name]
+        return SimpleNamespace(download_as_bytes=lambda: data, metadata=None, generation=1)
 
 
 def _batch(
@@ -202,3 +203,16 @@ def test_produce_and_wait_fails_when_any_message_is_not_acknowledged() -> None:
             [*good, {"topic": "t", "value": b"v", "key": b"lost"}],
             "letters",
         )
+
+
+def test_recovery_leaves_objects_that_are_not_batches_alone(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    prefix = "transaction/topic=t/partition=000/"
+    lake = {
+        **_batch(LakeFolder.TRANSACTIONS, 0, 9),
+        f"{prefix}README.txt": b"notes",
+        f"{prefix}00000000000000000010-00000000000000000019 (1).jsonl": b"",
+    }
+    assert _recover(lake, committed=0) == Recovery(resume_offset=10)
+    assert sum("not a batch" in record.getMessage() for record in caplog.records) == 2

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from fraudstream.addresses import AddressError
 from fraudstream.emails import Email, money, render, transaction_fields
 
 TRANSACTION: dict[str, Any] = {
@@ -75,10 +76,14 @@ def test_non_ascii_headers_are_encoded_and_line_breaks_refused() -> None:
     )  # fmt: skip
     assert message.data.isascii()
     assert message_from_bytes(message.data, policy=default)["Subject"] == "Votre virement — reçu"
+    with pytest.raises(AddressError, match="cannot have before @"):
+        render("transaction_notification", "Hi", "a@bank.example", "c\r\nBcc: e@x.org", **fields)
+    with pytest.raises(AddressError, match="line break"):
+        render("transaction_notification", "Hi", "A\r\nBcc: e@x.org <a@bank.example>",
+               "c@x.org", **fields)  # fmt: skip
     with pytest.raises(ValueError, match="line break"):
-        render(
-            "transaction_notification", "Hi", "a@bank.example", "c@x.org\r\nBcc: e@x.org", **fields
-        )
+        render("transaction_notification", "Hi\r\nBcc: e@x.org", "a@bank.example",
+               "c@x.org", **fields)  # fmt: skip
 
 
 def test_bodies_survive_the_wire_whatever_they_hold() -> None:

@@ -4,7 +4,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 
+from fraudstream.config import ConfigError
 from fraudstream.records import EmailDirectory, to_records
 from fraudstream.transactions import parse_block
 
@@ -49,3 +51,34 @@ def test_customer_email_defaults_to_the_domain_and_follows_a_mapping(tmp_path: P
     assert records["customer_email"].to_pylist() == [
         "C1231006815@bank.example", "ana@example.org", "C1231006815@bank.example",
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"nameOrig\nC1\n", "the first line must be nameOrig,email"),
+        (b"name,address\nC1,a@b.example\n", "the first line must be nameOrig,email"),
+        (b"nameOrig,email\nC1,a@b.example\nC2\n", "line 3: expected nameOrig,email, found 1"),
+        (b"nameOrig,email\nC1,j\xc3\xb6rg@b.example\n", "line 2: 'jörg@b.example' has non-ASCII"),
+        (b"nameOrig,email\nC1,c3@b\xc3\xbccher.example\n", "line 2: 'c3@bücher.example'"),
+        (b'nameOrig,email\nC1,"a@b.example\r\nBcc: x@y.example"\n', "line 2:"),
+        (b"nameOrig,email\nC1,\xff@b.example\n", "not UTF-8 text"),
+    ],
+    ids=["one-column", "other-header", "no-email", "non-ascii", "idn", "crlf", "not-utf8"],
+)
+def test_a_bad_emails_file_is_refused_at_start_naming_the_line(
+    tmp_path: Path, content: bytes, says: str
+) -> None:
+    path = tmp_path / "emails.csv"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match="CUSTOMER_EMAILS_FILE") as refused:
+        EmailDirectory.load("bank.example", path)
+    assert says in str(refused.value)
+
+
+def test_an_emails_file_with_a_byte_order_mark_and_crlf_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "emails.csv"
+    path.write_bytes(b"\xef\xbb\xbfnameOrig,email\r\nC1,a@b.example\r\n\r\nC2, c@d.example \r\n")
+    assert EmailDirectory.load("bank.example", path).known == {
+        "C1": "a@b.example", "C2": "c@d.example",
+    }  # fmt: skip

@@ -41,3 +41,10 @@ def test_a_last_line_without_newline_is_kept() -> None:
 def test_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="no such file"), open_source(str(tmp_path / "x"), "p"):
         pass
+
+
+def test_a_byte_order_mark_before_the_header_is_not_part_of_it() -> None:
+    with_mark = b"\xef\xbb\xbf" + TEXT
+    header, header_end = read_header(io.BytesIO(with_mark))
+    assert header == "h1,h2\n"
+    assert with_mark[header_end:] == TEXT[6:]  # rows start where they do, mark counted

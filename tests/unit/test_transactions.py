@@ -5,8 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from fraudstream.transactions import HEADER, NotPaySimError, check_header, parse_block
+from fraudstream.transactions import (
+    HEADER,
+    MAX_REJECTED_TEXT,
+    NotPaySimError,
+    check_header,
+    parse_block,
+)
 
 GOOD = "1,PAYMENT,9839.64,C1231006815,170136.0,160296.36,M1979787155,0.0,0.0,0,0"
 
@@ -74,3 +82,86 @@ def test_a_file_without_the_header_is_refused() -> None:
     check_header(HEADER + "\n")
     with pytest.raises(NotPaySimError, match="not a PaySim CSV"):
         check_header(GOOD)
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (GOOD.encode()[:30] + b"\xff\xfe" + GOOD.encode()[30:], "bytes that are not UTF-8 text"),
+        (GOOD.encode()[:20] + b"\r" + GOOD.encode()[20:], "a carriage return inside the row"),
+        (b"1,PAYMENT," + b"9" * 3_000_000, "a line of 3,000,010 bytes"),
+    ],
+    ids=["not-utf8", "bare-carriage-return", "3-MB-line"],
+)
+def test_a_line_the_reader_cannot_take_is_rejected_alone(line: bytes, reason: str) -> None:
+    data = b"\n".join([GOOD.encode(), line, GOOD.encode(), GOOD.encode()]) + b"\n"
+    block = parse_block(data, first_line=7)
+    assert block.lines.tolist() == [7, 9, 10]
+    assert [(r.line, r.reason[: len(reason)]) for r in block.rejected] == [(8, reason)]
+    rejected = block.rejected[0]
+    assert len(rejected.text) <= MAX_REJECTED_TEXT
+    assert rejected.truncated == (len(line) > MAX_REJECTED_TEXT)
+
+
+def test_crlf_line_ends_are_fine() -> None:
+    block = parse_block(f"{GOOD}\r\n{GOOD}\r\n".encode(), first_line=2)
+    assert block.rejected == [] and block.lines.tolist() == [2, 3]
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        ("1,PAYMENT,1e400,C1,1.0,0.0,M1,0.0,0.0,0,0", "amount is '1e400', beyond what a double"),
+        ("1,PAYMENT,1e-400,C1,1.0,0.0,M1,0.0,0.0,0,0", "amount is '1e-400', beyond"),
+        ("1,PAYMENT,5,C1,1e309,0.0,M1,0.0,0.0,0,0", "oldbalanceOrg is '1e309'"),
+        ("0,PAYMENT,5,C1,1.0,0.0,M1,0.0,0.0,0,0", "step is 0, expected 1 to 1,000,000"),
+        ("69898633,PAYMENT,5,C1,1.0,0.0,M1,0.0,0.0,0,0", "step is 69898633, expected 1 to"),
+    ],
+)
+def test_numbers_that_do_not_survive_conversion_are_rejected(row: str, reason: str) -> None:
+    block = parse_block(f"{GOOD}\n{row}\n".encode(), first_line=2)
+    assert block.lines.tolist() == [2]
+    assert [(r.line, r.reason[: len(reason)], r.text) for r in block.rejected] == [(3, reason, row)]
+
+
+def test_zero_written_any_way_is_still_zero() -> None:
+    row = "1,PAYMENT,0e5,C1,00.000,0,M1,0.0,0E-3,0,0"
+    assert parse_block(f"{row}\n".encode(), first_line=2).rejected == []
+
+
+def test_a_huge_value_is_shown_cut_in_the_reason_and_the_text() -> None:
+    row = "1,PAYMENT," + "x" * 60_000 + ",C1,1.0,0.0,M1,0.0,0.0,0,0"
+    rejected = parse_block(f"{row}\n".encode(), first_line=2).rejected[0]
+    assert len(rejected.reason) < 200 and "60,000 characters" in rejected.reason
+    assert len(rejected.text) == MAX_REJECTED_TEXT and rejected.length == len(row)
+
+
+def test_quotes_are_plain_characters() -> None:
+    block = parse_block(b'1,"PAYMENT",5,C1,1.0,0.0,M1,0.0,0.0,0,0\n' + GOOD.encode() + b"\n", 2)
+    assert block.lines.tolist() == [3]
+    assert block.rejected[0].reason.startswith("type is '\"PAYMENT\"'")
+
+
+_LINE = st.one_of(
+    st.binary(max_size=120),
+    st.lists(
+        st.one_of(
+            st.sampled_from(["1", "743", "PAYMENT", "C1", "M2", "0", "1.0", "9E7", "-1", "", "é"]),
+            st.text(max_size=8),
+        ),
+        min_size=0, max_size=13,
+    ).map(lambda fields: ",".join(fields).encode("utf-8", errors="surrogatepass")),
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(_LINE, min_size=1, max_size=40), first_line=st.integers(2, 10_000))
+def test_any_bytes_give_one_outcome_a_line_and_never_raise(
+    lines: list[bytes], first_line: int
+) -> None:
+    data = b"".join(line.replace(b"\n", b" ") + b"\n" for line in lines)
+    block = parse_block(data, first_line)
+    numbers = block.lines.tolist() + [r.line for r in block.rejected]
+    assert sorted(numbers) == list(range(first_line, first_line + len(lines)))
+    assert block.rows.num_rows == len(block.lines)
+    assert all(len(r.text) <= MAX_REJECTED_TEXT for r in block.rejected)
