@@ -3,12 +3,13 @@ tested on the GCS emulator, in tests/integration/test_answers.py)."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any, cast
 
 import pytest
 from flask.testing import FlaskClient
 
-from consumers.answers import STATUS, AnswerBook, Recorded
+from consumers.answers import STATUS, AnswerBook, Recorded, republish
 from consumers.confirmation import SECURITY_HEADERS, create_app
 from fraudstream.lake import StorageError
 from fraudstream.tokens import Answer, Confirmation, sign
@@ -144,3 +145,25 @@ def test_a_large_body_is_refused_before_it_is_read(client: FlaskClient, book: Me
     response = client.post("/confirm", data={"token": _token(Answer.FRAUD), "pad": "x" * 100_000})
     assert response.status_code == 413
     assert book.answers == {}
+
+
+class _PendingBook:
+    """Counts the republisher's rounds; the second finds the lake down."""
+
+    def __init__(self, stopped: threading.Event) -> None:
+        self.rounds, self.stopped = 0, stopped
+
+    def publish_pending(self) -> int:
+        self.rounds += 1
+        if self.rounds == 2:
+            raise StorageError("the lake is down")
+        if self.rounds == 3:
+            self.stopped.set()
+        return 1
+
+
+def test_the_republisher_goes_round_until_stopped_and_outlives_an_outage() -> None:
+    stopped = threading.Event()
+    book = _PendingBook(stopped)
+    republish(cast(AnswerBook, book), interval=0.01, stopped=stopped)
+    assert book.rounds == 3
