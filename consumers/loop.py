@@ -5,9 +5,10 @@ the batch holds BATCH_MAX_RECORDS or its oldest record has waited
 BATCH_MAX_SECONDS. A batch is finished in this order (``sinks``), so a crash
 between any two steps leaves nothing lost and, once redone, nothing doubled:
 
-1. undecodable messages go to the dead-letter topic (error in the headers);
-2. the emails are sent, skipping those the lake's email log already shows
-   (``recovery``);
+1. the emails are sent, skipping those the lake's email log already shows
+   (``recovery``); an address that cannot be sent to is logged as rejected;
+2. what could not be decoded, or that the handler could not take, goes to
+   the dead-letter topic (error in the headers);
 3. the email log, then the records, are written as objects named after the
    partition and offsets (a redo overwrites them);
 4. the offsets are committed.

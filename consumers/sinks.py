@@ -1,6 +1,6 @@
 """The steps that finish a batch, each with its client passed in, each retrying its own outage.
 
-The loop runs them in this order: dead letters, emails, the email log, the
+The loop runs them in this order: emails, dead letters, the email log, the
 records, the commit. Each returns only when its side effect is durable, so a
 crash between two steps leaves the later ones to a redo, never a gap:
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -51,6 +52,21 @@ def _stored(settings: Settings) -> lake.StoredObject:
     return stored
 
 
+def _at_once(count: int, action: Callable[[int], object]) -> None:
+    """``action(0)`` to ``action(count - 1)``, each in a thread, all released together."""
+    start = threading.Barrier(count)
+
+    def run(number: int) -> None:
+        start.wait()
+        action(number)
+
+    threads = [threading.Thread(target=run, args=(number,)) for number in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+
 def test_the_first_answer_is_kept_and_a_later_one_reads_it_back(
     settings: Settings, book: tuple[AnswerBook, Publications]
 ) -> None:
@@ -68,18 +84,8 @@ def test_of_simultaneous_clicks_exactly_one_records(
     settings: Settings, book: tuple[AnswerBook, Publications]
 ) -> None:
     answers, publications = book
-    start = threading.Barrier(8)
     outcomes: list[Recorded] = []
-
-    def click(answer: Answer) -> None:
-        start.wait()
-        outcomes.append(answers.record(_confirmation(answer)))
-
-    threads = [threading.Thread(target=click, args=(list(Answer)[n % 2],)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    _at_once(8, lambda n: outcomes.append(answers.record(_confirmation(list(Answer)[n % 2]))))
     assert len(outcomes) == 8
     assert sum(outcome.new for outcome in outcomes) == 1
     assert len({json.dumps(outcome.answer, sort_keys=True) for outcome in outcomes}) == 1
@@ -95,17 +101,7 @@ def test_a_click_and_page_loads_at_once_publish_the_answer_once(
     assert not answers.record(_confirmation(Answer.FRAUD)).published
     publications.failing = False
     answers.lease_seconds = 0  # the failed attempt's claim has run out
-    start = threading.Barrier(4)
-
-    def load() -> None:
-        start.wait()
-        answers.recorded(TRANSACTION)
-
-    threads = [threading.Thread(target=load) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    _at_once(4, lambda _n: answers.recorded(TRANSACTION))
     assert len(publications.published) == 1
 
 
