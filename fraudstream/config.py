@@ -30,6 +30,7 @@ _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 
 
+LATEST_START_YEAR = 9800
 # A link older than a year is no answer to "was this you?".
 MAX_TOKEN_TTL_HOURS = 24 * 366
 
@@ -169,6 +170,9 @@ class Settings(BaseSettings):
     def _check_timezone(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("give a time zone, for example 2026-01-01T00:00:00Z")
+        if value.year > LATEST_START_YEAR:
+            # Steps go up to a million hours (114 years) after it, and dates end at 9999.
+            raise ValueError(f"give a time before the year {LATEST_START_YEAR + 1}")
         return value
 
     @field_validator("customer_emails_file")

@@ -20,7 +20,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from fraudstream.addresses import check_address, check_sender
+from fraudstream.addresses import check_address
 
 TEMPLATE_DIR = Path(
     os.environ.get(
@@ -91,8 +91,7 @@ def render(template: str, subject: str, sender: str, recipient: str, **values: A
     Bodies are quoted-printable, readable in the raw message; non-ASCII
     headers are RFC 2047 encoded by ``email.header``.
     """
-    check_address(recipient)
-    check_sender(sender)
+    check_address(recipient)  # the sender is checked once, with the settings
     context = {"subject": subject, **values}
     message_id = make_msgid(domain=sender.rpartition("@")[2].rstrip(">") or None)
     # Quoted-printable never writes "=_", so this boundary cannot occur in a body.

@@ -52,6 +52,7 @@ def test_values_come_from_a_dotenv_file(monkeypatch: pytest.MonkeyPatch, tmp_pat
         ("CUSTOMER_EMAIL_DOMAIN", "bücher.example"),
         ("CUSTOMER_EMAIL_DOMAIN", "example.com\nX-Injected: 1"),
         ("CONFIRMATION_TOKEN_TTL_HOURS", "100000000000"),
+        ("EVENT_START_TIME", "9990-01-01T00:00:00Z"),
     ],
 )
 def test_a_bad_value_names_its_variable(
