@@ -61,6 +61,8 @@ _OWNERSHIP_LOST = {
     KafkaError.ILLEGAL_GENERATION, KafkaError.UNKNOWN_MEMBER_ID,
     KafkaError.REBALANCE_IN_PROGRESS, KafkaError._ASSIGNMENT_LOST,
 }  # fmt: skip
+# What a broker answers about a topic that was created but has not reached it yet.
+_NOT_THERE_YET = {KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.LEADER_NOT_AVAILABLE}
 # Message errors the client recovers from by itself.
 _SELF_HEALING = {KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError.COORDINATOR_NOT_AVAILABLE}
 
@@ -301,15 +303,29 @@ def _scan_for_key(
     return latest
 
 
-def _last_stable_offset(bootstrap_servers: str, partition: TopicPartition) -> int:
-    """Where committed data ends now: records past it belong to transactions still open."""
+def _last_stable_offset(
+    bootstrap_servers: str, partition: TopicPartition, timeout: float = 30
+) -> int:
+    """Where committed data ends now: records past it belong to transactions still open.
+
+    A topic created a moment ago may not have reached every broker yet; the one
+    asked then answers "unknown topic", which passes: asked again until ``timeout``.
+    """
     admin = AdminClient(client_config(bootstrap_servers))
-    futures = admin.list_offsets(
-        {partition: OffsetSpec.latest()},  # type: ignore[no-untyped-call]
-        isolation_level=IsolationLevel.READ_COMMITTED,
-        request_timeout=10,
-    )
-    return int(futures[partition].result(15).offset)
+    deadline = time.monotonic() + timeout
+    while True:
+        futures = admin.list_offsets(
+            {partition: OffsetSpec.latest()},  # type: ignore[no-untyped-call]
+            isolation_level=IsolationLevel.READ_COMMITTED,
+            request_timeout=10,
+        )
+        try:
+            return int(futures[partition].result(15).offset)
+        except KafkaException as error:
+            passing = error.args[0].retriable() or error.args[0].code() in _NOT_THERE_YET
+            if not passing or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def _position(consumer: Consumer, partition: TopicPartition) -> int:
