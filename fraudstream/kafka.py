@@ -151,12 +151,11 @@ def ensure_topics(
     return created
 
 
-def require_topics(bootstrap_servers: str, names: Iterable[str], timeout: float = 30) -> None:
+def require_topics(bootstrap_servers: str, names: Sequence[str], timeout: float = 30) -> None:
     """Return once every topic exists with a leader for each partition;
     ``MissingResourceError`` naming the first that does not exist."""
     admin = AdminClient(client_config(bootstrap_servers))
-    require_reachable(admin, bootstrap_servers)
-    metadata = admin.list_topics(timeout=timeout).topics
+    metadata = require_reachable(admin, bootstrap_servers)
     for name in names:
         if name not in metadata:
             raise MissingResourceError(f"Kafka topic {name}")
@@ -188,10 +187,12 @@ def _has_leaders(topic: Any, partitions: int) -> bool:
     return all(partition.leader >= 0 for partition in topic.partitions.values())
 
 
-def require_reachable(admin: AdminClient, bootstrap_servers: str, timeout: float = 15) -> None:
-    """Fail fast, with one clear line, when no broker answers."""
+def require_reachable(
+    admin: AdminClient, bootstrap_servers: str, timeout: float = 15
+) -> dict[str, Any]:
+    """The cluster's topics; fail fast, with one clear line, when no broker answers."""
     try:
-        admin.list_topics(timeout=timeout)
+        return dict(admin.list_topics(timeout=timeout).topics)
     except KafkaException as error:
         raise KafkaSetupError(
             f"cannot reach Kafka at {bootstrap_servers} ({error.args[0].str()}); "
@@ -281,7 +282,7 @@ def read_last_value(
 def _scan_for_key(
     bootstrap_servers: str, partition: TopicPartition, key: bytes, end: int, timeout: float
 ) -> bytes | None:
-    consumer = Consumer({**consumer_config(bootstrap_servers, "fraudstream-last-value-reader")})
+    consumer = Consumer(consumer_config(bootstrap_servers, "fraudstream-last-value-reader"))
     latest: bytes | None = None
     try:
         start, _ = consumer.get_watermark_offsets(partition, timeout=10)

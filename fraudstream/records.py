@@ -57,6 +57,8 @@ def read_email_file(path: Path) -> dict[str, str]:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as error:
         raise refuse(f"not UTF-8 text (byte {error.start})") from error
+    except OSError as error:
+        raise refuse(f"cannot read it ({error.strerror})") from error
     rows = csv.reader(io.StringIO(text, newline=""))
     header = next(rows, [])
     if [name.strip() for name in header] != ["nameOrig", "email"]:

@@ -204,9 +204,7 @@ def _in_range(
     for index in np.flatnonzero((step < 1) | (step > MAX_STEP)):
         reasons.setdefault(int(index), f"step is {step[index]}, expected 1 to {MAX_STEP:,}")
     for name in MONEY:
-        values = typed[name].to_numpy(zero_copy_only=False)
-        zero_text = pc.match_substring_regex(texts[name], _ZERO).to_numpy(zero_copy_only=False)
-        for index in np.flatnonzero(~np.isfinite(values) | ((values == 0) & ~zero_text)):
+        for index in _lost_in_conversion(typed[name], texts[name]):
             shown = _shown(texts[name][int(index)].as_py())
             reasons.setdefault(int(index), f"{name} is {shown}, beyond what a double holds")
     ok = np.ones(typed.num_rows, dtype=bool)
@@ -220,6 +218,19 @@ def _in_range(
         for index, row in zip(bad, rows, strict=True)
     ]
     return ok, rejected
+
+
+def _lost_in_conversion(values: pa.ChunkedArray, texts: pa.ChunkedArray) -> np.ndarray:
+    """Positions of values that came out infinite, or 0 from a text that is not zero.
+    Only the zeros' texts are looked at again: most values are neither."""
+    numbers = values.to_numpy(zero_copy_only=False)
+    infinite = np.flatnonzero(~np.isfinite(numbers))
+    zeros = np.flatnonzero(numbers == 0)
+    if zeros.size == 0:
+        return infinite
+    zero_text = pc.match_substring_regex(texts.take(pa.array(zeros)), _ZERO)
+    underflow = zeros[~zero_text.to_numpy(zero_copy_only=False)]
+    return np.union1d(infinite, underflow)
 
 
 def _shown(value: str) -> str:

@@ -32,6 +32,23 @@ def main(argv: list[str] | None = None) -> int:
     except FraudstreamError as error:
         print(f"fraudstream: {error}", file=sys.stderr)
         return 1
+    except OSError as error:  # a file that cannot be read or written
+        print(f"fraudstream: {error}", file=sys.stderr)
+        return 1
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number above 0, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,9 +68,11 @@ def _parser() -> argparse.ArgumentParser:
         "demo", help="set up topics, schemas and buckets; produce; run both consumers"
     )
     run_demo.add_argument("--csv", type=Path, help="a PaySim CSV (default: generated rows)")
-    run_demo.add_argument("--rows", type=int, default=20_000, help="rows to generate without --csv")
     run_demo.add_argument(
-        "--idle-exit", type=float, default=10, metavar="SECONDS",
+        "--rows", type=_positive_int, default=20_000, help="rows to generate without --csv"
+    )
+    run_demo.add_argument(
+        "--idle-exit", type=_positive_float, default=10, metavar="SECONDS",
         help="the consumers stop once nothing has arrived for this long",
     )  # fmt: skip
     run_demo.add_argument(
@@ -64,15 +83,17 @@ def _parser() -> argparse.ArgumentParser:
 
     produce = subcommands.add_parser("produce", help="stream a PaySim CSV into Kafka")
     produce.add_argument("source", help="a local path or gs://bucket/object")
-    produce.add_argument("--speed", type=float, help="replay PaySim time: steps (hours) per second")
-    produce.add_argument("--limit", type=int, help="stop after this many lines")
+    produce.add_argument(
+        "--speed", type=_positive_float, help="replay PaySim time: steps (hours) per second"
+    )
+    produce.add_argument("--limit", type=_positive_int, help="stop after this many lines")
     produce.add_argument("--from-start", action="store_true", help="ignore the saved checkpoint")
     produce.set_defaults(handler=_produce)
 
     consume = subcommands.add_parser("consume", help="run a consumer until SIGTERM")
     consume.add_argument("kind", choices=CONSUMER_KINDS)
     consume.add_argument(
-        "--idle-exit", type=float, metavar="SECONDS",
+        "--idle-exit", type=_positive_float, metavar="SECONDS",
         help="stop once nothing has arrived for this long (for batch runs and tests)",
     )  # fmt: skip
     consume.add_argument(
@@ -87,7 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     service.set_defaults(handler=_confirmation_service)
 
     generate = subcommands.add_parser("generate", help="write PaySim-like rows to a CSV")
-    generate.add_argument("--rows", type=int, required=True)
+    generate.add_argument("--rows", type=_positive_int, required=True)
     generate.add_argument("--seed", type=int, default=1)
     generate.add_argument("-o", "--output", type=Path, required=True)
     generate.set_defaults(handler=_generate)

@@ -82,3 +82,8 @@ def test_an_emails_file_with_a_byte_order_mark_and_crlf_is_read(tmp_path: Path) 
     assert EmailDirectory.load("bank.example", path).known == {
         "C1": "a@b.example", "C2": "c@d.example",
     }  # fmt: skip
+
+
+def test_an_emails_file_that_cannot_be_read_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"CUSTOMER_EMAILS_FILE: .*cannot read it"):
+        EmailDirectory.load("bank.example", tmp_path)  # a folder, not a file
