@@ -9,9 +9,10 @@ INSTALLED := $(VENV)/.installed
 BROKERS ?= 3
 CSV ?=
 ROWS ?= 20000
+TERRAFORM ?= terraform
 STACK_ENV = eval "$$($(PY) -m devstack env)"
 
-.PHONY: help install demo setup confirmation-service test infra-lint infra-validate dist unit integration browser lint bench bench-kafka bench-producer bench-consumers stack-up stack-down stack-status
+.PHONY: help install demo setup confirmation-service test infra-lint infra-validate infra-destroy dist unit integration browser lint bench bench-kafka bench-producer bench-consumers stack-up stack-down stack-status
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -50,6 +51,10 @@ infra-lint: ## terraform fmt, tflint and checkov over infrastructure/
 
 infra-validate: ## terraform validate and plans with a google provider built from source; plans in build/infra/
 	bash scripts/infra.sh validate
+
+infra-destroy: ## delete the cloud deployment, buckets and their contents too (Terraform asks before each step)
+	$(TERRAFORM) -chdir=infrastructure apply -var force_destroy=true -target=google_storage_bucket.buckets
+	$(TERRAFORM) -chdir=infrastructure destroy -var force_destroy=true
 
 dist: ## the release archive the cloud VMs install (a git archive of HEAD)
 	mkdir -p dist && git archive --format=tar.gz -o dist/fraudstream.tar.gz HEAD

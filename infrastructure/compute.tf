@@ -14,6 +14,8 @@ resource "google_compute_disk" "kafka_data" {
   type   = "pd-balanced"
   size   = var.kafka_disk_gb
   labels = merge(local.labels, { role = "kafka" })
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_compute_instance" "kafka" {
@@ -22,6 +24,8 @@ resource "google_compute_instance" "kafka" {
   name         = "${var.prefix}-kafka-${count.index + 1}"
   zone         = local.zones[count.index]
   machine_type = var.kafka_machine_type
+  # A change of machine type stops and restarts the VM instead of failing.
+  allow_stopping_for_update = true
   tags         = ["${var.prefix}-vm", "${var.prefix}-kafka"]
   labels       = merge(local.labels, { role = "kafka" })
 
@@ -66,6 +70,13 @@ resource "google_compute_instance" "kafka" {
     enable_integrity_monitoring = true
   }
 
+  lifecycle {
+    precondition {
+      condition     = alltrue([for zone in local.zones : startswith(zone, "${var.region}-")])
+      error_message = "Every zone in `zones` must be in `region`."
+    }
+  }
+
   depends_on = [google_compute_router_nat.main]
 }
 
@@ -74,7 +85,8 @@ resource "google_compute_instance" "pipeline" {
   for_each     = local.pipeline_vms
   name         = "${var.prefix}-${each.key}"
   zone         = local.zone
-  machine_type = var.app_machine_type
+  machine_type              = var.app_machine_type
+  allow_stopping_for_update = true
   tags = concat(["${var.prefix}-vm"],
   contains(each.value.services, "confirmation-service") ? ["${var.prefix}-confirmation"] : [])
   labels = merge(local.labels, { role = each.key })

@@ -17,6 +17,7 @@ resource "google_service_account" "roles" {
   for_each     = local.roles
   account_id   = "${var.prefix}-${each.value.account}"
   display_name = "${var.prefix}: ${each.value.about}"
+  depends_on   = [google_project_service.apis]
 }
 
 resource "google_project_iam_member" "telemetry" {

@@ -31,6 +31,8 @@ resource "google_compute_health_check" "confirmation" {
   log_config {
     enable = true
   }
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_compute_backend_service" "confirmation" {
@@ -77,6 +79,8 @@ resource "google_compute_managed_ssl_certificate" "confirmation" {
   managed {
     domains = [var.confirmation_domain]
   }
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_compute_ssl_policy" "confirmation" {
@@ -84,6 +88,7 @@ resource "google_compute_ssl_policy" "confirmation" {
   name            = "${var.prefix}-confirmation"
   profile         = "RESTRICTED"
   min_tls_version = "TLS_1_2"
+  depends_on      = [google_project_service.apis]
 }
 
 resource "google_compute_target_https_proxy" "confirmation" {
@@ -95,8 +100,9 @@ resource "google_compute_target_https_proxy" "confirmation" {
 }
 
 resource "google_compute_global_address" "confirmation" {
-  count = local.public_confirmation
-  name  = "${var.prefix}-confirmation"
+  count      = local.public_confirmation
+  name       = "${var.prefix}-confirmation"
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_compute_global_forwarding_rule" "confirmation" {

@@ -3,8 +3,24 @@ provider "google" {
   region  = var.region
 }
 
+# The region's zones, unless three are given. Read once the Compute API is on:
+# on a fresh project that is during the first apply, not the plan.
+data "google_compute_zones" "region" {
+  count      = length(var.zones) == 3 ? 0 : 1
+  region     = var.region
+  status     = "UP"
+  depends_on = [google_project_service.apis]
+
+  lifecycle {
+    postcondition {
+      condition     = length(self.names) >= 3
+      error_message = "The region has fewer than three zones up; name three in `zones`, or choose another region."
+    }
+  }
+}
+
 locals {
-  zones  = length(var.zones) == 3 ? var.zones : [for letter in ["b", "c", "d"] : "${var.region}-${letter}"]
+  zones  = length(var.zones) == 3 ? var.zones : slice(sort(data.google_compute_zones.region[0].names), 0, 3)
   zone   = local.zones[0]
   labels = merge(var.labels, { app = "fraudstream", deployment = var.prefix })
 
@@ -79,13 +95,19 @@ locals {
   }
 }
 
+# Every API a resource here is made through, or a VM uses. Service Usage
+# itself, which turns these on, is on in every project. Every resource depends
+# on these, directly or through what it references (tests/infra checks it).
 resource "google_project_service" "apis" {
   for_each = toset([
+    "cloudresourcemanager.googleapis.com", # the project-level grants (projects.setIamPolicy)
     "compute.googleapis.com",
+    "iam.googleapis.com", # the service accounts
     "iap.googleapis.com",
+    "logging.googleapis.com",
+    "monitoring.googleapis.com", # the Ops Agent's metrics
     "secretmanager.googleapis.com",
     "storage.googleapis.com",
-    "logging.googleapis.com",
   ])
   service            = each.value
   disable_on_destroy = false

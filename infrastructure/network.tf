@@ -52,13 +52,15 @@ resource "google_compute_router_nat" "main" {
   }
 }
 
-resource "google_compute_firewall" "kafka_from_subnet" {
-  name          = "${var.prefix}-kafka-from-subnet"
-  description   = "Kafka clients, the KRaft controllers and the schema registry, from the subnet only."
-  network       = google_compute_network.main.id
-  direction     = "INGRESS"
-  source_ranges = [var.subnet_cidr]
-  target_tags   = ["${var.prefix}-kafka"]
+# By service account, not by address: a VM someone adds to the subnet later
+# does not reach Kafka unless it runs as one of the pipeline's accounts.
+resource "google_compute_firewall" "kafka_from_pipeline" {
+  name                    = "${var.prefix}-kafka-from-pipeline"
+  description             = "Kafka clients, the KRaft controllers and the schema registry, from the pipeline's own service accounts only."
+  network                 = google_compute_network.main.id
+  direction               = "INGRESS"
+  source_service_accounts = [for account in google_service_account.roles : account.email]
+  target_service_accounts = [google_service_account.roles["kafka"].email]
 
   allow {
     protocol = "tcp"

@@ -9,7 +9,7 @@ resource "google_storage_bucket" "buckets" {
   location                    = var.region
   uniform_bucket_level_access = true
   public_access_prevention    = "enforced"
-  force_destroy               = false
+  force_destroy               = var.force_destroy
   labels                      = merge(local.labels, { role = each.key })
 
   versioning {

@@ -17,13 +17,13 @@ variable "region" {
   default     = "europe-west1"
 
   validation {
-    condition     = can(regex("^[a-z]+-[a-z]+[0-9]$", var.region))
-    error_message = "region must look like europe-west1 or us-central1."
+    condition     = can(regex("^[a-z]+-[a-z]+[0-9]{1,2}$", var.region))
+    error_message = "region must be a Google Cloud region such as europe-west1, us-central1 or europe-west12."
   }
 }
 
 variable "zones" {
-  description = "Three zones of the region, one per Kafka VM when kafka_layout is \"spread\"; the other VMs use the first. Empty: the region's zones b, c and d."
+  description = "Three zones of the region, one per Kafka VM when kafka_layout is \"spread\"; the other VMs use the first. Empty: the first three of the region's zones that are up, in alphabetical order, as the Compute API lists them."
   type        = list(string)
   default     = []
 
@@ -42,6 +42,12 @@ variable "prefix" {
     condition     = can(regex("^[a-z][a-z0-9-]{1,18}[a-z0-9]$", var.prefix))
     error_message = "prefix must be 3-20 lowercase letters, digits or hyphens, starting with a letter and not ending with a hyphen."
   }
+}
+
+variable "force_destroy" {
+  description = "Let `terraform destroy` delete the buckets with every object and old version in them. Keep false while the lake matters; `make infra-destroy` sets it for the teardown."
+  type        = bool
+  default     = false
 }
 
 variable "labels" {
@@ -79,7 +85,7 @@ variable "confirmation_domain" {
 # Kafka
 
 variable "kafka_layout" {
-  description = "\"spread\": three VMs in three zones, one KRaft broker each (losing a VM or a zone loses nothing). \"single\": all three brokers on one VM, for a cheap demo."
+  description = "\"spread\": three VMs in three zones, one KRaft broker each: losing a VM or a zone loses no committed record (the pipeline VMs and the schema registry are in the first zone, so losing that one pauses the pipeline until it returns). \"single\": all three brokers on one VM, for a cheap demo."
   type        = string
   default     = "spread"
 

@@ -3,7 +3,7 @@
 #
 #   scripts/infra.sh lint       terraform fmt -check, tflint, checkov
 #   scripts/infra.sh validate   the google provider built into a filesystem mirror, then
-#                               terraform init -backend=false, validate, and two plans
+#                               terraform init -backend=false, validate, and three plans
 #                               (-refresh=false, placeholder credentials) as JSON
 #
 # Every tool comes from the Go module proxy or PyPI, built once into
@@ -85,8 +85,12 @@ validate() {
   (cd "$ROOT/infrastructure" &&
     "$TERRAFORM" init -backend=false -input=false -no-color -plugin-dir="$MIRROR" >/dev/null &&
     "$TERRAFORM" validate -no-color)
-  plan spread
-  plan single -var kafka_layout=single -var confirmation_domain=confirm.example.com
+  local zones='zones=["europe-west1-b","europe-west1-c","europe-west1-d"]'
+  plan spread -var "$zones"
+  plan single -var "$zones" -var kafka_layout=single -var confirmation_domain=confirm.example.com \
+    -var force_destroy=true
+  # As a fresh project's first apply sees it: the zones are read once the APIs are on.
+  plan fresh
 }
 
 case "${1:-}" in

@@ -1,8 +1,10 @@
 """The Terraform plans `make infra-validate` writes, read with every value resolved.
 
-Two plans of terraform.tfvars.example: "spread" (three Kafka VMs, no load
-balancer) and "single" (one Kafka VM running three brokers, the confirmation
-service behind HTTPS at confirm.example.com).
+Three plans of terraform.tfvars.example: "spread" (three Kafka VMs, no load
+balancer), "single" (one Kafka VM running three brokers, the confirmation
+service behind HTTPS at confirm.example.com, buckets that `destroy` may empty),
+both with three zones given, and "fresh" (nothing given beyond the example: the
+zones come from the Compute API, as on a fresh project's first apply).
 """
 
 from __future__ import annotations
@@ -86,9 +88,10 @@ def test_no_external_addresses_and_no_open_ingress(layout: str) -> None:
         assert vm["network_interface"][0]["access_config"] == [], address
         assert vm["shielded_instance_config"][0]["enable_secure_boot"] is True
     for address, rule in _of_type(resources, "google_compute_firewall").items():
-        assert "0.0.0.0/0" not in rule["source_ranges"], address
-    kafka_rule = resources["google_compute_firewall.kafka_from_subnet"]
-    assert kafka_rule["source_ranges"] == ["10.20.0.0/24"]
+        assert "0.0.0.0/0" not in (rule.get("source_ranges") or []), address
+    kafka_rule = resources["google_compute_firewall.kafka_from_pipeline"]
+    assert not kafka_rule.get("source_ranges")
+    assert kafka_rule["allow"][0]["ports"] == ["9092", "9093", "9094", "9192", "9193", "9194", "8081"]
 
 
 def test_pipeline_vms_get_settings_the_pipeline_accepts(spread: Resources) -> None:
@@ -182,3 +185,129 @@ def test_request_logs_that_carry_link_tokens_are_never_stored(single: Resources)
     exclusion = single["google_logging_project_exclusion.confirmation_tokens[0]"]
     assert 'resource.type="http_load_balancer"' in exclusion["filter"]
     assert 'httpRequest.requestUrl:"token="' in exclusion["filter"]
+
+
+# ---------------------------------------------------------------------------
+# A fresh project's first apply: every API on before anything that needs it
+
+
+# The API each kind of resource is created through (or, for a data source, read).
+API_OF_TYPE = {
+    "google_compute_": "compute.googleapis.com",
+    "google_service_account": "iam.googleapis.com",
+    "google_project_iam_": "cloudresourcemanager.googleapis.com",
+    "google_secret_manager_": "secretmanager.googleapis.com",
+    "google_storage_": "storage.googleapis.com",
+    "google_logging_": "logging.googleapis.com",
+}
+
+
+def _configuration() -> list[dict[str, Any]]:
+    resources: list[dict[str, Any]] = _plan("fresh")["configuration"]["root_module"]["resources"]
+    return resources
+
+
+def _base(reference: str) -> str | None:
+    """`google_x.name["k"].id` -> `google_x.name`; None for var., local., each. and so on."""
+    parts = reference.split(".")
+    if parts[0] == "data":
+        return ".".join(parts[:3]).split("[")[0]
+    if parts[0].startswith("google_") and len(parts) > 1:
+        return f"{parts[0]}.{parts[1].split('[')[0]}"
+    return None
+
+
+def _references(node: Any) -> set[str]:
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found |= set(value) if key == "references" else _references(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= _references(item)
+    return found
+
+
+def _dependencies() -> dict[str, set[str]]:
+    """What each resource waits for: depends_on, and the resources its arguments reference.
+
+    References through locals are not followed (the plan does not record what a
+    local refers to), so a resource that needs the APIs only through a local must
+    say so in depends_on.
+    """
+    graph: dict[str, set[str]] = {}
+    for resource in _configuration():
+        named = _references(resource.get("expressions", {})) | set(resource.get("depends_on", []))
+        graph[resource["address"]] = {base for ref in named if (base := _base(ref))}
+    return graph
+
+
+def _waits_for(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for dependency in graph.get(todo.pop(), set()) - seen:
+            seen.add(dependency)
+            todo.append(dependency)
+    return seen
+
+
+def test_every_resource_waits_for_the_apis() -> None:
+    graph = _dependencies()
+    apis = "google_project_service.apis"
+    late = [address for address in graph if address != apis and apis not in _waits_for(graph, address)]
+    assert late == []
+
+
+def test_every_api_a_resource_is_made_through_is_turned_on() -> None:
+    services = _of_type(_resources(_plan("fresh")), "google_project_service").values()
+    enabled = {service["service"] for service in services}
+    needed = set()
+    for resource in _configuration():
+        kind = resource["type"]
+        if kind == "google_project_service":
+            continue
+        prefixes = [prefix for prefix in API_OF_TYPE if kind.startswith(prefix)]
+        assert prefixes, f"no API known for {kind}: add it to API_OF_TYPE"
+        needed.add(API_OF_TYPE[prefixes[0]])
+    assert needed <= enabled, needed - enabled
+    # The VMs use these themselves: tunnels, the Ops Agent's logs and metrics.
+    assert {"iap.googleapis.com", "logging.googleapis.com", "monitoring.googleapis.com"} <= enabled
+
+
+def test_a_fresh_project_reads_its_zones_once_the_compute_api_is_on() -> None:
+    plan = _plan("fresh")
+    changes = {change["address"]: change for change in plan["resource_changes"]}
+    zones = changes["data.google_compute_zones.region[0]"]
+    assert zones["change"]["actions"] == ["read"]
+    assert zones["action_reason"] == "read_because_dependency_pending"
+    kafka = changes["google_compute_instance.kafka[0]"]["change"]
+    assert kafka["after_unknown"]["zone"] is True
+    data = [r for r in _configuration() if r["address"] == "data.google_compute_zones.region"]
+    assert data[0]["depends_on"] == ["google_project_service.apis"]
+
+
+def test_given_zones_are_used_and_the_data_source_is_not_read(spread: Resources) -> None:
+    assert not any(address.startswith("data.") for address in spread)
+    kafka = [v for a, v in _of_type(spread, "google_compute_instance").items() if ".kafka[" in a]
+    assert sorted(vm["zone"] for vm in kafka) == ["europe-west1-b", "europe-west1-c", "europe-west1-d"]
+
+
+# ---------------------------------------------------------------------------
+# Teardown
+
+
+def test_buckets_are_force_destroyed_only_when_asked(spread: Resources, single: Resources) -> None:
+    assert {v["force_destroy"] for v in _of_type(spread, "google_storage_bucket").values()} == {False}
+    assert {v["force_destroy"] for v in _of_type(single, "google_storage_bucket").values()} == {True}
+
+
+def test_the_teardown_target_sets_force_destroy_in_the_state_before_destroying() -> None:
+    """The provider reads force_destroy from the state, so it must be applied before destroy."""
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = makefile.split("\ninfra-destroy:", 1)[1].split("\n\n", 1)[0]
+    apply, destroy = [line.strip() for line in recipe.splitlines()[1:3]]
+    assert " apply " in apply and "-var force_destroy=true" in apply
+    assert "-target=google_storage_bucket.buckets" in apply
+    assert " destroy " in destroy and "-var force_destroy=true" in destroy
+    assert "make infra-destroy" in (INFRA / "README.md").read_text()

@@ -63,14 +63,20 @@ def test_no_ingress_from_anywhere(config: dict[str, Any]) -> None:
     firewalls = _resources(config, "google_compute_firewall")
     assert firewalls
     for name, rule in firewalls.items():
-        sources = rule["source_ranges"]
+        sources = rule.get("source_ranges", rule.get("source_service_accounts"))
+        assert sources, name
         assert "0.0.0.0/0" not in str(sources) and "::/0" not in str(sources), name
         assert rule.get("direction", "INGRESS") == "INGRESS"
 
 
 def test_each_opening_is_for_whom_it_must_be(config: dict[str, Any]) -> None:
     firewalls = _resources(config, "google_compute_firewall")
-    assert firewalls["kafka_from_subnet"]["source_ranges"] == ["${var.subnet_cidr}"]
+    kafka = firewalls["kafka_from_pipeline"]
+    assert "source_ranges" not in kafka
+    assert kafka["source_service_accounts"] == (
+        "${[for account in google_service_account.roles : account.email]}"
+    )
+    assert kafka["target_service_accounts"] == ['${google_service_account.roles["kafka"].email}']
     assert firewalls["ssh_from_iap"]["allow"][0]["ports"] == ["22"]
     for name in ("ssh_from_iap", "consoles_from_iap"):
         assert firewalls[name]["source_ranges"] == ["${local.iap_range}"]
