@@ -12,7 +12,7 @@ ROWS ?= 20000
 TERRAFORM ?= terraform
 STACK_ENV = eval "$$($(PY) -m devstack env)"
 
-.PHONY: help install demo setup confirmation-service test infra-lint infra-validate infra-destroy dist unit integration browser lint bench bench-kafka bench-producer bench-consumers stack-up stack-down stack-status
+.PHONY: help install demo setup confirmation-service test infra-lint infra-validate infra-destroy dist lock unit integration browser lint bench bench-kafka bench-producer bench-consumers stack-up stack-down stack-status
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -56,8 +56,11 @@ infra-destroy: ## delete the cloud deployment, buckets and their contents too (T
 	$(TERRAFORM) -chdir=infrastructure apply -var force_destroy=true -target=google_storage_bucket.buckets
 	$(TERRAFORM) -chdir=infrastructure destroy -var force_destroy=true
 
-dist: ## the release archive the cloud VMs install (a git archive of HEAD)
-	mkdir -p dist && git archive --format=tar.gz -o dist/fraudstream.tar.gz HEAD
+dist: install ## the release archive the cloud VMs install: HEAD's source and the wheels requirements.lock pins
+	bash scripts/dist.sh
+
+lock: install ## rewrite requirements.lock, the exact packages the cloud VMs install, from pyproject.toml
+	$(PY) scripts/vm_wheels.py lock
 
 lint: install ## ruff and mypy
 	$(PY) -m ruff check .

@@ -1,48 +1,66 @@
-#!/bin/bash
-# Startup script of a producer or consumer VM: runs on every boot, configured
-# by instance metadata. Installs the release archive into a virtualenv, writes
-# the settings (and the secrets, read from Secret Manager) to a root-only
-# environment file, and runs each service of this VM as a systemd unit.
-set -euo pipefail
+# Startup script of a producer or consumer VM (after common.sh): runs at every
+# boot, configured by instance metadata. Installs the release archive, whose
+# wheels requirements.lock pins, into a virtualenv of its own; writes the
+# settings (and the secrets, read from Secret Manager) to a root-only
+# environment file; runs each service of this VM as a systemd unit.
+# The boot rehearsal in the tests runs it under BOOT_ROOT, a scratch directory.
 
-HOME_DIR=/opt/fraudstream
-ENV_FILE=/etc/fraudstream/env
+ROOT_DIR=${BOOT_ROOT:-}
+HOME_DIR=$ROOT_DIR/opt/fraudstream
+CONFIG_DIR=$ROOT_DIR/etc/fraudstream
+UNIT_DIR=$ROOT_DIR/etc/systemd/system
+ENV_FILE=$CONFIG_DIR/env
 
-metadata() {
-  curl -sSf -H "Metadata-Flavor: Google" \
-    "http://metadata.google.internal/computeMetadata/v1/instance/attributes/$1"
-}
-
+# One directory per archive, named by its digest: a reboot with the same
+# archive reuses it, a new archive gets a new one, and `current` points at it.
 install_release() {
-  apt-get update -q
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv
-  id fraudstream >/dev/null 2>&1 || useradd --system --home-dir /var/lib/fraudstream fraudstream
-  rm -rf "$HOME_DIR/src" && mkdir -p "$HOME_DIR/src"
-  gcloud storage cp "$(metadata fraudstream-package)" "$HOME_DIR/release.tar.gz"
-  tar -xzf "$HOME_DIR/release.tar.gz" -C "$HOME_DIR/src"
-  python3 -m venv "$HOME_DIR/venv"
-  "$HOME_DIR/venv/bin/pip" install --quiet "$HOME_DIR/src"
+  local archive=$HOME_DIR/release.tar.gz package digest release
+  package=$(metadata fraudstream-package)
+  mkdir -p "$HOME_DIR/releases"
+  retry "download $package" gcloud storage cp "$package" "$archive.new"
+  mv "$archive.new" "$archive"
+  digest=$(sha256sum "$archive" | cut -c1-16)
+  release=$HOME_DIR/releases/$digest
+  if [ ! -e "$release/installed" ]; then
+    rm -rf "$release" && mkdir -p "$release"
+    tar -xzf "$archive" -C "$release"
+    python3 -m venv "$release/venv"
+    "$release/venv/bin/pip" install --quiet --no-index --find-links "$release/wheels" \
+      --require-hashes --requirement "$release/src/requirements.lock"
+    "$release/venv/bin/pip" install --quiet --no-index --no-deps "$release"/wheels/fraudstream-*.whl
+    touch "$release/installed"
+  fi
+  ln -sfn "$release" "$HOME_DIR/current"
 }
 
 write_environment() {
-  install -d -m 0750 /etc/fraudstream
-  umask 077
-  {
-    metadata fraudstream-settings
-    echo
-    echo "FRAUDSTREAM_SCHEMA_DIR=$HOME_DIR/src/schemas"
-    echo "FRAUDSTREAM_TEMPLATE_DIR=$HOME_DIR/src/email_templates"
-    for pair in $(metadata fraudstream-secrets); do
-      echo "${pair%%=*}=$(gcloud secrets versions access latest --secret="${pair#*=}")"
-    done
-  } >"$ENV_FILE.new"
+  local settings secrets pair value
+  settings=$(metadata fraudstream-settings)
+  secrets=$(metadata fraudstream-secrets)
+  install -d -m 0750 "$CONFIG_DIR"
+  (
+    umask 077
+    {
+      echo "$settings"
+      echo "FRAUDSTREAM_SCHEMA_DIR=$HOME_DIR/current/src/schemas"
+      echo "FRAUDSTREAM_TEMPLATE_DIR=$HOME_DIR/current/src/email_templates"
+      for pair in $secrets; do
+        value=$(retry "read secret ${pair#*=}" gcloud secrets versions access latest --secret="${pair#*=}")
+        if [ -z "$value" ]; then
+          echo "boot failed: secret ${pair#*=} is empty" >&2
+          exit 1
+        fi
+        echo "${pair%%=*}=$value"
+      done
+    } >"$ENV_FILE.new"
+  )
   mv "$ENV_FILE.new" "$ENV_FILE"
 }
 
 command_of() {
   case "$1" in
     setup) echo "setup --no-buckets" ;;
-    produce) echo "produce $(metadata fraudstream-source)" ;;
+    produce) echo "produce $source" ;;
     consume-fraud) echo "consume fraud" ;;
     consume-non-fraud) echo "consume non-fraud" ;;
     confirmation-service) echo "confirmation-service" ;;
@@ -58,11 +76,13 @@ command_of() {
 # The producer exits when the file is done (Restart=on-failure); a consumer
 # or the service runs until stopped. SIGTERM lets a consumer finish its batch.
 write_unit() {
-  local service=$1 restart=always type=simple after="network-online.target"
+  local service=$1 restart=always type=simple after="network-online.target" command
+  command=$(command_of "$service")
   [ "$service" = produce ] && restart=on-failure
   [ "$service" = setup ] && restart=on-failure && type=oneshot
   [ "$service" != setup ] && after="$after fraudstream-setup.service"
-  cat >"/etc/systemd/system/fraudstream-$service.service" <<UNIT
+  mkdir -p "$UNIT_DIR"
+  cat >"$UNIT_DIR/fraudstream-$service.service" <<UNIT
 [Unit]
 Description=fraudstream $service
 After=$after
@@ -72,7 +92,7 @@ Wants=$after
 Type=$type
 User=fraudstream
 EnvironmentFile=$ENV_FILE
-ExecStart=$HOME_DIR/venv/bin/fraudstream $(command_of "$service")
+ExecStart=$HOME_DIR/current/venv/bin/fraudstream $command
 Restart=$restart
 RestartSec=10
 KillSignal=SIGTERM
@@ -89,13 +109,18 @@ WantedBy=multi-user.target
 UNIT
 }
 
+install_ops_agent
+apt_install python3-venv
+id fraudstream >/dev/null 2>&1 || useradd --system --home-dir /var/lib/fraudstream fraudstream
 install_release
 write_environment
-for service in setup $(metadata fraudstream-services); do
+source=$(metadata fraudstream-source)
+services="setup $(metadata fraudstream-services)"
+for service in $services; do
   write_unit "$service"
 done
 systemctl daemon-reload
-for service in setup $(metadata fraudstream-services); do
+for service in $services; do
   systemctl enable "fraudstream-$service"
   systemctl restart --no-block "fraudstream-$service"
 done
