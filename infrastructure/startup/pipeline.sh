@@ -109,11 +109,11 @@ WantedBy=multi-user.target
 UNIT
 }
 
+write_environment
 install_ops_agent
 apt_install python3-venv
 id fraudstream >/dev/null 2>&1 || useradd --system --home-dir /var/lib/fraudstream fraudstream
 install_release
-write_environment
 source=$(metadata fraudstream-source)
 services="setup $(metadata fraudstream-services)"
 for service in $services; do

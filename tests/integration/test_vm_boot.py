@@ -1,0 +1,169 @@
+"""The pipeline VM's startup script, executed: it installs `make dist`'s archive,
+writes the settings and secrets, writes the units; the units' commands then move
+rows through the local stack. See vm_rehearsal for what is served locally."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fraudstream import lake
+from fraudstream.config import Settings
+from tests.integration.conftest import Stack
+from tests.integration.pipeline import REPO_ROOT, lake_records, wait_until
+from tests.integration.vm_rehearsal import MetadataServer, RehearsedVM, Unit
+
+ROWS = 3000
+SECRET = "rehearsal-confirmation-token-key"
+SERVICES = ["produce", "consume-fraud", "consume-non-fraud", "confirmation-service"]
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`make dist`'s archive, of the tree as committed."""
+    archive = tmp_path_factory.mktemp("dist") / "fraudstream.tar.gz"
+    subprocess.run(
+        ["bash", "scripts/dist.sh", str(archive)], cwd=REPO_ROOT, check=True,
+        env={**os.environ, "PYTHON": sys.executable},
+    )  # fmt: skip
+    return archive
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _settings_lines(settings: Settings, port: int) -> str:
+    """What Terraform's `fraudstream-settings` attribute holds, for the local stack."""
+    values = settings.model_dump(exclude_none=True, exclude={"confirmation_token_key"})
+    values.update(confirmation_host="127.0.0.1", confirmation_port=port)
+    values["confirmation_base_url"] = f"http://127.0.0.1:{port}"
+    values["storage_emulator_host"] = os.environ["STORAGE_EMULATOR_HOST"]
+    return "\n".join(f"{name.upper()}={value}" for name, value in values.items())
+
+
+@pytest.fixture
+def cloud(bare_settings: Settings, release: Path, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """What Terraform makes before a VM boots: the buckets, the archive in the artifacts
+    bucket, the dataset; and the VM's metadata. Topics and schemas are the VM's to make."""
+    client = lake.storage_client(bare_settings.gcp_project)
+    artifacts = f"{bare_settings.lake_bucket}-artifacts"
+    for bucket in (bare_settings.dataset_bucket, bare_settings.lake_bucket, artifacts):
+        client.create_bucket(bucket)
+    client.bucket(artifacts).blob("releases/fraudstream.tar.gz").upload_from_filename(release)
+    source = tmp_path / "log.csv"
+    subprocess.run(
+        [sys.executable, "-m", "fraudstream", "generate", "--rows", str(ROWS), "-o", str(source)],
+        cwd=REPO_ROOT, check=True, capture_output=True,
+    )  # fmt: skip
+    client.bucket(bare_settings.dataset_bucket).blob("paysim/log.csv").upload_from_filename(source)
+    yield {
+        "ops-agent": "false",
+        "fraudstream-package": f"gs://{artifacts}/releases/fraudstream.tar.gz",
+        "fraudstream-source": f"gs://{bare_settings.dataset_bucket}/paysim/log.csv",
+        "fraudstream-services": " ".join(SERVICES),
+        "fraudstream-settings": _settings_lines(bare_settings, _free_port()),
+        "fraudstream-secrets": "CONFIRMATION_TOKEN_KEY=token-key",
+    }
+
+
+def _boot(vm: RehearsedVM, server: MetadataServer, stack: Stack) -> subprocess.CompletedProcess[str]:
+    return vm.boot(
+        "pipeline", server.url, stack.storage_emulator_host, BOOT_FIRST_WAIT="1", BOOT_ATTEMPTS="4"
+    )
+
+
+def _run_to_completion(unit: Unit, base: dict[str, str], log: Path) -> None:
+    process = unit.start(base, log)
+    assert process.wait(timeout=300) == 0, log.read_text()
+
+
+def test_a_pipeline_vm_boots_retries_what_fails_and_its_units_move_every_row(
+    stack: Stack, bare_settings: Settings, cloud: dict[str, str], tmp_path: Path
+) -> None:
+    vm = RehearsedVM(tmp_path / "vm", {"token-key": SECRET}, {"storage": 2, "secrets": 1})
+    with MetadataServer(cloud, failures=2) as server:
+        booted = _boot(vm, server, stack)
+        assert booted.returncode == 0, booted.stderr
+        # The lagging grants and the metadata server's hiccups were waited out.
+        assert "boot: read metadata" in booted.stderr
+        assert "boot: download gs://" in booted.stderr
+        assert "boot: read secret token-key failed (attempt 1 of 4)" in booted.stderr
+
+        units = vm.units()
+        assert list(units) == sorted(["setup", *SERVICES])
+        assert f"CONFIRMATION_TOKEN_KEY={SECRET}" in (vm.root / "etc/fraudstream/env").read_text()
+        assert "systemctl daemon-reload" in vm.calls
+        for name in units:
+            assert f"systemctl enable fraudstream-{name}" in vm.calls
+            assert f"systemctl restart --no-block fraudstream-{name}" in vm.calls
+        assert "apt-get -o DPkg::Lock::Timeout=300 install -y -q python3-venv" in vm.calls
+
+        # A reboot converges: same archive, same install, same files.
+        before = {path: path.read_bytes() for path in _written(vm)}
+        releases = sorted((vm.root / "opt/fraudstream/releases").iterdir())
+        rebooted = _boot(vm, server, stack)
+        assert rebooted.returncode == 0, rebooted.stderr
+        assert {path: path.read_bytes() for path in _written(vm)} == before
+        assert sorted((vm.root / "opt/fraudstream/releases").iterdir()) == releases
+        assert "pip" not in rebooted.stderr
+
+    base = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8"}
+    _run_to_completion(units["setup"], base, tmp_path / "setup.log")
+    _run_to_completion(units["produce"], base, tmp_path / "produce.log")
+    running = {name: units[name].start(base, tmp_path / f"{name}.log") for name in SERVICES[1:]}
+    try:
+        wait_until(lambda: len(lake_records(bare_settings, "transaction")) == ROWS, "the lake")
+        port = units["confirmation-service"].environment["CONFIRMATION_PORT"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as answer:
+            assert answer.status == 200
+    finally:
+        for process in running.values():
+            process.send_signal(signal.SIGTERM)
+        codes = {name: process.wait(timeout=120) for name, process in running.items()}
+    assert codes == dict.fromkeys(SERVICES[1:], 0)
+    rows = lake_records(bare_settings, "transaction")
+    assert len({(row["step"], row["nameOrig"], row["amount"]) for row in rows}) == ROWS
+
+
+def _written(vm: RehearsedVM) -> list[Path]:
+    return [vm.root / "etc/fraudstream/env", *sorted((vm.root / "etc/systemd/system").iterdir())]
+
+
+@pytest.mark.parametrize(
+    ("secrets", "failures", "says"),
+    [
+        ({"token-key": SECRET}, {"secrets": 99}, "boot failed: read secret token-key, 3 attempts"),
+        ({"token-key": ""}, {}, "boot failed: secret token-key is empty"),
+    ],
+)
+def test_a_secret_that_cannot_be_read_stops_the_boot_and_writes_no_key(
+    stack: Stack,
+    cloud: dict[str, str],
+    tmp_path: Path,
+    secrets: dict[str, str],
+    failures: dict[str, int],
+    says: str,
+) -> None:
+    vm = RehearsedVM(tmp_path / "vm", secrets, failures)
+    with MetadataServer(cloud) as server:
+        booted = vm.boot(
+            "pipeline", server.url, stack.storage_emulator_host,
+            BOOT_FIRST_WAIT="0", BOOT_ATTEMPTS="3",
+        )  # fmt: skip
+    assert booted.returncode != 0
+    assert says in booted.stderr
+    assert not (vm.root / "etc/fraudstream/env").exists()
+    assert vm.units() == {}
