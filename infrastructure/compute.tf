@@ -4,6 +4,10 @@
 
 locals {
   image = "debian-cloud/debian-12"
+  # Each startup script runs after what they all share (retries, metadata, the Ops Agent).
+  startup_scripts = { for role in ["kafka", "pipeline"] :
+    role => "${file("${path.module}/startup/common.sh")}\n${file("${path.module}/startup/${role}.sh")}"
+  }
 }
 
 resource "google_compute_disk" "kafka_data" {
@@ -49,7 +53,8 @@ resource "google_compute_instance" "kafka" {
   metadata = {
     enable-oslogin         = "TRUE"
     block-project-ssh-keys = "TRUE"
-    startup-script         = file("${path.module}/startup/kafka.sh")
+    startup-script         = local.startup_scripts["kafka"]
+    ops-agent              = tostring(var.ops_agent)
     kafka-cluster-id       = local.kafka_cluster_id
     kafka-voters           = local.kafka_voters
     # "id:client-port:controller-port" for each node this VM runs.
@@ -106,7 +111,8 @@ resource "google_compute_instance" "pipeline" {
   metadata = {
     enable-oslogin         = "TRUE"
     block-project-ssh-keys = "TRUE"
-    startup-script         = file("${path.module}/startup/pipeline.sh")
+    startup-script         = local.startup_scripts["pipeline"]
+    ops-agent              = tostring(var.ops_agent)
     fraudstream-package    = "gs://${google_storage_bucket_object.package.bucket}/${google_storage_bucket_object.package.name}"
     fraudstream-services   = join(" ", each.value.services)
     fraudstream-source     = "gs://${local.buckets.dataset}/${var.dataset_object}"

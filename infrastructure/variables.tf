@@ -44,6 +44,12 @@ variable "prefix" {
   }
 }
 
+variable "ops_agent" {
+  description = "Install Google's Ops Agent on every VM, so that the services' logs (the journal) reach Cloud Logging and the VMs' metrics Cloud Monitoring."
+  type        = bool
+  default     = true
+}
+
 variable "force_destroy" {
   description = "Let `terraform destroy` delete the buckets with every object and old version in them. Keep false while the lake matters; `make infra-destroy` sets it for the teardown."
   type        = bool

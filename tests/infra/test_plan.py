@@ -17,6 +17,7 @@ import pytest
 
 from fraudstream.config import load_settings
 from fraudstream.topology import topology
+from tests.integration.vm_rehearsal import startup_script
 
 ROOT = Path(__file__).resolve().parents[2]
 PLANS = ROOT / "build" / "infra"
@@ -112,15 +113,21 @@ def test_pipeline_vms_get_settings_the_pipeline_accepts(spread: Resources) -> No
             assert secrets == {}
         else:
             assert set(secrets) == {"SMTP_PASSWORD", "CONFIRMATION_TOKEN_KEY"}
-        assert metadata["startup-script"] == (INFRA / "startup" / "pipeline.sh").read_text()
+        assert metadata["startup-script"] == startup_script("pipeline")
+        assert metadata["ops-agent"] == "true"
 
 
-def test_every_pipeline_vm_runs_setup_before_its_services() -> None:
-    """Terraform cannot reach the private brokers: the VMs create the topics and schemas."""
-    script = (INFRA / "startup" / "pipeline.sh").read_text()
-    assert 'setup) echo "setup --no-buckets"' in script
-    assert "for service in setup $(metadata fraudstream-services)" in script
-    assert 'after="$after fraudstream-setup.service"' in script
+def test_each_pipeline_vm_runs_its_own_services(spread: Resources) -> None:
+    """tests/integration/test_vm_boot.py boots a VM with all of these and runs them."""
+    services = {
+        role: spread[f'google_compute_instance.pipeline["{role}"]']["metadata"]["fraudstream-services"]
+        for role in ("producer", "fraud-consumer", "non-fraud-consumer")
+    }
+    assert services == {
+        "producer": "produce",
+        "fraud-consumer": "consume-fraud",
+        "non-fraud-consumer": "consume-non-fraud confirmation-service",
+    }
 
 
 def test_secrets_are_not_in_any_metadata(spread: Resources) -> None:
