@@ -71,7 +71,15 @@ def translated(what: str) -> Iterator[None]:
         raise StorageError(f"{what}: {error}") from error
 
 
+# google-cloud-storage 3.17 and later read each bucket's metadata in a background
+# thread, for its trace attributes: a bucket GET, which needs storage.buckets.get.
+# The services are granted object permissions only, so it would be refused on
+# every start; it is turned off unless the variable says otherwise.
+BUCKET_METADATA_SWITCH = "DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA"
+
+
 def storage_client(project: str) -> storage.Client:
+    os.environ.setdefault(BUCKET_METADATA_SWITCH, "true")
     try:
         if os.environ.get("STORAGE_EMULATOR_HOST"):
             return storage.Client(project=project, credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]

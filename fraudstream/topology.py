@@ -96,3 +96,27 @@ def topology(settings: Settings) -> Topology:
         dataset_bucket=settings.dataset_bucket,
         lake_bucket=settings.lake_bucket,
     )
+
+
+# What each service asks of Google Cloud Storage, by bucket ("dataset" or
+# "lake"), named by the IAM permission each request needs. A batch rewritten
+# when a crashed one is redone, and an answer claimed over an earlier one,
+# overwrite an object, which needs delete as well as create. The Terraform
+# grants each service account these and no more; tests/integration/
+# test_permissions.py checks this against the requests the services make.
+LAKE_ACCESS = frozenset(
+    {
+        "storage.objects.create",
+        "storage.objects.delete",
+        "storage.objects.get",
+        "storage.objects.list",
+    }
+)
+STORAGE_ACCESS: Mapping[str, Mapping[str, frozenset[str]]] = MappingProxyType(
+    {
+        "producer": {"dataset": frozenset({"storage.objects.get"})},
+        "fraud-consumer": {"lake": LAKE_ACCESS},
+        "non-fraud-consumer": {"lake": LAKE_ACCESS},
+        "confirmation-service": {"lake": LAKE_ACCESS},
+    }
+)

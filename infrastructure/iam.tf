@@ -27,26 +27,37 @@ resource "google_project_iam_member" "telemetry" {
   member   = google_service_account.roles[each.value[0]].member
 }
 
-resource "google_storage_bucket_iam_member" "producer_reads_dataset" {
-  bucket = google_storage_bucket.buckets["dataset"].name
-  role   = "roles/storage.objectViewer"
-  member = google_service_account.roles["producer"].member
+# The consumers and the confirmation service create lake objects, overwrite a
+# batch when a crashed one is redone and an answer when it is claimed (an
+# overwrite needs delete), read and list: exactly these, in a role of their own.
+# No predefined role fits: objectUser would add update and restore as well.
+resource "google_project_iam_custom_role" "lake_writer" {
+  role_id     = "${replace(var.prefix, "-", "_")}_lake_writer"
+  title       = "${var.prefix}: writes the lake"
+  description = "Create, overwrite, read and list objects: what the consumers and the confirmation service do in the lake."
+  permissions = ["storage.objects.create", "storage.objects.delete", "storage.objects.get", "storage.objects.list"]
+  depends_on  = [google_project_service.apis]
 }
 
-# Consumers create batch objects, overwrite them when a batch is redone (which
-# needs delete) and update an answer's metadata: objectUser, on the lake only.
-resource "google_storage_bucket_iam_member" "consumers_write_lake" {
-  for_each = toset(["fraud-consumer", "non-fraud-consumer"])
-  bucket   = google_storage_bucket.buckets["lake"].name
-  role     = "roles/storage.objectUser"
-  member   = google_service_account.roles[each.value].member
+locals {
+  lake_writer = "projects/${var.project_id}/roles/${google_project_iam_custom_role.lake_writer.role_id}"
+  # "<account> <bucket>": the role that account has on that bucket, and no other.
+  # tests/integration/test_permissions.py holds these against what each service does.
+  bucket_grants = {
+    "producer dataset"             = "roles/storage.objectViewer"
+    "producer artifacts"           = "roles/storage.objectViewer"
+    "fraud-consumer lake"          = "lake_writer"
+    "fraud-consumer artifacts"     = "roles/storage.objectViewer"
+    "non-fraud-consumer lake"      = "lake_writer"
+    "non-fraud-consumer artifacts" = "roles/storage.objectViewer"
+  }
 }
 
-resource "google_storage_bucket_iam_member" "pipeline_reads_release" {
-  for_each = local.pipeline_vms
-  bucket   = google_storage_bucket.buckets["artifacts"].name
-  role     = "roles/storage.objectViewer"
-  member   = google_service_account.roles[each.key].member
+resource "google_storage_bucket_iam_member" "grants" {
+  for_each = local.bucket_grants
+  bucket   = google_storage_bucket.buckets[split(" ", each.key)[1]].name
+  role     = each.value == "lake_writer" ? local.lake_writer : each.value
+  member   = google_service_account.roles[split(" ", each.key)[0]].member
 }
 
 # Both consumer VMs send email and sign or check links: both secrets, nothing else.

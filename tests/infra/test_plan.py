@@ -92,7 +92,15 @@ def test_no_external_addresses_and_no_open_ingress(layout: str) -> None:
         assert "0.0.0.0/0" not in (rule.get("source_ranges") or []), address
     kafka_rule = resources["google_compute_firewall.kafka_from_pipeline"]
     assert not kafka_rule.get("source_ranges")
-    assert kafka_rule["allow"][0]["ports"] == ["9092", "9093", "9094", "9192", "9193", "9194", "8081"]
+    assert kafka_rule["allow"][0]["ports"] == [
+        "9092",
+        "9093",
+        "9094",
+        "9192",
+        "9193",
+        "9194",
+        "8081",
+    ]
 
 
 def test_pipeline_vms_get_settings_the_pipeline_accepts(spread: Resources) -> None:
@@ -120,7 +128,9 @@ def test_pipeline_vms_get_settings_the_pipeline_accepts(spread: Resources) -> No
 def test_each_pipeline_vm_runs_its_own_services(spread: Resources) -> None:
     """tests/integration/test_vm_boot.py boots a VM with all of these and runs them."""
     services = {
-        role: spread[f'google_compute_instance.pipeline["{role}"]']["metadata"]["fraudstream-services"]
+        role: spread[f'google_compute_instance.pipeline["{role}"]']["metadata"][
+            "fraudstream-services"
+        ]
         for role in ("producer", "fraud-consumer", "non-fraud-consumer")
     }
     assert services == {
@@ -150,18 +160,23 @@ def test_buckets_are_private_and_versioned(spread: Resources) -> None:
 
 
 def test_least_privilege_on_buckets(spread: Resources) -> None:
-    grants = _of_type(spread, "google_storage_bucket_iam_member")
-    roles = sorted(
-        (address.split(".")[1].split("[")[0], v["role"]) for address, v in grants.items()
-    )
-    assert roles == [
-        ("consumers_write_lake", "roles/storage.objectUser"),
-        ("consumers_write_lake", "roles/storage.objectUser"),
-        ("pipeline_reads_release", "roles/storage.objectViewer"),
-        ("pipeline_reads_release", "roles/storage.objectViewer"),
-        ("pipeline_reads_release", "roles/storage.objectViewer"),
-        ("producer_reads_dataset", "roles/storage.objectViewer"),
-    ]
+    """Who may do what is held against what each service does in test_permissions.py;
+    here, that the plan grants what the configuration says, on the buckets it names."""
+    grants = {
+        address.split("[", 1)[1].strip('"]'): (v["bucket"].rsplit("-", 1)[1], v["role"])
+        for address, v in _of_type(spread, "google_storage_bucket_iam_member").items()
+    }
+    lake_writer = "projects/my-gcp-project/roles/fraudstream_lake_writer"
+    assert grants == {
+        "producer dataset": ("dataset", "roles/storage.objectViewer"),
+        "producer artifacts": ("artifacts", "roles/storage.objectViewer"),
+        "fraud-consumer lake": ("lake", lake_writer),
+        "fraud-consumer artifacts": ("artifacts", "roles/storage.objectViewer"),
+        "non-fraud-consumer lake": ("lake", lake_writer),
+        "non-fraud-consumer artifacts": ("artifacts", "roles/storage.objectViewer"),
+    }
+    role = spread["google_project_iam_custom_role.lake_writer"]
+    assert role["role_id"] == "fraudstream_lake_writer"
     project_roles = {v["role"] for v in _of_type(spread, "google_project_iam_member").values()}
     assert project_roles == {"roles/logging.logWriter", "roles/monitoring.metricWriter"}
 
@@ -200,6 +215,7 @@ def test_request_logs_that_carry_link_tokens_are_never_stored(single: Resources)
 
 # The API each kind of resource is created through (or, for a data source, read).
 API_OF_TYPE = {
+    "google_project_iam_custom_role": "iam.googleapis.com",
     "google_compute_": "compute.googleapis.com",
     "google_service_account": "iam.googleapis.com",
     "google_project_iam_": "cloudresourcemanager.googleapis.com",
@@ -262,7 +278,9 @@ def _waits_for(graph: dict[str, set[str]], start: str) -> set[str]:
 def test_every_resource_waits_for_the_apis() -> None:
     graph = _dependencies()
     apis = "google_project_service.apis"
-    late = [address for address in graph if address != apis and apis not in _waits_for(graph, address)]
+    late = [
+        address for address in graph if address != apis and apis not in _waits_for(graph, address)
+    ]
     assert late == []
 
 
@@ -297,7 +315,11 @@ def test_a_fresh_project_reads_its_zones_once_the_compute_api_is_on() -> None:
 def test_given_zones_are_used_and_the_data_source_is_not_read(spread: Resources) -> None:
     assert not any(address.startswith("data.") for address in spread)
     kafka = [v for a, v in _of_type(spread, "google_compute_instance").items() if ".kafka[" in a]
-    assert sorted(vm["zone"] for vm in kafka) == ["europe-west1-b", "europe-west1-c", "europe-west1-d"]
+    assert sorted(vm["zone"] for vm in kafka) == [
+        "europe-west1-b",
+        "europe-west1-c",
+        "europe-west1-d",
+    ]
 
 
 # ---------------------------------------------------------------------------
@@ -305,8 +327,12 @@ def test_given_zones_are_used_and_the_data_source_is_not_read(spread: Resources)
 
 
 def test_buckets_are_force_destroyed_only_when_asked(spread: Resources, single: Resources) -> None:
-    assert {v["force_destroy"] for v in _of_type(spread, "google_storage_bucket").values()} == {False}
-    assert {v["force_destroy"] for v in _of_type(single, "google_storage_bucket").values()} == {True}
+    assert {v["force_destroy"] for v in _of_type(spread, "google_storage_bucket").values()} == {
+        False
+    }
+    assert {v["force_destroy"] for v in _of_type(single, "google_storage_bucket").values()} == {
+        True
+    }
 
 
 def test_the_teardown_target_sets_force_destroy_in_the_state_before_destroying() -> None:

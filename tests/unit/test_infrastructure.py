@@ -13,39 +13,20 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import hcl2
 import pytest
 
 from fraudstream.config import Settings
 from tests.integration.vm_rehearsal import startup_script
+from tests.terraform_config import terraform_config
 
 INFRA = Path(__file__).resolve().parents[2] / "infrastructure"
 IAP_RANGE = "35.235.240.0/20"
 LB_RANGES = {"130.211.0.0/22", "35.191.0.0/16"}
 
 
-def _plain(value: Any) -> Any:
-    """python-hcl2's output with the quotes around names and string literals taken off."""
-    if isinstance(value, dict):
-        return {_unquote(key): _plain(item) for key, item in value.items() if key != "__is_block__"}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    return _unquote(value) if isinstance(value, str) else value
-
-
-def _unquote(text: str) -> str:
-    return text[1:-1] if len(text) >= 2 and text[0] == text[-1] == '"' else text
-
-
 @pytest.fixture(scope="module")
 def config() -> dict[str, list[dict[str, Any]]]:
-    """Every top-level block of every .tf file, by block kind."""
-    blocks: dict[str, list[dict[str, Any]]] = {}
-    for path in sorted(INFRA.glob("*.tf")):
-        with path.open() as handle:
-            for kind, entries in _plain(hcl2.load(handle)).items():
-                blocks.setdefault(kind, []).extend(entries)
-    return blocks
+    return terraform_config()
 
 
 def _resources(config: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:

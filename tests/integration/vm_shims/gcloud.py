@@ -18,7 +18,9 @@ STATE = Path(os.environ["REHEARSAL_STATE"])
 
 
 def _fails_now(kind: str) -> bool:
-    planned = dict(item.split("=") for item in os.environ.get("REHEARSAL_FAILURES", "").split(",") if item)
+    planned = dict(
+        item.split("=") for item in os.environ.get("REHEARSAL_FAILURES", "").split(",") if item
+    )
     counter = STATE / f"gcloud-{kind}-calls"
     calls = int(counter.read_text()) if counter.exists() else 0
     counter.write_text(str(calls + 1))
@@ -27,7 +29,10 @@ def _fails_now(kind: str) -> bool:
 
 def copy(source: str, target: str) -> int:
     if _fails_now("storage"):
-        print(f"ERROR: (gcloud.storage.cp) HTTPError 403: no storage.objects.get on {source}", file=sys.stderr)
+        print(
+            f"ERROR: (gcloud.storage.cp) HTTPError 403: no storage.objects.get on {source}",
+            file=sys.stderr,
+        )
         return 1
     bucket, name = source.removeprefix("gs://").split("/", 1)
     storage.Client(project="rehearsal").bucket(bucket).blob(name).download_to_filename(target)
@@ -36,7 +41,9 @@ def copy(source: str, target: str) -> int:
 
 def access(name: str) -> int:
     if _fails_now("secrets"):
-        print(f"ERROR: (gcloud.secrets.versions.access) PERMISSION_DENIED on {name}", file=sys.stderr)
+        print(
+            f"ERROR: (gcloud.secrets.versions.access) PERMISSION_DENIED on {name}", file=sys.stderr
+        )
         return 1
     secrets = json.loads(Path(os.environ["REHEARSAL_SECRETS"]).read_text())
     if name not in secrets:

@@ -1,0 +1,226 @@
+"""What each service asks of Google Cloud, held against what its service account may do.
+
+Three sources meet here:
+- the services' declaration, `fraudstream.topology.STORAGE_ACCESS`;
+- the requests the services really make, recorded while they run against the GCS
+  emulator, each mapped to the IAM permission Cloud Storage checks for it;
+- the roles infrastructure/iam.tf grants, mapped to their permissions by the
+  table below, taken from Google's IAM roles reference (read 2026-11-23).
+A service that does something its account may not do fails here, and so does a
+grant of write permissions that no service uses.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import urllib.parse
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from fraudstream import lake
+from fraudstream.config import Settings
+from fraudstream.stopping import StopFlag
+from fraudstream.tokens import Answer, Confirmation
+from fraudstream.topology import STORAGE_ACCESS
+from producer.progress import ProgressLog
+from producer.service import RunOptions
+from tests.integration.pipeline import REPO_ROOT, lake_records
+from tests.terraform_config import locals_of, terraform_config
+from wiring import factory
+
+# Predefined roles this deployment grants, and what each allows.
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    "roles/storage.objectViewer": frozenset({
+        "resourcemanager.projects.get", "resourcemanager.projects.list",
+        "storage.folders.get", "storage.folders.list",
+        "storage.managedFolders.get", "storage.managedFolders.list",
+        "storage.objects.get", "storage.objects.list",
+    }),
+    "roles/secretmanager.secretAccessor": frozenset({"secretmanager.versions.access"}),
+    "roles/logging.logWriter": frozenset({"logging.logEntries.create", "logging.logEntries.route"}),
+    "roles/monitoring.metricWriter": frozenset({
+        "monitoring.metricDescriptors.create", "monitoring.metricDescriptors.get",
+        "monitoring.metricDescriptors.list", "monitoring.monitoredResourceDescriptors.get",
+        "monitoring.monitoredResourceDescriptors.list", "monitoring.timeSeries.create",
+    }),
+}  # fmt: skip
+# Permissions that read names or metadata and change nothing; a role may carry these unused.
+READ_ONLY = re.compile(r"\.(get|list)$")
+
+# Which service account each service runs as (the VM it is on).
+ACCOUNT_OF_SERVICE = {
+    "producer": "producer",
+    "fraud-consumer": "fraud-consumer",
+    "non-fraud-consumer": "non-fraud-consumer",
+    "confirmation-service": "non-fraud-consumer",
+}
+# What a pipeline VM's boot asks for itself (tests/integration/test_vm_boot.py runs it):
+# the release archive; the consumer VMs' secrets are checked against their grants below.
+BOOT_ACCESS = {"artifacts": frozenset({"storage.objects.get"})}
+
+
+# ---------------------------------------------------------------------------
+# The grants, as infrastructure/iam.tf writes them
+
+
+def _config() -> dict[str, Any]:
+    return locals_of(terraform_config())
+
+
+def _custom_roles() -> dict[str, frozenset[str]]:
+    resources = [r for r in terraform_config()["resource"] if "google_project_iam_custom_role" in r]
+    return {
+        name: frozenset(body["permissions"])
+        for r in resources
+        for name, body in r["google_project_iam_custom_role"].items()
+    }
+
+
+def granted(account: str, bucket: str) -> frozenset[str]:
+    role = _config()["bucket_grants"].get(f"{account} {bucket}")
+    if role is None:
+        return frozenset()
+    return ROLE_PERMISSIONS[role] if role.startswith("roles/") else _custom_roles()[role]
+
+
+def _uses(account: str, bucket: str) -> frozenset[str]:
+    services = [s for s, a in ACCOUNT_OF_SERVICE.items() if a == account]
+    used = {p for s in services for p in STORAGE_ACCESS[s].get(bucket, frozenset())}
+    return frozenset(used | BOOT_ACCESS.get(bucket, frozenset()))
+
+
+@pytest.mark.parametrize("service", sorted(ACCOUNT_OF_SERVICE))
+def test_each_service_may_do_what_it_declares(service: str) -> None:
+    account = ACCOUNT_OF_SERVICE[service]
+    for bucket, permissions in STORAGE_ACCESS[service].items():
+        assert permissions <= granted(account, bucket), (service, bucket)
+        assert not any(p.startswith("storage.buckets.") for p in permissions)
+
+
+@pytest.mark.parametrize("grant", sorted(_config()["bucket_grants"]))
+def test_no_grant_allows_a_change_nobody_makes(grant: str) -> None:
+    account, bucket = grant.split()
+    unused = granted(account, bucket) - _uses(account, bucket)
+    assert not [p for p in unused if not READ_ONLY.search(p)], grant
+
+
+def test_every_pipeline_vm_boots_with_what_it_may_read() -> None:
+    for account in ("producer", "fraud-consumer", "non-fraud-consumer"):
+        assert BOOT_ACCESS["artifacts"] <= granted(account, "artifacts")
+
+
+def test_secrets_are_granted_to_the_vms_that_read_them_and_no_others() -> None:
+    config = _config()
+    reads = {vm: spec["secrets"] for vm, spec in config["pipeline_vms"].items()}
+    assert reads == {
+        "producer": {},
+        "fraud-consumer": "${local.consumer_secrets}",
+        "non-fraud-consumer": "${local.consumer_secrets}",
+    }
+    assert set(config["consumer_secrets"]) == {"CONFIRMATION_TOKEN_KEY", "SMTP_PASSWORD"}
+    iam = (Path(REPO_ROOT) / "infrastructure" / "iam.tf").read_text()
+    granting = iam.split('"consumers_read_secrets"', 1)[1].split("\n}", 1)[0]
+    assert 'setproduct(["fraud-consumer", "non-fraud-consumer"], local.secret_names)' in granting
+    assert 'role      = "roles/secretmanager.secretAccessor"' in granting
+
+
+# ---------------------------------------------------------------------------
+# The requests the services make
+
+
+def permissions_of(method: str, url: str) -> frozenset[str]:
+    """The IAM permissions Cloud Storage checks for one JSON API request."""
+    parsed = urllib.parse.urlparse(url)
+    path, query = parsed.path, urllib.parse.parse_qs(parsed.query)
+    objects = re.search(r"/b/[^/]+/o(/|$)", path)
+    if method == "POST" and "/upload/" in path:
+        # Without a generation-0 precondition an upload may replace an object: delete too.
+        precondition = query.get("ifGenerationMatch", [""])[0]
+        create = {"storage.objects.create"}
+        return frozenset(create if precondition == "0" else create | {"storage.objects.delete"})
+    if objects and method == "GET":
+        listing = objects.group(1) == ""
+        return frozenset({"storage.objects.list" if listing else "storage.objects.get"})
+    if objects and method in ("PATCH", "PUT"):
+        return frozenset({"storage.objects.update"})
+    if objects and method == "DELETE":
+        return frozenset({"storage.objects.delete"})
+    if method == "GET" and re.search(r"/b/[^/]+$", path):
+        return frozenset({"storage.buckets.get"})
+    return frozenset({f"unknown: {method} {path}"})
+
+
+def _bucket_of(url: str) -> str:
+    found = re.search(r"/b/([^/?]+)", urllib.parse.urlparse(url).path)
+    assert found, url
+    return urllib.parse.unquote(found.group(1))
+
+
+@contextmanager
+def recorded() -> Iterator[list[tuple[str, str]]]:
+    """Every (method, url) any HTTP session of this process sends while inside."""
+    requests_made: list[tuple[str, str]] = []
+    original: Callable[..., Any] = requests.Session.request
+
+    def record(self: requests.Session, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        requests_made.append((method.upper(), url))
+        return original(self, method, url, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(requests.Session, "request", record)
+        yield requests_made
+
+
+def _asked(settings: Settings, made: list[tuple[str, str]]) -> dict[str, set[str]]:
+    kinds = {settings.dataset_bucket: "dataset", settings.lake_bucket: "lake"}
+    asked: dict[str, set[str]] = {}
+    for method, url in made:
+        if "/storage/v1/" in url:
+            asked.setdefault(kinds[_bucket_of(url)], set()).update(permissions_of(method, url))
+    return asked
+
+
+def test_the_services_ask_only_what_they_declare(settings: Settings, tmp_path: Path) -> None:
+    source = tmp_path / "log.csv"
+    subprocess.run(
+        [sys.executable, "-m", "fraudstream", "generate", "--rows", "1500", "-o", str(source)],
+        cwd=REPO_ROOT, check=True, capture_output=True,
+    )  # fmt: skip
+    client = lake.storage_client(settings.gcp_project)
+    client.bucket(settings.dataset_bucket).blob("log.csv").upload_from_filename(source)
+
+    asked: dict[str, dict[str, set[str]]] = {}
+    with recorded() as made:
+        options = RunOptions(source=f"gs://{settings.dataset_bucket}/log.csv")
+        assert factory.producer_run(settings, options, StopFlag()).run(ProgressLog()).complete
+    asked["producer"] = _asked(settings, made)
+    for kind in ("fraud", "non-fraud"):
+        with recorded() as made:
+            factory.batch_consumer(settings, kind, StopFlag()).run(idle_exit=2)
+        asked[f"{kind}-consumer"] = _asked(settings, made)
+    case = lake_records(settings, "fraud_confirmation")[0]
+    with recorded() as made:
+        book = factory.answer_book(settings)
+        confirmation = Confirmation(case["transaction_id"], Answer.FRAUD, 4_000_000_000)
+        book.record(confirmation)
+        book.record(Confirmation(case["transaction_id"], Answer.NOT_FRAUD, 4_000_000_000))
+        book.publish_pending()
+    asked["confirmation-service"] = _asked(settings, made)
+
+    for service, by_bucket in asked.items():
+        assert by_bucket, f"{service} made no storage request: the recording missed it"
+        for bucket, permissions in by_bucket.items():
+            assert permissions <= STORAGE_ACCESS[service].get(bucket, frozenset()), (
+                service,
+                bucket,
+            )
+    # The requests that need the most were seen: creating, overwriting, reading, listing.
+    assert asked["fraud-consumer"]["lake"] >= {"storage.objects.create", "storage.objects.list"}
+    assert asked["confirmation-service"]["lake"] >= {"storage.objects.get"}
