@@ -7,6 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 BROKERS ?= 3
+SASL ?=
 CSV ?=
 ROWS ?= 20000
 TERRAFORM ?= terraform
@@ -78,8 +79,8 @@ bench-producer: stack-up ## the producer on 1 M generated rows beside the straig
 bench-consumers: stack-up ## lake records/s beside consume-and-decode; emails/s beside the mail server's accept rate
 	$(STACK_ENV) && $(PY) -m bench.consumers
 
-stack-up: install ## start Kafka, the registry, the GCS emulator and the mail catcher (BROKERS=3|1)
-	$(PY) -m devstack up --brokers $(BROKERS)
+stack-up: install ## start Kafka, the registry, the GCS emulator and the mail catcher (BROKERS=3|1, SASL=1: logins and ACLs)
+	$(PY) -m devstack up --brokers $(BROKERS) $(if $(filter 1,$(SASL)),--sasl)
 
 stack-status: install ## show the local stack's processes and health
 	$(PY) -m devstack status

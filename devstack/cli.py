@@ -30,6 +30,11 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--brokers", type=int, choices=(1, 3), default=3, help="Kafka nodes (default 3)"
     )
+    up.add_argument(
+        "--sasl",
+        action="store_true",
+        help="clients log in (SASL/SCRAM) and ACLs decide what each may do, as in the cloud",
+    )
     up.set_defaults(handler=_up)
 
     commands.add_parser("status", help="show each process and whether it answers").set_defaults(
@@ -65,7 +70,7 @@ def _start_node(args: argparse.Namespace) -> int:
 
 
 def _up(args: argparse.Namespace) -> int:
-    topology = Topology(brokers=args.brokers)
+    topology = Topology(brokers=args.brokers, sasl=args.sasl)
     stack.up(topology, log=lambda message: print(message, file=sys.stderr))
     print(
         'the stack is up; point the pipeline at it with: eval "$(python -m devstack env)"',
@@ -79,8 +84,9 @@ def _status(_args: argparse.Namespace) -> int:
     if topology is None:
         print("the stack is not running")
         return 1
-    answering = {name: check() for name, check in health.checks(topology).items()}
-    brokers = health.kafka_brokers_up(topology)
+    login = stack.kafka_admin_login() if topology.sasl else None
+    answering = {name: check() for name, check in health.checks(topology, login).items()}
+    brokers = health.kafka_brokers_up(topology, login)
     for node in topology.node_ids:
         answering[f"kafka-{node}"] = node in brokers
     for entry in stack.status(topology):
@@ -99,7 +105,11 @@ def _env(_args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    variables = {**topology.environment(), "CONFIRMATION_TOKEN_KEY": stack.token_key()}
+    variables = {
+        **topology.environment(),
+        **stack.kafka_environment(topology),
+        "CONFIRMATION_TOKEN_KEY": stack.token_key(),
+    }
     for name, value in variables.items():
         print(f"export {name}={shlex.quote(value)}")
     return 0

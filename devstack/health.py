@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from confluent_kafka.admin import AdminClient
 
@@ -23,18 +23,21 @@ class StackNotHealthyError(RuntimeError):
     """A part of the stack did not become healthy in time."""
 
 
-def kafka_brokers_up(topology: Topology) -> set[int]:
-    """The node ids the cluster metadata lists (empty while no broker answers)."""
-    admin = AdminClient({"bootstrap.servers": topology.bootstrap_servers, "log_level": 0})
+def kafka_brokers_up(topology: Topology, login: Mapping[str, str] | None = None) -> set[int]:
+    """The node ids the cluster metadata lists (empty while no broker answers);
+    ``login``: the SASL client settings of a cluster that needs them."""
+    admin = AdminClient(
+        {"bootstrap.servers": topology.bootstrap_servers, "log_level": 0, **(login or {})}
+    )
     try:
         return set(admin.list_topics(timeout=3).brokers)
     except Exception:  # any failure here only means "not yet"
         return set()
 
 
-def kafka_brokers_listed(topology: Topology) -> bool:
+def kafka_brokers_listed(topology: Topology, login: Mapping[str, str] | None = None) -> bool:
     """True when the cluster metadata lists every broker of the topology."""
-    return kafka_brokers_up(topology) == set(topology.node_ids)
+    return kafka_brokers_up(topology, login) == set(topology.node_ids)
 
 
 def registry_answers() -> bool:
@@ -49,10 +52,12 @@ def mail_catcher_answers() -> bool:
     return _http_ok(f"http://{HOST}:{MAIL_API_PORT}/healthz")  # cheap, however many emails it holds
 
 
-def checks(topology: Topology) -> dict[str, Callable[[], bool]]:
+def checks(
+    topology: Topology, login: Mapping[str, str] | None = None
+) -> dict[str, Callable[[], bool]]:
     """One check per part, by the name ``status`` shows."""
     return {
-        "kafka": lambda: kafka_brokers_listed(topology),
+        "kafka": lambda: kafka_brokers_listed(topology, login),
         "schema-registry": registry_answers,
         "gcs-emulator": gcs_answers,
         "mail-catcher": mail_catcher_answers,

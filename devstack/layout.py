@@ -44,6 +44,10 @@ class Topology:
     """The shape of one running stack."""
 
     brokers: int = 3
+    # Clients must log in (SASL/SCRAM-SHA-512) and ACLs decide what each may do.
+    sasl: bool = False
+    first_broker_port: int = FIRST_BROKER_PORT
+    first_controller_port: int = FIRST_CONTROLLER_PORT
 
     def __post_init__(self) -> None:
         if self.brokers not in (1, 3):
@@ -54,10 +58,10 @@ class Topology:
         return range(1, self.brokers + 1)
 
     def broker_port(self, node_id: int) -> int:
-        return FIRST_BROKER_PORT + node_id - 1
+        return self.first_broker_port + node_id - 1
 
     def controller_port(self, node_id: int) -> int:
-        return FIRST_CONTROLLER_PORT + node_id - 1
+        return self.first_controller_port + node_id - 1
 
     @property
     def bootstrap_servers(self) -> str:

@@ -27,10 +27,18 @@ def new_cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
 
 
-def kafka_node_properties(topology: Topology, node_id: int, data_dir: Path) -> str:
-    """server.properties for one combined broker+controller node."""
+# The super user of a cluster with SASL: the brokers and controllers speak to
+# each other as it, and `fraudstream setup` provisions as it.
+KAFKA_ADMIN = "admin"
+
+
+def kafka_node_properties(
+    topology: Topology, node_id: int, data_dir: Path, admin_password: str | None = None
+) -> str:
+    """server.properties for one combined broker+controller node (with ``topology.sasl``,
+    ``admin_password`` is the super user's)."""
     replicas = topology.replication_factor
-    settings = {
+    settings: dict[str, object] = {
         "process.roles": "broker,controller",
         "node.id": node_id,
         "controller.quorum.voters": topology.quorum_voters,
@@ -54,10 +62,51 @@ def kafka_node_properties(topology: Topology, node_id: int, data_dir: Path) -> s
         "share.coordinator.state.topic.min.isr": topology.min_insync_replicas,
         "group.initial.rebalance.delay.ms": 0,
     }
+    if topology.sasl:
+        if admin_password is None:
+            raise ValueError("a cluster with SASL needs its administrator's password")
+        settings |= sasl_properties(topology, node_id, admin_password)
     return "".join(f"{key}={value}\n" for key, value in settings.items())
 
 
-def kafka_format_command(installed: Installed, cluster_id: str, config: Path) -> list[str]:
+def sasl_properties(topology: Topology, node_id: int, admin_password: str) -> dict[str, object]:
+    """Clients and brokers log in with SCRAM-SHA-512 on the client listener; controllers
+    with PLAIN (SCRAM credentials live in the metadata the controllers serve, so they
+    cannot check them themselves). The StandardAuthorizer denies what no ACL allows."""
+    port = topology.broker_port(node_id)
+    scram = "org.apache.kafka.common.security.scram.ScramLoginModule required"
+    plain = "org.apache.kafka.common.security.plain.PlainLoginModule required"
+    login = f'username="{KAFKA_ADMIN}" password="{admin_password}"'
+    return {
+        "listeners": f"SASL_PLAINTEXT://{HOST}:{port},"
+        f"CONTROLLER://{HOST}:{topology.controller_port(node_id)}",
+        "advertised.listeners": f"SASL_PLAINTEXT://{HOST}:{port}",
+        "listener.security.protocol.map": "SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+        "inter.broker.listener.name": "SASL_PLAINTEXT",
+        "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+        "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+        "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config": f"{scram} {login};",
+        "sasl.mechanism.controller.protocol": "PLAIN",
+        "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.controller.plain.sasl.jaas.config": (
+            f'{plain} {login} user_{KAFKA_ADMIN}="{admin_password}";'
+        ),
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": f"User:{KAFKA_ADMIN}",
+        "allow.everyone.if.no.acl.found": "false",
+    }
+
+
+def kafka_format_command(
+    installed: Installed, cluster_id: str, config: Path, admin_password: str | None = None
+) -> list[str]:
+    """Format a node's storage; with ``admin_password``, with the super user's SCRAM
+    credentials in the first metadata, so brokers can log in to each other at once."""
+    scram = (
+        ["--add-scram", f"SCRAM-SHA-512=[name={KAFKA_ADMIN},password={admin_password}]"]
+        if admin_password is not None
+        else []
+    )
     return [
         installed.java,
         "-cp",
@@ -70,6 +119,7 @@ def kafka_format_command(installed: Installed, cluster_id: str, config: Path) ->
         "--config",
         str(config),
         "--ignore-formatted",
+        *scram,
     ]
 
 

@@ -27,6 +27,14 @@ from devstack.layout import (
 )
 
 HEALTH_TIMEOUT_SECONDS = 180.0
+# The principals a SASL stack makes passwords for: fraudstream's services and Kafka UI.
+SERVICE_PRINCIPALS = (
+    "producer",
+    "fraud-consumer",
+    "non-fraud-consumer",
+    "confirmation-service",
+    "kafka-ui",
+)
 
 Log = Callable[[str], None]
 
@@ -58,7 +66,7 @@ def current_topology() -> Topology | None:
         saved = json.loads((run_dir() / "stack.json").read_text())
     except (FileNotFoundError, ValueError):
         return None
-    return Topology(brokers=int(saved["brokers"]))
+    return Topology(brokers=int(saved["brokers"]), sasl=bool(saved.get("sasl", False)))
 
 
 def running_topology() -> Topology | None:
@@ -80,8 +88,8 @@ def up(topology: Topology, log: Log = print) -> dict[str, float]:
     if running is not None and _all_running(running):
         if running != topology:
             raise StackError(
-                f"the stack already runs with {running.brokers} broker(s); "
-                "run 'python -m devstack down' first"
+                f"the stack already runs with {running.brokers} broker(s)"
+                f"{' and SASL' if running.sasl else ''}; run 'python -m devstack down' first"
             )
         log("the stack is already running")
         return _wait_healthy(topology, log)
@@ -134,11 +142,48 @@ def token_key() -> str:
     It lives in the stack's run folder, readable by its owner only, and goes
     with the stack: a fresh stack has a fresh key (and a fresh, empty lake).
     """
-    path = run_dir() / "confirmation-token-key"
+    return _stack_secret("confirmation-token-key")
+
+
+def _stack_secret(name: str) -> str:
+    path = run_dir() / name
     if not path.is_file():
         path.touch(mode=0o600)
         path.write_text(secrets.token_urlsafe(32))
     return path.read_text()
+
+
+def kafka_admin_login() -> dict[str, str]:
+    """The SASL client settings of the stack's Kafka super user (a SASL stack only)."""
+    return {
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": services.KAFKA_ADMIN,
+        "sasl.password": _stack_secret("kafka-admin-password"),
+    }
+
+
+def kafka_environment(topology: Topology) -> dict[str, str]:
+    """What points fraudstream at a SASL stack: the super user's login, and the file
+    of the services' passwords that `fraudstream setup` makes their principals from."""
+    if not topology.sasl:
+        return {}
+    principals = run_dir() / "kafka-principals"
+    if not principals.is_file():
+        principals.touch(mode=0o600)
+        principals.write_text(
+            "".join(f"{name}={secrets.token_urlsafe(24)}\n" for name in SERVICE_PRINCIPALS)
+        )
+    login = kafka_admin_login()
+    return {
+        "KAFKA_USERNAME": login["sasl.username"],
+        "KAFKA_PASSWORD": login["sasl.password"],
+        "KAFKA_PRINCIPALS_FILE": str(principals),
+    }
+
+
+def _login(topology: Topology) -> dict[str, str] | None:
+    return kafka_admin_login() if topology.sasl else None
 
 
 def _start_fresh(topology: Topology, installed: Installed, log: Log) -> None:
@@ -146,29 +191,38 @@ def _start_fresh(topology: Topology, installed: Installed, log: Log) -> None:
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     cluster_id = services.new_cluster_id()
+    password = kafka_admin_login()["sasl.password"] if topology.sasl else None
     for node_id in topology.node_ids:
-        config = _write_kafka_config(topology, node_id, root)
-        _format_storage(installed, cluster_id, config)
+        config = _write_kafka_config(topology, node_id, root, password)
+        format_storage(installed, cluster_id, config, password)
         process.start(services.kafka_node(installed, node_id, config), root)
     process.start(services.schema_registry(installed), root)
     (root / "gcs").mkdir()
     process.start(services.gcs_emulator(installed, root / "gcs"), root)
     (root / "mail").mkdir()
     process.start(services.mail_catcher(installed, root / "mail"), root)
-    (root / "stack.json").write_text(json.dumps({"brokers": topology.brokers}))
+    saved = {"brokers": topology.brokers, "sasl": topology.sasl}
+    (root / "stack.json").write_text(json.dumps(saved))
     log(f"started {len(service_names(topology))} processes; logs in {root / 'logs'}")
 
 
-def _write_kafka_config(topology: Topology, node_id: int, root: Path) -> Path:
+def _write_kafka_config(
+    topology: Topology, node_id: int, root: Path, admin_password: str | None
+) -> Path:
     node_dir = root / f"kafka-{node_id}"
     node_dir.mkdir()
     config = node_dir / "server.properties"
-    config.write_text(services.kafka_node_properties(topology, node_id, node_dir / "data"))
+    config.touch(mode=0o600)  # it holds the administrator's password on a SASL stack
+    config.write_text(
+        services.kafka_node_properties(topology, node_id, node_dir / "data", admin_password)
+    )
     return config
 
 
-def _format_storage(installed: Installed, cluster_id: str, config: Path) -> None:
-    command = services.kafka_format_command(installed, cluster_id, config)
+def format_storage(
+    installed: Installed, cluster_id: str, config: Path, admin_password: str | None = None
+) -> None:
+    command = services.kafka_format_command(installed, cluster_id, config, admin_password)
     result = subprocess.run(command, check=False, capture_output=True, text=True)
     if result.returncode != 0:
         raise StackError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
@@ -177,7 +231,7 @@ def _format_storage(installed: Installed, cluster_id: str, config: Path) -> None
 def _wait_healthy(topology: Topology, log: Log) -> dict[str, float]:
     started = time.monotonic()
     took = {}
-    for name, check in health.checks(topology).items():
+    for name, check in health.checks(topology, _login(topology)).items():
         hint = f"See the logs in {run_dir() / 'logs'}."
         health.wait_until_healthy(name, check, HEALTH_TIMEOUT_SECONDS, hint)
         took[name] = time.monotonic() - started
@@ -213,7 +267,9 @@ def start_node(node_id: int, log: Log = print) -> float:
         config = run_dir() / f"kafka-{node_id}" / "server.properties"
         process.start(services.kafka_node(installed, node_id, config), run_dir())
     took = health.wait_until_healthy(
-        "kafka", lambda: health.kafka_brokers_listed(topology), HEALTH_TIMEOUT_SECONDS
+        "kafka",
+        lambda: health.kafka_brokers_listed(topology, _login(topology)),
+        HEALTH_TIMEOUT_SECONDS,
     )
     log(f"kafka-{node_id} is back; every broker listed after {took:.1f} s")
     return took

@@ -48,6 +48,13 @@ class Settings(BaseSettings):
 
     # Kafka and the schema registry
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # A SASL/SCRAM-SHA-512 principal: each service has its own, and ACLs let it
+    # touch only its topics and groups. Unset: the cluster takes clients unauthenticated.
+    kafka_username: str | None = None
+    kafka_password: SecretStr | None = None
+    # `setup` only: NAME=password lines, one per service principal, whose SCRAM
+    # credentials and ACLs it makes (as an administrator: KAFKA_USERNAME=admin).
+    kafka_principals_file: Path | None = None
     schema_registry_url: str = "http://127.0.0.1:8081/apis/ccompat/v7"
     fraud_topic: str = "fraud_transaction"
     non_fraud_topic: str = "non_fraud_transaction"
@@ -152,6 +159,25 @@ class Settings(BaseSettings):
     @classmethod
     def _check_customer_domain(cls, value: str) -> str:
         return check_domain(value)
+
+    @model_validator(mode="after")
+    def _check_kafka_login(self) -> Settings:
+        if (self.kafka_username is None) != (self.kafka_password is None):
+            raise ValueError("set KAFKA_USERNAME and KAFKA_PASSWORD together, or neither")
+        return self
+
+    @property
+    def kafka_connection(self) -> dict[str, str]:
+        """The librdkafka settings that reach the cluster as this process's principal."""
+        connection = {"bootstrap.servers": self.kafka_bootstrap_servers}
+        if self.kafka_username is not None and self.kafka_password is not None:
+            connection |= {
+                "security.protocol": "SASL_PLAINTEXT",
+                "sasl.mechanism": "SCRAM-SHA-512",
+                "sasl.username": self.kafka_username,
+                "sasl.password": self.kafka_password.get_secret_value(),
+            }
+        return connection
 
     @model_validator(mode="after")
     def _check_login_is_encrypted(self) -> Settings:

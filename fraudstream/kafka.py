@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from confluent_kafka import (
@@ -22,7 +22,17 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import (
+    AclBinding,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    ResourcePatternType,
+    ResourceType,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialUpsertion,
+)
 from confluent_kafka.admin._listoffsets import OffsetSpec
 from confluent_kafka.cimpl import NewTopic
 
@@ -32,7 +42,7 @@ from fraudstream.errors import (
     PermanentError,
     TransientError,
 )
-from fraudstream.topology import Topic
+from fraudstream.topology import CHECKPOINT_READER_GROUP, Grant, Topic
 
 log = logging.getLogger("fraudstream.kafka")
 
@@ -83,12 +93,32 @@ class OwnershipLostError(FraudstreamError):
     """The partition of the batch in hand went to another member: drop the batch."""
 
 
-def client_config(bootstrap_servers: str) -> dict[str, Any]:
+# Where the cluster is: a bootstrap list, or the client settings that also say
+# who is asking (``Settings.kafka_connection``, with SASL credentials).
+Connection = str | Mapping[str, str]
+
+SCRAM_ITERATIONS = 8192
+RESOURCE_TYPES = {
+    "topic": ResourceType.TOPIC,
+    "group": ResourceType.GROUP,
+    "transactional_id": ResourceType.TRANSACTIONAL_ID,
+    "cluster": ResourceType.BROKER,
+}
+
+
+def client_config(bootstrap_servers: Connection) -> dict[str, Any]:
     """What every client of ours shares."""
-    return {"bootstrap.servers": bootstrap_servers, "logger": CLIENT_LOG}
+    if isinstance(bootstrap_servers, str):
+        return {"bootstrap.servers": bootstrap_servers, "logger": CLIENT_LOG}
+    return {**bootstrap_servers, "logger": CLIENT_LOG}
 
 
-def producer_config(bootstrap_servers: str) -> dict[str, Any]:
+def servers_of(connection: Connection) -> str:
+    """The bootstrap list alone, for messages (never the credentials)."""
+    return connection if isinstance(connection, str) else connection["bootstrap.servers"]
+
+
+def producer_config(bootstrap_servers: Connection) -> dict[str, Any]:
     """Durable and fast: no write is acknowledged before two replicas have it,
     retries cannot duplicate or reorder (idempotence), and records travel in
     large compressed batches."""
@@ -104,7 +134,7 @@ def producer_config(bootstrap_servers: str) -> dict[str, Any]:
     }
 
 
-def consumer_config(bootstrap_servers: str, group: str) -> dict[str, Any]:
+def consumer_config(bootstrap_servers: Connection, group: str) -> dict[str, Any]:
     """A member of ``group`` that sees committed transactions only and commits by hand."""
     return {
         **client_config(bootstrap_servers),
@@ -121,7 +151,7 @@ def consumer_config(bootstrap_servers: str, group: str) -> dict[str, Any]:
 
 
 def ensure_topics(
-    bootstrap_servers: str, topics: Sequence[Topic], timeout: float = 30
+    bootstrap_servers: Connection, topics: Sequence[Topic], timeout: float = 30
 ) -> list[str]:
     """Create the topics that do not exist yet; return the names created now."""
     admin = AdminClient(client_config(bootstrap_servers))
@@ -151,7 +181,49 @@ def ensure_topics(
     return created
 
 
-def require_topics(bootstrap_servers: str, names: Sequence[str], timeout: float = 30) -> None:
+# Principals ------------------------------------------------------------------------------
+
+
+def ensure_principal(
+    bootstrap_servers: Connection, name: str, password: str, grants: Sequence[Grant]
+) -> None:
+    """Set ``name``'s SCRAM-SHA-512 password and allow it ``grants`` (as an administrator;
+    idempotent: an ACL that exists is left as it is)."""
+    admin = AdminClient(client_config(bootstrap_servers))
+    require_reachable(admin, bootstrap_servers)
+    credential = UserScramCredentialUpsertion(
+        name, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS), password.encode()
+    )
+    for future in admin.alter_user_scram_credentials([credential]).values():
+        _settle(future, f"cannot set the SCRAM credentials of {name}")
+    bindings = [
+        AclBinding(
+            RESOURCE_TYPES[grant.resource],
+            grant.name,
+            ResourcePatternType.PREFIXED if grant.prefixed else ResourcePatternType.LITERAL,
+            f"User:{name}",
+            "*",
+            AclOperation[operation],
+            AclPermissionType.ALLOW,
+        )
+        for grant in grants
+        for operation in grant.operations
+    ]
+    for future in admin.create_acls(bindings).values():
+        _settle(future, f"cannot create the ACLs of {name}")
+
+
+def _settle(future: Any, what: str, timeout: float = 30) -> None:
+    try:
+        future.result(timeout)
+    except (KafkaException, TimeoutError) as error:
+        detail = error.args[0].str() if isinstance(error, KafkaException) else "timed out"
+        raise KafkaSetupError(f"{what}: {detail}") from error
+
+
+def require_topics(
+    bootstrap_servers: Connection, names: Sequence[str], timeout: float = 30
+) -> None:
     """Return once every topic exists with a leader for each partition;
     ``MissingResourceError`` naming the first that does not exist."""
     admin = AdminClient(client_config(bootstrap_servers))
@@ -188,14 +260,14 @@ def _has_leaders(topic: Any, partitions: int) -> bool:
 
 
 def require_reachable(
-    admin: AdminClient, bootstrap_servers: str, timeout: float = 15
+    admin: AdminClient, bootstrap_servers: Connection, timeout: float = 15
 ) -> dict[str, Any]:
     """The cluster's topics; fail fast, with one clear line, when no broker answers."""
     try:
         return dict(admin.list_topics(timeout=timeout).topics)
     except KafkaException as error:
         raise KafkaSetupError(
-            f"cannot reach Kafka at {bootstrap_servers} ({error.args[0].str()}); "
+            f"cannot reach Kafka at {servers_of(bootstrap_servers)} ({error.args[0].str()}); "
             "is KAFKA_BOOTSTRAP_SERVERS right and the cluster up?"
         ) from error
 
@@ -261,7 +333,7 @@ def committed(consumer: Consumer, partitions: list[TopicPartition]) -> list[Topi
 
 
 def read_last_value(
-    bootstrap_servers: str, topic: str, key: bytes, timeout: float = 60
+    bootstrap_servers: Connection, topic: str, key: bytes, timeout: float = 60
 ) -> bytes | None:
     """The last committed value of ``key`` in partition 0 of ``topic``, or None.
 
@@ -280,9 +352,9 @@ def read_last_value(
 
 
 def _scan_for_key(
-    bootstrap_servers: str, partition: TopicPartition, key: bytes, end: int, timeout: float
+    bootstrap_servers: Connection, partition: TopicPartition, key: bytes, end: int, timeout: float
 ) -> bytes | None:
-    consumer = Consumer(consumer_config(bootstrap_servers, "fraudstream-last-value-reader"))
+    consumer = Consumer(consumer_config(bootstrap_servers, CHECKPOINT_READER_GROUP))
     latest: bytes | None = None
     try:
         start, _ = consumer.get_watermark_offsets(partition, timeout=10)
@@ -305,7 +377,7 @@ def _scan_for_key(
 
 
 def _last_stable_offset(
-    bootstrap_servers: str, partition: TopicPartition, timeout: float = 30
+    bootstrap_servers: Connection, partition: TopicPartition, timeout: float = 30
 ) -> int:
     """Where committed data ends now: records past it belong to transactions still open.
 

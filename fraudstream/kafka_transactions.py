@@ -8,7 +8,13 @@ from collections.abc import Sequence
 from confluent_kafka import KafkaException, Producer
 
 from fraudstream.errors import TransientError
-from fraudstream.kafka import DeliveryError, KafkaSetupError, producer_config
+from fraudstream.kafka import (
+    Connection,
+    DeliveryError,
+    KafkaSetupError,
+    producer_config,
+    servers_of,
+)
 
 
 class TransactionAbortedError(TransientError):
@@ -26,7 +32,7 @@ class TransactionalProducer:
 
     COMMIT_ATTEMPTS = 5
 
-    def __init__(self, bootstrap_servers: str, transactional_id: str) -> None:
+    def __init__(self, bootstrap_servers: Connection, transactional_id: str) -> None:
         config = producer_config(bootstrap_servers)
         config.update({
             "transactional.id": transactional_id,
@@ -38,7 +44,7 @@ class TransactionalProducer:
             self._producer.init_transactions(60)
         except KafkaException as error:
             raise KafkaSetupError(
-                f"Kafka at {bootstrap_servers} cannot start a transactional producer: "
+                f"Kafka at {servers_of(bootstrap_servers)} cannot start a transactional producer: "
                 f"{error.args[0].str()}"
             ) from error
 

@@ -120,3 +120,61 @@ STORAGE_ACCESS: Mapping[str, Mapping[str, frozenset[str]]] = MappingProxyType(
         "confirmation-service": {"lake": LAKE_ACCESS},
     }
 )
+
+
+# Kafka principals --------------------------------------------------------------------
+
+# The producer's transactional ids: this prefix and a digest of the source.
+TRANSACTIONAL_ID_PREFIX = "fraudstream-producer-"
+# The group id the producer's checkpoint reader names; it assigns partitions
+# itself and commits nothing, so the group is never joined.
+CHECKPOINT_READER_GROUP = "fraudstream-last-value-reader"
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a principal may do to one Kafka resource (a topic, a group, a transactional
+    id, or the cluster), by name or, with ``prefixed``, every name that starts so."""
+
+    resource: str
+    name: str
+    operations: tuple[str, ...]
+    prefixed: bool = False
+
+
+def kafka_principals(settings: Settings) -> Mapping[str, tuple[Grant, ...]]:
+    """Each service's principal and its ACLs: its own topics and groups, nothing else.
+    Administration (``fraudstream setup``) runs as the cluster's super user."""
+    declared = topology(settings)
+
+    def writes(*topics: Topic) -> tuple[Grant, ...]:
+        return tuple(Grant("topic", t.name, ("WRITE", "DESCRIBE")) for t in topics)
+
+    def reads(topic: Topic, group: str) -> tuple[Grant, ...]:
+        return (Grant("topic", topic.name, ("READ", "DESCRIBE")), Grant("group", group, ("READ",)))
+
+    return MappingProxyType(
+        {
+            "producer": (
+                *writes(declared.fraud, declared.non_fraud, declared.rejected),
+                Grant("topic", declared.checkpoints.name, ("WRITE", "READ", "DESCRIBE")),
+                Grant("group", CHECKPOINT_READER_GROUP, ("READ",)),
+                Grant("transactional_id", TRANSACTIONAL_ID_PREFIX, ("WRITE", "DESCRIBE"), True),
+            ),
+            "fraud-consumer": (
+                *reads(declared.fraud, settings.fraud_consumer_group),
+                *writes(declared.dead_letters),
+            ),
+            "non-fraud-consumer": (
+                *reads(declared.non_fraud, settings.non_fraud_consumer_group),
+                *writes(declared.dead_letters),
+            ),
+            "confirmation-service": writes(declared.confirmations),
+            # Kafka UI: sees topics, groups and lag; reads no record and changes nothing.
+            "kafka-ui": (
+                Grant("topic", "*", ("DESCRIBE", "DESCRIBE_CONFIGS")),
+                Grant("group", "*", ("DESCRIBE",)),
+                Grant("cluster", "kafka-cluster", ("DESCRIBE", "DESCRIBE_CONFIGS")),
+            ),
+        }
+    )

@@ -55,7 +55,9 @@ class Checkpoint:
         )  # fmt: skip
 
 
-def load_checkpoint(bootstrap_servers: str, topic: str, source: str) -> Checkpoint | None:
+def load_checkpoint(
+    bootstrap_servers: kafka.Connection, topic: str, source: str
+) -> Checkpoint | None:
     """The last committed checkpoint of ``source``, or None if it has none."""
     value = kafka.read_last_value(bootstrap_servers, topic, source.encode())
     return None if value is None else Checkpoint.from_bytes(value)

@@ -29,7 +29,7 @@ from fraudstream.kafka_transactions import TransactionAbortedError, Transactiona
 from fraudstream.records import EmailDirectory, to_records
 from fraudstream.source import Chunk, Source, open_source, read_chunks, read_header
 from fraudstream.stopping import StopFlag
-from fraudstream.topology import topology
+from fraudstream.topology import TRANSACTIONAL_ID_PREFIX, topology
 from fraudstream.transactions import Block, Rejected, check_header, parse_block
 from producer.checkpoint import Checkpoint, Counts, load_checkpoint
 from producer.detectors import Detector
@@ -94,7 +94,7 @@ class ProducerRun:
             header, header_end = read_header(stream)
             check_header(header)
             producer = TransactionalProducer(
-                self.settings.kafka_bootstrap_servers, _transactional_id(source.uri)
+                self.settings.kafka_connection, _transactional_id(source.uri)
             )
             checkpoint = self._starting_point(source, header_end)
             progress.start(source.size, checkpoint.offset)
@@ -126,7 +126,7 @@ class ProducerRun:
         if self.options.from_start:
             return fresh
         saved = load_checkpoint(
-            self.settings.kafka_bootstrap_servers, self.settings.checkpoint_topic, source.uri
+            self.settings.kafka_connection, self.settings.checkpoint_topic, source.uri
         )
         if saved is None:
             return fresh
@@ -301,4 +301,4 @@ def _rejected_body(source: str, rejected: Rejected) -> bytes:
 
 
 def _transactional_id(source_uri: str) -> str:
-    return "fraudstream-producer-" + hashlib.sha256(source_uri.encode()).hexdigest()[:16]
+    return TRANSACTIONAL_ID_PREFIX + hashlib.sha256(source_uri.encode()).hexdigest()[:16]

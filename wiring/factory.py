@@ -34,13 +34,13 @@ def batch_consumer(
 ) -> BatchConsumer:
     """The ``kind`` consumer, its topic, dead-letter topic and lake checked."""
     chosen = handler(settings, kind)
-    servers = settings.kafka_bootstrap_servers
-    kafka.require_topics(servers, [chosen.topic, topology(settings).dead_letters.name])
+    connection = settings.kafka_connection
+    kafka.require_topics(connection, [chosen.topic, topology(settings).dead_letters.name])
     bucket = lake.lake_bucket(settings.gcp_project, settings.lake_bucket)
     lake.require_bucket(bucket)
     clients = ConsumerClients(
-        consumer=Consumer(kafka.consumer_config(servers, chosen.group)),
-        dead_letter_producer=Producer(kafka.producer_config(servers)),
+        consumer=Consumer(kafka.consumer_config(connection, chosen.group)),
+        dead_letter_producer=Producer(kafka.producer_config(connection)),
         bucket=bucket,
         mailer=Mailer.from_settings(settings) if send_emails else None,
         decoder=RecordDecoder(registry.schema_fetcher(settings.schema_registry_url)),
@@ -57,14 +57,14 @@ def confirmation_app(settings: Settings, book: AnswerBook | None = None) -> Flas
 def answer_book(settings: Settings) -> AnswerBook:
     """Where answers are recorded and published, its topic, schema and lake checked."""
     answers = topology(settings).confirmations
-    kafka.require_topics(settings.kafka_bootstrap_servers, [answers.name])
+    kafka.require_topics(settings.kafka_connection, [answers.name])
     bucket = lake.lake_bucket(settings.gcp_project, settings.lake_bucket)
     lake.require_bucket(bucket)
     client = registry.registry_client(settings.schema_registry_url)
     schema = registry.load_schema(str(answers.schema))
     registry.registered_id(client, answers.subject, schema)
     publisher = AnswerPublisher(
-        Producer(kafka.producer_config(settings.kafka_bootstrap_servers)),
+        Producer(kafka.producer_config(settings.kafka_connection)),
         answers.name,
         registry.value_serializer(client, answers.name, schema),
     )
@@ -76,5 +76,5 @@ def producer_run(settings: Settings, options: RunOptions, stop: StopFlag) -> Pro
     detector = load_detector(settings.detector)
     declared = topology(settings)
     needed = (declared.fraud, declared.non_fraud, declared.rejected, declared.checkpoints)
-    kafka.require_topics(settings.kafka_bootstrap_servers, [topic.name for topic in needed])
+    kafka.require_topics(settings.kafka_connection, [topic.name for topic in needed])
     return ProducerRun(settings, detector, options, stop)

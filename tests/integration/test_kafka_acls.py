@@ -1,0 +1,241 @@
+"""Kafka with SASL/SCRAM and ACLs, as the cloud runs it: `fraudstream setup` makes one
+principal per service, each service does its work as its own, and each is refused
+what it must not do.
+
+The cluster is a node of its own, started here with the local stack's SASL
+configuration on free ports (`devstack up --sasl` runs the same one); the schema
+registry, the GCS emulator and the mail catcher are the local stack's.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from devstack import health, process, services
+from devstack.install import ensure_installed
+from devstack.layout import Topology, cache_dir
+from devstack.stack import format_storage
+from fraudstream.config import Settings
+from fraudstream.stopping import StopFlag
+from fraudstream.tokens import Answer, Confirmation
+from fraudstream.topology import kafka_principals, topology
+from producer.progress import ProgressLog
+from producer.service import RunOptions
+from tests.integration.conftest import Stack
+from tests.integration.pipeline import REPO_ROOT, lake_records
+from wiring import factory
+from wiring.provision import provision
+
+REFUSED = {
+    KafkaError.TOPIC_AUTHORIZATION_FAILED,
+    KafkaError.GROUP_AUTHORIZATION_FAILED,
+    KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+    KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def sasl_node(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """One KRaft node that takes SASL/SCRAM logins only: its bootstrap and admin password."""
+    root = tmp_path_factory.mktemp("sasl-kafka")
+    topology = Topology(
+        brokers=1, sasl=True, first_broker_port=_free_port(), first_controller_port=_free_port()
+    )
+    password = secrets.token_urlsafe(18)
+    installed = ensure_installed(cache_dir())
+    (root / "kafka-1").mkdir()
+    config = root / "kafka-1" / "server.properties"
+    config.write_text(services.kafka_node_properties(topology, 1, root / "kafka-1/data", password))
+    format_storage(installed, services.new_cluster_id(), config, password)
+    process.start(services.kafka_node(installed, 1, config), root)
+    login = _login("admin", password)
+    try:
+        health.wait_until_healthy(
+            "sasl kafka", lambda: health.kafka_brokers_listed(topology, login), 120
+        )
+        yield topology.bootstrap_servers, password
+    finally:
+        process.stop(root, "kafka-1")
+
+
+def _login(user: str, password: str) -> dict[str, str]:
+    return {
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": user,
+        "sasl.password": password,
+    }
+
+
+@pytest.fixture(scope="module")
+def passwords() -> dict[str, str]:
+    return {name: secrets.token_urlsafe(18) for name in kafka_principals(Settings())}
+
+
+@pytest.fixture
+def admin(
+    bare_settings: Settings, sasl_node: tuple[str, str], passwords: dict[str, str], tmp_path: Path
+) -> Settings:
+    """Settings of the administrator, after `fraudstream setup` on the SASL node."""
+    principals = tmp_path / "principals"
+    principals.write_text("".join(f"{name}={value}\n" for name, value in passwords.items()))
+    settings = bare_settings.model_copy(
+        update={
+            "kafka_bootstrap_servers": sasl_node[0],
+            "kafka_username": "admin",
+            "kafka_password": sasl_node[1],
+            "kafka_principals_file": principals,
+            "topic_replication_factor": 1,
+        }
+    )
+    settings = Settings.model_validate(settings.model_dump())
+    provision(settings, say=lambda _line: None)
+    return settings
+
+
+def _as(admin: Settings, principal: str, passwords: dict[str, str]) -> Settings:
+    return Settings.model_validate(
+        {**admin.model_dump(), "kafka_username": principal, "kafka_password": passwords[principal]}
+    )
+
+
+def test_each_service_does_its_work_as_its_own_principal(
+    admin: Settings, passwords: dict[str, str], tmp_path: Path
+) -> None:
+    source = tmp_path / "log.csv"
+    subprocess.run(
+        [sys.executable, "-m", "fraudstream", "generate", "--rows", "1500", "-o", str(source)],
+        cwd=REPO_ROOT, check=True, capture_output=True,
+    )  # fmt: skip
+    producer = _as(admin, "producer", passwords)
+    run = factory.producer_run(producer, RunOptions(source=str(source)), StopFlag())
+    assert run.run(ProgressLog()).complete
+    # Again: the checkpoint is read back, as the producer's principal, and nothing is redone.
+    again = factory.producer_run(producer, RunOptions(source=str(source)), StopFlag())
+    assert again.run(ProgressLog()).this_run.good == 0
+
+    for kind in ("fraud", "non-fraud"):
+        consumer = _as(admin, f"{kind}-consumer", passwords)
+        factory.batch_consumer(consumer, kind, StopFlag()).run(idle_exit=2)
+    cases = lake_records(admin, "fraud_confirmation")
+    assert len(cases) + len(lake_records(admin, "transaction")) == 1500
+
+    service = _as(admin, "confirmation-service", passwords)
+    book = factory.answer_book(service)
+    book.record(Confirmation(cases[0]["transaction_id"], Answer.FRAUD, 4_000_000_000))
+    assert book.publish_pending() == 0  # published at once, nothing left pending
+
+
+# (principal, what it tries, on which topic of the topology or group); every one refused.
+FORBIDDEN = [
+    ("producer", "read", "fraud"),
+    ("producer", "write", "confirmations"),
+    ("producer", "create", "new"),
+    ("fraud-consumer", "read", "non_fraud"),
+    ("fraud-consumer", "write", "fraud"),
+    ("fraud-consumer", "join", "non_fraud_consumer_group"),
+    ("non-fraud-consumer", "read", "fraud"),
+    ("non-fraud-consumer", "write", "confirmations"),
+    ("confirmation-service", "read", "confirmations"),
+    ("confirmation-service", "write", "fraud"),
+    ("kafka-ui", "read", "fraud"),
+    ("kafka-ui", "write", "dead_letters"),
+]
+
+
+@pytest.mark.parametrize(("principal", "action", "target"), FORBIDDEN)
+def test_each_principal_is_refused_what_it_must_not_do(
+    admin: Settings, passwords: dict[str, str], principal: str, action: str, target: str
+) -> None:
+    login = _as(admin, principal, passwords).kafka_connection
+    assert _refused(login, admin, action, target) in REFUSED
+
+
+def test_a_wrong_password_and_no_login_get_nothing(admin: Settings) -> None:
+    wrong = {**admin.kafka_connection, "sasl.password": "not-the-password"}
+    delivered, errors = _try_to_write(wrong, admin.fraud_topic)
+    assert not delivered and KafkaError._AUTHENTICATION in errors
+    anonymous = {"bootstrap.servers": admin.kafka_bootstrap_servers}
+    delivered, errors = _try_to_write(anonymous, admin.fraud_topic)
+    assert not delivered and errors & {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN}
+
+
+def _try_to_write(login: dict[str, str], topic: str) -> tuple[bool, set[int]]:
+    """Whether one record was delivered, and the client errors seen meanwhile."""
+    errors: set[int] = set()
+    delivered: list[bool] = []
+    producer = Producer(
+        {**login, "message.timeout.ms": 6000, "log_level": 0,
+         "error_cb": lambda error: errors.add(error.code())}
+    )  # fmt: skip
+    producer.produce(topic, b"x", on_delivery=lambda error, _m: delivered.append(error is None))
+    producer.flush(15)
+    return delivered == [True], errors
+
+
+def _refused(login: dict[str, str], admin: Settings, action: str, target: str) -> int | None:
+    """The error code Kafka answers ``action`` with, or None if it was allowed."""
+    if action == "create":
+        return _create(login, f"it-created-{uuid.uuid4().hex[:6]}")
+    if action == "join":
+        return _read(login, admin.non_fraud_topic, getattr(admin, target))
+    topic = getattr(topology(admin), target).name
+    if action == "read":
+        return _read(login, topic, f"it-reader-{uuid.uuid4().hex[:6]}")
+    return _write(login, topic)
+
+
+def _write(login: dict[str, str], topic: str) -> int | None:
+    errors: list[int] = []
+    producer = Producer({**login, "message.timeout.ms": 8000, "log_level": 0})
+    producer.produce(
+        topic, b"x", on_delivery=lambda error, _m: errors.append(error.code()) if error else None
+    )
+    producer.flush(15)
+    return errors[0] if errors else None
+
+
+def _read(login: dict[str, str], topic: str, group: str) -> int | None:
+    consumer = Consumer(
+        {**login, "group.id": group, "auto.offset.reset": "earliest", "log_level": 0}
+    )
+    consumer.subscribe([topic])
+    deadline = time.monotonic() + 15
+    try:
+        while time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is not None and message.error():
+                return int(message.error().code())
+            if message is not None:
+                return None
+        return None
+    finally:
+        consumer.close()
+
+
+def _create(login: dict[str, str], name: str) -> int | None:
+    admin = AdminClient({**login, "log_level": 0})
+    future = admin.create_topics([NewTopic(name, 1, 1)])[name]
+    try:
+        future.result(15)
+    except KafkaException as error:
+        return int(error.args[0].code())
+    return None
