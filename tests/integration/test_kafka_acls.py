@@ -222,10 +222,10 @@ def _read(login: dict[str, str], topic: str, group: str) -> int | None:
     try:
         while time.monotonic() < deadline:
             message = consumer.poll(0.5)
-            if message is not None and message.error():
-                return int(message.error().code())
-            if message is not None:
-                return None
+            if message is None:
+                continue
+            error = message.error()
+            return None if error is None else int(error.code())
         return None
     finally:
         consumer.close()
