@@ -30,8 +30,8 @@ resource "google_compute_instance" "kafka" {
   machine_type = var.kafka_machine_type
   # A change of machine type stops and restarts the VM instead of failing.
   allow_stopping_for_update = true
-  tags         = ["${var.prefix}-vm", "${var.prefix}-kafka"]
-  labels       = merge(local.labels, { role = "kafka" })
+  tags                      = ["${var.prefix}-vm", "${var.prefix}-kafka"]
+  labels                    = merge(local.labels, { role = "kafka" })
 
   boot_disk {
     initialize_params {
@@ -62,6 +62,10 @@ resource "google_compute_instance" "kafka" {
     kafka-bootstrap = local.kafka_bootstrap
     # The first VM also runs the schema registry and Kafka UI.
     kafka-extras = count.index == 0 ? "true" : "false"
+    # Secret Manager secrets: the administrator's password, Kafka UI's Kafka login and its login form.
+    kafka-admin-secret    = google_secret_manager_secret.secrets["kafka-admin"].secret_id
+    kafka-ui-secret       = google_secret_manager_secret.secrets["kafka-kafka-ui"].secret_id
+    kafka-ui-login-secret = google_secret_manager_secret.secrets["kafka-ui-login"].secret_id
   }
 
   service_account {
@@ -82,14 +86,14 @@ resource "google_compute_instance" "kafka" {
     }
   }
 
-  depends_on = [google_compute_router_nat.main]
+  depends_on = [google_compute_router_nat.main, google_secret_manager_secret_version.secrets]
 }
 
 resource "google_compute_instance" "pipeline" {
   #checkov:skip=CKV_GCP_38:Encrypted at rest with Google-managed keys; customer-supplied keys would have to be sent with every start, so no VM could restart unattended.
-  for_each     = local.pipeline_vms
-  name         = "${var.prefix}-${each.key}"
-  zone         = local.zone
+  for_each                  = local.pipeline_vms
+  name                      = "${var.prefix}-${each.key}"
+  zone                      = local.zone
   machine_type              = var.app_machine_type
   allow_stopping_for_update = true
   tags = concat(["${var.prefix}-vm"],
@@ -118,7 +122,14 @@ resource "google_compute_instance" "pipeline" {
     fraudstream-source     = "gs://${local.buckets.dataset}/${var.dataset_object}"
     # Settings as NAME=value lines; secrets are named here and read from Secret Manager.
     fraudstream-settings = join("\n", [for name, value in local.pipeline_settings : "${name}=${value}"])
-    fraudstream-secrets  = join(" ", [for name, secret in each.value.secrets : "${name}=${secret}"])
+    fraudstream-secrets = join(" ", [for name, secret in each.value.secrets :
+    "${name}=${google_secret_manager_secret.secrets[secret].secret_id}"])
+    # "service=principal=secret": the Kafka login each service of this VM uses.
+    fraudstream-kafka-logins = join(" ", [for service, principal in each.value.kafka_logins :
+    "${service}=${principal}=${google_secret_manager_secret.secrets[local.kafka_secrets[principal]].secret_id}"])
+    # "principal=secret": the principals `setup` makes (the producer VM only).
+    fraudstream-kafka-principals = join(" ", [for principal in each.value.principals :
+    "${principal}=${google_secret_manager_secret.secrets[local.kafka_secrets[principal]].secret_id}"])
   }
 
   service_account {

@@ -59,11 +59,3 @@ resource "google_storage_bucket_iam_member" "grants" {
   role     = each.value == "lake_writer" ? local.lake_writer : each.value
   member   = google_service_account.roles[split(" ", each.key)[0]].member
 }
-
-# Both consumer VMs send email and sign or check links: both secrets, nothing else.
-resource "google_secret_manager_secret_iam_member" "consumers_read_secrets" {
-  for_each  = { for pair in setproduct(["fraud-consumer", "non-fraud-consumer"], local.secret_names) : "${pair[0]} ${pair[1]}" => pair }
-  secret_id = google_secret_manager_secret.secrets[each.value[1]].id
-  role      = "roles/secretmanager.secretAccessor"
-  member    = google_service_account.roles[each.value[0]].member
-}

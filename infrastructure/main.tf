@@ -74,30 +74,35 @@ locals {
     CONFIRMATION_PORT        = tostring(local.confirmation_port)
   }
 
-  # The pipeline VMs: what each runs, and which secrets it reads into which setting.
+  # The pipeline VMs: what each runs; the secrets of the whole VM, by setting;
+  # the Kafka login of each service, as "principal"; and, on the producer VM,
+  # every service principal, which its `setup` makes.
   consumer_secrets = {
-    CONFIRMATION_TOKEN_KEY = google_secret_manager_secret.secrets["confirmation-token-key"].secret_id
-    SMTP_PASSWORD          = google_secret_manager_secret.secrets["smtp-password"].secret_id
+    CONFIRMATION_TOKEN_KEY = "confirmation-token-key"
+    SMTP_PASSWORD          = "smtp-password"
   }
   pipeline_vms = {
     producer = {
-      services = ["produce"]
-      secrets  = {}
+      services     = ["setup", "produce"]
+      secrets      = {}
+      kafka_logins = { setup = "admin", produce = "producer" }
+      principals   = local.kafka_principals
     }
     fraud-consumer = {
-      services = ["consume-fraud"]
-      secrets  = local.consumer_secrets
+      services     = ["consume-fraud"]
+      secrets      = local.consumer_secrets
+      kafka_logins = { consume-fraud = "fraud-consumer" }
+      principals   = []
     }
     non-fraud-consumer = {
-      services = ["consume-non-fraud", "confirmation-service"]
-      secrets  = local.consumer_secrets
+      services     = ["consume-non-fraud", "confirmation-service"]
+      secrets      = local.consumer_secrets
+      kafka_logins = { consume-non-fraud = "non-fraud-consumer", confirmation-service = "confirmation-service" }
+      principals   = []
     }
   }
 }
 
-# Every API a resource here is made through, or a VM uses. Service Usage
-# itself, which turns these on, is on in every project. Every resource depends
-# on these, directly or through what it references (tests/infra checks it).
 resource "google_project_service" "apis" {
   for_each = toset([
     "cloudresourcemanager.googleapis.com", # the project-level grants (projects.setIamPolicy)

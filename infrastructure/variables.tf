@@ -230,3 +230,14 @@ variable "confirmation_token_key" {
     error_message = "confirmation_token_key must be at least 32 characters."
   }
 }
+
+variable "kafka_password_seed" {
+  description = "The secret every Kafka password is derived from (one per principal, stored in Secret Manager); at least 32 characters (e.g. `openssl rand -base64 32`). Choose it once: the administrator's password is written into the brokers' storage when it is first formatted, so a new seed would lock the brokers out of each other."
+  type        = string
+  sensitive   = true
+
+  validation {
+    condition     = length(var.kafka_password_seed) >= 32
+    error_message = "kafka_password_seed must be at least 32 characters."
+  }
+}

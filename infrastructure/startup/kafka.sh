@@ -1,18 +1,16 @@
-#!/bin/bash
-# Startup script of a Kafka VM: runs on every boot, configured by instance
-# metadata (kafka-nodes, kafka-voters, kafka-cluster-id, kafka-bootstrap,
-# kafka-extras). Brokers keep their data on the attached disk.
-set -euo pipefail
+# Startup script of a Kafka VM (after common.sh): runs at every boot,
+# configured by instance metadata (kafka-nodes, kafka-voters, kafka-cluster-id,
+# kafka-bootstrap, kafka-extras and the secrets' names). Each KRaft node runs
+# Apache Kafka's image with a server.properties written here; brokers keep
+# their data on the attached disk. Clients log in with SASL/SCRAM-SHA-512 and
+# ACLs decide what each may do (`fraudstream setup` makes them); the nodes
+# speak to each other as the administrator.
 
 KAFKA_IMAGE=apache/kafka:4.1.1
 REGISTRY_IMAGE=confluentinc/cp-schema-registry:7.9.0
-UI_IMAGE=provectuslabs/kafka-ui:v0.7.2
+UI_IMAGE=ghcr.io/kafbat/kafka-ui:v1.5.0
 DATA=/var/lib/kafka
-
-metadata() {
-  curl -sSf -H "Metadata-Flavor: Google" \
-    "http://metadata.google.internal/computeMetadata/v1/instance/attributes/$1"
-}
+ADMIN=admin
 
 mount_data_disk() {
   local disk=/dev/disk/by-id/google-kafka-data
@@ -23,66 +21,152 @@ mount_data_disk() {
 }
 
 install_docker() {
-  command -v docker >/dev/null && return
-  apt-get update -q
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io
+  command -v docker >/dev/null || apt_install docker.io
   systemctl enable --now docker
 }
 
-# One KRaft node: broker and controller in one process, on the host network.
-run_node() {
-  local id=$1 client_port=$2 controller_port=$3 host
-  host=$(hostname -f)
-  install -d -o 1000 -g 1000 "$DATA/node-$id"
-  docker rm -f "kafka-$id" >/dev/null 2>&1 || true
-  docker run -d --name "kafka-$id" --restart unless-stopped --network host \
-    --log-driver journald \
-    -v "$DATA/node-$id:/var/lib/kafka/data" \
-    -e CLUSTER_ID="$(metadata kafka-cluster-id)" \
-    -e KAFKA_NODE_ID="$id" \
-    -e KAFKA_PROCESS_ROLES=broker,controller \
-    -e KAFKA_LISTENERS="PLAINTEXT://:$client_port,CONTROLLER://:$controller_port" \
-    -e KAFKA_ADVERTISED_LISTENERS="PLAINTEXT://$host:$client_port" \
-    -e KAFKA_LISTENER_SECURITY_PROTOCOL_MAP=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT \
-    -e KAFKA_CONTROLLER_LISTENER_NAMES=CONTROLLER \
-    -e KAFKA_CONTROLLER_QUORUM_VOTERS="$(metadata kafka-voters)" \
-    -e KAFKA_LOG_DIRS=/var/lib/kafka/data \
-    -e KAFKA_AUTO_CREATE_TOPICS_ENABLE=false \
-    -e KAFKA_DEFAULT_REPLICATION_FACTOR=3 \
-    -e KAFKA_MIN_INSYNC_REPLICAS=2 \
-    -e KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR=3 \
-    -e KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR=3 \
-    -e KAFKA_TRANSACTION_STATE_LOG_MIN_ISR=2 \
-    -e KAFKA_HEAP_OPTS="-Xms1g -Xmx1g" \
-    "$KAFKA_IMAGE"
+# Pulled once per VM: an image already on disk is not asked for again, which
+# keeps Docker Hub's limits for anonymous pulls far away.
+pull() {
+  docker image inspect "$1" >/dev/null 2>&1 || retry "pull $1" docker pull "$1"
 }
 
+secret() {
+  local value
+  value=$(retry "read secret $1" gcloud secrets versions access latest --secret="$1")
+  if [ -z "$value" ]; then
+    echo "boot failed: secret $1 is empty" >&2
+    exit 1
+  fi
+  echo "$value"
+}
+
+# node_properties ID CLIENT-PORT CONTROLLER-PORT HOST VOTERS PASSWORD: one
+# combined broker and controller, as devstack's kafka_node_properties writes it
+# with SASL (tests/unit/test_infrastructure.py holds the two together).
+node_properties() {
+  local id=$1 client_port=$2 controller_port=$3 host=$4 voters=$5 password=$6
+  local login="username=\"$ADMIN\" password=\"$password\""
+  cat <<PROPERTIES
+process.roles=broker,controller
+node.id=$id
+controller.quorum.voters=$voters
+listeners=SASL_PLAINTEXT://:$client_port,CONTROLLER://:$controller_port
+advertised.listeners=SASL_PLAINTEXT://$host:$client_port
+listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=SASL_PLAINTEXT
+log.dirs=/var/lib/kafka/data
+auto.create.topics.enable=false
+num.partitions=1
+default.replication.factor=3
+offsets.topic.replication.factor=3
+transaction.state.log.replication.factor=3
+transaction.state.log.min.isr=2
+share.coordinator.state.topic.replication.factor=3
+share.coordinator.state.topic.min.isr=2
+min.insync.replicas=2
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required $login;
+sasl.mechanism.controller.protocol=PLAIN
+listener.name.controller.sasl.enabled.mechanisms=PLAIN
+listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required $login user_$ADMIN="$password";
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:$ADMIN
+allow.everyone.if.no.acl.found=false
+PROPERTIES
+}
+
+# One KRaft node on the host network. The storage is formatted once, with the
+# administrator's SCRAM credentials, so the brokers can log in to each other
+# from their first start; later boots find it formatted and leave it.
+run_node() {
+  local id=$1 client_port=$2 controller_port=$3 password=$4 cluster voters dir
+  cluster=$(metadata kafka-cluster-id)
+  voters=$(metadata kafka-voters)
+  dir=$DATA/node-$id
+  install -d -o 1000 -g 1000 "$dir" "$dir/data"
+  node_properties "$id" "$client_port" "$controller_port" "$(hostname -f)" "$voters" "$password" \
+    >"$dir/server.properties"
+  chown 1000:1000 "$dir/server.properties"
+  chmod 0600 "$dir/server.properties"
+  local mounts=(-v "$dir/data:/var/lib/kafka/data" -v "$dir/server.properties:/etc/kafka/server.properties:ro")
+  docker run --rm "${mounts[@]}" "$KAFKA_IMAGE" /opt/kafka/bin/kafka-storage.sh format \
+    --config /etc/kafka/server.properties --cluster-id "$cluster" --ignore-formatted \
+    --add-scram "SCRAM-SHA-512=[name=$ADMIN,password=$password]" >/dev/null
+  docker rm -f "kafka-$id" >/dev/null 2>&1 || true
+  docker run -d --name "kafka-$id" --restart unless-stopped --network host --log-driver journald \
+    -e KAFKA_HEAP_OPTS="-Xms1g -Xmx1g" "${mounts[@]}" \
+    "$KAFKA_IMAGE" /opt/kafka/bin/kafka-server-start.sh /etc/kafka/server.properties
+}
+
+# The registry logs in as the administrator (it lives on this VM, which holds
+# that password anyway). Kafka UI logs in as its own principal, which may
+# describe topics and groups but read no record, runs read-only, and asks for
+# a login (user "admin", the kafka-ui-login secret). Secrets reach the
+# containers through root-only files, not command lines.
 run_registry_and_ui() {
-  local bootstrap
+  local bootstrap password ui_password ui_login scram env=/etc/fraudstream-kafka
   bootstrap=$(metadata kafka-bootstrap)
+  password=$(secret "$(metadata kafka-admin-secret)")
+  ui_password=$(secret "$(metadata kafka-ui-secret)")
+  ui_login=$(secret "$(metadata kafka-ui-login-secret)")
+  scram="org.apache.kafka.common.security.scram.ScramLoginModule required"
+  install -d -m 0700 "$env"
+  (
+    umask 077
+    cat >"$env/registry.env" <<ENV
+SCHEMA_REGISTRY_HOST_NAME=$(hostname -f)
+SCHEMA_REGISTRY_LISTENERS=http://0.0.0.0:8081
+SCHEMA_REGISTRY_KAFKASTORE_BOOTSTRAP_SERVERS=SASL_PLAINTEXT://${bootstrap//,/,SASL_PLAINTEXT://}
+SCHEMA_REGISTRY_KAFKASTORE_TOPIC_REPLICATION_FACTOR=3
+SCHEMA_REGISTRY_KAFKASTORE_SECURITY_PROTOCOL=SASL_PLAINTEXT
+SCHEMA_REGISTRY_KAFKASTORE_SASL_MECHANISM=SCRAM-SHA-512
+SCHEMA_REGISTRY_KAFKASTORE_SASL_JAAS_CONFIG=$scram username="$ADMIN" password="$password";
+ENV
+    cat >"$env/ui.env" <<ENV
+SERVER_PORT=9080
+AUTH_TYPE=LOGIN_FORM
+SPRING_SECURITY_USER_NAME=admin
+SPRING_SECURITY_USER_PASSWORD=$ui_login
+KAFKA_CLUSTERS_0_NAME=fraudstream
+KAFKA_CLUSTERS_0_BOOTSTRAPSERVERS=$bootstrap
+KAFKA_CLUSTERS_0_READONLY=true
+KAFKA_CLUSTERS_0_SCHEMAREGISTRY=http://localhost:8081
+KAFKA_CLUSTERS_0_PROPERTIES_SECURITY_PROTOCOL=SASL_PLAINTEXT
+KAFKA_CLUSTERS_0_PROPERTIES_SASL_MECHANISM=SCRAM-SHA-512
+KAFKA_CLUSTERS_0_PROPERTIES_SASL_JAAS_CONFIG=$scram username="kafka-ui" password="$ui_password";
+ENV
+  )
+  pull "$REGISTRY_IMAGE"
+  pull "$UI_IMAGE"
   docker rm -f schema-registry kafka-ui >/dev/null 2>&1 || true
   docker run -d --name schema-registry --restart unless-stopped --network host \
-    --log-driver journald \
-    -e SCHEMA_REGISTRY_HOST_NAME="$(hostname -f)" \
-    -e SCHEMA_REGISTRY_LISTENERS=http://0.0.0.0:8081 \
-    -e SCHEMA_REGISTRY_KAFKASTORE_BOOTSTRAP_SERVERS="$bootstrap" \
-    -e SCHEMA_REGISTRY_KAFKASTORE_TOPIC_REPLICATION_FACTOR=3 \
-    "$REGISTRY_IMAGE"
+    --log-driver journald --env-file "$env/registry.env" "$REGISTRY_IMAGE"
   docker run -d --name kafka-ui --restart unless-stopped --network host \
-    --log-driver journald \
-    -e SERVER_PORT=9080 \
-    -e KAFKA_CLUSTERS_0_NAME=fraudstream \
-    -e KAFKA_CLUSTERS_0_BOOTSTRAPSERVERS="$bootstrap" \
-    -e KAFKA_CLUSTERS_0_SCHEMAREGISTRY=http://localhost:8081 \
-    "$UI_IMAGE"
+    --log-driver journald --env-file "$env/ui.env" "$UI_IMAGE"
 }
 
-mount_data_disk
-install_docker
-for node in $(metadata kafka-nodes); do
-  IFS=: read -r id client_port controller_port <<<"$node"
-  run_node "$id" "$client_port" "$controller_port"
-done
-if [ "$(metadata kafka-extras)" = "true" ]; then
-  run_registry_and_ui
+main() {
+  local nodes extras password node id client_port controller_port
+  nodes=$(metadata kafka-nodes)
+  extras=$(metadata kafka-extras)
+  password=$(secret "$(metadata kafka-admin-secret)")
+  install_ops_agent
+  mount_data_disk
+  install_docker
+  pull "$KAFKA_IMAGE"
+  for node in $nodes; do
+    IFS=: read -r id client_port controller_port <<<"$node"
+    run_node "$id" "$client_port" "$controller_port" "$password"
+  done
+  if [ "$extras" = "true" ]; then
+    run_registry_and_ui
+  fi
+}
+
+# Run at boot; sourced by the tests, which call node_properties alone.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  main
 fi

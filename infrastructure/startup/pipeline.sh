@@ -33,28 +33,59 @@ install_release() {
   ln -sfn "$release" "$HOME_DIR/current"
 }
 
+# secret NAME: the latest version of a Secret Manager secret; an empty one stops the boot.
+secret() {
+  local value
+  value=$(retry "read secret $1" gcloud secrets versions access latest --secret="$1")
+  if [ -z "$value" ]; then
+    echo "boot failed: secret $1 is empty" >&2
+    exit 1
+  fi
+  echo "$value"
+}
+
+# write_file PATH: standard input into PATH, readable by root only, replaced at once.
+write_file() {
+  (umask 077 && cat >"$1.new")
+  mv "$1.new" "$1"
+}
+
 write_environment() {
-  local settings secrets pair value
+  local settings secrets pair lines
   settings=$(metadata fraudstream-settings)
   secrets=$(metadata fraudstream-secrets)
   install -d -m 0750 "$CONFIG_DIR"
-  (
-    umask 077
-    {
-      echo "$settings"
-      echo "FRAUDSTREAM_SCHEMA_DIR=$HOME_DIR/current/src/schemas"
-      echo "FRAUDSTREAM_TEMPLATE_DIR=$HOME_DIR/current/src/email_templates"
-      for pair in $secrets; do
-        value=$(retry "read secret ${pair#*=}" gcloud secrets versions access latest --secret="${pair#*=}")
-        if [ -z "$value" ]; then
-          echo "boot failed: secret ${pair#*=} is empty" >&2
-          exit 1
-        fi
-        echo "${pair%%=*}=$value"
-      done
-    } >"$ENV_FILE.new"
-  )
-  mv "$ENV_FILE.new" "$ENV_FILE"
+  lines="$settings
+FRAUDSTREAM_SCHEMA_DIR=$HOME_DIR/current/src/schemas
+FRAUDSTREAM_TEMPLATE_DIR=$HOME_DIR/current/src/email_templates"
+  for pair in $secrets; do
+    lines="$lines
+${pair%%=*}=$(secret "${pair#*=}")"
+  done
+  echo "$lines" | write_file "$ENV_FILE"
+}
+
+# Each service's Kafka login in a file of its own, which only its unit reads;
+# `setup` also gets the file of every service principal's password.
+write_kafka_logins() {
+  local logins principals entry service principal lines=""
+  logins=$(metadata fraudstream-kafka-logins)
+  principals=$(metadata fraudstream-kafka-principals)
+  for entry in $principals; do
+    lines="$lines${entry%%=*}=$(secret "${entry#*=}")
+"
+  done
+  [ -z "$principals" ] || printf '%s' "$lines" | write_file "$CONFIG_DIR/kafka-principals"
+  for entry in $logins; do
+    IFS== read -r service principal secret_id <<<"$entry"
+    lines="KAFKA_USERNAME=$principal
+KAFKA_PASSWORD=$(secret "$secret_id")"
+    if [ "$service" = setup ] && [ -n "$principals" ]; then
+      lines="$lines
+KAFKA_PRINCIPALS_FILE=$CONFIG_DIR/kafka-principals"
+    fi
+    echo "$lines" | write_file "$CONFIG_DIR/kafka-$service.env"
+  done
 }
 
 command_of() {
@@ -68,19 +99,22 @@ command_of() {
   esac
 }
 
-# Topics and schemas live inside the private network, out of Terraform's
-# reach: "setup" creates them (idempotent, so every pipeline VM runs it and
-# the first one to get through does the work), retried until Kafka and the
-# registry answer. The services start after it and check what they need;
-# until it has succeeded they exit and are restarted.
+# Topics, schemas and Kafka principals live inside the private network, out of
+# Terraform's reach: "setup", on the producer VM, creates them as Kafka's
+# administrator (idempotent), retried until Kafka and the registry answer. The
+# services check at start what they need; until it exists they exit and are
+# restarted.
 # The producer exits when the file is done (Restart=on-failure); a consumer
 # or the service runs until stopped. SIGTERM lets a consumer finish its batch.
 write_unit() {
-  local service=$1 restart=always type=simple after="network-online.target" command
+  local service=$1 restart=always type=simple after="network-online.target" command login=""
   command=$(command_of "$service")
   [ "$service" = produce ] && restart=on-failure
   [ "$service" = setup ] && restart=on-failure && type=oneshot
-  [ "$service" != setup ] && after="$after fraudstream-setup.service"
+  if [ "$service" != setup ] && [[ " $services " == *" setup "* ]]; then
+    after="$after fraudstream-setup.service"
+  fi
+  [ -e "$CONFIG_DIR/kafka-$service.env" ] && login="EnvironmentFile=$CONFIG_DIR/kafka-$service.env"
   mkdir -p "$UNIT_DIR"
   cat >"$UNIT_DIR/fraudstream-$service.service" <<UNIT
 [Unit]
@@ -92,6 +126,7 @@ Wants=$after
 Type=$type
 User=fraudstream
 EnvironmentFile=$ENV_FILE
+$login
 ExecStart=$HOME_DIR/current/venv/bin/fraudstream $command
 Restart=$restart
 RestartSec=10
@@ -110,12 +145,13 @@ UNIT
 }
 
 write_environment
+write_kafka_logins
 install_ops_agent
 apt_install python3-venv
 id fraudstream >/dev/null 2>&1 || useradd --system --home-dir /var/lib/fraudstream fraudstream
 install_release
 source=$(metadata fraudstream-source)
-services="setup $(metadata fraudstream-services)"
+services=$(metadata fraudstream-services)
 for service in $services; do
   write_unit "$service"
 done

@@ -9,6 +9,8 @@ three-broker stack, and stop it at the end if they were the ones to start it.
 from __future__ import annotations
 
 import os
+import secrets
+import socket
 import subprocess
 import sys
 import uuid
@@ -18,8 +20,10 @@ from dataclasses import dataclass
 import pytest
 from confluent_kafka.admin import AdminClient
 
+from devstack import health, process, services
 from devstack import stack as devstack
-from devstack.layout import REPO_ROOT, Topology
+from devstack.install import ensure_installed
+from devstack.layout import REPO_ROOT, Topology, cache_dir
 from fraudstream.config import Settings, load_settings
 from wiring.provision import provision
 
@@ -106,3 +110,43 @@ def three_brokers(stack: Stack) -> Stack:
     if stack.broker_count < 3:
         pytest.skip("needs a three-broker cluster; the stack in use has fewer")
     return stack
+
+
+def kafka_login(user: str, password: str) -> dict[str, str]:
+    return {
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": user,
+        "sasl.password": password,
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def sasl_kafka(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """One KRaft node that takes SASL/SCRAM logins only: its bootstrap and admin password."""
+    root = tmp_path_factory.mktemp("sasl-kafka")
+    topology = Topology(
+        brokers=1, sasl=True, first_broker_port=_free_port(), first_controller_port=_free_port()
+    )
+    password = secrets.token_urlsafe(18)
+    installed = ensure_installed(cache_dir())
+    (root / "kafka-1").mkdir()
+    config = root / "kafka-1" / "server.properties"
+    config.write_text(services.kafka_node_properties(topology, 1, root / "kafka-1/data", password))
+    devstack.format_storage(installed, services.new_cluster_id(), config, password)
+    process.start(services.kafka_node(installed, 1, config), root)
+    login = kafka_login("admin", password)
+    try:
+        health.wait_until_healthy(
+            "sasl kafka", lambda: health.kafka_brokers_listed(topology, login), 120
+        )
+        yield topology.bootstrap_servers, password
+    finally:
+        process.stop(root, "kafka-1")

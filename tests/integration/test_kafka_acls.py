@@ -10,29 +10,22 @@ registry, the GCS emulator and the mail catcher are the local stack's.
 from __future__ import annotations
 
 import secrets
-import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from devstack import health, process, services
-from devstack.install import ensure_installed
-from devstack.layout import Topology, cache_dir
-from devstack.stack import format_storage
 from fraudstream.config import Settings
 from fraudstream.stopping import StopFlag
 from fraudstream.tokens import Answer, Confirmation
 from fraudstream.topology import kafka_principals, topology
 from producer.progress import ProgressLog
 from producer.service import RunOptions
-from tests.integration.conftest import Stack
 from tests.integration.pipeline import REPO_ROOT, lake_records
 from wiring import factory
 from wiring.provision import provision
@@ -45,46 +38,6 @@ REFUSED = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@pytest.fixture(scope="module")
-def sasl_node(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """One KRaft node that takes SASL/SCRAM logins only: its bootstrap and admin password."""
-    root = tmp_path_factory.mktemp("sasl-kafka")
-    topology = Topology(
-        brokers=1, sasl=True, first_broker_port=_free_port(), first_controller_port=_free_port()
-    )
-    password = secrets.token_urlsafe(18)
-    installed = ensure_installed(cache_dir())
-    (root / "kafka-1").mkdir()
-    config = root / "kafka-1" / "server.properties"
-    config.write_text(services.kafka_node_properties(topology, 1, root / "kafka-1/data", password))
-    format_storage(installed, services.new_cluster_id(), config, password)
-    process.start(services.kafka_node(installed, 1, config), root)
-    login = _login("admin", password)
-    try:
-        health.wait_until_healthy(
-            "sasl kafka", lambda: health.kafka_brokers_listed(topology, login), 120
-        )
-        yield topology.bootstrap_servers, password
-    finally:
-        process.stop(root, "kafka-1")
-
-
-def _login(user: str, password: str) -> dict[str, str]:
-    return {
-        "security.protocol": "SASL_PLAINTEXT",
-        "sasl.mechanism": "SCRAM-SHA-512",
-        "sasl.username": user,
-        "sasl.password": password,
-    }
-
-
 @pytest.fixture(scope="module")
 def passwords() -> dict[str, str]:
     return {name: secrets.token_urlsafe(18) for name in kafka_principals(Settings())}
@@ -92,16 +45,16 @@ def passwords() -> dict[str, str]:
 
 @pytest.fixture
 def admin(
-    bare_settings: Settings, sasl_node: tuple[str, str], passwords: dict[str, str], tmp_path: Path
+    bare_settings: Settings, sasl_kafka: tuple[str, str], passwords: dict[str, str], tmp_path: Path
 ) -> Settings:
     """Settings of the administrator, after `fraudstream setup` on the SASL node."""
     principals = tmp_path / "principals"
     principals.write_text("".join(f"{name}={value}\n" for name, value in passwords.items()))
     settings = bare_settings.model_copy(
         update={
-            "kafka_bootstrap_servers": sasl_node[0],
+            "kafka_bootstrap_servers": sasl_kafka[0],
             "kafka_username": "admin",
-            "kafka_password": sasl_node[1],
+            "kafka_password": sasl_kafka[1],
             "kafka_principals_file": principals,
             "topic_replication_factor": 1,
         }

@@ -18,6 +18,7 @@ import pytest
 
 from fraudstream import lake
 from fraudstream.config import Settings
+from fraudstream.topology import kafka_principals
 from tests.integration.conftest import Stack
 from tests.integration.pipeline import REPO_ROOT, lake_records, wait_until
 from tests.integration.vm_rehearsal import MetadataServer, RehearsedVM, Unit
@@ -25,6 +26,13 @@ from tests.integration.vm_rehearsal import MetadataServer, RehearsedVM, Unit
 ROWS = 3000
 SECRET = "rehearsal-confirmation-token-key"
 SERVICES = ["produce", "consume-fraud", "consume-non-fraud", "confirmation-service"]
+# Each service's Kafka principal; the VM's `setup` logs in as the administrator and makes them.
+PRINCIPALS = {
+    "produce": "producer",
+    "consume-fraud": "fraud-consumer",
+    "consume-non-fraud": "non-fraud-consumer",
+    "confirmation-service": "confirmation-service",
+}
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +53,10 @@ def _free_port() -> int:
         return port
 
 
-def _settings_lines(settings: Settings, port: int) -> str:
+def _settings_lines(settings: Settings, kafka: str, port: int) -> str:
     """What Terraform's `fraudstream-settings` attribute holds, for the local stack."""
     values = settings.model_dump(exclude_none=True, exclude={"confirmation_token_key"})
+    values.update(kafka_bootstrap_servers=kafka, topic_replication_factor=1)
     values.update(confirmation_host="127.0.0.1", confirmation_port=port)
     values["confirmation_base_url"] = f"http://127.0.0.1:{port}"
     values["storage_emulator_host"] = os.environ["STORAGE_EMULATOR_HOST"]
@@ -55,9 +64,19 @@ def _settings_lines(settings: Settings, port: int) -> str:
 
 
 @pytest.fixture
-def cloud(bare_settings: Settings, release: Path, tmp_path: Path) -> Iterator[dict[str, str]]:
+def passwords(sasl_kafka: tuple[str, str]) -> dict[str, str]:
+    """Secret Manager, as the VM's gcloud sees it."""
+    logins = {f"kafka-{name}": f"{name}-password" for name in kafka_principals(Settings())}
+    return {"token-key": SECRET, "kafka-admin": sasl_kafka[1], **logins}
+
+
+@pytest.fixture
+def cloud(
+    bare_settings: Settings, sasl_kafka: tuple[str, str], release: Path, tmp_path: Path
+) -> Iterator[dict[str, str]]:
     """What Terraform makes before a VM boots: the buckets, the archive in the artifacts
-    bucket, the dataset; and the VM's metadata. Topics and schemas are the VM's to make."""
+    bucket, the dataset; and the VM's metadata. Topics, schemas and Kafka principals are
+    the VM's to make, on a Kafka node that takes SASL logins only."""
     client = lake.storage_client(bare_settings.gcp_project)
     artifacts = f"{bare_settings.lake_bucket}-artifacts"
     for bucket in (bare_settings.dataset_bucket, bare_settings.lake_bucket, artifacts):
@@ -73,9 +92,16 @@ def cloud(bare_settings: Settings, release: Path, tmp_path: Path) -> Iterator[di
         "ops-agent": "false",
         "fraudstream-package": f"gs://{artifacts}/releases/fraudstream.tar.gz",
         "fraudstream-source": f"gs://{bare_settings.dataset_bucket}/paysim/log.csv",
-        "fraudstream-services": " ".join(SERVICES),
-        "fraudstream-settings": _settings_lines(bare_settings, _free_port()),
+        "fraudstream-services": " ".join(["setup", *SERVICES]),
+        "fraudstream-settings": _settings_lines(bare_settings, sasl_kafka[0], _free_port()),
         "fraudstream-secrets": "CONFIRMATION_TOKEN_KEY=token-key",
+        "fraudstream-kafka-logins": " ".join(
+            f"{service}={principal}=kafka-{principal}"
+            for service, principal in {"setup": "admin", **PRINCIPALS}.items()
+        ),
+        "fraudstream-kafka-principals": " ".join(
+            f"{name}=kafka-{name}" for name in kafka_principals(Settings())
+        ),
     }
 
 
@@ -93,9 +119,13 @@ def _run_to_completion(unit: Unit, base: dict[str, str], log: Path) -> None:
 
 
 def test_a_pipeline_vm_boots_retries_what_fails_and_its_units_move_every_row(
-    stack: Stack, bare_settings: Settings, cloud: dict[str, str], tmp_path: Path
+    stack: Stack,
+    bare_settings: Settings,
+    cloud: dict[str, str],
+    passwords: dict[str, str],
+    tmp_path: Path,
 ) -> None:
-    vm = RehearsedVM(tmp_path / "vm", {"token-key": SECRET}, {"storage": 2, "secrets": 1})
+    vm = RehearsedVM(tmp_path / "vm", passwords, {"storage": 2, "secrets": 1})
     with MetadataServer(cloud, failures=2) as server:
         booted = _boot(vm, server, stack)
         assert booted.returncode == 0, booted.stderr
@@ -103,6 +133,7 @@ def test_a_pipeline_vm_boots_retries_what_fails_and_its_units_move_every_row(
         assert "boot: read metadata" in booted.stderr
         assert "boot: download gs://" in booted.stderr
         assert "boot: read secret token-key failed (attempt 1 of 4)" in booted.stderr
+        assert "SASL" not in booted.stderr
 
         units = vm.units()
         assert list(units) == sorted(["setup", *SERVICES])
@@ -110,6 +141,11 @@ def test_a_pipeline_vm_boots_retries_what_fails_and_its_units_move_every_row(
         assert units["setup"].command[1:] == ["setup", "--no-buckets"]
         for name in SERVICES:
             assert "After=network-online.target fraudstream-setup.service" in units[name].text
+            # Its own Kafka login, in a file only its unit reads.
+            assert units[name].environment["KAFKA_USERNAME"] == PRINCIPALS[name]
+        assert units["setup"].environment["KAFKA_USERNAME"] == "admin"
+        principals = Path(units["setup"].environment["KAFKA_PRINCIPALS_FILE"])
+        assert principals.read_text().count("-password\n") == len(kafka_principals(Settings()))
         assert f"CONFIRMATION_TOKEN_KEY={SECRET}" in (vm.root / "etc/fraudstream/env").read_text()
         assert "systemctl daemon-reload" in vm.calls
         for name in units:
@@ -166,10 +202,10 @@ SECRET_FAULTS = {
 
 @pytest.mark.parametrize("fault", sorted(SECRET_FAULTS))
 def test_a_secret_that_cannot_be_read_stops_the_boot_and_writes_no_key(
-    stack: Stack, cloud: dict[str, str], tmp_path: Path, fault: str
+    stack: Stack, cloud: dict[str, str], passwords: dict[str, str], tmp_path: Path, fault: str
 ) -> None:
     (secrets, failures), says = SECRET_FAULTS[fault]
-    vm = RehearsedVM(tmp_path / "vm", secrets, failures)
+    vm = RehearsedVM(tmp_path / "vm", {**passwords, **secrets}, failures)
     with MetadataServer(cloud) as server:
         booted = vm.boot(
             "pipeline", server.url, stack.storage_emulator_host,

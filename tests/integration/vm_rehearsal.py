@@ -161,15 +161,17 @@ class Unit:
     @classmethod
     def read(cls, path: Path, root: Path) -> Unit:
         text = path.read_text()
-        entries = dict(
-            line.split("=", 1) for line in text.splitlines() if "=" in line and line[0] != "#"
-        )
-        environment_file = Path(entries["EnvironmentFile"])
-        assert environment_file.is_relative_to(root), environment_file
+        lines = [line.split("=", 1) for line in text.splitlines() if "=" in line]
+        entries = dict(lines)
+        environment: dict[str, str] = {}
+        for key, value in lines:  # in order: a later file wins, as in systemd
+            if key == "EnvironmentFile":
+                assert Path(value).is_relative_to(root), value
+                environment |= _environment_file(Path(value))
         return cls(
             text=text,
             command=shlex.split(entries["ExecStart"]),
-            environment=_environment_file(environment_file),
+            environment=environment,
             restart=entries["Restart"],
             type=entries["Type"],
         )

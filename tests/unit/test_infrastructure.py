@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from devstack.layout import Topology
+from devstack.services import kafka_node_properties, sasl_properties
 from fraudstream.config import Settings
 from tests.integration.vm_rehearsal import startup_script
 from tests.terraform_config import terraform_config
@@ -217,3 +219,33 @@ def test_the_cluster_id_is_a_valid_kraft_id(config: dict[str, Any]) -> None:
     raw = base64.urlsafe_b64decode(cluster_id + "==")
     assert len(raw) == 16
     assert base64.urlsafe_b64encode(raw).rstrip(b"=").decode() == cluster_id
+
+
+def _properties(text: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
+def test_the_kafka_vms_run_the_sasl_configuration_the_local_stack_runs(tmp_path: Path) -> None:
+    """kafka.sh writes server.properties in bash; devstack (`up --sasl`, and the ACL tests)
+    in Python. The login and authorisation settings must be the same."""
+    script = tmp_path / "kafka-startup.sh"
+    script.write_text(startup_script("kafka"))
+    written = subprocess.run(
+        ["bash", "-c", f'source "{script}" && node_properties 1 9092 9192 vm.internal V pw'],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    cloud = _properties(written)
+    local = _properties(
+        kafka_node_properties(Topology(brokers=3, sasl=True), 1, Path("/d"), admin_password="pw")
+    )
+    for key in sasl_properties(Topology(sasl=True), 1, "pw"):
+        if key not in ("listeners", "advertised.listeners"):
+            assert cloud[key] == local[key], key
+    assert cloud["listeners"] == "SASL_PLAINTEXT://:9092,CONTROLLER://:9192"
+    assert cloud["advertised.listeners"] == "SASL_PLAINTEXT://vm.internal:9092"
+    shared = set(local) - {
+        "log.dirs",
+        "controller.quorum.voters",
+        "group.initial.rebalance.delay.ms",
+    }
+    assert shared <= set(cloud)
