@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from fraudstream.config import load_settings
-from fraudstream.topology import topology
+from fraudstream.topology import kafka_principals, topology
 from tests.integration.vm_rehearsal import startup_script
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -134,10 +134,52 @@ def test_each_pipeline_vm_runs_its_own_services(spread: Resources) -> None:
         for role in ("producer", "fraud-consumer", "non-fraud-consumer")
     }
     assert services == {
-        "producer": "produce",
+        "producer": "setup produce",
         "fraud-consumer": "consume-fraud",
         "non-fraud-consumer": "consume-non-fraud confirmation-service",
     }
+
+
+def _secrets_read(metadata: dict[str, str]) -> set[str]:
+    """The Secret Manager secrets a VM's boot reads, from its metadata."""
+    read = {pair.split("=")[-1] for pair in metadata.get("fraudstream-secrets", "").split()}
+    for attribute in ("fraudstream-kafka-logins", "fraudstream-kafka-principals"):
+        read |= {entry.split("=")[-1] for entry in metadata.get(attribute, "").split()}
+    read |= {v for k, v in metadata.items() if k.startswith("kafka-") and k.endswith("-secret")}
+    return read
+
+
+def test_each_vm_may_read_exactly_the_secrets_its_boot_reads(spread: Resources) -> None:
+    granted: dict[str, set[str]] = {}
+    for address in _of_type(spread, "google_secret_manager_secret_iam_member"):
+        role, secret = address.split("[", 1)[1].strip('"]').split()
+        granted.setdefault(role, set()).add(f"fraudstream-{secret}")
+    for address, vm in _of_type(spread, "google_compute_instance").items():
+        role = "kafka" if ".kafka[" in address else address.split('"')[1]
+        assert _secrets_read(vm["metadata"]) == granted[role], address
+
+
+def test_every_service_logs_in_to_kafka_as_its_own_principal(spread: Resources) -> None:
+    logins = {}
+    for role in ("producer", "fraud-consumer", "non-fraud-consumer"):
+        metadata = spread[f'google_compute_instance.pipeline["{role}"]']["metadata"]
+        for entry in metadata["fraudstream-kafka-logins"].split():
+            service, principal, secret = entry.split("=")
+            assert secret == f"fraudstream-kafka-{principal}"
+            logins[service] = principal
+    assert logins == {
+        "setup": "admin",
+        "produce": "producer",
+        "consume-fraud": "fraud-consumer",
+        "consume-non-fraud": "non-fraud-consumer",
+        "confirmation-service": "confirmation-service",
+    }
+    producer = spread['google_compute_instance.pipeline["producer"]']["metadata"]
+    made = {entry.split("=")[0] for entry in producer["fraudstream-kafka-principals"].split()}
+    assert made == set(kafka_principals(load_settings()))
+    # The VM that faces the internet holds no administrator password.
+    facing = spread['google_compute_instance.pipeline["non-fraud-consumer"]']["metadata"]
+    assert "kafka-admin" not in json.dumps(facing)
 
 
 def test_secrets_are_not_in_any_metadata(spread: Resources) -> None:
