@@ -27,7 +27,7 @@ output "schema_registry_url" {
 }
 
 output "kafka_ui" {
-  description = "How to open Kafka UI: an IAP tunnel, then http://localhost:9080."
+  description = "How to open Kafka UI: an IAP tunnel, then http://localhost:9080, user admin, the password in the kafka-ui-login secret."
   value       = "gcloud compute start-iap-tunnel ${google_compute_instance.kafka[0].name} 9080 --local-host-port=localhost:9080 --zone ${local.zones[0]} --project ${var.project_id}"
 }
 

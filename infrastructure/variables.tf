@@ -128,7 +128,7 @@ variable "app_machine_type" {
 }
 
 variable "package_path" {
-  description = "The release archive the VMs install, made by `make dist` (a git archive of the repository)."
+  description = "The release archive the VMs install, made by `make dist`: the source and every wheel requirements.lock pins."
   type        = string
   default     = "../dist/fraudstream.tar.gz"
 
