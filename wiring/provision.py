@@ -1,9 +1,10 @@
 """Provisioning: create what the topology declares (idempotent). The only place that does.
 
-Locally ``fraudstream setup`` and the demo call it; in the cloud Terraform
-creates the buckets, and each pipeline VM's boot runs ``fraudstream setup
---no-buckets`` for the topics and schemas, which live inside the private
-network Terraform cannot reach.
+Locally ``fraudstream setup`` and the demo call it. In the cloud Terraform
+creates the buckets, and the producer VM runs ``fraudstream setup
+--no-buckets``, as Kafka's administrator, for the topics, the principals and
+their ACLs, and the schemas, which live inside the private network Terraform
+cannot reach.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ Say = Callable[[str], None]
 
 
 def provision(settings: Settings, say: Say, buckets: bool = True) -> None:
-    """Create the topics, register the schemas and (with ``buckets``) create the buckets."""
+    """Create the topics, the Kafka principals and their ACLs (with KAFKA_PRINCIPALS_FILE),
+    register the schemas and (with ``buckets``) create the buckets."""
+    principals = principal_passwords(settings.kafka_principals_file, settings)
     declared = topology(settings)
     created = kafka.ensure_topics(settings.kafka_connection, declared.topics)
     for topic in declared.topics:
@@ -30,8 +33,10 @@ def provision(settings: Settings, say: Say, buckets: bool = True) -> None:
             )
         else:
             say(f"topic  {topic.name} exists")
-    if settings.kafka_principals_file is not None:
-        _provision_principals(settings, settings.kafka_principals_file, say)
+    for name, password in principals.items():
+        grants = kafka_principals(settings)[name]
+        kafka.ensure_principal(settings.kafka_connection, name, password, grants)
+        say(f"principal {name}: SCRAM credentials set, {len(grants)} ACL grants")
     client = registry.registry_client(settings.schema_registry_url)
     for topic in declared.topics:
         if topic.schema is not None:
@@ -45,8 +50,11 @@ def provision(settings: Settings, say: Say, buckets: bool = True) -> None:
             say(f"bucket gs://{name}")
 
 
-def _provision_principals(settings: Settings, path: Path, say: Say) -> None:
-    """Every service's SCRAM credentials and ACLs, from ``path``'s NAME=password lines."""
+def principal_passwords(path: Path | None, settings: Settings) -> dict[str, str]:
+    """Each service principal's password from ``path`` (none without a file), checked
+    before anything is made: a password for every declared principal, and no other."""
+    if path is None:
+        return {}
     passwords = read_principals(path)
     declared = kafka_principals(settings)
     missing = sorted(set(declared) - set(passwords))
@@ -57,9 +65,7 @@ def _provision_principals(settings: Settings, path: Path, say: Say) -> None:
             + (f"; none for {', '.join(missing)}" if missing else "")
             + (f"; unknown {', '.join(unknown)}" if unknown else "")
         )
-    for name, grants in declared.items():
-        kafka.ensure_principal(settings.kafka_connection, name, passwords[name], grants)
-        say(f"principal {name}: SCRAM credentials set, {len(grants)} ACL grants")
+    return passwords
 
 
 def read_principals(path: Path) -> dict[str, str]:

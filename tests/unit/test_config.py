@@ -5,6 +5,8 @@ from pathlib import Path
 import pytest
 
 from fraudstream.config import ConfigError, load_settings
+from fraudstream.topology import kafka_principals
+from wiring.provision import provision, read_principals
 
 
 def test_defaults_point_at_the_local_stack(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -77,3 +79,32 @@ def test_credentials_in_a_url_are_never_echoed(monkeypatch: pytest.MonkeyPatch) 
     with pytest.raises(ConfigError, match="SCHEMA_REGISTRY_URL") as refused:
         load_settings()
     assert "s3cret" not in str(refused.value) and "admin" not in str(refused.value)
+
+
+def test_a_kafka_login_is_sasl_scram_and_needs_both_halves() -> None:
+    assert load_settings().kafka_connection == {"bootstrap.servers": "127.0.0.1:9092"}
+    login = load_settings(kafka_username="producer", kafka_password="s3cret").kafka_connection
+    assert login["security.protocol"] == "SASL_PLAINTEXT"
+    assert login["sasl.mechanism"] == "SCRAM-SHA-512"
+    assert (login["sasl.username"], login["sasl.password"]) == ("producer", "s3cret")
+    with pytest.raises(ConfigError, match="KAFKA_USERNAME and KAFKA_PASSWORD together"):
+        load_settings(kafka_username="producer")
+
+
+def test_the_principals_file_must_name_every_principal_and_no_other(tmp_path: Path) -> None:
+    declared = kafka_principals(load_settings())
+    path = tmp_path / "principals"
+    path.write_text("# the services\nproducer=a\n\nstranger=b\n")
+    assert read_principals(path) == {"producer": "a", "stranger": "b"}
+    settings = load_settings(kafka_principals_file=path)
+    with pytest.raises(ConfigError, match="none for confirmation-service") as refused:
+        provision(settings, say=print)
+    assert "unknown stranger" in str(refused.value)
+    path.write_text("producer\n")
+    with pytest.raises(ConfigError, match="every line must be NAME=password"):
+        read_principals(path)
+    with pytest.raises(ConfigError, match="cannot read"):
+        read_principals(tmp_path / "absent")
+    assert set(declared) == {
+        "producer", "fraud-consumer", "non-fraud-consumer", "confirmation-service", "kafka-ui",
+    }  # fmt: skip
