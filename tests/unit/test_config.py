@@ -81,7 +81,11 @@ def test_credentials_in_a_url_are_never_echoed(monkeypatch: pytest.MonkeyPatch) 
     assert "s3cret" not in str(refused.value) and "admin" not in str(refused.value)
 
 
-def test_a_kafka_login_is_sasl_scram_and_needs_both_halves() -> None:
+def test_a_kafka_login_is_sasl_scram_and_needs_both_halves(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("KAFKA_BOOTSTRAP_SERVERS", "KAFKA_USERNAME", "KAFKA_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
     assert load_settings().kafka_connection == {"bootstrap.servers": "127.0.0.1:9092"}
     login = load_settings(kafka_username="producer", kafka_password="s3cret").kafka_connection
     assert login["security.protocol"] == "SASL_PLAINTEXT"
@@ -91,7 +95,10 @@ def test_a_kafka_login_is_sasl_scram_and_needs_both_halves() -> None:
         load_settings(kafka_username="producer")
 
 
-def test_the_principals_file_must_name_every_principal_and_no_other(tmp_path: Path) -> None:
+def test_the_principals_file_must_name_every_principal_and_no_other(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("KAFKA_PRINCIPALS_FILE", raising=False)
     declared = kafka_principals(load_settings())
     path = tmp_path / "principals"
     path.write_text("# the services\nproducer=a\n\nstranger=b\n")
