@@ -65,10 +65,12 @@ ${pair%%=*}=$(secret "${pair#*=}")"
   echo "$lines" | write_file "$ENV_FILE"
 }
 
-# Each service's Kafka login in a file of its own, which only its unit reads;
-# `setup` also gets the file of every service principal's password.
+# Each service's Kafka login in a file of its own, which only its unit reads
+# (systemd reads it, as root). `setup` also needs the file of every service
+# principal's password, which the process itself reads: systemd hands it over
+# as a credential (LoadCredential=), readable by that service alone.
 write_kafka_logins() {
-  local logins principals entry service principal lines=""
+  local logins principals entry service principal secret_id lines=""
   logins=$(metadata fraudstream-kafka-logins)
   principals=$(metadata fraudstream-kafka-principals)
   for entry in $principals; do
@@ -80,10 +82,6 @@ write_kafka_logins() {
     IFS== read -r service principal secret_id <<<"$entry"
     lines="KAFKA_USERNAME=$principal
 KAFKA_PASSWORD=$(secret "$secret_id")"
-    if [ "$service" = setup ] && [ -n "$principals" ]; then
-      lines="$lines
-KAFKA_PRINCIPALS_FILE=$CONFIG_DIR/kafka-principals"
-    fi
     echo "$lines" | write_file "$CONFIG_DIR/kafka-$service.env"
   done
 }
@@ -115,6 +113,11 @@ write_unit() {
     after="$after fraudstream-setup.service"
   fi
   [ -e "$CONFIG_DIR/kafka-$service.env" ] && login="EnvironmentFile=$CONFIG_DIR/kafka-$service.env"
+  if [ "$service" = setup ] && [ -e "$CONFIG_DIR/kafka-principals" ]; then
+    login="$login
+LoadCredential=kafka-principals:$CONFIG_DIR/kafka-principals
+Environment=KAFKA_PRINCIPALS_FILE=%d/kafka-principals"
+  fi
   mkdir -p "$UNIT_DIR"
   cat >"$UNIT_DIR/fraudstream-$service.service" <<UNIT
 [Unit]

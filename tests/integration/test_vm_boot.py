@@ -143,8 +143,11 @@ def test_a_pipeline_vm_boots_retries_what_fails_and_its_units_move_every_row(
             # Its own Kafka login, in a file only its unit reads.
             assert units[name].environment["KAFKA_USERNAME"] == PRINCIPALS[name]
         assert units["setup"].environment["KAFKA_USERNAME"] == "admin"
+        # The passwords setup makes principals from: root's file, handed to setup alone.
+        assert "LoadCredential=kafka-principals:" in units["setup"].text
         principals = Path(units["setup"].environment["KAFKA_PRINCIPALS_FILE"])
         assert principals.read_text().count("-password\n") == len(kafka_principals(Settings()))
+        assert principals.stat().st_mode & 0o777 == 0o600
         assert f"CONFIRMATION_TOKEN_KEY={SECRET}" in (vm.root / "etc/fraudstream/env").read_text()
         assert "systemctl daemon-reload" in vm.calls
         for name in units:

@@ -164,10 +164,21 @@ class Unit:
         lines = [line.split("=", 1) for line in text.splitlines() if "=" in line]
         entries = dict(lines)
         environment: dict[str, str] = {}
-        for key, value in lines:  # in order: a later file wins, as in systemd
+        credentials: dict[str, str] = {}
+        for key, value in lines:  # in order: a later setting wins, as in systemd
             if key == "EnvironmentFile":
                 assert Path(value).is_relative_to(root), value
                 environment |= _environment_file(Path(value))
+            elif key == "LoadCredential":
+                name, source = value.split(":", 1)
+                assert Path(source).is_relative_to(root), source
+                credentials[name] = source
+            elif key == "Environment":
+                name, setting = value.split("=", 1)
+                # %d is the service's credentials directory: here, the credential's source.
+                for credential, source in credentials.items():
+                    setting = setting.replace(f"%d/{credential}", source)
+                environment[name] = setting
         return cls(
             text=text,
             command=shlex.split(entries["ExecStart"]),
