@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 
@@ -15,6 +16,8 @@ from fraudstream.kafka import (
     producer_config,
     servers_of,
 )
+
+log = logging.getLogger(__name__)
 
 
 class TransactionAbortedError(TransientError):
@@ -88,6 +91,14 @@ class TransactionalProducer:
 
     def close(self) -> None:
         self._producer.flush(30)
+
+    def discard(self) -> None:
+        """Let go of this instance after an aborted transaction, whatever state it is in:
+        its transaction is gone, and the next instance fences it."""
+        try:
+            self._producer.flush(5)
+        except KafkaException as error:
+            log.warning("discarded producer: %s", error.args[0].str())
 
     def _produce_when_room(self, topic: str, key: bytes | None, value: bytes) -> None:
         while True:

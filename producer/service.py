@@ -13,8 +13,9 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from typing import BinaryIO
 
 import numpy as np
@@ -93,16 +94,20 @@ class ProducerRun:
         with open_source(self.options.source, self.settings.gcp_project) as (source, stream):
             header, header_end = read_header(stream)
             check_header(header)
-            producer = TransactionalProducer(
-                self.settings.kafka_connection, _transactional_id(source.uri)
+            new_producer = partial(
+                TransactionalProducer, self.settings.kafka_connection, _transactional_id(source.uri)
             )
+            # Made before the checkpoint is read: its initialisation aborts whatever
+            # transaction an earlier run left open, which would hold the read back.
+            producer = new_producer()
             checkpoint = self._starting_point(source, header_end)
             progress.start(source.size, checkpoint.offset)
             first = self._committed = checkpoint
             try:
-                checkpoint = self._produce_from(checkpoint, source, stream, producer, progress)
+                checkpoint = self._produce_from(
+                    checkpoint, source, stream, (producer, new_producer), progress
+                )
             finally:
-                producer.close()
                 progress.close()
         return Summary(
             source=source.uri,
@@ -143,29 +148,43 @@ class ProducerRun:
         checkpoint: Checkpoint,
         source: Source,
         stream: BinaryIO,
-        producer: TransactionalProducer,
+        producers: tuple[TransactionalProducer, Callable[[], TransactionalProducer]],
         progress: Progress,
     ) -> Checkpoint:
-        if checkpoint.complete:
-            log.info("already complete", extra={"source": source.uri})
-            return checkpoint
-        stop_line = (
-            None if self.options.limit is None else checkpoint.next_line + self.options.limit
-        )
-        for attempt in range(1, REDO_ATTEMPTS + 1):
-            try:
-                return self._produce_span(checkpoint, stop_line, stream, producer, progress)
-            except TransactionAbortedError as error:
-                if attempt == REDO_ATTEMPTS:
-                    raise DeliveryError(f"gave up after {attempt} aborted transactions") from error
-                assert self._committed is not None
-                checkpoint = self._committed
-                log.warning(
-                    "transaction aborted; redoing it from the last checkpoint",
-                    extra={"error": str(error), "line": checkpoint.next_line, "attempt": attempt},
-                )
-                time.sleep(min(2**attempt, 30))
-        raise AssertionError("unreachable")
+        """Produce from ``checkpoint``; after an aborted transaction, redo it from the last
+        checkpoint with a new producer (``producers``: the first one, and how to make one)."""
+        producer, new_producer = producers
+        try:
+            if checkpoint.complete:
+                log.info("already complete", extra={"source": source.uri})
+                return checkpoint
+            stop_line = (
+                None if self.options.limit is None else checkpoint.next_line + self.options.limit
+            )
+            for attempt in range(1, REDO_ATTEMPTS + 1):
+                try:
+                    return self._produce_span(checkpoint, stop_line, stream, producer, progress)
+                except TransactionAbortedError as error:
+                    if attempt == REDO_ATTEMPTS:
+                        raise DeliveryError(
+                            f"gave up after {attempt} aborted transactions"
+                        ) from error
+                    assert self._committed is not None
+                    checkpoint = self._committed
+                    log.warning(
+                        "transaction aborted; redoing it from the last checkpoint",
+                        extra={"error": str(error), "line": checkpoint.next_line},
+                    )
+                    time.sleep(min(2**attempt, 30))
+                    # A request of the old instance may still be on its way (a late
+                    # EndTxn could act on the next transaction). A new instance's
+                    # initialisation bumps the producer epoch, and the brokers then
+                    # refuse every request of the old one.
+                    producer.discard()
+                    producer = new_producer()
+            raise AssertionError("unreachable")
+        finally:
+            producer.close()
 
     def _produce_span(
         self,

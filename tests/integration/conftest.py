@@ -128,7 +128,9 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="session")
+# Per module: the node's JVM stops when the module's tests are done, not at the end of
+# the session, so it does not slow the cluster tests that follow on a 2-core machine.
+@pytest.fixture(scope="module")
 def sasl_kafka(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """One KRaft node that takes SASL/SCRAM logins only: its bootstrap and admin password."""
     root = tmp_path_factory.mktemp("sasl-kafka")
