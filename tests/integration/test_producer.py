@@ -12,6 +12,7 @@ import time
 import uuid
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -277,6 +278,11 @@ class AbortsSecondCommit(TransactionalProducer):
     """A producer whose second commit fails the way a broker failover makes it fail."""
 
     commits = 0
+    instances = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        type(self).instances += 1
+        super().__init__(*args, **kwargs)
 
     def commit(self) -> None:
         type(self).commits += 1
@@ -290,12 +296,13 @@ def test_an_aborted_transaction_is_redone_from_the_last_checkpoint(
     settings: Settings, stack: Stack, paysim_sample: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(service, "TransactionalProducer", AbortsSecondCommit)
-    AbortsSecondCommit.commits = 0
+    AbortsSecondCommit.commits = AbortsSecondCommit.instances = 0
     settings = settings.model_copy(update={"producer_rows_per_transaction": 500})
     # Small blocks, so that the file makes several transactions.
     monkeypatch.setattr(service, "read_chunks", partial(read_chunks, block_bytes=40_000))
     summary = _produce(settings, paysim_sample)
     assert AbortsSecondCommit.commits > 3  # the second failed, and the run went on
+    assert AbortsSecondCommit.instances == 2  # redone by a new producer, which fenced the old
     assert summary.complete
     assert (summary.total.good, summary.total.fraud) == (2688, 16)
     ids = _all_ids(settings, stack)
