@@ -84,7 +84,7 @@ def _status(_args: argparse.Namespace) -> int:
     if topology is None:
         print("the stack is not running")
         return 1
-    login = stack.kafka_admin_login() if topology.sasl else None
+    login = stack.admin_login(topology)
     answering = {name: check() for name, check in health.checks(topology, login).items()}
     brokers = health.kafka_brokers_up(topology, login)
     for node in topology.node_ids:

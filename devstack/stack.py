@@ -182,7 +182,8 @@ def kafka_environment(topology: Topology) -> dict[str, str]:
     }
 
 
-def _login(topology: Topology) -> dict[str, str] | None:
+def admin_login(topology: Topology) -> dict[str, str] | None:
+    """The SASL settings a client of this stack's Kafka needs, if any."""
     return kafka_admin_login() if topology.sasl else None
 
 
@@ -231,7 +232,7 @@ def format_storage(
 def _wait_healthy(topology: Topology, log: Log) -> dict[str, float]:
     started = time.monotonic()
     took = {}
-    for name, check in health.checks(topology, _login(topology)).items():
+    for name, check in health.checks(topology, admin_login(topology)).items():
         hint = f"See the logs in {run_dir() / 'logs'}."
         health.wait_until_healthy(name, check, HEALTH_TIMEOUT_SECONDS, hint)
         took[name] = time.monotonic() - started
@@ -268,7 +269,7 @@ def start_node(node_id: int, log: Log = print) -> float:
         process.start(services.kafka_node(installed, node_id, config), run_dir())
     took = health.wait_until_healthy(
         "kafka",
-        lambda: health.kafka_brokers_listed(topology, _login(topology)),
+        lambda: health.kafka_brokers_listed(topology, admin_login(topology)),
         HEALTH_TIMEOUT_SECONDS,
     )
     log(f"kafka-{node_id} is back; every broker listed after {took:.1f} s")

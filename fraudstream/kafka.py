@@ -31,6 +31,7 @@ from confluent_kafka.admin import (
     ResourceType,
     ScramCredentialInfo,
     ScramMechanism,
+    UserScramCredentialAlteration,
     UserScramCredentialUpsertion,
 )
 from confluent_kafka.admin._listoffsets import OffsetSpec
@@ -184,17 +185,20 @@ def ensure_topics(
 # Principals ------------------------------------------------------------------------------
 
 
-def ensure_principal(
-    bootstrap_servers: Connection, name: str, password: str, grants: Sequence[Grant]
+def ensure_principals(
+    bootstrap_servers: Connection, principals: Mapping[str, tuple[str, Sequence[Grant]]]
 ) -> None:
-    """Set ``name``'s SCRAM-SHA-512 password and allow it ``grants`` (as an administrator;
-    idempotent: an ACL that exists is left as it is)."""
+    """Set each principal's SCRAM-SHA-512 password and allow it its grants, as an
+    administrator (``principals``: name -> (password, grants)). Idempotent: an ACL
+    that exists is left as it is."""
     admin = AdminClient(client_config(bootstrap_servers))
     require_reachable(admin, bootstrap_servers)
-    credential = UserScramCredentialUpsertion(
-        name, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS), password.encode()
-    )
-    for future in admin.alter_user_scram_credentials([credential]).values():
+    mechanism = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS)
+    credentials: list[UserScramCredentialAlteration] = [
+        UserScramCredentialUpsertion(name, mechanism, password.encode())
+        for name, (password, _grants) in principals.items()
+    ]
+    for name, future in admin.alter_user_scram_credentials(credentials).items():
         _settle(future, f"cannot set the SCRAM credentials of {name}")
     bindings = [
         AclBinding(
@@ -206,11 +210,12 @@ def ensure_principal(
             AclOperation[operation],
             AclPermissionType.ALLOW,
         )
+        for name, (_password, grants) in principals.items()
         for grant in grants
         for operation in grant.operations
     ]
-    for future in admin.create_acls(bindings).values():
-        _settle(future, f"cannot create the ACLs of {name}")
+    for binding, future in admin.create_acls(bindings).items():
+        _settle(future, f"cannot create the ACLs of {binding.principal.removeprefix('User:')}")
 
 
 def _settle(future: Any, what: str, timeout: float = 30) -> None:

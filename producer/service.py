@@ -158,33 +158,34 @@ class ProducerRun:
             if checkpoint.complete:
                 log.info("already complete", extra={"source": source.uri})
                 return checkpoint
-            stop_line = (
-                None if self.options.limit is None else checkpoint.next_line + self.options.limit
-            )
+            limit = self.options.limit
+            stop_line = None if limit is None else checkpoint.next_line + limit
             for attempt in range(1, REDO_ATTEMPTS + 1):
                 try:
                     return self._produce_span(checkpoint, stop_line, stream, producer, progress)
                 except TransactionAbortedError as error:
-                    if attempt == REDO_ATTEMPTS:
-                        raise DeliveryError(
-                            f"gave up after {attempt} aborted transactions"
-                        ) from error
-                    assert self._committed is not None
-                    checkpoint = self._committed
-                    log.warning(
-                        "transaction aborted; redoing it from the last checkpoint",
-                        extra={"error": str(error), "line": checkpoint.next_line},
-                    )
-                    time.sleep(min(2**attempt, 30))
-                    # A request of the old instance may still be on its way (a late
-                    # EndTxn could act on the next transaction). A new instance's
-                    # initialisation bumps the producer epoch, and the brokers then
-                    # refuse every request of the old one.
-                    producer.discard()
-                    producer = new_producer()
+                    checkpoint = self._redo_point(error, attempt)
+                # A request of the old instance may still be on its way (a late EndTxn
+                # could act on the next transaction). A new instance's initialisation
+                # bumps the producer epoch, and the brokers then refuse the old one's.
+                producer.discard()
+                producer = new_producer()
             raise AssertionError("unreachable")
         finally:
             producer.close()
+
+    def _redo_point(self, error: TransactionAbortedError, attempt: int) -> Checkpoint:
+        """The last committed checkpoint, to redo an aborted transaction from, after a
+        pause that grows with ``attempt``; DeliveryError once the attempts are spent."""
+        if attempt == REDO_ATTEMPTS:
+            raise DeliveryError(f"gave up after {attempt} aborted transactions") from error
+        assert self._committed is not None
+        log.warning(
+            "transaction aborted; redoing it from the last checkpoint",
+            extra={"error": str(error), "line": self._committed.next_line, "attempt": attempt},
+        )
+        time.sleep(min(2**attempt, 30))
+        return self._committed
 
     def _produce_span(
         self,

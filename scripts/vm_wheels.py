@@ -71,14 +71,17 @@ def download(directory: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["lock"] and len(argv) == 1:
-        lock()
-        return 0
-    if argv[:1] == ["download"] and len(argv) == 2:
-        download(Path(argv[1]))
-        return 0
-    print(__doc__, file=sys.stderr)
-    return 2
+    commands = {("lock", 1): lock, ("download", 2): lambda: download(Path(argv[1]))}
+    command = commands.get((argv[0] if argv else "", len(argv)))
+    if command is None:
+        print(__doc__, file=sys.stderr)
+        return 2
+    try:
+        command()
+    except subprocess.CalledProcessError as error:
+        print(f"vm_wheels: pip failed (exit {error.returncode}), as it says above", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from fraudstream import kafka, lake, registry
 from fraudstream.config import ConfigError, Settings
-from fraudstream.topology import kafka_principals, topology
+from fraudstream.topology import Grant, kafka_principals, topology
 
 Say = Callable[[str], None]
 
@@ -22,7 +22,7 @@ Say = Callable[[str], None]
 def provision(settings: Settings, say: Say, buckets: bool = True) -> None:
     """Create the topics, the Kafka principals and their ACLs (with KAFKA_PRINCIPALS_FILE),
     register the schemas and (with ``buckets``) create the buckets."""
-    principals = principal_passwords(settings.kafka_principals_file, settings)
+    principals = principal_logins(settings)
     declared = topology(settings)
     created = kafka.ensure_topics(settings.kafka_connection, declared.topics)
     for topic in declared.topics:
@@ -33,9 +33,9 @@ def provision(settings: Settings, say: Say, buckets: bool = True) -> None:
             )
         else:
             say(f"topic  {topic.name} exists")
-    for name, password in principals.items():
-        grants = kafka_principals(settings)[name]
-        kafka.ensure_principal(settings.kafka_connection, name, password, grants)
+    if principals:
+        kafka.ensure_principals(settings.kafka_connection, principals)
+    for name, (_password, grants) in principals.items():
         say(f"principal {name}: SCRAM credentials set, {len(grants)} ACL grants")
     client = registry.registry_client(settings.schema_registry_url)
     for topic in declared.topics:
@@ -50,9 +50,11 @@ def provision(settings: Settings, say: Say, buckets: bool = True) -> None:
             say(f"bucket gs://{name}")
 
 
-def principal_passwords(path: Path | None, settings: Settings) -> dict[str, str]:
-    """Each service principal's password from ``path`` (none without a file), checked
-    before anything is made: a password for every declared principal, and no other."""
+def principal_logins(settings: Settings) -> dict[str, tuple[str, tuple[Grant, ...]]]:
+    """Each service principal's password (from KAFKA_PRINCIPALS_FILE; none without one)
+    and grants, checked before anything is made: a password for every declared
+    principal, and no other."""
+    path = settings.kafka_principals_file
     if path is None:
         return {}
     passwords = read_principals(path)
@@ -65,7 +67,7 @@ def principal_passwords(path: Path | None, settings: Settings) -> dict[str, str]
             + (f"; none for {', '.join(missing)}" if missing else "")
             + (f"; unknown {', '.join(unknown)}" if unknown else "")
         )
-    return passwords
+    return {name: (passwords[name], grants) for name, grants in declared.items()}
 
 
 def read_principals(path: Path) -> dict[str, str]:
@@ -75,6 +77,6 @@ def read_principals(path: Path) -> dict[str, str]:
     except OSError as error:
         raise ConfigError(f"KAFKA_PRINCIPALS_FILE: cannot read {path}: {error.strerror}") from error
     entries = [line for line in lines if line.strip() and not line.startswith("#")]
-    if any("=" not in line for line in entries):
+    if any(not line.partition("=")[2].strip() for line in entries):
         raise ConfigError(f"KAFKA_PRINCIPALS_FILE {path}: every line must be NAME=password")
     return dict(line.strip().split("=", 1) for line in entries)

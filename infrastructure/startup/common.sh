@@ -36,6 +36,18 @@ metadata() {
     "$METADATA_URL/instance/attributes/$1"
 }
 
+# secret NAME: the latest version of a Secret Manager secret; an empty one stops the
+# boot. Call it as `value=$(secret NAME)`.
+secret() {
+  local value
+  value=$(retry "read secret $1" gcloud secrets versions access latest --secret="$1")
+  if [ -z "$value" ]; then
+    echo "boot failed: secret $1 is empty" >&2
+    exit 1
+  fi
+  echo "$value"
+}
+
 apt_install() {
   retry "apt-get update" apt-get -o DPkg::Lock::Timeout=300 update -q
   DEBIAN_FRONTEND=noninteractive retry "apt-get install $*" \

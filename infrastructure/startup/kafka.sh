@@ -31,16 +31,6 @@ pull() {
   docker image inspect "$1" >/dev/null 2>&1 || retry "pull $1" docker pull "$1"
 }
 
-secret() {
-  local value
-  value=$(retry "read secret $1" gcloud secrets versions access latest --secret="$1")
-  if [ -z "$value" ]; then
-    echo "boot failed: secret $1 is empty" >&2
-    exit 1
-  fi
-  echo "$value"
-}
-
 # node_properties ID CLIENT-PORT CONTROLLER-PORT HOST VOTERS PASSWORD: one
 # combined broker and controller, as devstack's kafka_node_properties writes it
 # with SASL (tests/unit/test_infrastructure.py holds the two together).

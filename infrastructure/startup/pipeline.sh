@@ -33,17 +33,6 @@ install_release() {
   ln -sfn "$release" "$HOME_DIR/current"
 }
 
-# secret NAME: the latest version of a Secret Manager secret; an empty one stops the boot.
-secret() {
-  local value
-  value=$(retry "read secret $1" gcloud secrets versions access latest --secret="$1")
-  if [ -z "$value" ]; then
-    echo "boot failed: secret $1 is empty" >&2
-    exit 1
-  fi
-  echo "$value"
-}
-
 # write_file PATH: standard input into PATH, readable by root only, replaced at once.
 write_file() {
   (umask 077 && cat >"$1.new")

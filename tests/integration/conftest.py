@@ -121,7 +121,7 @@ def kafka_login(user: str, password: str) -> dict[str, str]:
     }
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
@@ -135,7 +135,7 @@ def sasl_kafka(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     """One KRaft node that takes SASL/SCRAM logins only: its bootstrap and admin password."""
     root = tmp_path_factory.mktemp("sasl-kafka")
     topology = Topology(
-        brokers=1, sasl=True, first_broker_port=_free_port(), first_controller_port=_free_port()
+        brokers=1, sasl=True, first_broker_port=free_port(), first_controller_port=free_port()
     )
     password = secrets.token_urlsafe(18)
     installed = ensure_installed(cache_dir())

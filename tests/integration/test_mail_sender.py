@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
 
 import pytest
 
 from fraudstream.emails import render, transaction_fields
 from fraudstream.mail import MailError, SmtpSender
-from tests.integration.conftest import Stack
+from tests.integration.conftest import Stack, free_port
 from tests.integration.mail_reading import delivered
 from tests.unit.test_emails import TRANSACTION
 
@@ -32,9 +31,7 @@ def test_many_messages_over_one_connection_arrive(stack: Stack) -> None:
 
 
 def test_a_server_that_is_down_is_a_clear_error() -> None:
-    with socket.socket() as probe:  # a loopback port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # a loopback port nobody listens on
     message = render(
         "transaction_notification", "x", "a@bank.example", "b@example.org",
         **transaction_fields(TRANSACTION),

@@ -12,6 +12,7 @@ grant of write permissions that no service uses.
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 import sys
@@ -70,10 +71,12 @@ BOOT_ACCESS = {"artifacts": frozenset({"storage.objects.get"})}
 # The grants, as infrastructure/iam.tf writes them
 
 
+@functools.cache
 def _config() -> dict[str, Any]:
     return locals_of(terraform_config())
 
 
+@functools.cache
 def _custom_roles() -> dict[str, frozenset[str]]:
     resources = [r for r in terraform_config()["resource"] if "google_project_iam_custom_role" in r]
     return {

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -19,7 +18,7 @@ import pytest
 from fraudstream import lake
 from fraudstream.config import Settings
 from fraudstream.topology import kafka_principals
-from tests.integration.conftest import Stack
+from tests.integration.conftest import Stack, free_port
 from tests.integration.pipeline import REPO_ROOT, lake_records, wait_until
 from tests.integration.vm_rehearsal import MetadataServer, RehearsedVM, Unit
 
@@ -44,13 +43,6 @@ def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
         env={**os.environ, "PYTHON": sys.executable},
     )  # fmt: skip
     return archive
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _settings_lines(settings: Settings, kafka: str, port: int) -> str:
@@ -93,7 +85,7 @@ def cloud(
         "fraudstream-package": f"gs://{artifacts}/releases/fraudstream.tar.gz",
         "fraudstream-source": f"gs://{bare_settings.dataset_bucket}/paysim/log.csv",
         "fraudstream-services": " ".join(["setup", *SERVICES]),
-        "fraudstream-settings": _settings_lines(bare_settings, sasl_kafka[0], _free_port()),
+        "fraudstream-settings": _settings_lines(bare_settings, sasl_kafka[0], free_port()),
         "fraudstream-secrets": "CONFIRMATION_TOKEN_KEY=token-key",
         "fraudstream-kafka-logins": " ".join(
             f"{service}={principal}=kafka-{principal}"

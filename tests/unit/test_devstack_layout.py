@@ -9,8 +9,9 @@ from devstack import stack, versions
 from devstack.install import InstallError, parse_go_version, parse_java_major, require_java
 from devstack.layout import Topology
 from devstack.services import kafka_node_properties, new_cluster_id
-from devstack.stack import ports, service_names
-from fraudstream.config import Settings
+from devstack.stack import SERVICE_PRINCIPALS, ports, service_names
+from fraudstream.config import Settings, load_settings
+from fraudstream.topology import kafka_principals
 
 
 def _properties(text: str) -> dict[str, str]:
@@ -120,3 +121,8 @@ def test_the_token_key_is_made_once_private_and_kept(
     key = stack.token_key()
     assert len(key) >= 32 and stack.token_key() == key
     assert (tmp_path / "run" / "confirmation-token-key").stat().st_mode & 0o077 == 0
+
+
+def test_a_sasl_stack_makes_a_password_for_every_principal_the_topology_declares() -> None:
+    """devstack may not import the pipeline, so it names the principals itself."""
+    assert set(SERVICE_PRINCIPALS) == set(kafka_principals(load_settings()))
