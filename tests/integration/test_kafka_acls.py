@@ -10,8 +10,6 @@ registry, the GCS emulator and the mail catcher are the local stack's.
 from __future__ import annotations
 
 import secrets
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -21,12 +19,13 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from fraudstream.config import Settings
+from fraudstream.generator import write_csv
 from fraudstream.stopping import StopFlag
 from fraudstream.tokens import Answer, Confirmation
 from fraudstream.topology import kafka_principals, topology
 from producer.progress import ProgressLog
 from producer.service import RunOptions
-from tests.integration.pipeline import REPO_ROOT, lake_records
+from tests.integration.pipeline import lake_records
 from wiring import factory
 from wiring.provision import provision
 
@@ -74,10 +73,7 @@ def test_each_service_does_its_work_as_its_own_principal(
     admin: Settings, passwords: dict[str, str], tmp_path: Path
 ) -> None:
     source = tmp_path / "log.csv"
-    subprocess.run(
-        [sys.executable, "-m", "fraudstream", "generate", "--rows", "1500", "-o", str(source)],
-        cwd=REPO_ROOT, check=True, capture_output=True,
-    )  # fmt: skip
+    write_csv(source, rows=1500, seed=1)
     producer = _as(admin, "producer", passwords)
     run = factory.producer_run(producer, RunOptions(source=str(source)), StopFlag())
     assert run.run(ProgressLog()).complete

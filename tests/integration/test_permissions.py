@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import functools
 import re
-import subprocess
-import sys
 import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,12 +25,13 @@ import requests
 
 from fraudstream import lake
 from fraudstream.config import Settings
+from fraudstream.generator import write_csv
 from fraudstream.stopping import StopFlag
 from fraudstream.tokens import Answer, Confirmation
 from fraudstream.topology import STORAGE_ACCESS
 from producer.progress import ProgressLog
 from producer.service import RunOptions
-from tests.integration.pipeline import REPO_ROOT, lake_records
+from tests.integration.pipeline import lake_records
 from tests.terraform_config import locals_of, terraform_config
 from wiring import factory
 
@@ -177,10 +176,7 @@ def _asked(settings: Settings, made: list[tuple[str, str]]) -> dict[str, set[str
 
 def test_the_services_ask_only_what_they_declare(settings: Settings, tmp_path: Path) -> None:
     source = tmp_path / "log.csv"
-    subprocess.run(
-        [sys.executable, "-m", "fraudstream", "generate", "--rows", "1500", "-o", str(source)],
-        cwd=REPO_ROOT, check=True, capture_output=True,
-    )  # fmt: skip
+    write_csv(source, rows=1500, seed=1)
     client = lake.storage_client(settings.gcp_project)
     client.bucket(settings.dataset_bucket).blob("log.csv").upload_from_filename(source)
 

@@ -17,6 +17,7 @@ import pytest
 
 from fraudstream import lake
 from fraudstream.config import Settings
+from fraudstream.generator import write_csv
 from fraudstream.topology import kafka_principals
 from tests.integration.conftest import Stack, free_port
 from tests.integration.pipeline import REPO_ROOT, lake_records, wait_until
@@ -75,10 +76,7 @@ def cloud(
         client.create_bucket(bucket)
     client.bucket(artifacts).blob("releases/fraudstream.tar.gz").upload_from_filename(release)
     source = tmp_path / "log.csv"
-    subprocess.run(
-        [sys.executable, "-m", "fraudstream", "generate", "--rows", str(ROWS), "-o", str(source)],
-        cwd=REPO_ROOT, check=True, capture_output=True,
-    )  # fmt: skip
+    write_csv(source, rows=ROWS, seed=1)
     client.bucket(bare_settings.dataset_bucket).blob("paysim/log.csv").upload_from_filename(source)
     yield {
         "ops-agent": "false",
