@@ -76,6 +76,9 @@ _OWNERSHIP_LOST = {
 _NOT_THERE_YET = {KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.LEADER_NOT_AVAILABLE}
 # Message errors the client recovers from by itself.
 _SELF_HEALING = {KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError.COORDINATOR_NOT_AVAILABLE}
+# The group coordinator moving (its broker stopped): a commit answered so is tried again,
+# although librdkafka does not mark every one of these retriable on a synchronous commit.
+_COORDINATOR_MOVING = {*_SELF_HEALING, KafkaError.NOT_COORDINATOR, KafkaError.REQUEST_TIMED_OUT}
 
 
 class KafkaSetupError(PermanentError):
@@ -271,9 +274,13 @@ def require_reachable(
     try:
         return dict(admin.list_topics(timeout=timeout).topics)
     except KafkaException as error:
+        user = (
+            None if isinstance(bootstrap_servers, str) else bootstrap_servers.get("sasl.username")
+        )
+        password = "" if user is None else f", and KAFKA_PASSWORD the password of {user}"
         raise KafkaSetupError(
             f"cannot reach Kafka at {servers_of(bootstrap_servers)} ({error.args[0].str()}); "
-            "is KAFKA_BOOTSTRAP_SERVERS right and the cluster up?"
+            f"is KAFKA_BOOTSTRAP_SERVERS right and the cluster up{password}?"
         ) from error
 
 
@@ -324,7 +331,7 @@ def commit(consumer: Consumer, topic: str, partition: int, next_offset: int) -> 
         kafka_error = error.args[0]
         if kafka_error.code() in _OWNERSHIP_LOST:
             raise OwnershipLostError(f"{topic}[{partition}]: {kafka_error.str()}") from error
-        if kafka_error.retriable():
+        if kafka_error.retriable() or kafka_error.code() in _COORDINATOR_MOVING:
             raise KafkaUnavailableError(f"offset commit: {kafka_error.str()}") from error
         raise KafkaSetupError(f"Kafka refused the offset commit: {kafka_error.str()}") from error
 

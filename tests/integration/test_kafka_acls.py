@@ -10,6 +10,8 @@ registry, the GCS emulator and the mail catcher are the local stack's.
 from __future__ import annotations
 
 import secrets
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -25,7 +27,7 @@ from fraudstream.tokens import Answer, Confirmation
 from fraudstream.topology import kafka_principals, topology
 from producer.progress import ProgressLog
 from producer.service import RunOptions
-from tests.integration.pipeline import lake_records
+from tests.integration.pipeline import REPO_ROOT, environment, lake_records
 from wiring import factory
 from wiring.provision import provision
 
@@ -188,3 +190,16 @@ def _create(login: dict[str, str], name: str) -> int | None:
     except KafkaException as error:
         return int(error.args[0].code())
     return None
+
+
+def test_a_service_with_a_wrong_password_stops_with_one_line(admin: Settings) -> None:
+    env = environment(admin, kafka_username="fraud-consumer", kafka_password="not-it")
+    finished = subprocess.run(
+        [sys.executable, "-m", "fraudstream", "consume", "fraud", "--idle-exit", "1"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False, env=env,
+    )  # fmt: skip
+    assert finished.returncode == 1
+    assert "Traceback" not in finished.stderr
+    lines = [line for line in finished.stderr.splitlines() if line.startswith("fraudstream: ")]
+    assert len(lines) == 1, finished.stderr
+    assert "KAFKA_PASSWORD the password of fraud-consumer" in lines[0]

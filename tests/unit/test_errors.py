@@ -7,10 +7,11 @@ from typing import Any, cast
 
 import pytest
 import requests
+from confluent_kafka import KafkaError, KafkaException
 from google.api_core import exceptions as google_errors
 from google.cloud import storage
 
-from fraudstream import lake
+from fraudstream import kafka, lake
 from fraudstream.errors import MissingResourceError, PermanentError, TransientError
 from fraudstream.kafka import CLIENT_LOG
 
@@ -64,3 +65,29 @@ def test_librdkafka_warnings_about_what_it_retries_itself_are_debug(
         CLIENT_LOG.warning("FETCH [rdkafka#consumer-1]: Coordinator load in progress: retrying")
         CLIENT_LOG.warning("FAIL [rdkafka#producer-1]: 127.0.0.1:9093/2: Connection refused")
     assert [record.getMessage()[-18:] for record in caplog.records] == ["Connection refused"]
+
+
+class _Committing:
+    """A consumer whose commit is answered with ``code``."""
+
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+    def commit(self, **_kwargs: object) -> None:
+        raise KafkaException(KafkaError(self.code, "answered", retriable=False))
+
+
+@pytest.mark.parametrize(
+    ("code", "raised"),
+    [
+        (KafkaError.COORDINATOR_LOAD_IN_PROGRESS, kafka.KafkaUnavailableError),
+        (KafkaError.NOT_COORDINATOR, kafka.KafkaUnavailableError),
+        (KafkaError.ILLEGAL_GENERATION, kafka.OwnershipLostError),
+        (KafkaError.GROUP_AUTHORIZATION_FAILED, kafka.KafkaSetupError),
+    ],
+)
+def test_a_commit_is_retried_while_the_coordinator_moves_and_refused_otherwise(
+    code: int, raised: type[Exception]
+) -> None:
+    with pytest.raises(raised):
+        kafka.commit(_Committing(code), "t", 0, 10)  # type: ignore[arg-type]
