@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
+from typing import NoReturn
 
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 
-from fraudstream.errors import TransientError
+from fraudstream.errors import PermanentError, TransientError
 from fraudstream.kafka import (
     Connection,
-    DeliveryError,
     KafkaSetupError,
     producer_config,
     servers_of,
@@ -20,8 +19,17 @@ from fraudstream.kafka import (
 log = logging.getLogger(__name__)
 
 
-class TransactionAbortedError(TransientError):
-    """The open transaction was aborted (a broker failed over, say): redo it from the start."""
+class TransactionFailedError(TransientError):
+    """The open transaction did not commit, or may not have (a reply lost, a broker
+    failed over, a fatal client error): drop this instance and redo from what Kafka holds."""
+
+
+class ProducerFencedError(PermanentError):
+    """Another producer with the same transactional id has taken over."""
+
+
+# Errors that mean another producer instance with our transactional id took over.
+_FENCED = frozenset({KafkaError._FENCED, KafkaError.PRODUCER_FENCED})
 
 
 class TransactionalProducer:
@@ -29,11 +37,16 @@ class TransactionalProducer:
 
     Readers with ``isolation.level=read_committed`` see a transaction whole or
     not at all. A producer restarted with the same transactional id fences the
-    old one and aborts whatever it left open. Records of an aborted
-    transaction are not kept here: the caller redoes it from its checkpoint.
-    """
+    old one and aborts whatever it left open.
 
-    COMMIT_ATTEMPTS = 5
+    An instance is used until its first failure, never retried: with the
+    transaction protocol this client speaks, a late EndTxn of an instance that
+    went on could end a later transaction (a commit that tears it, an abort
+    that loses it). Any error raises TransactionFailedError; the caller lets
+    the instance go, and the next one's initialisation bumps the producer
+    epoch, so that the brokers refuse whatever the old one still has in flight,
+    and settles the old transaction before it returns.
+    """
 
     def __init__(self, bootstrap_servers: Connection, transactional_id: str) -> None:
         config = producer_config(bootstrap_servers)
@@ -55,7 +68,7 @@ class TransactionalProducer:
         try:
             self._producer.begin_transaction()
         except KafkaException as error:
-            raise DeliveryError(f"cannot begin a transaction: {error.args[0].str()}") from error
+            raise _failure("cannot begin a transaction", error) from error
 
     def send(
         self, topics: Sequence[str], keys: Sequence[bytes | None], values: Sequence[bytes]
@@ -71,34 +84,29 @@ class TransactionalProducer:
                 if index % 10_000 == 0:
                     self._producer.poll(0)  # serve delivery reports so they do not pile up
         except KafkaException as error:
-            self._abort_or_raise(error)
+            self._abort_and_fail("cannot produce", error)
 
-    def commit(self) -> None:
-        """Make the open transaction visible; raises TransactionAbortedError or DeliveryError."""
-        for attempt in range(1, self.COMMIT_ATTEMPTS + 1):
-            try:
-                self._producer.commit_transaction(60)
-                return
-            except KafkaException as error:
-                if error.args[0].retriable() and attempt < self.COMMIT_ATTEMPTS:
-                    time.sleep(min(2**attempt, 30))
-                    continue
-                self._abort_or_raise(error)
+    def commit(self, timeout: float = 60) -> None:
+        """Make the open transaction visible, or raise TransactionFailedError."""
+        try:
+            self._producer.commit_transaction(timeout)
+        except KafkaException as error:
+            self._abort_and_fail("commit failed", error)
 
     def abort(self) -> None:
-        """Abort the open transaction (tests use it to stand in for a failover)."""
-        self._producer.abort_transaction(60)
-
-    def close(self) -> None:
-        self._producer.flush(30)
-
-    def discard(self) -> None:
-        """Let go of this instance after an aborted transaction, whatever state it is in:
-        its transaction is gone, and the next instance fences it."""
+        """Abort the open transaction; TransactionFailedError if even that fails."""
         try:
-            self._producer.flush(5)
+            self._producer.abort_transaction(60)
         except KafkaException as error:
-            log.warning("discarded producer: %s", error.args[0].str())
+            raise _failure("abort failed", error) from error
+
+    def close(self, timeout: float = 30) -> None:
+        """Let go of the instance. Committed records are delivered by then; an error
+        here (the instance failed, or was fenced by its successor) loses nothing."""
+        try:
+            self._producer.flush(timeout)
+        except KafkaException as error:
+            log.warning("closing the producer: %s", error.args[0].str())
 
     def _produce_when_room(self, topic: str, key: bytes | None, value: bytes) -> None:
         while True:
@@ -109,9 +117,19 @@ class TransactionalProducer:
             except BufferError:
                 continue
 
-    def _abort_or_raise(self, error: KafkaException) -> None:
-        kafka_error = error.args[0]
-        if kafka_error.txn_requires_abort():
-            self._producer.abort_transaction(60)
-            raise TransactionAbortedError(kafka_error.str()) from error
-        raise DeliveryError(f"Kafka refused the transaction: {kafka_error.str()}") from error
+    def _abort_and_fail(self, what: str, error: KafkaException) -> NoReturn:
+        """Abort when the client asks for it (no EndTxn of a settled transaction is
+        sent otherwise), then fail; the instance is not used again."""
+        if error.args[0].txn_requires_abort():
+            self.abort()
+        raise _failure(what, error) from error
+
+
+def _failure(what: str, error: KafkaException) -> TransactionFailedError | ProducerFencedError:
+    kafka_error = error.args[0]
+    if kafka_error.code() in _FENCED:
+        return ProducerFencedError(
+            f"{what}: another producer with this transactional id took over "
+            f"(is the same source being produced twice?): {kafka_error.str()}"
+        )
+    return TransactionFailedError(f"{what}: {kafka_error.str()}")

@@ -26,7 +26,7 @@ from fraudstream.avro_codec import RecordEncoder, wire_header
 from fraudstream.config import Settings
 from fraudstream.errors import PermanentError
 from fraudstream.kafka import DeliveryError
-from fraudstream.kafka_transactions import TransactionAbortedError, TransactionalProducer
+from fraudstream.kafka_transactions import TransactionalProducer, TransactionFailedError
 from fraudstream.records import EmailDirectory, to_records
 from fraudstream.source import Chunk, Source, open_source, read_chunks, read_header
 from fraudstream.stopping import StopFlag
@@ -40,7 +40,7 @@ log = logging.getLogger("fraudstream.producer")
 
 # A transaction covers whole blocks until it holds PRODUCER_ROWS_PER_TRANSACTION
 # lines: fewer, larger transactions keep the pipeline full (each commit waits
-# for every acknowledgement); an aborted one is redone from the last checkpoint.
+# for every acknowledgement); a failed one is redone from the last checkpoint.
 REDO_ATTEMPTS = 5
 
 
@@ -88,6 +88,7 @@ class ProducerRun:
         self.encoder = RecordEncoder(schema_text)
         self.headers = self._wire_headers(schema_text)
         self._committed: Checkpoint | None = None  # the last checkpoint Kafka has committed
+        self._committing: Checkpoint | None = None  # the one in the last commit begun
 
     def run(self, progress: Progress) -> Summary:
         started = time.monotonic()
@@ -151,8 +152,8 @@ class ProducerRun:
         producers: tuple[TransactionalProducer, Callable[[], TransactionalProducer]],
         progress: Progress,
     ) -> Checkpoint:
-        """Produce from ``checkpoint``; after an aborted transaction, redo it from the last
-        checkpoint with a new producer (``producers``: the first one, and how to make one)."""
+        """Produce from ``checkpoint``; after a failed transaction, go on from what Kafka
+        holds with a new producer (``producers``: the first one, and how to make one)."""
         producer, new_producer = producers
         try:
             if checkpoint.complete:
@@ -160,31 +161,47 @@ class ProducerRun:
                 return checkpoint
             limit = self.options.limit
             stop_line = None if limit is None else checkpoint.next_line + limit
-            for attempt in range(1, REDO_ATTEMPTS + 1):
+            failures = 0
+            while True:
                 try:
                     return self._produce_span(checkpoint, stop_line, stream, producer, progress)
-                except TransactionAbortedError as error:
-                    checkpoint = self._redo_point(error, attempt)
-                # A request of the old instance may still be on its way (a late EndTxn
-                # could act on the next transaction). A new instance's initialisation
-                # bumps the producer epoch, and the brokers then refuse the old one's.
-                producer.discard()
+                except TransactionFailedError as error:
+                    failures = self._count_failure(error, failures, checkpoint)
+                # A request of the failed instance may still be on its way (a late EndTxn
+                # could end the next transaction). A new instance's initialisation bumps
+                # the producer epoch, so that the brokers refuse the old one's, and
+                # settles the failed transaction: Kafka's checkpoint is then the truth.
+                producer.close(5)
                 producer = new_producer()
-            raise AssertionError("unreachable")
+                checkpoint = self._settled_checkpoint(source)
         finally:
             producer.close()
 
-    def _redo_point(self, error: TransactionAbortedError, attempt: int) -> Checkpoint:
-        """The last committed checkpoint, to redo an aborted transaction from, after a
-        pause that grows with ``attempt``; DeliveryError once the attempts are spent."""
-        if attempt == REDO_ATTEMPTS:
-            raise DeliveryError(f"gave up after {attempt} aborted transactions") from error
-        assert self._committed is not None
+    def _count_failure(
+        self, error: TransactionFailedError, failures: int, checkpoint: Checkpoint
+    ) -> int:
+        """Failures in a row (none if the failed span had committed something), after a
+        pause that grows with them; DeliveryError once REDO_ATTEMPTS are spent."""
+        failures = 1 if self._committed != checkpoint else failures + 1
+        if failures == REDO_ATTEMPTS:
+            raise DeliveryError(f"gave up after {failures} failed transactions: {error}") from error
         log.warning(
-            "transaction aborted; redoing it from the last checkpoint",
-            extra={"error": str(error), "line": self._committed.next_line, "attempt": attempt},
+            "transaction failed; going on from Kafka's checkpoint with a new producer",
+            extra={"error": str(error), "failures": failures},
         )
-        time.sleep(min(2**attempt, 30))
+        time.sleep(min(2**failures, 30))
+        return failures
+
+    def _settled_checkpoint(self, source: Source) -> Checkpoint:
+        """Where to go on from once the failed transaction is settled: the checkpoint it
+        carried if Kafka holds it (the commit landed), else the last one committed."""
+        assert self._committed is not None
+        held = load_checkpoint(
+            self.settings.kafka_connection, self.settings.checkpoint_topic, source.uri
+        )
+        if held is not None and held == self._committing:
+            self._committed = held
+        log.info("going on", extra={"line": self._committed.next_line})
         return self._committed
 
     def _produce_span(
@@ -252,6 +269,7 @@ class ProducerRun:
         producer.send(
             [self.settings.checkpoint_topic], [position.source.encode()], [position.to_bytes()]
         )
+        self._committing = position
         producer.commit()
         self._committed = position
         progress.update(position.offset, position.counts)

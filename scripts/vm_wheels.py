@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,7 +72,10 @@ def download(directory: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
-    commands = {("lock", 1): lock, ("download", 2): lambda: download(Path(argv[1]))}
+    commands: dict[tuple[str, int], Callable[[], None]] = {
+        ("lock", 1): lock,
+        ("download", 2): lambda: download(Path(argv[1])),
+    }
     command = commands.get((argv[0] if argv else "", len(argv)))
     if command is None:
         print(__doc__, file=sys.stderr)

@@ -20,7 +20,7 @@ from devstack import stack as devstack
 from fraudstream.config import Settings
 from fraudstream.generator import write_csv
 from fraudstream.kafka import KafkaUnavailableError
-from fraudstream.kafka_transactions import TransactionAbortedError, TransactionalProducer
+from fraudstream.kafka_transactions import TransactionalProducer, TransactionFailedError
 from fraudstream.lake import ensure_bucket, storage_client, upload_file
 from fraudstream.source import read_chunks
 from fraudstream.stopping import StopFlag
@@ -284,12 +284,12 @@ class AbortsSecondCommit(TransactionalProducer):
         type(self).instances += 1
         super().__init__(*args, **kwargs)
 
-    def commit(self) -> None:
+    def commit(self, timeout: float = 60) -> None:
         type(self).commits += 1
         if type(self).commits == 2:
             self.abort()
-            raise TransactionAbortedError("injected: coordinator moved")
-        super().commit()
+            raise TransactionFailedError("injected: coordinator moved")
+        super().commit(timeout)
 
 
 def test_an_aborted_transaction_is_redone_from_the_last_checkpoint(
@@ -307,3 +307,34 @@ def test_an_aborted_transaction_is_redone_from_the_last_checkpoint(
     assert (summary.total.good, summary.total.fraud) == (2688, 16)
     ids = _all_ids(settings, stack)
     assert len(ids) == len(set(ids)) == 2688
+
+
+def test_an_abort_that_fails_in_the_client_is_a_failed_transaction(
+    settings: Settings, stack: Stack
+) -> None:
+    """An abort just after a commit and a few sends can fail for good in this client
+    (INVALID_TXN_STATE, fatal: the EndTxn overtakes the partitions' registration).
+    It must come out as TransactionFailedError, so that the run goes on with a new
+    instance; and what the failed instance had sent stays invisible."""
+    new_producer = partial(
+        TransactionalProducer, settings.kafka_connection, f"abort-probe-{uuid.uuid4().hex}"
+    )
+    producer, failed_aborts, rounds = new_producer(), 0, 150
+    for round_ in range(rounds):
+        for outcome in ("commit", "abort"):
+            producer.begin()
+            keys = [b"%s-%d-%d" % (outcome.encode(), round_, i) for i in range(300)]
+            producer.send([settings.fraud_topic] * len(keys), keys, [b"v"] * len(keys))
+            try:
+                producer.commit() if outcome == "commit" else producer.abort()
+            except TransactionFailedError:
+                assert outcome == "abort"
+                failed_aborts += 1
+                producer.close(5)
+                producer = new_producer()  # fences the failed one, and aborts what it left open
+    producer.close()
+    messages = read_committed(stack.bootstrap_servers, settings.fraud_topic)
+    keys = [message.key() or b"" for message in messages]
+    assert len(keys) == len(set(keys)) == rounds * 300
+    assert all(key.startswith(b"commit-") for key in keys)
+    print(f"aborts that failed in the client: {failed_aborts} of {rounds}")

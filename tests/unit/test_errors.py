@@ -14,6 +14,11 @@ from google.cloud import storage
 from fraudstream import kafka, lake
 from fraudstream.errors import MissingResourceError, PermanentError, TransientError
 from fraudstream.kafka import CLIENT_LOG
+from fraudstream.kafka_transactions import (
+    ProducerFencedError,
+    TransactionalProducer,
+    TransactionFailedError,
+)
 
 
 def _raise(error: Exception) -> None:
@@ -91,3 +96,48 @@ def test_a_commit_is_retried_while_the_coordinator_moves_and_refused_otherwise(
 ) -> None:
     with pytest.raises(raised):
         kafka.commit(_Committing(code), "t", 0, 10)  # type: ignore[arg-type]
+
+
+class _Client:
+    """Stands in for confluent_kafka.Producer: every EndTxn fails with ``error``."""
+
+    def __init__(self, error: KafkaError) -> None:
+        self.error = error
+        self.aborts = 0
+
+    def commit_transaction(self, timeout: float) -> None:
+        raise KafkaException(self.error)
+
+    def abort_transaction(self, timeout: float) -> None:
+        self.aborts += 1
+
+
+def _committing(error: KafkaError) -> tuple[TransactionalProducer, _Client]:
+    producer = object.__new__(TransactionalProducer)
+    client = producer._producer = _Client(error)  # type: ignore[assignment]
+    return producer, client
+
+
+@pytest.mark.parametrize(
+    ("error", "aborts"),
+    [
+        (KafkaError(KafkaError._TIMED_OUT, retriable=True), 0),  # the outcome is not known
+        (KafkaError(KafkaError._TRANSPORT, retriable=True), 0),
+        (KafkaError(KafkaError.INVALID_TXN_STATE, fatal=True), 0),
+        (KafkaError(KafkaError._MSG_TIMED_OUT, txn_requires_abort=True), 1),
+    ],
+)
+def test_a_failed_commit_is_never_retried_on_the_same_instance(
+    error: KafkaError, aborts: int
+) -> None:
+    producer, client = _committing(error)
+    with pytest.raises(TransactionFailedError, match="commit failed"):
+        producer.commit()
+    assert client.aborts == aborts  # an abort only where the client asks for one
+
+
+def test_a_fenced_producer_stops_the_run_instead_of_fencing_back() -> None:
+    producer, _ = _committing(KafkaError(KafkaError._FENCED, fatal=True))
+    with pytest.raises(ProducerFencedError, match=r"another producer .* took over") as raised:
+        producer.commit()
+    assert isinstance(raised.value, PermanentError)
