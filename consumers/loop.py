@@ -6,7 +6,9 @@ BATCH_MAX_SECONDS. A batch is finished in this order (``sinks``), so a crash
 between any two steps leaves nothing lost and, once redone, nothing doubled:
 
 1. the emails are sent, skipping those the lake's email log already shows
-   (``recovery``); an address that cannot be sent to is logged as rejected;
+   (``recovery``), once a commit of the batch's first offset has shown that the
+   group still counts this member as the owner; an address that cannot be sent
+   to is logged as rejected;
 2. what could not be decoded, or that the handler could not take, goes to
    the dead-letter topic (error in the headers);
 3. the email log, then the records, are written as objects named after the
@@ -116,6 +118,12 @@ class BatchConsumer:
         started = time.monotonic()
         key = BatchKey(*partition, batch[0].offset() or 0, batch[-1].offset() or 0)
         decoded = decode_batch(self.clients.decoder, batch, self.waiter)
+        if self.emails is not None:
+            # Sent emails cannot be taken back: first make sure the group still counts this
+            # member as the partition's owner (a member cut from the coordinator may not
+            # know yet that another took over). The commit moves nothing: every record
+            # before the batch is committed or in the lake already.
+            self.committer.commit(partition, key.first_offset)
         emailed = self._send_emails(partition, decoded)
         failed = {i for i, _ in emailed.failed}
         lines, unfit = sinks.lake_lines(self.handler, decoded.records, skip=failed)

@@ -48,10 +48,26 @@ class Topology:
     sasl: bool = False
     first_broker_port: int = FIRST_BROKER_PORT
     first_controller_port: int = FIRST_CONTROLLER_PORT
+    # Relayed: node n advertises relay_ports[n - 1], where a relay (a fault layer, in the
+    # tests) forwards to the node's client port; the brokers replicate among themselves
+    # on replication_ports, past the relays.
+    relay_ports: tuple[int, ...] = ()
+    replication_ports: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.brokers not in (1, 3):
             raise ValueError(f"the local stack runs 1 or 3 brokers, not {self.brokers}")
+        if (
+            self.relayed
+            and not len(self.relay_ports) == len(self.replication_ports) == self.brokers
+        ):
+            raise ValueError("a relayed stack needs a relay and a replication port per broker")
+        if self.relayed and self.sasl:
+            raise ValueError("a relayed stack runs without SASL")
+
+    @property
+    def relayed(self) -> bool:
+        return bool(self.relay_ports or self.replication_ports)
 
     @property
     def node_ids(self) -> range:
@@ -60,12 +76,16 @@ class Topology:
     def broker_port(self, node_id: int) -> int:
         return self.first_broker_port + node_id - 1
 
+    def advertised_port(self, node_id: int) -> int:
+        """Where clients reach the node: its relay's port when relayed, else its own."""
+        return self.relay_ports[node_id - 1] if self.relayed else self.broker_port(node_id)
+
     def controller_port(self, node_id: int) -> int:
         return self.first_controller_port + node_id - 1
 
     @property
     def bootstrap_servers(self) -> str:
-        return ",".join(f"{HOST}:{self.broker_port(n)}" for n in self.node_ids)
+        return ",".join(f"{HOST}:{self.advertised_port(n)}" for n in self.node_ids)
 
     @property
     def quorum_voters(self) -> str:

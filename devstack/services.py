@@ -62,11 +62,31 @@ def kafka_node_properties(
         "share.coordinator.state.topic.min.isr": topology.min_insync_replicas,
         "group.initial.rebalance.delay.ms": 0,
     }
+    if topology.relayed:
+        settings |= relayed_properties(topology, node_id)
     if topology.sasl:
         if admin_password is None:
             raise ValueError("a cluster with SASL needs its administrator's password")
         settings |= sasl_properties(topology, node_id, admin_password)
     return "".join(f"{key}={value}\n" for key, value in settings.items())
+
+
+def relayed_properties(topology: Topology, node_id: int) -> dict[str, object]:
+    """Clients are told the relay's address; replication takes a listener of its own."""
+    replication = f"{HOST}:{topology.replication_ports[node_id - 1]}"
+    return {
+        "listeners": (
+            f"PLAINTEXT://{HOST}:{topology.broker_port(node_id)},REPLICATION://{replication},"
+            f"CONTROLLER://{HOST}:{topology.controller_port(node_id)}"
+        ),
+        "advertised.listeners": (
+            f"PLAINTEXT://{HOST}:{topology.advertised_port(node_id)},REPLICATION://{replication}"
+        ),
+        "listener.security.protocol.map": (
+            "PLAINTEXT:PLAINTEXT,REPLICATION:PLAINTEXT,CONTROLLER:PLAINTEXT"
+        ),
+        "inter.broker.listener.name": "REPLICATION",
+    }
 
 
 def sasl_properties(topology: Topology, node_id: int, admin_password: str) -> dict[str, object]:

@@ -191,12 +191,8 @@ def _start_fresh(topology: Topology, installed: Installed, log: Log) -> None:
     root = run_dir()
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
-    cluster_id = services.new_cluster_id()
     password = kafka_admin_login()["sasl.password"] if topology.sasl else None
-    for node_id in topology.node_ids:
-        config = _write_kafka_config(topology, node_id, root, password)
-        format_storage(installed, cluster_id, config, password)
-        process.start(services.kafka_node(installed, node_id, config), root)
+    start_kafka(topology, installed, root, password)
     process.start(services.schema_registry(installed), root)
     (root / "gcs").mkdir()
     process.start(services.gcs_emulator(installed, root / "gcs"), root)
@@ -205,6 +201,18 @@ def _start_fresh(topology: Topology, installed: Installed, log: Log) -> None:
     saved = {"brokers": topology.brokers, "sasl": topology.sasl}
     (root / "stack.json").write_text(json.dumps(saved))
     log(f"started {len(service_names(topology))} processes; logs in {root / 'logs'}")
+
+
+def start_kafka(
+    topology: Topology, installed: Installed, root: Path, admin_password: str | None = None
+) -> None:
+    """Format and start the nodes of a new cluster in ``root`` (stop each with
+    ``process.stop(root, f"kafka-{node_id}")``)."""
+    cluster_id = services.new_cluster_id()
+    for node_id in topology.node_ids:
+        config = _write_kafka_config(topology, node_id, root, admin_password)
+        format_storage(installed, cluster_id, config, admin_password)
+        process.start(services.kafka_node(installed, node_id, config), root)
 
 
 def _write_kafka_config(

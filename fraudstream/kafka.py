@@ -9,6 +9,7 @@ commit of partitions that went to another member of the group.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -143,6 +144,7 @@ def consumer_config(bootstrap_servers: Connection, group: str) -> dict[str, Any]
     return {
         **client_config(bootstrap_servers),
         "group.id": group,
+        "client.id": f"{group}-{os.getpid()}",  # names the member in the brokers' logs
         "isolation.level": "read_committed",  # the producer writes in transactions
         "enable.auto.commit": False,  # committed by the caller, after its side effects
         "auto.offset.reset": "earliest",

@@ -28,6 +28,8 @@ class ProducerFencedError(PermanentError):
     """Another producer with the same transactional id has taken over."""
 
 
+DEFAULT_REQUEST_TIMEOUT_MS = 60_000  # librdkafka's socket.timeout.ms
+
 # Errors that mean another producer instance with our transactional id took over.
 _FENCED = frozenset({KafkaError._FENCED, KafkaError.PRODUCER_FENCED})
 
@@ -49,9 +51,16 @@ class TransactionalProducer:
     """
 
     def __init__(self, bootstrap_servers: Connection, transactional_id: str) -> None:
-        config = producer_config(bootstrap_servers)
+        config = {
+            "socket.timeout.ms": DEFAULT_REQUEST_TIMEOUT_MS,
+            **producer_config(bootstrap_servers),
+        }
+        # The instance gives up on a commit well before the client would send its EndTxn
+        # again, so that no EndTxn is ever sent twice by one instance.
+        self.commit_timeout = int(config["socket.timeout.ms"]) / 1000 / 2
         config.update({
             "transactional.id": transactional_id,
+            "client.id": transactional_id,
             "transaction.timeout.ms": 120_000,
             "partitioner": "murmur2_random",  # the Java client's choice: same key, same partition
         })  # fmt: skip
@@ -86,10 +95,10 @@ class TransactionalProducer:
         except KafkaException as error:
             self._abort_and_fail("cannot produce", error)
 
-    def commit(self, timeout: float = 60) -> None:
+    def commit(self) -> None:
         """Make the open transaction visible, or raise TransactionFailedError."""
         try:
-            self._producer.commit_transaction(timeout)
+            self._producer.commit_transaction(self.commit_timeout)
         except KafkaException as error:
             self._abort_and_fail("commit failed", error)
 
@@ -107,6 +116,15 @@ class TransactionalProducer:
             self._producer.flush(timeout)
         except KafkaException as error:
             log.warning("closing the producer: %s", error.args[0].str())
+
+    def abandon(self) -> None:
+        """Let go of an instance whose transaction failed: what it still holds belongs to
+        that transaction, and is dropped rather than waited for."""
+        try:
+            self._producer.purge()
+            self._producer.flush(0)
+        except KafkaException as error:
+            log.warning("abandoning the producer: %s", error.args[0].str())
 
     def _produce_when_room(self, topic: str, key: bytes | None, value: bytes) -> None:
         while True:

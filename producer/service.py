@@ -41,7 +41,7 @@ log = logging.getLogger("fraudstream.producer")
 # A transaction covers whole blocks until it holds PRODUCER_ROWS_PER_TRANSACTION
 # lines: fewer, larger transactions keep the pipeline full (each commit waits
 # for every acknowledgement); a failed one is redone from the last checkpoint.
-REDO_ATTEMPTS = 5
+REDO_ATTEMPTS = 10  # failed transactions in a row; with the pauses, minutes of faults
 
 
 class SourceChangedError(PermanentError):
@@ -171,7 +171,7 @@ class ProducerRun:
                 # could end the next transaction). A new instance's initialisation bumps
                 # the producer epoch, so that the brokers refuse the old one's, and
                 # settles the failed transaction: Kafka's checkpoint is then the truth.
-                producer.close(5)
+                producer.abandon()
                 producer = new_producer()
                 checkpoint = self._settled_checkpoint(source)
         finally:

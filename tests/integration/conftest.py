@@ -20,11 +20,12 @@ from dataclasses import dataclass
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from devstack import health, process, services
+from devstack import health, process
 from devstack import stack as devstack
 from devstack.install import ensure_installed
-from devstack.layout import REPO_ROOT, Topology, cache_dir
+from devstack.layout import HOST, REPO_ROOT, Topology, cache_dir
 from fraudstream.config import Settings, load_settings
+from tests.integration.outage import Relay
 from wiring.provision import provision
 
 STACK_VARIABLES = (
@@ -128,6 +129,67 @@ def free_port() -> int:
         return port
 
 
+def free_ports(count: int) -> int:
+    """The first of ``count`` consecutive loopback ports that are all free now."""
+    for _ in range(100):
+        first = free_port()
+        if all(_port_is_free(port) for port in range(first + 1, first + count)):
+            return first
+    raise RuntimeError(f"no {count} consecutive free ports found")
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+@dataclass
+class RelayedKafka:
+    """A three-node cluster whose clients reach node n through ``relays[n - 1]``."""
+
+    topology: Topology
+    relays: list[Relay]
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.topology.bootstrap_servers
+
+    def heal(self) -> None:
+        for relay in self.relays:
+            relay.heal()
+
+
+@pytest.fixture(scope="module")
+def relayed_kafka(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RelayedKafka]:
+    """A cluster of its own for network faults: every client connection goes through a
+    relay, replication does not. Stopped when the module's tests are done."""
+    root = tmp_path_factory.mktemp("relayed-kafka")
+    first_broker_port = free_ports(3)
+    relays = [Relay(HOST, first_broker_port + index, kafka=True) for index in range(3)]
+    topology = Topology(
+        brokers=3,
+        first_broker_port=first_broker_port,
+        first_controller_port=free_ports(3),
+        relay_ports=tuple(relay.port for relay in relays),
+        replication_ports=tuple(free_port() for _ in relays),
+    )
+    try:
+        devstack.start_kafka(topology, ensure_installed(cache_dir()), root)
+        health.wait_until_healthy(
+            "relayed kafka", lambda: health.kafka_brokers_listed(topology), 180
+        )
+        yield RelayedKafka(topology, relays)
+    finally:
+        for node_id in topology.node_ids:
+            process.stop(root, f"kafka-{node_id}")
+        for relay in relays:
+            relay.close()
+
+
 # Per module: the node's JVM stops when the module's tests are done, not at the end of
 # the session, so it does not slow the cluster tests that follow on a 2-core machine.
 @pytest.fixture(scope="module")
@@ -138,12 +200,7 @@ def sasl_kafka(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         brokers=1, sasl=True, first_broker_port=free_port(), first_controller_port=free_port()
     )
     password = secrets.token_urlsafe(18)
-    installed = ensure_installed(cache_dir())
-    (root / "kafka-1").mkdir()
-    config = root / "kafka-1" / "server.properties"
-    config.write_text(services.kafka_node_properties(topology, 1, root / "kafka-1/data", password))
-    devstack.format_storage(installed, services.new_cluster_id(), config, password)
-    process.start(services.kafka_node(installed, 1, config), root)
+    devstack.start_kafka(topology, ensure_installed(cache_dir()), root, password)
     login = kafka_login("admin", password)
     try:
         health.wait_until_healthy(

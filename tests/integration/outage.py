@@ -6,7 +6,8 @@ set and healed at any time, while traffic flows:
 - ``cut()``: open connections are dropped and new ones closed at once, as when a
   server or the network between goes down (``restore()`` ends it);
 - ``delay(requests=, replies=)``: every chunk (or Kafka frame) in that direction
-  waits that many seconds, in order, as on a slow link;
+  waits that many seconds, in order, as on a slow link (with ``api_keys=``, only
+  the Kafka requests of those APIs and their replies);
 - ``blackhole()``: connections stay open but nothing gets through either way;
 - with ``kafka=True`` the relay reads Kafka's framing (a 4-byte size, then the
   frame; a request names its API key, correlation id and client id, a reply
@@ -15,10 +16,14 @@ set and healed at any time, while traffic flows:
   so the client sees a timeout without knowing what the broker did; and
   ``partition(client_id_prefix)`` blackholes the connections of that client only;
 - ``heal()`` ends every fault but a cut.
+
+``requests_seen`` counts the Kafka requests by API key: the relay of the broker
+that answers a client's EndTxn is its transaction coordinator's.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import socket
 import struct
@@ -32,6 +37,7 @@ PRODUCE = 0
 END_TXN = 26
 ADD_PARTITIONS_TO_TXN = 24
 FIND_COORDINATOR = 10
+HEARTBEAT = 12
 
 
 @dataclass
@@ -40,6 +46,7 @@ class Faults:
 
     request_delay: float = 0.0
     reply_delay: float = 0.0
+    delayed_apis: frozenset[int] | None = None  # None: every frame
     blackhole: bool = False
     dropped_replies: frozenset[int] = frozenset()
     partitioned_clients: tuple[str, ...] = ()
@@ -50,6 +57,11 @@ class Faults:
             client_id.startswith(prefix) for prefix in self.partitioned_clients
         )
         return self.blackhole or partitioned
+
+    def delay_of(self, requests: bool, api_key: int | None) -> float:
+        if self.delayed_apis is not None and api_key not in self.delayed_apis:
+            return 0.0
+        return self.request_delay if requests else self.reply_delay
 
 
 @dataclass
@@ -69,6 +81,7 @@ class Relay:
         self.faults = Faults()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
+        self.requests_seen: collections.Counter[int] = collections.Counter()
         self._cut = threading.Event()
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
@@ -86,8 +99,13 @@ class Relay:
     def restore(self) -> None:
         self._cut.clear()
 
-    def delay(self, requests: float = 0.0, replies: float = 0.0) -> None:
+    def delay(
+        self, requests: float = 0.0, replies: float = 0.0, api_keys: tuple[int, ...] | None = None
+    ) -> None:
+        if api_keys is not None:
+            self._need_kafka("delay by API")
         self.faults.request_delay, self.faults.reply_delay = requests, replies
+        self.faults.delayed_apis = None if api_keys is None else frozenset(api_keys)
 
     def blackhole(self) -> None:
         self.faults.blackhole = True
@@ -142,10 +160,11 @@ class Relay:
             for target, args in pumps:
                 threading.Thread(target=target, args=args, daemon=True).start()
 
-    def _hold(self, requests: bool, client_id: str | None = None) -> None:
+    def _hold(
+        self, requests: bool, client_id: str | None = None, api_key: int | None = None
+    ) -> None:
         """Wait out the delay of this direction, and any blackhole or partition."""
-        faults = self.faults
-        time.sleep(faults.request_delay if requests else faults.reply_delay)
+        time.sleep(self.faults.delay_of(requests, api_key))
         while self.faults.cut_off(client_id) and not self._cut.is_set():
             time.sleep(0.05)
 
@@ -165,29 +184,26 @@ class Relay:
         )
         with contextlib.suppress(OSError):
             while (frame := _read_frame(source)) is not None:
-                if requests:
-                    self._note_request(connection, frame)
-                self._hold(requests, connection.client_id)
-                if not requests and self._drops(connection, frame):
+                api_key = self._note_request(connection, frame) if requests else None
+                if not requests:
+                    (correlation,) = struct.unpack_from(">i", frame, 4)
+                    api_key = connection.requests.pop(correlation, None)
+                self._hold(requests, connection.client_id, api_key)
+                if not requests and api_key in self.faults.dropped_replies:
+                    self.faults.dropped += 1
                     continue
                 sink.sendall(frame)
         _close(source)
         _close(sink)
 
-    def _note_request(self, connection: _Connection, frame: bytes) -> None:
+    def _note_request(self, connection: _Connection, frame: bytes) -> int:
         api_key, _version, correlation = struct.unpack_from(">hhi", frame, 4)
         connection.requests[correlation] = api_key
+        self.requests_seen[api_key] += 1
         (length,) = struct.unpack_from(">h", frame, 12)
         if length >= 0:
             connection.client_id = frame[14 : 14 + length].decode("utf-8", "replace")
-
-    def _drops(self, connection: _Connection, frame: bytes) -> bool:
-        (correlation,) = struct.unpack_from(">i", frame, 4)
-        api_key = connection.requests.pop(correlation, None)
-        if api_key is not None and api_key in self.faults.dropped_replies:
-            self.faults.dropped += 1
-            return True
-        return False
+        return int(api_key)
 
 
 def _read_frame(source: socket.socket) -> bytes | None:

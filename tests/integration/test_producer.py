@@ -284,12 +284,12 @@ class AbortsSecondCommit(TransactionalProducer):
         type(self).instances += 1
         super().__init__(*args, **kwargs)
 
-    def commit(self, timeout: float = 60) -> None:
+    def commit(self) -> None:
         type(self).commits += 1
         if type(self).commits == 2:
             self.abort()
             raise TransactionFailedError("injected: coordinator moved")
-        super().commit(timeout)
+        super().commit()
 
 
 def test_an_aborted_transaction_is_redone_from_the_last_checkpoint(
@@ -330,7 +330,7 @@ def test_an_abort_that_fails_in_the_client_is_a_failed_transaction(
             except TransactionFailedError:
                 assert outcome == "abort"
                 failed_aborts += 1
-                producer.close(5)
+                producer.abandon()
                 producer = new_producer()  # fences the failed one, and aborts what it left open
     producer.close()
     messages = read_committed(stack.bootstrap_servers, settings.fraud_topic)

@@ -115,6 +115,7 @@ class _Client:
 def _committing(error: KafkaError) -> tuple[TransactionalProducer, _Client]:
     producer = object.__new__(TransactionalProducer)
     client = producer._producer = _Client(error)  # type: ignore[assignment]
+    producer.commit_timeout = 1
     return producer, client
 
 

@@ -1,0 +1,96 @@
+"""A small nemesis: network faults at seeded random times, one at a time, each healed
+after a few seconds, made by the relays in front of a cluster's brokers.
+
+The same seed gives the same faults in the same order at the same times, so a
+failing run can be replayed (what the clients do in between still varies).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from tests.integration.outage import END_TXN, PRODUCE, Relay
+
+# What each fault does to one relay; ``client`` is the client id prefix aimed at.
+FAULTS: dict[str, Callable[[Relay, str, random.Random], None]] = {
+    # The commit reaches the coordinator late: the client may have given up on it.
+    "EndTxn requests delayed": lambda relay, _, rng: relay.delay(
+        requests=rng.uniform(1, 8), api_keys=(END_TXN,)
+    ),
+    # The coordinator acts at once, but the client hears of it late or not in time.
+    "EndTxn replies delayed": lambda relay, _, rng: relay.delay(
+        replies=rng.uniform(1, 8), api_keys=(END_TXN,)
+    ),
+    # Records are written, but the client never learns it: it sends them again.
+    "Produce replies lost": lambda relay, _, __: relay.drop_replies(PRODUCE),
+    # The client's connections to one broker carry nothing either way.
+    "client cut from a broker": lambda relay, client, _: relay.partition(client),
+}
+COORDINATOR_FAULTS = ("EndTxn requests delayed", "EndTxn replies delayed")
+
+
+@dataclass
+class Nemesis:
+    """Runs ``faults`` faults on ``relays`` from ``seed``; ``history`` says what it did.
+
+    Use it as a context manager around the run under test. The faults aimed at
+    the transaction coordinator find it as the relay that has carried the most
+    EndTxn requests so far (a broker chosen at random before the first one).
+    """
+
+    relays: list[Relay]
+    seed: int
+    client: str  # client id prefix that partitions aim at
+    faults: int = 12  # then it keeps quiet, and the run under test can finish
+    history: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __enter__(self) -> Nemesis:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        for relay in self.relays:
+            relay.heal()
+        print(self.report())  # pytest shows it when the test fails
+
+    def report(self) -> str:
+        return f"nemesis seed {self.seed}:\n  " + "\n  ".join(self.history or ["no fault made"])
+
+    def _run(self) -> None:
+        rng = random.Random(self.seed)
+        started = time.monotonic()
+        for _ in range(self.faults):
+            if self._stop.wait(rng.uniform(1, 4)):
+                return
+            name = rng.choice([*FAULTS, "coordinator cut off"])
+            coordinator = name == "coordinator cut off" or name in COORDINATOR_FAULTS
+            index = self._coordinator(rng) if coordinator else rng.randrange(len(self.relays))
+            relay = self.relays[index]
+            FAULTS.get(name, FAULTS["client cut from a broker"])(relay, self.client, rng)
+            lasts = rng.uniform(1, 5)
+            at = time.monotonic() - started
+            self.history.append(f"{at:6.1f} s  {name} (broker {index + 1}) for {lasts:.1f} s")
+            self._stop.wait(lasts)
+            relay.heal()
+
+    def _coordinator(self, rng: random.Random) -> int:
+        seen = [relay.requests_seen[END_TXN] for relay in self.relays]
+        if not any(seen):
+            return rng.randrange(len(self.relays))
+        return seen.index(max(seen))

@@ -1,0 +1,241 @@
+"""Exactly once under network faults: seeded nemesis runs against a cluster whose every
+client connection goes through a fault relay (``relayed_kafka``).
+
+NEMESIS_SEEDS (comma-separated) chooses the seeds; a failure names its seed and
+the faults it made, and ``NEMESIS_SEEDS=<seed>`` replays it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from confluent_kafka import KafkaException
+
+from fraudstream.config import Settings
+from fraudstream.generator import write_csv
+from fraudstream.kafka import Connection
+from fraudstream.kafka_transactions import TransactionalProducer, TransactionFailedError
+from fraudstream.records import transaction_ids
+from fraudstream.source import read_chunks, read_header
+from fraudstream.stopping import StopFlag
+from fraudstream.topology import TRANSACTIONAL_ID_PREFIX, LakeFolder
+from fraudstream.transactions import parse_block
+from producer import service
+from producer.checkpoint import Checkpoint
+from producer.detectors import LabelDetector
+from producer.progress import ProgressLog
+from producer.service import ProducerRun, RunOptions
+from tests.integration.conftest import RelayedKafka, Stack
+from tests.integration.kafka_reading import read_committed, transaction_id
+from tests.integration.nemesis import Nemesis
+from tests.integration.outage import HEARTBEAT
+from tests.integration.pipeline import (
+    json_lines,
+    lake_records,
+    mails_to,
+    start_consumer,
+    wait_until,
+)
+from wiring import factory
+from wiring.provision import provision
+
+ROWS = 300_000
+SPEED = 25  # PaySim steps a second: the run lasts about 30 s, a transaction a step
+SEEDS = [int(seed) for seed in os.environ.get("NEMESIS_SEEDS", "1,2,3").split(",")]
+REQUEST_TIMEOUT_MS = 6_000  # the producer gives up on a commit after half of it
+
+
+class QuickToGiveUp(TransactionalProducer):
+    """The producer with shorter client timeouts, so that faults of seconds matter."""
+
+    def __init__(self, connection: Connection, transactional_id: str) -> None:
+        assert not isinstance(connection, str)
+        super().__init__(
+            {**connection, "socket.timeout.ms": str(REQUEST_TIMEOUT_MS)}, transactional_id
+        )
+
+
+class RetriesOnTheSameInstance(QuickToGiveUp):
+    """The defense taken out, for the record: a commit that fails with a retriable
+    error (a timeout, a broken connection) is tried again on the same instance, as the
+    client's documentation allows. ``NEMESIS_PRODUCER=retrying`` runs the nemesis with it."""
+
+    def commit(self) -> None:
+        for _ in range(5):
+            try:
+                self._producer.commit_transaction(self.commit_timeout)
+                return
+            except KafkaException as error:
+                if not error.args[0].retriable():
+                    self._abort_and_fail("commit failed", error)
+        raise TransactionFailedError("commit failed five times")
+
+
+PRODUCERS = {"defended": QuickToGiveUp, "retrying": RetriesOnTheSameInstance}
+PRODUCER = PRODUCERS[os.environ.get("NEMESIS_PRODUCER", "defended")]
+
+
+@dataclass(frozen=True)
+class Rows:
+    path: Path
+    line_of: dict[str, int]  # the line of each row, by transaction id
+
+
+@pytest.fixture(scope="module")
+def rows(tmp_path_factory: pytest.TempPathFactory) -> Rows:
+    path = tmp_path_factory.mktemp("nemesis") / "paysim.csv"
+    write_csv(path, ROWS, seed=16)
+    lines: dict[str, int] = {}
+    with path.open("rb") as stream:
+        _, header_end = read_header(stream)
+        for chunk in read_chunks(stream, header_end, 2):
+            block = parse_block(chunk.data, chunk.first_line)
+            ids = transaction_ids(block.rows, block.lines).to_pylist()
+            lines.update(zip(ids, block.lines.tolist(), strict=True))
+    assert len(lines) == ROWS
+    return Rows(path, lines)
+
+
+@pytest.fixture
+def relayed_settings(bare_settings: Settings, relayed_kafka: RelayedKafka) -> Iterator[Settings]:
+    settings = bare_settings.model_copy(
+        update={"kafka_bootstrap_servers": relayed_kafka.bootstrap_servers}
+    )
+    provision(settings, say=lambda _line: None)
+    yield settings
+    relayed_kafka.heal()
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_every_row_is_committed_once_under_a_seeded_nemesis(
+    seed: int,
+    relayed_settings: Settings,
+    relayed_kafka: RelayedKafka,
+    rows: Rows,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(service, "TransactionalProducer", PRODUCER)
+    run = ProducerRun(
+        relayed_settings, LabelDetector(), RunOptions(str(rows.path), speed=SPEED), StopFlag()
+    )
+    with Nemesis(relayed_kafka.relays, seed, client=TRANSACTIONAL_ID_PREFIX) as nemesis:
+        summary = run.run(ProgressLog())
+    anomalies = _anomalies(relayed_settings, relayed_kafka, rows.line_of)
+    assert summary.complete, nemesis.report()
+    assert not anomalies, f"{nemesis.report()}\n" + "\n".join(anomalies)
+
+
+def _anomalies(settings: Settings, kafka: RelayedKafka, line_of: dict[str, int]) -> list[str]:
+    """What a read_committed reader sees that exactly-once forbids: a row missing or
+    twice, a row no committed checkpoint covers, or a checkpoint that does not follow
+    the one before it."""
+    servers = kafka.bootstrap_servers
+    seen = Counter(
+        transaction_id(message)
+        for topic in (settings.fraud_topic, settings.non_fraud_topic)
+        for message in read_committed(servers, topic)
+    )
+    anomalies = [
+        f"row at line {line_of[id_]} committed {n} times" for id_, n in seen.items() if n > 1
+    ]
+    anomalies += [f"row at line {line} missing" for id_, line in line_of.items() if id_ not in seen]
+    checkpoints = [
+        Checkpoint.from_bytes(message.value() or b"")
+        for message in read_committed(servers, settings.checkpoint_topic)
+    ]
+    anomalies += _checkpoint_anomalies(checkpoints)
+    return anomalies[:20]
+
+
+def _checkpoint_anomalies(checkpoints: list[Checkpoint]) -> list[str]:
+    """Each committed checkpoint moves past the one before it (the last, which marks
+    the file complete, may stay at the same line), and counts every line before its
+    own. A transaction torn in two (a part committed by a late EndTxn, the rest
+    aborted and redone) shows up here, or as rows missing or twice above."""
+    anomalies = []
+    for previous, checkpoint in zip([None, *checkpoints], checkpoints, strict=False):
+        if previous is not None and (
+            checkpoint.next_line < previous.next_line
+            or (checkpoint.next_line == previous.next_line and not checkpoint.complete)
+        ):
+            anomalies.append(
+                f"checkpoint at line {checkpoint.next_line} after {previous.next_line}"
+            )
+        counted = checkpoint.counts.good + checkpoint.counts.rejected
+        if counted != checkpoint.next_line - 2:
+            anomalies.append(f"checkpoint at line {checkpoint.next_line} counts {counted} lines")
+    if not checkpoints or not checkpoints[-1].complete:
+        anomalies.append("no complete checkpoint committed")
+    return anomalies
+
+
+# Consumers -------------------------------------------------------------------------------
+
+
+def test_a_member_cut_from_its_group_coordinator_leaves_each_record_once_in_the_lake(
+    relayed_settings: Settings, relayed_kafka: RelayedKafka, stack: Stack, tmp_path: Path
+) -> None:
+    """Member A loses its partitions (its heartbeats cannot reach the coordinator for
+    longer than the session timeout) while it can still fetch from other brokers and
+    write to the lake; member B takes them over. When A is back, the lake and the
+    email log hold each record once, and no customer got an email twice."""
+    settings = relayed_settings.model_copy(
+        update={"batch_max_records": 250, "batch_max_seconds": 1.0, "retry_max_seconds": 1.0}
+    )
+    source = tmp_path / "paysim.csv"
+    write_csv(source, rows=20_000, seed=22)
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    # A waits long enough to come back after the cut, instead of leaving as idle.
+    members = [
+        start_consumer(settings, "non-fraud", "--idle-exit", idle, log=log)
+        for idle, log in zip(("40", "10"), logs, strict=True)
+    ]
+    cut = threading.Thread(
+        target=_cut_from_coordinator, args=(relayed_kafka, settings, members[0].pid, logs[0])
+    )
+    cut.start()
+    try:
+        run = factory.producer_run(settings, RunOptions(str(source), speed=20), StopFlag())
+        assert run.run(ProgressLog()).complete
+    finally:
+        cut.join()
+        relayed_kafka.heal()
+    for member, log in zip(members, logs, strict=True):
+        assert member.wait(240) == 0, log.read_text()[-3000:]
+
+    expected = [
+        transaction_id(m)
+        for m in read_committed(relayed_kafka.bootstrap_servers, settings.non_fraud_topic)
+    ]
+    ids = [str(record["transaction_id"]) for record in lake_records(settings, "transaction")]
+    assert len(ids) == len(set(ids)), "a record is in the lake twice"
+    assert sorted(ids) == sorted(expected), "the lake misses records"
+    log_entries = lake_records(settings, LakeFolder.EMAIL_LOG)
+    logged = [str(entry["transaction_id"]) for entry in log_entries]
+    assert sorted(logged) == sorted(expected), "the email log is not one entry per record"
+    mailed = mails_to(stack.mail_api_url, settings.customer_email_domain)
+    assert len(mailed) == len(expected), "an email was sent twice, or not at all"
+    events = [line["event"] for line in json_lines(logs[0])]
+    assert "partitions revoked" in events, "member A never lost its partitions"
+    back = events[events.index("partitions revoked") :]
+    assert "batch written" in back, "member A did not come back to work after the cut"
+
+
+def _cut_from_coordinator(kafka: RelayedKafka, settings: Settings, pid: int, log: Path) -> None:
+    """Once member ``pid`` has written a batch, cut its group connections at the
+    coordinator for 16 s, longer than the 10 s session timeout; the coordinator's relay
+    is the one that carries heartbeats."""
+    wait_until(lambda: any(line.get("event") == "batch written" for line in json_lines(log)),
+               "member A's first batch")  # fmt: skip
+    beats = [relay.requests_seen[HEARTBEAT] for relay in kafka.relays]
+    coordinator = kafka.relays[beats.index(max(beats))]
+    coordinator.partition(f"{settings.non_fraud_consumer_group}-{pid}")
+    time.sleep(16)
+    coordinator.heal()
