@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 
-from tests.integration.outage import END_TXN, PRODUCE, Relay
+from tests.integration.outage import END_TXN, HEARTBEAT, PRODUCE, Relay
 
 # What each fault does to one relay; ``client`` is the client id prefix aimed at.
 FAULTS: dict[str, Callable[[Relay, str, random.Random], None]] = {
@@ -30,8 +30,34 @@ FAULTS: dict[str, Callable[[Relay, str, random.Random], None]] = {
     "Produce replies lost": lambda relay, _, __: relay.drop_replies(PRODUCE),
     # The client's connections to one broker carry nothing either way.
     "client cut from a broker": lambda relay, client, _: relay.partition(client),
+    # The same, with the coordinator (of the transaction, or of the group).
+    "coordinator cut off": lambda relay, client, _: relay.partition(client),
+    # Every reply of one broker comes late: fetches, heartbeats, commits.
+    "replies delayed": lambda relay, _, rng: relay.delay(replies=rng.uniform(0.5, 3)),
 }
-COORDINATOR_FAULTS = ("EndTxn requests delayed", "EndTxn replies delayed")
+AT_THE_COORDINATOR = {"EndTxn requests delayed", "EndTxn replies delayed", "coordinator cut off"}
+
+
+@dataclass(frozen=True)
+class Aim:
+    """Which faults a nemesis makes, how long each lasts, and how it finds the coordinator:
+    the relay that has carried the most requests of ``coordinator_api``."""
+
+    faults: tuple[str, ...]
+    lasting: tuple[float, float]
+    coordinator_api: int
+
+
+AT_THE_PRODUCER = Aim(
+    ("EndTxn requests delayed", "EndTxn replies delayed", "Produce replies lost",
+     "client cut from a broker", "coordinator cut off"),
+    lasting=(1, 5), coordinator_api=END_TXN,
+)  # fmt: skip
+# Some cuts outlast the consumers' 10 s session: the member loses its partitions.
+AT_THE_CONSUMERS = Aim(
+    ("client cut from a broker", "coordinator cut off", "replies delayed"),
+    lasting=(2, 14), coordinator_api=HEARTBEAT,
+)  # fmt: skip
 
 
 @dataclass
@@ -39,13 +65,14 @@ class Nemesis:
     """Runs ``faults`` faults on ``relays`` from ``seed``; ``history`` says what it did.
 
     Use it as a context manager around the run under test. The faults aimed at
-    the transaction coordinator find it as the relay that has carried the most
-    EndTxn requests so far (a broker chosen at random before the first one).
+    the coordinator find it as ``aim`` says (a broker chosen at random before
+    the first such request).
     """
 
     relays: list[Relay]
     seed: int
     client: str  # client id prefix that partitions aim at
+    aim: Aim = AT_THE_PRODUCER
     faults: int = 12  # then it keeps quiet, and the run under test can finish
     history: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -69,6 +96,11 @@ class Nemesis:
             relay.heal()
         print(self.report())  # pytest shows it when the test fails
 
+    def wait(self) -> None:
+        """Until every fault has been made and healed."""
+        if self._thread is not None:
+            self._thread.join()
+
     def report(self) -> str:
         return f"nemesis seed {self.seed}:\n  " + "\n  ".join(self.history or ["no fault made"])
 
@@ -78,19 +110,19 @@ class Nemesis:
         for _ in range(self.faults):
             if self._stop.wait(rng.uniform(1, 4)):
                 return
-            name = rng.choice([*FAULTS, "coordinator cut off"])
-            coordinator = name == "coordinator cut off" or name in COORDINATOR_FAULTS
+            name = rng.choice(self.aim.faults)
+            coordinator = name in AT_THE_COORDINATOR
             index = self._coordinator(rng) if coordinator else rng.randrange(len(self.relays))
             relay = self.relays[index]
-            FAULTS.get(name, FAULTS["client cut from a broker"])(relay, self.client, rng)
-            lasts = rng.uniform(1, 5)
+            FAULTS[name](relay, self.client, rng)
+            lasts = rng.uniform(*self.aim.lasting)
             at = time.monotonic() - started
             self.history.append(f"{at:6.1f} s  {name} (broker {index + 1}) for {lasts:.1f} s")
             self._stop.wait(lasts)
             relay.heal()
 
     def _coordinator(self, rng: random.Random) -> int:
-        seen = [relay.requests_seen[END_TXN] for relay in self.relays]
+        seen = [relay.requests_seen[self.aim.coordinator_api] for relay in self.relays]
         if not any(seen):
             return rng.randrange(len(self.relays))
         return seen.index(max(seen))

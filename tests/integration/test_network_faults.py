@@ -34,7 +34,7 @@ from producer.progress import ProgressLog
 from producer.service import ProducerRun, RunOptions
 from tests.integration.conftest import RelayedKafka, Stack
 from tests.integration.kafka_reading import read_committed, transaction_id
-from tests.integration.nemesis import Nemesis
+from tests.integration.nemesis import AT_THE_CONSUMERS, Nemesis
 from tests.integration.outage import HEARTBEAT
 from tests.integration.pipeline import (
     json_lines,
@@ -179,6 +179,31 @@ def _checkpoint_anomalies(checkpoints: list[Checkpoint]) -> list[str]:
 # Consumers -------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_consumers_leave_each_record_once_under_a_seeded_nemesis(
+    seed: int,
+    relayed_settings: Settings,
+    relayed_kafka: RelayedKafka,
+    stack: Stack,
+    tmp_path: Path,
+) -> None:
+    """Two members of a group while a nemesis cuts them from brokers and from their
+    coordinator (some cuts outlast the session) and delays every reply of a broker."""
+    settings = _small_batches(relayed_settings)
+    source = tmp_path / "paysim.csv"
+    write_csv(source, rows=20_000, seed=seed)
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    members = [start_consumer(settings, "non-fraud", "--idle-exit", "30", log=log) for log in logs]
+    group = settings.non_fraud_consumer_group
+    with Nemesis(relayed_kafka.relays, seed, group, AT_THE_CONSUMERS, faults=6) as nemesis:
+        run = factory.producer_run(settings, RunOptions(str(source), speed=20), StopFlag())
+        assert run.run(ProgressLog()).complete
+        nemesis.wait()
+    for member, log in zip(members, logs, strict=True):
+        assert member.wait(240) == 0, log.read_text()[-3000:]
+    _assert_each_record_once(settings, relayed_kafka, stack, nemesis.report())
+
+
 def test_a_member_cut_from_its_group_coordinator_leaves_each_record_once_in_the_lake(
     relayed_settings: Settings, relayed_kafka: RelayedKafka, stack: Stack, tmp_path: Path
 ) -> None:
@@ -186,9 +211,7 @@ def test_a_member_cut_from_its_group_coordinator_leaves_each_record_once_in_the_
     longer than the session timeout) while it can still fetch from other brokers and
     write to the lake; member B takes them over. When A is back, the lake and the
     email log hold each record once, and no customer got an email twice."""
-    settings = relayed_settings.model_copy(
-        update={"batch_max_records": 250, "batch_max_seconds": 1.0, "retry_max_seconds": 1.0}
-    )
+    settings = _small_batches(relayed_settings)
     source = tmp_path / "paysim.csv"
     write_csv(source, rows=20_000, seed=22)
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
@@ -210,22 +233,34 @@ def test_a_member_cut_from_its_group_coordinator_leaves_each_record_once_in_the_
     for member, log in zip(members, logs, strict=True):
         assert member.wait(240) == 0, log.read_text()[-3000:]
 
-    expected = [
-        transaction_id(m)
-        for m in read_committed(relayed_kafka.bootstrap_servers, settings.non_fraud_topic)
-    ]
-    ids = [str(record["transaction_id"]) for record in lake_records(settings, "transaction")]
-    assert len(ids) == len(set(ids)), "a record is in the lake twice"
-    assert sorted(ids) == sorted(expected), "the lake misses records"
-    log_entries = lake_records(settings, LakeFolder.EMAIL_LOG)
-    logged = [str(entry["transaction_id"]) for entry in log_entries]
-    assert sorted(logged) == sorted(expected), "the email log is not one entry per record"
-    mailed = mails_to(stack.mail_api_url, settings.customer_email_domain)
-    assert len(mailed) == len(expected), "an email was sent twice, or not at all"
+    _assert_each_record_once(settings, relayed_kafka, stack, "member A cut off")
     events = [line["event"] for line in json_lines(logs[0])]
     assert "partitions revoked" in events, "member A never lost its partitions"
     back = events[events.index("partitions revoked") :]
     assert "batch written" in back, "member A did not come back to work after the cut"
+
+
+def _small_batches(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={"batch_max_records": 250, "batch_max_seconds": 1.0, "retry_max_seconds": 1.0}
+    )
+
+
+def _assert_each_record_once(
+    settings: Settings, kafka: RelayedKafka, stack: Stack, context: str
+) -> None:
+    """The lake and the email log hold each committed record once; one email each."""
+    expected = [
+        transaction_id(m) for m in read_committed(kafka.bootstrap_servers, settings.non_fraud_topic)
+    ]
+    ids = [str(record["transaction_id"]) for record in lake_records(settings, "transaction")]
+    assert len(ids) == len(set(ids)), f"{context}: a record is in the lake twice"
+    assert sorted(ids) == sorted(expected), f"{context}: the lake misses records"
+    log_entries = lake_records(settings, LakeFolder.EMAIL_LOG)
+    logged = [str(entry["transaction_id"]) for entry in log_entries]
+    assert sorted(logged) == sorted(expected), f"{context}: the email log is not one per record"
+    mailed = mails_to(stack.mail_api_url, settings.customer_email_domain)
+    assert len(mailed) == len(expected), f"{context}: an email was sent twice, or not at all"
 
 
 def _cut_from_coordinator(kafka: RelayedKafka, settings: Settings, pid: int, log: Path) -> None:

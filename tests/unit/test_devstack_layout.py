@@ -47,6 +47,26 @@ def test_one_node_cluster_needs_no_replicas() -> None:
     assert node["transaction.state.log.min.isr"] == "1"
 
 
+def test_a_relayed_node_sends_clients_to_its_relay_and_replicates_past_it() -> None:
+    topology = Topology(
+        brokers=3, relay_ports=(7001, 7002, 7003), replication_ports=(7101, 7102, 7103)
+    )
+    node = _properties(kafka_node_properties(topology, 2, Path("/d")))
+    assert node["listeners"] == (
+        "PLAINTEXT://127.0.0.1:9093,REPLICATION://127.0.0.1:7102,CONTROLLER://127.0.0.1:9193"
+    )
+    assert node["advertised.listeners"] == (
+        "PLAINTEXT://127.0.0.1:7002,REPLICATION://127.0.0.1:7102"
+    )
+    assert node["inter.broker.listener.name"] == "REPLICATION"
+    assert topology.bootstrap_servers == "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003"
+
+
+def test_a_relayed_stack_needs_both_ports_for_every_node() -> None:
+    with pytest.raises(ValueError, match="a relay and a replication port per broker"):
+        Topology(brokers=3, relay_ports=(7001, 7002, 7003))
+
+
 def test_only_one_or_three_brokers() -> None:
     with pytest.raises(ValueError, match="1 or 3"):
         Topology(brokers=2)
