@@ -199,9 +199,10 @@ class ProducerRun:
         held = load_checkpoint(
             self.settings.kafka_connection, self.settings.checkpoint_topic, source.uri
         )
-        if held is not None and held == self._committing:
+        landed = held is not None and held == self._committing
+        if held is not None and landed:
             self._committed = held
-        log.info("going on", extra={"line": self._committed.next_line})
+        log.info("going on", extra={"line": self._committed.next_line, "commit_landed": landed})
         return self._committed
 
     def _produce_span(
