@@ -199,9 +199,9 @@ class ProducerRun:
         held = load_checkpoint(
             self.settings.kafka_connection, self.settings.checkpoint_topic, source.uri
         )
-        landed = held is not None and held == self._committing
-        if held is not None and landed:
+        if held is not None and held == self._committing:
             self._committed = held
+        landed = self._committed is held
         log.info("going on", extra={"line": self._committed.next_line, "commit_landed": landed})
         return self._committed
 
