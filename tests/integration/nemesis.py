@@ -122,7 +122,12 @@ class Nemesis:
             relay.heal()
 
     def _coordinator(self, rng: random.Random) -> int:
-        seen = [relay.requests_seen[self.aim.coordinator_api] for relay in self.relays]
-        if not any(seen):
-            return rng.randrange(len(self.relays))
-        return seen.index(max(seen))
+        busiest = busiest_relay(self.relays, self.aim.coordinator_api)
+        return rng.randrange(len(self.relays)) if busiest is None else busiest
+
+
+def busiest_relay(relays: list[Relay], api_key: int) -> int | None:
+    """The index of the relay that has carried the most requests of ``api_key`` (for
+    EndTxn or Heartbeat, that is the coordinator's); None before the first one."""
+    seen = [relay.requests_seen[api_key] for relay in relays]
+    return seen.index(max(seen)) if any(seen) else None

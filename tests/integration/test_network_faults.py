@@ -34,7 +34,7 @@ from producer.progress import ProgressLog
 from producer.service import ProducerRun, RunOptions
 from tests.integration.conftest import RelayedKafka, Stack
 from tests.integration.kafka_reading import read_committed, transaction_id
-from tests.integration.nemesis import AT_THE_CONSUMERS, Nemesis
+from tests.integration.nemesis import AT_THE_CONSUMERS, Nemesis, busiest_relay
 from tests.integration.outage import HEARTBEAT
 from tests.integration.pipeline import (
     json_lines,
@@ -278,8 +278,9 @@ def _cut_from_coordinator(kafka: RelayedKafka, settings: Settings, pid: int, log
     is the one that carries heartbeats."""
     wait_until(lambda: any(line.get("event") == "batch written" for line in json_lines(log)),
                "member A's first batch")  # fmt: skip
-    beats = [relay.requests_seen[HEARTBEAT] for relay in kafka.relays]
-    coordinator = kafka.relays[beats.index(max(beats))]
+    busiest = busiest_relay(kafka.relays, HEARTBEAT)
+    assert busiest is not None, "no heartbeat went through the relays"
+    coordinator = kafka.relays[busiest]
     coordinator.partition(f"{settings.non_fraud_consumer_group}-{pid}")
     time.sleep(16)
     coordinator.heal()
