@@ -8,7 +8,9 @@
   produced with the pipeline's tuned producer settings (no parsing, no
   encoding, no transactions): what Kafka on this machine takes at most;
 - fraudstream: the real producer, file to Kafka, transactions and checkpoints
-  included.
+  included, splitting by the label (``DETECTOR=label``);
+- fraudstream-logreg, fraudstream-gbm: the same with a trained model scoring
+  every block (models trained on generated rows, seed 1, if not there yet).
 
 Each variant runs in a process of its own, against fresh topics of 6
 partitions (replication 3 on the three-broker stack), on the same generated
@@ -34,6 +36,8 @@ from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from bench.fresh import fresh_settings
+from detection.detectors import Detector, LabelDetector, ModelDetector
+from detection.training import train
 from fraudstream import kafka, registry
 from fraudstream.config import Settings, load_settings
 from fraudstream.generator import write_csv
@@ -41,11 +45,12 @@ from fraudstream.records import to_records
 from fraudstream.source import read_chunks, read_header
 from fraudstream.stopping import StopFlag
 from fraudstream.transactions import HOUR_MS, parse_block
-from producer.detectors import LabelDetector
 from producer.progress import ProgressLog
 from producer.service import ProducerRun, RunOptions
 
-VARIANTS = ("straightforward", "ceiling", "fraudstream")
+VARIANTS = ("straightforward", "ceiling", "fraudstream", "fraudstream-logreg", "fraudstream-gbm")
+MODELS = Path("build/bench/models")
+TRAINING_ROWS = 1_000_000
 
 
 def main() -> None:
@@ -65,6 +70,9 @@ def compare(rows: int) -> None:
     source = Path("build/bench") / f"paysim-{rows}.csv"
     if not source.is_file():
         write_csv(source, rows=rows, seed=1)
+    for variant in VARIANTS:
+        if variant.startswith("fraudstream-"):
+            trained_model(variant.removeprefix("fraudstream-"))
     warm_up(source)
     results = {variant: measure(variant, source) for variant in VARIANTS}
     ours = results["fraudstream"]["rows_per_second"]
@@ -78,6 +86,17 @@ def compare(rows: int) -> None:
     versus_ceiling = ours / results["ceiling"]["rows_per_second"]
     print(f"  fraudstream / straightforward  {versus_plain:.1f}x")
     print(f"  fraudstream / ceiling          {versus_ceiling:.0%}")
+    for model in ("logreg", "gbm"):
+        share = results[f"fraudstream-{model}"]["rows_per_second"] / ours
+        print(f"  {model} / label {' ' * (17 - len(model))}{share:.0%}")
+
+
+def trained_model(detector: str) -> Path:
+    path = MODELS / f"{detector}.onnx"
+    if not path.is_file():
+        MODELS.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(train(detector, rows=TRAINING_ROWS, seed=1))
+    return path
 
 
 def measure(variant: str, source: Path) -> dict[str, float]:
@@ -97,6 +116,9 @@ def run_variant(variant: str, source: Path) -> float:
     settings = fresh_settings(topic_partitions=6)
     if variant == "fraudstream":
         return run_fraudstream(settings, source)
+    if variant.startswith("fraudstream-"):
+        model = trained_model(variant.removeprefix("fraudstream-")).read_bytes()
+        return run_fraudstream(settings, source, ModelDetector(model))
     if variant == "ceiling":
         return run_ceiling(settings, source)
     return run_straightforward(settings, source)
@@ -106,9 +128,10 @@ def replication() -> int:
     return load_settings().topic_replication_factor
 
 
-def run_fraudstream(settings: Settings, source: Path) -> float:
+def run_fraudstream(settings: Settings, source: Path, detector: Detector | None = None) -> float:
     options = RunOptions(str(source), from_start=True)
-    summary = ProducerRun(settings, LabelDetector(), options, StopFlag()).run(ProgressLog(3600))
+    run = ProducerRun(settings, detector or LabelDetector(), options, StopFlag())
+    summary = run.run(ProgressLog(3600))
     return summary.total.good / summary.seconds
 
 
@@ -119,8 +142,7 @@ def run_ceiling(settings: Settings, source: Path) -> float:
         for chunk in read_chunks(stream, read_header(stream)[1], 2):
             block = parse_block(chunk.data, chunk.first_line)
             records = to_records(block, settings.event_start_time, run.emails)
-            verdicts = LabelDetector().verdicts(records)
-            topics, keys, values = run.encode(records, verdicts)
+            topics, keys, values = run.encode(records, LabelDetector().assess(records))
             messages += zip(topics, keys, values, strict=True)
     producer = Producer(kafka.producer_config(settings.kafka_bootstrap_servers))
     started = time.perf_counter()
@@ -169,6 +191,8 @@ def run_straightforward(settings: Settings, source: Path) -> float:
                 "isFraud": fraud,
                 "isFlaggedFraud": row["isFlaggedFraud"] in ("1", "1.0"),
                 "customer_email": f"{row['nameOrig']}@{settings.customer_email_domain}",
+                "detector": "label",
+                "score": 1.0 if fraud else 0.0,
             }
             value = serializer(record, SerializationContext(topic, MessageField.VALUE))
             while True:

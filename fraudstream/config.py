@@ -82,8 +82,13 @@ class Settings(BaseSettings):
     mail_from: str = "alerts@fraudstream.example"
     customer_email_domain: str = "customers.fraudstream.example"
 
-    # The producer
+    # The producer: which detector splits the stream (see detection/detectors.py).
     detector: str = "label"
+    # DETECTOR=threshold flags amounts above this (900, as simple demos do).
+    detector_amount_threshold: Annotated[float, Field(gt=0, lt=float("inf"))] = 900.0
+    # DETECTOR=logreg, iforest or gbm: the model `fraudstream train` wrote, a path or a
+    # gs:// address. Unset: models/<DETECTOR>.onnx.
+    detector_model: str | None = None
     # Lines a producer transaction covers (whole blocks): larger is faster, smaller
     # redoes less after a failure.
     producer_rows_per_transaction: PositiveInt = 100_000

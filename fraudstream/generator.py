@@ -4,9 +4,18 @@ What it reproduces (see ``../shared/data/paysim/README.md``): the header and
 Java number format; the type mix; per-type amount distributions; merchants
 (``M...``) only as PAYMENT destinations with balances ``0.0,0.0``; a 24-hour
 cycle with almost nothing at hours 3-6 and volume front-loaded into steps
-1-400; fraud (0.129 % of rows) only as account-draining TRANSFER rows each
-followed by a CASH_OUT of the same amount in the same step, capped at 1.0E7.
-Rows are generated a day at a time, so memory stays flat for any size.
+1-400; the origin balances of genuine rows per type (how often the account
+is empty, and how a withdrawal larger than the balance leaves it at 0.0,
+as in the real log); fraud (0.129 % of rows) only as account-draining
+TRANSFER rows each followed by a mule's CASH_OUT of the same amount in the
+same step. A victim holding more than 1.0E7 is drained in transfers of
+1.0E7 and a last one of the rest, as PaySim's transfer limit makes it; a
+victim holding nothing yields a pair of 0.0. Rows are generated a day at a
+time, so memory stays flat for any size.
+
+What it does not produce: the few real frauds that are a victim's own
+CASH_OUT larger than its balance, which no field known at authorisation
+tells from a genuine one (``docs/detectors.md``).
 """
 
 from __future__ import annotations
@@ -31,8 +40,19 @@ AMOUNTS = {
     "CASH_IN": (np.log(125_000), 0.85), "TRANSFER": (np.log(430_000), 1.12),
     "DEBIT": (np.log(3_049), 1.08),
 }  # fmt: skip
+# Genuine origin balances by type: (share of empty accounts, log of the median of the
+# others, sigma), read off the real sample's step 1 and the full log's 47 % of empty
+# accounts among genuine TRANSFER and CASH_OUT rows.
+BALANCES = {
+    "CASH_OUT": (0.55, 10.6, 2.2), "PAYMENT": (0.16, 11.0, 2.1),
+    "CASH_IN": (0.02, 15.1, 1.2), "TRANSFER": (0.45, 10.3, 2.6),
+    "DEBIT": (0.01, 10.1, 1.8),
+}  # fmt: skip
 FRAUD_SHARE = 8_213 / 6_362_620
-FRAUD_CAP = 10_000_000.0
+FRAUD_CAP = 10_000_000.0  # PaySim's transfer limit: larger thefts are split into pieces
+# Victims' balances: log-normal, so that about 3.5 % of fraud rows move exactly 1.0E7.
+VICTIM_BALANCE = (13.1, 1.6)
+EMPTY_VICTIM_SHARE = 16 / 8_213  # frauds of amount 0.0
 MAX_AMOUNT = 92_445_516.64
 # Relative volume by hour of day (step % 24): busy days, quiet nights.
 HOURLY = np.array([
@@ -81,12 +101,18 @@ def write_csv(path: Path, rows: int, seed: int) -> int:
     """Write ``rows`` PaySim-like rows (fraud pairs included) to ``path``; return the count."""
     path.parent.mkdir(parents=True, exist_ok=True)
     written = 0
-    with path.open("w", newline="\n") as handle:
-        handle.write(HEADER + "\n")
-        for columns in generate(rows, seed):
-            handle.writelines(_lines(columns))
-            written += len(columns.step)
+    with path.open("wb") as handle:
+        handle.write(HEADER.encode() + b"\n")
+        for day in csv_days(rows, seed):
+            handle.write(day)
+            written += day.count(b"\n")
     return written
+
+
+def csv_days(rows: int, seed: int) -> Iterator[bytes]:
+    """The CSV lines of ``rows`` PaySim-like rows (no header), a day of steps at a time."""
+    for columns in generate(rows, seed):
+        yield "".join(_lines(columns)).encode()
 
 
 def generate(rows: int, seed: int) -> Iterator[_Columns]:
@@ -121,7 +147,7 @@ def _normal_rows(rng: np.random.Generator, steps: np.ndarray) -> _Columns:
         chosen = kind == name
         amount[chosen] = rng.lognormal(median_log, sigma, int(chosen.sum()))
     amount = _money(np.minimum(amount, MAX_AMOUNT))
-    old_orig = _money(np.where(rng.random(count) < 0.33, 0.0, rng.lognormal(10.5, 1.8, count)))
+    old_orig = _origin_balances(rng, kind)
     incoming = kind == "CASH_IN"
     new_orig = np.where(incoming, old_orig + amount, np.maximum(old_orig - amount, 0.0))
     merchant = kind == "PAYMENT"
@@ -136,14 +162,37 @@ def _normal_rows(rng: np.random.Generator, steps: np.ndarray) -> _Columns:
     )  # fmt: skip
 
 
+def _origin_balances(rng: np.random.Generator, kind: np.ndarray) -> np.ndarray:
+    balance = np.zeros(len(kind))
+    for name, (empty_share, median_log, sigma) in BALANCES.items():
+        chosen = np.flatnonzero(kind == name)
+        held = rng.random(len(chosen)) >= empty_share
+        balance[chosen[held]] = rng.lognormal(median_log, sigma, int(held.sum()))
+    return _money(np.minimum(balance, MAX_AMOUNT))
+
+
+def _victims(rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Who is robbed in each of ``count`` transfers, and their balance before it.
+
+    A victim above ``FRAUD_CAP`` is robbed in several transfers, each on a
+    balance ``FRAUD_CAP`` lower; the last victim's pieces may be cut short.
+    """
+    balance = _money(rng.lognormal(*VICTIM_BALANCE, count))
+    balance[rng.random(count) < EMPTY_VICTIM_SHARE] = 0.0
+    pieces = np.maximum(np.ceil(balance / FRAUD_CAP), 1).astype(np.int64)
+    victim = np.repeat(np.arange(count), pieces)[:count]
+    piece = np.arange(count) - (np.cumsum(pieces) - pieces)[victim]
+    return victim, _money(balance[victim] - piece * FRAUD_CAP)
+
+
 def _fraud_pairs(rng: np.random.Generator, steps: np.ndarray) -> _Columns:
-    """Each pair: a TRANSFER draining a victim to a mule, then a CASH_OUT of the same amount."""
+    """Each pair: a TRANSFER from a victim to a mule, then the mule's CASH_OUT of it all."""
     count = len(steps)
-    balance = _money(rng.lognormal(13.3, 1.9, count))
+    victim, balance = _victims(rng, count)
     amount = np.minimum(balance, FRAUD_CAP)
     mule_balance = _money(np.where(rng.random(count) < 0.5, 0.0, rng.lognormal(12.0, 1.5, count)))
     transfer = _Columns(
-        steps, np.full(count, "TRANSFER"), amount, _names(rng, "C", count), balance,
+        steps, np.full(count, "TRANSFER"), amount, _names(rng, "C", count)[victim], balance,
         _money(balance - amount), _names(rng, "C", count), np.zeros(count), np.zeros(count),
         np.ones(count, bool), rng.random(count) < 16 / 4_097,
     )  # fmt: skip

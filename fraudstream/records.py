@@ -92,6 +92,13 @@ def to_records(block: Block, start_time: datetime, emails: EmailDirectory) -> pa
     return pa.table(fields)
 
 
+def with_detection(records: pa.Table, detector: str, scores: np.ndarray) -> pa.Table:
+    """``records`` with the last two fields of the record: who judged them, and the score."""
+    return records.append_column(
+        "detector", pa.repeat(pa.scalar(detector), records.num_rows)
+    ).append_column("score", pa.array(scores, pa.float64()))
+
+
 def transaction_ids(rows: pa.Table, lines: np.ndarray) -> pa.Array:
     """A 16-hex-digit id per row, from its line number and every value in it.
 

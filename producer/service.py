@@ -21,19 +21,19 @@ from typing import BinaryIO
 import numpy as np
 import pyarrow as pa
 
+from detection.detectors import Assessment, Detector
 from fraudstream import registry
 from fraudstream.avro_codec import RecordEncoder, wire_header
 from fraudstream.config import Settings
 from fraudstream.errors import PermanentError
 from fraudstream.kafka import DeliveryError
 from fraudstream.kafka_transactions import TransactionalProducer, TransactionFailedError
-from fraudstream.records import EmailDirectory, to_records
+from fraudstream.records import EmailDirectory, to_records, with_detection
 from fraudstream.source import Chunk, Source, open_source, read_chunks, read_header
 from fraudstream.stopping import StopFlag
 from fraudstream.topology import TRANSACTIONAL_ID_PREFIX, topology
 from fraudstream.transactions import Block, Rejected, check_header, parse_block
 from producer.checkpoint import Checkpoint, Counts, load_checkpoint
-from producer.detectors import Detector
 from producer.progress import Progress
 
 log = logging.getLogger("fraudstream.producer")
@@ -250,10 +250,10 @@ class ProducerRun:
         """Produce a part's records and rejects; return the position after it."""
         block = part.block
         records = to_records(block, self.settings.event_start_time, self.emails)
-        verdicts = self.detector.verdicts(records)
-        fraud = int(verdicts.sum())
+        assessment = self.detector.assess(records)
+        fraud = int(assessment.flagged.sum())
         counts = Counts(block.num_rows, fraud, block.num_rows - fraud, len(block.rejected))
-        producer.send(*self.encode(records, verdicts))
+        producer.send(*self.encode(records, assessment))
         if block.rejected:
             bodies = [_rejected_body(position.source, r) for r in block.rejected]
             producer.send(
@@ -276,11 +276,13 @@ class ProducerRun:
         progress.update(position.offset, position.counts)
 
     def encode(
-        self, records: pa.Table, verdicts: np.ndarray
+        self, records: pa.Table, assessment: Assessment
     ) -> tuple[list[str], list[bytes], list[bytes]]:
-        """Topic, key (nameOrig) and Confluent-framed Avro value of each record."""
-        routes = verdicts.astype(np.int8)  # 1: fraud, 0: not
-        values = self.encoder.encode(records, self.headers.take(pa.array(routes))).to_pylist()
+        """Topic, key (nameOrig) and Confluent-framed Avro value of each record, the
+        detector's name and score written into it."""
+        routes = assessment.flagged.astype(np.int8)  # 1: fraud, 0: not
+        assessed = with_detection(records, self.detector.name, assessment.scores)
+        values = self.encoder.encode(assessed, self.headers.take(pa.array(routes))).to_pylist()
         keys = records["nameOrig"].cast(pa.binary()).to_pylist()
         names = np.array([self.settings.non_fraud_topic, self.settings.fraud_topic], dtype=object)
         topics = names[routes].tolist()

@@ -8,10 +8,14 @@ what to do, and a non-zero exit: 2 for configuration, 1 for the rest.
 from __future__ import annotations
 
 import argparse
+import importlib
+import shlex
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
 
+from detection.detectors import BUILT_IN, MODEL_DETECTORS
 from fraudstream.config import ConfigError, Settings, load_settings
 from fraudstream.errors import FraudstreamError
 from fraudstream.generator import write_csv
@@ -21,9 +25,12 @@ from wiring import commands, demo
 from wiring.factory import CONSUMER_KINDS
 from wiring.provision import provision
 
+TRAINING_ROWS = 2_000_000
+
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else argv
     try:
         return int(args.handler(args))
     except ConfigError as error:
@@ -112,7 +119,32 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, default=1)
     generate.add_argument("-o", "--output", type=Path, required=True)
     generate.set_defaults(handler=_generate)
+    _detector_commands(subcommands)
     return parser
+
+
+def _detector_commands(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    train = subcommands.add_parser(
+        "train", help="train a detector on generated rows (never real ones) into an ONNX file"
+    )
+    train.add_argument("--detector", choices=MODEL_DETECTORS, required=True)
+    train.add_argument("--rows", type=_positive_int, default=TRAINING_ROWS)
+    train.add_argument("--seed", type=int, default=1, help="of the generated rows")
+    train.add_argument("-o", "--output", type=Path, help="default: models/DETECTOR.onnx")
+    train.set_defaults(handler=_train)
+
+    evaluate = subcommands.add_parser(
+        "evaluate", help="measure detectors on a labelled PaySim CSV: Markdown and PNG report"
+    )
+    evaluate.add_argument("csv", type=Path, help="a PaySim CSV with isFraud")
+    chosen = evaluate.add_mutually_exclusive_group(required=True)
+    chosen.add_argument("--detector", action="append", choices=BUILT_IN, dest="detectors")
+    chosen.add_argument("--all", action="store_const", const=list(BUILT_IN),
+                        dest="detectors", help="every detector")  # fmt: skip
+    evaluate.add_argument("--models", type=Path, default=Path("models"),
+                          help="where the trained models are (NAME.onnx)")  # fmt: skip
+    evaluate.add_argument("-o", "--report", type=Path, default=Path("build/detectors.md"))
+    evaluate.set_defaults(handler=_evaluate)
 
 
 def _settings() -> Settings:
@@ -143,6 +175,31 @@ def _confirmation_service(_args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace) -> int:
     written = write_csv(args.output, rows=args.rows, seed=args.seed)
     print(f"wrote {written:,} PaySim-like rows to {args.output}")
+    return 0
+
+
+def _detecting() -> ModuleType:
+    """``wiring.detecting``, imported only here: it needs the ``train`` extra."""
+    try:
+        return importlib.import_module("wiring.detecting")
+    except ImportError as error:
+        raise ConfigError(
+            f"training and evaluating need the 'train' extra ({error.name} is missing): "
+            "pip install 'fraudstream[train]'"
+        ) from None
+
+
+def _train(args: argparse.Namespace) -> int:
+    output = args.output or Path("models") / f"{args.detector}.onnx"
+    _detecting().train(args.detector, args.rows, args.seed, output)
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    _detecting().evaluate(
+        _settings(), args.csv, args.detectors, models=args.models, report=args.report,
+        command=shlex.join(["fraudstream", *args.argv]),
+    )  # fmt: skip
     return 0
 
 

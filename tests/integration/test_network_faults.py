@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import KafkaException
 
+from detection.detectors import LabelDetector
 from fraudstream.config import Settings
 from fraudstream.generator import write_csv
 from fraudstream.kafka import Connection
@@ -29,7 +30,6 @@ from fraudstream.topology import TRANSACTIONAL_ID_PREFIX, LakeFolder
 from fraudstream.transactions import parse_block
 from producer import service
 from producer.checkpoint import Checkpoint
-from producer.detectors import LabelDetector
 from producer.progress import ProgressLog
 from producer.service import ProducerRun, RunOptions
 from tests.integration.conftest import RelayedKafka, Stack

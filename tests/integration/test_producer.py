@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from detection.detectors import LabelDetector
 from devstack import stack as devstack
 from fraudstream.config import Settings
 from fraudstream.generator import write_csv
@@ -27,7 +28,6 @@ from fraudstream.stopping import StopFlag
 from fraudstream.transactions import NotPaySimError
 from producer import service
 from producer.checkpoint import load_checkpoint
-from producer.detectors import LabelDetector
 from producer.progress import ProgressLog
 from producer.service import ProducerRun, RunOptions, Summary
 from tests.integration.conftest import Stack

@@ -13,7 +13,7 @@ from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from fraudstream.avro_codec import RecordEncoder, UnsupportedSchemaError, wire_header
-from fraudstream.records import EmailDirectory, to_records
+from fraudstream.records import EmailDirectory, to_records, with_detection
 from fraudstream.registry import load_schema
 from fraudstream.transactions import parse_block
 
@@ -39,7 +39,8 @@ def _ours(table: pa.Table, schema_text: str, schema_id: int) -> list[bytes]:
 def test_identical_bytes_for_every_real_paysim_row(paysim_sample: Path) -> None:
     data = paysim_sample.read_bytes().split(b"\n", 1)[1]
     block = parse_block(data, first_line=2)
-    table = to_records(block, START, EmailDirectory("example.com", {}))
+    records = to_records(block, START, EmailDirectory("example.com", {}))
+    table = with_detection(records, "gbm", np.linspace(0, 1, records.num_rows))
     schema_text = load_schema("transaction")
     expected, schema_id = _confluent_bytes(table, schema_text)
     assert _ours(table, schema_text, schema_id) == expected

@@ -1,7 +1,8 @@
 """The layers, checked by walking every import of every module.
 
-From the bottom up: the core (``fraudstream``), then the two services
-(``producer``, ``consumers``), which do not know each other, then the
+From the bottom up: the core (``fraudstream``), the detectors (``detection``),
+then the two services (``producer``, ``consumers``), which do not know each
+other (only the producer scores with the detectors), then the
 composition root (``wiring``), which is the only package that knows them all.
 A module may import its own layer and the layers below it, never one above.
 """
@@ -20,9 +21,10 @@ from tests.conftest import REPO_ROOT
 
 # What each package must never import.
 FORBIDDEN = {
-    "fraudstream": {"producer", "consumers", "wiring", "devstack", "bench", "tests"},
+    "fraudstream": {"detection", "producer", "consumers", "wiring", "devstack", "bench", "tests"},
+    "detection": {"producer", "consumers", "wiring", "devstack", "bench", "tests"},
     "producer": {"consumers", "wiring", "devstack", "bench", "tests"},
-    "consumers": {"producer", "wiring", "devstack", "bench", "tests"},
+    "consumers": {"detection", "producer", "wiring", "devstack", "bench", "tests"},
     "devstack": {"fraudstream", "producer", "consumers", "wiring", "bench", "tests"},
 }
 # ``python -m fraudstream`` has to find the command line somewhere: its __main__ only hands
