@@ -13,7 +13,7 @@ ROWS ?= 20000
 TERRAFORM ?= terraform
 STACK_ENV = eval "$$($(PY) -m devstack env)"
 
-.PHONY: help install demo setup confirmation-service test infra-lint infra-validate infra-destroy dist lock unit integration browser lint bench bench-kafka bench-producer bench-consumers stack-up stack-down stack-status
+.PHONY: help install demo setup confirmation-service test infra-lint infra-validate infra-destroy dist lock unit integration browser postgresql lint bench bench-kafka bench-producer bench-consumers stack-up stack-down stack-status
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -35,14 +35,17 @@ setup: stack-up ## create the topics, schemas and buckets on the local stack (id
 confirmation-service: setup ## serve the links of the fraud emails on 127.0.0.1:8000 until Ctrl-C
 	$(STACK_ENV) && $(PY) -m fraudstream confirmation-service
 
-test: lint infra-lint infra-validate browser ## lint, then every test; starts the local stack if none is running
+test: lint infra-lint infra-validate browser postgresql ## lint, then every test; starts the local stack if none is running
 	$(PY) -m pytest
 
 unit: install ## the unit tests only (no network)
 	$(PY) -m pytest tests/unit
 
-integration: install browser ## the integration tests only, against the local stack
+integration: install browser postgresql ## the integration tests only, against the local stack
 	$(PY) -m pytest tests/integration
+
+postgresql: ## Debian's PostgreSQL server, which the local stack runs for the case table
+	bash scripts/install-postgresql.sh
 
 browser: ## Debian's chromium, for the test that looks at emails and pages as a customer would
 	bash scripts/install-chromium.sh
@@ -79,7 +82,7 @@ bench-producer: stack-up ## the producer on 1 M generated rows beside the straig
 bench-consumers: stack-up ## lake records/s beside consume-and-decode; emails/s beside the mail server's accept rate
 	$(STACK_ENV) && $(PY) -m bench.consumers
 
-stack-up: install ## start Kafka, the registry, the GCS emulator and the mail catcher (BROKERS=3|1, SASL=1: logins and ACLs)
+stack-up: install postgresql ## start Kafka, the registry, the GCS emulator, the mail catcher and PostgreSQL (BROKERS=3|1, SASL=1: logins and ACLs)
 	$(PY) -m devstack up --brokers $(BROKERS) $(if $(filter 1,$(SASL)),--sasl)
 
 stack-status: install ## show the local stack's processes and health

@@ -109,6 +109,7 @@ def _env(_args: argparse.Namespace) -> int:
         **topology.environment(),
         **stack.kafka_environment(topology),
         "CONFIRMATION_TOKEN_KEY": stack.token_key(),
+        "CASES_DATABASE_URL": stack.database_url(),
     }
     for name, value in variables.items():
         print(f"export {name}={shlex.quote(value)}")

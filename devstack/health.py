@@ -7,6 +7,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 
+import psycopg
 from confluent_kafka.admin import AdminClient
 
 from devstack.layout import (
@@ -52,8 +53,17 @@ def mail_catcher_answers() -> bool:
     return _http_ok(f"http://{HOST}:{MAIL_API_PORT}/healthz")  # cheap, however many emails it holds
 
 
+def postgres_answers(url: str) -> bool:
+    """True once the server takes a login and runs a query."""
+    try:
+        with psycopg.connect(url, connect_timeout=2) as connection:
+            return connection.execute("SELECT 1").fetchone() == (1,)
+    except psycopg.Error:
+        return False
+
+
 def checks(
-    topology: Topology, login: Mapping[str, str] | None = None
+    topology: Topology, login: Mapping[str, str] | None = None, database_url: str = ""
 ) -> dict[str, Callable[[], bool]]:
     """One check per part, by the name ``status`` shows."""
     return {
@@ -61,6 +71,7 @@ def checks(
         "schema-registry": registry_answers,
         "gcs-emulator": gcs_answers,
         "mail-catcher": mail_catcher_answers,
+        "postgresql": lambda: postgres_answers(database_url),
     }
 
 

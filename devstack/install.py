@@ -35,6 +35,7 @@ class Installed:
     fake_gcs_server: Path
     maildev: Path
     node: str
+    postgres_bin: Path  # Debian's PostgreSQL server programs (initdb, postgres)
 
 
 def ensure_installed(cache: Path) -> Installed:
@@ -49,7 +50,23 @@ def ensure_installed(cache: Path) -> Installed:
         fake_gcs_server=ensure_fake_gcs_server(cache),
         maildev=ensure_maildev(cache),
         node=require_tool("node", "Node.js 18+ (Debian: apt-get install nodejs npm)"),
+        postgres_bin=require_postgres(),
     )
+
+
+def require_postgres(root: Path = Path("/usr/lib/postgresql")) -> Path:
+    """The bin folder of the newest PostgreSQL server Debian's packages installed."""
+    found = sorted(
+        (path for path in root.glob("*/bin") if (path / "initdb").is_file()
+         and (path / "postgres").is_file() and path.parent.name.isdigit()),
+        key=lambda path: int(path.parent.name),
+    )  # fmt: skip
+    if not found:
+        raise InstallError(
+            "PostgreSQL's server is not installed: run 'make postgresql' "
+            "(or: apt-get install postgresql)"
+        )
+    return found[-1]
 
 
 def require_tool(name: str, what_to_install: str) -> str:

@@ -19,6 +19,9 @@ REGISTRY_API_PATH = "/apis/ccompat/v7"
 GCS_PORT = 4443
 SMTP_PORT = 1025
 MAIL_API_PORT = 8025
+POSTGRES_PORT = 15432  # not 5432: a machine's own PostgreSQL cluster may hold that
+POSTGRES_USER = "fraudstream"
+POSTGRES_DATABASE = "fraudstream"
 GCP_PROJECT = "fraudstream-local"
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import uuid
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from devstack.layout import (
     GCS_PORT,
     HOST,
     MAIL_API_PORT,
+    POSTGRES_PORT,
+    POSTGRES_USER,
     REGISTRY_MANAGEMENT_PORT,
     REGISTRY_PORT,
     SMTP_PORT,
@@ -219,3 +222,30 @@ def mail_catcher(installed: Installed, mail_dir: Path) -> Service:
             str(mail_dir),
         ],
     )
+
+
+def as_database_owner() -> list[str]:
+    """The prefix that runs PostgreSQL's programs: they refuse to run as root, so root
+    runs them as the ``postgres`` user Debian's package made."""
+    if os.geteuid() != 0:
+        return []
+    return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"]
+
+
+def postgres_init_command(installed: Installed, data_dir: Path, password_file: Path) -> list[str]:
+    return [
+        *as_database_owner(), str(installed.postgres_bin / "initdb"), "--pgdata", str(data_dir),
+        "--username", POSTGRES_USER, "--auth", "scram-sha-256", "--pwfile", str(password_file),
+        "--encoding", "UTF8", "--locale", "C.UTF-8", "--no-instructions",
+    ]  # fmt: skip
+
+
+def postgresql(installed: Installed, data_dir: Path) -> Service:
+    # TCP on loopback only, no Unix socket: nothing outside this stack can reach it.
+    return Service(
+        name="postgresql",
+        argv=[
+            *as_database_owner(), str(installed.postgres_bin / "postgres"), "-D", str(data_dir),
+            "-h", HOST, "-p", str(POSTGRES_PORT), "-k", "", "-c", "max_connections=50",
+        ],
+    )  # fmt: skip

@@ -12,12 +12,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
+from psycopg import sql
+
 from devstack import health, process, services
 from devstack.install import Installed, ensure_installed
 from devstack.layout import (
     GCS_PORT,
     HOST,
     MAIL_API_PORT,
+    POSTGRES_DATABASE,
+    POSTGRES_PORT,
+    POSTGRES_USER,
     REGISTRY_MANAGEMENT_PORT,
     REGISTRY_PORT,
     SMTP_PORT,
@@ -32,6 +38,7 @@ SERVICE_PRINCIPALS = (
     "producer",
     "fraud-consumer",
     "non-fraud-consumer",
+    "cases-consumer",
     "confirmation-service",
     "kafka-ui",
 )
@@ -51,13 +58,16 @@ class ServiceStatus:
 
 def service_names(topology: Topology) -> list[str]:
     kafka = [f"kafka-{node}" for node in topology.node_ids]
-    return [*kafka, "schema-registry", "gcs-emulator", "mail-catcher"]
+    return [*kafka, "schema-registry", "gcs-emulator", "mail-catcher", "postgresql"]
 
 
 def ports(topology: Topology) -> list[int]:
     kafka = [topology.broker_port(n) for n in topology.node_ids]
     kafka += [topology.controller_port(n) for n in topology.node_ids]
-    return [*kafka, REGISTRY_PORT, REGISTRY_MANAGEMENT_PORT, GCS_PORT, SMTP_PORT, MAIL_API_PORT]
+    return [
+        *kafka, REGISTRY_PORT, REGISTRY_MANAGEMENT_PORT, GCS_PORT, SMTP_PORT, MAIL_API_PORT,
+        POSTGRES_PORT,
+    ]  # fmt: skip
 
 
 def current_topology() -> Topology | None:
@@ -198,9 +208,60 @@ def _start_fresh(topology: Topology, installed: Installed, log: Log) -> None:
     process.start(services.gcs_emulator(installed, root / "gcs"), root)
     (root / "mail").mkdir()
     process.start(services.mail_catcher(installed, root / "mail"), root)
+    start_postgres(installed, root / "postgres")
     saved = {"brokers": topology.brokers, "sasl": topology.sasl}
     (root / "stack.json").write_text(json.dumps(saved))
     log(f"started {len(service_names(topology))} processes; logs in {root / 'logs'}")
+
+
+def start_postgres(installed: Installed, data_dir: Path) -> None:
+    """A new PostgreSQL cluster in ``data_dir``, its one login this stack's secret."""
+    data_dir.mkdir(mode=0o700)
+    password_file = data_dir.parent / "postgres-initdb-password"
+    password_file.write_text(database_password())
+    try:
+        if services.as_database_owner():  # root: the files are the postgres user's
+            shutil.chown(data_dir, "postgres", "postgres")
+            shutil.chown(password_file, "postgres", "postgres")
+        password_file.chmod(0o600)
+        command = services.postgres_init_command(installed, data_dir, password_file)
+        result = subprocess.run(command, check=False, capture_output=True, text=True)
+    finally:
+        password_file.unlink(missing_ok=True)
+    if result.returncode != 0:
+        raise StackError(f"initdb failed:\n{result.stdout}{result.stderr}")
+    process.start(services.postgresql(installed, data_dir), run_dir())
+
+
+def database_password() -> str:
+    return _stack_secret("postgres-password")
+
+
+def database_url(database: str = POSTGRES_DATABASE) -> str:
+    """The SQLAlchemy URL of ``database`` on this stack's PostgreSQL."""
+    return (
+        f"postgresql+psycopg://{POSTGRES_USER}:{database_password()}@{HOST}:{POSTGRES_PORT}/"
+        f"{database}"
+    )
+
+
+def create_database(name: str) -> None:
+    """Make database ``name`` on this stack's PostgreSQL unless it exists."""
+    with psycopg.connect(_libpq_url("postgres"), autocommit=True) as connection:
+        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+        if exists.fetchone() is None:
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def drop_database(name: str) -> None:
+    with psycopg.connect(_libpq_url("postgres"), autocommit=True) as connection:
+        connection.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def _libpq_url(database: str) -> str:
+    return database_url(database).replace("postgresql+psycopg://", "postgresql://")
 
 
 def start_kafka(
@@ -240,11 +301,13 @@ def format_storage(
 def _wait_healthy(topology: Topology, log: Log) -> dict[str, float]:
     started = time.monotonic()
     took = {}
-    for name, check in health.checks(topology, admin_login(topology)).items():
+    checks = health.checks(topology, admin_login(topology), _libpq_url("postgres"))
+    for name, check in checks.items():
         hint = f"See the logs in {run_dir() / 'logs'}."
         health.wait_until_healthy(name, check, HEALTH_TIMEOUT_SECONDS, hint)
         took[name] = time.monotonic() - started
         log(f"{name:<16} healthy after {took[name]:5.1f} s")
+    create_database(POSTGRES_DATABASE)
     return took
 
 

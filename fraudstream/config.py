@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     batch_max_seconds: Annotated[float, Field(gt=0)] = 5.0
     non_fraud_consumer_group: str = "non-fraud-notifier"
     fraud_consumer_group: str = "fraud-confirmer"
+    cases_consumer_group: str = "fraud-cases"
+    # The fraud case table: a SQLite file by default, PostgreSQL for real use
+    # (postgresql+psycopg://user:password@host:5432/database).
+    cases_database_url: SecretStr = SecretStr("sqlite:///build/fraud_cases.sqlite3")
     # Parallel SMTP connections a consumer sends over.
     smtp_connections: Annotated[int, Field(gt=0, le=64)] = 4
     # Waits between tries while SMTP, GCS or Kafka is out: doubling from the first to the most.
@@ -164,6 +168,16 @@ class Settings(BaseSettings):
     @classmethod
     def _check_customer_domain(cls, value: str) -> str:
         return check_domain(value)
+
+    @field_validator("cases_database_url")
+    @classmethod
+    def _check_database_url(cls, value: SecretStr) -> SecretStr:
+        scheme = value.get_secret_value().partition("://")[0]
+        if scheme not in {"sqlite", "postgresql", "postgresql+psycopg"}:
+            raise ValueError(
+                f"expected sqlite:///path or postgresql+psycopg://..., got a {scheme!r} URL"
+            )
+        return value
 
     @model_validator(mode="after")
     def _check_kafka_login(self) -> Settings:

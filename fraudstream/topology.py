@@ -169,6 +169,11 @@ def kafka_principals(settings: Settings) -> Mapping[str, tuple[Grant, ...]]:
                 *reads(declared.non_fraud, settings.non_fraud_consumer_group),
                 *writes(declared.dead_letters),
             ),
+            "cases-consumer": (
+                Grant("topic", declared.fraud.name, ("READ", "DESCRIBE")),
+                *reads(declared.confirmations, settings.cases_consumer_group),
+                *writes(declared.dead_letters),
+            ),
             "confirmation-service": writes(declared.confirmations),
             # Kafka UI: sees topics, groups and lag; reads no record and changes nothing.
             "kafka-ui": (

@@ -23,7 +23,7 @@ from fraudstream.logs import configure_logging
 from producer.service import RunOptions
 from wiring import commands, demo
 from wiring.factory import CONSUMER_KINDS
-from wiring.provision import provision
+from wiring.provision import migrate_cases, provision
 
 TRAINING_ROWS = 2_000_000
 
@@ -69,7 +69,16 @@ def _parser() -> argparse.ArgumentParser:
         "--no-buckets", dest="buckets", action="store_false",
         help="topics and schemas only (in the cloud, Terraform makes the buckets)",
     )  # fmt: skip
+    setup.add_argument(
+        "--no-database", dest="database", action="store_false",
+        help="leave the case table alone (migrate it with `fraudstream migrate`)",
+    )  # fmt: skip
     setup.set_defaults(handler=_setup)
+
+    migrate = subcommands.add_parser(
+        "migrate", help="bring the fraud case table (CASES_DATABASE_URL) to the newest migration"
+    )
+    migrate.set_defaults(handler=_migrate)
 
     run_demo = subcommands.add_parser(
         "demo", help="set up topics, schemas and buckets; produce; run both consumers"
@@ -154,7 +163,12 @@ def _settings() -> Settings:
 
 
 def _setup(args: argparse.Namespace) -> int:
-    provision(_settings(), say=print, buckets=args.buckets)
+    provision(_settings(), say=print, buckets=args.buckets, database=args.database)
+    return 0
+
+
+def _migrate(_args: argparse.Namespace) -> int:
+    migrate_cases(_settings(), say=print)
     return 0
 
 

@@ -34,6 +34,11 @@ def produce(settings: Settings, options: RunOptions) -> Summary:
 def consume(settings: Settings, kind: str, idle_exit: float | None, send_emails: bool) -> int:
     """Run the ``kind`` consumer until SIGTERM (or ``idle_exit`` quiet seconds)."""
     stop = StopFlag()
+    if kind == "cases":
+        cases = factory.case_consumer(settings, stop)
+        stop.install()
+        print(f"cases consumer: {cases.run(idle_exit).summary()}", flush=True)
+        return 0
     consumer = factory.batch_consumer(settings, kind, stop, send_emails)
     stop.install()
     totals = consumer.run(idle_exit)

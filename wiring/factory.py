@@ -9,22 +9,24 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, Producer
 from flask import Flask
+from sqlalchemy import Engine
 
 from consumers.answers import AnswerBook, AnswerPublisher
+from consumers.cases import CaseConsumer
 from consumers.clients import ConsumerClients
 from consumers.confirmation import create_app
 from consumers.handlers import AskCustomer, Handler, NotifyCustomer
 from consumers.loop import BatchConsumer
 from consumers.mailer import Mailer
 from detection.detectors import Detector, load_detector
-from fraudstream import kafka, lake, registry
+from fraudstream import cases, kafka, lake, registry
 from fraudstream.avro_codec import RecordDecoder
 from fraudstream.config import ConfigError, Settings, token_key
 from fraudstream.stopping import StopFlag
 from fraudstream.topology import topology
 from producer.service import ProducerRun, RunOptions
 
-CONSUMER_KINDS = ("non-fraud", "fraud")
+CONSUMER_KINDS = ("non-fraud", "fraud", "cases")
 
 
 def handler(settings: Settings, kind: str) -> Handler:
@@ -49,6 +51,28 @@ def batch_consumer(
         decoder=RecordDecoder(registry.schema_fetcher(settings.schema_registry_url)),
     )
     return BatchConsumer(settings, chosen, clients, stop)
+
+
+def case_consumer(settings: Settings, stop: StopFlag) -> CaseConsumer:
+    """The case consumer, its topics checked and its table at the newest migration."""
+    declared = topology(settings)
+    connection = settings.kafka_connection
+    topics = [declared.fraud.name, declared.confirmations.name, declared.dead_letters.name]
+    kafka.require_topics(connection, topics)
+    engine = cases_engine(settings)
+    cases.require_current(engine)
+    return CaseConsumer(
+        settings,
+        Consumer(kafka.consumer_config(connection, settings.cases_consumer_group)),
+        Producer(kafka.producer_config(connection)),
+        RecordDecoder(registry.schema_fetcher(settings.schema_registry_url)),
+        engine,
+        stop,
+    )
+
+
+def cases_engine(settings: Settings) -> Engine:
+    return cases.cases_engine(settings.cases_database_url.get_secret_value())
 
 
 def confirmation_app(settings: Settings, book: AnswerBook | None = None) -> Flask:

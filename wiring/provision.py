@@ -12,16 +12,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from fraudstream import kafka, lake, registry
+from fraudstream import cases, kafka, lake, registry
 from fraudstream.config import ConfigError, Settings
 from fraudstream.topology import Grant, kafka_principals, topology
 
 Say = Callable[[str], None]
 
 
-def provision(settings: Settings, say: Say, buckets: bool = True) -> None:
+def provision(settings: Settings, say: Say, buckets: bool = True, database: bool = True) -> None:
     """Create the topics, the Kafka principals and their ACLs (with KAFKA_PRINCIPALS_FILE),
-    register the schemas and (with ``buckets``) create the buckets."""
+    register the schemas, (with ``buckets``) create the buckets and (with ``database``)
+    migrate the case table."""
     principals = principal_logins(settings)
     declared = topology(settings)
     created = kafka.ensure_topics(settings.kafka_connection, declared.topics)
@@ -48,6 +49,18 @@ def provision(settings: Settings, say: Say, buckets: bool = True) -> None:
         for name in declared.buckets:
             lake.ensure_bucket(storage, name)
             say(f"bucket gs://{name}")
+    if database:
+        migrate_cases(settings, say)
+
+
+def migrate_cases(settings: Settings, say: Say) -> None:
+    """Bring the case table to the newest migration."""
+    engine = cases.cases_engine(settings.cases_database_url.get_secret_value())
+    try:
+        revision = cases.migrate(engine)
+    finally:
+        engine.dispose()
+    say(f"table  fraud_cases at migration {revision} in {cases.shown(engine)}")
 
 
 def principal_logins(settings: Settings) -> dict[str, tuple[str, tuple[Grant, ...]]]:

@@ -13,6 +13,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ STACK_VARIABLES = (
     "SMTP_HOST",
     "SMTP_PORT",
     "MAIL_API_URL",
+    "CASES_DATABASE_URL",
 )
 
 
@@ -64,6 +66,7 @@ def stack() -> Iterator[Stack]:
         started_here = devstack.running_topology() is None
         _devstack("up", "--brokers", "3")
         os.environ.update(Topology(brokers=3).environment())
+        os.environ["CASES_DATABASE_URL"] = devstack.database_url()
     yield Stack(
         bootstrap_servers=os.environ["KAFKA_BOOTSTRAP_SERVERS"],
         schema_registry_url=os.environ["SCHEMA_REGISTRY_URL"],
@@ -90,6 +93,8 @@ def bare_settings(stack: Stack) -> Settings:
         dead_letter_topic=f"it-dead-{suffix}",
         non_fraud_consumer_group=f"it-notifier-{suffix}",
         fraud_consumer_group=f"it-confirmer-{suffix}",
+        cases_consumer_group=f"it-cases-{suffix}",
+        cases_database_url=f"sqlite:///{tempfile.gettempdir()}/fraudstream-it/{suffix}.sqlite3",
         customer_email_domain=f"it-{suffix}.example",
         confirmation_token_key=f"test-key-{suffix}-0123456789",
         dataset_bucket=f"it-dataset-{suffix}",

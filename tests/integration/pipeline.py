@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
 from consumers.totals import Totals
 from fraudstream.config import Settings
 from fraudstream.lake import storage_client
@@ -26,9 +28,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def environment(settings: Settings, **overrides: object) -> dict[str, str]:
     """The process environment that gives a child process exactly ``settings``."""
     values = settings.model_dump(exclude_none=True)
-    if settings.confirmation_token_key is not None:
-        values["confirmation_token_key"] = settings.confirmation_token_key.get_secret_value()
     values.update(overrides)
+    values = {k: v.get_secret_value() if isinstance(v, SecretStr) else v for k, v in values.items()}
     return {**os.environ, **{name.upper(): _text(value) for name, value in values.items()}}
 
 

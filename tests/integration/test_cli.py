@@ -64,7 +64,7 @@ def test_setup_then_the_producer_finds_what_it_needs(
 @pytest.mark.parametrize(
     ("detector", "says"),
     [
-        ("bogus", "DETECTOR: no detector 'bogus': use one of label, rules"),
+        ("bogus", "DETECTOR: no detector 'bogus': use one of label, threshold, rules, logreg"),
         ("no_such_module:Detector", "cannot import no_such_module"),
         ("fraudstream.records:Nothing", "fraudstream.records has no Nothing"),
     ],
@@ -91,3 +91,20 @@ def test_a_missing_source_object_is_one_line(settings: Settings) -> None:
     finished = _run(settings, "produce", f"gs://{settings.dataset_bucket}/no-such.csv")
     assert finished.returncode == 1
     assert "no such object" in _one_line(finished)
+
+
+def test_a_model_detector_without_a_usable_model_says_so_in_one_line(
+    settings: Settings, tmp_path: Path
+) -> None:
+    source = tmp_path / "empty.csv"
+    source.write_text("step\n")
+    missing = tmp_path / "gbm.onnx"
+    finished = _run(settings, "produce", str(source), detector="gbm", detector_model=str(missing))
+    assert finished.returncode == 2
+    line = _one_line(finished)
+    assert f"DETECTOR_MODEL: no model at {missing}" in line
+    assert "fraudstream train --detector gbm" in line
+    missing.write_bytes(b"\x80\x04\x95 a pickle is never loaded")
+    finished = _run(settings, "produce", str(source), detector="gbm", detector_model=str(missing))
+    assert finished.returncode == 2
+    assert "DETECTOR_MODEL: not an ONNX model" in _one_line(finished)

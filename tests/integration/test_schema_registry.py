@@ -9,7 +9,9 @@ import uuid
 import fastavro
 import pytest
 from confluent_kafka import Consumer, Producer
+from confluent_kafka.schema_registry import Schema
 from confluent_kafka.schema_registry.avro import AvroDeserializer
+from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from fraudstream.errors import MissingResourceError
@@ -39,7 +41,11 @@ RECORD: dict[str, object] = {
     "isFraud": True,
     "isFlaggedFraud": False,
     "customer_email": "C1305486145@customers.fraudstream.example",
+    "detector": "gbm",
+    "score": 0.97,
 }
+# The fields added after the first release, each with a default.
+ADDED_FIELDS = {"detector": "unknown", "score": 0.0}
 
 
 def _without_timestamp_conversion(decoded: dict[str, object]) -> dict[str, object]:
@@ -94,3 +100,37 @@ def test_a_schema_never_registered_is_a_missing_resource(stack: Stack) -> None:
     subject = f"it-unknown-{uuid.uuid4().hex[:8]}-value"
     with pytest.raises(MissingResourceError, match=f"{subject}.*fraudstream setup"):
         registered_id(client, subject, load_schema("transaction"))
+
+
+def _first_release(schema_text: str) -> str:
+    schema = json.loads(schema_text)
+    schema["fields"] = [f for f in schema["fields"] if f["name"] not in ADDED_FIELDS]
+    return json.dumps(schema)
+
+
+def test_the_schema_is_backward_compatible_with_the_first_release(stack: Stack) -> None:
+    """Records written before the detector fields existed decode with today's schema."""
+    topic = f"it-evolve-{uuid.uuid4().hex[:8]}"
+    subject = f"{topic}-value"
+    client = registry_client(stack.schema_registry_url)
+    old_text, new_text = _first_release(load_schema("transaction")), load_schema("transaction")
+    old_id = register_value_schema(client, subject, old_text)
+    old_record = {k: v for k, v in RECORD.items() if k not in ADDED_FIELDS}
+    old_payload = value_serializer(client, topic, old_text)(old_record)
+
+    # The registry takes the new version over the old one under BACKWARD...
+    new_id = register_value_schema(client, subject, new_text)
+    assert new_id != old_id
+    assert [v for v in client.get_versions(subject)] == [1, 2]
+    # ...and refuses a field added without a default, so the check above can fail.
+    broken = json.loads(new_text)
+    broken["fields"].append({"name": "no_default", "type": "string"})
+    with pytest.raises(SchemaRegistryError):
+        client.register_schema(subject, Schema(json.dumps(broken), "AVRO"))
+
+    context = SerializationContext(topic, MessageField.VALUE)
+    reader = AvroDeserializer(client, new_text)
+    decoded = _without_timestamp_conversion(reader(old_payload, context))
+    assert decoded == {**old_record, **ADDED_FIELDS}
+    new_payload = value_serializer(client, topic, new_text)(RECORD)
+    assert _without_timestamp_conversion(reader(new_payload, context)) == RECORD

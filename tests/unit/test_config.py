@@ -104,7 +104,7 @@ def test_the_principals_file_must_name_every_principal_and_no_other(
     path.write_text("# the services\nproducer=a\n\nstranger=b\n")
     assert read_principals(path) == {"producer": "a", "stranger": "b"}
     settings = load_settings(kafka_principals_file=path)
-    with pytest.raises(ConfigError, match="none for confirmation-service") as refused:
+    with pytest.raises(ConfigError, match="none for cases-consumer, confirmation-service") as refused:
         provision(settings, say=print)
     assert "unknown stranger" in str(refused.value)
     path.write_text("producer\n")

@@ -74,7 +74,7 @@ def test_only_one_or_three_brokers() -> None:
 
 def test_every_process_has_its_own_port() -> None:
     topology = Topology(brokers=3)
-    assert len(set(ports(topology))) == len(ports(topology)) == 11
+    assert len(set(ports(topology))) == len(ports(topology)) == 12
     assert service_names(topology)[:3] == ["kafka-1", "kafka-2", "kafka-3"]
 
 

@@ -1,0 +1,144 @@
+"""The case consumer: flagged transactions and customers' answers -> the fraud case table.
+
+It reads ``fraud_transaction`` and ``fraud_confirmation`` in one group. Each
+batch is written in one database transaction of idempotent upserts
+(``fraudstream.cases``), and only then are its offsets committed, so a crash
+anywhere redoes at most a batch and the redo changes nothing: every case and
+answer is in the table once. A record it cannot decode goes to the
+dead-letter topic; a database or Kafka outage holds the batch and retries.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from confluent_kafka import Consumer, Message, Producer
+from sqlalchemy import Engine
+
+from consumers import sinks
+from consumers.decoding import decode_batch
+from consumers.retry import Backoff, StopWhileRetryingError, Waiter, until_done
+from fraudstream import cases, kafka
+from fraudstream.avro_codec import RecordDecoder
+from fraudstream.config import Settings
+from fraudstream.stopping import StopFlag
+
+log = logging.getLogger("fraudstream.cases")
+
+
+@dataclass
+class CaseTotals:
+    batches: int = 0
+    cases: int = 0
+    answers: int = 0
+    dead_letters: int = 0
+
+    def summary(self) -> str:
+        return (f"{self.cases:,} flagged transactions and {self.answers:,} answers in "
+                f"{self.batches:,} batches, {self.dead_letters:,} dead letters")  # fmt: skip
+
+
+@dataclass
+class CaseConsumer:
+    settings: Settings
+    consumer: Consumer
+    dead_letter_producer: Producer
+    decoder: RecordDecoder
+    engine: Engine
+    stop: StopFlag
+    totals: CaseTotals = field(default_factory=CaseTotals)
+
+    def __post_init__(self) -> None:
+        backoff = Backoff(self.settings.retry_first_seconds, self.settings.retry_max_seconds)
+        self.waiter = Waiter(self._pause, lambda: self.stop.requested, backoff)
+        self.dead_letters = sinks.DeadLetters(
+            self.dead_letter_producer, self.settings.dead_letter_topic,
+            self.settings.cases_consumer_group, self.waiter,
+        )  # fmt: skip
+        self.committer = sinks.Committer(self.consumer, self.waiter)
+        self._held: list[Message] = []  # came in while a batch was retried
+
+    def run(self, idle_exit: float | None = None) -> CaseTotals:
+        """Consume until stopped (or, with ``idle_exit``, nothing came for that long)."""
+        topics = [self.settings.fraud_topic, self.settings.confirmation_topic]
+        self.consumer.subscribe(topics)
+        idle_since = time.monotonic()
+        try:
+            while not self.stop.requested:
+                fresh = self.consumer.consume(self.settings.batch_max_records, 1.0)
+                batch, self._held = self._held + fresh, []
+                messages = [m for m in batch if kafka.usable(m)]
+                if messages:
+                    self._finish(messages)
+                    idle_since = time.monotonic()
+                elif (
+                    idle_exit is not None
+                    and self.consumer.assignment()
+                    and (time.monotonic() - idle_since > idle_exit)
+                ):
+                    break
+        except StopWhileRetryingError as stopped:
+            log.warning("stopped while retrying; the batch is left uncommitted for a redo",
+                        extra={"what": str(stopped)})  # fmt: skip
+        finally:
+            self.consumer.close()
+            self.dead_letter_producer.flush(30)
+            self.engine.dispose()
+        log.info("case consumer stopped", extra=vars(self.totals))
+        return self.totals
+
+    def _finish(self, messages: list[Message]) -> None:
+        decoded = decode_batch(self.decoder, messages, self.waiter)
+        found, answers = [], []
+        for record, message in zip(decoded.records, decoded.messages, strict=True):
+            if message.topic() == self.settings.confirmation_topic:
+                answers.append(cases.answer_row(record))
+            else:
+                found.append(cases.case_row(record, _kafka_time(message)))
+        self.dead_letters.send(decoded.dead)
+        until_done(lambda: cases.write(self.engine, found, answers), "case table",
+                   self.waiter, (cases.CasesUnavailableError,))  # fmt: skip
+        self._commit(messages)
+        self.totals.batches += 1
+        self.totals.cases += len(found)
+        self.totals.answers += len(answers)
+        self.totals.dead_letters += len(decoded.dead)
+        log.info("cases written", extra={"cases": len(found), "answers": len(answers),
+                                         "dead_letters": len(decoded.dead)})  # fmt: skip
+
+    def _commit(self, messages: list[Message]) -> None:
+        """Each partition's next offset; a partition that moved is the new owner's to redo
+        (the upserts make that harmless)."""
+        next_offsets: dict[tuple[str, int], int] = {}
+        for message in messages:
+            partition = (str(message.topic()), message.partition() or 0)
+            next_offsets[partition] = max(
+                next_offsets.get(partition, 0), (message.offset() or 0) + 1
+            )
+        for partition, offset in next_offsets.items():
+            try:
+                self.committer.commit(partition, offset)
+            except kafka.OwnershipLostError:
+                log.info("partition moved to another member before its commit",
+                         extra={"topic": partition[0], "partition": partition[1]})  # fmt: skip
+
+    def _pause(self, seconds: float) -> None:
+        """Wait while keeping this member in its group; what comes meanwhile is kept."""
+        assignment = self.consumer.assignment()
+        self.consumer.pause(assignment)
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            message = self.consumer.poll(min(left, 1.0))
+            if message is not None:
+                self._held.append(message)
+        still_assigned = set(self.consumer.assignment())
+        self.consumer.resume([tp for tp in assignment if tp in still_assigned])
+
+
+def _kafka_time(message: Message) -> datetime:
+    """When the producer wrote the record: when it was flagged."""
+    _kind, millis = message.timestamp()
+    return datetime.fromtimestamp(max(millis, 0) / 1000, UTC)
