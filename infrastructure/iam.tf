@@ -20,6 +20,14 @@ resource "google_service_account" "roles" {
   depends_on   = [google_project_service.apis]
 }
 
+# The case consumer's VM may connect to Cloud SQL instances (its password still decides
+# what it may do there); no other role may.
+resource "google_project_iam_member" "cases_database_client" {
+  project = var.project_id
+  role    = "roles/cloudsql.client"
+  member  = google_service_account.roles["fraud-consumer"].member
+}
+
 resource "google_project_iam_member" "telemetry" {
   for_each = { for pair in setproduct(keys(local.roles), local.project_roles) : "${pair[0]} ${pair[1]}" => pair }
   project  = var.project_id

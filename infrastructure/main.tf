@@ -89,9 +89,9 @@ locals {
       principals   = local.kafka_principals
     }
     fraud-consumer = {
-      services     = ["consume-fraud"]
-      secrets      = local.consumer_secrets
-      kafka_logins = { consume-fraud = "fraud-consumer" }
+      services     = ["consume-fraud", "consume-cases"]
+      secrets      = merge(local.consumer_secrets, { CASES_DATABASE_URL = "cases-database-url" })
+      kafka_logins = { consume-fraud = "fraud-consumer", consume-cases = "cases-consumer" }
       principals   = []
     }
     non-fraud-consumer = {
@@ -112,6 +112,8 @@ resource "google_project_service" "apis" {
     "logging.googleapis.com",
     "monitoring.googleapis.com", # the Ops Agent's metrics
     "secretmanager.googleapis.com",
+    "servicenetworking.googleapis.com", # the private address of Cloud SQL
+    "sqladmin.googleapis.com",
     "storage.googleapis.com",
   ])
   service            = each.value

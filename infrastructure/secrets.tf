@@ -10,18 +10,20 @@
 
 locals {
   # Kafka principals of the services and of Kafka UI (fraudstream.topology.kafka_principals).
-  kafka_principals = ["producer", "fraud-consumer", "non-fraud-consumer", "confirmation-service", "kafka-ui"]
+  kafka_principals = ["producer", "fraud-consumer", "non-fraud-consumer", "cases-consumer", "confirmation-service", "kafka-ui"]
   kafka_secrets    = { for name in concat(["admin"], local.kafka_principals) : name => "kafka-${name}" }
 
   # for_each may not take sensitive values, so it goes over the names.
   secret_names = toset(concat(
-    ["smtp-password", "confirmation-token-key", "kafka-ui-login"], values(local.kafka_secrets)
+    ["smtp-password", "confirmation-token-key", "kafka-ui-login", "cases-database-url"],
+    values(local.kafka_secrets)
   ))
   secret_values = merge(
     {
       smtp-password          = var.smtp_password
       confirmation-token-key = var.confirmation_token_key
       kafka-ui-login         = sha256("${var.kafka_password_seed}/kafka-ui-login")
+      cases-database-url     = local.cases_database_url
     },
     { for name, secret in local.kafka_secrets : secret => sha256("${var.kafka_password_seed}/${name}") },
   )
@@ -32,7 +34,7 @@ locals {
   secret_readers = {
     kafka              = ["kafka-admin", "kafka-kafka-ui", "kafka-ui-login"]
     producer           = values(local.kafka_secrets)
-    fraud-consumer     = ["smtp-password", "confirmation-token-key", "kafka-fraud-consumer"]
+    fraud-consumer     = ["smtp-password", "confirmation-token-key", "kafka-fraud-consumer", "kafka-cases-consumer", "cases-database-url"]
     non-fraud-consumer = ["smtp-password", "confirmation-token-key", "kafka-non-fraud-consumer", "kafka-confirmation-service"]
   }
 }

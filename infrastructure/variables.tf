@@ -241,3 +241,14 @@ variable "kafka_password_seed" {
     error_message = "kafka_password_seed must be at least 32 characters."
   }
 }
+
+variable "cases_database_tier" {
+  type        = string
+  description = "Machine tier of the Cloud SQL for PostgreSQL instance that holds the fraud case table."
+  default     = "db-g1-small"
+
+  validation {
+    condition     = can(regex("^db-(f1-micro|g1-small|custom-[0-9]+-[0-9]+|perf-optimized-N-[0-9]+)$", var.cases_database_tier))
+    error_message = "cases_database_tier must be a Cloud SQL tier such as db-g1-small or db-custom-2-7680."
+  }
+}

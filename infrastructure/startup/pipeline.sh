@@ -77,10 +77,11 @@ KAFKA_PASSWORD=$(secret "$secret_id")"
 
 command_of() {
   case "$1" in
-    setup) echo "setup --no-buckets" ;;
+    setup) echo "setup --no-buckets --no-database" ;;
     produce) echo "produce $source" ;;
     consume-fraud) echo "consume fraud" ;;
     consume-non-fraud) echo "consume non-fraud" ;;
+    consume-cases) echo "consume cases" ;;
     confirmation-service) echo "confirmation-service" ;;
     *) echo "unknown service: $1" >&2; return 1 ;;
   esac
@@ -102,6 +103,10 @@ write_unit() {
     after="$after fraudstream-setup.service"
   fi
   [ -e "$CONFIG_DIR/kafka-$service.env" ] && login="EnvironmentFile=$CONFIG_DIR/kafka-$service.env"
+  # The case table is migrated (idempotent) before each start of its consumer.
+  [ "$service" = consume-cases ] &&
+    login="$login
+ExecStartPre=$HOME_DIR/current/venv/bin/fraudstream migrate"
   if [ "$service" = setup ] && [ -e "$CONFIG_DIR/kafka-principals" ]; then
     login="$login
 LoadCredential=kafka-principals:$CONFIG_DIR/kafka-principals

@@ -112,6 +112,8 @@ def test_pipeline_vms_get_settings_the_pipeline_accepts(spread: Resources) -> No
         values = dict(line.split("=", 1) for line in lines)
         secrets = dict(pair.split("=", 1) for pair in metadata["fraudstream-secrets"].split())
         placeholders = {name: "x" * 32 for name in secrets}
+        if "CASES_DATABASE_URL" in secrets:
+            placeholders["CASES_DATABASE_URL"] = "postgresql+psycopg://cases:x@10.0.0.3/fraudstream"
         settings = load_settings(
             **{name.lower(): v for name, v in {**values, **placeholders}.items()}
         )
@@ -119,6 +121,9 @@ def test_pipeline_vms_get_settings_the_pipeline_accepts(spread: Resources) -> No
         assert settings.topic_replication_factor == 3
         if role == "producer":
             assert secrets == {}
+        elif role == "fraud-consumer":
+            assert set(secrets) == {"SMTP_PASSWORD", "CONFIRMATION_TOKEN_KEY", "CASES_DATABASE_URL"}
+            assert secrets["CASES_DATABASE_URL"] == "fraudstream-cases-database-url"
         else:
             assert set(secrets) == {"SMTP_PASSWORD", "CONFIRMATION_TOKEN_KEY"}
         assert metadata["startup-script"] == startup_script("pipeline")
@@ -135,7 +140,7 @@ def test_each_pipeline_vm_runs_its_own_services(spread: Resources) -> None:
     }
     assert services == {
         "producer": "setup produce",
-        "fraud-consumer": "consume-fraud",
+        "fraud-consumer": "consume-fraud consume-cases",
         "non-fraud-consumer": "consume-non-fraud confirmation-service",
     }
 
@@ -171,6 +176,7 @@ def test_every_service_logs_in_to_kafka_as_its_own_principal(spread: Resources) 
         "setup": "admin",
         "produce": "producer",
         "consume-fraud": "fraud-consumer",
+        "consume-cases": "cases-consumer",
         "consume-non-fraud": "non-fraud-consumer",
         "confirmation-service": "confirmation-service",
     }
@@ -220,7 +226,9 @@ def test_least_privilege_on_buckets(spread: Resources) -> None:
     role = spread["google_project_iam_custom_role.lake_writer"]
     assert role["role_id"] == "fraudstream_lake_writer"
     project_roles = {v["role"] for v in _of_type(spread, "google_project_iam_member").values()}
-    assert project_roles == {"roles/logging.logWriter", "roles/monitoring.metricWriter"}
+    assert project_roles == {
+        "roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/cloudsql.client"
+    }  # fmt: skip
 
 
 def test_the_load_balancer_only_with_a_domain(spread: Resources, single: Resources) -> None:
@@ -264,6 +272,8 @@ API_OF_TYPE = {
     "google_secret_manager_": "secretmanager.googleapis.com",
     "google_storage_": "storage.googleapis.com",
     "google_logging_": "logging.googleapis.com",
+    "google_service_networking_": "servicenetworking.googleapis.com",
+    "google_sql_": "sqladmin.googleapis.com",
 }
 
 
@@ -386,3 +396,39 @@ def test_the_teardown_target_sets_force_destroy_in_the_state_before_destroying()
     assert "-target=google_storage_bucket.buckets" in apply
     assert " destroy " in destroy and "-var force_destroy=true" in destroy
     assert "make infra-destroy" in (INFRA / "README.md").read_text()
+
+
+def test_the_case_table_is_cloud_sql_on_a_private_address_only(spread: Resources) -> None:
+    instance = spread["google_sql_database_instance.cases"]
+    assert instance["database_version"].startswith("POSTGRES_")
+    (settings,) = instance["settings"]
+    (network,) = settings["ip_configuration"]
+    assert network["ipv4_enabled"] is False, "a public address"
+    assert network["authorized_networks"] == []
+    assert network["ssl_mode"] == "ENCRYPTED_ONLY"
+    assert settings["backup_configuration"][0]["point_in_time_recovery_enabled"] is True
+    assert instance["deletion_protection"] is True
+    # The private address comes through the VPC's peering with Google's services.
+    peering = spread["google_service_networking_connection.private_services"]
+    assert peering["service"] == "servicenetworking.googleapis.com"
+    reserved = spread["google_compute_global_address.private_services"]
+    assert (reserved["purpose"], reserved["address_type"]) == ("VPC_PEERING", "INTERNAL")
+    assert spread["google_sql_database.cases"]["name"] == "fraudstream"
+
+
+def test_the_case_table_password_is_only_in_secret_manager(spread: Resources) -> None:
+    """The password goes to Cloud SQL and into the URL secret; no metadata holds it,
+    and only the case consumer's VM may read that secret."""
+    user = spread["google_sql_user.cases"]
+    password = user["password"]
+    assert len(password) == 64
+    # The URL holds the private address, so it is known after apply only.
+    assert 'google_secret_manager_secret_version.secrets["cases-database-url"]' in spread
+    for vm in _of_type(spread, "google_compute_instance").values():
+        assert password not in json.dumps(vm["metadata"])
+    readers = {
+        address.split("[", 1)[1].strip('"]').split()[0]
+        for address in _of_type(spread, "google_secret_manager_secret_iam_member")
+        if address.endswith(' cases-database-url"]')
+    }
+    assert readers == {"fraud-consumer"}

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
-from fraudstream import lake
+from fraudstream import cases, lake
 from fraudstream.config import Settings
 from fraudstream.generator import write_csv
 from fraudstream.topology import kafka_principals
@@ -25,11 +26,18 @@ from tests.integration.vm_rehearsal import MetadataServer, RehearsedVM, Unit
 
 ROWS = 3000
 SECRET = "rehearsal-confirmation-token-key"
-SERVICES = ["produce", "consume-fraud", "consume-non-fraud", "confirmation-service"]
+SERVICES = [
+    "produce",
+    "consume-fraud",
+    "consume-cases",
+    "consume-non-fraud",
+    "confirmation-service",
+]
 # Each service's Kafka principal; the VM's `setup` logs in as the administrator and makes them.
 PRINCIPALS = {
     "produce": "producer",
     "consume-fraud": "fraud-consumer",
+    "consume-cases": "cases-consumer",
     "consume-non-fraud": "non-fraud-consumer",
     "confirmation-service": "confirmation-service",
 }
@@ -57,10 +65,11 @@ def _settings_lines(settings: Settings, kafka: str, port: int) -> str:
 
 
 @pytest.fixture
-def passwords(sasl_kafka: tuple[str, str]) -> dict[str, str]:
+def passwords(sasl_kafka: tuple[str, str], tmp_path: Path) -> dict[str, str]:
     """Secret Manager, as the VM's gcloud sees it."""
     logins = {f"kafka-{name}": f"{name}-password" for name in kafka_principals(Settings())}
-    return {"token-key": SECRET, "kafka-admin": sasl_kafka[1], **logins}
+    cases = f"sqlite:///{tmp_path / 'cases.sqlite3'}"
+    return {"token-key": SECRET, "kafka-admin": sasl_kafka[1], "cases-url": cases, **logins}
 
 
 @pytest.fixture
@@ -84,7 +93,7 @@ def cloud(
         "fraudstream-source": f"gs://{bare_settings.dataset_bucket}/paysim/log.csv",
         "fraudstream-services": " ".join(["setup", *SERVICES]),
         "fraudstream-settings": _settings_lines(bare_settings, sasl_kafka[0], free_port()),
-        "fraudstream-secrets": "CONFIRMATION_TOKEN_KEY=token-key",
+        "fraudstream-secrets": "CONFIRMATION_TOKEN_KEY=token-key CASES_DATABASE_URL=cases-url",
         "fraudstream-kafka-logins": " ".join(
             f"{service}={principal}=kafka-{principal}"
             for service, principal in {"setup": "admin", **PRINCIPALS}.items()
@@ -101,6 +110,31 @@ def _boot(
     return vm.boot(
         "pipeline", server.url, stack.storage_emulator_host, BOOT_FIRST_WAIT="1", BOOT_ATTEMPTS="4"
     )
+
+
+def _assert_units_as_written(vm: RehearsedVM, units: dict[str, Unit]) -> None:
+    """Each service a unit, with its own login; setup alone holds the principals."""
+    assert list(units) == sorted(["setup", *SERVICES])
+    assert units["setup"].type == "oneshot"
+    assert units["setup"].command[1:] == ["setup", "--no-buckets", "--no-database"]
+    # The case consumer migrates its table before each start.
+    assert [c[1:] for c in units["consume-cases"].before] == [["migrate"]]
+    for name in SERVICES:
+        assert "After=network-online.target fraudstream-setup.service" in units[name].text
+        # Its own Kafka login, in a file only its unit reads.
+        assert units[name].environment["KAFKA_USERNAME"] == PRINCIPALS[name]
+    assert units["setup"].environment["KAFKA_USERNAME"] == "admin"
+    # The passwords setup makes principals from: root's file, handed to setup alone.
+    assert "LoadCredential=kafka-principals:" in units["setup"].text
+    principals = Path(units["setup"].environment["KAFKA_PRINCIPALS_FILE"])
+    assert principals.read_text().count("-password\n") == len(kafka_principals(Settings()))
+    assert principals.stat().st_mode & 0o777 == 0o600
+    assert f"CONFIRMATION_TOKEN_KEY={SECRET}" in (vm.root / "etc/fraudstream/env").read_text()
+    assert "systemctl daemon-reload" in vm.calls
+    for name in units:
+        assert f"systemctl enable fraudstream-{name}" in vm.calls
+        assert f"systemctl restart --no-block fraudstream-{name}" in vm.calls
+    assert "apt-get -o DPkg::Lock::Timeout=300 install -y -q python3-venv" in vm.calls
 
 
 def _run_to_completion(unit: Unit, base: dict[str, str], log: Path) -> None:
@@ -125,25 +159,7 @@ def test_a_pipeline_vm_boots_retries_what_fails_and_its_units_move_every_row(
         assert "boot: read secret token-key failed (attempt 1 of 4)" in booted.stderr
 
         units = vm.units()
-        assert list(units) == sorted(["setup", *SERVICES])
-        assert units["setup"].type == "oneshot"
-        assert units["setup"].command[1:] == ["setup", "--no-buckets"]
-        for name in SERVICES:
-            assert "After=network-online.target fraudstream-setup.service" in units[name].text
-            # Its own Kafka login, in a file only its unit reads.
-            assert units[name].environment["KAFKA_USERNAME"] == PRINCIPALS[name]
-        assert units["setup"].environment["KAFKA_USERNAME"] == "admin"
-        # The passwords setup makes principals from: root's file, handed to setup alone.
-        assert "LoadCredential=kafka-principals:" in units["setup"].text
-        principals = Path(units["setup"].environment["KAFKA_PRINCIPALS_FILE"])
-        assert principals.read_text().count("-password\n") == len(kafka_principals(Settings()))
-        assert principals.stat().st_mode & 0o777 == 0o600
-        assert f"CONFIRMATION_TOKEN_KEY={SECRET}" in (vm.root / "etc/fraudstream/env").read_text()
-        assert "systemctl daemon-reload" in vm.calls
-        for name in units:
-            assert f"systemctl enable fraudstream-{name}" in vm.calls
-            assert f"systemctl restart --no-block fraudstream-{name}" in vm.calls
-        assert "apt-get -o DPkg::Lock::Timeout=300 install -y -q python3-venv" in vm.calls
+        _assert_units_as_written(vm, units)
 
         # A reboot converges: same archive, same install, same files.
         before = {path: path.read_bytes() for path in _written(vm)}
@@ -160,6 +176,8 @@ def test_a_pipeline_vm_boots_retries_what_fails_and_its_units_move_every_row(
     running = {name: units[name].start(base, tmp_path / f"{name}.log") for name in SERVICES[1:]}
     try:
         wait_until(lambda: len(_lake_rows(bare_settings)) == ROWS, "the lake")
+        flagged = {r["transaction_id"] for r in lake_records(bare_settings, "fraud_confirmation")}
+        wait_until(lambda: _case_ids(passwords["cases-url"]) == flagged, "the case table")
         port = units["confirmation-service"].environment["CONFIRMATION_PORT"]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as answer:
             assert answer.status == 200
@@ -169,11 +187,21 @@ def test_a_pipeline_vm_boots_retries_what_fails_and_its_units_move_every_row(
         codes = {name: process.wait(timeout=120) for name, process in running.items()}
     # Consumers finish their batch and exit 0; systemd also counts an end by SIGTERM
     # as a clean stop, which is how the confirmation service's server ends.
-    assert codes["consume-fraud"] == codes["consume-non-fraud"] == 0
+    assert codes["consume-fraud"] == codes["consume-non-fraud"] == codes["consume-cases"] == 0
     assert codes["confirmation-service"] in (0, -signal.SIGTERM)
     rows = _lake_rows(bare_settings)
     assert len({(row["step"], row["nameOrig"], row["amount"]) for row in rows}) == ROWS
     assert sum(row["isFraud"] for row in rows) > 0
+    assert _case_ids(passwords["cases-url"]) == flagged
+
+
+def _case_ids(url: str) -> set[str]:
+    engine = cases.cases_engine(url)
+    try:
+        with engine.connect() as connection:
+            return set(connection.execute(select(cases.fraud_cases.c.transaction_id)).scalars())
+    finally:
+        engine.dispose()
 
 
 def _lake_rows(settings: Settings) -> list[dict[str, Any]]:

@@ -154,6 +154,7 @@ class Unit:
 
     text: str
     command: list[str]
+    before: list[list[str]]  # ExecStartPre: each runs to success before the command
     environment: dict[str, str]
     restart: str
     type: str
@@ -182,12 +183,16 @@ class Unit:
         return cls(
             text=text,
             command=shlex.split(entries["ExecStart"]),
+            before=[shlex.split(value) for key, value in lines if key == "ExecStartPre"],
             environment=environment,
             restart=entries["Restart"],
             type=entries["Type"],
         )
 
     def start(self, base: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+        for command in self.before:
+            subprocess.run(command, env={**base, **self.environment}, cwd=log.parent,
+                           stdout=log.open("ab"), stderr=subprocess.STDOUT, check=True)  # fmt: skip
         return subprocess.Popen(
             self.command, env={**base, **self.environment}, cwd=log.parent,
             stdout=log.open("ab"), stderr=subprocess.STDOUT,

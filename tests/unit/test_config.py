@@ -104,7 +104,8 @@ def test_the_principals_file_must_name_every_principal_and_no_other(
     path.write_text("# the services\nproducer=a\n\nstranger=b\n")
     assert read_principals(path) == {"producer": "a", "stranger": "b"}
     settings = load_settings(kafka_principals_file=path)
-    with pytest.raises(ConfigError, match="none for cases-consumer, confirmation-service") as refused:
+    missing = "none for cases-consumer, confirmation-service"
+    with pytest.raises(ConfigError, match=missing) as refused:
         provision(settings, say=print)
     assert "unknown stranger" in str(refused.value)
     path.write_text("producer\n")
@@ -113,5 +114,6 @@ def test_the_principals_file_must_name_every_principal_and_no_other(
     with pytest.raises(ConfigError, match="cannot read"):
         read_principals(tmp_path / "absent")
     assert set(declared) == {
-        "producer", "fraud-consumer", "non-fraud-consumer", "confirmation-service", "kafka-ui",
+        "producer", "fraud-consumer", "non-fraud-consumer", "cases-consumer",
+        "confirmation-service", "kafka-ui",
     }  # fmt: skip

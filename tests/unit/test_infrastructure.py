@@ -109,12 +109,16 @@ def test_every_vm_runs_as_its_own_service_account(config: dict[str, Any]) -> Non
 
 
 def test_no_role_is_granted_on_the_whole_project_beyond_telemetry(config: dict[str, Any]) -> None:
+    """And the case consumer's right to connect to Cloud SQL, which has no narrower scope."""
     project_roles = _named(config, "locals")["project_roles"]
     assert set(project_roles) == {"roles/logging.logWriter", "roles/monitoring.metricWriter"}
     for kind in ("google_project_iam_binding", "google_project_iam_policy"):
         assert not _resources(config, kind)
     members = _resources(config, "google_project_iam_member")
-    assert set(members) == {"telemetry"}
+    assert set(members) == {"telemetry", "cases_database_client"}
+    client = members["cases_database_client"]
+    assert client["role"] == "roles/cloudsql.client"
+    assert client["member"] == '${google_service_account.roles["fraud-consumer"].member}'
 
 
 def test_vms_are_shielded_and_use_os_login(config: dict[str, Any]) -> None:
