@@ -13,7 +13,7 @@ ROWS ?= 20000
 TERRAFORM ?= terraform
 STACK_ENV = eval "$$($(PY) -m devstack env)"
 
-.PHONY: help install demo setup confirmation-service test infra-lint infra-validate infra-destroy dist lock unit integration browser postgresql lint bench bench-kafka bench-producer bench-consumers stack-up stack-down stack-status
+.PHONY: help install demo setup confirmation-service cases models evaluate test infra-lint infra-validate infra-destroy dist lock unit integration browser postgresql lint bench bench-kafka bench-producer bench-consumers stack-up stack-down stack-status
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -26,14 +26,24 @@ $(INSTALLED): pyproject.toml
 
 install: $(INSTALLED) ## create .venv with the project and its tools
 
-demo: stack-up ## start the local stack and run the pipeline (CSV=path for real PaySim data, else ROWS generated rows)
+demo: stack-up $(if $(filter logreg iforest gbm,$(DETECTOR)),models) ## start the local stack and run the pipeline (CSV=path for real PaySim data, else ROWS generated rows; DETECTOR=rules|gbm|... picks the detector)
 	$(STACK_ENV) && $(PY) -m fraudstream demo $(if $(CSV),--csv $(CSV),--rows $(ROWS))
 
 setup: stack-up ## create the topics, schemas and buckets on the local stack (idempotent)
 	$(STACK_ENV) && $(PY) -m fraudstream setup
 
-confirmation-service: setup ## serve the links of the fraud emails on 127.0.0.1:8000 until Ctrl-C
-	$(STACK_ENV) && $(PY) -m fraudstream confirmation-service
+confirmation-service: setup ## serve the links of the fraud emails on 127.0.0.1:8000, and record the answers in the case table, until Ctrl-C
+	$(STACK_ENV) && { $(PY) -m fraudstream consume cases & cases=$$!; \
+	  trap 'kill $$cases 2>/dev/null' EXIT; $(PY) -m fraudstream confirmation-service; }
+
+cases: stack-up ## show the fraud case table: counts by detector and status, the newest cases
+	$(STACK_ENV) && $(PY) -m fraudstream cases
+
+models: install ## train the logreg, iforest and gbm detectors on generated rows into models/
+	for detector in logreg iforest gbm; do $(PY) -m fraudstream train --detector $$detector || exit 1; done
+
+evaluate: models ## measure every detector on the real PaySim sample: docs/detectors.md and its figure
+	$(PY) -m fraudstream evaluate ../shared/data/paysim/paysim_head_2688.csv --all -o docs/detectors.md
 
 test: lint infra-lint infra-validate browser postgresql ## lint, then every test; starts the local stack if none is running
 	$(PY) -m pytest

@@ -129,6 +129,9 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("-o", "--output", type=Path, required=True)
     generate.set_defaults(handler=_generate)
     _detector_commands(subcommands)
+    show = subcommands.add_parser("cases", help="show the fraud case table: counts, newest cases")
+    show.add_argument("--limit", type=_positive_int, default=10, help="newest cases shown")
+    show.set_defaults(handler=lambda args: commands.show_cases(_settings(), args.limit))
     return parser
 
 
@@ -145,8 +148,12 @@ def _detector_commands(subcommands: argparse._SubParsersAction) -> None:  # type
     evaluate = subcommands.add_parser(
         "evaluate", help="measure detectors on a labelled PaySim CSV: Markdown and PNG report"
     )
-    evaluate.add_argument("csv", type=Path, help="a PaySim CSV with isFraud")
-    chosen = evaluate.add_mutually_exclusive_group(required=True)
+    evaluate.add_argument("csv", type=Path, nargs="?", help="a PaySim CSV with isFraud")
+    evaluate.add_argument(
+        "--from-cases", action="store_true",
+        help="instead: each detector's precision by the customers' answers in the case table",
+    )  # fmt: skip
+    chosen = evaluate.add_mutually_exclusive_group()
     chosen.add_argument("--detector", action="append", choices=BUILT_IN, dest="detectors")
     chosen.add_argument("--all", action="store_const", const=list(BUILT_IN),
                         dest="detectors", help="every detector")  # fmt: skip
@@ -210,6 +217,10 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    if args.from_cases:
+        return commands.answered_precision(_settings())
+    if args.csv is None or not args.detectors:
+        raise ConfigError("evaluate: give a CSV and --detector NAME (or --all), or --from-cases")
     _detecting().evaluate(
         _settings(), args.csv, args.detectors, models=args.models, report=args.report,
         command=shlex.join(["fraudstream", *args.argv]),
@@ -232,5 +243,5 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"\nfraudstream demo: {summary.total.good:,} rows produced "
           f"({summary.total.fraud:,} fraud, {summary.total.rejected:,} rejected), "
           f"done in {time.monotonic() - started:.0f} s")  # fmt: skip
-    demo.report(settings, consumers, say=print)
+    demo.report(settings, consumers, commands.case_lines(settings), say=print)
     return max(run.exit_code for run in consumers)

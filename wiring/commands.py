@@ -7,9 +7,11 @@ import sys
 import threading
 
 import waitress
+from sqlalchemy import Engine
 
 from consumers.answers import republish
 from consumers.confirmation import MAX_REQUEST_BYTES
+from fraudstream import cases
 from fraudstream.config import Settings
 from fraudstream.stopping import StopFlag
 from producer.checkpoint import Counts
@@ -81,3 +83,66 @@ def _counts(counts: Counts) -> str:
         f"{counts.good:>10,} good ({counts.fraud:,} fraud, {counts.non_fraud:,} non-fraud), "
         f"{counts.rejected:,} rejected"
     )
+
+
+def show_cases(settings: Settings, limit: int) -> int:
+    """Print the case table for a person: counts by detector and status, the newest cases."""
+    engine = factory.cases_engine(settings)
+    try:
+        cases.require_current(engine)
+        for line in cases_report(engine, limit):
+            print(line)
+    finally:
+        engine.dispose()
+    return 0
+
+
+def case_lines(settings: Settings, limit: int = 5) -> list[str]:
+    """``cases_report`` of the table ``CASES_DATABASE_URL`` names."""
+    engine = factory.cases_engine(settings)
+    try:
+        return cases_report(engine, limit)
+    finally:
+        engine.dispose()
+
+
+def cases_report(engine: Engine, limit: int = 5) -> list[str]:
+    lines = [f"cases  {cases.shown(engine)}"]
+    measured = cases.precision_by_detector(cases.answers_by_detector(engine))
+    if not measured:
+        return [*lines, "  no case yet"]
+    for line in measured:
+        pending = line.flagged - line.answered
+        lines.append(
+            f"  {line.detector}: {line.flagged:,} flagged, {pending:,} pending, "
+            f"{line.confirmed_fraud:,} confirmed fraud, {line.not_fraud:,} not fraud"
+        )
+    lines.append(f"  the newest {limit}:")
+    for case in cases.latest_cases(engine, limit):
+        answered = case["answered_at"].strftime("%Y-%m-%d %H:%M") if case["answered_at"] else ""
+        lines.append(
+            f"  {case['transaction_id']}  {case['name_orig']:<12} {case['type']:<9} "
+            f"{case['amount']:>14,.2f}  {case['detector']} {case['score']:.3f}  "
+            f"{case['status']:<15} {answered}".rstrip()
+        )
+    return lines
+
+
+def answered_precision(settings: Settings) -> int:
+    """Each detector's precision as the customers' answers measure it."""
+    engine = factory.cases_engine(settings)
+    try:
+        cases.require_current(engine)
+        measured = cases.precision_by_detector(cases.answers_by_detector(engine))
+    finally:
+        engine.dispose()
+    print(f"Precision by the customers' answers ({cases.shown(engine)})\n")
+    print("| detector | flagged | answered | confirmed fraud | not fraud | precision |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for line in measured:
+        precision = "-" if line.precision is None else f"{line.precision:.4f}"
+        print(f"| `{line.detector}` | {line.flagged:,} | {line.answered:,} | "
+              f"{line.confirmed_fraud:,} | {line.not_fraud:,} | {precision} |")  # fmt: skip
+    if not measured:
+        print("| (no case yet) | | | | | |")
+    return 0

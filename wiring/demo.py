@@ -1,4 +1,4 @@
-"""The local demo: provision, produce, run both consumers, then say what happened.
+"""The local demo: provision, produce, run the consumers, then say what happened.
 
 The consumers run as processes of their own, as in a deployment; their logs go
 to files under ``build/demo/logs/`` so that what the demo prints at the end,
@@ -49,12 +49,13 @@ def generated_csv(rows: int, say: Say, directory: Path = DEMO_DIR) -> Path:
 
 
 def run_consumers(idle_exit: float, say: Say, logs: Path = DEMO_DIR / "logs") -> list[ConsumerRun]:
-    """Both consumers, each a process of its own, until their topics have been quiet for
-    ``idle_exit`` seconds. Each one's log goes to a file, its summary line comes back."""
+    """The three consumers (emails and lake, and the case table), each a process of its
+    own, until their topics have been quiet for ``idle_exit`` seconds. Each one's log goes
+    to a file, its summary line comes back."""
     logs.mkdir(parents=True, exist_ok=True)
     environment = {**os.environ, "LOG_FORMAT": "json"}
     started = {}
-    for kind in ("non-fraud", "fraud"):
+    for kind in ("non-fraud", "fraud", "cases"):
         log = logs / f"{kind}-consumer.log"
         command = [sys.executable, "-m", "wiring", "consume", kind, "--idle-exit", str(idle_exit)]
         with log.open("wb") as log_file:
@@ -72,15 +73,20 @@ def run_consumers(idle_exit: float, say: Say, logs: Path = DEMO_DIR / "logs") ->
     return runs
 
 
-def report(settings: Settings, consumers: list[ConsumerRun], say: Say) -> None:
-    """What each consumer did, what the lake holds, and where to look next."""
+def report(
+    settings: Settings, consumers: list[ConsumerRun], case_lines: list[str], say: Say
+) -> None:
+    """What each consumer did, what the lake and the case table hold, where to look next."""
     for run in consumers:
         say(run.summary)
     bucket = lake.lake_bucket(settings.gcp_project, topology(settings).lake_bucket)
     for folder in LakeFolder:
         count, size = lake.folder_size(bucket, f"{folder}/")
         say(f"lake   gs://{bucket.name}/{folder}/: {count} objects, {size:,} bytes")
+    for line in case_lines:
+        say(line)
     if mail_ui := os.environ.get("MAIL_API_URL"):
         say(f"emails: open {mail_ui} to read what the customers received")
-    say(f"answers: run `make confirmation-service`, then click a link in a fraud email "
-        f"(served at {settings.confirmation_base_url})")  # fmt: skip
+    say(f"answers: run `make confirmation-service` (it also records answers in the case "
+        f"table), click a link in a fraud email (served at {settings.confirmation_base_url}), "
+        f"then `make cases` shows the answer")  # fmt: skip

@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
+from sqlalchemy import select
 
 from consumers.totals import Totals
+from fraudstream import cases
 from fraudstream.config import Settings
 from fraudstream.lake import storage_client
 from fraudstream.stopping import StopFlag
@@ -47,6 +49,22 @@ def produce(settings: Settings, source: Path) -> Summary:
 def consume(settings: Settings, kind: str) -> Totals:
     """Run the ``kind`` consumer in this process until its topic has been quiet for 3 s."""
     return factory.batch_consumer(settings, kind, StopFlag()).run(idle_exit=3)
+
+
+def consume_cases(settings: Settings) -> None:
+    """Run the case consumer in this process until its topics have been quiet for 3 s."""
+    factory.case_consumer(settings, StopFlag()).run(idle_exit=3)
+
+
+def case_table(settings: Settings) -> dict[str, dict[str, Any]]:
+    """The case table, by transaction id."""
+    engine = cases.cases_engine(settings.cases_database_url.get_secret_value())
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(select(cases.fraud_cases)).mappings().all()
+    finally:
+        engine.dispose()
+    return {row["transaction_id"]: dict(row) for row in rows}
 
 
 def start_consumer(

@@ -5,11 +5,12 @@ answer in the table once, exactly as a run without the crash would."""
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -24,7 +25,14 @@ from fraudstream.config import Settings
 from fraudstream.generator import write_csv
 from tests.integration.conftest import Stack
 from tests.integration.kafka_reading import read_committed, transaction_id
-from tests.integration.pipeline import produce, start_consumer, wait_until
+from tests.integration.pipeline import (
+    REPO_ROOT,
+    case_table,
+    environment,
+    produce,
+    start_consumer,
+    wait_until,
+)
 from wiring.provision import migrate_cases
 
 ROWS = 6_000
@@ -68,16 +76,6 @@ def _count(settings: Settings) -> int:
                        .scalar_one())  # fmt: skip
     finally:
         engine.dispose()
-
-
-def _table(settings: Settings) -> dict[str, dict[str, Any]]:
-    engine = _engine(settings)
-    try:
-        with engine.connect() as connection:
-            rows = connection.execute(select(cases.fraud_cases)).mappings().all()
-    finally:
-        engine.dispose()
-    return {row["transaction_id"]: dict(row) for row in rows}
 
 
 def _publish_answers(settings: Settings, answers: dict[str, str]) -> None:
@@ -131,10 +129,31 @@ def test_a_killed_case_consumer_loses_and_changes_nothing(
                             log=tmp_path / "second.log")  # fmt: skip
     assert second.wait(240) == 0, (tmp_path / "second.log").read_text()[-3000:]
 
-    table = _table(case_settings)
+    table = case_table(case_settings)
     assert sorted(table) == sorted(flagged), "the table misses flagged transactions or has others"
     answered = {tid: row["status"] for tid, row in table.items() if row["status"] != "pending"}
     assert answered == answers
     assert all(row["answered_at"] is not None for tid, row in table.items() if tid in answers)
     assert {row["detector"] for row in table.values()} == {"threshold"}
     assert all(row["amount"] > 900 and row["score"] == 1.0 for row in table.values())
+
+    # The loop closed: the threshold's precision, as the customers answered.
+    confirmed = sum(status == "confirmed_fraud" for status in answers.values())
+    measured = _fraudstream(case_settings, "evaluate", "--from-cases")
+    assert (
+        f"| `threshold` | {len(flagged):,} | {len(answers):,} | {confirmed:,} | "
+        f"{len(answers) - confirmed:,} | {confirmed / len(answers):.4f} |"
+    ) in measured
+    shown = _fraudstream(case_settings, "cases", "--limit", "3")
+    assert f"threshold: {len(flagged):,} flagged, {len(flagged) - len(answers):,} pending" in shown
+    password = case_settings.cases_database_url.get_secret_value().partition("@")[0]
+    assert password.rpartition(":")[2] not in measured + shown or "sqlite" in password
+
+
+def _fraudstream(settings: Settings, *args: str) -> str:
+    finished = subprocess.run(
+        [sys.executable, "-m", "fraudstream", *args], cwd=REPO_ROOT, capture_output=True,
+        text=True, timeout=120, check=False, env=environment(settings),
+    )  # fmt: skip
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    return finished.stdout

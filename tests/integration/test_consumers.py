@@ -12,7 +12,9 @@ from tests.integration.confirmation_server import confirmation_service, fetch
 from tests.integration.conftest import Stack
 from tests.integration.kafka_reading import decoded_values, read_committed
 from tests.integration.pipeline import (
+    case_table,
     consume,
+    consume_cases,
     lake_documents,
     lake_objects,
     lake_records,
@@ -97,6 +99,17 @@ def test_answers_from_the_links_are_recorded_once_and_published(
         read_committed(stack.bootstrap_servers, settings.confirmation_topic),
     )  # fmt: skip
     assert sorted(p["status"] for p in published) == ["confirmed_fraud", "not_fraud"]
+
+    # The case consumer puts the clicked answers into the case table.
+    consume_cases(settings)
+    table = case_table(settings)
+    assert len(table) == 16
+    assert Counter(row["status"] for row in table.values()) == {
+        "pending": 14, "confirmed_fraud": 1, "not_fraud": 1,
+    }  # fmt: skip
+    answered = {row["transaction_id"]: row["status"] for row in table.values()
+                if row["status"] != "pending"}  # fmt: skip
+    assert answered == {str(a["transaction_id"]): str(a["status"]) for a in answers}
 
 
 def _token(link: str) -> str:

@@ -12,7 +12,13 @@ from fraudstream import lake, registry
 from fraudstream.config import Settings
 from fraudstream.topology import topology
 from tests.integration.conftest import Stack
-from tests.integration.pipeline import REPO_ROOT, environment, lake_records, mails_to
+from tests.integration.pipeline import (
+    REPO_ROOT,
+    case_table,
+    environment,
+    lake_records,
+    mails_to,
+)
 from wiring import demo
 from wiring.provision import provision
 
@@ -67,4 +73,9 @@ def test_the_demo_runs_the_whole_pipeline(settings: Settings, stack: Stack) -> N
     summary = finished.stdout[finished.stdout.index("fraudstream demo:") :]
     assert f"{rows:,} rows produced" in summary
     assert "non-fraud consumer" in summary and "fraud consumer" in summary
+    # The case table holds every flagged transaction, pending until its customer answers.
+    table = case_table(settings)
+    assert sorted(table) == sorted(record["transaction_id"] for record in frauds)
+    assert {row["status"] for row in table.values()} == {"pending"}
+    assert f"label: {len(frauds):,} flagged, {len(frauds):,} pending" in summary
     assert "batch written" not in finished.stdout + finished.stderr
