@@ -148,4 +148,11 @@ resource "google_compute_instance" "pipeline" {
     google_compute_instance.kafka,
     google_secret_manager_secret_version.secrets,
   ]
+
+  lifecycle {
+    precondition {
+      condition     = !contains(local.model_detectors, var.detector) || var.detector_model_path != ""
+      error_message = "detector ${var.detector} needs its model: set detector_model_path to the file `fraudstream train` wrote."
+    }
+  }
 }

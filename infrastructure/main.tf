@@ -53,8 +53,12 @@ locals {
   confirmation_port     = 8000
   confirmation_base_url = var.confirmation_domain != "" ? "https://${var.confirmation_domain}" : "http://localhost:${local.confirmation_port}"
 
+  model_detectors = ["logreg", "iforest", "gbm"]
   # What every pipeline VM is told (instance metadata, written to its environment file).
-  pipeline_settings = {
+  pipeline_settings = merge(local.base_settings, var.detector_model_path == "" ? {} : {
+    DETECTOR_MODEL = "gs://${local.buckets.artifacts}/models/${var.detector}-${filemd5(var.detector_model_path)}.onnx"
+  })
+  base_settings = {
     KAFKA_BOOTSTRAP_SERVERS  = local.kafka_bootstrap
     SCHEMA_REGISTRY_URL      = local.registry_url
     TOPIC_PARTITIONS         = tostring(var.topic_partitions)

@@ -45,6 +45,14 @@ resource "google_storage_bucket_object" "package" {
   source = var.package_path
 }
 
+# The detector's model, beside the release: the producer's account reads the artifacts bucket.
+resource "google_storage_bucket_object" "model" {
+  count  = var.detector_model_path != "" ? 1 : 0
+  bucket = google_storage_bucket.buckets["artifacts"].name
+  name   = "models/${var.detector}-${filemd5(var.detector_model_path)}.onnx"
+  source = var.detector_model_path
+}
+
 resource "google_storage_bucket_object" "dataset" {
   count  = var.dataset_local_path != "" ? 1 : 0
   bucket = google_storage_bucket.buckets["dataset"].name

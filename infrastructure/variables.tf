@@ -156,13 +156,24 @@ variable "dataset_object" {
 }
 
 variable "detector" {
-  description = "The producer's fraud verdict: label, rules or package.module:Class."
+  description = "The producer's fraud verdict: label, threshold, rules, logreg, iforest, gbm or package.module:Class."
   type        = string
   default     = "label"
 
   validation {
-    condition     = contains(["label", "rules"], var.detector) || can(regex("^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$", var.detector))
-    error_message = "detector must be \"label\", \"rules\" or package.module:Class."
+    condition     = contains(["label", "threshold", "rules", "logreg", "iforest", "gbm"], var.detector) || can(regex("^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$", var.detector))
+    error_message = "detector must be label, threshold, rules, logreg, iforest, gbm or package.module:Class."
+  }
+}
+
+variable "detector_model_path" {
+  description = "Local path of the ONNX model `fraudstream train` wrote, for detector logreg, iforest or gbm; uploaded to the artifacts bucket, which the producer reads it from."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.detector_model_path == "" || endswith(var.detector_model_path, ".onnx")
+    error_message = "detector_model_path must be an .onnx file written by `fraudstream train`."
   }
 }
 

@@ -87,8 +87,10 @@ validate() {
     "$TERRAFORM" validate -no-color)
   local zones='zones=["europe-west1-b","europe-west1-c","europe-west1-d"]'
   plan spread -var "$zones"
+  # A stand-in for a trained model: a plan only hashes and uploads the file.
+  printf 'model bytes for the plan\n' >"$OUT/gbm.onnx"
   plan single -var "$zones" -var kafka_layout=single -var confirmation_domain=confirm.example.com \
-    -var force_destroy=true
+    -var force_destroy=true -var detector=gbm -var "detector_model_path=$OUT/gbm.onnx"
   # As a fresh project's first apply sees it: the zones are read once the APIs are on.
   plan fresh
 }

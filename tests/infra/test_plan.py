@@ -432,3 +432,24 @@ def test_the_case_table_password_is_only_in_secret_manager(spread: Resources) ->
         if address.endswith(' cases-database-url"]')
     }
     assert readers == {"fraud-consumer"}
+
+
+def _producer_settings(resources: Resources) -> dict[str, str]:
+    lines = resources['google_compute_instance.pipeline["producer"]']["metadata"][
+        "fraudstream-settings"
+    ]
+    return dict(line.split("=", 1) for line in lines.splitlines())
+
+
+def test_a_model_detector_gets_its_model_from_the_artifacts_bucket(
+    spread: Resources, single: Resources
+) -> None:
+    """single plans DETECTOR=gbm with a model file; spread the default label."""
+    model = single["google_storage_bucket_object.model[0]"]["name"]
+    assert model.startswith("models/gbm-") and model.endswith(".onnx")
+    settings = _producer_settings(single)
+    assert settings["DETECTOR"] == "gbm"
+    assert settings["DETECTOR_MODEL"] == f"gs://my-gcp-project-fraudstream-artifacts/{model}"
+    assert load_settings(detector="gbm", detector_model=settings["DETECTOR_MODEL"])
+    assert "DETECTOR_MODEL" not in _producer_settings(spread)
+    assert not any(".model[" in address for address in spread)

@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 import yaml
 
-from devstack.layout import GCS_PORT, MAIL_API_PORT, REGISTRY_PORT, SMTP_PORT, Topology
+from devstack.layout import (
+    GCS_PORT,
+    MAIL_API_PORT,
+    POSTGRES_PORT,
+    REGISTRY_PORT,
+    SMTP_PORT,
+    Topology,
+)
 from fraudstream.config import Settings
 
 COMPOSE_FILE = Path(__file__).resolve().parents[2] / "docker" / "compose.yaml"
@@ -42,11 +49,14 @@ def test_every_part_of_the_native_stack_is_there(services: dict[str, Any]) -> No
         "producer",
         "non-fraud-consumer",
         "fraud-consumer",
+        "cases-consumer",
+        "postgresql",
         "confirmation-service",
     }
     assert expected <= set(services)
     assert services["non-fraud-consumer"]["command"] == ["consume", "non-fraud"]
     assert services["fraud-consumer"]["command"] == ["consume", "fraud"]
+    assert services["cases-consumer"]["command"] == ["consume", "cases"]
 
 
 def test_ports_match_the_native_stack(services: dict[str, Any]) -> None:
@@ -60,6 +70,7 @@ def test_ports_match_the_native_stack(services: dict[str, Any]) -> None:
         ("127.0.0.1", MAIL_API_PORT),
     ]
     assert _published(services["kafka-ui"]) == [("127.0.0.1", KAFKA_UI_PORT)]
+    assert _published(services["postgresql"]) == [("127.0.0.1", POSTGRES_PORT)]
 
 
 def test_nothing_is_published_beyond_loopback(services: dict[str, Any]) -> None:

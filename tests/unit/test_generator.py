@@ -108,3 +108,44 @@ def test_the_same_seed_writes_the_same_file(tmp_path: Path) -> None:
     write_csv(tmp_path / "c.csv", rows=5000, seed=10)
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
     assert (tmp_path / "a.csv").read_bytes() != (tmp_path / "c.csv").read_bytes()
+
+
+def _balance_shapes(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per type of genuine row: how often the origin is empty, overdrawn, or balanced."""
+    genuine = frame[frame["isFraud"] == 0]
+    before, after, amount = genuine["oldbalanceOrg"], genuine["newbalanceOrig"], genuine["amount"]
+    shapes = pd.DataFrame({
+        "type": genuine["type"],
+        "empty": (before == 0) & (after == 0),
+        "overdrawn": (amount > before) & (after == 0),
+        "balanced": (before - amount - after).abs() < 0.005,
+    })  # fmt: skip
+    return shapes.groupby("type").mean()
+
+
+def test_genuine_balances_take_the_shapes_of_the_real_rows(
+    frame: pd.DataFrame, paysim_sample: Path
+) -> None:
+    """What the detectors learn from: empty accounts, withdrawals larger than the balance
+    (left at 0.0), and balances that account for the amount, as often as in real rows."""
+    generated, real = _balance_shapes(frame), _balance_shapes(pd.read_csv(paysim_sample))
+    np.testing.assert_allclose(generated.to_numpy(), real.to_numpy(), atol=0.16)
+
+
+def test_no_genuine_row_drains_an_account_to_the_cent(frame: pd.DataFrame) -> None:
+    genuine = frame[frame["isFraud"] == 0]
+    drains = (genuine["amount"] == genuine["oldbalanceOrg"]) & (genuine["newbalanceOrig"] == 0)
+    assert drains.sum() == 0
+
+
+def test_fraud_drains_the_victim_in_pieces_of_the_transfer_limit(frame: pd.DataFrame) -> None:
+    fraud = frame[frame["isFraud"] == 1]
+    balanced = (fraud["oldbalanceOrg"] - fraud["amount"] - fraud["newbalanceOrig"]).abs() < 0.005
+    assert balanced.all()
+    at_limit = fraud[fraud["amount"] == 1e7]
+    assert 0.01 < len(at_limit) / len(fraud) < 0.1  # 287 of 8,213 in the full log
+    transfers = at_limit[at_limit["type"] == "TRANSFER"]
+    assert (transfers["oldbalanceOrg"] >= 1e7).all()
+    cash_outs = fraud[fraud["type"] == "CASH_OUT"]
+    assert ((cash_outs["oldbalanceOrg"] == cash_outs["amount"])
+            & (cash_outs["newbalanceOrig"] == 0)).all()  # fmt: skip

@@ -151,13 +151,13 @@ def test_secrets_never_travel_in_metadata(config: dict[str, Any]) -> None:
         [vm["metadata"] for vm in _resources(config, "google_compute_instance").values()]
     )
     assert "var.smtp_password" not in metadata and "var.confirmation_token_key" not in metadata
-    settings = _named(config, "locals")["pipeline_settings"]
-    assert not {"SMTP_PASSWORD", "CONFIRMATION_TOKEN_KEY"} & set(settings)
+    settings = _named(config, "locals")["base_settings"]
+    assert not {"SMTP_PASSWORD", "CONFIRMATION_TOKEN_KEY", "CASES_DATABASE_URL"} & set(settings)
 
 
 def test_pipeline_settings_are_names_the_pipeline_reads(config: dict[str, Any]) -> None:
     known = {name.upper() for name in Settings.model_fields}
-    settings = _named(config, "locals")["pipeline_settings"]
+    settings = _named(config, "locals")["base_settings"]  # and DETECTOR_MODEL with a model
     assert set(settings) <= known, set(settings) - known
     assert settings["LAKE_BUCKET"] == "${local.buckets.lake}"
     assert settings["DATASET_BUCKET"] == "${local.buckets.dataset}"
