@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 from importlib.metadata import version
-from typing import Any
 
 import lightgbm
 import numpy as np
@@ -29,10 +28,9 @@ from sklearn.preprocessing import StandardScaler
 from detection.features import FEATURES, feature_matrix
 from detection.model import CARD_KEY, ModelCard, OnnxScorer
 from fraudstream.generator import FRAUD_SHARE, csv_days
-from fraudstream.transactions import parse_block
+from fraudstream.transactions import Block, parse_block
 
 LIBRARIES = ("scikit-learn", "lightgbm", "onnx", "skl2onnx", "onnxmltools", "numpy")
-DEFAULT_ROWS = 2_000_000
 
 
 def generated_features(rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -43,7 +41,7 @@ def generated_features(rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([p[0] for p in parts]), labels
 
 
-def _generated_blocks(rows: int, seed: int) -> Iterator[Any]:
+def _generated_blocks(rows: int, seed: int) -> Iterator[Block]:
     line = 2
     for day in csv_days(rows, seed):
         block = parse_block(day, line)
@@ -51,7 +49,7 @@ def _generated_blocks(rows: int, seed: int) -> Iterator[Any]:
         yield block
 
 
-def train(detector: str, rows: int = DEFAULT_ROWS, seed: int = 1) -> bytes:
+def train(detector: str, rows: int, seed: int = 1) -> bytes:
     """The ONNX file of ``detector`` trained on ``rows`` generated rows."""
     features, labels = generated_features(rows, seed)
     trainers = {"logreg": _logistic_regression, "gbm": _gradient_boosting,

@@ -85,7 +85,7 @@ def _status(_args: argparse.Namespace) -> int:
         print("the stack is not running")
         return 1
     login = stack.admin_login(topology)
-    answering = {name: check() for name, check in health.checks(topology, login).items()}
+    answering = {name: check() for name, check in stack.health_checks(topology).items()}
     brokers = health.kafka_brokers_up(topology, login)
     for node in topology.node_ids:
         answering[f"kafka-{node}"] = node in brokers

@@ -63,7 +63,7 @@ def postgres_answers(url: str) -> bool:
 
 
 def checks(
-    topology: Topology, login: Mapping[str, str] | None = None, database_url: str = ""
+    topology: Topology, login: Mapping[str, str] | None, database_url: str
 ) -> dict[str, Callable[[], bool]]:
     """One check per part, by the name ``status`` shows."""
     return {

@@ -25,6 +25,9 @@ class Service:
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
     cwd: Path | None = None
+    # A command that execs ``argv`` as another user (setpriv): run before it, but not
+    # part of what the process shows once it runs, which is what the pid file records.
+    run_as: list[str] = field(default_factory=list)
 
 
 def pid_file(run_dir: Path, name: str) -> Path:
@@ -41,7 +44,7 @@ def start(service: Service, run_dir: Path) -> int:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            service.argv,
+            [*service.run_as, *service.argv],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

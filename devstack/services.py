@@ -245,7 +245,8 @@ def postgresql(installed: Installed, data_dir: Path) -> Service:
     return Service(
         name="postgresql",
         argv=[
-            *as_database_owner(), str(installed.postgres_bin / "postgres"), "-D", str(data_dir),
+            str(installed.postgres_bin / "postgres"), "-D", str(data_dir),
             "-h", HOST, "-p", str(POSTGRES_PORT), "-k", "", "-c", "max_connections=50",
         ],
+        run_as=as_database_owner(),
     )  # fmt: skip

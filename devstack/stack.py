@@ -298,11 +298,15 @@ def format_storage(
         raise StackError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
 
 
+def health_checks(topology: Topology) -> dict[str, Callable[[], bool]]:
+    """Each part's check, with the logins this stack's Kafka and PostgreSQL take."""
+    return health.checks(topology, admin_login(topology), _libpq_url("postgres"))
+
+
 def _wait_healthy(topology: Topology, log: Log) -> dict[str, float]:
     started = time.monotonic()
     took = {}
-    checks = health.checks(topology, admin_login(topology), _libpq_url("postgres"))
-    for name, check in checks.items():
+    for name, check in health_checks(topology).items():
         hint = f"See the logs in {run_dir() / 'logs'}."
         health.wait_until_healthy(name, check, HEALTH_TIMEOUT_SECONDS, hint)
         took[name] = time.monotonic() - started

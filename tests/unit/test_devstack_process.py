@@ -20,6 +20,21 @@ def test_start_and_stop_by_pid_file(tmp_path: Path) -> None:
     assert process.stop(tmp_path, "sleeper") is False  # stopping twice is harmless
 
 
+def test_a_service_started_through_a_wrapper_that_execs_is_found_and_stopped(
+    tmp_path: Path,
+) -> None:
+    """As PostgreSQL is, through setpriv: the process shows only its own command."""
+    argv = [sys.executable, "-c", "import time; time.sleep(60)"]
+    service = process.Service("wrapped", argv, run_as=["env", "--"])
+    pid = process.start(service, tmp_path)
+    deadline = time.monotonic() + 10
+    while process.running_pid(tmp_path, "wrapped") is None and time.monotonic() < deadline:
+        time.sleep(0.05)  # until env has exec'd the command
+    assert process.running_pid(tmp_path, "wrapped") == pid
+    assert process.stop(tmp_path, "wrapped", grace_seconds=10) is True
+    assert process.running_pid(tmp_path, "wrapped") is None
+
+
 def test_a_recycled_pid_is_never_signalled(tmp_path: Path) -> None:
     # A pid file whose pid now belongs to another program (here: this test run).
     record = process.pid_file(tmp_path, "kafka-1")
