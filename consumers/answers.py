@@ -31,7 +31,7 @@ from typing import Any
 from confluent_kafka import Producer
 from google.cloud import storage
 
-from fraudstream import kafka, lake
+from fraudstream import kafka, lake, metrics
 from fraudstream.errors import FraudstreamError, TransientError
 from fraudstream.tokens import Answer, Confirmation
 from fraudstream.topology import ANSWERS_FOLDER
@@ -86,6 +86,7 @@ class AnswerBook:
             earlier = self.recorded(confirmation.transaction_id)
             assert earlier is not None, "an answer object exists once its precondition fails"
             return earlier
+        metrics.ANSWERS_RECORDED.labels(answer["status"]).inc()
         published = self._publish_once(name, lake.StoredObject(data, {}, generation), answer)
         return Recorded(answer, new=True, published=published)
 
@@ -118,6 +119,7 @@ class AnswerBook:
             if claimed is None:
                 return False  # another request claimed it first
             self.publish(answer)
+            metrics.ANSWERS_PUBLISHED.inc()
             done = {"published": "true"}
             lake.replace_if_generation(
                 self.bucket, name, stored.data, _JSON, done, generation=claimed

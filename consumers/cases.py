@@ -21,7 +21,8 @@ from sqlalchemy import Engine
 from consumers import sinks
 from consumers.decoding import decode_batch
 from consumers.retry import Backoff, StopWhileRetryingError, Waiter, until_done
-from fraudstream import cases, kafka
+from consumers.watch import LagWatch, StatusLine
+from fraudstream import cases, kafka, metrics
 from fraudstream.avro_codec import RecordDecoder
 from fraudstream.config import Settings
 from fraudstream.stopping import StopFlag
@@ -53,7 +54,10 @@ class CaseConsumer:
 
     def __post_init__(self) -> None:
         backoff = Backoff(self.settings.retry_first_seconds, self.settings.retry_max_seconds)
-        self.waiter = Waiter(self._pause, lambda: self.stop.requested, backoff)
+        group = self.settings.cases_consumer_group
+        self.waiter = Waiter(self._pause, lambda: self.stop.requested, backoff,
+                             lambda cause: metrics.RETRIES.labels(group, cause).inc())  # fmt: skip
+        self.lag, self.status = LagWatch(group), StatusLine(group)
         self.dead_letters = sinks.DeadLetters(
             self.dead_letter_producer, self.settings.dead_letter_topic,
             self.settings.cases_consumer_group, self.waiter,
@@ -80,17 +84,27 @@ class CaseConsumer:
                     and (time.monotonic() - idle_since > idle_exit)
                 ):
                     break
+                self._watch()
+            self._watch(force=True)
         except StopWhileRetryingError as stopped:
             log.warning("stopped while retrying; the batch is left uncommitted for a redo",
                         extra={"what": str(stopped)})  # fmt: skip
         finally:
+            self.status.close()
             self.consumer.close()
             self.dead_letter_producer.flush(30)
             self.engine.dispose()
         log.info("case consumer stopped", extra=vars(self.totals))
         return self.totals
 
+    def _watch(self, force: bool = False) -> None:
+        """The lag metric, and the status line on a terminal."""
+        self.lag.update(self.consumer, force)
+        records = self.totals.cases + self.totals.answers + self.totals.dead_letters
+        self.status.show(records, 0, self.lag.total)
+
     def _finish(self, messages: list[Message]) -> None:
+        started = time.monotonic()
         decoded = decode_batch(self.decoder, messages, self.waiter)
         found, answers = [], []
         for record, message in zip(decoded.records, decoded.messages, strict=True):
@@ -106,8 +120,18 @@ class CaseConsumer:
         self.totals.cases += len(found)
         self.totals.answers += len(answers)
         self.totals.dead_letters += len(decoded.dead)
+        self._count(messages, len(decoded.dead), started)
         log.info("cases written", extra={"cases": len(found), "answers": len(answers),
                                          "dead_letters": len(decoded.dead)})  # fmt: skip
+
+    def _count(self, messages: list[Message], dead: int, started: float) -> None:
+        group = self.settings.cases_consumer_group
+        for topic in {message.topic() for message in messages}:
+            taken = sum(message.topic() == topic for message in messages)
+            metrics.RECORDS_CONSUMED.labels(group, topic).inc(taken)
+        metrics.BATCHES.labels(group).inc()
+        metrics.BATCH_SECONDS.labels(group).observe(time.monotonic() - started)
+        metrics.DEAD_LETTERS.labels(group).inc(dead)
 
     def _commit(self, messages: list[Message]) -> None:
         """Each partition's next offset; a partition that moved is the new owner's to redo

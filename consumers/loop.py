@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import partial
 
 from confluent_kafka import Consumer, Message, TopicPartition
+from prometheus_client import Counter
 
 from consumers import sinks
 from consumers.buffer import BatchBuffer, Partition
@@ -35,7 +37,8 @@ from consumers.handlers import Handler
 from consumers.recovery import recover
 from consumers.retry import Backoff, StopWhileRetryingError, Waiter, until_done
 from consumers.totals import Totals
-from fraudstream import kafka, lake
+from consumers.watch import LagWatch, StatusLine
+from fraudstream import kafka, lake, metrics
 from fraudstream.batches import BatchKey, ndjson_line
 from fraudstream.config import Settings
 from fraudstream.stopping import StopFlag
@@ -52,11 +55,14 @@ class BatchConsumer:
     ) -> None:
         self.handler, self.clients, self.stop = handler, clients, stop
         self.totals = Totals()
+        self.lag = LagWatch(handler.group)
+        self.status = StatusLine(handler.group)
         self.buffer: BatchBuffer[Message] = BatchBuffer(
             settings.batch_max_records, settings.batch_max_seconds
         )
         backoff = Backoff(settings.retry_first_seconds, settings.retry_max_seconds)
-        self.waiter = Waiter(self._pause, lambda: stop.requested, backoff)
+        retries = partial(_count_retry, handler.group)
+        self.waiter = Waiter(self._pause, lambda: stop.requested, backoff, retries)
         self.dead_letters = sinks.DeadLetters(
             clients.dead_letter_producer, settings.dead_letter_topic, handler.group, self.waiter
         )
@@ -80,15 +86,29 @@ class BatchConsumer:
                 if messages:
                     self._idle_since = time.monotonic()
                     self.totals.first_message_at = self.totals.first_message_at or self._idle_since
+                    self._consumed.inc(len(messages))
                 self._finish_due(everything=False)
+                self._watch()
             self._finish_due(everything=True)
+            self._watch(force=True)
         except StopWhileRetryingError as stopped:
             log.warning("stopped while retrying; the batch is left uncommitted for a redo",
                         extra={"what": str(stopped)})  # fmt: skip
         finally:
+            self.status.close()
             self.clients.close()
         log.info("consumer stopped", extra={"topic": self.handler.topic, **self.totals.counts()})
         return self.totals
+
+    @property
+    def _consumed(self) -> Counter:
+        return metrics.RECORDS_CONSUMED.labels(self.handler.group, self.handler.topic)
+
+    def _watch(self, force: bool = False) -> None:
+        """The lag metric, and the status line on a terminal."""
+        self.lag.update(self.clients.consumer, force)
+        totals = self.totals
+        self.status.show(totals.records + totals.dead_letters, totals.emails_sent, self.lag.total)
 
     def _idle_for(self, seconds: float | None) -> bool:
         """Nothing buffered, and for ``seconds`` no message came, no batch was finished and
@@ -139,6 +159,7 @@ class BatchConsumer:
         self._logged[partition] = {}  # a redo, if there was one, is done
         self._idle_since = time.monotonic()  # time spent on a held batch is not idle time
         self.totals.add_batch(len(lines), len(dead), emailed)
+        _count_batch(self.handler.group, started, len(dead), emailed)
         log.info("batch written", extra={
             "topic": key.topic, "partition": key.partition, "first_offset": key.first_offset,
             "last_offset": key.last_offset, "records": len(lines), "dead_letters": len(dead),
@@ -195,6 +216,7 @@ class BatchConsumer:
         for tp in partitions:
             self.buffer.revoke((tp.topic, tp.partition))
             self._logged.pop((tp.topic, tp.partition), None)
+        self.lag.forget({(tp.topic, tp.partition) for tp in partitions})
         if partitions:
             log.info(
                 "partitions revoked", extra={"partitions": [tp.partition for tp in partitions]}
@@ -212,3 +234,18 @@ class BatchConsumer:
                 self._take(message)
         still_assigned = set(consumer.assignment())
         consumer.resume([tp for tp in assignment if tp in still_assigned])
+
+
+def _count_retry(group: str, cause: str) -> None:
+    metrics.RETRIES.labels(group, cause).inc()
+
+
+def _count_batch(group: str, started: float, dead: int, emailed: sinks.EmailOutcome) -> None:
+    """A finished batch in the metrics: its time, dead letters, emails and their retries."""
+    metrics.BATCHES.labels(group).inc()
+    metrics.BATCH_SECONDS.labels(group).observe(time.monotonic() - started)
+    metrics.DEAD_LETTERS.labels(group).inc(dead)
+    metrics.EMAILS.labels(group, "already_sent").inc(emailed.already_sent)
+    for entry in emailed.new_entries:
+        metrics.EMAILS.labels(group, entry["status"]).inc()
+        metrics.EMAILS_RETRIED.labels(group).inc(max(entry["attempts"] - 1, 0))

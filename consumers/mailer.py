@@ -87,7 +87,7 @@ class Mailer:
                     reason = error
             if not retry:
                 return [entries[position] for position in range(len(taken))]
-            waiter.after_failure(f"{len(retry)} emails", round_number, reason)
+            waiter.after_failure(f"{len(retry)} emails", round_number, reason, cause="smtp")
             pending, round_number = retry, round_number + 1
             outcomes = list(self._pool.map(self._try, [taken[position] for position in retry]))
 

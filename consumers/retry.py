@@ -32,12 +32,21 @@ class Waiter:
     ``stopping`` tells when to give up."""
 
     def __init__(
-        self, pause: Callable[[float], None], stopping: Callable[[], bool], backoff: Backoff
+        self,
+        pause: Callable[[float], None],
+        stopping: Callable[[], bool],
+        backoff: Backoff,
+        counted: Callable[[str], None] = lambda _cause: None,
     ) -> None:
         self.pause, self.stopping, self.backoff = pause, stopping, backoff
+        self.counted = counted  # told the cause of each retry, for the metrics
 
-    def after_failure(self, what: str, attempt: int, error: Exception) -> None:
-        """Wait before attempt ``attempt + 1``; StopWhileRetryingError when a stop came."""
+    def after_failure(
+        self, what: str, attempt: int, error: Exception, cause: str | None = None
+    ) -> None:
+        """Wait before attempt ``attempt + 1``; StopWhileRetryingError when a stop came.
+        ``cause`` names what failed for the metrics (default: ``what``)."""
+        self.counted(cause or what)
         delay = self.backoff.delay(attempt)
         log.warning(
             "retrying",

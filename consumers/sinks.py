@@ -75,6 +75,7 @@ class EmailOutcome:
     entries: list[LogEntry] = field(default_factory=list)
     failed: list[tuple[int, str]] = field(default_factory=list)
     already_sent: int = 0  # entries the email log of a redo had
+    new_entries: list[LogEntry] = field(default_factory=list)  # tried or refused now
 
 
 class CustomerEmails:
@@ -107,8 +108,10 @@ class CustomerEmails:
                     job = self._job(record, source, already_sent)
                 except AddressError as error:
                     address = str(record.get("customer_email"))
-                    slots.append(refused_entry(record["transaction_id"], self.handler.template,
-                                               address, str(error), source))  # fmt: skip
+                    refused = refused_entry(record["transaction_id"], self.handler.template,
+                                            address, str(error), source)  # fmt: skip
+                    slots.append(refused)
+                    outcome.new_entries.append(refused)
                     continue
                 except Exception as error:  # any handler failure: a dead letter
                     outcome.failed.append((index, f"{type(error).__name__}: {error}"))
@@ -122,6 +125,8 @@ class CustomerEmails:
 
         sent = iter(self.mailer.deliver(jobs(), self.waiter))
         outcome.entries = [next(sent) if slot is None else slot for slot in slots]
+        outcome.new_entries += [entry for slot, entry in zip(slots, outcome.entries, strict=True)
+                                if slot is None]  # fmt: skip
         return outcome
 
     def _job(

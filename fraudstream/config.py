@@ -119,6 +119,10 @@ class Settings(BaseSettings):
     confirmation_token_key: SecretStr | None = None
     confirmation_token_ttl_hours: Annotated[int, Field(gt=0, le=MAX_TOKEN_TTL_HOURS)] = 72
 
+    # Prometheus metrics at http://127.0.0.1:METRICS_PORT/metrics; unset: none. Each
+    # process on a machine needs a port of its own.
+    metrics_port: Port | None = None
+
     log_level: str = "INFO"
     # auto: readable text on a terminal, JSON lines otherwise; or force json or text.
     log_format: Literal["auto", "json", "text"] = "auto"

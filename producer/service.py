@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from detection.detectors import Assessment, Detector
-from fraudstream import registry
+from fraudstream import metrics, registry
 from fraudstream.avro_codec import RecordEncoder, wire_header
 from fraudstream.config import Settings
 from fraudstream.errors import PermanentError
@@ -182,6 +182,7 @@ class ProducerRun:
     ) -> int:
         """Failures in a row (none if the failed span had committed something), after a
         pause that grows with them; DeliveryError once REDO_ATTEMPTS are spent."""
+        metrics.TRANSACTIONS.labels("failed").inc()
         failures = 1 if self._committed != checkpoint else failures + 1
         if failures == REDO_ATTEMPTS:
             raise DeliveryError(f"gave up after {failures} failed transactions: {error}") from error
@@ -200,6 +201,7 @@ class ProducerRun:
             self.settings.kafka_connection, self.settings.checkpoint_topic, source.uri
         )
         if held is not None and held == self._committing:
+            _count_committed(held.counts - self._committed.counts)  # it landed after all
             self._committed = held
         landed = self._committed is held
         log.info("going on", extra={"line": self._committed.next_line, "commit_landed": landed})
@@ -271,7 +273,9 @@ class ProducerRun:
             [self.settings.checkpoint_topic], [position.source.encode()], [position.to_bytes()]
         )
         self._committing = position
-        producer.commit()
+        with metrics.COMMIT_SECONDS.time():
+            producer.commit()
+        _count_committed(position.counts - self._committed.counts if self._committed else None)
         self._committed = position
         progress.update(position.offset, position.counts)
 
@@ -332,6 +336,17 @@ def _parts(block: Block, end_line: int, by_step: bool) -> Iterator[Part]:
         part_end = end_line if last else int(block.lines[starts[index + 1]])
         first_line = 0 if index == 0 else int(block.lines[start])
         yield Part(block.between(first_line, part_end), part_end, int(steps[start]))
+
+
+def _count_committed(counts: Counts | None) -> None:
+    """What a committed transaction added to Kafka, in the metrics."""
+    metrics.TRANSACTIONS.labels("committed").inc()
+    if counts is None:
+        return
+    metrics.ROWS_READ.inc(counts.good + counts.rejected)
+    metrics.ROWS_PRODUCED.labels("fraud").inc(counts.fraud)
+    metrics.ROWS_PRODUCED.labels("non_fraud").inc(counts.non_fraud)
+    metrics.ROWS_REJECTED.inc(counts.rejected)
 
 
 def _rejected_body(source: str, rejected: Rejected) -> bytes:

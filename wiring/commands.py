@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from consumers.answers import republish
 from consumers.confirmation import MAX_REQUEST_BYTES
-from fraudstream import cases
+from fraudstream import cases, metrics
 from fraudstream.config import Settings
 from fraudstream.stopping import StopFlag
 from producer.checkpoint import Counts
@@ -27,6 +27,7 @@ def produce(settings: Settings, options: RunOptions) -> Summary:
     """Stream one source into Kafka until it is done or a signal stops it."""
     stop = StopFlag()
     run = factory.producer_run(settings, options, stop)
+    metrics.serve(settings.metrics_port)
     stop.install()
     summary = run.run(progress_for_stderr())
     _report(summary)
@@ -36,6 +37,7 @@ def produce(settings: Settings, options: RunOptions) -> Summary:
 def consume(settings: Settings, kind: str, idle_exit: float | None, send_emails: bool) -> int:
     """Run the ``kind`` consumer until SIGTERM (or ``idle_exit`` quiet seconds)."""
     stop = StopFlag()
+    metrics.serve(settings.metrics_port)
     if kind == "cases":
         cases = factory.case_consumer(settings, stop)
         stop.install()
@@ -53,6 +55,7 @@ def serve_confirmations(settings: Settings) -> int:
     minute what was recorded while Kafka was away."""
     book = factory.answer_book(settings)
     app = factory.confirmation_app(settings, book)
+    metrics.serve(settings.metrics_port)
     stopped = threading.Event()
     threading.Thread(
         target=republish, args=(book, REPUBLISH_SECONDS, stopped), name="republisher", daemon=True

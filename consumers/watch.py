@@ -1,0 +1,100 @@
+"""What a running consumer shows: its lag per partition (a metric) and, on a terminal,
+a status line with records/s, lag and emails/s."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from fraudstream import metrics
+
+# librdkafka's answer for an offset it does not know (OFFSET_INVALID).
+_NO_OFFSET = -1001
+
+
+class LagWatch:
+    """The group's lag on each partition this member holds: high watermark - committed.
+
+    The high watermark is the one the last fetch brought (no request); the committed
+    offsets are asked of the group coordinator, at most every ``interval`` seconds.
+    A topic written in Kafka transactions keeps a lag of 1 on a partition that is
+    read to the end: the transaction's commit marker takes an offset no record has.
+    """
+
+    def __init__(self, group: str, interval: float = 2.0) -> None:
+        self.group, self.interval = group, interval
+        self.total = 0
+        self._checked = 0.0
+        self._shown: set[tuple[str, int]] = set()
+
+    def update(self, consumer: Consumer, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._checked < self.interval:
+            return
+        self._checked = now
+        try:
+            lags = lag_of(consumer, consumer.assignment())
+        except KafkaException:
+            return  # the coordinator is away: the next update tries again
+        metrics.set_lag(self.group, lags)
+        held = {(topic, partition) for topic, partition, _ in lags}
+        self.forget(self._shown - held)
+        self._shown = held
+        self.total = sum(lag for *_, lag in lags)
+
+    def forget(self, partitions: set[tuple[str, int]]) -> None:
+        metrics.forget_lag(self.group, partitions)
+        self._shown -= partitions
+
+
+def lag_of(consumer: Consumer, assignment: list[TopicPartition]) -> list[tuple[str, int, int]]:
+    """(topic, partition, lag) of each assigned partition whose high watermark is known."""
+    if not assignment:
+        return []
+    lags = []
+    for tp in consumer.committed(assignment, timeout=5):
+        low, high = consumer.get_watermark_offsets(tp, cached=True)
+        if high == _NO_OFFSET:
+            continue  # nothing fetched yet
+        committed = tp.offset if tp.offset >= 0 else low
+        lags.append((tp.topic, tp.partition, max(high - committed, 0)))
+    return lags
+
+
+class StatusLine:
+    """One line on a terminal, redrawn every ``interval`` seconds: records/s, lag, emails/s."""
+
+    def __init__(self, name: str, stream: TextIO | None = None, interval: float = 1.0) -> None:
+        self.name, self.interval = name, interval
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = self.stream.isatty()
+        self._last: tuple[float, int, int] | None = None  # when, records, emails
+        self._width = 0
+
+    def show(self, records: int, emails: int, lag: int) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if self._last is None:
+            self._last = (now, records, emails)
+            return
+        then, records_then, emails_then = self._last
+        if now - then < self.interval:
+            return
+        self._last = (now, records, emails)
+        seconds = now - then
+        text = (
+            f"{self.name}: {records:,} records, {(records - records_then) / seconds:,.0f}/s, "
+            f"lag {lag:,}, {(emails - emails_then) / seconds:,.0f} emails/s"
+        )
+        self.stream.write("\r" + text.ljust(self._width))
+        self.stream.flush()
+        self._width = len(text)
+
+    def close(self) -> None:
+        if self.enabled and self._width:
+            self.stream.write("\n")
+            self.stream.flush()

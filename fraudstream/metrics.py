@@ -1,0 +1,117 @@
+"""The services' Prometheus metrics, served on loopback at METRICS_PORT when it is set.
+
+Every metric a service updates is declared here, once per process (the default
+registry), so the names the dashboards and alerts query are in one place:
+``infrastructure/monitoring.tf`` and the tests read them from ``METRIC_NAMES``.
+Counters only ever grow; a restarted process starts them again from zero, which
+Prometheus's ``rate`` and ``increase`` take in their stride.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Iterable
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from fraudstream.errors import PermanentError
+
+METRICS_HOST = "127.0.0.1"  # scraped by the agent on the same machine, never from outside
+
+# Seconds: a commit or a batch takes from a few milliseconds to a minute of retries.
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+# The producer
+ROWS_READ = Counter("fraudstream_producer_rows_read", "CSV lines read and committed, good or not")
+ROWS_PRODUCED = Counter(
+    "fraudstream_producer_rows_produced", "Records committed to Kafka, by the detector's verdict",
+    ["verdict"],
+)  # fmt: skip
+ROWS_REJECTED = Counter("fraudstream_producer_rows_rejected", "Malformed lines quarantined")
+TRANSACTIONS = Counter(
+    "fraudstream_producer_transactions", "Kafka transactions, committed or failed", ["outcome"]
+)
+COMMIT_SECONDS = Histogram(
+    "fraudstream_producer_commit_seconds", "Time to commit a Kafka transaction",
+    buckets=_LATENCY_BUCKETS,
+)  # fmt: skip
+
+# The consumers (the label ``group`` is the consumer group: one per kind of consumer)
+RECORDS_CONSUMED = Counter(
+    "fraudstream_consumer_records", "Records taken from Kafka", ["group", "topic"]
+)
+BATCHES = Counter("fraudstream_consumer_batches", "Batches finished and committed", ["group"])
+BATCH_SECONDS = Histogram(
+    "fraudstream_consumer_batch_seconds", "Time to finish a batch, retries included", ["group"],
+    buckets=_LATENCY_BUCKETS,
+)  # fmt: skip
+EMAILS = Counter(
+    "fraudstream_emails", "Emails by outcome: sent, rejected (the address or the server "
+    "refused it for good), already_sent (a redo found it in the email log)", ["group", "status"],
+)  # fmt: skip
+EMAILS_RETRIED = Counter(
+    "fraudstream_emails_retried", "Emails tried again after a transient SMTP failure", ["group"]
+)
+DEAD_LETTERS = Counter(
+    "fraudstream_dead_letters", "Records sent to the dead-letter topic", ["group"]
+)
+RETRIES = Counter(
+    "fraudstream_retries", "Waits before another attempt, by what failed", ["group", "cause"]
+)
+LAG = Gauge(
+    "fraudstream_consumer_lag",
+    "Records in a partition past the group's committed offset (high watermark - committed)",
+    ["group", "topic", "partition"],
+)  # fmt: skip
+
+# The confirmation service
+ANSWERS_RECORDED = Counter(
+    "fraudstream_answers_recorded", "Customers' answers recorded, by answer", ["status"]
+)
+ANSWERS_PUBLISHED = Counter(
+    "fraudstream_answers_published", "Answers published to the confirmation topic"
+)
+
+METRIC_NAMES = frozenset(
+    next(iter(metric.describe())).name  # without the _total that counters' samples add
+    for metric in (
+        ROWS_READ, ROWS_PRODUCED, ROWS_REJECTED, TRANSACTIONS, COMMIT_SECONDS,
+        RECORDS_CONSUMED, BATCHES, BATCH_SECONDS, EMAILS, EMAILS_RETRIED, DEAD_LETTERS,
+        RETRIES, LAG, ANSWERS_RECORDED, ANSWERS_PUBLISHED,
+    )
+)  # fmt: skip
+
+
+class MetricsPortError(PermanentError):
+    """METRICS_PORT cannot be listened on."""
+
+
+def serve(port: int | None) -> WSGIServer | None:
+    """Serve /metrics on 127.0.0.1:``port`` from a background thread (None: no endpoint)."""
+    if port is None:
+        return None
+    try:
+        server, _thread = start_http_server(port, addr=METRICS_HOST)
+    except OSError as error:
+        reason = "it is in use" if error.errno == errno.EADDRINUSE else str(error)
+        raise MetricsPortError(
+            f"invalid configuration: METRICS_PORT: cannot serve metrics on "
+            f"{METRICS_HOST}:{port}: {reason}"
+        ) from None
+    return server
+
+
+def set_lag(group: str, lags: Iterable[tuple[str, int, int]]) -> None:
+    """The lag of each (topic, partition, lag) this member holds."""
+    for topic, partition, lag in lags:
+        LAG.labels(group, topic, str(partition)).set(lag)
+
+
+def forget_lag(group: str, partitions: Iterable[tuple[str, int]]) -> None:
+    """Partitions this member no longer holds: another member reports them now."""
+    for topic, partition in partitions:
+        try:
+            LAG.remove(group, topic, str(partition))
+        except KeyError:
+            continue
