@@ -34,7 +34,7 @@ def _transaction(number: int, email: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _messages(settings: Settings) -> list[dict[str, Any]]:
+def with_bad_records(settings: Settings) -> list[dict[str, Any]]:
     """Good transactions, three with addresses SMTP cannot take, and a customer's answer:
     a record under another registered schema, on the transactions topic."""
     declared, domain = topology(settings), settings.customer_email_domain
@@ -61,7 +61,7 @@ def test_bad_addresses_are_rejected_a_foreign_record_dead_lettered_and_the_rest_
     settings: Settings, stack: Stack
 ) -> None:
     producer = Producer(producer_config(settings.kafka_bootstrap_servers))
-    produce_and_wait(producer, _messages(settings), "the test records")
+    produce_and_wait(producer, with_bad_records(settings), "the test records")
 
     totals = consume(settings, "non-fraud")
 
