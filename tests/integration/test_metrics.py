@@ -124,8 +124,8 @@ def test_the_producer_counts_what_it_committed(settings: Settings, tmp_path: Pat
     try:
         before = scrape(port)
         with scraping(port) as seen:  # paced: a transaction a PaySim step, 300 steps a second
-            run = factory.producer_run(settings, RunOptions(str(source), speed=300), StopFlag())
-            summary = run.run(ProgressLog())
+            paced = factory.producer_run(settings, RunOptions(str(source), speed=300), StopFlag())
+            summary = paced.run(ProgressLog())
         after = scrape(port)
     finally:
         server.shutdown()
