@@ -26,6 +26,7 @@ from wiring.factory import CONSUMER_KINDS
 from wiring.provision import migrate_cases, provision
 
 TRAINING_ROWS = 2_000_000
+REPORT_PATH = Path("build/report.html")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,6 +130,11 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("-o", "--output", type=Path, required=True)
     generate.set_defaults(handler=_generate)
     _detector_commands(subcommands)
+    report = subcommands.add_parser(
+        "report", help="write the run report: one HTML page of what the lake and Kafka hold"
+    )
+    report.add_argument("-o", "--output", type=Path, default=REPORT_PATH, help="the page")
+    report.set_defaults(handler=lambda args: _write_report(_settings(), args.output))
     show = subcommands.add_parser("cases", help="show the fraud case table: counts, newest cases")
     show.add_argument("--limit", type=_positive_int, default=10, help="newest cases shown")
     show.set_defaults(handler=lambda args: commands.show_cases(_settings(), args.limit))
@@ -210,6 +216,21 @@ def _detecting() -> ModuleType:
         ) from None
 
 
+def _write_report(settings: Settings, output: Path) -> int:
+    """Gather the facts and write the page (matplotlib, from the ``report`` extra)."""
+    try:
+        facts = importlib.import_module("reporting.facts")
+        page = importlib.import_module("reporting.page")
+    except ImportError as error:
+        raise ConfigError(
+            f"the report needs the 'report' extra ({error.name} is missing): "
+            "pip install 'fraudstream[report]'"
+        ) from None
+    written = page.write_report(facts.gather(settings), output)
+    print(f"report: {written.resolve()}")
+    return 0
+
+
 def _train(args: argparse.Namespace) -> int:
     output = args.output or Path("models") / f"{args.detector}.onnx"
     _detecting().train(args.detector, args.rows, args.seed, output)
@@ -236,7 +257,9 @@ def _demo(args: argparse.Namespace) -> int:
     provision(settings, say=print)
     csv_path = args.csv or demo.generated_csv(args.rows, say=print)
     source = demo.upload_dataset(settings, csv_path, say=print)
-    summary = commands.produce(settings, RunOptions(source))
+    producing = settings.model_copy(update={"metrics_port": demo.METRICS_PORTS["producer"]})
+    print(f"metrics while it runs: {demo.metrics_addresses()}")
+    summary = commands.produce(producing, RunOptions(source))
     if not args.consumers:
         return 0
     consumers = demo.run_consumers(args.idle_exit, say=print)
@@ -244,4 +267,5 @@ def _demo(args: argparse.Namespace) -> int:
           f"({summary.total.fraud:,} fraud, {summary.total.rejected:,} rejected), "
           f"done in {time.monotonic() - started:.0f} s")  # fmt: skip
     demo.report(settings, consumers, commands.case_lines(settings), say=print)
+    _write_report(settings, REPORT_PATH)
     return max(run.exit_code for run in consumers)

@@ -21,6 +21,9 @@ from fraudstream.topology import LakeFolder, topology
 
 Say = Callable[[str], None]
 DEMO_DIR = Path("build/demo")
+# Where each part of the demo serves its metrics while it runs (127.0.0.1); the
+# confirmation service of `make confirmation-service` serves its own at 9105.
+METRICS_PORTS = {"producer": 9101, "non-fraud": 9102, "fraud": 9103, "cases": 9104}
 
 
 @dataclass(frozen=True)
@@ -53,11 +56,11 @@ def run_consumers(idle_exit: float, say: Say, logs: Path = DEMO_DIR / "logs") ->
     own, until their topics have been quiet for ``idle_exit`` seconds. Each one's log goes
     to a file, its summary line comes back."""
     logs.mkdir(parents=True, exist_ok=True)
-    environment = {**os.environ, "LOG_FORMAT": "json"}
     started = {}
     for kind in ("non-fraud", "fraud", "cases"):
         log = logs / f"{kind}-consumer.log"
         command = [sys.executable, "-m", "wiring", "consume", kind, "--idle-exit", str(idle_exit)]
+        environment = {**os.environ, "LOG_FORMAT": "json", "METRICS_PORT": str(METRICS_PORTS[kind])}
         with log.open("wb") as log_file:
             started[kind] = (subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log_file,
                                               env=environment, text=True), log)  # fmt: skip
@@ -71,6 +74,13 @@ def run_consumers(idle_exit: float, say: Say, logs: Path = DEMO_DIR / "logs") ->
         summary = lines[-1] if lines else failed
         runs.append(ConsumerRun(kind, process.returncode, summary, log))
     return runs
+
+
+def metrics_addresses() -> str:
+    """Each part's metrics endpoint, for a person."""
+    return ", ".join(
+        f"{part} http://127.0.0.1:{port}/metrics" for part, port in METRICS_PORTS.items()
+    )
 
 
 def report(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 
 import pytest
 from confluent_kafka.admin import AdminClient
+from playwright.sync_api import Browser, sync_playwright
 
 from devstack import health, process
 from devstack import stack as devstack
@@ -214,3 +216,16 @@ def sasl_kafka(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         yield topology.bootstrap_servers, password
     finally:
         process.stop(root, "kafka-1")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's headless Chromium, driven by Playwright."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (scripts/install-chromium.sh installs it)")
+    with sync_playwright() as playwright:
+        # The sandbox needs user namespaces, which containers and CI machines often lack.
+        launched = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        yield launched
+        launched.close()

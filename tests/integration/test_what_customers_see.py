@@ -7,13 +7,12 @@ clicked through to a recorded answer.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from fraudstream.config import Settings
 from fraudstream.emails import money
@@ -21,18 +20,6 @@ from fraudstream.topology import ANSWERS_FOLDER
 from tests.integration.confirmation_server import confirmation_service
 from tests.integration.conftest import Stack
 from tests.integration.pipeline import consume, lake_documents, lake_records, mails_to, produce
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("Debian's chromium is not installed (scripts/install-chromium.sh installs it)")
-    with sync_playwright() as playwright:
-        # The sandbox needs user namespaces, which containers and CI machines often lack.
-        launched = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

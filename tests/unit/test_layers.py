@@ -2,7 +2,8 @@
 
 From the bottom up: the core (``fraudstream``), the detectors (``detection``),
 then the two services (``producer``, ``consumers``), which do not know each
-other (only the producer scores with the detectors), then the
+other (only the producer scores with the detectors), and the run report
+(``reporting``), which reads what they left through the core; then the
 composition root (``wiring``), which is the only package that knows them all.
 A module may import its own layer and the layers below it, never one above.
 """
@@ -21,10 +22,20 @@ from tests.conftest import REPO_ROOT
 
 # What each package must never import.
 FORBIDDEN = {
-    "fraudstream": {"detection", "producer", "consumers", "wiring", "devstack", "bench", "tests"},
-    "detection": {"producer", "consumers", "wiring", "devstack", "bench", "tests"},
-    "producer": {"consumers", "wiring", "devstack", "bench", "tests"},
-    "consumers": {"detection", "producer", "wiring", "devstack", "bench", "tests"},
+    "fraudstream": {
+        "detection",
+        "producer",
+        "consumers",
+        "reporting",
+        "wiring",
+        "devstack",
+        "bench",
+        "tests",
+    },
+    "detection": {"producer", "consumers", "reporting", "wiring", "devstack", "bench", "tests"},
+    "producer": {"consumers", "reporting", "wiring", "devstack", "bench", "tests"},
+    "consumers": {"detection", "producer", "reporting", "wiring", "devstack", "bench", "tests"},
+    "reporting": {"detection", "producer", "consumers", "wiring", "devstack", "bench", "tests"},
     "devstack": {"fraudstream", "producer", "consumers", "wiring", "bench", "tests"},
 }
 # ``python -m fraudstream`` has to find the command line somewhere: its __main__ only hands

@@ -1,0 +1,105 @@
+"""The run report: one self-contained HTML page, its plots inline SVG drawn by matplotlib."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from statistics import median
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from reporting.facts import Facts
+
+Draw = Callable[[Axes], None]
+
+
+def write_report(facts: Facts, path: Path) -> Path:
+    """Write the page to ``path``; returns it."""
+    environment = Environment(
+        loader=PackageLoader("reporting", "templates"), autoescape=select_autoescape()
+    )
+    page = environment.get_template("report.html.j2").render(
+        facts=facts, written_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        types=_types(facts), plots=_plots(facts),
+    )  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def _types(facts: Facts) -> list[tuple[str, int, float, float]]:
+    """(type, rows, total amount, median amount) of each transaction type."""
+    return [
+        (name, len(amounts), sum(amounts), median(amounts))
+        for name, amounts in sorted(facts.amounts_by_type.items())
+    ]
+
+
+def _plots(facts: Facts) -> dict[str, Markup]:
+    plots = {"steps": _svg(lambda axes: _steps(axes, facts)),
+             "amounts": _svg(lambda axes: _amounts(axes, facts)),
+             "emails": _svg(lambda axes: _emails(axes, facts))}  # fmt: skip
+    if facts.answers:
+        plots["answers"] = _svg(lambda axes: _answers(axes, facts))
+    if any(d.answered for d in facts.detectors):
+        plots["precision"] = _svg(lambda axes: _precision(axes, facts))
+    return plots
+
+
+def _svg(draw: Draw) -> Markup:
+    """The drawing as inline SVG (a Figure of its own: no pyplot, no display needed)."""
+    figure = Figure(figsize=(8, 3.2), dpi=100)
+    draw(figure.subplots())
+    figure.tight_layout()
+    svg = io.StringIO()
+    figure.savefig(svg, format="svg", metadata={"Date": None})
+    text = svg.getvalue()
+    return Markup(text[text.index("<svg") :])  # the markup is matplotlib's own
+
+
+def _steps(axes: Axes, facts: Facts) -> None:
+    steps = sorted(facts.rows_by_step)
+    axes.bar(steps, [facts.rows_by_step[s] for s in steps], width=1.0, color="#8aa4c8",
+             label="rows")  # fmt: skip
+    fraud = axes.twinx()
+    fraud.plot(steps, [facts.fraud_by_step[s] for s in steps], color="#c0392b", linewidth=1,
+               label="flagged as fraud")  # fmt: skip
+    axes.set(xlabel="PaySim step (hour)", ylabel="rows")
+    fraud.set_ylabel("flagged as fraud", color="#c0392b")
+
+
+def _amounts(axes: Axes, facts: Facts) -> None:
+    names = sorted(facts.amounts_by_type)
+    positive = [[a for a in facts.amounts_by_type[n] if a > 0] or [1.0] for n in names]
+    axes.boxplot(positive, showfliers=False)
+    axes.set_xticks(range(1, len(names) + 1), names)
+    axes.set(yscale="log", ylabel="amount (log scale)")
+
+
+def _emails(axes: Axes, facts: Facts) -> None:
+    statuses = ["sent", "rejected"]
+    counts = [facts.emails[s] for s in statuses]
+    axes.barh(statuses, counts, color=["#27ae60", "#c0392b"])
+    axes.set(xlabel="emails")
+
+
+def _answers(axes: Axes, facts: Facts) -> None:
+    for status, colour in (("confirmed_fraud", "#c0392b"), ("not_fraud", "#27ae60")):
+        times = [when for when, said in facts.answers if said == status]
+        if times:
+            axes.step(times, range(1, len(times) + 1), where="post", color=colour, label=status)
+    axes.set(ylabel="answers so far")
+    axes.legend(loc="upper left")
+    axes.tick_params(axis="x", labelrotation=30)
+
+
+def _precision(axes: Axes, facts: Facts) -> None:
+    answered = [d for d in facts.detectors if d.answered]
+    axes.bar([d.detector for d in answered], [d.precision or 0.0 for d in answered],
+             color="#8aa4c8")  # fmt: skip
+    axes.set(ylim=(0, 1.05), ylabel="precision by the answers")
