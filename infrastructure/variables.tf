@@ -263,3 +263,23 @@ variable "cases_database_tier" {
     error_message = "cases_database_tier must be a Cloud SQL tier such as db-g1-small or db-custom-2-7680."
   }
 }
+
+variable "alert_notification_channels" {
+  description = "Cloud Monitoring notification channels (projects/P/notificationChannels/ID) the alerts go to; none: they show in the console only."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for channel in var.alert_notification_channels : can(regex("^projects/[^/]+/notificationChannels/[^/]+$", channel))])
+    error_message = "Each channel is projects/PROJECT/notificationChannels/ID."
+  }
+}
+
+variable "lag_alert_threshold" {
+  description = "Records behind, summed over a consumer group's partitions, above which a lag that keeps rising raises an alert."
+  type        = number
+  default     = 10000
+  validation {
+    condition     = var.lag_alert_threshold >= 0
+    error_message = "The threshold is a number of records, 0 or more."
+  }
+}

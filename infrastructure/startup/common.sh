@@ -56,8 +56,10 @@ apt_install() {
 
 # The Ops Agent sends the journal (every unit's log) to Cloud Logging and the
 # VM's metrics to Cloud Monitoring. Installed once; metadata ops-agent=false skips it.
+# install_ops_agent [METRICS]: the agent, shipping the journal to Cloud Logging and,
+# given a "metrics:" section of its configuration, those metrics to Cloud Monitoring.
 install_ops_agent() {
-  local wanted
+  local wanted metrics=${1:-}
   wanted=$(metadata ops-agent)
   [ "$wanted" = true ] || return 0
   if ! systemctl is-enabled google-cloud-ops-agent >/dev/null 2>&1; then
@@ -76,5 +78,6 @@ logging:
       journal:
         receivers: [journal]
 CONFIG
+  [ -z "$metrics" ] || echo "$metrics" >>/etc/google-cloud-ops-agent/config.yaml
   systemctl restart google-cloud-ops-agent
 }

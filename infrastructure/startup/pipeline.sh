@@ -87,6 +87,45 @@ command_of() {
   esac
 }
 
+# Each long-running service serves its Prometheus metrics on a loopback port of
+# its own (METRICS_PORT), which the Ops Agent scrapes; setup serves none.
+metrics_port_of() {
+  case "$1" in
+    produce) echo 9101 ;;
+    consume-non-fraud) echo 9102 ;;
+    consume-fraud) echo 9103 ;;
+    consume-cases) echo 9104 ;;
+    confirmation-service) echo 9105 ;;
+    *) echo "" ;;
+  esac
+}
+
+# The Ops Agent's "metrics:" section: a Prometheus receiver over this VM's services.
+ops_agent_metrics() {
+  local service port targets=""
+  for service in $services; do
+    port=$(metrics_port_of "$service")
+    [ -z "$port" ] || targets="$targets${targets:+, }'127.0.0.1:$port'"
+  done
+  [ -n "$targets" ] || return 0
+  cat <<METRICS
+metrics:
+  receivers:
+    fraudstream:
+      type: prometheus
+      config:
+        scrape_configs:
+          - job_name: fraudstream
+            scrape_interval: 30s
+            static_configs:
+              - targets: [$targets]
+  service:
+    pipelines:
+      fraudstream:
+        receivers: [fraudstream]
+METRICS
+}
+
 # Topics, schemas and Kafka principals live inside the private network, out of
 # Terraform's reach: "setup", on the producer VM, creates them as Kafka's
 # administrator (idempotent), retried until Kafka and the registry answer. The
@@ -95,7 +134,7 @@ command_of() {
 # The producer exits when the file is done (Restart=on-failure); a consumer
 # or the service runs until stopped. SIGTERM lets a consumer finish its batch.
 write_unit() {
-  local service=$1 restart=always type=simple after="network-online.target" command login=""
+  local service=$1 restart=always type=simple after="network-online.target" command login="" port
   command=$(command_of "$service")
   [ "$service" = produce ] && restart=on-failure
   [ "$service" = setup ] && restart=on-failure && type=oneshot
@@ -107,6 +146,9 @@ write_unit() {
   [ "$service" = consume-cases ] &&
     login="$login
 ExecStartPre=$HOME_DIR/current/venv/bin/fraudstream migrate"
+  port=$(metrics_port_of "$service")
+  [ -z "$port" ] || login="$login
+Environment=METRICS_PORT=$port"
   if [ "$service" = setup ] && [ -e "$CONFIG_DIR/kafka-principals" ]; then
     login="$login
 LoadCredential=kafka-principals:$CONFIG_DIR/kafka-principals
@@ -143,12 +185,12 @@ UNIT
 
 write_environment
 write_kafka_logins
-install_ops_agent
+source=$(metadata fraudstream-source)
+services=$(metadata fraudstream-services)
+install_ops_agent "$(ops_agent_metrics)"
 apt_install python3-venv
 id fraudstream >/dev/null 2>&1 || useradd --system --home-dir /var/lib/fraudstream fraudstream
 install_release
-source=$(metadata fraudstream-source)
-services=$(metadata fraudstream-services)
 for service in $services; do
   write_unit "$service"
 done

@@ -10,11 +10,13 @@ zones come from the Compute API, as on a fresh project's first apply).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from fraudstream import metrics
 from fraudstream.config import load_settings
 from fraudstream.topology import kafka_principals, topology
 from tests.integration.vm_rehearsal import startup_script
@@ -274,6 +276,7 @@ API_OF_TYPE = {
     "google_logging_": "logging.googleapis.com",
     "google_service_networking_": "servicenetworking.googleapis.com",
     "google_sql_": "sqladmin.googleapis.com",
+    "google_monitoring_": "monitoring.googleapis.com",
 }
 
 
@@ -453,3 +456,34 @@ def test_a_model_detector_gets_its_model_from_the_artifacts_bucket(
     assert load_settings(detector="gbm", detector_model=settings["DETECTOR_MODEL"])
     assert "DETECTOR_MODEL" not in _producer_settings(spread)
     assert not any(".model[" in address for address in spread)
+
+
+def _queried_metrics(query: str) -> set[str]:
+    """The metric names a PromQL query reads, without the suffixes Prometheus adds."""
+    names = set(re.findall(r"fraudstream_[a-z_]+", query))
+    return {re.sub(r"_(total|bucket|count|sum)$", "", name) for name in names}
+
+
+def test_one_dashboard_and_an_alert_for_lag_dead_letters_and_smtp_rejections(
+    spread: Resources,
+) -> None:
+    dashboards = _of_type(spread, "google_monitoring_dashboard")
+    assert len(dashboards) == 1
+    dashboard = json.loads(next(iter(dashboards.values()))["dashboard_json"])
+    queries = [tile["widget"]["xyChart"]["dataSets"][0]["timeSeriesQuery"]["prometheusQuery"]
+               for tile in dashboard["mosaicLayout"]["tiles"]]  # fmt: skip
+    alerts = _of_type(spread, "google_monitoring_alert_policy")
+    conditions = {
+        address.split('"')[1]: policy["conditions"][0]["condition_prometheus_query_language"][0]
+        for address, policy in alerts.items()
+    }
+    assert set(conditions) == {"lag-rising", "dead-letters", "smtp-rejections"}
+    assert "fraudstream_consumer_lag" in conditions["lag-rising"]["query"]
+    assert conditions["lag-rising"]["duration"] == "1200s"
+    assert "fraudstream_dead_letters_total" in conditions["dead-letters"]["query"]
+    assert 'status="rejected"' in conditions["smtp-rejections"]["query"]
+    # Every name queried is one the services export: a renamed metric breaks this test.
+    read = set().union(*(_queried_metrics(q) for q in queries + [c["query"] for c in
+                                                                 conditions.values()]))  # fmt: skip
+    assert read <= metrics.METRIC_NAMES, read - metrics.METRIC_NAMES
+    assert len(read) >= 10

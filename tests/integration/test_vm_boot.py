@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from fraudstream import cases, lake
@@ -181,6 +182,11 @@ def test_a_pipeline_vm_boots_retries_what_fails_and_its_units_move_every_row(
         port = units["confirmation-service"].environment["CONFIRMATION_PORT"]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as answer:
             assert answer.status == 200
+        # Each unit serves its metrics where the Ops Agent scrapes them.
+        non_fraud = len(_lake_rows(bare_settings)) - len(flagged)
+        wait_until(lambda: _consumed(units["consume-non-fraud"]) == non_fraud, "its metrics")
+        for name in running:
+            assert "fraudstream_" in _metrics_text(units[name])
     finally:
         for process in running.values():
             process.send_signal(signal.SIGTERM)
@@ -193,6 +199,22 @@ def test_a_pipeline_vm_boots_retries_what_fails_and_its_units_move_every_row(
     assert len({(row["step"], row["nameOrig"], row["amount"]) for row in rows}) == ROWS
     assert sum(row["isFraud"] for row in rows) > 0
     assert _case_ids(passwords["cases-url"]) == flagged
+
+
+def _metrics_text(unit: Unit) -> str:
+    port = unit.environment["METRICS_PORT"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+        return str(answer.read().decode())
+
+
+def _consumed(unit: Unit) -> float:
+    """Records the unit's consumer took, by its metrics."""
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(_metrics_text(unit))
+        for sample in family.samples
+        if sample.name == "fraudstream_consumer_records_total"
+    )
 
 
 def _case_ids(url: str) -> set[str]:

@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from devstack.layout import Topology
 from devstack.services import kafka_node_properties, sasl_properties
 from fraudstream.config import Settings
+from tests.conftest import REPO_ROOT
 from tests.integration.vm_rehearsal import startup_script
 from tests.terraform_config import terraform_config
 
@@ -253,3 +255,28 @@ def test_the_kafka_vms_run_the_sasl_configuration_the_local_stack_runs(tmp_path:
         "group.initial.rebalance.delay.ms",
     }
     assert shared <= set(cloud)
+
+
+def _pipeline_function(services: str, call: str) -> str:
+    """What a function of startup/pipeline.sh prints for a VM running ``services``."""
+    script = (REPO_ROOT / "infrastructure" / "startup" / "pipeline.sh").read_text()
+    functions = script[: script.index("\nwrite_environment\n")]  # definitions only, no boot
+    result = subprocess.run(
+        ["bash", "-c", f'{functions}\nservices="{services}"\n{call}'],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return result.stdout
+
+
+def test_the_ops_agent_scrapes_the_metrics_port_of_each_service_of_the_vm() -> None:
+    section = yaml.safe_load(_pipeline_function("setup produce consume-cases", "ops_agent_metrics"))
+    receiver = section["metrics"]["receivers"]["fraudstream"]
+    assert receiver["type"] == "prometheus"
+    (job,) = receiver["config"]["scrape_configs"]
+    assert job["static_configs"] == [{"targets": ["127.0.0.1:9101", "127.0.0.1:9104"]}]
+    assert section["metrics"]["service"]["pipelines"]["fraudstream"]["receivers"] == ["fraudstream"]
+    ports = [_pipeline_function("", f"metrics_port_of {service}").strip() for service in
+             ("produce", "consume-non-fraud", "consume-fraud", "consume-cases",
+              "confirmation-service", "setup")]  # fmt: skip
+    assert ports == ["9101", "9102", "9103", "9104", "9105", ""]
+    assert _pipeline_function("setup", "ops_agent_metrics") == ""
