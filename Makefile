@@ -13,7 +13,7 @@ ROWS ?= 20000
 TERRAFORM ?= terraform
 STACK_ENV = eval "$$($(PY) -m devstack env)"
 
-.PHONY: help install demo setup confirmation-service cases models evaluate test infra-lint infra-validate infra-destroy dist lock unit integration browser postgresql lint bench bench-kafka bench-producer bench-consumers stack-up stack-down stack-status
+.PHONY: help install demo setup confirmation-service report cases models evaluate test infra-lint infra-validate infra-destroy dist lock unit integration browser postgresql lint bench bench-kafka bench-producer bench-consumers stack-up stack-down stack-status
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -33,8 +33,11 @@ setup: stack-up ## create the topics, schemas and buckets on the local stack (id
 	$(STACK_ENV) && $(PY) -m fraudstream setup
 
 confirmation-service: setup ## serve the links of the fraud emails on 127.0.0.1:8000, and record the answers in the case table, until Ctrl-C
-	$(STACK_ENV) && { $(PY) -m fraudstream consume cases & cases=$$!; \
-	  trap 'kill $$cases 2>/dev/null' EXIT; $(PY) -m fraudstream confirmation-service; }
+	$(STACK_ENV) && { METRICS_PORT=9104 $(PY) -m fraudstream consume cases & cases=$$!; \
+	  trap 'kill $$cases 2>/dev/null' EXIT; METRICS_PORT=9105 $(PY) -m fraudstream confirmation-service; }
+
+report: stack-up ## write the run report (build/report.html) from the lake and Kafka
+	$(STACK_ENV) && $(PY) -m fraudstream report
 
 cases: stack-up ## show the fraud case table: counts by detector and status, the newest cases
 	$(STACK_ENV) && $(PY) -m fraudstream cases
