@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 
 from confluent_kafka import Consumer, Message, Producer
 from sqlalchemy import Engine
 
 from consumers import sinks
 from consumers.decoding import decode_batch
-from consumers.retry import Backoff, StopWhileRetryingError, Waiter, until_done
-from consumers.watch import LagWatch, StatusLine
+from consumers.retry import Backoff, StopWhileRetryingError, Waiter, pause_in_group, until_done
+from consumers.watch import ConsumerWatch
 from fraudstream import cases, kafka, metrics
 from fraudstream.avro_codec import RecordDecoder
 from fraudstream.config import Settings
@@ -56,8 +58,8 @@ class CaseConsumer:
         backoff = Backoff(self.settings.retry_first_seconds, self.settings.retry_max_seconds)
         group = self.settings.cases_consumer_group
         self.waiter = Waiter(self._pause, lambda: self.stop.requested, backoff,
-                             lambda cause: metrics.RETRIES.labels(group, cause).inc())  # fmt: skip
-        self.lag, self.status = LagWatch(group), StatusLine(group)
+                             partial(metrics.count_retry, group))  # fmt: skip
+        self.watch = ConsumerWatch(group, self.consumer)
         self.dead_letters = sinks.DeadLetters(
             self.dead_letter_producer, self.settings.dead_letter_topic,
             self.settings.cases_consumer_group, self.waiter,
@@ -90,7 +92,7 @@ class CaseConsumer:
             log.warning("stopped while retrying; the batch is left uncommitted for a redo",
                         extra={"what": str(stopped)})  # fmt: skip
         finally:
-            self.status.close()
+            self.watch.close()
             self.consumer.close()
             self.dead_letter_producer.flush(30)
             self.engine.dispose()
@@ -98,10 +100,8 @@ class CaseConsumer:
         return self.totals
 
     def _watch(self, force: bool = False) -> None:
-        """The lag metric, and the status line on a terminal."""
-        self.lag.update(self.consumer, force)
-        records = self.totals.cases + self.totals.answers + self.totals.dead_letters
-        self.status.show(records, 0, self.lag.total)
+        totals = self.totals
+        self.watch.update(totals.cases + totals.answers + totals.dead_letters, force=force)
 
     def _finish(self, messages: list[Message]) -> None:
         started = time.monotonic()
@@ -126,12 +126,9 @@ class CaseConsumer:
 
     def _count(self, messages: list[Message], dead: int, started: float) -> None:
         group = self.settings.cases_consumer_group
-        for topic in {message.topic() for message in messages}:
-            taken = sum(message.topic() == topic for message in messages)
+        for topic, taken in Counter(str(message.topic()) for message in messages).items():
             metrics.RECORDS_CONSUMED.labels(group, topic).inc(taken)
-        metrics.BATCHES.labels(group).inc()
-        metrics.BATCH_SECONDS.labels(group).observe(time.monotonic() - started)
-        metrics.DEAD_LETTERS.labels(group).inc(dead)
+        metrics.count_batch(group, time.monotonic() - started, dead)
 
     def _commit(self, messages: list[Message]) -> None:
         """Each partition's next offset; a partition that moved is the new owner's to redo
@@ -150,16 +147,7 @@ class CaseConsumer:
                          extra={"topic": partition[0], "partition": partition[1]})  # fmt: skip
 
     def _pause(self, seconds: float) -> None:
-        """Wait while keeping this member in its group; what comes meanwhile is kept."""
-        assignment = self.consumer.assignment()
-        self.consumer.pause(assignment)
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            message = self.consumer.poll(min(left, 1.0))
-            if message is not None:
-                self._held.append(message)
-        still_assigned = set(self.consumer.assignment())
-        self.consumer.resume([tp for tp in assignment if tp in still_assigned])
+        pause_in_group(self.consumer, seconds, self._held.append)
 
 
 def _kafka_time(message: Message) -> datetime:

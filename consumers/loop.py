@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from functools import partial
 
 from confluent_kafka import Consumer, Message, TopicPartition
-from prometheus_client import Counter
 
 from consumers import sinks
 from consumers.buffer import BatchBuffer, Partition
@@ -35,9 +35,9 @@ from consumers.clients import ConsumerClients
 from consumers.decoding import Decoded, decode_batch
 from consumers.handlers import Handler
 from consumers.recovery import recover
-from consumers.retry import Backoff, StopWhileRetryingError, Waiter, until_done
+from consumers.retry import Backoff, StopWhileRetryingError, Waiter, pause_in_group, until_done
 from consumers.totals import Totals
-from consumers.watch import LagWatch, StatusLine
+from consumers.watch import ConsumerWatch
 from fraudstream import kafka, lake, metrics
 from fraudstream.batches import BatchKey, ndjson_line
 from fraudstream.config import Settings
@@ -55,13 +55,13 @@ class BatchConsumer:
     ) -> None:
         self.handler, self.clients, self.stop = handler, clients, stop
         self.totals = Totals()
-        self.lag = LagWatch(handler.group)
-        self.status = StatusLine(handler.group)
+        self.watch = ConsumerWatch(handler.group, clients.consumer)
+        self._consumed = metrics.RECORDS_CONSUMED.labels(handler.group, handler.topic)
         self.buffer: BatchBuffer[Message] = BatchBuffer(
             settings.batch_max_records, settings.batch_max_seconds
         )
         backoff = Backoff(settings.retry_first_seconds, settings.retry_max_seconds)
-        retries = partial(_count_retry, handler.group)
+        retries = partial(metrics.count_retry, handler.group)
         self.waiter = Waiter(self._pause, lambda: stop.requested, backoff, retries)
         self.dead_letters = sinks.DeadLetters(
             clients.dead_letter_producer, settings.dead_letter_topic, handler.group, self.waiter
@@ -95,20 +95,14 @@ class BatchConsumer:
             log.warning("stopped while retrying; the batch is left uncommitted for a redo",
                         extra={"what": str(stopped)})  # fmt: skip
         finally:
-            self.status.close()
+            self.watch.close()
             self.clients.close()
         log.info("consumer stopped", extra={"topic": self.handler.topic, **self.totals.counts()})
         return self.totals
 
-    @property
-    def _consumed(self) -> Counter:
-        return metrics.RECORDS_CONSUMED.labels(self.handler.group, self.handler.topic)
-
     def _watch(self, force: bool = False) -> None:
-        """The lag metric, and the status line on a terminal."""
-        self.lag.update(self.clients.consumer, force)
         totals = self.totals
-        self.status.show(totals.records + totals.dead_letters, totals.emails_sent, self.lag.total)
+        self.watch.update(totals.records + totals.dead_letters, totals.emails_sent, force)
 
     def _idle_for(self, seconds: float | None) -> bool:
         """Nothing buffered, and for ``seconds`` no message came, no batch was finished and
@@ -216,36 +210,22 @@ class BatchConsumer:
         for tp in partitions:
             self.buffer.revoke((tp.topic, tp.partition))
             self._logged.pop((tp.topic, tp.partition), None)
-        self.lag.forget({(tp.topic, tp.partition) for tp in partitions})
+        self.watch.forget({(tp.topic, tp.partition) for tp in partitions})
         if partitions:
             log.info(
                 "partitions revoked", extra={"partitions": [tp.partition for tp in partitions]}
             )
 
     def _pause(self, seconds: float) -> None:
-        """Wait while keeping this member in its group (no fetching meanwhile)."""
-        consumer = self.clients.consumer
-        assignment = consumer.assignment()
-        consumer.pause(assignment)
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            message = consumer.poll(min(left, 1.0))
-            if message is not None:
-                self._take(message)
-        still_assigned = set(consumer.assignment())
-        consumer.resume([tp for tp in assignment if tp in still_assigned])
-
-
-def _count_retry(group: str, cause: str) -> None:
-    metrics.RETRIES.labels(group, cause).inc()
+        pause_in_group(self.clients.consumer, seconds, self._take)
 
 
 def _count_batch(group: str, started: float, dead: int, emailed: sinks.EmailOutcome) -> None:
     """A finished batch in the metrics: its time, dead letters, emails and their retries."""
-    metrics.BATCHES.labels(group).inc()
-    metrics.BATCH_SECONDS.labels(group).observe(time.monotonic() - started)
-    metrics.DEAD_LETTERS.labels(group).inc(dead)
-    metrics.EMAILS.labels(group, "already_sent").inc(emailed.already_sent)
-    for entry in emailed.new_entries:
-        metrics.EMAILS.labels(group, entry["status"]).inc()
-        metrics.EMAILS_RETRIED.labels(group).inc(max(entry["attempts"] - 1, 0))
+    metrics.count_batch(group, time.monotonic() - started, dead)
+    statuses = Counter(entry["status"] for entry in emailed.new_entries)
+    statuses["already_sent"] += emailed.already_sent
+    for status, count in statuses.items():
+        metrics.EMAILS.labels(group, status).inc(count)
+    retried = sum(max(entry["attempts"] - 1, 0) for entry in emailed.new_entries)
+    metrics.EMAILS_RETRIED.labels(group).inc(retried)

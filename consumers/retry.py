@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
+
+from confluent_kafka import Consumer, Message
 
 log = logging.getLogger("fraudstream.consumer")
 
@@ -70,3 +73,17 @@ def until_done(
         except transient as error:
             waiter.after_failure(what, attempt, error)
             attempt += 1
+
+
+def pause_in_group(consumer: Consumer, seconds: float, keep: Callable[[Message], None]) -> None:
+    """Wait ``seconds`` while keeping the member in its group: fetching is paused, and
+    what was fetched already and comes now is handed to ``keep``."""
+    assignment = consumer.assignment()
+    consumer.pause(assignment)
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        message = consumer.poll(min(left, 1.0))
+        if message is not None:
+            keep(message)
+    still_assigned = set(consumer.assignment())
+    consumer.resume([tp for tp in assignment if tp in still_assigned])

@@ -36,7 +36,7 @@ class LagWatch:
             return
         self._checked = now
         try:
-            lags = lag_of(consumer, consumer.assignment())
+            lags = lag_of(consumer, consumer.assignment(), timeout=min(self.interval, 1.0))
         except KafkaException:
             return  # the coordinator is away: the next update tries again
         metrics.set_lag(self.group, lags)
@@ -50,18 +50,41 @@ class LagWatch:
         self._shown -= partitions
 
 
-def lag_of(consumer: Consumer, assignment: list[TopicPartition]) -> list[tuple[str, int, int]]:
-    """(topic, partition, lag) of each assigned partition whose high watermark is known."""
+def lag_of(
+    consumer: Consumer, assignment: list[TopicPartition], timeout: float = 1.0
+) -> list[tuple[str, int, int]]:
+    """(topic, partition, lag) of each assigned partition whose high watermark is known;
+    KafkaException when the coordinator does not answer within ``timeout``."""
     if not assignment:
         return []
     lags = []
-    for tp in consumer.committed(assignment, timeout=5):
+    for tp in consumer.committed(assignment, timeout=timeout):
         low, high = consumer.get_watermark_offsets(tp, cached=True)
         if high == _NO_OFFSET:
             continue  # nothing fetched yet
         committed = tp.offset if tp.offset >= 0 else low
         lags.append((tp.topic, tp.partition, max(high - committed, 0)))
     return lags
+
+
+class ConsumerWatch:
+    """What a running consumer shows, updated from its loop: the lag metric, and on a
+    terminal the status line."""
+
+    def __init__(self, group: str, consumer: Consumer) -> None:
+        self.consumer = consumer
+        self.lag, self.line = LagWatch(group), StatusLine(group)
+
+    def update(self, records: int, emails: int | None = None, force: bool = False) -> None:
+        """``records`` and ``emails`` are the consumer's totals so far (None: it sends none)."""
+        self.lag.update(self.consumer, force)
+        self.line.show(records, emails, self.lag.total)
+
+    def forget(self, partitions: set[tuple[str, int]]) -> None:
+        self.lag.forget(partitions)
+
+    def close(self) -> None:
+        self.line.close()
 
 
 class StatusLine:
@@ -74,22 +97,22 @@ class StatusLine:
         self._last: tuple[float, int, int] | None = None  # when, records, emails
         self._width = 0
 
-    def show(self, records: int, emails: int, lag: int) -> None:
+    def show(self, records: int, emails: int | None, lag: int) -> None:
         if not self.enabled:
             return
-        now = time.monotonic()
+        now, sent = time.monotonic(), emails or 0
         if self._last is None:
-            self._last = (now, records, emails)
+            self._last = (now, records, sent)
             return
-        then, records_then, emails_then = self._last
+        then, records_then, sent_then = self._last
         if now - then < self.interval:
             return
-        self._last = (now, records, emails)
+        self._last = (now, records, sent)
         seconds = now - then
-        text = (
-            f"{self.name}: {records:,} records, {(records - records_then) / seconds:,.0f}/s, "
-            f"lag {lag:,}, {(emails - emails_then) / seconds:,.0f} emails/s"
-        )
+        rate = (records - records_then) / seconds
+        text = f"{self.name}: {records:,} records, {rate:,.0f}/s, lag {lag:,}"
+        if emails is not None:
+            text += f", {(sent - sent_then) / seconds:,.0f} emails/s"
         self.stream.write("\r" + text.ljust(self._width))
         self.stream.flush()
         self._width = len(text)

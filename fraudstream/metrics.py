@@ -102,6 +102,17 @@ def serve(port: int | None) -> WSGIServer | None:
     return server
 
 
+def count_retry(group: str, cause: str) -> None:
+    RETRIES.labels(group, cause).inc()
+
+
+def count_batch(group: str, seconds: float, dead_letters: int) -> None:
+    """A finished batch of a consumer: its time and its dead letters."""
+    BATCHES.labels(group).inc()
+    BATCH_SECONDS.labels(group).observe(seconds)
+    DEAD_LETTERS.labels(group).inc(dead_letters)
+
+
 def set_lag(group: str, lags: Iterable[tuple[str, int, int]]) -> None:
     """The lag of each (topic, partition, lag) this member holds."""
     for topic, partition, lag in lags:

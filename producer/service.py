@@ -275,7 +275,8 @@ class ProducerRun:
         self._committing = position
         with metrics.COMMIT_SECONDS.time():
             producer.commit()
-        _count_committed(position.counts - self._committed.counts if self._committed else None)
+        assert self._committed is not None, "a span starts from a committed checkpoint"
+        _count_committed(position.counts - self._committed.counts)
         self._committed = position
         progress.update(position.offset, position.counts)
 
@@ -338,11 +339,9 @@ def _parts(block: Block, end_line: int, by_step: bool) -> Iterator[Part]:
         yield Part(block.between(first_line, part_end), part_end, int(steps[start]))
 
 
-def _count_committed(counts: Counts | None) -> None:
+def _count_committed(counts: Counts) -> None:
     """What a committed transaction added to Kafka, in the metrics."""
     metrics.TRANSACTIONS.labels("committed").inc()
-    if counts is None:
-        return
     metrics.ROWS_READ.inc(counts.good + counts.rejected)
     metrics.ROWS_PRODUCED.labels("fraud").inc(counts.fraud)
     metrics.ROWS_PRODUCED.labels("non_fraud").inc(counts.non_fraud)

@@ -12,15 +12,24 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient
 from google.cloud import storage
 
-from fraudstream import lake
+from fraudstream import kafka, lake
+from fraudstream.cases import AnsweredPrecision
 from fraudstream.config import Settings
 from fraudstream.topology import ANSWERS_FOLDER, LakeFolder, topology
 
 KAFKA_TIMEOUT = 10
+REPORT_GROUP = "fraudstream-report"  # reads offsets only: it never joins or commits
 
 
 @dataclass(frozen=True)
@@ -43,22 +52,6 @@ class GroupView:
         return sum(self.lag.values())
 
 
-@dataclass(frozen=True)
-class DetectorAnswers:
-    detector: str
-    flagged: int
-    confirmed_fraud: int
-    not_fraud: int
-
-    @property
-    def answered(self) -> int:
-        return self.confirmed_fraud + self.not_fraud
-
-    @property
-    def precision(self) -> float | None:
-        return self.confirmed_fraud / self.answered if self.answered else None
-
-
 @dataclass
 class Facts:
     lake: str
@@ -66,8 +59,9 @@ class Facts:
     fraud_by_step: Counter[int] = field(default_factory=Counter)
     amounts_by_type: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     emails: Counter[str] = field(default_factory=Counter)  # by status
+    unreadable: int = 0  # lake lines that are not JSON objects: skipped, counted
     answers: list[tuple[datetime, str]] = field(default_factory=list)  # (answered_at, status)
-    detectors: list[DetectorAnswers] = field(default_factory=list)
+    detectors: list[AnsweredPrecision] = field(default_factory=list)
     dead_letters: Counter[tuple[str, str]] = field(default_factory=Counter)  # (group, error)
     topics: list[TopicView] = field(default_factory=list)
     groups: list[GroupView] = field(default_factory=list)
@@ -88,11 +82,12 @@ def gather(settings: Settings) -> Facts:
     facts = Facts(lake=f"gs://{bucket.name}/")
     flagged: dict[str, str] = {}  # transaction id -> detector, of the fraud records
     for folder in (LakeFolder.TRANSACTIONS, LakeFolder.FRAUD_CASES):
-        for record in _records(bucket, folder):
+        for record in _records(bucket, folder, facts):
             _count_transaction(facts, record, fraud=folder is LakeFolder.FRAUD_CASES)
             if folder is LakeFolder.FRAUD_CASES:
                 flagged[record["transaction_id"]] = str(record.get("detector", "unknown"))
-    facts.emails.update(entry["status"] for entry in _records(bucket, LakeFolder.EMAIL_LOG))
+    log = _records(bucket, LakeFolder.EMAIL_LOG, facts)
+    facts.emails.update(str(entry.get("status")) for entry in log)
     answers = _answers(bucket)
     facts.answers = sorted((datetime.fromisoformat(a["answered_at"]), a["status"])
                            for a in answers.values())  # fmt: skip
@@ -105,20 +100,34 @@ def gather(settings: Settings) -> Facts:
     return facts
 
 
-def _records(bucket: storage.Bucket, folder: LakeFolder) -> list[dict[str, Any]]:
-    """Every record of the batches in ``folder`` (the answers are not batches)."""
+def _records(bucket: storage.Bucket, folder: LakeFolder, facts: Facts) -> list[dict[str, Any]]:
+    """Every record of the batches in ``folder`` (the answers are not batches); a line
+    that is not a JSON object is counted in ``facts.unreadable`` and skipped."""
     records = []
     for name in lake.list_names(bucket, f"{folder}/"):
-        if not name.endswith(".jsonl"):
-            continue
-        stored = lake.read_object(bucket, name)
-        if stored is not None:
-            records += [orjson.loads(line) for line in stored.data.splitlines() if line]
+        stored = lake.read_object(bucket, name) if name.endswith(".jsonl") else None
+        for line in stored.data.splitlines() if stored is not None else []:
+            record = _json_object(line)
+            if record is None:
+                facts.unreadable += 1
+            else:
+                records.append(record)
     return records
 
 
+def _json_object(line: bytes) -> dict[str, Any] | None:
+    try:
+        parsed = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
 def _count_transaction(facts: Facts, record: dict[str, Any], fraud: bool) -> None:
-    step = int(record["step"])
+    if not isinstance(record.get("step"), int) or not isinstance(record.get("amount"), float | int):
+        facts.unreadable += 1  # not a transaction record
+        return
+    step = record["step"]
     facts.rows_by_step[step] += 1
     if fraud:
         facts.fraud_by_step[step] += 1
@@ -138,7 +147,7 @@ def _answers(bucket: storage.Bucket) -> dict[str, dict[str, Any]]:
 
 def _by_detector(
     flagged: dict[str, str], answers: dict[str, dict[str, Any]]
-) -> list[DetectorAnswers]:
+) -> list[AnsweredPrecision]:
     """Each detector's flagged transactions, and how their customers answered."""
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     for transaction_id, detector in flagged.items():
@@ -147,7 +156,7 @@ def _by_detector(
         if answer is not None:
             counts[detector][answer["status"]] += 1
     return [
-        DetectorAnswers(name, c["flagged"], c["confirmed_fraud"], c["not_fraud"])
+        AnsweredPrecision(name, c["flagged"], c["confirmed_fraud"], c["not_fraud"])
         for name, c in sorted(counts.items())
     ]
 
@@ -156,29 +165,23 @@ def _dead_letters(settings: Settings) -> Counter[tuple[str, str]]:
     """The dead-letter topic, read to its end: letters by the group that wrote them and why."""
     topic = settings.dead_letter_topic
     letters: Counter[tuple[str, str]] = Counter()
-    reader = Consumer(
-        {**settings.kafka_connection, "group.id": "fraudstream-report",
-         "enable.auto.commit": False, "isolation.level": "read_committed"}
-    )  # fmt: skip
+    reader = Consumer({**kafka.consumer_config(settings.kafka_connection, REPORT_GROUP),
+                       "enable.partition.eof": True})  # fmt: skip
     try:
-        partitions = _partitions(reader, topic)
-        ends = {p: reader.get_watermark_offsets(TopicPartition(topic, p), KAFKA_TIMEOUT)
-                for p in partitions}  # fmt: skip
-        pending = {p for p, (low, high) in ends.items() if high > low}
-        reader.assign([TopicPartition(topic, p, ends[p][0]) for p in pending])
+        pending = set(_partitions(reader, topic))
+        reader.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in pending])
         while pending:
             batch = reader.consume(1000, KAFKA_TIMEOUT)
             if not batch:
-                break  # what is left is transaction markers or uncommitted
+                raise KafkaException(f"{topic}: no end of partition within {KAFKA_TIMEOUT} s")
             for message in batch:
-                if message.error() is not None:
-                    continue
-                headers = {
-                    k: (v or b"").decode(errors="replace") for k, v in message.headers() or []
-                }
-                letters[(headers.get("group", "?"), _kind(headers.get("error", "?")))] += 1
-                if (message.offset() or 0) + 1 >= ends[message.partition() or 0][1]:
+                error = message.error()
+                if error is not None and error.code() == KafkaError._PARTITION_EOF:
                     pending.discard(message.partition() or 0)
+                elif error is None:
+                    pairs: list[tuple[str, bytes | None]] = list(message.headers() or [])  # type: ignore[arg-type]
+                    headers = {k: (v or b"").decode(errors="replace") for k, v in pairs}
+                    letters[(headers.get("group", "?"), _kind(headers.get("error", "?")))] += 1
     finally:
         reader.close()
     return letters
@@ -199,8 +202,8 @@ def _partitions(client: Consumer, topic: str) -> list[int]:
 
 def _kafka_view(settings: Settings) -> tuple[list[TopicView], list[GroupView]]:
     """The pipeline's topics and consumer groups, with each group's lag by partition."""
-    admin = AdminClient(settings.kafka_connection)
-    reader = Consumer({**settings.kafka_connection, "group.id": "fraudstream-report"})
+    admin = AdminClient(kafka.client_config(settings.kafka_connection))
+    reader = Consumer(kafka.consumer_config(settings.kafka_connection, REPORT_GROUP))
     try:
         watermarks: dict[tuple[str, int], tuple[int, int]] = {}
         topics = []

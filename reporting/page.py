@@ -11,6 +11,7 @@ from statistics import median
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 from matplotlib.axes import Axes
+from matplotlib.dates import date2num
 from matplotlib.figure import Figure
 
 from reporting.facts import Facts
@@ -90,9 +91,10 @@ def _emails(axes: Axes, facts: Facts) -> None:
 
 def _answers(axes: Axes, facts: Facts) -> None:
     for status, colour in (("confirmed_fraud", "#c0392b"), ("not_fraud", "#27ae60")):
-        times = [when for when, said in facts.answers if said == status]
-        if times:
+        times = date2num([when for when, said in facts.answers if said == status])  # type: ignore[no-untyped-call]
+        if len(times):
             axes.step(times, range(1, len(times) + 1), where="post", color=colour, label=status)
+    axes.xaxis_date()
     axes.set(ylabel="answers so far")
     axes.legend(loc="upper left")
     axes.tick_params(axis="x", labelrotation=30)

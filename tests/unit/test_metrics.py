@@ -163,3 +163,15 @@ def test_every_metric_is_named_in_one_place() -> None:
     exposed = {family.name for family in REGISTRY.collect()}
     assert exposed >= metrics.METRIC_NAMES
     assert all(name.startswith("fraudstream_") for name in metrics.METRIC_NAMES)
+
+
+def test_a_consumer_that_sends_no_email_shows_no_email_rate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = iter([0.0, 2.0])
+    monkeypatch.setattr("consumers.watch.time.monotonic", lambda: next(clock))
+    screen = Terminal()
+    line = StatusLine("fraud-cases", screen)
+    line.show(0, None, 3)
+    line.show(400, None, 1)
+    assert screen.getvalue().split("\r")[1] == "fraud-cases: 400 records, 200/s, lag 1"
