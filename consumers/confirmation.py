@@ -5,16 +5,25 @@
 scanners and link previews fetch links, and must not answer for the customer.
 Once an answer is recorded, every page for that transaction shows it. A
 tampered, unknown or expired token gets a 4xx page and records nothing.
+
+Every page shows the payment the link is about, from the token, where the
+pipeline signed it (``fraudstream.tokens``), formatted as the email was;
+and every page wears the deployment's brand (``fraudstream.branding``).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import urllib.parse
+from datetime import UTC, datetime
+from typing import Any
 
 from flask import Flask, Response, render_template, request
 
-from consumers.answers import AnswerBook
+from consumers.answers import AnswerBook, Recorded
+from fraudstream.branding import Brand
+from fraudstream.emails import payment_details, when
 from fraudstream.errors import FraudstreamError
 from fraudstream.tokens import Answer, Confirmation, ExpiredTokenError, InvalidTokenError, verify
 
@@ -33,10 +42,18 @@ SECURITY_HEADERS = {
 MAX_REQUEST_BYTES = 4096
 
 
-def create_app(book: AnswerBook, key: bytes) -> Flask:
+def create_app(book: AnswerBook, key: bytes, brand: Brand) -> Flask:
     app = Flask(__name__, template_folder="pages")
     app.jinja_env.autoescape = True  # every page is HTML, whatever its file is called
+    app.jinja_env.globals["brand"] = brand
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+    headers = security_headers(brand)
+
+    def about(confirmation: Confirmation) -> dict[str, Any]:
+        """What every page about ``confirmation`` shows of its payment."""
+        payment, transaction_id = confirmation.payment, confirmation.transaction_id
+        details = None if payment is None else payment_details(payment, transaction_id, brand)
+        return {"details": details, "transaction_id": transaction_id}
 
     @app.get("/confirm")
     def ask() -> tuple[str, int]:
@@ -45,10 +62,10 @@ def create_app(book: AnswerBook, key: bytes) -> Flask:
             return confirmation
         earlier = book.recorded(confirmation.transaction_id)
         if earlier is not None:
-            return render_template("recorded.html.j2", recorded=earlier), 200
+            return _recorded_page(earlier, about(confirmation)), 200
         return render_template(
-            "ask.html.j2", confirmation=confirmation, fraud=confirmation.answer is Answer.FRAUD,
-            token=request.args["token"],
+            "ask.html.j2", fraud=confirmation.answer is Answer.FRAUD,
+            token=request.args["token"], **about(confirmation),
         ), 200  # fmt: skip
 
     @app.post("/confirm")
@@ -59,7 +76,7 @@ def create_app(book: AnswerBook, key: bytes) -> Flask:
         recorded = book.record(confirmation)
         log.info("answer", extra={**recorded.answer, "new": recorded.new,
                                   "published": recorded.published})  # fmt: skip
-        return render_template("recorded.html.j2", recorded=recorded), 200
+        return _recorded_page(recorded, about(confirmation)), 200
 
     @app.get("/healthz")
     def health() -> dict[str, str]:
@@ -72,10 +89,27 @@ def create_app(book: AnswerBook, key: bytes) -> Flask:
 
     @app.after_request
     def secure(response: Response) -> Response:
-        response.headers.update(SECURITY_HEADERS)
+        response.headers.update(headers)
         return response
 
     return app
+
+
+def security_headers(brand: Brand) -> dict[str, str]:
+    """The headers of every page; the brand's logo is the one image a page may load."""
+    if brand.logo_url is None:
+        return SECURITY_HEADERS
+    logo = urllib.parse.urlsplit(brand.logo_url)
+    policy = f"{SECURITY_HEADERS['Content-Security-Policy']}; img-src https://{logo.netloc}"
+    return {**SECURITY_HEADERS, "Content-Security-Policy": policy}
+
+
+def _recorded_page(recorded: Recorded, payment: dict[str, Any]) -> str:
+    answered_at = datetime.fromisoformat(recorded.answer["answered_at"])
+    answered_on = when(answered_at if answered_at.tzinfo else answered_at.replace(tzinfo=UTC))
+    return render_template(
+        "recorded.html.j2", recorded=recorded, answered_on=answered_on, **payment
+    )
 
 
 def _confirmation(token: str, key: bytes) -> Confirmation | tuple[str, int]:

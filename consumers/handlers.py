@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 import urllib.parse
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Protocol
 
 from consumers.mailer import EmailJob
+from fraudstream.branding import Brand
 from fraudstream.config import Settings, token_key
-from fraudstream.emails import render, transaction_fields, when
-from fraudstream.tokens import Answer, Confirmation, sign
+from fraudstream.emails import Letterhead, render, transaction_fields, when
+from fraudstream.tokens import Answer, Confirmation, Payment, sign
 from fraudstream.topology import LakeFolder
 
 
@@ -34,13 +36,15 @@ class NotifyCustomer:
     template = "transaction_notification"
 
     def __init__(self, settings: Settings) -> None:
-        self.sender = settings.mail_from
+        self.letterhead = letterhead(settings)
         self.topic, self.group = settings.non_fraud_topic, settings.non_fraud_consumer_group
 
     def email(self, transaction: dict[str, Any], source: dict[str, Any]) -> EmailJob:
-        fields = transaction_fields(transaction)
+        fields = transaction_fields(transaction, self.letterhead.brand)
         subject = f"Your {fields['kind']} of {fields['amount']}"
-        email = render(self.template, subject, self.sender, transaction["customer_email"], **fields)
+        email = render(
+            self.template, subject, self.letterhead, transaction["customer_email"], **fields
+        )
         return EmailJob(transaction["transaction_id"], self.template, email, source)
 
     def lake_record(self, transaction: dict[str, Any]) -> dict[str, Any]:
@@ -55,29 +59,37 @@ class AskCustomer:
     template = "fraud_confirmation_request"
 
     def __init__(self, settings: Settings) -> None:
-        self.sender = settings.mail_from
+        self.letterhead = letterhead(settings)
         self.topic, self.group = settings.fraud_topic, settings.fraud_consumer_group
         self.key = token_key(settings)
         self.base_url = settings.confirmation_base_url
         self.ttl_seconds = settings.confirmation_token_ttl_hours * 3600
 
     def email(self, transaction: dict[str, Any], source: dict[str, Any]) -> EmailJob:
-        fields = transaction_fields(transaction)
+        fields = transaction_fields(transaction, self.letterhead.brand)
         expires_at = int(time.time()) + self.ttl_seconds
+        asked = partial(Confirmation, transaction["transaction_id"],
+                        expires_at=expires_at, payment=Payment.of(transaction))  # fmt: skip
         links = {
-            "yes_url": self.link(transaction["transaction_id"], Answer.NOT_FRAUD, expires_at),
-            "no_url": self.link(transaction["transaction_id"], Answer.FRAUD, expires_at),
+            "yes_url": self.link(asked(Answer.NOT_FRAUD)),
+            "no_url": self.link(asked(Answer.FRAUD)),
         }
         subject = f"Was this you? A {fields['kind']} of {fields['amount']}"
         email = render(
-            self.template, subject, self.sender, transaction["customer_email"],
+            self.template, subject, self.letterhead, transaction["customer_email"],
             expires=when(datetime.fromtimestamp(expires_at, UTC)), **links, **fields,
         )  # fmt: skip
         return EmailJob(transaction["transaction_id"], self.template, email, source)
 
-    def link(self, transaction_id: str, answer: Answer, expires_at: int) -> str:
-        token = sign(Confirmation(transaction_id, answer, expires_at), self.key)
+    def link(self, confirmation: Confirmation) -> str:
+        """The address that answers ``confirmation``: the payment and answer signed in it."""
+        token = sign(confirmation, self.key)
         return f"{self.base_url}/confirm?{urllib.parse.urlencode({'token': token})}"
 
     def lake_record(self, transaction: dict[str, Any]) -> dict[str, Any]:
         return {**transaction, "status": "pending"}
+
+
+def letterhead(settings: Settings) -> Letterhead:
+    """Who the customer emails are from, and the brand they wear."""
+    return Letterhead(settings.mail_from, Brand.from_settings(settings), settings.mail_reply_to)

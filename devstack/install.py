@@ -2,8 +2,9 @@
 
 Kafka and the schema registry come from Maven Central through ``mvn``,
 fake-gcs-server is built with ``go install``, and MailDev comes from the npm
-registry. Each step is skipped when its result is already in the cache, and a
-missing tool is reported in one line that says what to install.
+registry, as does axe-core, which the browser tests check pages with. Each
+step is skipped when its result is already in the cache, and a missing tool
+is reported in one line that says what to install.
 """
 
 from __future__ import annotations
@@ -192,25 +193,28 @@ def ensure_fake_gcs_server(cache: Path) -> Path:
 
 
 def ensure_maildev(cache: Path) -> Path:
-    prefix = cache / f"maildev-{versions.MAILDEV}"
-    script = prefix / "node_modules" / "maildev" / "bin" / "maildev"
-    if script.exists():
-        return script
+    package = _npm_package(cache, "maildev", versions.MAILDEV, "MailDev")
+    return package / "bin" / "maildev"
+
+
+def ensure_axe_core(cache: Path) -> Path:
+    """axe-core, the accessibility checker the browser tests run in each page: its script."""
+    return _npm_package(cache, "axe-core", versions.AXE_CORE, "axe-core") / "axe.min.js"
+
+
+def _npm_package(cache: Path, name: str, version: str, what: str) -> Path:
+    """``name@version`` from the npm registry, installed in the cache once: its folder."""
+    prefix = cache / f"{name}-{version}"
+    package = prefix / "node_modules" / name
+    if (package / "package.json").exists():
+        return package
     npm = require_tool("npm", "Node.js 18+ with npm (Debian: apt-get install nodejs npm)")
     _run(
-        [
-            npm,
-            "install",
-            "--prefix",
-            str(prefix),
-            "--no-audit",
-            "--no-fund",
-            "--loglevel=error",
-            f"maildev@{versions.MAILDEV}",
-        ],
-        "install MailDev from the npm registry",
-    )
-    return script
+        [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund",
+         "--loglevel=error", f"{name}@{version}"],
+        f"install {what} from the npm registry",
+    )  # fmt: skip
+    return package
 
 
 def _resource_file(cache: Path, name: str) -> Path:

@@ -11,6 +11,8 @@ FAKE_GCS_SERVER = "v1.56.1"
 # dependencies are not served there) and Mailpit is not on it, so the mail
 # catcher is MailDev from the npm registry: SMTP plus a JSON HTTP API.
 MAILDEV = "2.2.1"
+# The accessibility rules (colour contrast among them) the browser tests check pages with.
+AXE_CORE = "4.14.1"
 
 JAVA_MIN = 17
 GO_MIN = (1, 22)

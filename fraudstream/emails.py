@@ -1,26 +1,30 @@
 """Customer emails rendered from ``email_templates/`` (pure: values in, a message out).
 
 Each email is a pair of templates, ``<name>.txt.j2`` and ``<name>.html.j2``,
-sent as one multipart/alternative message. HTML is autoescaped; amounts and
-times are formatted for people before they reach a template.
+sent as one multipart/alternative message; both extend a base pair that
+carries the brand (``fraudstream.branding``), so the two parts say the same
+thing. HTML is autoescaped; amounts and times are formatted for people
+before they reach a template, by the same functions the confirmation pages
+use.
 """
 
 from __future__ import annotations
 
 import binascii
-import math
 import os
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.header import Header
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from fraudstream.addresses import check_address
+from fraudstream.branding import Brand
+from fraudstream.tokens import Payment
 
 TEMPLATE_DIR = Path(
     os.environ.get(
@@ -37,16 +41,10 @@ _environment = Environment(
     autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
     undefined=StrictUndefined,
     keep_trailing_newline=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
     auto_reload=False,  # templates are read once, not checked on disk for every email
 )
-
-
-def money(amount: float, currency: str = "USD") -> str:
-    """``1234567.5`` -> ``USD 1,234,567.50``; ValueError for what is not an amount
-    (infinite, not a number): no customer is told they paid "USD inf"."""
-    if not math.isfinite(amount):
-        raise ValueError(f"not an amount of money: {amount}")
-    return f"{currency} {amount:,.2f}"
 
 
 def when(moment: datetime | int) -> str:
@@ -56,19 +54,49 @@ def when(moment: datetime | int) -> str:
     return moment.astimezone(UTC).strftime("%d %b %Y at %H:%M UTC")
 
 
-def transaction_fields(transaction: dict[str, Any]) -> dict[str, Any]:
-    """What both emails show of a transaction record, formatted."""
-    destination = str(transaction["nameDest"])
+def payment_fields(payment: Payment, brand: Brand) -> dict[str, str]:
+    """A payment as every email and page shows it: what, how much, when, to whom."""
+    return {
+        "kind": KINDS.get(payment.kind, payment.kind.lower()),
+        "amount": brand.money(payment.amount),
+        "when": when(payment.event_time),
+        "counterparty": payment.counterparty,
+    }
+
+
+def payment_details(payment: Payment, transaction_id: str, brand: Brand) -> list[tuple[str, str]]:
+    """The rows of the payment's table, in the fraud email and on its pages alike; a row
+    without a value (no counterparty) is left out."""
+    fields = payment_fields(payment, brand)
+    rows = [("Type", fields["kind"]), ("Amount", fields["amount"]),
+            ("Date and time", fields["when"]), ("To", fields["counterparty"]),
+            ("Reference", transaction_id)]  # fmt: skip
+    return [(label, value) for label, value in rows if value]
+
+
+def transaction_fields(transaction: dict[str, Any], brand: Brand) -> dict[str, Any]:
+    """What both emails show of a transaction record, formatted: single facts, the payment's
+    table (``details``) and the balance rows (``balances``)."""
+    payment = Payment.of(transaction)
+    balance_before = brand.money(float(transaction["oldbalanceOrg"]))
+    balance_after = brand.money(float(transaction["newbalanceOrig"]))
     return {
         "customer": transaction["nameOrig"],
         "transaction_id": transaction["transaction_id"],
-        "kind": KINDS[str(transaction["type"])],
-        "amount": money(float(transaction["amount"])),
-        "when": when(transaction["event_time"]),
-        "counterparty": destination if destination != transaction["nameOrig"] else "",
-        "balance_before": money(float(transaction["oldbalanceOrg"])),
-        "balance_after": money(float(transaction["newbalanceOrig"])),
+        **payment_fields(payment, brand),
+        "details": payment_details(payment, transaction["transaction_id"], brand),
+        "balances": [("Balance before", balance_before), ("Balance after", balance_after)],
     }
+
+
+@dataclass(frozen=True)
+class Letterhead:
+    """Who an email is from: the sender, where replies go (None: the email invites none),
+    and the brand it wears."""
+
+    sender: str
+    brand: Brand
+    reply_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -82,7 +110,8 @@ class Email:
     data: bytes  # the whole message, as SMTP's DATA sends it
 
 
-def render(template: str, subject: str, sender: str, recipient: str, **values: Any) -> Email:
+def render(template: str, subject: str, letterhead: Letterhead, recipient: str,
+           **values: Any) -> Email:  # fmt: skip
     """A multipart/alternative email from ``<template>.txt.j2`` and ``<template>.html.j2``.
 
     The message always has the same shape (two UTF-8 text parts), so it is
@@ -92,25 +121,48 @@ def render(template: str, subject: str, sender: str, recipient: str, **values: A
     headers are RFC 2047 encoded by ``email.header``.
     """
     check_address(recipient)  # the sender is checked once, with the settings
-    context = {"subject": subject, **values}
-    message_id = make_msgid(domain=sender.rpartition("@")[2].rstrip(">") or None)
+    context = {"subject": subject, "brand": letterhead.brand,
+               "reply_to": letterhead.reply_to, **values}  # fmt: skip
+    message_id = make_msgid(domain=_domain(letterhead.sender))
     # Quoted-printable never writes "=_", so this boundary cannot occur in a body.
     boundary = f"=_{uuid.uuid4().hex}"
-    headers = {
-        "Subject": _header(subject),
-        "From": _header(sender),
-        "To": _header(recipient),
-        "Date": formatdate(localtime=False),
-        "Message-ID": message_id,
-        "MIME-Version": "1.0",
-        "Content-Type": f'multipart/alternative;\r\n boundary="{boundary}"',  # folded
-    }
-    wire = [f"{name}: {value}\r\n".encode() for name, value in headers.items()]
+    wire = [
+        f"{name}: {value}\r\n".encode()
+        for name, value in _headers(subject, letterhead, recipient, message_id, boundary)
+    ]
     for extension, subtype in (("txt", "plain"), ("html", "html")):
         body = _environment.get_template(f"{template}.{extension}.j2").render(context)
         wire += [f"\r\n--{boundary}\r\n".encode(), _PART_HEADERS[subtype], _quoted(body)]
     wire.append(f"\r\n--{boundary}--\r\n".encode())
-    return Email(sender, recipient, subject, message_id, b"".join(wire))
+    return Email(letterhead.sender, recipient, subject, message_id, b"".join(wire))
+
+
+def _headers(
+    subject: str, letterhead: Letterhead, recipient: str, message_id: str, boundary: str
+) -> list[tuple[str, str]]:
+    headers = [
+        ("Subject", _header(subject)),
+        ("From", _header(letterhead.sender)),
+        ("To", _header(recipient)),
+        ("Date", formatdate(usegmt=True)),  # "-0000" would mean "zone unknown"
+        ("Message-ID", message_id),
+        # RFC 3834: sent by a program, so that vacation responders do not answer it;
+        # the second is what Microsoft Exchange reads for the same.
+        ("Auto-Submitted", "auto-generated"),
+        ("X-Auto-Response-Suppress", "All"),
+    ]
+    if letterhead.reply_to is not None:
+        headers.append(("Reply-To", _header(letterhead.reply_to)))
+    headers += [
+        ("MIME-Version", "1.0"),
+        ("Content-Type", f'multipart/alternative;\r\n boundary="{boundary}"'),  # folded
+    ]
+    return headers
+
+
+def _domain(sender: str) -> str:
+    """The sender's domain, under which its Message-IDs are made."""
+    return (parseaddr(sender)[1] or sender).rpartition("@")[2]
 
 
 _PART_HEADERS = {

@@ -1,17 +1,28 @@
-"""Signed confirmation tokens: which transaction, which answer, until when (pure).
+"""Signed confirmation tokens: which transaction, which answer, until when, and the payment
+the customer is asked about (pure).
 
-A token is ``<transaction_id>.<answer>.<expiry>.<signature>``, the signature
-an HMAC-SHA256 over the rest with a secret key. Changing any part, or using
-it after its expiry, makes ``verify`` refuse it.
+A token is ``<transaction_id>.<answer>.<expiry>.<payment>.<signature>``: the
+payment base64url-encoded JSON (type, amount, time, counterparty), the
+signature an HMAC-SHA256 over the rest with a secret key. Changing any part,
+or using it after its expiry, makes ``verify`` refuse it. So the pages behind
+a link can show what the customer answers about without looking it up, and
+cannot be made to show anything the pipeline did not sign.
+
+Tokens of the first release carry no payment (``<id>.<answer>.<expiry>.<signature>``);
+they verify, with ``payment`` None, until they expire.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
+import json
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class Answer(StrEnum):
@@ -28,10 +39,35 @@ class ExpiredTokenError(InvalidTokenError):
 
 
 @dataclass(frozen=True)
+class Payment:
+    """The payment a "was this you?" email asks about, as its pages show it."""
+
+    kind: str  # PaySim's type: CASH_OUT, TRANSFER, ...
+    amount: float
+    event_time: int  # milliseconds since the epoch
+    counterparty: str  # the other account; "" when there is none to show
+
+    @classmethod
+    def of(cls, transaction: dict[str, Any]) -> Payment:
+        """The payment of a transaction record (its time a datetime, as Avro decodes it, or
+        milliseconds)."""
+        counterparty, moment = str(transaction["nameDest"]), transaction["event_time"]
+        if isinstance(moment, datetime):
+            moment = round(moment.timestamp() * 1000)
+        return cls(
+            kind=str(transaction["type"]),
+            amount=float(transaction["amount"]),
+            event_time=int(moment),
+            counterparty="" if counterparty == transaction["nameOrig"] else counterparty,
+        )
+
+
+@dataclass(frozen=True)
 class Confirmation:
     transaction_id: str
     answer: Answer
     expires_at: int  # seconds since the epoch
+    payment: Payment | None = None  # None in the first release's tokens
 
 
 def sign(confirmation: Confirmation, key: bytes) -> str:
@@ -47,16 +83,38 @@ def verify(token: str, key: bytes, now: float) -> Confirmation:
     # Compared as bytes: compare_digest refuses str with non-ASCII characters.
     if not payload or not hmac.compare_digest(signature.encode(errors="replace"), expected):
         raise InvalidTokenError("the link is not valid")
-    transaction_id, answer, expires_at = payload.split(".")
+    transaction_id, answer, expires_at, *payment = payload.split(".")
     if now > int(expires_at):
         raise ExpiredTokenError("the link has expired")
-    return Confirmation(transaction_id, Answer(answer), int(expires_at))
+    return Confirmation(
+        transaction_id, Answer(answer), int(expires_at), _decode(payment[0]) if payment else None
+    )
 
 
 def _payload(confirmation: Confirmation) -> str:
     if not confirmation.transaction_id.isalnum() or not confirmation.transaction_id.isascii():
         raise ValueError(f"not a transaction id: {confirmation.transaction_id[:40]!r}")
-    return f"{confirmation.transaction_id}.{confirmation.answer.value}.{confirmation.expires_at}"
+    fields = [confirmation.transaction_id, confirmation.answer.value, str(confirmation.expires_at)]
+    if confirmation.payment is not None:
+        fields.append(_encode(confirmation.payment))
+    return ".".join(fields)
+
+
+def _encode(payment: Payment) -> str:
+    values = [payment.kind, payment.amount, payment.event_time, payment.counterparty]
+    data = json.dumps(values, separators=(",", ":"), ensure_ascii=False).encode()
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _decode(encoded: str) -> Payment:
+    # Signed by us, so well formed unless the key is shared with something else: refuse that.
+    try:
+        kind, amount, event_time, counterparty = json.loads(
+            base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        )
+        return Payment(str(kind), float(amount), int(event_time), str(counterparty))
+    except (binascii.Error, ValueError, TypeError):
+        raise InvalidTokenError("the link is not valid") from None
 
 
 def _signature(payload: str, key: bytes) -> str:

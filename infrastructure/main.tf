@@ -71,7 +71,14 @@ locals {
     SMTP_STARTTLS            = "true"
     SMTP_USERNAME            = var.smtp_username
     MAIL_FROM                = var.mail_from
+    MAIL_REPLY_TO            = var.brand.reply_to
     CUSTOMER_EMAIL_DOMAIN    = var.customer_email_domain
+    BANK_NAME                = var.brand.bank_name
+    SUPPORT_CONTACT          = var.brand.support_contact
+    BANK_LOGO_URL            = var.brand.logo_url
+    BRAND_COLOUR             = var.brand.colour
+    CURRENCY                 = var.brand.currency
+    CURRENCY_LOCALE          = var.brand.locale
     DETECTOR                 = var.detector
     CONFIRMATION_BASE_URL    = local.confirmation_base_url
     CONFIRMATION_HOST        = "0.0.0.0"

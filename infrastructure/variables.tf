@@ -225,6 +225,38 @@ variable "mail_from" {
   }
 }
 
+variable "brand" {
+  description = "What the customer emails and confirmation pages show: the bank's name; how a customer reaches a person (a phone number, an address); a logo (an https:// image, or empty); the accent colour, under white text; the currency (ISO 4217) and the locale its amounts are written in; and where replies to the emails go (empty: the emails invite none)."
+  type = object({
+    bank_name       = string
+    support_contact = string
+    logo_url        = optional(string, "")
+    colour          = optional(string, "#0b4f8a")
+    currency        = optional(string, "USD")
+    locale          = optional(string, "en_US")
+    reply_to        = optional(string, "")
+  })
+
+  validation {
+    condition = alltrue([for value in values(var.brand) : !can(regex("[\r\n]", value))]) && (
+      length(var.brand.bank_name) > 0 && length(var.brand.support_contact) > 0
+    )
+    error_message = "brand: bank_name and support_contact must be set, and no value may hold a line break."
+  }
+  validation {
+    condition     = var.brand.logo_url == "" || can(regex("^https://", var.brand.logo_url))
+    error_message = "brand.logo_url must be an https:// address (mail clients block plain http images), or empty."
+  }
+  validation {
+    condition     = can(regex("^#[0-9a-fA-F]{6}$", var.brand.colour)) && can(regex("^[A-Z]{3}$", var.brand.currency))
+    error_message = "brand.colour must be #rrggbb and brand.currency an ISO 4217 code such as USD; the services also check that white text on the colour is readable."
+  }
+  validation {
+    condition     = var.brand.reply_to == "" || can(regex("^[^@\\s]+@[^@\\s]+$", var.brand.reply_to))
+    error_message = "brand.reply_to must be an email address, or empty."
+  }
+}
+
 variable "customer_email_domain" {
   description = "Customers without an address of their own are <nameOrig>@ this domain."
   type        = string

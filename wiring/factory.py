@@ -21,6 +21,7 @@ from consumers.mailer import Mailer
 from detection.detectors import Detector, load_detector
 from fraudstream import cases, kafka, lake, registry
 from fraudstream.avro_codec import RecordDecoder
+from fraudstream.branding import Brand
 from fraudstream.config import ConfigError, Settings, token_key
 from fraudstream.stopping import StopFlag
 from fraudstream.topology import topology
@@ -78,7 +79,7 @@ def cases_engine(settings: Settings) -> Engine:
 def confirmation_app(settings: Settings, book: AnswerBook | None = None) -> Flask:
     """The confirmation service's pages over ``book`` (by default, ``answer_book``)."""
     key = token_key(settings)
-    return create_app(book or answer_book(settings), key)
+    return create_app(book or answer_book(settings), key, Brand.from_settings(settings))
 
 
 def answer_book(settings: Settings) -> AnswerBook:

@@ -89,7 +89,7 @@ def test_answers_from_the_links_are_recorded_once_and_published(
         assert "You have already reported" in page
 
         status, page = fetch(f"{base_url}/confirm", {"token": _token(yes_second)})
-        assert status == 200 and "you have confirmed this payment" in page
+        assert status == 200 and "you have confirmed that you made this payment" in page
         assert _token(no_second)
 
     answers = lake_documents(settings, "fraud_confirmation/answers")

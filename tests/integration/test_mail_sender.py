@@ -10,7 +10,7 @@ from fraudstream.emails import render, transaction_fields
 from fraudstream.mail import MailError, SmtpSender
 from tests.integration.conftest import Stack, free_port
 from tests.integration.mail_reading import delivered
-from tests.unit.test_emails import TRANSACTION
+from tests.unit.test_emails import BRAND, LETTERHEAD, TRANSACTION
 
 
 def test_many_messages_over_one_connection_arrive(stack: Stack) -> None:
@@ -19,22 +19,22 @@ def test_many_messages_over_one_connection_arrive(stack: Stack) -> None:
     with SmtpSender(stack.smtp_host, stack.smtp_port) as sender:
         for subject in subjects:
             sender.send(render(
-                "transaction_notification", subject, "alerts@bank.example",
-                "C1305486145@customers.example", **transaction_fields(TRANSACTION),
+                "transaction_notification", subject, LETTERHEAD,
+                "C1305486145@customers.example", **transaction_fields(TRANSACTION, BRAND),
             ))  # fmt: skip
             connections.add(id(sender._smtp))
     assert len(connections) == 1
     for subject in subjects:
         message = delivered(stack.mail_api_url, subject)
-        assert "USD 92,445,516.64" in str(message["text"])
-        assert "<strong>USD 92,445,516.64</strong>" in str(message["html"])
+        assert "$92,445,516.64" in str(message["text"])
+        assert "<strong>$92,445,516.64</strong>" in str(message["html"])
 
 
 def test_a_server_that_is_down_is_a_clear_error() -> None:
     port = free_port()  # a loopback port nobody listens on
     message = render(
-        "transaction_notification", "x", "a@bank.example", "b@example.org",
-        **transaction_fields(TRANSACTION),
+        "transaction_notification", "x", LETTERHEAD, "b@example.org",
+        **transaction_fields(TRANSACTION, BRAND),
     )  # fmt: skip
     with (
         SmtpSender("127.0.0.1", port, timeout=2) as sender,

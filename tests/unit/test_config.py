@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from fraudstream.branding import Brand
 from fraudstream.config import ConfigError, load_settings
 from fraudstream.topology import kafka_principals
 from wiring.provision import provision, read_principals
@@ -55,6 +56,16 @@ def test_values_come_from_a_dotenv_file(monkeypatch: pytest.MonkeyPatch, tmp_pat
         ("CUSTOMER_EMAIL_DOMAIN", "example.com\nX-Injected: 1"),
         ("CONFIRMATION_TOKEN_TTL_HOURS", "100000000000"),
         ("EVENT_START_TIME", "9990-01-01T00:00:00Z"),
+        ("MAIL_REPLY_TO", "help desk"),
+        ("BANK_NAME", "Bank\r\nBcc: everyone@bank.example"),
+        ("BANK_NAME", ""),
+        ("SUPPORT_CONTACT", "x" * 201),
+        ("BANK_LOGO_URL", "http://cdn.bank.example/logo.png"),
+        ("BANK_LOGO_URL", 'https://cdn.bank.example/"onerror="x'),
+        ("BRAND_COLOUR", "navy"),
+        ("BRAND_COLOUR", "#ffcc00"),  # white text on it: 1.6:1
+        ("CURRENCY", "DOLLARS"),
+        ("CURRENCY_LOCALE", "xx_YY"),
     ],
 )
 def test_a_bad_value_names_its_variable(
@@ -63,6 +74,18 @@ def test_a_bad_value_names_its_variable(
     monkeypatch.setenv(variable, value)
     with pytest.raises(ConfigError, match=variable):
         load_settings()
+
+
+def test_the_brand_is_settings_checked_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BRAND_COLOUR", "#ffcc00")
+    with pytest.raises(ConfigError, match=r"contrast of 1\.\d:1; buttons need 4\.5:1"):
+        load_settings()
+    monkeypatch.setenv("BRAND_COLOUR", "#5a1e6e")
+    monkeypatch.setenv("BANK_LOGO_URL", "")
+    monkeypatch.setenv("CURRENCY", "EUR")
+    monkeypatch.setenv("CURRENCY_LOCALE", "de-DE")
+    brand = Brand.from_settings(load_settings())
+    assert brand.logo_url is None and brand.money(1234.5) == "1.234,50\xa0€"
 
 
 def test_a_password_never_travels_in_the_clear_unless_said(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,6 +3,8 @@ tested on the GCS emulator, in tests/integration/test_answers.py)."""
 
 from __future__ import annotations
 
+import html
+import re
 import threading
 from typing import Any, cast
 
@@ -11,11 +13,15 @@ from flask.testing import FlaskClient
 
 from consumers.answers import STATUS, AnswerBook, Recorded, republish
 from consumers.confirmation import SECURITY_HEADERS, create_app
+from fraudstream.branding import Brand
+from fraudstream.emails import payment_details
 from fraudstream.lake import StorageError
-from fraudstream.tokens import Answer, Confirmation, sign
+from fraudstream.tokens import Answer, Confirmation, Payment, sign
 
 KEY = b"k" * 32
 FAR_FUTURE = 4_000_000_000
+BRAND = Brand("Fraudstream Bank", "+1 555 0100 (every day)")
+PAYMENT = Payment("CASH_OUT", 181.0, 1_767_225_600_000, "C553264065")
 
 
 class MemoryBook:
@@ -50,13 +56,19 @@ def book() -> MemoryBook:
 
 @pytest.fixture
 def client(book: MemoryBook) -> FlaskClient:
-    return create_app(cast(AnswerBook, book), KEY).test_client()
+    return create_app(cast(AnswerBook, book), KEY, BRAND).test_client()
 
 
 def _token(
-    answer: Answer, expires_at: int = FAR_FUTURE, transaction_id: str = "a1b2c3d4e5f60718"
-) -> str:
-    return sign(Confirmation(transaction_id, answer, expires_at), KEY)
+    answer: Answer, expires_at: int = FAR_FUTURE, transaction_id: str = "a1b2c3d4e5f60718",
+    payment: Payment | None = PAYMENT,
+) -> str:  # fmt: skip
+    return sign(Confirmation(transaction_id, answer, expires_at, payment), KEY)
+
+
+def _shown_rows(page: bytes) -> list[tuple[str, str]]:
+    rows = re.findall(r'<th scope="row">(.*?)</th><td>(.*?)</td>', page.decode())
+    return [(html.unescape(label), html.unescape(value)) for label, value in rows]
 
 
 def test_opening_a_link_asks_and_records_nothing(client: FlaskClient, book: MemoryBook) -> None:
@@ -68,9 +80,11 @@ def test_opening_a_link_asks_and_records_nothing(client: FlaskClient, book: Memo
 
 def test_the_pages_show_the_answer_the_book_keeps(client: FlaskClient, book: MemoryBook) -> None:
     first = client.post("/confirm", data={"token": _token(Answer.NOT_FRAUD)})
-    assert first.status_code == 200 and b"you have confirmed this payment" in first.data
+    assert first.status_code == 200 and b"you have confirmed that you made" in first.data
+    assert b"Answered by mistake? Contact us: +1 555 0100" in first.data
     second = client.post("/confirm", data={"token": _token(Answer.FRAUD)})
-    assert b"You have already confirmed this payment" in second.data
+    assert b"You have already confirmed that you made this payment" in second.data
+    assert b"recorded on 23 Nov 2026 at 10:00 UTC" in second.data
     assert [a["status"] for a in book.answers.values()] == ["not_fraud"]
     shown = client.get("/confirm", query_string={"token": _token(Answer.FRAUD)})
     assert b"You have already confirmed" in shown.data
@@ -131,14 +145,74 @@ def test_any_malformed_token_gets_400(client: FlaskClient, token: str) -> None:
     assert client.post("/confirm", data={"token": token}).status_code == 400
 
 
-def test_pages_escape_what_they_show(client: FlaskClient, book: MemoryBook) -> None:
-    book.answers["a1b2c3d4e5f60718"] = {
-        "transaction_id": "<script>alert(1)</script>", "status": "not_fraud",
-        "answered_at": "<b>2026</b>-11-23",
-    }  # fmt: skip
-    page = client.get("/confirm", query_string={"token": _token(Answer.FRAUD)}).data
-    assert b"<script>" not in page and b"&lt;script&gt;" in page
-    assert b"<b>2026" not in page
+def test_pages_escape_what_they_show(client: FlaskClient) -> None:
+    marked_up = Payment("TRANSFER", 1.0, 0, "<script>alert(1)</script>")
+    for answer in Answer:
+        page = client.get("/confirm", query_string={"token": _token(answer, payment=marked_up)})
+        assert b"<script>" not in page.data and b"&lt;script&gt;" in page.data
+
+
+def test_every_page_shows_the_payment_as_the_email_did(
+    client: FlaskClient, book: MemoryBook
+) -> None:
+    emailed = payment_details(PAYMENT, "a1b2c3d4e5f60718", BRAND)
+    assert [label for label, _ in emailed] == ["Type", "Amount", "Date and time", "To", "Reference"]
+    token = _token(Answer.FRAUD)
+    asked = client.get("/confirm", query_string={"token": token})
+    answered = client.post("/confirm", data={"token": token})
+    again = client.get("/confirm", query_string={"token": _token(Answer.NOT_FRAUD)})
+    for page in (asked, answered, again):
+        assert page.status_code == 200 and _shown_rows(page.data) == emailed
+    assert "$181.00" in dict(emailed).values()
+
+
+def test_a_link_whose_payment_was_changed_gets_400(client: FlaskClient, book: MemoryBook) -> None:
+    signature = _token(Answer.FRAUD).rsplit(".", 1)[1]
+    cheaper = _token(Answer.FRAUD, payment=Payment("CASH_OUT", 1.0, 1_767_225_600_000, "C55"))
+    forged = f"{cheaper.rsplit('.', 1)[0]}.{signature}"
+    for response in (client.get("/confirm", query_string={"token": forged}),
+                     client.post("/confirm", data={"token": forged})):  # fmt: skip
+        assert response.status_code == 400 and b"$1.00" not in response.data
+    assert book.answers == {}
+
+
+def test_a_link_from_before_payments_were_signed_still_works(
+    client: FlaskClient, book: MemoryBook
+) -> None:
+    token = _token(Answer.FRAUD, payment=None)
+    asked = client.get("/confirm", query_string={"token": token})
+    assert asked.status_code == 200 and _shown_rows(asked.data) == []
+    assert b"a1b2c3d4e5f60718" in asked.data and b"described in the email" in asked.data
+    assert client.post("/confirm", data={"token": token}).status_code == 200
+    assert [a["status"] for a in book.answers.values()] == ["confirmed_fraud"]
+
+
+def test_the_pages_say_what_follows_and_whom_to_contact(
+    client: FlaskClient, book: MemoryBook
+) -> None:
+    pages = {
+        "ask": client.get("/confirm", query_string={"token": _token(Answer.FRAUD)}),
+        "recorded": client.post("/confirm", data={"token": _token(Answer.FRAUD)}),
+        "invalid": client.get("/confirm", query_string={"token": "x.y"}),
+        "expired": client.get("/confirm", query_string={"token": _token(Answer.FRAUD, 1)}),
+    }
+    book.down = True
+    pages["unavailable"] = client.post("/confirm", data={"token": _token(Answer.FRAUD)})
+    for name, page in pages.items():
+        text = page.data.decode()
+        assert "+1 555 0100 (every day)" in text and "Fraudstream Bank" in text, name
+        assert "release" not in text and "blocked" not in text, name  # nothing does either
+    assert "does not stop or refund the payment" in pages["ask"].data.decode()
+    assert "if you answered by mistake, contact us" in pages["recorded"].data.decode()
+
+
+def test_a_logo_is_the_one_image_a_page_may_load(book: MemoryBook) -> None:
+    branded = Brand("B", "c", logo_url="https://cdn.bank.example/logo.svg")
+    client = create_app(cast(AnswerBook, book), KEY, branded).test_client()
+    page = client.get("/confirm", query_string={"token": _token(Answer.FRAUD)})
+    policy = page.headers["Content-Security-Policy"]
+    assert policy.endswith("; img-src https://cdn.bank.example")
+    assert b'<img src="https://cdn.bank.example/logo.svg" alt="">' in page.data
 
 
 def test_a_large_body_is_refused_before_it_is_read(client: FlaskClient, book: MemoryBook) -> None:
