@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.header import Header
 from email.utils import formatdate, make_msgid, parseaddr
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -65,9 +66,12 @@ def payment_fields(payment: Payment, brand: Brand) -> dict[str, str]:
 
 
 def payment_details(payment: Payment, transaction_id: str, brand: Brand) -> list[tuple[str, str]]:
-    """The rows of the payment's table, in the fraud email and on its pages alike; a row
-    without a value (no counterparty) is left out."""
-    fields = payment_fields(payment, brand)
+    """The rows of the payment's table, in the fraud email and on its pages alike."""
+    return _rows(payment_fields(payment, brand), transaction_id)
+
+
+def _rows(fields: dict[str, str], transaction_id: str) -> list[tuple[str, str]]:
+    """A row without a value (no counterparty) is left out."""
     rows = [("Type", fields["kind"]), ("Amount", fields["amount"]),
             ("Date and time", fields["when"]), ("To", fields["counterparty"]),
             ("Reference", transaction_id)]  # fmt: skip
@@ -77,14 +81,14 @@ def payment_details(payment: Payment, transaction_id: str, brand: Brand) -> list
 def transaction_fields(transaction: dict[str, Any], brand: Brand) -> dict[str, Any]:
     """What both emails show of a transaction record, formatted: single facts, the payment's
     table (``details``) and the balance rows (``balances``)."""
-    payment = Payment.of(transaction)
+    payment = payment_fields(Payment.of(transaction), brand)
     balance_before = brand.money(float(transaction["oldbalanceOrg"]))
     balance_after = brand.money(float(transaction["newbalanceOrig"]))
     return {
         "customer": transaction["nameOrig"],
         "transaction_id": transaction["transaction_id"],
-        **payment_fields(payment, brand),
-        "details": payment_details(payment, transaction["transaction_id"], brand),
+        **payment,
+        "details": _rows(payment, transaction["transaction_id"]),
         "balances": [("Balance before", balance_before), ("Balance after", balance_after)],
     }
 
@@ -97,6 +101,11 @@ class Letterhead:
     sender: str
     brand: Brand
     reply_to: str | None = None
+
+    @cached_property
+    def domain(self) -> str:
+        """The sender's domain, under which its Message-IDs are made."""
+        return (parseaddr(self.sender)[1] or self.sender).rpartition("@")[2]
 
 
 @dataclass(frozen=True)
@@ -123,7 +132,7 @@ def render(template: str, subject: str, letterhead: Letterhead, recipient: str,
     check_address(recipient)  # the sender is checked once, with the settings
     context = {"subject": subject, "brand": letterhead.brand,
                "reply_to": letterhead.reply_to, **values}  # fmt: skip
-    message_id = make_msgid(domain=_domain(letterhead.sender))
+    message_id = make_msgid(domain=letterhead.domain)
     # Quoted-printable never writes "=_", so this boundary cannot occur in a body.
     boundary = f"=_{uuid.uuid4().hex}"
     wire = [
@@ -158,11 +167,6 @@ def _headers(
         ("Content-Type", f'multipart/alternative;\r\n boundary="{boundary}"'),  # folded
     ]
     return headers
-
-
-def _domain(sender: str) -> str:
-    """The sender's domain, under which its Message-IDs are made."""
-    return (parseaddr(sender)[1] or sender).rpartition("@")[2]
 
 
 _PART_HEADERS = {

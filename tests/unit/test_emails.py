@@ -9,6 +9,9 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
+from babel.numbers import format_currency
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fraudstream.addresses import AddressError
 from fraudstream.branding import Brand
@@ -175,3 +178,19 @@ def test_bodies_survive_the_wire_whatever_they_hold() -> None:
     assert b"\n" not in message.data.replace(b"\r\n", b"")
     text, html = _parts(message)
     assert f"Hello {awkward}," in text and awkward in html
+
+
+LOCALES = [("USD", "en_US"), ("EUR", "de_DE"), ("EUR", "fr_FR"), ("JPY", "ja_JP"),
+           ("INR", "en_IN"), ("CHF", "de_CH"), ("KES", "en_KE")]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    cents=st.integers(min_value=-(10**12), max_value=10**12),
+    where=st.sampled_from(LOCALES),
+)
+def test_amounts_are_written_as_babel_writes_them(cents: int, where: tuple[str, str]) -> None:
+    currency, locale = where
+    amount = cents / 100
+    brand = Brand("B", "c", currency=currency, locale=locale)
+    assert brand.money(amount) == format_currency(amount, currency, locale=locale)
