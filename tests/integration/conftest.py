@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -84,7 +85,9 @@ def stack() -> Iterator[Stack]:
 @pytest.fixture
 def bare_settings(stack: Stack) -> Settings:
     """Settings with topics and buckets of their own, so tests never see each other's data;
-    none of them exists yet."""
+    none of them exists yet. The mail catcher is emptied first: it lists every message it
+    holds at once, and after a few hundred thousand it fails to (HTTP 500)."""
+    empty_mail_catcher(stack.mail_api_url)
     suffix = uuid.uuid4().hex[:8]
     return load_settings(
         fraud_topic=f"it-fraud-{suffix}",
@@ -104,6 +107,12 @@ def bare_settings(stack: Stack) -> Settings:
         topic_partitions=3,
         topic_replication_factor=min(3, stack.broker_count),
     )
+
+
+def empty_mail_catcher(mail_api_url: str) -> None:
+    request = urllib.request.Request(f"{mail_api_url}/email/all", method="DELETE")
+    with urllib.request.urlopen(request, timeout=30):
+        pass
 
 
 @pytest.fixture
