@@ -29,7 +29,6 @@ import os
 import smtplib
 import statistics
 import time
-import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -38,6 +37,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from bench.fresh import fresh_settings
+from devstack.services import empty_mail_catcher
 from fraudstream.avro_codec import RecordDecoder
 from fraudstream.config import Settings
 from fraudstream.emails import Email
@@ -82,7 +82,8 @@ def main() -> None:
     print(f"  mail server, pre-rendered    {server:>10,.0f} emails/s (median)")
     print(f"  fraudstream, end to end      {ours_mail:>10,.0f} emails/s (median)")
     print(f"  fraudstream / server         {ours_mail / server:>10.0%}")
-    empty_mail_catcher()
+    if url := os.environ.get("MAIL_API_URL"):
+        empty_mail_catcher(url)
 
 
 def email_rounds(emails: int, rounds: int) -> tuple[float, float]:
@@ -99,14 +100,6 @@ def email_rounds(emails: int, rounds: int) -> tuple[float, float]:
         server.append(server_accept_rate(settings, emails))
         ours.append(emails_end_to_end(settings))
     return statistics.median(server), statistics.median(ours)
-
-
-def empty_mail_catcher() -> None:
-    """Delete every email the mail catcher holds (MailDev's ``DELETE /email/all``)."""
-    if url := os.environ.get("MAIL_API_URL"):
-        request = urllib.request.Request(f"{url}/email/all", method="DELETE")
-        with urllib.request.urlopen(request, timeout=60):
-            pass
 
 
 def bench_settings(**overrides: Any) -> Settings:

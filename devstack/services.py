@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -222,6 +223,14 @@ def mail_catcher(installed: Installed, mail_dir: Path) -> Service:
             str(mail_dir),
         ],
     )
+
+
+def empty_mail_catcher(api_url: str) -> None:
+    """Delete every email the mail catcher holds (MailDev's ``DELETE /email/all``): it keeps
+    them in memory, slows as it fills, and lists them all in one response."""
+    request = urllib.request.Request(f"{api_url}/email/all", method="DELETE")
+    with urllib.request.urlopen(request, timeout=60):
+        pass
 
 
 def as_database_owner() -> list[str]:

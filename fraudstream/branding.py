@@ -73,8 +73,8 @@ _PROBES = (0.0, 0.5, 1.0, 999.99, 1000.0, 1234567.25, 92445516.64, 10_000_000.0,
 def money_format(locale: Locale, currency: str) -> Callable[[float], str]:
     """How ``locale`` writes amounts of ``currency``: Babel's CLDR rules, done with str.format.
 
-    Babel formats an amount in about 10 us, and a notification shows three:
-    as much CPU as rendering its two templates. So where the locale groups
+    Babel's format_currency is about ten times slower (BENCHMARKS.md, "Writing
+    an amount"), and a notification shows three amounts. So where the locale groups
     digits by thousands, the symbols and separators are taken from Babel once
     and the number is written by Python; it is used only if it writes a set
     of probe amounts exactly as Babel does, else Babel formats every amount.
@@ -108,6 +108,11 @@ def parse_locale(name: str) -> Locale:
         return Locale.parse(name.replace("-", "_"))
     except (UnknownLocaleError, ValueError, TypeError):
         raise ValueError(f"not a locale: {name!r} (for example en_US, de_DE, en_IN)") from None
+
+
+def check_locale(name: str) -> str:
+    parse_locale(name)
+    return name
 
 
 def check_currency(code: str) -> str:

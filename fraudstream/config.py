@@ -14,14 +14,40 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fraudstream.addresses import check_address, check_domain, check_sender
-from fraudstream.branding import check_colour, check_currency, check_logo_url, parse_locale
+from fraudstream.branding import check_colour, check_currency, check_locale, check_logo_url
 from fraudstream.errors import PermanentError
 
 PositiveInt = Annotated[int, Field(gt=0)]
+
+
+def _one_line(value: str) -> str:
+    if any(character in value for character in "\r\n"):
+        raise ValueError("write it on one line")
+    return value
+
+
+def _optional_address(value: str | None) -> str | None:
+    return check_address(value) if value else None
+
+
+# The brand's settings, each checked by fraudstream.branding (an empty logo is none).
+OneLine = Annotated[str, Field(min_length=1), AfterValidator(_one_line)]
+OptionalAddress = Annotated[str | None, AfterValidator(_optional_address)]
+LogoUrl = Annotated[str | None, AfterValidator(lambda url: check_logo_url(url or None))]
+Colour = Annotated[str, AfterValidator(check_colour)]
+Currency = Annotated[str, AfterValidator(check_currency)]
+LocaleName = Annotated[str, AfterValidator(check_locale)]
 Port = Annotated[int, Field(gt=0, lt=65536)]
 
 # GCS bucket names: 3-63 characters of lower-case letters, digits, dashes,
@@ -83,19 +109,19 @@ class Settings(BaseSettings):
     mail_from: str = "alerts@fraudstream.example"
     # Where a customer's reply goes. Set, the emails invite a reply and carry Reply-To;
     # unset, they point to SUPPORT_CONTACT only.
-    mail_reply_to: str | None = None
+    mail_reply_to: OptionalAddress = None
     customer_email_domain: str = "customers.fraudstream.example"
 
     # The brand every email and confirmation page wears (fraudstream/branding.py).
-    bank_name: Annotated[str, Field(min_length=1, max_length=80)] = "Fraudstream Bank"
+    bank_name: Annotated[OneLine, Field(max_length=80)] = "Fraudstream Bank"
     # How a customer reaches a person: a phone number, an address, a web page.
-    support_contact: Annotated[str, Field(min_length=1, max_length=200)] = (
+    support_contact: Annotated[OneLine, Field(max_length=200)] = (
         "+1 555 0100 (every day, 8:00 to 20:00)"
     )
-    bank_logo_url: str | None = None  # https:// address of the logo, shown above the name
-    brand_colour: str = "#0b4f8a"  # buttons and accents, under white text
-    currency: str = "USD"  # of the amounts, ISO 4217
-    currency_locale: str = "en_US"  # how amounts are written: $1,234.50, 1.234,50 €
+    bank_logo_url: LogoUrl = None  # https:// address of the logo, shown above the name
+    brand_colour: Colour = "#0b4f8a"  # buttons and accents, under white text
+    currency: Currency = "USD"  # of the amounts, ISO 4217
+    currency_locale: LocaleName = "en_US"  # how amounts are written: $1,234.50, 1.234,50 €
 
     # The producer: which detector splits the stream (see detection/detectors.py).
     detector: str = "label"
@@ -182,39 +208,6 @@ class Settings(BaseSettings):
     @classmethod
     def _check_sender(cls, value: str) -> str:
         return check_sender(value)
-
-    @field_validator("mail_reply_to")
-    @classmethod
-    def _check_reply_to(cls, value: str | None) -> str | None:
-        return check_address(value) if value else None
-
-    @field_validator("bank_name", "support_contact")
-    @classmethod
-    def _check_one_line(cls, value: str) -> str:
-        if any(character in value for character in "\r\n"):
-            raise ValueError("write it on one line")
-        return value
-
-    @field_validator("bank_logo_url")
-    @classmethod
-    def _check_logo(cls, value: str | None) -> str | None:
-        return check_logo_url(value or None)
-
-    @field_validator("brand_colour")
-    @classmethod
-    def _check_colour(cls, value: str) -> str:
-        return check_colour(value)
-
-    @field_validator("currency")
-    @classmethod
-    def _check_currency(cls, value: str) -> str:
-        return check_currency(value)
-
-    @field_validator("currency_locale")
-    @classmethod
-    def _check_locale(cls, value: str) -> str:
-        parse_locale(value)
-        return value
 
     @field_validator("customer_email_domain")
     @classmethod

@@ -239,9 +239,10 @@ variable "brand" {
 
   validation {
     condition = alltrue([for value in values(var.brand) : !can(regex("[\r\n]", value))]) && (
-      length(var.brand.bank_name) > 0 && length(var.brand.support_contact) > 0
+      length(var.brand.bank_name) > 0 && length(var.brand.bank_name) <= 80 &&
+      length(var.brand.support_contact) > 0 && length(var.brand.support_contact) <= 200
     )
-    error_message = "brand: bank_name and support_contact must be set, and no value may hold a line break."
+    error_message = "brand: bank_name (at most 80 characters) and support_contact (at most 200) must be set, and no value may hold a line break."
   }
   validation {
     condition     = var.brand.logo_url == "" || can(regex("^https://", var.brand.logo_url))

@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from devstack import health, process
 from devstack import stack as devstack
 from devstack.install import ensure_installed
 from devstack.layout import HOST, REPO_ROOT, Topology, cache_dir
+from devstack.services import empty_mail_catcher
 from fraudstream.config import Settings, load_settings
 from tests.integration.outage import Relay
 from wiring.provision import provision
@@ -107,12 +107,6 @@ def bare_settings(stack: Stack) -> Settings:
         topic_partitions=3,
         topic_replication_factor=min(3, stack.broker_count),
     )
-
-
-def empty_mail_catcher(mail_api_url: str) -> None:
-    request = urllib.request.Request(f"{mail_api_url}/email/all", method="DELETE")
-    with urllib.request.urlopen(request, timeout=30):
-        pass
 
 
 @pytest.fixture
