@@ -138,7 +138,7 @@ class BatchConsumer:
             # know yet that another took over). The commit moves nothing: every record
             # before the batch is committed or in the lake already.
             self.committer.commit(partition, key.first_offset)
-        emailed = self._send_emails(partition, decoded)
+        emailed = self._send_emails(partition, key, decoded)
         failed = {i for i, _ in emailed.failed}
         lines, unfit = sinks.lake_lines(self.handler, decoded.records, skip=failed)
         unhandled = emailed.failed + unfit  # the handler raised: dead letters too
@@ -160,11 +160,16 @@ class BatchConsumer:
             "seconds": round(time.monotonic() - started, 3),
         })  # fmt: skip
 
-    def _send_emails(self, partition: Partition, decoded: Decoded) -> sinks.EmailOutcome:
+    def _send_emails(
+        self, partition: Partition, key: BatchKey, decoded: Decoded
+    ) -> sinks.EmailOutcome:
         if self.emails is None:
             return sinks.EmailOutcome()
         logged = self._logged.get(partition, {})
-        return self.emails.send(partition, decoded.records, decoded.offsets, logged)
+        # Drafts are written whoever owns the partition now: the emails they log went out.
+        name = key.object_name(LakeFolder.EMAIL_LOG)
+        draft = sinks.EmailLogDraft(partial(self.lake.write, name), logged.values())
+        return self.emails.send(partition, decoded.records, decoded.offsets, logged, draft.add)
 
     def _write(self, partition: Partition, name: str, lines: list[bytes]) -> None:
         self.lake.write(name, lines)

@@ -9,7 +9,7 @@ through; the batch is not finished, and its offsets not committed, before.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -57,11 +57,18 @@ class Mailer:
 
         return cls(connect, settings.smtp_connections)
 
-    def deliver(self, jobs: Iterable[EmailJob], waiter: Waiter) -> list[dict[str, Any]]:
+    def deliver(
+        self,
+        jobs: Iterable[EmailJob],
+        waiter: Waiter,
+        finished: Callable[[dict[str, Any]], None] = lambda entry: None,
+    ) -> list[dict[str, Any]]:
         """Send every job; one email-log entry each, in the jobs' order.
 
         ``jobs`` may be a generator that renders as it goes: the connections
         send the first emails while the later ones are being rendered.
+        ``finished`` is called with each entry as soon as its email is done
+        (sent, or rejected for good), while the others are still going.
         """
         # Jobs are tracked by position: a batch may hold the same transaction twice.
         taken: list[EmailJob] = []
@@ -73,7 +80,8 @@ class Mailer:
             attempts.append(_Attempts())
             return job
 
-        outcomes = list(self._pool.map(self._try, (take(job) for job in jobs)))
+        # map() takes every job at once, and yields the outcomes in order as they come.
+        outcomes: Iterator[MailError | None] = self._pool.map(self._try, map(take, jobs))
         pending, round_number = list(range(len(taken))), 1
         while True:
             retry: list[int] = []
@@ -82,6 +90,7 @@ class Mailer:
                 tried.count += 1
                 if error is None or error.permanent:
                     entries[position] = _log_entry(taken[position], tried, error)
+                    finished(entries[position])
                 else:
                     retry.append(position)
                     reason = error
@@ -89,7 +98,7 @@ class Mailer:
                 return [entries[position] for position in range(len(taken))]
             waiter.after_failure(f"{len(retry)} emails", round_number, reason, cause="smtp")
             pending, round_number = retry, round_number + 1
-            outcomes = list(self._pool.map(self._try, [taken[position] for position in retry]))
+            outcomes = self._pool.map(self._try, [taken[position] for position in retry])
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

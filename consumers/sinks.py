@@ -12,7 +12,8 @@ crash between two steps leaves the later ones to a redo, never a gap:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -96,7 +97,9 @@ class CustomerEmails:
         records: Sequence[dict[str, Any]],
         offsets: Sequence[int],
         already_sent: dict[str, LogEntry],
+        finished: Callable[[LogEntry], None] = lambda entry: None,
     ) -> EmailOutcome:
+        """Each record's outcome; ``finished`` is called with each new entry as it is made."""
         outcome = EmailOutcome()
         # Per record with an outcome, in order: its entry, or None for "the next one sent".
         slots: list[LogEntry | None] = []
@@ -112,6 +115,7 @@ class CustomerEmails:
                                             address, str(error), source)  # fmt: skip
                     slots.append(refused)
                     outcome.new_entries.append(refused)
+                    finished(refused)
                     continue
                 except Exception as error:  # any handler failure: a dead letter
                     outcome.failed.append((index, f"{type(error).__name__}: {error}"))
@@ -123,7 +127,7 @@ class CustomerEmails:
                     slots.append(None)
                     yield job
 
-        sent = iter(self.mailer.deliver(jobs(), self.waiter))
+        sent = iter(self.mailer.deliver(jobs(), self.waiter, finished))
         outcome.entries = [next(sent) if slot is None else slot for slot in slots]
         outcome.new_entries += [entry for slot, entry in zip(slots, outcome.entries, strict=True)
                                 if slot is None]  # fmt: skip
@@ -135,6 +139,37 @@ class CustomerEmails:
         if record["transaction_id"] in already_sent:
             return None
         return self.handler.email(record, source)
+
+
+class EmailLogDraft:
+    """A batch's email log, written while its emails go out, so that a crash re-sends at
+    most the last ``interval`` seconds of them.
+
+    Every entry is added as its email is done; the object is rewritten with all
+    entries so far once ``interval`` seconds have passed since the last write.
+    Recovery reads a partial log as it reads a whole one (an email log without
+    its batch: the batch is redone, and what the log holds is not sent again).
+    The batch's final email log replaces it. Once a second at most, because GCS
+    takes about one write a second to the same object.
+    """
+
+    def __init__(
+        self,
+        write: Callable[[list[bytes]], None],
+        already_logged: Iterable[LogEntry],
+        interval: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._write, self.interval, self.clock = write, interval, clock
+        self.lines = [ndjson_line(entry) for entry in already_logged]  # a redo's
+        self._written_at = clock()
+
+    def add(self, entry: LogEntry) -> None:
+        self.lines.append(ndjson_line(entry))
+        now = self.clock()
+        if now - self._written_at >= self.interval:
+            self._written_at = now  # from when this write began: what it holds is that old
+            self._write(self.lines)
 
 
 def lake_lines(

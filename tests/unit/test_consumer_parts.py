@@ -14,6 +14,7 @@ from google.cloud import storage
 from consumers.mailer import EmailJob, Mailer
 from consumers.recovery import Recovery, recover
 from consumers.retry import Backoff, StopWhileRetryingError, Waiter, until_done
+from consumers.sinks import EmailLogDraft
 from fraudstream import kafka
 from fraudstream.batches import BatchKey
 from fraudstream.emails import Email
@@ -102,6 +103,29 @@ def test_the_mailer_retries_a_passing_failure_until_each_email_is_sent() -> None
     assert [e["offset"] for e in entries] == list(range(5))
     assert entries[0]["message_id"] == "<0@fs>"
     assert len(pauses) == 2
+
+
+def test_the_mailer_hands_over_each_entry_as_its_email_is_done() -> None:
+    sender = _FlakySender(failures=1, error=MailError("421 try later"))
+    sender.tries = {f"c{n}@example.com": 1 for n in (0, 2, 3)}  # only c1 fails, once
+    finished: list[str] = []
+    waiter, _ = _waiter()
+    entries = _mailer(sender).deliver(_jobs(4), waiter, lambda e: finished.append(e["recipient"]))
+    assert finished[-1] == "c1@example.com"  # done last, after its retry
+    assert sorted(finished) == sorted(e["recipient"] for e in entries)
+
+
+def test_a_batch_email_log_is_drafted_at_most_once_an_interval() -> None:
+    now, written = [0.0], []
+    draft = EmailLogDraft(lambda lines: written.append(len(lines)), [{"transaction_id": "redo"}],
+                          interval=1.0, clock=lambda: now[0])  # fmt: skip
+    for number in range(10):
+        now[0] += 0.3
+        draft.add({"transaction_id": f"t{number}"})
+    # Every entry so far, the redo's first, once a second has passed: at 1.2 and 2.4 s. The
+    # last two wait for the batch's own email log.
+    assert written == [5, 9]
+    assert len(draft.lines) == 11
 
 
 def test_the_mailer_logs_a_permanent_refusal_as_rejected_without_retrying() -> None:
