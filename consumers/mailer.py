@@ -9,8 +9,9 @@ through; the batch is not finished, and its offsets not committed, before.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +20,10 @@ from consumers.retry import Waiter
 from fraudstream.config import Settings
 from fraudstream.emails import Email
 from fraudstream.mail import MailError, SmtpSender
+
+# Jobs handed to each connection ahead of the one it sends: enough to keep it busy while
+# the next emails are rendered, few enough that a crash re-sends only a handful unlogged.
+JOBS_AHEAD_PER_CONNECTION = 4
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,7 @@ class Mailer:
     def __init__(self, connect: Callable[[], SmtpSender], connections: int) -> None:
         self._connect = connect
         self._pool = ThreadPoolExecutor(connections, thread_name_prefix="smtp")
+        self._ahead = JOBS_AHEAD_PER_CONNECTION * connections
         self._local = threading.local()
         self._senders: list[SmtpSender] = []
         self._lock = threading.Lock()
@@ -80,12 +86,12 @@ class Mailer:
             attempts.append(_Attempts())
             return job
 
-        # map() takes every job at once, and yields the outcomes in order as they come.
-        outcomes: Iterator[MailError | None] = self._pool.map(self._try, map(take, jobs))
-        pending, round_number = list(range(len(taken))), 1
+        first_round = enumerate(self._in_order(map(take, jobs)))
+        rounds: Iterator[tuple[int, MailError | None]] = first_round
+        round_number = 1
         while True:
             retry: list[int] = []
-            for position, error in zip(pending, outcomes, strict=True):
+            for position, error in rounds:
                 tried = attempts[position]
                 tried.count += 1
                 if error is None or error.permanent:
@@ -97,8 +103,23 @@ class Mailer:
             if not retry:
                 return [entries[position] for position in range(len(taken))]
             waiter.after_failure(f"{len(retry)} emails", round_number, reason, cause="smtp")
-            pending, round_number = retry, round_number + 1
-            outcomes = self._pool.map(self._try, [taken[position] for position in retry])
+            again = self._in_order(taken[position] for position in retry)
+            rounds, round_number = zip(retry, again, strict=True), round_number + 1
+
+    def _in_order(self, jobs: Iterable[EmailJob]) -> Iterator[MailError | None]:
+        """Each job's outcome, in the jobs' order, as it comes.
+
+        A few jobs per connection are handed over ahead, no more: a job is taken
+        (and rendered) as an earlier one finishes, and an email is reported done
+        soon after it is, which is what bounds the re-sends of a crash.
+        """
+        handed_over: deque[Future[MailError | None]] = deque()
+        for job in jobs:
+            handed_over.append(self._pool.submit(self._try, job))
+            if len(handed_over) >= self._ahead:
+                yield handed_over.popleft().result()
+        while handed_over:
+            yield handed_over.popleft().result()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

@@ -11,12 +11,15 @@ import signal
 import subprocess
 import time
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
+from consumers.mailer import JOBS_AHEAD_PER_CONNECTION
 from devstack import stack as devstack
 from fraudstream.batches import BatchKey, to_ndjson
 from fraudstream.config import Settings
@@ -36,6 +39,7 @@ from tests.integration.pipeline import (
     start_consumer,
     wait_until,
 )  # fmt: skip
+from wiring.provision import provision
 
 BATCH = 250
 
@@ -250,6 +254,57 @@ def test_a_batch_whose_emails_were_logged_is_redone_without_sending_them_again(
     mailed_ids = {m["text"] for m in mails_to(stack.mail_api_url, settings.customer_email_domain)}
     assert len(mailed_ids) == len(expected) - 100
     assert not any(tid in text for text in mailed_ids for tid in logged)
+
+
+def test_a_consumer_killed_mid_batch_resends_at_most_about_a_second_of_emails(
+    bare_settings: Settings, stack: Stack, tmp_path: Path
+) -> None:
+    """SIGKILL while one 10,000-email batch is going out: the restart re-sends only what
+    went out after the email log's last draft, at most a second's worth (and what was on
+    the wire), where it would otherwise re-send the whole batch so far."""
+    one_partition = bare_settings.model_copy(update={
+        "topic_partitions": 1, "batch_max_records": 10_000, "batch_max_seconds": 30.0})  # fmt: skip
+    provision(one_partition, say=lambda _line: None)
+    source = tmp_path / "paysim-11k.csv"
+    write_csv(source, rows=11_000, seed=17)
+    produce(one_partition, source)
+    expected = _topic_ids(one_partition)
+    assert len(expected) > 10_000, "the first batch is not a full one"
+
+    first = start_consumer(one_partition, "non-fraud", log=tmp_path / "first.log")
+    wait_until(lambda: bool(lake_objects(one_partition, LakeFolder.EMAIL_LOG)), "the first draft")
+    time.sleep(2.5)  # well into the batch, at a moment that has nothing to do with the drafts
+    first.send_signal(signal.SIGKILL)
+    first.wait(30)
+    assert not lake_objects(one_partition, "transaction"), "the batch ended before the kill"
+    drafted = lake_records(one_partition, LakeFolder.EMAIL_LOG)
+    per_second = _sending_rate(drafted)
+    sent_before = len(mails_to(stack.mail_api_url, one_partition.customer_email_domain))
+    assert sent_before > 2 * per_second, "killed too early to tell a second from a batch"
+
+    second = start_consumer(one_partition, "non-fraud", "--idle-exit", "5",
+                            log=tmp_path / "second.log")  # fmt: skip
+    _finish(second, tmp_path / "second.log")
+
+    _assert_lake_holds_each_once(one_partition, expected)
+    mails = mails_to(stack.mail_api_url, one_partition.customer_email_domain)
+    copies = Counter(mail["text"] for mail in mails)  # the text names the transaction
+    assert len(copies) == len(expected), "a customer got no email"
+    resent = sum(copies.values()) - len(copies)
+    skipped = _events(tmp_path / "second.log", "consumer stopped")[0]["emails_already_sent"]
+    print(f"{sent_before} emails before the kill at {per_second:,.0f}/s, {len(drafted)} of them "
+          f"in the draft log; {skipped} not sent again, {resent} sent again")  # fmt: skip
+    # A second's worth, and the emails handed to the connections when the kill came.
+    on_the_wire = JOBS_AHEAD_PER_CONNECTION * one_partition.smtp_connections
+    assert resent <= per_second * 1.0 + on_the_wire, (
+        f"{resent} emails sent twice: more than a second's worth at {per_second:,.0f}/s"
+    )
+
+
+def _sending_rate(entries: list[dict[str, Any]]) -> float:
+    """Emails a second between the first and the last email done."""
+    done = sorted(datetime.fromisoformat(entry["finished_at"]) for entry in entries)
+    return (len(done) - 1) / (done[-1] - done[0]).total_seconds()
 
 
 def test_losing_one_of_three_brokers_mid_stream_loses_nothing(
