@@ -70,12 +70,18 @@ def read_header(stream: BinaryIO) -> tuple[str, int]:
 
 
 def read_chunks(
-    stream: BinaryIO, offset: int, first_line: int, block_bytes: int = BLOCK_BYTES
+    stream: BinaryIO,
+    offset: int,
+    first_line: int,
+    end: int | None = None,
+    block_bytes: int = BLOCK_BYTES,
 ) -> Iterator[Chunk]:
-    """Blocks of whole lines from ``offset`` (which starts line ``first_line``) to the end."""
+    """Blocks of whole lines from ``offset`` (which starts line ``first_line``) to ``end``
+    (a line's start, or None for the end of the file)."""
     stream.seek(offset)
-    pending = b""
-    while data := stream.read(block_bytes):
+    pending, position = b"", offset
+    while data := stream.read(block_bytes if end is None else min(block_bytes, end - position)):
+        position += len(data)
         pending += data
         cut = pending.rfind(b"\n") + 1
         if cut == 0:
@@ -86,3 +92,59 @@ def read_chunks(
         offset, first_line = offset + len(chunk), end_line
     if pending:
         yield Chunk(offset, first_line, pending + b"\n", first_line + 1)
+
+
+@dataclass(frozen=True)
+class Shard:
+    """The ``index``-th of ``count`` byte ranges of a file's rows, for ``count`` producers
+    to share one file. A line belongs to the range its first byte is in, so the ranges
+    hold every line once between them."""
+
+    index: int = 0
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.index < self.count:
+            raise ValueError(f"shard {self.index}/{self.count}: I/N needs 0 <= I < N")
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """``I/N``, e.g. ``0/3``, ``1/3``, ``2/3``."""
+        index, slash, count = text.partition("/")
+        if not (slash and index.isdigit() and count.isdigit()):
+            raise ValueError(f"shard {text!r}: expected I/N, e.g. 0/3")
+        return cls(int(index), int(count))
+
+    def name(self, uri: str) -> str:
+        """What this shard of ``uri`` is called in its checkpoint (and transactional id)."""
+        return uri if self.count == 1 else f"{uri}#shard={self.index}/{self.count}"
+
+    def byte_range(self, stream: BinaryIO, rows_start: int, size: int) -> tuple[int, int]:
+        """Where this shard's lines start and end, for rows from ``rows_start`` to ``size``."""
+        rows = size - rows_start
+
+        def boundary(index: int) -> int:
+            return _line_start_from(stream, rows_start + rows * index // self.count, size)
+
+        return boundary(self.index), boundary(self.index + 1)
+
+
+def _line_start_from(stream: BinaryIO, position: int, size: int) -> int:
+    """The first line start at or after ``position`` (the line before it ends at position - 1)."""
+    if position >= size:
+        return size
+    stream.seek(position - 1)
+    return position - 1 + len(stream.readline())
+
+
+def count_lines(stream: BinaryIO, start: int, end: int, block_bytes: int = BLOCK_BYTES) -> int:
+    """The line ends between byte ``start`` and byte ``end``."""
+    stream.seek(start)
+    lines = 0
+    while start < end and (data := stream.read(min(block_bytes, end - start))):
+        lines += data.count(b"\n")
+        start += len(data)
+    return lines
+
+
+WHOLE_FILE = Shard()

@@ -29,7 +29,16 @@ from fraudstream.errors import PermanentError
 from fraudstream.kafka import DeliveryError
 from fraudstream.kafka_transactions import TransactionalProducer, TransactionFailedError
 from fraudstream.records import EmailDirectory, to_records, with_detection
-from fraudstream.source import Chunk, Source, open_source, read_chunks, read_header
+from fraudstream.source import (
+    WHOLE_FILE,
+    Chunk,
+    Shard,
+    Source,
+    count_lines,
+    open_source,
+    read_chunks,
+    read_header,
+)
 from fraudstream.stopping import StopFlag
 from fraudstream.topology import TRANSACTIONAL_ID_PREFIX, topology
 from fraudstream.transactions import Block, Rejected, check_header, parse_block
@@ -54,6 +63,7 @@ class RunOptions:
     speed: float | None = None  # PaySim steps (hours) per second; None: as fast as possible
     limit: int | None = None  # at most this many lines in this run
     from_start: bool = False  # ignore the checkpoint
+    shard: Shard = WHOLE_FILE  # the share of the file's lines this run produces
 
 
 @dataclass(frozen=True)
@@ -89,29 +99,32 @@ class ProducerRun:
         self.headers = self._wire_headers(schema_text)
         self._committed: Checkpoint | None = None  # the last checkpoint Kafka has committed
         self._committing: Checkpoint | None = None  # the one in the last commit begun
+        self._rows = (0, 0)  # the byte range of the shard's lines, once the source is open
 
     def run(self, progress: Progress) -> Summary:
         started = time.monotonic()
         with open_source(self.options.source, self.settings.gcp_project) as (source, stream):
             header, header_end = read_header(stream)
             check_header(header)
+            shard = Source(self.options.shard.name(source.uri), source.size)
+            self._rows = self.options.shard.byte_range(stream, header_end, source.size)
             new_producer = partial(
-                TransactionalProducer, self.settings.kafka_connection, _transactional_id(source.uri)
+                TransactionalProducer, self.settings.kafka_connection, _transactional_id(shard.uri)
             )
             # Made before the checkpoint is read: its initialisation aborts whatever
             # transaction an earlier run left open, which would hold the read back.
             producer = new_producer()
-            checkpoint = self._starting_point(source, header_end)
-            progress.start(source.size, checkpoint.offset)
+            checkpoint = self._starting_point(shard, stream, header_end)
+            progress.start(self._rows[1] - self._rows[0], checkpoint.offset - self._rows[0])
             first = self._committed = checkpoint
             try:
                 checkpoint = self._produce_from(
-                    checkpoint, source, stream, (producer, new_producer), progress
+                    checkpoint, shard, stream, (producer, new_producer), progress
                 )
             finally:
                 progress.close()
         return Summary(
-            source=source.uri,
+            source=shard.uri,
             this_run=checkpoint.counts - first.counts,
             total=checkpoint.counts,
             seconds=time.monotonic() - started,
@@ -127,15 +140,18 @@ class ProducerRun:
                for topic in (topics.non_fraud, topics.fraud)]  # fmt: skip
         return pa.array([wire_header(schema_id) for schema_id in ids], pa.binary())
 
-    def _starting_point(self, source: Source, header_end: int) -> Checkpoint:
-        fresh = Checkpoint(source.uri, source.size, header_end, 2, 2)
-        if self.options.from_start:
-            return fresh
-        saved = load_checkpoint(
-            self.settings.kafka_connection, self.settings.checkpoint_topic, source.uri
-        )
+    def _starting_point(self, source: Source, stream: BinaryIO, header_end: int) -> Checkpoint:
+        """Where to begin: the saved checkpoint of ``source`` (a whole file, or a shard of
+        one), or the start of its lines."""
+        saved = None
+        if not self.options.from_start:
+            saved = load_checkpoint(
+                self.settings.kafka_connection, self.settings.checkpoint_topic, source.uri
+            )
         if saved is None:
-            return fresh
+            start = self._rows[0]
+            first_line = 2 + count_lines(stream, header_end, start)  # once, then checkpointed
+            return Checkpoint(source.uri, source.size, start, first_line, first_line)
         if saved.size != source.size:
             raise SourceChangedError(
                 f"{source.uri} has changed since its checkpoint ({saved.size} bytes then, "
@@ -219,7 +235,8 @@ class ProducerRun:
         self._committed = position = checkpoint
         pacer = Pacer(self.options.speed)
         open_rows: int | None = None  # rows in the open transaction; None when none is open
-        for chunk in read_chunks(stream, checkpoint.offset, checkpoint.first_line):
+        rows_end = self._rows[1]
+        for chunk in read_chunks(stream, checkpoint.offset, checkpoint.first_line, rows_end):
             block = parse_block(chunk.data, chunk.first_line).between(
                 checkpoint.next_line, stop_line
             )
@@ -278,7 +295,7 @@ class ProducerRun:
         assert self._committed is not None, "a span starts from a committed checkpoint"
         _count_committed(position.counts - self._committed.counts)
         self._committed = position
-        progress.update(position.offset, position.counts)
+        progress.update(position.offset - self._rows[0], position.counts)
 
     def encode(
         self, records: pa.Table, assessment: Assessment

@@ -20,6 +20,7 @@ from fraudstream.config import ConfigError, Settings, load_settings
 from fraudstream.errors import FraudstreamError
 from fraudstream.generator import write_csv
 from fraudstream.logs import configure_logging
+from fraudstream.source import WHOLE_FILE, Shard
 from producer.service import RunOptions
 from wiring import commands, demo
 from wiring.factory import CONSUMER_KINDS
@@ -50,6 +51,13 @@ def _positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a whole number above 0, got {text}")
     return value
+
+
+def _shard(text: str) -> Shard:
+    try:
+        return Shard.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
 
 
 def _positive_float(text: str) -> float:
@@ -105,6 +113,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     produce.add_argument("--limit", type=_positive_int, help="stop after this many lines")
     produce.add_argument("--from-start", action="store_true", help="ignore the saved checkpoint")
+    produce.add_argument(
+        "--shard", type=_shard, default=WHOLE_FILE, metavar="I/N",
+        help="produce the I-th of N byte ranges of the file (0 <= I < N), with its own "
+        "checkpoint: N producers started with 0/N .. N-1/N produce each row once between them",
+    )  # fmt: skip
     produce.set_defaults(handler=_produce)
 
     consume = subcommands.add_parser("consume", help="run a consumer until SIGTERM")
@@ -186,7 +199,7 @@ def _migrate(_args: argparse.Namespace) -> int:
 
 
 def _produce(args: argparse.Namespace) -> int:
-    options = RunOptions(args.source, args.speed, args.limit, args.from_start)
+    options = RunOptions(args.source, args.speed, args.limit, args.from_start, args.shard)
     commands.produce(_settings(), options)
     return 0
 

@@ -23,11 +23,11 @@ from fraudstream.generator import write_csv
 from fraudstream.kafka import KafkaUnavailableError
 from fraudstream.kafka_transactions import TransactionalProducer, TransactionFailedError
 from fraudstream.lake import ensure_bucket, storage_client, upload_file
-from fraudstream.source import read_chunks
+from fraudstream.source import WHOLE_FILE, Shard, read_chunks
 from fraudstream.stopping import StopFlag
 from fraudstream.transactions import NotPaySimError
 from producer import service
-from producer.checkpoint import load_checkpoint
+from producer.checkpoint import Checkpoint, load_checkpoint
 from producer.progress import ProgressLog
 from producer.service import ProducerRun, RunOptions, Summary
 from tests.integration.conftest import Stack
@@ -171,14 +171,19 @@ def _start_producer(settings: Settings, source: Path, *options: str) -> subproce
     )  # fmt: skip
 
 
-def _wait_for_checkpoint(settings: Settings, source: Path, timeout: float = 60) -> int:
+def _checkpoint(settings: Settings, source: Path, shard: Shard = WHOLE_FILE) -> Checkpoint | None:
+    name = shard.name(str(source.resolve()))
+    return load_checkpoint(settings.kafka_bootstrap_servers, settings.checkpoint_topic, name)
+
+
+def _wait_for_checkpoint(
+    settings: Settings, source: Path, timeout: float = 60, shard: Shard = WHOLE_FILE
+) -> int:
     """Until the run has committed its first transaction; return the line it reached."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            saved = load_checkpoint(
-                settings.kafka_bootstrap_servers, settings.checkpoint_topic, str(source.resolve())
-            )
+            saved = _checkpoint(settings, source, shard)
         except KafkaUnavailableError:  # the cluster is busy starting the run
             saved = None
         if saved is not None:
@@ -221,6 +226,34 @@ def test_a_killed_run_resumes_and_produces_each_row_once(
     ids = _all_ids(settings, stack)
     assert len(ids) == rows
     assert len(set(ids)) == rows
+
+
+def test_three_shards_one_killed_and_restarted_produce_each_row_once(
+    settings: Settings, stack: Stack, large_generated: Path
+) -> None:
+    settings = settings.model_copy(update={"producer_rows_per_transaction": 50_000})
+    shards = [Shard(index, 3) for index in range(3)]
+    runs = [_start_producer(settings, large_generated, "--shard", f"{s.index}/3") for s in shards]
+    killed = shards[1]
+    _wait_for_checkpoint(settings, large_generated, shard=killed)
+    runs[1].send_signal(signal.SIGKILL)
+    runs[1].wait(30)
+    for run in (runs[0], runs[2]):
+        _, errors = run.communicate(timeout=300)
+        assert run.returncode == 0, errors.decode()[-2000:]
+    left = _checkpoint(settings, large_generated, killed)
+    assert left is not None and not left.complete, "the killed shard was meant to die half-way"
+
+    again = _start_producer(settings, large_generated, "--shard", "1/3")
+    _, errors = again.communicate(timeout=300)
+    assert again.returncode == 0, errors.decode()[-2000:]
+    assert b"resuming" in errors
+
+    ids = _all_ids(settings, stack)
+    assert len(ids) == len(set(ids)) == 1_500_000
+    done = [_checkpoint(settings, large_generated, shard) for shard in shards]
+    assert all(checkpoint and checkpoint.complete for checkpoint in done)
+    assert sum(c.counts.good for c in done if c) == 1_500_000, "the shards' counts overlap"
 
 
 def test_sigterm_stops_cleanly_at_a_checkpoint(
