@@ -11,8 +11,14 @@ from wiring.provision import provision
 
 def fresh_settings(**overrides: Any) -> Settings:
     """Every topic, group and bucket named afresh, then created as ``fraudstream setup`` would."""
-    suffix = uuid.uuid4().hex[:8]
-    settings = load_settings(**{
+    settings = named_settings(uuid.uuid4().hex[:8], **overrides)
+    provision(settings, say=lambda _line: None)
+    return settings
+
+
+def named_settings(suffix: str, **overrides: Any) -> Settings:
+    """The settings of the benchmark run named ``suffix`` (for its child processes)."""
+    return load_settings(**{
         "fraud_topic": f"bench-fraud-{suffix}", "non_fraud_topic": f"bench-normal-{suffix}",
         "rejected_topic": f"bench-rejected-{suffix}",
         "checkpoint_topic": f"bench-checkpoints-{suffix}",
@@ -23,5 +29,3 @@ def fresh_settings(**overrides: Any) -> Settings:
         "fraud_consumer_group": f"bench-confirmer-{suffix}",
         "customer_email_domain": f"bench-{suffix}.example", **overrides,
     })  # fmt: skip
-    provision(settings, say=lambda _line: None)
-    return settings

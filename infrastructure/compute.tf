@@ -98,7 +98,7 @@ resource "google_compute_instance" "pipeline" {
   allow_stopping_for_update = true
   tags = concat(["${var.prefix}-vm"],
   contains(each.value.services, "confirmation-service") ? ["${var.prefix}-confirmation"] : [])
-  labels = merge(local.labels, { role = each.key })
+  labels = merge(local.labels, { role = each.value.role })
 
   boot_disk {
     initialize_params {
@@ -120,6 +120,7 @@ resource "google_compute_instance" "pipeline" {
     fraudstream-package    = "gs://${google_storage_bucket_object.package.bucket}/${google_storage_bucket_object.package.name}"
     fraudstream-services   = join(" ", each.value.services)
     fraudstream-source     = "gs://${local.buckets.dataset}/${var.dataset_object}"
+    fraudstream-shard      = each.value.shard # "I/N" on a producer VM, read there alone
     # Settings as NAME=value lines; secrets are named here and read from Secret Manager.
     fraudstream-settings = join("\n", [for name, value in local.pipeline_settings : "${name}=${value}"])
     fraudstream-secrets = join(" ", [for name, secret in each.value.secrets :
@@ -133,7 +134,7 @@ resource "google_compute_instance" "pipeline" {
   }
 
   service_account {
-    email  = google_service_account.roles[each.key].email
+    email  = google_service_account.roles[each.value.role].email
     scopes = ["cloud-platform"]
   }
 

@@ -92,26 +92,37 @@ locals {
     CONFIRMATION_TOKEN_KEY = "confirmation-token-key"
     SMTP_PASSWORD          = "smtp-password"
   }
-  pipeline_vms = {
-    producer = {
-      services     = ["setup", "produce"]
-      secrets      = {}
-      kafka_logins = { setup = "admin", produce = "producer" }
-      principals   = local.kafka_principals
+  # Producer VM i of N streams shard i/N of the file (--shard; 0/1 is the whole file);
+  # the first also runs `setup`, and holds the principals it makes.
+  producer_vms = { for index in range(var.producer_count) :
+    (index == 0 ? "producer" : "producer-${index}") => {
+      role     = "producer"
+      services = index == 0 ? ["setup", "produce"] : ["produce"]
+      shard    = "${index}/${var.producer_count}"
+      secrets  = {}
+      kafka_logins = { for service in(index == 0 ? ["setup", "produce"] : ["produce"]) :
+      service => service == "setup" ? "admin" : "producer" }
+      principals = index == 0 ? local.kafka_principals : []
     }
+  }
+  pipeline_vms = merge(local.producer_vms, {
     fraud-consumer = {
+      role         = "fraud-consumer"
+      shard        = ""
       services     = ["consume-fraud", "consume-cases"]
       secrets      = merge(local.consumer_secrets, { CASES_DATABASE_URL = "cases-database-url" })
       kafka_logins = { consume-fraud = "fraud-consumer", consume-cases = "cases-consumer" }
       principals   = []
     }
     non-fraud-consumer = {
+      role         = "non-fraud-consumer"
+      shard        = ""
       services     = ["consume-non-fraud", "confirmation-service"]
       secrets      = local.consumer_secrets
       kafka_logins = { consume-non-fraud = "non-fraud-consumer", confirmation-service = "confirmation-service" }
       principals   = []
     }
-  }
+  })
 }
 
 resource "google_project_service" "apis" {

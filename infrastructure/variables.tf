@@ -127,6 +127,17 @@ variable "app_machine_type" {
   default     = "e2-medium"
 }
 
+variable "producer_count" {
+  description = "Producer VMs, each streaming its own shard (--shard I/N) of the file: every row once between them."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.producer_count == floor(var.producer_count) && var.producer_count >= 1 && var.producer_count <= 16
+    error_message = "`producer_count` must be a whole number from 1 to 16."
+  }
+}
+
 variable "package_path" {
   description = "The release archive the VMs install, made by `make dist`: the source and every wheel requirements.lock pins."
   type        = string

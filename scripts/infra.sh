@@ -90,7 +90,7 @@ validate() {
   # A stand-in for a trained model: a plan only hashes and uploads the file.
   printf 'model bytes for the plan\n' >"$OUT/gbm.onnx"
   plan single -var "$zones" -var kafka_layout=single -var confirmation_domain=confirm.example.com \
-    -var force_destroy=true -var detector=gbm -var "detector_model_path=$OUT/gbm.onnx"
+    -var producer_count=3 -var force_destroy=true -var detector=gbm -var "detector_model_path=$OUT/gbm.onnx"
   # As a fresh project's first apply sees it: the zones are read once the APIs are on.
   plan fresh
 }

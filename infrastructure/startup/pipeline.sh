@@ -78,7 +78,7 @@ KAFKA_PASSWORD=$(secret "$secret_id")"
 command_of() {
   case "$1" in
     setup) echo "setup --no-buckets --no-database" ;;
-    produce) echo "produce $source" ;;
+    produce) echo "produce $source --shard $(metadata fraudstream-shard)" ;;
     consume-fraud) echo "consume fraud" ;;
     consume-non-fraud) echo "consume non-fraud" ;;
     consume-cases) echo "consume cases" ;;

@@ -147,6 +147,22 @@ def test_each_pipeline_vm_runs_its_own_services(spread: Resources) -> None:
     }
 
 
+def test_producer_vms_stream_one_shard_each(spread: Resources, single: Resources) -> None:
+    """producer_count = 3 (the single plan): three shards, one setup, one account."""
+    vms = {address.split('"')[1]: vm for address, vm in _of_type(single, "google_compute_instance")
+           .items() if ".pipeline[" in address and "producer" in address}  # fmt: skip
+    assert {name: vm["metadata"]["fraudstream-shard"] for name, vm in vms.items()} == {
+        "producer": "0/3", "producer-1": "1/3", "producer-2": "2/3"}  # fmt: skip
+    assert [name for name, vm in vms.items() if "setup" in vm["metadata"]["fraudstream-services"]
+            ] == ["producer"]  # fmt: skip
+    assert "admin" not in vms["producer-2"]["metadata"]["fraudstream-kafka-logins"]
+    assert {vm["labels"]["role"] for vm in vms.values()} == {"producer"}
+    whole = spread['google_compute_instance.pipeline["producer"]']["metadata"]
+    assert whole["fraudstream-shard"] == "0/1"  # the whole file, as before shards
+    consumer = spread['google_compute_instance.pipeline["fraud-consumer"]']["metadata"]
+    assert consumer["fraudstream-shard"] == ""
+
+
 def _secrets_read(metadata: dict[str, str]) -> set[str]:
     """The Secret Manager secrets a VM's boot reads, from its metadata."""
     read = {pair.split("=")[-1] for pair in metadata.get("fraudstream-secrets", "").split()}

@@ -93,6 +93,7 @@ def cloud(
         "fraudstream-package": f"gs://{artifacts}/releases/fraudstream.tar.gz",
         "fraudstream-source": f"gs://{bare_settings.dataset_bucket}/paysim/log.csv",
         "fraudstream-services": " ".join(["setup", *SERVICES]),
+        "fraudstream-shard": "0/1",
         "fraudstream-settings": _settings_lines(bare_settings, sasl_kafka[0], free_port()),
         "fraudstream-secrets": "CONFIRMATION_TOKEN_KEY=token-key CASES_DATABASE_URL=cases-url",
         "fraudstream-kafka-logins": " ".join(
@@ -118,6 +119,7 @@ def _assert_units_as_written(vm: RehearsedVM, units: dict[str, Unit]) -> None:
     assert list(units) == sorted(["setup", *SERVICES])
     assert units["setup"].type == "oneshot"
     assert units["setup"].command[1:] == ["setup", "--no-buckets", "--no-database"]
+    assert units["produce"].command[-2:] == ["--shard", "0/1"]
     # The case consumer migrates its table before each start.
     assert [c[1:] for c in units["consume-cases"].before] == [["migrate"]]
     for name in SERVICES:
