@@ -99,9 +99,10 @@ def test_every_vm_runs_as_its_own_service_account(config: dict[str, Any]) -> Non
         '${google_service_account.roles["kafka"].email}'
     )
     assert instances["pipeline"]["service_account"][0]["email"] == (
-        "${google_service_account.roles[each.key].email}"
+        "${google_service_account.roles[each.value.role].email}"
     )
-    pipeline_roles = set(_named(config, "locals")["pipeline_vms"])
+    vms = _named(config, "locals")["producer_vms"] + _named(config, "locals")["pipeline_vms"]
+    pipeline_roles = set(re.findall(r'\brole += "([a-z-]+)"', vms))
     assert pipeline_roles == {"producer", "fraud-consumer", "non-fraud-consumer"}
     assert pipeline_roles | {"kafka"} == set(roles)
     assert accounts["for_each"] == "${local.roles}"
