@@ -22,7 +22,7 @@ from fraudstream.generator import write_csv
 from fraudstream.logs import configure_logging
 from fraudstream.source import WHOLE_FILE, Shard
 from producer.service import RunOptions
-from wiring import commands, demo
+from wiring import commands, demo, members
 from wiring.factory import CONSUMER_KINDS
 from wiring.provision import migrate_cases, provision
 
@@ -130,6 +130,11 @@ def _parser() -> argparse.ArgumentParser:
         "--no-emails", dest="send_emails", action="store_false",
         help="fill the lake without emailing anyone (to backfill history)",
     )  # fmt: skip
+    consume.add_argument(
+        "--processes", type=_positive_int, default=1, metavar="N",
+        help="run N members of the group, each in its own process (and on its own core), "
+        "under this one, which forwards SIGTERM and exits non-zero if a member fails",
+    )  # fmt: skip
     consume.set_defaults(handler=_consume)
 
     service = subcommands.add_parser(
@@ -205,7 +210,14 @@ def _produce(args: argparse.Namespace) -> int:
 
 
 def _consume(args: argparse.Namespace) -> int:
-    return commands.consume(_settings(), args.kind, args.idle_exit, args.send_emails)
+    settings = _settings()
+    if args.processes > 1:
+        member = [sys.executable, "-m", "fraudstream", "consume", args.kind]
+        member += [] if args.idle_exit is None else ["--idle-exit", str(args.idle_exit)]
+        member += [] if args.send_emails else ["--no-emails"]
+        environment = members.member_environment(settings.metrics_port)
+        return members.run_members(member, args.processes, environment)
+    return commands.consume(settings, args.kind, args.idle_exit, args.send_emails)
 
 
 def _confirmation_service(_args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ them, and in this process otherwise.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from consumers.mailer import JOBS_AHEAD_PER_CONNECTION
 from devstack import stack as devstack
@@ -230,6 +232,35 @@ def test_two_members_of_a_group_share_the_partitions_and_each_record_lands_once(
     _assert_lake_holds_each_once(quick, expected)
     written_by = [{e["partition"] for e in _events(log, "batch written")} for log in logs]
     assert all(written_by), "one member wrote nothing: the group did not scale out"
+
+
+def test_processes_share_the_group_and_a_member_killed_fails_the_parent(
+    quick: Settings, stack: Stack, generated: Path, tmp_path: Path
+) -> None:
+    """`consume --processes 2`: two members in one group; SIGKILL one, and the parent stops
+    the other and exits 1; run again, and every record is in the lake once."""
+    produce(quick, generated)
+    expected = _topic_ids(quick)
+    parent = start_consumer(quick, "non-fraud", "--processes", "2", log=tmp_path / "first.log")
+    wait_until(lambda: _group_size(quick) == 2, "two members in the group")
+    wait_until(lambda: bool(lake_objects(quick, "transaction")), "the first batch")
+    children = Path(f"/proc/{parent.pid}/task/{parent.pid}/children").read_text().split()
+    assert len(children) == 2
+    os.kill(int(children[0]), signal.SIGKILL)
+    assert parent.wait(120) == 1, "a member died and the parent did not say so"
+    assert "member failed" in (tmp_path / "first.log").read_text()
+
+    again = start_consumer(quick, "non-fraud", "--processes", "2", "--idle-exit", "5",
+                           log=tmp_path / "second.log")  # fmt: skip
+    _finish(again, tmp_path / "second.log")
+    _assert_lake_holds_each_once(quick, expected)
+
+
+def _group_size(settings: Settings) -> int:
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    group = settings.non_fraud_consumer_group
+    description = admin.describe_consumer_groups([group])[group].result(timeout=10)
+    return len(description.members)
 
 
 def test_a_batch_whose_emails_were_logged_is_redone_without_sending_them_again(
