@@ -18,6 +18,12 @@ The two take turns over a few rounds, after a warm-up; medians are reported.
 The mail catcher slows down as it fills, so the benchmark empties it when done
 (``MAIL_API_URL``, which ``devstack env`` sets).
 
+The emails by processes: ``consume non-fraud --processes N`` for N = 1 and
+2, on a topic of 4 partitions, the records produced once every member holds
+partitions. Its figure is the emails all members sent over their common busy
+span, in total and per process: a process runs Python on one core at a time
+(the GIL), so the per-process figure is the per-core one.
+
 Each figure counts from the first message to the last commit (or the last
 send): joining the group and the idle wait at the end are not counted.
 """
@@ -25,21 +31,25 @@ send): joining the group and the idle wait at the end are not counted.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import smtplib
 import statistics
+import subprocess
+import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupState, KafkaError, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from bench.fresh import fresh_settings
 from devstack.services import empty_mail_catcher
 from fraudstream.avro_codec import RecordDecoder
-from fraudstream.config import Settings
+from fraudstream.config import Settings, as_environment
 from fraudstream.emails import Email
 from fraudstream.generator import write_csv
 from fraudstream.kafka import consumer_config
@@ -55,6 +65,7 @@ BATCH_MAX_SECONDS = 0.5
 # A round's few thousand records are a backlog: batches are cut by size, as a
 # backlog's are with the default 10,000 records, not after the wait above.
 EMAIL_BATCH_RECORDS = 1_000
+PROCESS_PARTITIONS = 4  # two members take two each
 
 
 def main() -> None:
@@ -82,6 +93,13 @@ def main() -> None:
     print(f"  mail server, pre-rendered    {server:>10,.0f} emails/s (median)")
     print(f"  fraudstream, end to end      {ours_mail:>10,.0f} emails/s (median)")
     print(f"  fraudstream / server         {ours_mail / server:>10.0%}")
+
+    print(f"email by processes: {args.emails:,} generated rows on {PROCESS_PARTITIONS} partitions, "
+          f"`consume non-fraud --processes N`, {os.cpu_count()} cores")  # fmt: skip
+    for count in (1, 2):
+        total = statistics.median(by_processes(args.emails, count) for _ in range(args.rounds))
+        per_process = total / count
+        print(f"  N = {count}: {total:>7,.0f} emails/s, {per_process:>7,.0f} per process (core)")
     if url := os.environ.get("MAIL_API_URL"):
         empty_mail_catcher(url)
 
@@ -102,8 +120,43 @@ def email_rounds(emails: int, rounds: int) -> tuple[float, float]:
     return statistics.median(server), statistics.median(ours)
 
 
+def by_processes(emails: int, count: int) -> float:
+    """Emails a second of ``count`` member processes on a fresh topic of ``emails`` records:
+    all they sent, from the first member's first message to the last one's last commit.
+    The records are produced once every member has joined the group."""
+    settings = bench_settings(batch_max_records=EMAIL_BATCH_RECORDS,
+                              topic_partitions=PROCESS_PARTITIONS)  # fmt: skip
+    log = Path("build/bench/members.log")
+    command = [sys.executable, "-m", "fraudstream", "consume", "non-fraud",
+               "--processes", str(count), "--idle-exit", "5"]  # fmt: skip
+    environment = {**os.environ, **as_environment(settings, log_format="json")}
+    with log.open("wb") as stderr:
+        parent = subprocess.Popen(
+            command, env=environment, stderr=stderr, stdout=subprocess.DEVNULL
+        )
+        admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+        while assigned_members(admin, settings.non_fraud_consumer_group) < count:
+            time.sleep(0.2)
+        produce(settings, emails, seed=40 + count)
+        if parent.wait() != 0:
+            raise SystemExit(f"consume --processes {count} failed: see {log}")
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    stopped = [line for line in lines if line.get("event") == "consumer stopped"]
+    span = max(s["busy_to"] for s in stopped) - min(s["busy_from"] for s in stopped)
+    return sum(int(s["emails_sent"]) for s in stopped) / float(span)
+
+
+def assigned_members(admin: AdminClient, group: str) -> int:
+    """Members of the group holding partitions, once it is stable (0 while it rebalances)."""
+    description = admin.describe_consumer_groups([group])[group].result(timeout=10)
+    if description.state != ConsumerGroupState.STABLE:
+        return 0
+    return sum(1 for member in description.members if member.assignment.topic_partitions)
+
+
 def bench_settings(**overrides: Any) -> Settings:
-    return fresh_settings(topic_partitions=3, batch_max_seconds=BATCH_MAX_SECONDS, **overrides)
+    return fresh_settings(**{"topic_partitions": 3, "batch_max_seconds": BATCH_MAX_SECONDS,
+                             **overrides})  # fmt: skip
 
 
 def produce(settings: Settings, rows: int, seed: int) -> None:

@@ -37,11 +37,15 @@ class Totals:
         self.last_commit_at = time.monotonic()
 
     def counts(self) -> dict[str, int | float]:
-        """The counts, and the busy seconds, for a log line."""
+        """The counts, and the busy seconds, for a log line; with when the busy time began and
+        ended on the machine's monotonic clock, to add up the members of one machine."""
         counts: dict[str, int | float] = {
             name: value for name, value in vars(self).items() if not name.endswith("_at")
         }
         counts["busy_s"] = round(self.busy_seconds, 3)
+        if self.first_message_at is not None and self.last_commit_at is not None:
+            counts["busy_from"] = round(self.first_message_at, 3)
+            counts["busy_to"] = round(self.last_commit_at, 3)
         return counts
 
     def summary(self) -> str:

@@ -314,6 +314,19 @@ def load_settings(**overrides: object) -> Settings:
         raise ConfigError(_describe(error)) from None
 
 
+def as_environment(settings: Settings, **overrides: object) -> dict[str, str]:
+    """The variables that give exactly ``settings`` (with ``overrides``) to a child process."""
+    values = settings.model_dump(exclude_none=True)
+    values.update(overrides)
+    return {name.upper(): _variable(value) for name, value in values.items()}
+
+
+def _variable(value: object) -> str:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
 def _describe(error: ValidationError) -> str:
     problems = []
     for item in error.errors():

@@ -12,12 +12,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
 from sqlalchemy import select
 
 from consumers.totals import Totals
 from fraudstream import cases
-from fraudstream.config import Settings
+from fraudstream.config import Settings, as_environment
 from fraudstream.lake import storage_client
 from fraudstream.stopping import StopFlag
 from producer.progress import ProgressLog
@@ -29,14 +28,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 def environment(settings: Settings, **overrides: object) -> dict[str, str]:
     """The process environment that gives a child process exactly ``settings``."""
-    values = settings.model_dump(exclude_none=True)
-    values.update(overrides)
-    values = {k: v.get_secret_value() if isinstance(v, SecretStr) else v for k, v in values.items()}
-    return {**os.environ, **{name.upper(): _text(value) for name, value in values.items()}}
-
-
-def _text(value: object) -> str:
-    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+    return {**os.environ, **as_environment(settings, **overrides)}
 
 
 def produce(settings: Settings, source: Path) -> Summary:
