@@ -57,7 +57,7 @@ from fraudstream.registry import schema_fetcher
 from fraudstream.stopping import StopFlag
 from producer.progress import ProgressLog
 from producer.service import RunOptions
-from wiring import factory
+from wiring import factory, producing
 
 # Every record is in the topic before the clock starts, so batches are cut by
 # size, or by this age, not by the default 5 s a quiet stream would wait for.
@@ -163,7 +163,7 @@ def produce(settings: Settings, rows: int, seed: int) -> None:
     source = Path("build/bench") / f"paysim-{rows}-seed{seed}.csv"
     if not source.is_file():
         write_csv(source, rows=rows, seed=seed)
-    factory.producer_run(settings, RunOptions(str(source)), StopFlag()).run(ProgressLog(3600))
+    producing.producer_run(settings, RunOptions(str(source)), StopFlag()).run(ProgressLog(3600))
 
 
 def consume_and_decode(settings: Settings) -> float:

@@ -46,6 +46,7 @@ from fraudstream.stopping import StopFlag
 from fraudstream.transactions import HOUR_MS, parse_block
 from producer.progress import ProgressLog
 from producer.service import ProducerRun, RunOptions
+from wiring.producing import release_arrow_memory_promptly
 
 VARIANTS = ("straightforward", "ceiling", "fraudstream", "fraudstream-logreg", "fraudstream-gbm")
 MODELS = Path("build/bench/models")
@@ -132,6 +133,7 @@ def replication() -> int:
 
 def run_fraudstream(settings: Settings, source: Path, detector: Detector | None = None) -> float:
     options = RunOptions(str(source), from_start=True)
+    release_arrow_memory_promptly()  # as `fraudstream produce` does
     run = ProducerRun(settings, detector or LabelDetector(), options, StopFlag())
     summary = run.run(ProgressLog(3600))
     return summary.total.good / summary.seconds

@@ -13,7 +13,6 @@ import json
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-import onnxruntime as ort
 
 from detection.features import FEATURES
 
@@ -50,6 +49,9 @@ class OnnxScorer:
     """Scores feature matrices with one model, on the CPU, a block at a time."""
 
     def __init__(self, model: bytes) -> None:
+        # Here only: onnxruntime adds 20 MB to every process that imports it.
+        import onnxruntime as ort  # noqa: PLC0415
+
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1  # the producer's other thread is librdkafka's
         try:

@@ -14,6 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import asdict, dataclass, replace
 from functools import partial
 from typing import BinaryIO
@@ -23,6 +24,7 @@ import pyarrow as pa
 
 from detection.detectors import Assessment, Detector
 from fraudstream import metrics, registry
+from fraudstream.ahead import one_ahead
 from fraudstream.avro_codec import RecordEncoder, wire_header
 from fraudstream.config import Settings
 from fraudstream.errors import PermanentError
@@ -231,56 +233,75 @@ class ProducerRun:
         producer: TransactionalProducer,
         progress: Progress,
     ) -> Checkpoint:
-        """Produce from ``checkpoint`` on, a transaction every few blocks (or every step)."""
+        """Produce from ``checkpoint`` on, a transaction every few blocks (or every step).
+
+        A worker thread reads, parses and encodes the next block while this one
+        produces the current one and waits on commits."""
         self._committed = position = checkpoint
         pacer = Pacer(self.options.speed)
         open_rows: int | None = None  # rows in the open transaction; None when none is open
-        rows_end = self._rows[1]
-        for chunk in read_chunks(stream, checkpoint.offset, checkpoint.first_line, rows_end):
-            block = parse_block(chunk.data, chunk.first_line).between(
-                checkpoint.next_line, stop_line
-            )
-            end_line = chunk.end_line if stop_line is None else min(chunk.end_line, stop_line)
-            for part in _parts(block, end_line, pacer.enabled):
-                pacer.wait_for(part)
-                if open_rows is None:
-                    producer.begin()
-                    open_rows = 0
-                position = self._send(part, chunk, position, producer)
-                open_rows += part.block.num_rows + len(part.block.rejected)
-                full = open_rows >= self.settings.producer_rows_per_transaction
-                if pacer.enabled or full or self.stop.requested:
-                    self._commit(position, producer, progress)
-                    open_rows = None
-                if self.stop.requested:
-                    return position
-            if stop_line is not None and position.next_line >= stop_line:
-                break
-        else:
-            position = replace(position, complete=True)
+        chunks = read_chunks(stream, checkpoint.offset, checkpoint.first_line, self._rows[1])
+        prepare = partial(self._prepared, span=(checkpoint.next_line, stop_line),
+                          source=checkpoint.source, by_step=pacer.enabled)  # fmt: skip
+        with closing(one_ahead(map(prepare, chunks))) as prepared_chunks:
+            for chunk, parts in prepared_chunks:
+                for part in parts:
+                    pacer.wait_for(part.part)
+                    if open_rows is None:
+                        producer.begin()
+                        open_rows = 0
+                    position = self._send(part, chunk, position, producer)
+                    open_rows += part.counts.good + part.counts.rejected
+                    full = open_rows >= self.settings.producer_rows_per_transaction
+                    if pacer.enabled or full or self.stop.requested:
+                        self._commit(position, producer, progress)
+                        open_rows = None
+                    if self.stop.requested:
+                        return position
+                if stop_line is not None and position.next_line >= stop_line:
+                    break
+            else:
+                position = replace(position, complete=True)
         if open_rows is None:
             producer.begin()
         self._commit(position, producer, progress)
         return position
 
-    def _send(
-        self, part: Part, chunk: Chunk, position: Checkpoint, producer: TransactionalProducer
-    ) -> Checkpoint:
-        """Produce a part's records and rejects; return the position after it."""
+    def _prepared(
+        self, chunk: Chunk, span: tuple[int, int | None], source: str, by_step: bool
+    ) -> tuple[Chunk, list[Prepared]]:
+        """The chunk's parts between the lines of ``span``, encoded, ready to send."""
+        first_line, stop_line = span
+        block = parse_block(chunk.data, chunk.first_line).between(first_line, stop_line)
+        end_line = chunk.end_line if stop_line is None else min(chunk.end_line, stop_line)
+        return chunk, [self._prepare(part, source) for part in _parts(block, end_line, by_step)]
+
+    def _prepare(self, part: Part, source: str) -> Prepared:
+        """A part's records assessed and encoded, and its rejects as quarantine messages."""
         block = part.block
         records = to_records(block, self.settings.event_start_time, self.emails)
         assessment = self.detector.assess(records)
         fraud = int(assessment.flagged.sum())
         counts = Counts(block.num_rows, fraud, block.num_rows - fraud, len(block.rejected))
-        producer.send(*self.encode(records, assessment))
-        if block.rejected:
-            bodies = [_rejected_body(position.source, r) for r in block.rejected]
-            producer.send(
-                [self.settings.rejected_topic] * len(bodies), [None] * len(bodies), bodies
-            )
-        if part.end_line >= chunk.end_line:  # the chunk is done: resume after it
-            return position.advanced(chunk.end_offset, chunk.end_line, part.end_line, counts)
-        return position.advanced(chunk.offset, chunk.first_line, part.end_line, counts)
+        rejects = [_rejected_body(source, r) for r in block.rejected]
+        return Prepared(part, counts, self.encode(records, assessment), rejects)
+
+    def _send(
+        self,
+        prepared: Prepared,
+        chunk: Chunk,
+        position: Checkpoint,
+        producer: TransactionalProducer,
+    ) -> Checkpoint:
+        """Produce a part's records and rejects; return the position after it."""
+        producer.send(*prepared.records)
+        if rejects := prepared.rejects:
+            producer.send([self.settings.rejected_topic] * len(rejects), [None] * len(rejects),
+                          rejects)  # fmt: skip
+        end_line, counts = prepared.part.end_line, prepared.counts
+        if end_line >= chunk.end_line:  # the chunk is done: resume after it
+            return position.advanced(chunk.end_offset, chunk.end_line, end_line, counts)
+        return position.advanced(chunk.offset, chunk.first_line, end_line, counts)
 
     def _commit(
         self, position: Checkpoint, producer: TransactionalProducer, progress: Progress
@@ -309,6 +330,17 @@ class ProducerRun:
         names = np.array([self.settings.non_fraud_topic, self.settings.fraud_topic], dtype=object)
         topics = names[routes].tolist()
         return topics, keys, values
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A part made ready to send: its counts, its records' (topics, keys, values), and its
+    rejects' quarantine messages."""
+
+    part: Part
+    counts: Counts
+    records: tuple[list[str], list[bytes], list[bytes]]
+    rejects: list[bytes]
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,9 @@
 """``fraudstream``: the command line of the pipeline.
 
+Each command imports the services it runs when it runs (the imports inside
+the functions below), so that ``fraudstream produce`` loads the producer
+alone: see ``wiring.producing``.
+
 Every expected failure (a bad setting, a missing topic, a refused
 permission, a file that is not PaySim) ends in one line on stderr that says
 what to do, and a non-zero exit: 2 for configuration, 1 for the rest.
@@ -22,10 +26,9 @@ from fraudstream.generator import write_csv
 from fraudstream.logs import configure_logging
 from fraudstream.source import WHOLE_FILE, Shard
 from producer.service import RunOptions
-from wiring import commands, demo, members
-from wiring.factory import CONSUMER_KINDS
-from wiring.provision import migrate_cases, provision
+from wiring import members, producing
 
+CONSUMER_KINDS = ("non-fraud", "fraud", "cases")
 TRAINING_ROWS = 2_000_000
 REPORT_PATH = Path("build/report.html")
 
@@ -155,7 +158,7 @@ def _parser() -> argparse.ArgumentParser:
     report.set_defaults(handler=lambda args: _write_report(_settings(), args.output))
     show = subcommands.add_parser("cases", help="show the fraud case table: counts, newest cases")
     show.add_argument("--limit", type=_positive_int, default=10, help="newest cases shown")
-    show.set_defaults(handler=lambda args: commands.show_cases(_settings(), args.limit))
+    show.set_defaults(handler=_show_cases)
     return parser
 
 
@@ -194,18 +197,22 @@ def _settings() -> Settings:
 
 
 def _setup(args: argparse.Namespace) -> int:
+    from wiring.provision import provision
+
     provision(_settings(), say=print, buckets=args.buckets, database=args.database)
     return 0
 
 
 def _migrate(_args: argparse.Namespace) -> int:
+    from wiring.provision import migrate_cases
+
     migrate_cases(_settings(), say=print)
     return 0
 
 
 def _produce(args: argparse.Namespace) -> int:
     options = RunOptions(args.source, args.speed, args.limit, args.from_start, args.shard)
-    commands.produce(_settings(), options)
+    producing.produce(_settings(), options)
     return 0
 
 
@@ -217,11 +224,21 @@ def _consume(args: argparse.Namespace) -> int:
         member += [] if args.send_emails else ["--no-emails"]
         environment = members.member_environment(settings.metrics_port)
         return members.run_members(member, args.processes, environment)
+    from wiring import commands
+
     return commands.consume(settings, args.kind, args.idle_exit, args.send_emails)
 
 
 def _confirmation_service(_args: argparse.Namespace) -> int:
+    from wiring import commands
+
     return commands.serve_confirmations(_settings())
+
+
+def _show_cases(args: argparse.Namespace) -> int:
+    from wiring import commands
+
+    return commands.show_cases(_settings(), args.limit)
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -264,6 +281,8 @@ def _train(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     if args.from_cases:
+        from wiring import commands
+
         return commands.answered_precision(_settings())
     if args.csv is None or not args.detectors:
         raise ConfigError("evaluate: give a CSV and --detector NAME (or --all), or --from-cases")
@@ -279,12 +298,17 @@ def _demo(args: argparse.Namespace) -> int:
     settings = _settings()
     if args.csv is not None and not args.csv.is_file():
         raise ConfigError(f"no such CSV file: {args.csv}")
+    from wiring import commands, demo
+    from wiring.provision import provision
+
     provision(settings, say=print)
     csv_path = args.csv or demo.generated_csv(args.rows, say=print)
     source = demo.upload_dataset(settings, csv_path, say=print)
-    producing = settings.model_copy(update={"metrics_port": demo.METRICS_PORTS["producer"]})
+    settings_for_producer = settings.model_copy(
+        update={"metrics_port": demo.METRICS_PORTS["producer"]}
+    )
     print(f"metrics while it runs: {demo.metrics_addresses()}")
-    summary = commands.produce(producing, RunOptions(source))
+    summary = producing.produce(settings_for_producer, RunOptions(source))
     if not args.consumers:
         return 0
     consumers = demo.run_consumers(args.idle_exit, say=print)

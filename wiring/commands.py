@@ -1,9 +1,9 @@
-"""What each command does, given its settings: build the service, run it, report to a person."""
+"""What each command but ``produce`` does (see ``wiring.producing``), given its settings:
+build the service, run it, report to a person."""
 
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 
 import waitress
@@ -14,24 +14,10 @@ from consumers.confirmation import MAX_REQUEST_BYTES
 from fraudstream import cases, metrics
 from fraudstream.config import Settings
 from fraudstream.stopping import StopFlag
-from producer.checkpoint import Counts
-from producer.progress import progress_for_stderr
-from producer.service import RunOptions, Summary
 from wiring import factory
 
 log = logging.getLogger("fraudstream")
 REPUBLISH_SECONDS = 60
-
-
-def produce(settings: Settings, options: RunOptions) -> Summary:
-    """Stream one source into Kafka until it is done or a signal stops it."""
-    stop = StopFlag()
-    run = factory.producer_run(settings, options, stop)
-    metrics.serve(settings.metrics_port)
-    stop.install()
-    summary = run.run(progress_for_stderr())
-    _report(summary)
-    return summary
 
 
 def consume(settings: Settings, kind: str, idle_exit: float | None, send_emails: bool) -> int:
@@ -69,23 +55,6 @@ def serve_confirmations(settings: Settings) -> int:
     finally:
         stopped.set()
     return 0
-
-
-def _report(summary: Summary) -> None:
-    run, total = summary.this_run, summary.total
-    state = "complete" if summary.complete else f"stopped before line {summary.next_line:,}"
-    log.debug("summary", extra={"source": summary.source, "state": state, **vars(total)})
-    speed = f"{summary.seconds:.1f} s, {summary.rows_per_second:,.0f} rows/s"
-    print(f"{summary.source}: {state}", file=sys.stderr)
-    print(f"  this run  {_counts(run)}, {speed}", file=sys.stderr)
-    print(f"  in total  {_counts(total)}", file=sys.stderr)
-
-
-def _counts(counts: Counts) -> str:
-    return (
-        f"{counts.good:>10,} good ({counts.fraud:,} fraud, {counts.non_fraud:,} non-fraud), "
-        f"{counts.rejected:,} rejected"
-    )
 
 
 def show_cases(settings: Settings, limit: int) -> int:

@@ -15,7 +15,7 @@ from detection import evaluation, training
 from detection import report as markdown
 from detection.detectors import BUILT_IN, MODEL_DETECTORS, RULES, Detector, ModelDetector
 from fraudstream.config import ConfigError, Settings
-from wiring.factory import settings_detector
+from wiring.producing import settings_detector
 
 REPORT_FIGURE_SUFFIX = "-pr.png"
 

@@ -4,9 +4,6 @@ one line that says to run ``fraudstream setup``."""
 
 from __future__ import annotations
 
-from functools import partial
-from pathlib import Path
-
 from confluent_kafka import Consumer, Producer
 from flask import Flask
 from sqlalchemy import Engine
@@ -18,16 +15,12 @@ from consumers.confirmation import create_app
 from consumers.handlers import AskCustomer, Handler, NotifyCustomer
 from consumers.loop import BatchConsumer
 from consumers.mailer import Mailer
-from detection.detectors import Detector, load_detector
 from fraudstream import cases, kafka, lake, registry
 from fraudstream.avro_codec import RecordDecoder
 from fraudstream.branding import Brand
-from fraudstream.config import ConfigError, Settings, token_key
+from fraudstream.config import Settings, token_key
 from fraudstream.stopping import StopFlag
 from fraudstream.topology import topology
-from producer.service import ProducerRun, RunOptions
-
-CONSUMER_KINDS = ("non-fraud", "fraud", "cases")
 
 
 def handler(settings: Settings, kind: str) -> Handler:
@@ -97,38 +90,3 @@ def answer_book(settings: Settings) -> AnswerBook:
         registry.value_serializer(client, answers.name, schema),
     )
     return AnswerBook(bucket, publisher)
-
-
-def producer_run(settings: Settings, options: RunOptions, stop: StopFlag) -> ProducerRun:
-    """A producer run, its detector loaded and its topics checked (it checks its schemas)."""
-    detector = settings_detector(settings)
-    declared = topology(settings)
-    needed = (declared.fraud, declared.non_fraud, declared.rejected, declared.checkpoints)
-    kafka.require_topics(settings.kafka_connection, [topic.name for topic in needed])
-    return ProducerRun(settings, detector, options, stop)
-
-
-def settings_detector(settings: Settings) -> Detector:
-    """The detector ``DETECTOR`` names, its model read from ``DETECTOR_MODEL``."""
-    return load_detector(
-        settings.detector, settings.detector_amount_threshold, partial(read_model, settings)
-    )
-
-
-def model_location(settings: Settings) -> str:
-    return settings.detector_model or f"models/{settings.detector}.onnx"
-
-
-def read_model(settings: Settings) -> bytes:
-    """The model file's bytes, from a path or a ``gs://`` address."""
-    location = model_location(settings)
-    if location.startswith("gs://"):
-        with lake.open_object(settings.gcp_project, location, chunk_size=1 << 20) as (_, stream):
-            return stream.read()
-    path = Path(location)
-    if not path.is_file():
-        raise ConfigError(
-            f"invalid configuration: DETECTOR_MODEL: no model at {location}: train one with "
-            f"`fraudstream train --detector {settings.detector} -o {location}`"
-        )
-    return path.read_bytes()

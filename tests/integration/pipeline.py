@@ -21,7 +21,7 @@ from fraudstream.lake import storage_client
 from fraudstream.stopping import StopFlag
 from producer.progress import ProgressLog
 from producer.service import RunOptions, Summary
-from wiring import factory
+from wiring import factory, producing
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,7 +32,7 @@ def environment(settings: Settings, **overrides: object) -> dict[str, str]:
 
 
 def produce(settings: Settings, source: Path) -> Summary:
-    run = factory.producer_run(settings, RunOptions(source=str(source)), StopFlag())
+    run = producing.producer_run(settings, RunOptions(source=str(source)), StopFlag())
     summary = run.run(ProgressLog())
     assert summary.complete
     return summary

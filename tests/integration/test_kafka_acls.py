@@ -28,7 +28,7 @@ from fraudstream.topology import kafka_principals, topology
 from producer.progress import ProgressLog
 from producer.service import RunOptions
 from tests.integration.pipeline import REPO_ROOT, environment, lake_records
-from wiring import factory
+from wiring import factory, producing
 from wiring.provision import provision
 
 REFUSED = {
@@ -77,10 +77,10 @@ def test_each_service_does_its_work_as_its_own_principal(
     source = tmp_path / "log.csv"
     write_csv(source, rows=1500, seed=1)
     producer = _as(admin, "producer", passwords)
-    run = factory.producer_run(producer, RunOptions(source=str(source)), StopFlag())
+    run = producing.producer_run(producer, RunOptions(source=str(source)), StopFlag())
     assert run.run(ProgressLog()).complete
     # Again: the checkpoint is read back, as the producer's principal, and nothing is redone.
-    again = factory.producer_run(producer, RunOptions(source=str(source)), StopFlag())
+    again = producing.producer_run(producer, RunOptions(source=str(source)), StopFlag())
     assert again.run(ProgressLog()).this_run.good == 0
 
     for kind in ("fraud", "non-fraud"):

@@ -41,7 +41,7 @@ from tests.integration.pipeline import (
 )
 from tests.integration.test_bad_records import with_bad_records
 from tests.integration.test_consumers import LINK
-from wiring import factory
+from wiring import producing
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -124,7 +124,7 @@ def test_the_producer_counts_what_it_committed(settings: Settings, tmp_path: Pat
     try:
         before = scrape(port)
         with scraping(port) as seen:  # paced: a transaction a PaySim step, 300 steps a second
-            paced = factory.producer_run(settings, RunOptions(str(source), speed=300), StopFlag())
+            paced = producing.producer_run(settings, RunOptions(str(source), speed=300), StopFlag())
             summary = paced.run(ProgressLog())
         after = scrape(port)
     finally:

@@ -43,7 +43,7 @@ from tests.integration.pipeline import (
     start_consumer,
     wait_until,
 )
-from wiring import factory
+from wiring import producing
 from wiring.provision import provision
 
 ROWS = 300_000
@@ -205,7 +205,7 @@ def test_the_consumers_leave_each_record_once_under_a_seeded_nemesis(
     members = [start_consumer(settings, "non-fraud", "--idle-exit", "30", log=log) for log in logs]
     group = settings.non_fraud_consumer_group
     with Nemesis(relayed_kafka.relays, seed, group, AT_THE_CONSUMERS, faults=6) as nemesis:
-        run = factory.producer_run(settings, RunOptions(str(source), speed=20), StopFlag())
+        run = producing.producer_run(settings, RunOptions(str(source), speed=20), StopFlag())
         assert run.run(ProgressLog()).complete
         nemesis.wait()
     for member, log in zip(members, logs, strict=True):
@@ -234,7 +234,7 @@ def test_a_member_cut_from_its_group_coordinator_leaves_each_record_once_in_the_
     )
     cut.start()
     try:
-        run = factory.producer_run(settings, RunOptions(str(source), speed=20), StopFlag())
+        run = producing.producer_run(settings, RunOptions(str(source), speed=20), StopFlag())
         assert run.run(ProgressLog()).complete
     finally:
         cut.join()

@@ -33,7 +33,7 @@ from producer.progress import ProgressLog
 from producer.service import RunOptions
 from tests.integration.pipeline import lake_records
 from tests.terraform_config import locals_of, terraform_config
-from wiring import factory
+from wiring import factory, producing
 
 # Predefined roles this deployment grants, and what each allows.
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
@@ -183,7 +183,7 @@ def test_the_services_ask_only_what_they_declare(settings: Settings, tmp_path: P
     asked: dict[str, dict[str, set[str]]] = {}
     with recorded() as made:
         options = RunOptions(source=f"gs://{settings.dataset_bucket}/log.csv")
-        assert factory.producer_run(settings, options, StopFlag()).run(ProgressLog()).complete
+        assert producing.producer_run(settings, options, StopFlag()).run(ProgressLog()).complete
     asked["producer"] = _asked(settings, made)
     for kind in ("fraud", "non-fraud"):
         with recorded() as made:
