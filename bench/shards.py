@@ -27,6 +27,7 @@ from fraudstream.source import Shard
 from fraudstream.stopping import StopFlag
 from producer.progress import ProgressLog
 from producer.service import ProducerRun, RunOptions
+from wiring.producing import release_arrow_memory_promptly
 from wiring.provision import provision
 
 PARTITIONS = 6
@@ -90,6 +91,7 @@ def measure(source: Path, count: int) -> tuple[float, float]:
 def produce_shard(run: str, source: Path, shard: Shard) -> int:
     settings = named_settings(run, topic_partitions=PARTITIONS)
     options = RunOptions(str(source), from_start=True, shard=shard)
+    release_arrow_memory_promptly()  # as `fraudstream produce` does
     summary = ProducerRun(settings, LabelDetector(), options, StopFlag()).run(ProgressLog(3600))
     return summary.this_run.good
 
