@@ -12,8 +12,9 @@ between any two steps leaves nothing lost and, once redone, nothing doubled:
 2. what could not be decoded, or that the handler could not take, goes to
    the dead-letter topic (error in the headers);
 3. the email log, then the records, are written as objects named after the
-   partition and offsets (a redo overwrites them);
-4. the offsets are committed.
+   partition and offsets (a redo overwrites them), each uploaded by a worker
+   thread while the loop goes on consuming the next batch into the buffer;
+4. the offsets are committed, once both writes are done.
 
 An outage (SMTP, GCS, Kafka) holds the batch and retries with backoff; the
 consumer stays in its group meanwhile. SIGTERM finishes the buffered
@@ -25,6 +26,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 
 from confluent_kafka import Consumer, Message, TopicPartition
@@ -45,6 +47,8 @@ from fraudstream.stopping import StopFlag
 from fraudstream.topology import LakeFolder
 
 log = logging.getLogger("fraudstream.consumer")
+UPLOAD_POLL_SECONDS = 0.01  # how long a poll waits while an upload is under way
+UPLOAD_ROOM_BATCHES = 5  # batches' worth more consumed during one upload, at most
 
 
 class BatchConsumer:
@@ -69,6 +73,11 @@ class BatchConsumer:
         mailer = clients.mailer
         self.emails = None if mailer is None else sinks.CustomerEmails(mailer, handler, self.waiter)
         self.lake = sinks.LakeWriter(clients.bucket, self.waiter)
+        # The batch's objects are uploaded by a worker thread while this one goes on
+        # consuming; its retries sleep, since this thread keeps the member in its group.
+        sleeper = Waiter(time.sleep, lambda: stop.requested, backoff, retries)
+        self.uploads = sinks.LakeWriter(clients.bucket, sleeper)
+        self._uploader = ThreadPoolExecutor(1, thread_name_prefix="upload")
         self.committer = sinks.Committer(clients.consumer, self.waiter)
         self._logged: dict[Partition, dict[str, sinks.LogEntry]] = {}  # the email log of a redo
         self._idle_since = time.monotonic()
@@ -80,13 +89,7 @@ class BatchConsumer:
                            on_revoke=self._on_revoke, on_lost=self._on_revoke)  # fmt: skip
         try:
             while not self.stop.requested and not self._idle_for(idle_exit):
-                messages = consumer.consume(1000, self._poll_timeout())
-                for message in messages:
-                    self._take(message)
-                if messages:
-                    self._idle_since = time.monotonic()
-                    self.totals.first_message_at = self.totals.first_message_at or self._idle_since
-                    self._consumed.inc(len(messages))
+                self._take_all(consumer.consume(1000, self._poll_timeout()))
                 self._finish_due(everything=False)
                 self._watch()
             self._finish_due(everything=True)
@@ -95,6 +98,7 @@ class BatchConsumer:
             log.warning("stopped while retrying; the batch is left uncommitted for a redo",
                         extra={"what": str(stopped)})  # fmt: skip
         finally:
+            self._uploader.shutdown()
             self.watch.close()
             self.clients.close()
         log.info("consumer stopped", extra={"topic": self.handler.topic, **self.totals.counts()})
@@ -114,6 +118,14 @@ class BatchConsumer:
     def _poll_timeout(self) -> float:
         due_in = self.buffer.seconds_until_due()
         return 1.0 if due_in is None else min(1.0, due_in)
+
+    def _take_all(self, messages: list[Message]) -> None:
+        for message in messages:
+            self._take(message)
+        if messages:
+            self._idle_since = time.monotonic()
+            self.totals.first_message_at = self.totals.first_message_at or self._idle_since
+            self._consumed.inc(len(messages))
 
     def _take(self, message: Message) -> None:
         if kafka.usable(message):
@@ -172,9 +184,30 @@ class BatchConsumer:
         return self.emails.send(partition, decoded.records, decoded.offsets, logged, draft.add)
 
     def _write(self, partition: Partition, name: str, lines: list[bytes]) -> None:
-        self.lake.write(name, lines)
-        if not self.buffer.owns(partition):  # revoked while the write was retried
+        """Write one object of the batch; meanwhile the next batch gathers."""
+        upload = self._uploader.submit(self.uploads.write, name, lines)
+        self._consume_until_done(upload)
+        upload.result()
+        if not self.buffer.owns(partition):  # revoked while it was written
             raise kafka.OwnershipLostError(str(partition))
+
+    def _consume_until_done(self, work: Future[None]) -> None:
+        """Go on consuming into the buffer until ``work`` is done. Once UPLOAD_ROOM_BATCHES
+        batches' worth more is buffered, fetching pauses (the member still polls, so it
+        stays in its group), so that a long outage does not fill the memory. Only then:
+        a pause drops what the client had fetched ahead (measured: pausing after one
+        batch's worth made the lake path slower than not overlapping at all)."""
+        consumer = self.clients.consumer
+        room = len(self.buffer) + UPLOAD_ROOM_BATCHES * self.buffer.max_records
+        paused: list[TopicPartition] = []
+        while not work.done():
+            if not paused and len(self.buffer) >= room:
+                paused = consumer.assignment()
+                consumer.pause(paused)
+            self._take_all(consumer.consume(500, UPLOAD_POLL_SECONDS))
+        if paused:
+            still_assigned = set(consumer.assignment())
+            consumer.resume([tp for tp in paused if tp in still_assigned])
 
     # The group -----------------------------------------------------------------------------
 
