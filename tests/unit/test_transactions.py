@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fraudstream import transactions
 from fraudstream.transactions import (
+    COLUMNS,
     HEADER,
     MAX_REJECTED_TEXT,
+    Block,
     NotPaySimError,
     check_header,
     parse_block,
@@ -165,3 +169,59 @@ def test_any_bytes_give_one_outcome_a_line_and_never_raise(
     assert sorted(numbers) == list(range(first_line, first_line + len(lines)))
     assert block.rows.num_rows == len(block.lines)
     assert all(len(r.text) <= MAX_REJECTED_TEXT for r in block.rejected)
+
+
+_NEAR_MISSES = ["", "-1", "1.", ".5", "1e", "+1", " 1", "1 ", "C", "c1", "M12345678901", "2",
+                "0.00", "1E+5", "PAYMENT ", "payment", "é", "1\r", "1,2", "1234567890"]  # fmt: skip
+
+
+_GOOD_FIELDS = st.tuples(*(
+    st.from_regex(transactions._FIELD_PATTERNS[name], fullmatch=True,
+                  alphabet="0123456789.eE+-CMPAYNTSHIUOBDFR_")
+    for name in COLUMNS
+))  # fmt: skip
+
+
+@st.composite
+def _rows(draw: st.DrawFn) -> str:
+    """A good row, or one with a single field replaced by a near miss."""
+    fields = list(draw(_GOOD_FIELDS))
+    if draw(st.booleans()):
+        fields[draw(st.integers(0, len(COLUMNS) - 1))] = draw(st.sampled_from(_NEAR_MISSES))
+    return ",".join(fields)
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows=st.lists(_rows(), min_size=1, max_size=8), line_end=st.sampled_from(["\n", "\r\n"]))
+def test_the_one_pattern_a_line_changes_no_outcome(rows: list[str], line_end: str) -> None:
+    """A block the line pattern calls good is one the column checks find nothing wrong in."""
+    data = "".join(row + line_end for row in rows).encode()
+    quick, checked = _parsed_both_ways(data)
+    assert quick.rejected == checked.rejected
+    assert quick.lines.tolist() == checked.lines.tolist()
+    assert quick.rows.equals(checked.rows)
+    if not checked.rejected:
+        assert transactions._every_line_good(data)
+
+
+def _parsed_both_ways(data: bytes) -> tuple[Block, Block]:
+    quick = parse_block(data, first_line=2)
+    with mock.patch.object(transactions, "_every_line_good", return_value=False):
+        return quick, parse_block(data, first_line=2)
+
+
+def test_every_near_miss_in_every_column_is_seen_by_the_one_pattern() -> None:
+    good = GOOD.split(",")
+    for index, name in enumerate(COLUMNS):
+        for miss in _NEAR_MISSES:
+            row = ",".join([*good[:index], miss, *good[index + 1 :]])
+            quick, checked = _parsed_both_ways(row.encode() + b"\n")
+            assert quick.rejected == checked.rejected, (name, miss)
+            assert quick.rows.equals(checked.rows), (name, miss)
+
+
+def test_a_clean_block_takes_the_one_pattern() -> None:
+    data = (GOOD + "\n").encode() * 3 + b"743,TRANSFER,1.9E7,C1,1.0E7,0.0,C2,9.2E7,0.0,1.0,0.0\r\n"
+    assert transactions._every_line_good(data)
+    assert not transactions._every_line_good(data + b"\n")  # an empty line
+    assert not transactions._every_line_good(data.rstrip(b"\n"))  # no line end: the checks decide
