@@ -24,7 +24,8 @@ import pyarrow.compute as pc
 MAGIC_BYTE = b"\x00"
 _MAX_VARINT_BYTES = 10
 
-ColumnEncoder = Callable[[pa.ChunkedArray], pa.Array]
+# A column -> the pieces of its values' encodings, one array a piece, joined row by row.
+ColumnEncoder = Callable[[pa.ChunkedArray], list[pa.Array]]
 
 
 class UnsupportedSchemaError(ValueError):
@@ -47,8 +48,9 @@ class RecordEncoder:
     def encode(self, table: pa.Table, headers: pa.Array) -> pa.Array:
         """One binary value per row: its header (see ``wire_header``) then the Avro body."""
         parts = [
-            encode(table[name])
+            part
             for name, encode in zip(self.field_names, self._encoders, strict=True)
+            for part in encode(table[name])
         ]
         return pc.binary_join_element_wise(headers, *parts, pa.scalar(b"", pa.binary()))
 
@@ -58,12 +60,12 @@ def _encoder_for(avro_type: object, name: str) -> ColumnEncoder:
         if avro_type.get("type") == "enum":
             return _enum_encoder(list(avro_type["symbols"]))
         if avro_type.get("type") == "long":  # a logical type such as timestamp-millis
-            return _encode_varints
+            return _encode_numbers
         avro_type = avro_type.get("type")
     encoders: dict[object, ColumnEncoder] = {
         "boolean": _encode_booleans,
-        "int": _encode_varints,
-        "long": _encode_varints,
+        "int": _encode_numbers,
+        "long": _encode_numbers,
         "double": _encode_doubles,
         "string": _encode_strings,
     }
@@ -75,37 +77,41 @@ def _encoder_for(avro_type: object, name: str) -> ColumnEncoder:
 def _enum_encoder(symbols: list[str]) -> ColumnEncoder:
     value_set = pa.array(symbols)
 
-    def encode(column: pa.ChunkedArray) -> pa.Array:
+    def encode(column: pa.ChunkedArray) -> list[pa.Array]:
         index = pc.index_in(column, value_set=value_set)
         if index.null_count:
             raise ValueError(f"a value is not one of the enum symbols {symbols}")
-        return _encode_varints(index)
+        return _encode_numbers(index)
 
     return encode
 
 
-def _encode_booleans(column: pa.ChunkedArray) -> pa.Array:
+def _encode_booleans(column: pa.ChunkedArray) -> list[pa.Array]:
     values = column.to_numpy(zero_copy_only=False).astype(np.uint8)
-    return _fixed_width(values.tobytes(), 1, len(values))
+    return [_fixed_width(values.tobytes(), 1, len(values))]
 
 
-def _encode_doubles(column: pa.ChunkedArray) -> pa.Array:
+def _encode_doubles(column: pa.ChunkedArray) -> list[pa.Array]:
     values = np.ascontiguousarray(column.to_numpy(), dtype="<f8")
-    return _fixed_width(values.tobytes(), 8, len(values))
+    return [_fixed_width(values.tobytes(), 8, len(values))]
 
 
-def _encode_strings(column: pa.ChunkedArray) -> pa.Array:
+def _encode_strings(column: pa.ChunkedArray) -> list[pa.Array]:
+    """Avro string: the UTF-8 length as a long, then the bytes."""
     as_binary = pc.cast(column, pa.binary())
-    return pc.binary_join_element_wise(
-        _encode_varints(pc.binary_length(as_binary)), as_binary, pa.scalar(b"", pa.binary())
-    )
+    return [*_encode_numbers(pc.binary_length(as_binary)), as_binary]
 
 
-def _encode_varints(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+def _encode_numbers(column: pa.ChunkedArray | pa.Array) -> list[pa.Array]:
+    return [_encode_varints(column.to_numpy(zero_copy_only=False).astype(np.int64))]
+
+
+def _encode_varints(signed: np.ndarray) -> pa.Array:
     """Avro int/long: zig-zag, then 7 bits a byte, least significant first."""
-    signed = column.to_numpy(zero_copy_only=False).astype(np.int64)
     rest = ((signed << 1) ^ (signed >> 63)).view(np.uint64)
     count = len(rest)
+    if count and rest.max() < 0x80:  # the usual column: every value in one byte
+        return _fixed_width(rest.astype(np.uint8).tobytes(), 1, count)
     out = np.zeros((count, _MAX_VARINT_BYTES), dtype=np.uint8)
     lengths = np.ones(count, dtype=np.int32)
     for position in range(_MAX_VARINT_BYTES):

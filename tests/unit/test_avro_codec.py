@@ -72,6 +72,21 @@ def test_identical_bytes_at_the_edges_of_each_type() -> None:
     assert _ours(table, schema_text, schema_id) == expected
 
 
+@pytest.mark.parametrize("values", [[0, 1, -1, 63, -64], [63, 64], [-64, -65], [5], []])
+def test_identical_bytes_where_every_varint_may_take_one_byte(values: list[int]) -> None:
+    """A column of values that all zig-zag below 128 takes a one-byte path of its own."""
+    schema_text = """{"type": "record", "name": "Small", "fields": [
+        {"name": "i", "type": "int"}, {"name": "s", "type": "string"}]}"""
+    table = pa.table({
+        "i": pa.array(values, pa.int32()), "s": pa.array(["x" * (v % 70) for v in values]),
+    })  # fmt: skip
+    if not values:
+        assert _ours(table, schema_text, 1) == []
+        return
+    expected, schema_id = _confluent_bytes(table, schema_text)
+    assert _ours(table, schema_text, schema_id) == expected
+
+
 def test_unsupported_types_are_refused() -> None:
     schema_text = '{"type": "record", "name": "R", "fields": [{"name": "f", "type": "float"}]}'
     with pytest.raises(UnsupportedSchemaError, match="'f'"):
