@@ -42,12 +42,13 @@ def feature_matrix(records: pa.Table) -> np.ndarray:
     amount = _money(records, "amount")
     before = _money(records, "oldbalanceOrg")
     after = _money(records, "newbalanceOrig")
-    inflow = _numpy(pc.equal(kind, "CASH_IN"))
+    kind_index = _numpy(pc.index_in(kind, value_set=pa.array(TYPES)))
+    inflow = kind_index == TYPES.index("CASH_IN")
     # What the balances do not explain: 0.0 when before - amount == after (or + for CASH_IN).
     error = np.where(inflow, after - before - amount, before - amount - after)
     hour = _numpy(records["step"]).astype(np.float64) % HOURS_A_DAY * (2 * np.pi / HOURS_A_DAY)
     columns = [
-        *(_numpy(pc.equal(kind, name)) for name in TYPES),
+        *(kind_index == index for index in range(len(TYPES))),
         np.log1p(amount),
         np.log1p(before),
         np.log1p(after),
@@ -59,7 +60,10 @@ def feature_matrix(records: pa.Table) -> np.ndarray:
         np.sin(hour),
         np.cos(hour),
     ]
-    return np.column_stack(columns).astype(np.float32)
+    matrix = np.empty((records.num_rows, len(columns)), dtype=np.float32)
+    for index, column in enumerate(columns):
+        matrix[:, index] = column
+    return matrix
 
 
 def _money(records: pa.Table, name: str) -> np.ndarray:
