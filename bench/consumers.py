@@ -46,7 +46,7 @@ from typing import Any
 from confluent_kafka import Consumer, ConsumerGroupState, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from bench.fresh import fresh_settings
+from bench.fresh import discard_bench_topics, fresh_settings
 from devstack.services import empty_mail_catcher
 from fraudstream.avro_codec import RecordDecoder
 from fraudstream.config import Settings, as_environment
@@ -75,6 +75,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="email rounds (medians reported)")
     args = parser.parse_args()
 
+    discard_bench_topics()
     lake = bench_settings()
     produce(lake, args.rows, seed=2)
     ceiling = consume_and_decode(lake)

@@ -20,7 +20,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.fresh import named_settings
+from bench.fresh import discard_bench_topics, named_settings
 from detection.detectors import LabelDetector
 from fraudstream.generator import write_csv
 from fraudstream.source import Shard
@@ -51,8 +51,11 @@ def compare(rows: int, shards: int) -> None:
     source = Path("build/bench") / f"paysim-{rows}.csv"
     if not source.is_file():
         write_csv(source, rows=rows, seed=1)
+    discard_bench_topics()
     produce_shard(_provisioned_run(), source, Shard())  # warm the file and the cluster
+    discard_bench_topics()
     one = measure(source, 1)
+    discard_bench_topics()
     many = measure(source, shards)
     print(
         f"{rows:,} generated PaySim rows, acks=all, {PARTITIONS} partitions, {os.cpu_count()} cores"
