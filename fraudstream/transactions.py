@@ -4,7 +4,9 @@ A block is a piece of the CSV that ends on a line boundary. Lines the CSV
 reader cannot take (bytes that are not UTF-8, a carriage return inside a
 row, a line of over ``MAX_LINE_BYTES``) are rejected before it sees them.
 Every field is then read as text, so that one bad value rejects one row,
-not the block; the checks and conversions run column-wise in pyarrow.
+not the block; the checks and conversions run column-wise in pyarrow. A
+block whose every line matches one pattern (the column checks written as one
+line) skips the column-wise checks; only a block with another line takes them.
 Rows are numbered exactly as the block splitter counts lines: by ``\n``.
 """
 
