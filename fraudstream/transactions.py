@@ -130,8 +130,9 @@ def parse_block(data: bytes, first_line: int) -> Block:
 
     Never raises on the content: every line ends up a row or a ``Rejected``.
     """
-    data, unreadable = _set_aside_unreadable(data, first_line)
-    clean = _every_line_good(data)
+    ends = _line_ends(data)
+    data, unreadable = _set_aside_unreadable(data, first_line, ends)
+    clean = not unreadable and _every_line_good(data, ends)
     wrong_width: list[Rejected] = []
 
     def on_invalid_row(row: pcsv.InvalidRow) -> str:
@@ -169,7 +170,12 @@ def parse_block(data: bytes, first_line: int) -> Block:
     return Block(rows=typed, lines=kept_lines, rejected=rejected)
 
 
-def _every_line_good(data: bytes) -> bool:
+def _line_ends(data: bytes) -> np.ndarray:
+    """The offset of every ``\n`` in ``data``."""
+    return np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n"))
+
+
+def _every_line_good(data: bytes, ends: np.ndarray) -> bool:
     """Whether every line of ``data`` passes every column check, by one pattern a line.
 
     Clean blocks are the rule, and one pass over each line costs about half of
@@ -178,19 +184,21 @@ def _every_line_good(data: bytes) -> bool:
     """
     if not data.endswith(b"\n"):
         return False
-    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n"))
     offsets = np.concatenate(([0], ends + 1)).astype(np.int64)
     lines = pa.LargeStringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(data))
     return bool(pc.all(pc.match_substring_regex(lines, _GOOD_LINE)).as_py())
 
 
-def _set_aside_unreadable(data: bytes, first_line: int) -> tuple[bytes, dict[int, Rejected]]:
-    """``data`` with each line the CSV reader cannot take emptied, and those lines rejected.
+def _set_aside_unreadable(
+    data: bytes, first_line: int, ends: np.ndarray
+) -> tuple[bytes, dict[int, Rejected]]:
+    """``data`` (its line ends at ``ends``) with each line the CSV reader cannot take
+    emptied, and those lines rejected.
 
     The usual block is checked in a few passes over its bytes; only a block
     with such a line is split into lines.
     """
-    too_long = len(data) > MAX_LINE_BYTES and _longest_line(data) > MAX_LINE_BYTES
+    too_long = len(data) > MAX_LINE_BYTES and _longest_line(data, ends) > MAX_LINE_BYTES
     bare_return = b"\r" in data and data.count(b"\r") != data.count(b"\r\n")
     if not too_long and not bare_return and _is_utf8(data):
         return data, {}
@@ -223,8 +231,7 @@ def _is_utf8(data: bytes) -> bool:
     return True
 
 
-def _longest_line(data: bytes) -> int:
-    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n"))
+def _longest_line(data: bytes, ends: np.ndarray) -> int:
     starts = np.concatenate(([0], ends + 1))
     stops = np.concatenate((ends, [len(data)]))
     return int((stops - starts).max())

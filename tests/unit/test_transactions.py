@@ -201,7 +201,11 @@ def test_the_one_pattern_a_line_changes_no_outcome(rows: list[str], line_end: st
     assert quick.lines.tolist() == checked.lines.tolist()
     assert quick.rows.equals(checked.rows)
     if not checked.rejected:
-        assert transactions._every_line_good(data)
+        assert _takes_the_one_pattern(data)
+
+
+def _takes_the_one_pattern(data: bytes) -> bool:
+    return transactions._every_line_good(data, transactions._line_ends(data))
 
 
 def _parsed_both_ways(data: bytes) -> tuple[Block, Block]:
@@ -222,6 +226,6 @@ def test_every_near_miss_in_every_column_is_seen_by_the_one_pattern() -> None:
 
 def test_a_clean_block_takes_the_one_pattern() -> None:
     data = (GOOD + "\n").encode() * 3 + b"743,TRANSFER,1.9E7,C1,1.0E7,0.0,C2,9.2E7,0.0,1.0,0.0\r\n"
-    assert transactions._every_line_good(data)
-    assert not transactions._every_line_good(data + b"\n")  # an empty line
-    assert not transactions._every_line_good(data.rstrip(b"\n"))  # no line end: the checks decide
+    assert _takes_the_one_pattern(data)
+    assert not _takes_the_one_pattern(data + b"\n")  # an empty line
+    assert not _takes_the_one_pattern(data.rstrip(b"\n"))  # no line end: the checks decide
