@@ -13,7 +13,7 @@ ROWS ?= 20000
 TERRAFORM ?= terraform
 STACK_ENV = eval "$$($(PY) -m devstack env)"
 
-.PHONY: help install demo setup confirmation-service report cases models evaluate test infra-lint infra-validate infra-destroy dist lock unit integration browser postgresql lint bench bench-kafka bench-producer bench-shards bench-consumers stack-up stack-down stack-status
+.PHONY: help install demo setup confirmation-service report cases models evaluate test infra-lint infra-validate infra-destroy dist lock unit integration browser postgresql lint bench bench-kafka bench-producer bench-parsing bench-shards bench-consumers stack-up stack-down stack-status
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -84,13 +84,16 @@ lint: install ## ruff and mypy
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
-bench: bench-kafka bench-producer bench-shards bench-consumers ## every benchmark, each beside its baseline
+bench: bench-kafka bench-producer bench-parsing bench-shards bench-consumers ## every benchmark, each beside its baseline
 
 bench-kafka: stack-up ## what one producer gets acknowledged: tuned settings beside librdkafka defaults
 	$(STACK_ENV) && $(PY) -m bench.kafka_ceiling
 
 bench-producer: stack-up ## the producer on 1 M generated rows beside the straightforward pattern and the ceiling
 	$(STACK_ENV) && $(PY) -m bench.producer --rows 1000000
+
+bench-parsing: install ## parsing a block: the one pattern a line beside the column-wise checks (no Kafka)
+	$(PY) -m bench.parsing
 
 bench-shards: stack-up ## one producer on 1 M generated rows beside two sharing the file (--shard)
 	$(STACK_ENV) && $(PY) -m bench.shards --rows 1000000 --shards 2

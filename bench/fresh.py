@@ -1,8 +1,10 @@
-"""Settings of topics, groups and a lake of their own for one benchmark run, provisioned."""
+"""Settings of topics, groups and a lake of their own for one benchmark run, provisioned,
+deleted again; and the peak memory a benchmark's child process reports."""
 
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka.admin import AdminClient
@@ -19,15 +21,19 @@ def fresh_settings(**overrides: Any) -> Settings:
     return settings
 
 
+# What every benchmark run's topics, groups and buckets are named with, and so found by.
+PREFIX = "bench-"
+
+
 def discard_bench_topics() -> None:
-    """Delete every topic a benchmark run made (their names start with ``bench-``).
+    """Delete every topic a benchmark run made (their names start with ``PREFIX``).
 
     Each run makes topics of its own; a cluster that kept them all would slow
     down from one run to the next (three brokers sharing two cores with over a
     thousand partitions), and the benchmarks would measure that."""
     settings = load_settings()
     admin = AdminClient(client_config(settings.kafka_connection))
-    names = [name for name in admin.list_topics(timeout=30).topics if name.startswith("bench-")]
+    names = [name for name in admin.list_topics(timeout=30).topics if name.startswith(PREFIX)]
     if names:
         for future in admin.delete_topics(names, operation_timeout=60).values():
             future.result()
@@ -35,14 +41,24 @@ def discard_bench_topics() -> None:
 
 def named_settings(suffix: str, **overrides: Any) -> Settings:
     """The settings of the benchmark run named ``suffix`` (for its child processes)."""
+    names = {
+        "fraud_topic": "fraud", "non_fraud_topic": "normal", "rejected_topic": "rejected",
+        "checkpoint_topic": "checkpoints", "confirmation_topic": "answers",
+        "dead_letter_topic": "dead", "lake_bucket": "lake", "dataset_bucket": "dataset",
+        "non_fraud_consumer_group": "notifier", "fraud_consumer_group": "confirmer",
+    }  # fmt: skip
     return load_settings(**{
-        "fraud_topic": f"bench-fraud-{suffix}", "non_fraud_topic": f"bench-normal-{suffix}",
-        "rejected_topic": f"bench-rejected-{suffix}",
-        "checkpoint_topic": f"bench-checkpoints-{suffix}",
-        "confirmation_topic": f"bench-answers-{suffix}",
-        "dead_letter_topic": f"bench-dead-{suffix}",
-        "lake_bucket": f"bench-lake-{suffix}", "dataset_bucket": f"bench-dataset-{suffix}",
-        "non_fraud_consumer_group": f"bench-notifier-{suffix}",
-        "fraud_consumer_group": f"bench-confirmer-{suffix}",
-        "customer_email_domain": f"bench-{suffix}.example", **overrides,
+        **{setting: f"{PREFIX}{name}-{suffix}" for setting, name in names.items()},
+        "customer_email_domain": f"{PREFIX}{suffix}.example", **overrides,
     })  # fmt: skip
+
+
+def peak_rss_mb() -> float:
+    """The kernel's high-water mark of this process's resident memory (VmHWM), in MB.
+
+    A benchmark's child reports it itself: wait4's ru_maxrss would not do, since
+    Linux carries the parent's size over a fork and an exec into the child."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")

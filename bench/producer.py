@@ -38,7 +38,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from bench.fresh import discard_bench_topics, fresh_settings
+from bench.fresh import discard_bench_topics, fresh_settings, peak_rss_mb
 from detection.detectors import Detector, LabelDetector, ModelDetector
 from fraudstream import kafka, registry
 from fraudstream.config import Settings, load_settings
@@ -124,17 +124,6 @@ def median_ratio(results: dict[str, list[dict[str, float]]], ours: str, baseline
         mine["rows_per_second"] / theirs["rows_per_second"]
         for mine, theirs in zip(results[ours], results[baseline], strict=True)
     )
-
-
-def peak_rss_mb() -> float:
-    """The kernel's high-water mark of this process's resident memory (VmHWM), in MB.
-
-    Not wait4's ru_maxrss: Linux carries the parent's size over a fork and an
-    exec into it, so a child of a large parent would seem as large."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def trained_model(detector: str) -> Path:

@@ -20,7 +20,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.fresh import discard_bench_topics, named_settings
+from bench.fresh import discard_bench_topics, named_settings, peak_rss_mb
 from detection.detectors import LabelDetector
 from fraudstream.generator import write_csv
 from fraudstream.source import Shard
@@ -42,7 +42,8 @@ def main() -> None:
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.member:
-        print(json.dumps({"rows": produce_shard(args.run, args.file, args.member)}))
+        rows = produce_shard(args.run, args.file, args.member)
+        print(json.dumps({"rows": rows, "peak_rss_mb": peak_rss_mb()}))
         return
     compare(args.rows, args.shards)
 
@@ -79,11 +80,11 @@ def measure(source: Path, count: int) -> tuple[float, float]:
     for child in children:
         assert child.stdout is not None
         output = child.stdout.read()
-        _, status, usage = os.wait4(child.pid, 0)
-        if status != 0:
+        if child.wait() != 0:
             raise SystemExit(f"a producer of {count} failed")
-        produced += json.loads(output)["rows"]
-        peak_rss = max(peak_rss, usage.ru_maxrss / 1024)
+        report = json.loads(output)
+        produced += report["rows"]
+        peak_rss = max(peak_rss, report["peak_rss_mb"])
     seconds = time.monotonic() - started
     lines = sum(1 for _ in source.open("rb")) - 1
     if produced != lines:

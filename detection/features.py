@@ -32,6 +32,7 @@ FEATURES = (
     "hour_sin",
     "hour_cos",
 )
+_TYPE_NAMES = pa.array(TYPES)
 CENT = 0.005
 HOURS_A_DAY = 24
 
@@ -42,7 +43,7 @@ def feature_matrix(records: pa.Table) -> np.ndarray:
     amount = _money(records, "amount")
     before = _money(records, "oldbalanceOrg")
     after = _money(records, "newbalanceOrig")
-    kind_index = _numpy(pc.index_in(kind, value_set=pa.array(TYPES)))
+    kind_index = _numpy(pc.index_in(kind, value_set=_TYPE_NAMES))
     inflow = kind_index == TYPES.index("CASH_IN")
     # What the balances do not explain: 0.0 when before - amount == after (or + for CASH_IN).
     error = np.where(inflow, after - before - amount, before - amount - after)
