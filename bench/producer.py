@@ -15,7 +15,11 @@
 Each variant runs in a process of its own, against fresh topics of 6
 partitions (replication 3 on the three-broker stack), on the same generated
 file; the figure is rows per second from start to the last acknowledgement,
-and peak RSS is that process's own (the kernel's VmHWM). The straightforward
+and peak RSS is that process's own (the kernel's VmHWM). Beside it, the CPU a
+row cost over the same span: the variant's process (every thread, librdkafka's
+included), the local stack's three brokers, and the whole machine. Where the
+machine's two cores run the brokers too, the rates' ratio follows the ratio of
+the machine's CPU a row (``bench.cpu``). The straightforward
 pattern runs once; the others run ``--rounds`` times, taking turns, and each
 ratio is the median of the rounds' own ratios, so that what the brokers do
 meanwhile (they share the machine's two cores) falls on both sides of it.
@@ -38,6 +42,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from bench.cpu import CpuClocks, stack_brokers
 from bench.fresh import discard_bench_topics, fresh_settings, peak_rss_mb
 from detection.detectors import Detector, LabelDetector, ModelDetector
 from fraudstream import kafka, registry
@@ -67,8 +72,8 @@ def main() -> None:
     if args.train:
         trained_model(args.train)
     elif args.variant:
-        rate = run_variant(args.variant, args.file)
-        print(json.dumps({"rows_per_second": rate, "peak_rss_mb": peak_rss_mb()}))
+        figures = run_variant(args.variant, args.file)
+        print(json.dumps({**figures, "peak_rss_mb": peak_rss_mb()}))
     else:
         compare(args.rows, args.rounds)
 
@@ -99,6 +104,22 @@ def compare(rows: int, rounds: int) -> None:
     for model in ("logreg", "gbm"):
         share = median_ratio(results, f"fraudstream-{model}", "fraudstream")
         print(f"  {model} / label {' ' * (17 - len(model))}{share:.0%}")
+    print_cpu(results)
+
+
+def print_cpu(results: dict[str, list[dict[str, float]]]) -> None:
+    """The CPU a row of each variant (medians of the rounds), and what it predicts."""
+    print("  CPU a row, in us (medians): the variant's process, the brokers, the machine;"
+          " the machine's busy share")  # fmt: skip
+    for variant, rounds in results.items():
+        own, brokers, machine, busy = (
+            median(result[figure] for result in rounds)
+            for figure in ("own_us", "services_us", "machine_us", "busy_share")
+        )
+        print(f"  {variant:<20} {own:>6.2f} {brokers:>6.2f} {machine:>6.2f}   {busy:.0%} busy")
+    cpu_share = median_ratio(results, "ceiling", "fraudstream", figure="machine_us")
+    print(f"  the machine's CPU a row, ceiling / fraudstream   {cpu_share:.0%}"
+          "   (what the rates' ratio comes to when the cores are what limits both)")  # fmt: skip
 
 
 # The variants measured in every round, taking turns at going first.
@@ -118,10 +139,16 @@ def run_rounds(
     return results
 
 
-def median_ratio(results: dict[str, list[dict[str, float]]], ours: str, baseline: str) -> float:
-    """The median over the rounds of ``ours`` / ``baseline``, both of the same round."""
+def median_ratio(
+    results: dict[str, list[dict[str, float]]],
+    ours: str,
+    baseline: str,
+    figure: str = "rows_per_second",
+) -> float:
+    """The median over the rounds of ``ours`` / ``baseline`` (of ``figure``), both of the
+    same round."""
     return median(
-        mine["rows_per_second"] / theirs["rows_per_second"]
+        mine[figure] / theirs[figure]
         for mine, theirs in zip(results[ours], results[baseline], strict=True)
     )
 
@@ -147,7 +174,7 @@ def measure(variant: str, source: Path) -> dict[str, float]:
     return result
 
 
-def run_variant(variant: str, source: Path) -> float:
+def run_variant(variant: str, source: Path) -> dict[str, float]:
     settings = fresh_settings(topic_partitions=6)
     if variant == "fraudstream":
         return run_fraudstream(settings, source)
@@ -163,15 +190,24 @@ def replication() -> int:
     return load_settings().topic_replication_factor
 
 
-def run_fraudstream(settings: Settings, source: Path, detector: Detector | None = None) -> float:
+def measured(records: int, seconds: float, start: CpuClocks) -> dict[str, float]:
+    """Records a second, and the CPU a record since ``start`` (``CpuClocks.per_record``)."""
+    cpu = start.per_record(CpuClocks.read(stack_brokers()), records)
+    return {"rows_per_second": records / seconds, **cpu}
+
+
+def run_fraudstream(
+    settings: Settings, source: Path, detector: Detector | None = None
+) -> dict[str, float]:
     options = RunOptions(str(source), from_start=True)
     release_arrow_memory_promptly()  # as `fraudstream produce` does
     run = ProducerRun(settings, detector or LabelDetector(), options, StopFlag())
+    start = CpuClocks.read(stack_brokers())
     summary = run.run(ProgressLog(3600))
-    return summary.total.good / summary.seconds
+    return measured(summary.total.good, summary.seconds, start)
 
 
-def run_ceiling(settings: Settings, source: Path) -> float:
+def run_ceiling(settings: Settings, source: Path) -> dict[str, float]:
     run = ProducerRun(settings, LabelDetector(), RunOptions(str(source)), StopFlag())
     messages: list[tuple[str, bytes, bytes]] = []
     with source.open("rb") as stream:
@@ -181,15 +217,15 @@ def run_ceiling(settings: Settings, source: Path) -> float:
             topics, keys, values = run.encode(records, LabelDetector().assess(records))
             messages += zip(topics, keys, values, strict=True)
     producer = Producer(kafka.producer_config(settings.kafka_bootstrap_servers))
-    started = time.perf_counter()
+    start, started = CpuClocks.read(stack_brokers()), time.perf_counter()
     for topic, key, value in messages:
         produce_with_backpressure(producer, topic, key, value)
     if producer.flush(120):
         raise SystemExit("the ceiling run left records undelivered")
-    return len(messages) / (time.perf_counter() - started)
+    return measured(len(messages), time.perf_counter() - started, start)
 
 
-def run_straightforward(settings: Settings, source: Path) -> float:
+def run_straightforward(settings: Settings, source: Path) -> dict[str, float]:
     client = registry.registry_client(settings.schema_registry_url)
     schema = registry.load_schema("transaction")
     serializer = AvroSerializer(client, schema, conf=registry.SERIALIZER_CONFIG)
@@ -204,7 +240,7 @@ def run_straightforward(settings: Settings, source: Path) -> float:
             failures.append(error)
 
     start_ms = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp() * 1000)
-    started = time.perf_counter()
+    start, started = CpuClocks.read(stack_brokers()), time.perf_counter()
     count = 0
     with source.open(newline="") as handle:
         for line_number, row in enumerate(csv.DictReader(handle), start=2):
@@ -241,7 +277,7 @@ def run_straightforward(settings: Settings, source: Path) -> float:
             count += 1
     if producer.flush(120) or failures:
         raise SystemExit("the straightforward run lost records")
-    return count / (time.perf_counter() - started)
+    return measured(count, time.perf_counter() - started, start)
 
 
 def produce_with_backpressure(producer: Producer, topic: str, key: bytes, value: bytes) -> None:
