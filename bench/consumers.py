@@ -25,7 +25,10 @@ span, in total and per process: a process runs Python on one core at a time
 (the GIL), so the per-process figure is the per-core one.
 
 Each figure counts from the first message to the last commit (or the last
-send): joining the group and the idle wait at the end are not counted.
+send): joining the group and the idle wait at the end are not counted. The
+lake's two sides also report the CPU a record cost: their own process, the
+local stack's brokers and GCS emulator, and the whole machine (``bench.cpu``),
+over the whole call (joining and the idle wait, which cost little, included).
 """
 
 from __future__ import annotations
@@ -39,17 +42,20 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, ConsumerGroupState, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from bench.cpu import CpuClocks, stack_brokers
 from bench.fresh import discard_bench_topics, fresh_settings
 from devstack.services import empty_mail_catcher
 from fraudstream.avro_codec import RecordDecoder
-from fraudstream.config import Settings, as_environment
+from fraudstream.config import Settings, as_environment, load_settings
 from fraudstream.emails import Email
 from fraudstream.generator import write_csv
 from fraudstream.kafka import consumer_config
@@ -76,20 +82,12 @@ def main() -> None:
     args = parser.parse_args()
 
     discard_bench_topics()
-    lake = bench_settings()
-    produce(lake, args.rows, seed=2)
-    ceiling = consume_and_decode(lake)
-    ours_lake = lake_only(lake)
-    print(f"lake: {args.rows:,} generated rows, {lake.topic_partitions} partitions, "
-          f"batches of {lake.batch_max_records:,} or {BATCH_MAX_SECONDS} s")  # fmt: skip
-    print(f"  ceiling (consume + decode)   {ceiling:>10,.0f} records/s")
-    print(f"  fraudstream (--no-emails)    {ours_lake:>10,.0f} records/s")
-    print(f"  fraudstream / ceiling        {ours_lake / ceiling:>10.0%}")
+    lake_figures(args.rows)
 
     server, ours_mail = email_rounds(args.emails, args.rounds)
     print(
         f"email: {args.rounds} rounds of {args.emails:,} generated rows, "
-        f"{lake.smtp_connections} SMTP connections, batches of {EMAIL_BATCH_RECORDS:,}"
+        f"{load_settings().smtp_connections} SMTP connections, batches of {EMAIL_BATCH_RECORDS:,}"
     )
     print(f"  mail server, pre-rendered    {server:>10,.0f} emails/s (median)")
     print(f"  fraudstream, end to end      {ours_mail:>10,.0f} emails/s (median)")
@@ -103,6 +101,34 @@ def main() -> None:
         print(f"  N = {count}: {total:>7,.0f} emails/s, {per_process:>7,.0f} per process (core)")
     if url := os.environ.get("MAIL_API_URL"):
         empty_mail_catcher(url)
+
+
+def lake_figures(rows: int) -> None:
+    """The lake beside consume-and-decode on the same records, and the CPU a record of each."""
+    lake = bench_settings()
+    produce(lake, rows, seed=2)
+    ceiling, ceiling_cpu = with_cpu(partial(consume_and_decode, lake))
+    ours, ours_cpu = with_cpu(partial(lake_only, lake))
+    print(f"lake: {rows:,} generated rows, {lake.topic_partitions} partitions, "
+          f"batches of {lake.batch_max_records:,} or {BATCH_MAX_SECONDS} s")  # fmt: skip
+    print(f"  ceiling (consume + decode)   {ceiling:>10,.0f} records/s")
+    print(f"  fraudstream (--no-emails)    {ours:>10,.0f} records/s")
+    print(f"  fraudstream / ceiling        {ours / ceiling:>10.0%}")
+    print("  CPU a record, in us: the consumer's process, the brokers and GCS emulator, "
+          "the machine")  # fmt: skip
+    for name, cpu in (("ceiling", ceiling_cpu), ("fraudstream", ours_cpu)):
+        print(f"  {name:<28} {cpu['own_us']:>6.2f} {cpu['services_us']:>6.2f} "
+              f"{cpu['machine_us']:>6.2f}")  # fmt: skip
+    print(f"  the machine's CPU a record, ceiling / fraudstream "
+          f"{ceiling_cpu['machine_us'] / ours_cpu['machine_us']:.0%}")  # fmt: skip
+
+
+def with_cpu(consume: Callable[[], tuple[float, int]]) -> tuple[float, dict[str, float]]:
+    """The records/s ``consume`` gives, and the CPU a record it cost (``CpuClocks``)."""
+    services = (*stack_brokers(), "gcs-emulator")
+    start = CpuClocks.read(services)
+    rate, records = consume()
+    return rate, start.per_record(CpuClocks.read(services), records)
 
 
 def email_rounds(emails: int, rounds: int) -> tuple[float, float]:
@@ -167,8 +193,9 @@ def produce(settings: Settings, rows: int, seed: int) -> None:
     producing.producer_run(settings, RunOptions(str(source)), StopFlag()).run(ProgressLog(3600))
 
 
-def consume_and_decode(settings: Settings) -> float:
-    """Records/s of a consumer that reads every record and decodes it, nothing more."""
+def consume_and_decode(settings: Settings) -> tuple[float, int]:
+    """Records/s of a consumer that reads every record and decodes it, nothing more; and
+    how many it read."""
     group = f"bench-ceiling-{uuid.uuid4().hex[:8]}"
     consumer = Consumer({**consumer_config(settings.kafka_bootstrap_servers, group),
                          "enable.partition.eof": True})  # fmt: skip
@@ -188,13 +215,14 @@ def consume_and_decode(settings: Settings) -> float:
             count += 1
     elapsed = time.monotonic() - (started or time.monotonic())
     consumer.close()
-    return count / elapsed
+    return count / elapsed, count
 
 
-def lake_only(settings: Settings) -> float:
+def lake_only(settings: Settings) -> tuple[float, int]:
+    """Records/s of the non-fraud consumer without emails, and how many it wrote."""
     consumer = factory.batch_consumer(settings, "non-fraud", StopFlag(), send_emails=False)
     totals = consumer.run(idle_exit=3)
-    return totals.records / totals.busy_seconds
+    return totals.records / totals.busy_seconds, totals.records
 
 
 def server_accept_rate(settings: Settings, count: int) -> float:
