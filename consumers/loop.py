@@ -14,7 +14,12 @@ between any two steps leaves nothing lost and, once redone, nothing doubled:
 3. the email log, then the records, are written as objects named after the
    partition and offsets (a redo overwrites them), each uploaded by a worker
    thread while the loop goes on consuming the next batch into the buffer;
-4. the offsets are committed, once both writes are done.
+4. the offsets are committed, once both writes are done. The loop does not
+   wait for the reply: a commit lost to a crash or a rebalance leaves a batch
+   the lake already holds, which recovery skips (a consumer taking the
+   partition over starts after it), so the next batch need not wait on it.
+   The commit of the batch's first offset before its emails does wait: it
+   is the check that this member still owns the partition.
 
 An outage (SMTP, GCS, Kafka) holds the batch and retries with backoff; the
 consumer stays in its group meanwhile. SIGTERM finishes the buffered
@@ -161,7 +166,7 @@ class BatchConsumer:
             self._write(partition, key.object_name(LakeFolder.EMAIL_LOG), log_lines)
         if lines:
             self._write(partition, key.object_name(self.handler.folder), lines)
-        self.committer.commit(partition, key.last_offset + 1)
+        self.committer.commit(partition, key.last_offset + 1, wait=False)  # see step 4
         self._logged[partition] = {}  # a redo, if there was one, is done
         self._idle_since = time.monotonic()  # time spent on a held batch is not idle time
         self.totals.add_batch(len(lines), len(dead), emailed)

@@ -206,6 +206,9 @@ class Committer:
     def __init__(self, consumer: Consumer, waiter: Waiter) -> None:
         self.consumer, self.waiter = consumer, waiter
 
-    def commit(self, partition: Partition, next_offset: int) -> None:
-        commit = partial(kafka.commit, self.consumer, partition[0], partition[1], next_offset)
+    def commit(self, partition: Partition, next_offset: int, *, wait: bool = True) -> None:
+        """With ``wait=False``, only what the client refuses at once is raised here; a
+        reply that refuses it is logged (``kafka.report_failed_commit``)."""
+        commit = partial(kafka.commit, self.consumer, partition[0], partition[1], next_offset,
+                         wait=wait)  # fmt: skip
         until_done(commit, "offset commit", self.waiter, (kafka.KafkaUnavailableError,))

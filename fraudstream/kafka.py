@@ -150,7 +150,23 @@ def consumer_config(bootstrap_servers: Connection, group: str) -> dict[str, Any]
         "auto.offset.reset": "earliest",
         "session.timeout.ms": 10_000,
         "fetch.max.bytes": 16 * 1024 * 1024,
+        "on_commit": report_failed_commit,  # the replies of commits not waited for
     }
+
+
+def report_failed_commit(error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+    """Log a commit that did not store its offsets. Nothing is lost by one: the next commit
+    of the partition covers it, and a member taking the partition over finds the batches
+    past the committed offset in the lake (``consumers.recovery``)."""
+    refused = [(tp, tp.error) for tp in partitions if tp.error is not None]
+    if error is None and not refused:
+        return
+    reasons = [error.str()] if error is not None else [why.str() for _, why in refused]
+    named = [tp for tp, _ in refused] or partitions
+    log.warning("offset commit failed", extra={
+        "reason": "; ".join(reasons),
+        "partitions": [f"{tp.topic}[{tp.partition}]@{tp.offset}" for tp in named],
+    })  # fmt: skip
 
 
 # Topics ----------------------------------------------------------------------------------
@@ -325,10 +341,17 @@ def usable(message: Message) -> bool:
     return False
 
 
-def commit(consumer: Consumer, topic: str, partition: int, next_offset: int) -> None:
-    """Commit ``next_offset`` for one partition, synchronously."""
+def commit(
+    consumer: Consumer, topic: str, partition: int, next_offset: int, *, wait: bool = True
+) -> None:
+    """Commit ``next_offset`` for one partition: synchronously, or (``wait=False``) sent
+    without waiting for the reply, whose failure ``consumer_config``'s callback logs."""
     try:
-        consumer.commit(offsets=[TopicPartition(topic, partition, next_offset)], asynchronous=False)
+        offsets = [TopicPartition(topic, partition, next_offset)]
+        if wait:
+            consumer.commit(offsets=offsets, asynchronous=False)
+        else:
+            consumer.commit(offsets=offsets, asynchronous=True)
     except KafkaException as error:
         kafka_error = error.args[0]
         if kafka_error.code() in _OWNERSHIP_LOST:

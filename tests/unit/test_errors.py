@@ -98,6 +98,44 @@ def test_a_commit_is_retried_while_the_coordinator_moves_and_refused_otherwise(
         kafka.commit(_Committing(code), "t", 0, 10)  # type: ignore[arg-type]
 
 
+class _Recording:
+    """A consumer that keeps what each commit was asked."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def commit(self, **kwargs: Any) -> None:
+        self.calls.append(kwargs)
+
+
+def test_a_commit_waits_for_its_reply_unless_told_not_to() -> None:
+    consumer = _Recording()
+    kafka.commit(consumer, "t", 0, 10)  # type: ignore[arg-type]
+    kafka.commit(consumer, "t", 0, 20, wait=False)  # type: ignore[arg-type]
+    assert [call["asynchronous"] for call in consumer.calls] == [False, True]
+    assert [call["offsets"][0].offset for call in consumer.calls] == [10, 20]
+
+
+class _Answered:
+    """A partition as a commit's reply gives it back."""
+
+    def __init__(self, offset: int, error: KafkaError | None) -> None:
+        self.topic, self.partition, self.offset, self.error = "t", 2, offset, error
+
+
+def test_a_commit_refused_in_its_reply_is_logged_and_one_stored_is_not(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    refused = KafkaError(KafkaError.ILLEGAL_GENERATION, "generation moved on")
+    with caplog.at_level(logging.INFO, logger="fraudstream.kafka"):
+        kafka.report_failed_commit(None, [_Answered(10, None)])  # type: ignore[list-item]
+        kafka.report_failed_commit(None, [_Answered(20, refused)])  # type: ignore[list-item]
+        kafka.report_failed_commit(refused, [_Answered(30, None)])  # type: ignore[list-item]
+    assert [record.getMessage() for record in caplog.records] == ["offset commit failed"] * 2
+    assert [cast(Any, record).partitions for record in caplog.records] == [["t[2]@20"], ["t[2]@30"]]
+    assert all("generation moved on" in cast(Any, r).reason for r in caplog.records)
+
+
 class _Client:
     """Stands in for confluent_kafka.Producer: every EndTxn fails with ``error``."""
 
