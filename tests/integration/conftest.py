@@ -16,10 +16,12 @@ import subprocess
 import sys
 import tempfile
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 from playwright.sync_api import Browser, sync_playwright
 
@@ -29,6 +31,7 @@ from devstack.install import ensure_installed
 from devstack.layout import HOST, REPO_ROOT, Topology, cache_dir
 from devstack.services import empty_mail_catcher
 from fraudstream.config import Settings, load_settings
+from fraudstream.kafka import client_config
 from tests.integration.outage import Relay
 from wiring.provision import provision
 
@@ -83,12 +86,19 @@ def stack() -> Iterator[Stack]:
 
 
 @pytest.fixture
-def bare_settings(stack: Stack) -> Settings:
+def bare_settings(stack: Stack) -> Iterator[Settings]:
     """Settings with topics and buckets of their own, so tests never see each other's data;
     none of them exists yet. The mail catcher is emptied first: it lists every message it
-    holds at once, and after a few hundred thousand it fails to (HTTP 500)."""
+    holds at once, and after a few hundred thousand it fails to (HTTP 500). The topics
+    are deleted afterwards: a cluster that kept every test's topics (some 700 by the end
+    of the suite) would slow down as the suite goes, and the benchmarks run after it."""
     empty_mail_catcher(stack.mail_api_url)
-    suffix = uuid.uuid4().hex[:8]
+    settings = _named_settings(uuid.uuid4().hex[:8], stack)
+    yield settings
+    _delete_topics(settings)
+
+
+def _named_settings(suffix: str, stack: Stack) -> Settings:
     return load_settings(
         fraud_topic=f"it-fraud-{suffix}",
         non_fraud_topic=f"it-normal-{suffix}",
@@ -107,6 +117,23 @@ def bare_settings(stack: Stack) -> Settings:
         topic_partitions=3,
         topic_replication_factor=min(3, stack.broker_count),
     )
+
+
+def _delete_topics(settings: Settings) -> None:
+    """Delete whichever of the test's topics exist; a warning, not a failure, if Kafka
+    will not (the test is over: what it left is only clutter)."""
+    named = {
+        settings.fraud_topic, settings.non_fraud_topic, settings.rejected_topic,
+        settings.checkpoint_topic, settings.confirmation_topic, settings.dead_letter_topic,
+    }  # fmt: skip
+    admin = AdminClient(client_config(settings.kafka_connection))
+    try:
+        existing = sorted(named & set(admin.list_topics(timeout=30).topics))
+        if existing:
+            for deleted in admin.delete_topics(existing, operation_timeout=60).values():
+                deleted.result()
+    except KafkaException as error:
+        warnings.warn(f"the test's topics were left: {error}", stacklevel=1)
 
 
 @pytest.fixture
