@@ -32,6 +32,7 @@ from devstack.layout import HOST, REPO_ROOT, Topology, cache_dir
 from devstack.services import empty_mail_catcher
 from fraudstream.config import Settings, load_settings
 from fraudstream.kafka import client_config
+from fraudstream.topology import topology
 from tests.integration.outage import Relay
 from wiring.provision import provision
 
@@ -122,10 +123,7 @@ def _named_settings(suffix: str, stack: Stack) -> Settings:
 def _delete_topics(settings: Settings) -> None:
     """Delete whichever of the test's topics exist; a warning, not a failure, if Kafka
     will not (the test is over: what it left is only clutter)."""
-    named = {
-        settings.fraud_topic, settings.non_fraud_topic, settings.rejected_topic,
-        settings.checkpoint_topic, settings.confirmation_topic, settings.dead_letter_topic,
-    }  # fmt: skip
+    named = {topic.name for topic in topology(settings).topics}
     admin = AdminClient(client_config(settings.kafka_connection))
     try:
         existing = sorted(named & set(admin.list_topics(timeout=30).topics))
