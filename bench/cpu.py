@@ -38,13 +38,14 @@ class CpuClocks:
     def per_record(self, later: CpuClocks, records: int) -> dict[str, float]:
         """Microseconds of CPU a record between this reading and ``later``, and the share
         of the machine's cores that were busy meanwhile."""
-        spent = {
+        seconds = {
             "own_us": later.own - self.own,
             "services_us": later.services - self.services,
             "machine_us": later.machine_busy - self.machine_busy,
         }
-        figures = {name: seconds * 1e6 / records for name, seconds in spent.items()}
-        figures["busy_share"] = spent["machine_us"] / (later.machine_all - self.machine_all)
+        figures = {name: spent * 1e6 / max(records, 1) for name, spent in seconds.items()}
+        elapsed = later.machine_all - self.machine_all
+        figures["busy_share"] = seconds["machine_us"] / elapsed if elapsed else 0.0
         return figures
 
 
