@@ -13,36 +13,58 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 
 def read_committed(bootstrap_servers: str, topic: str, timeout: float = 60) -> list[Message]:
-    """Every committed message of ``topic``, from the start of each partition to its end."""
+    """Every committed message of ``topic``, from the start of each partition to its end.
+
+    A partition's end is its high watermark, not the first end-of-partition event: a
+    producer's commit returns once the coordinator has logged it, before the markers
+    reach the partitions, and until they do a read_committed reader stops short of the
+    transaction. The reader waits for them, and for any other open transaction."""
     partitions = (
         AdminClient({"bootstrap.servers": bootstrap_servers})
         .list_topics(topic, timeout=10)
         .topics[topic]
         .partitions
     )
-    consumer = Consumer({
-        "bootstrap.servers": bootstrap_servers, "group.id": f"reader-{topic}",
-        "isolation.level": "read_committed", "enable.partition.eof": True,
-        "enable.auto.commit": False,
-    })  # fmt: skip
+    consumer = _consumer(bootstrap_servers, topic, "read_committed")
+    watermarks = _consumer(bootstrap_servers, topic, "read_uncommitted")
     consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
     messages: list[Message] = []
     at_end: set[int] = set()
     try:
         deadline = time.monotonic() + timeout
         while len(at_end) < len(partitions):
-            assert time.monotonic() < deadline, f"{topic}: no end of partition within {timeout} s"
+            assert time.monotonic() < deadline, (
+                f"{topic}: not at its high watermark within {timeout} s (a transaction left open?)"
+            )
             # consume() returns when it has the batch or the timeout passed: keep the latter short.
             for message in consumer.consume(10_000, 0.2):
                 error = message.error()
                 if error is not None and error.code() == KafkaError._PARTITION_EOF:
-                    at_end.add(message.partition() or 0)
+                    if _at_high_watermark(watermarks, message):
+                        at_end.add(message.partition() or 0)
                     continue
                 assert error is None, error
                 messages.append(message)
     finally:
         consumer.close()
+        watermarks.close()
     return messages
+
+
+def _consumer(bootstrap_servers: str, topic: str, isolation: str) -> Consumer:
+    return Consumer({
+        "bootstrap.servers": bootstrap_servers, "group.id": f"reader-{topic}",
+        "isolation.level": isolation, "enable.partition.eof": True,
+        "enable.auto.commit": False,
+    })  # fmt: skip
+
+
+def _at_high_watermark(watermarks: Consumer, end_of_partition: Message) -> bool:
+    """Whether the end reached is the partition's last offset, markers included. Asked of
+    a read_uncommitted consumer: a read_committed one answers with the stable offset."""
+    partition = TopicPartition(end_of_partition.topic() or "", end_of_partition.partition() or 0)
+    _low, high = watermarks.get_watermark_offsets(partition, timeout=10, cached=False)
+    return (end_of_partition.offset() or 0) >= high
 
 
 def decoded_values(registry_url: str, topic: str, messages: list[Message]) -> list[dict[str, Any]]:
