@@ -19,10 +19,12 @@ import uuid
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http import HTTPStatus
 
 import pytest
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
 from playwright.sync_api import Browser, sync_playwright
 
 from devstack import health, process
@@ -31,7 +33,8 @@ from devstack.install import ensure_installed
 from devstack.layout import HOST, REPO_ROOT, Topology, cache_dir
 from devstack.services import empty_mail_catcher
 from fraudstream.config import Settings, load_settings
-from fraudstream.kafka import client_config
+from fraudstream.kafka import Connection, client_config
+from fraudstream.registry import registry_client
 from fraudstream.topology import topology
 from tests.integration.outage import Relay
 from wiring.provision import provision
@@ -91,12 +94,25 @@ def bare_settings(stack: Stack) -> Iterator[Settings]:
     """Settings with topics and buckets of their own, so tests never see each other's data;
     none of them exists yet. The mail catcher is emptied first: it lists every message it
     holds at once, and after a few hundred thousand it fails to (HTTP 500). The topics
-    are deleted afterwards: a cluster that kept every test's topics (some 700 by the end
-    of the suite) would slow down as the suite goes, and the benchmarks run after it."""
+    and their schemas are deleted afterwards: a cluster that kept every test's topics
+    (some 700 by the end of the suite) would slow down as the suite goes, and the
+    benchmarks run after it; a registry keeping every subject lists only the first 1,000."""
     empty_mail_catcher(stack.mail_api_url)
     settings = _named_settings(uuid.uuid4().hex[:8], stack)
     yield settings
-    _delete_topics(settings)
+    topics = topology(settings).topics
+    _delete_topics(settings.kafka_connection, {topic.name for topic in topics})
+    _delete_subjects(settings.schema_registry_url, [topic.subject for topic in topics])
+
+
+@pytest.fixture
+def topic_name(stack: Stack) -> Iterator[str]:
+    """A topic name of the test's own; the topic and its value subject, if the test made
+    them, are deleted afterwards."""
+    name = f"it-topic-{uuid.uuid4().hex[:8]}"
+    yield name
+    _delete_topics(stack.bootstrap_servers, {name})
+    _delete_subjects(stack.schema_registry_url, [f"{name}-value"])
 
 
 def _named_settings(suffix: str, stack: Stack) -> Settings:
@@ -120,11 +136,10 @@ def _named_settings(suffix: str, stack: Stack) -> Settings:
     )
 
 
-def _delete_topics(settings: Settings) -> None:
-    """Delete whichever of the test's topics exist; a warning, not a failure, if Kafka
+def _delete_topics(connection: Connection, named: set[str]) -> None:
+    """Delete whichever of the ``named`` topics exist; a warning, not a failure, if Kafka
     will not (the test is over: what it left is only clutter)."""
-    named = {topic.name for topic in topology(settings).topics}
-    admin = AdminClient(client_config(settings.kafka_connection))
+    admin = AdminClient(client_config(connection))
     try:
         existing = sorted(named & set(admin.list_topics(timeout=30).topics))
         if existing:
@@ -132,6 +147,17 @@ def _delete_topics(settings: Settings) -> None:
                 deleted.result()
     except KafkaException as error:
         warnings.warn(f"the test's topics were left: {error}", stacklevel=1)
+
+
+def _delete_subjects(registry_url: str, subjects: list[str]) -> None:
+    """Delete whichever of the schema ``subjects`` exist, warning if the registry will not."""
+    client = registry_client(registry_url)
+    for subject in subjects:
+        try:
+            client.delete_subject(subject)
+        except SchemaRegistryError as error:
+            if error.http_status_code != HTTPStatus.NOT_FOUND:
+                warnings.warn(f"{subject} was left: {error}", stacklevel=1)
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@ and consumer settings writing and reading back in order."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
@@ -30,8 +28,10 @@ def test_metadata_lists_three_brokers(three_brokers: Stack) -> None:
     assert {broker.host for broker in brokers.values()} == {"127.0.0.1"}
 
 
-def test_topic_is_replicated_three_times_with_two_insync(three_brokers: Stack) -> None:
-    name = f"it-replicated-{uuid.uuid4().hex[:8]}"
+def test_topic_is_replicated_three_times_with_two_insync(
+    three_brokers: Stack, topic_name: str
+) -> None:
+    name = topic_name
     created = ensure_topics(three_brokers.bootstrap_servers, [Topic(name, 3, 3)])
     assert created == [name]
 
@@ -46,24 +46,24 @@ def test_topic_is_replicated_three_times_with_two_insync(three_brokers: Stack) -
     assert config["min.insync.replicas"].value == "2"
 
 
-def test_creating_an_existing_topic_is_harmless(three_brokers: Stack) -> None:
-    spec = Topic(f"it-twice-{uuid.uuid4().hex[:8]}", 1, 3)
+def test_creating_an_existing_topic_is_harmless(three_brokers: Stack, topic_name: str) -> None:
+    spec = Topic(topic_name, 1, 3)
     assert ensure_topics(three_brokers.bootstrap_servers, [spec]) == [spec.name]
     assert ensure_topics(three_brokers.bootstrap_servers, [spec]) == []
 
 
-def test_require_topics_names_the_missing_one(three_brokers: Stack) -> None:
-    present = Topic(f"it-present-{uuid.uuid4().hex[:8]}", 2, 3)
+def test_require_topics_names_the_missing_one(three_brokers: Stack, topic_name: str) -> None:
+    present = Topic(topic_name, 2, 3)
     ensure_topics(three_brokers.bootstrap_servers, [present])
     require_topics(three_brokers.bootstrap_servers, [present.name])
     with pytest.raises(MissingResourceError, match=r"it-absent.*fraudstream setup"):
         require_topics(three_brokers.bootstrap_servers, [present.name, "it-absent"])
 
 
-def test_acks_all_writes_are_read_back_in_order(three_brokers: Stack) -> None:
+def test_acks_all_writes_are_read_back_in_order(three_brokers: Stack, topic_name: str) -> None:
     """The pipeline's producer settings (acks=all, idempotent, lz4, large batches) and its
     consumer settings (read_committed, manual commits): every record back, in order."""
-    name = f"it-roundtrip-{uuid.uuid4().hex[:8]}"
+    name = topic_name
     ensure_topics(three_brokers.bootstrap_servers, [Topic(name, 1, 3)])
     producer = Producer(producer_config(three_brokers.bootstrap_servers))
     messages = ({"topic": name, "value": str(index).encode()} for index in range(500))

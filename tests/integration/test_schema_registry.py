@@ -55,8 +55,8 @@ def _without_timestamp_conversion(decoded: dict[str, object]) -> dict[str, objec
     return decoded
 
 
-def test_avro_record_round_trip_in_confluent_wire_format(stack: Stack) -> None:
-    topic = f"it-avro-{uuid.uuid4().hex[:8]}"
+def test_avro_record_round_trip_in_confluent_wire_format(stack: Stack, topic_name: str) -> None:
+    topic = topic_name
     client = registry_client(stack.schema_registry_url)
     schema_text = load_schema("transaction")
     schema_id = register_value_schema(client, f"{topic}-value", schema_text)
@@ -108,9 +108,11 @@ def _first_release(schema_text: str) -> str:
     return json.dumps(schema)
 
 
-def test_the_schema_is_backward_compatible_with_the_first_release(stack: Stack) -> None:
+def test_the_schema_is_backward_compatible_with_the_first_release(
+    stack: Stack, topic_name: str
+) -> None:
     """Records written before the detector fields existed decode with today's schema."""
-    topic = f"it-evolve-{uuid.uuid4().hex[:8]}"
+    topic = topic_name
     subject = f"{topic}-value"
     client = registry_client(stack.schema_registry_url)
     old_text, new_text = _first_release(load_schema("transaction")), load_schema("transaction")
