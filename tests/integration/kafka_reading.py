@@ -11,14 +11,19 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+# How long a partition may stay short of its high watermark before its end is taken as
+# final: a commit's markers arrive within milliseconds, while a killed producer's open
+# transaction stays open until the broker aborts it, a minute later.
+MARKER_WAIT = 8.0
+
 
 def read_committed(bootstrap_servers: str, topic: str, timeout: float = 60) -> list[Message]:
     """Every committed message of ``topic``, from the start of each partition to its end.
 
-    A partition's end is its high watermark, not the first end-of-partition event: a
-    producer's commit returns once the coordinator has logged it, before the markers
-    reach the partitions, and until they do a read_committed reader stops short of the
-    transaction. The reader waits for them, and for any other open transaction."""
+    A partition's first end-of-partition event is not always its end: a producer's commit
+    returns once the coordinator has logged it, before the markers reach the partitions,
+    and until they do a read_committed reader stops short of the transaction. So an end
+    short of the high watermark counts only once it has held for ``MARKER_WAIT`` s."""
     partitions = (
         AdminClient({"bootstrap.servers": bootstrap_servers})
         .list_topics(topic, timeout=10)
@@ -30,21 +35,25 @@ def read_committed(bootstrap_servers: str, topic: str, timeout: float = 60) -> l
     consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
     messages: list[Message] = []
     at_end: set[int] = set()
+    short_since: dict[int, float] = {}
     try:
         deadline = time.monotonic() + timeout
         while len(at_end) < len(partitions):
-            assert time.monotonic() < deadline, (
-                f"{topic}: not at its high watermark within {timeout} s (a transaction left open?)"
-            )
+            assert time.monotonic() < deadline, f"{topic}: no end of partition within {timeout} s"
             # consume() returns when it has the batch or the timeout passed: keep the latter short.
             for message in consumer.consume(10_000, 0.2):
-                error = message.error()
+                partition, error = message.partition() or 0, message.error()
                 if error is not None and error.code() == KafkaError._PARTITION_EOF:
                     if _at_high_watermark(watermarks, message):
-                        at_end.add(message.partition() or 0)
+                        at_end.add(partition)
+                    else:
+                        short_since[partition] = time.monotonic()
                     continue
                 assert error is None, error
+                short_since.pop(partition, None)
                 messages.append(message)
+            now = time.monotonic()
+            at_end |= {p for p, since in short_since.items() if now - since >= MARKER_WAIT}
     finally:
         consumer.close()
         watermarks.close()

@@ -24,7 +24,7 @@ def test_the_reader_waits_for_an_open_transaction_to_end(settings: Settings) -> 
     for i in range(30):
         producer.produce(topic, key=b"%d" % i, value=b"v", partition=i % 3)
     producer.flush(30)
-    committer = threading.Timer(3.0, producer.commit_transaction)
+    committer = threading.Timer(3.0, producer.commit_transaction)  # within MARKER_WAIT
     committer.start()
     try:
         messages = read_committed(settings.kafka_bootstrap_servers, topic, timeout=60)
