@@ -8,11 +8,15 @@ one whose email log is already in the lake: until that batch is cut, its
 batch ends at the logged last offset, whatever the limits say.
 
 Records of a partition this member does not own (any more) are dropped:
-the partition's new owner reads them again from the last commit.
+the partition's new owner reads them again from the last commit. Each
+assignment of a partition has a number of its own, so that a batch taken out
+under one assignment is known to be stale under the next, even when the
+partition came back to this member.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -40,20 +44,28 @@ class BatchBuffer(Generic[M]):
     ) -> None:
         self.max_records, self.max_seconds, self.clock = max_records, max_seconds, clock
         self._owned: dict[Partition, int | None] = {}  # partition -> redo batch's last offset
+        self._assignments: dict[Partition, int] = {}  # partition -> its assignment's number
+        self._numbers = itertools.count(1)
         self._pending: dict[Partition, _Pending[M]] = {}
 
     def assign(self, partition: Partition, redo_until: int | None = None) -> None:
         """Own ``partition`` from now on; with ``redo_until``, its first batch ends there."""
         self._owned[partition] = redo_until
+        self._assignments[partition] = next(self._numbers)
         self._pending.pop(partition, None)
 
     def revoke(self, partition: Partition) -> None:
         """Forget ``partition`` and what is buffered of it."""
         self._owned.pop(partition, None)
+        self._assignments.pop(partition, None)
         self._pending.pop(partition, None)
 
     def owns(self, partition: Partition) -> bool:
         return partition in self._owned
+
+    def assignment(self, partition: Partition) -> int | None:
+        """The number of the partition's current assignment; None while it is not owned."""
+        return self._assignments.get(partition)
 
     def add(self, partition: Partition, record: M) -> bool:
         """Buffer ``record``; False (and nothing kept) if the partition is not owned."""

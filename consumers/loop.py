@@ -24,6 +24,14 @@ between any two steps leaves nothing lost and, once redone, nothing doubled:
 An outage (SMTP, GCS, Kafka) holds the batch and retries with backoff; the
 consumer stays in its group meanwhile. SIGTERM finishes the buffered
 batches, commits and leaves the group.
+
+The group can take a partition away only while the loop polls: in a retry's
+pause, or while an upload goes on. When it takes the partition of the batch
+in hand, what of that batch went out reaches the lake before the revoke
+returns (the upload under way ends; the emails sent so far are logged), so
+whoever owns the partition next, this member again included, recovers from
+it. The batch itself is then dropped at the next check, even if the
+partition has come back: a new assignment reads it again and redoes it.
 """
 
 from __future__ import annotations
@@ -31,7 +39,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from functools import partial
 
 from confluent_kafka import Consumer, Message, TopicPartition
@@ -54,6 +63,18 @@ from fraudstream.topology import LakeFolder
 log = logging.getLogger("fraudstream.consumer")
 UPLOAD_POLL_SECONDS = 0.01  # how long a poll waits while an upload is under way
 UPLOAD_ROOM_BATCHES = 5  # batches' worth more consumed during one upload, at most
+
+
+@dataclass
+class _InHand:
+    """The batch being finished: its partition's assignment when it was taken, and what
+    of it may still be on its way to the lake."""
+
+    partition: Partition
+    assignment: int | None
+    email_log: str  # the batch's email-log object
+    draft: sinks.EmailLogDraft | None = None  # its emails so far, once they are being sent
+    upload: Future[None] | None = None  # the last object handed to the uploader
 
 
 class BatchConsumer:
@@ -85,6 +106,7 @@ class BatchConsumer:
         self._uploader = ThreadPoolExecutor(1, thread_name_prefix="upload")
         self.committer = sinks.Committer(clients.consumer, self.waiter)
         self._logged: dict[Partition, dict[str, sinks.LogEntry]] = {}  # the email log of a redo
+        self._in_hand: _InHand | None = None
         self._idle_since = time.monotonic()
 
     def run(self, idle_exit: float | None = None) -> Totals:
@@ -138,16 +160,23 @@ class BatchConsumer:
 
     def _finish_due(self, everything: bool) -> None:
         for partition, batch in self.buffer.due(everything):
+            assignment = self.buffer.assignment(partition)
             try:
                 self._finish(partition, batch)
-            except kafka.OwnershipLostError:
-                log.info("partition moved to another member; it redoes the batch",
-                         extra={"topic": partition[0], "partition": partition[1]})  # fmt: skip
-                self.buffer.revoke(partition)
+            except kafka.OwnershipLostError as lost:
+                where = {"topic": partition[0], "partition": partition[1]}
+                log.info("partition moved; its owner redoes the batch",
+                         extra={**where, "reason": str(lost)})  # fmt: skip
+                if self.buffer.assignment(partition) == assignment:  # the commit was refused
+                    self.buffer.revoke(partition)
+            finally:
+                self._in_hand = None
 
     def _finish(self, partition: Partition, batch: list[Message]) -> None:
         started = time.monotonic()
         key = BatchKey(*partition, batch[0].offset() or 0, batch[-1].offset() or 0)
+        held = self._in_hand = _InHand(partition, self.buffer.assignment(partition),
+                                       key.object_name(LakeFolder.EMAIL_LOG))  # fmt: skip
         decoded = decode_batch(self.clients.decoder, batch, self.waiter)
         if self.emails is not None:
             # Sent emails cannot be taken back: first make sure the group still counts this
@@ -155,7 +184,7 @@ class BatchConsumer:
             # know yet that another took over). The commit moves nothing: every record
             # before the batch is committed or in the lake already.
             self.committer.commit(partition, key.first_offset)
-        emailed = self._send_emails(partition, key, decoded)
+        emailed = self._send_emails(held, decoded)
         failed = {i for i, _ in emailed.failed}
         lines, unfit = sinks.lake_lines(self.handler, decoded.records, skip=failed)
         unhandled = emailed.failed + unfit  # the handler raised: dead letters too
@@ -163,9 +192,9 @@ class BatchConsumer:
         self.dead_letters.send(dead)
         if emailed.entries:
             log_lines = [ndjson_line(entry) for entry in emailed.entries]
-            self._write(partition, key.object_name(LakeFolder.EMAIL_LOG), log_lines)
+            self._write(held, held.email_log, log_lines)
         if lines:
-            self._write(partition, key.object_name(self.handler.folder), lines)
+            self._write(held, key.object_name(self.handler.folder), lines)
         self.committer.commit(partition, key.last_offset + 1, wait=False)  # see step 4
         self._logged[partition] = {}  # a redo, if there was one, is done
         self._idle_since = time.monotonic()  # time spent on a held batch is not idle time
@@ -177,24 +206,29 @@ class BatchConsumer:
             "seconds": round(time.monotonic() - started, 3),
         })  # fmt: skip
 
-    def _send_emails(
-        self, partition: Partition, key: BatchKey, decoded: Decoded
-    ) -> sinks.EmailOutcome:
+    def _send_emails(self, held: _InHand, decoded: Decoded) -> sinks.EmailOutcome:
         if self.emails is None:
             return sinks.EmailOutcome()
-        logged = self._logged.get(partition, {})
+        logged = self._logged.get(held.partition, {})
         # Drafts are written whoever owns the partition now: the emails they log went out.
-        name = key.object_name(LakeFolder.EMAIL_LOG)
-        draft = sinks.EmailLogDraft(partial(self.lake.write, name), logged.values())
-        return self.emails.send(partition, decoded.records, decoded.offsets, logged, draft.add)
+        draft = sinks.EmailLogDraft(partial(self.lake.write, held.email_log), logged.values())
+        held.draft = draft
+        return self.emails.send(held.partition, decoded.records, decoded.offsets, logged,
+                                draft.add)  # fmt: skip
 
-    def _write(self, partition: Partition, name: str, lines: list[bytes]) -> None:
+    def _write(self, held: _InHand, name: str, lines: list[bytes]) -> None:
         """Write one object of the batch; meanwhile the next batch gathers."""
-        upload = self._uploader.submit(self.uploads.write, name, lines)
+        upload = held.upload = self._uploader.submit(self.uploads.write, name, lines)
         self._consume_until_done(upload)
         upload.result()
-        if not self.buffer.owns(partition):  # revoked while it was written
-            raise kafka.OwnershipLostError(str(partition))
+        self._check_in_hand()
+
+    def _check_in_hand(self) -> None:
+        """OwnershipLostError if the partition of the batch in hand was revoked since the
+        batch was taken, even if it has been assigned to this member again since."""
+        held = self._in_hand
+        if held is not None and self.buffer.assignment(held.partition) != held.assignment:
+            raise kafka.OwnershipLostError(f"{held.partition}: revoked while its batch was in hand")
 
     def _consume_until_done(self, work: Future[None]) -> None:
         """Go on consuming into the buffer until ``work`` is done. Once UPLOAD_ROOM_BATCHES
@@ -250,6 +284,7 @@ class BatchConsumer:
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Forget what this member held of them: it is uncommitted, so the next owner redoes it."""
+        self._settle_in_hand({(tp.topic, tp.partition) for tp in partitions})
         for tp in partitions:
             self.buffer.revoke((tp.topic, tp.partition))
             self._logged.pop((tp.topic, tp.partition), None)
@@ -259,8 +294,20 @@ class BatchConsumer:
                 "partitions revoked", extra={"partitions": [tp.partition for tp in partitions]}
             )
 
+    def _settle_in_hand(self, revoked: set[Partition]) -> None:
+        """If the batch in hand is of a revoked partition, what of it went out reaches the
+        lake now: the upload under way ends, or else the emails sent so far are logged."""
+        held = self._in_hand
+        if held is None or held.partition not in revoked:
+            return
+        if held.upload is not None:  # the email log is written already, or this is it
+            wait([held.upload])
+        elif held.draft is not None and held.draft.lines:
+            self.uploads.write(held.email_log, held.draft.lines)  # sleeps to retry: no polling
+
     def _pause(self, seconds: float) -> None:
         pause_in_group(self.clients.consumer, seconds, self._take)
+        self._check_in_hand()
 
 
 def _count_batch(group: str, started: float, dead: int, emailed: sinks.EmailOutcome) -> None:

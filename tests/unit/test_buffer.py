@@ -92,6 +92,17 @@ def test_reassigning_a_partition_forgets_what_was_buffered_of_it() -> None:
     assert list(buffer.due(everything=True)) == []
 
 
+def test_each_assignment_of_a_partition_has_a_number_of_its_own() -> None:
+    buffer, _ = _buffer()
+    first = buffer.assignment(A)
+    buffer.assign(A)
+    again = buffer.assignment(A)
+    assert None not in (first, again) and again != first
+    assert buffer.assignment(B) != again
+    buffer.revoke(A)
+    assert buffer.assignment(A) is None
+
+
 def test_a_redo_batch_ends_exactly_at_the_logged_offset_whatever_the_limits() -> None:
     buffer, clock = _buffer(max_records=2, max_seconds=5)
     buffer.assign(A, redo_until=14)
