@@ -138,8 +138,7 @@ def kafka_format_command(
         f"-Dlog4j2.configurationFile={installed.kafka_log4j_config}",
         "kafka.tools.StorageTool",
         "format",
-        "--cluster-id",
-        cluster_id,
+        f"--cluster-id={cluster_id}",  # one argument: an id may begin with "-"
         "--config",
         str(config),
         "--ignore-formatted",

@@ -3,11 +3,17 @@ and consumer settings writing and reading back in order."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._config import ConfigResource
 
+from devstack.install import ensure_installed
+from devstack.layout import Topology, cache_dir
+from devstack.services import kafka_node_properties
+from devstack.stack import format_storage
 from fraudstream.errors import MissingResourceError
 from fraudstream.kafka import (
     consumer_config,
@@ -81,3 +87,14 @@ def test_acks_all_writes_are_read_back_in_order(three_brokers: Stack, topic_name
     finally:
         consumer.close()
     assert received == list(range(500))
+
+
+def test_storage_is_formatted_with_a_cluster_id_that_begins_with_a_dash(tmp_path: Path) -> None:
+    """One id in 64 begins with "-"; Kafka's tool must take it as the id, not as an option
+    (a full run once failed to start a SASL node so)."""
+    config = tmp_path / "server.properties"
+    properties = kafka_node_properties(Topology(brokers=1), 1, tmp_path / "data")
+    config.write_text(properties, encoding="utf-8")
+    format_storage(ensure_installed(cache_dir()), "-AKxtmneSmaoFY5DNFlhtA", config)
+    meta = (tmp_path / "data" / "meta.properties").read_text(encoding="utf-8")
+    assert "cluster.id=-AKxtmneSmaoFY5DNFlhtA" in meta.splitlines()
