@@ -4,8 +4,10 @@ It reads ``fraud_transaction`` and ``fraud_confirmation`` in one group. Each
 batch is written in one database transaction of idempotent upserts
 (``fraudstream.cases``), and only then are its offsets committed, so a crash
 anywhere redoes at most a batch and the redo changes nothing: every case and
-answer is in the table once. A record it cannot decode goes to the
-dead-letter topic; a database or Kafka outage holds the batch and retries.
+answer is in the table once. A record it cannot decode or make a row of goes
+to the dead-letter topic, as does a row the database refuses (a batch holding
+one is written again row by row); a database or Kafka outage holds the batch
+and retries.
 """
 
 from __future__ import annotations
@@ -16,13 +18,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
+from typing import Any
 
 from confluent_kafka import Consumer, Message, Producer
 from sqlalchemy import Engine
 
 from consumers import sinks
-from consumers.decoding import decode_batch
+from consumers.decoding import Decoded, decode_batch
 from consumers.retry import Backoff, StopWhileRetryingError, Waiter, pause_in_group, until_done
+from consumers.sinks import DeadLetter
 from consumers.watch import ConsumerWatch
 from fraudstream import cases, kafka, metrics
 from fraudstream.avro_codec import RecordDecoder
@@ -30,6 +34,15 @@ from fraudstream.config import Settings
 from fraudstream.stopping import StopFlag
 
 log = logging.getLogger("fraudstream.cases")
+
+
+@dataclass
+class _Rows:
+    """A batch's rows with the message each came as, and its dead letters."""
+
+    cases: list[tuple[dict[str, Any], Message]] = field(default_factory=list)
+    answers: list[tuple[dict[str, Any], Message]] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
 
 
 @dataclass
@@ -49,7 +62,7 @@ class CaseConsumer:
     settings: Settings
     consumer: Consumer
     dead_letter_producer: Producer
-    decoder: RecordDecoder
+    decoders: dict[str, RecordDecoder]  # by topic
     engine: Engine
     stop: StopFlag
     totals: CaseTotals = field(default_factory=CaseTotals)
@@ -105,24 +118,56 @@ class CaseConsumer:
 
     def _finish(self, messages: list[Message]) -> None:
         started = time.monotonic()
-        decoded = decode_batch(self.decoder, messages, self.waiter)
-        found, answers = [], []
-        for record, message in zip(decoded.records, decoded.messages, strict=True):
-            if message.topic() == self.settings.confirmation_topic:
-                answers.append(cases.answer_row(record))
-            else:
-                found.append(cases.case_row(record, _kafka_time(message)))
-        self.dead_letters.send(decoded.dead)
-        until_done(lambda: cases.write(self.engine, found, answers), "case table",
-                   self.waiter, (cases.CasesUnavailableError,))  # fmt: skip
+        decoded = decode_batch(self.decoders, messages, self.waiter)
+        rows = self._rows(decoded)
+        self._write(rows)
+        self.dead_letters.send(rows.dead)
         self._commit(messages)
         self.totals.batches += 1
-        self.totals.cases += len(found)
-        self.totals.answers += len(answers)
-        self.totals.dead_letters += len(decoded.dead)
-        self._count(messages, len(decoded.dead), started)
-        log.info("cases written", extra={"cases": len(found), "answers": len(answers),
-                                         "dead_letters": len(decoded.dead)})  # fmt: skip
+        self.totals.cases += len(rows.cases)
+        self.totals.answers += len(rows.answers)
+        self.totals.dead_letters += len(rows.dead)
+        self._count(messages, len(rows.dead), started)
+        log.info("cases written", extra={"cases": len(rows.cases), "answers": len(rows.answers),
+                                         "dead_letters": len(rows.dead)})  # fmt: skip
+
+    def _rows(self, decoded: Decoded) -> _Rows:
+        """Each record as the row it sets; one that cannot be a row is a dead letter."""
+        rows = _Rows(dead=list(decoded.dead))
+        for record, message in zip(decoded.records, decoded.messages, strict=True):
+            try:
+                if message.topic() == self.settings.confirmation_topic:
+                    rows.answers.append((cases.answer_row(record), message))
+                else:
+                    rows.cases.append((cases.case_row(record, _kafka_time(message)), message))
+            except (KeyError, TypeError, ValueError) as error:
+                reason = f"not a case or an answer: {type(error).__name__}: {error}"
+                rows.dead.append(DeadLetter(message, reason))
+        return rows
+
+    def _write(self, rows: _Rows) -> None:
+        """The batch in one database transaction; if the database refuses a row of it, each
+        row in its own, and the refused ones join the dead letters."""
+        try:
+            self._write_until_done([row for row, _ in rows.cases], [a for a, _ in rows.answers])
+            return
+        except cases.RowRefusedError as error:
+            log.warning("the database refused a row: writing the batch row by row",
+                        extra={"reason": str(error)})  # fmt: skip
+        written = _Rows(dead=rows.dead)
+        for kind, alone in (("cases", rows.cases), ("answers", rows.answers)):
+            for row, message in alone:
+                try:
+                    self._write_until_done(*(([row], []) if kind == "cases" else ([], [row])))
+                except cases.RowRefusedError as error:
+                    written.dead.append(DeadLetter(message, str(error)))
+                    continue
+                getattr(written, kind).append((row, message))
+        rows.cases, rows.answers = written.cases, written.answers
+
+    def _write_until_done(self, found: list[dict[str, Any]], answers: list[dict[str, Any]]) -> None:
+        until_done(lambda: cases.write(self.engine, found, answers), "case table",
+                   self.waiter, (cases.CasesUnavailableError,))  # fmt: skip
 
     def _count(self, messages: list[Message], dead: int, started: float) -> None:
         group = self.settings.cases_consumer_group

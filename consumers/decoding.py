@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -23,15 +23,18 @@ class Decoded:
     dead: list[DeadLetter] = field(default_factory=list)
 
 
-def decode_batch(decoder: RecordDecoder, batch: Sequence[Message], waiter: Waiter) -> Decoded:
-    """Decode every message; one that is not a record we can read becomes a dead letter.
+def decode_batch(
+    decoders: Mapping[str, RecordDecoder], batch: Sequence[Message], waiter: Waiter
+) -> Decoded:
+    """Decode every message with its topic's decoder; one that is not a record we can read
+    becomes a dead letter.
 
     A registry that does not answer is not the message's fault: the lookup
     of a new schema id is retried until it answers.
     """
     decoded = Decoded()
     for message in batch:
-        value = message.value()
+        value, decoder = message.value(), decoders[str(message.topic())]
         try:
             try:
                 record = decoder.decode(value)

@@ -177,7 +177,7 @@ class BatchConsumer:
         key = BatchKey(*partition, batch[0].offset() or 0, batch[-1].offset() or 0)
         held = self._in_hand = _InHand(partition, self.buffer.assignment(partition),
                                        key.object_name(LakeFolder.EMAIL_LOG))  # fmt: skip
-        decoded = decode_batch(self.clients.decoder, batch, self.waiter)
+        decoded = decode_batch({self.handler.topic: self.clients.decoder}, batch, self.waiter)
         if self.emails is not None:
             # Sent emails cannot be taken back: first make sure the group still counts this
             # member as the partition's owner (a member cut from the coordinator may not

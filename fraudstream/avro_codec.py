@@ -20,6 +20,7 @@ import fastavro
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from fastavro.read import SchemaResolutionError
 
 MAGIC_BYTE = b"\x00"
 _MAX_VARINT_BYTES = 10
@@ -141,28 +142,46 @@ class DecodeError(ValueError):
     """A message is not a record this consumer can read; the text says why."""
 
 
+class NotAvroSchemaError(LookupError):
+    """The registry holds the id, under another schema type (JSON Schema, Protobuf)."""
+
+
 class RecordDecoder:
     """Decodes Confluent wire-format Avro values, fetching each writer schema once by id.
 
     ``fetch_schema`` returns a schema's text, raises LookupError when the
-    registry does not know the id, and anything else when the registry cannot
-    be asked (which is then not the message's fault).
+    registry does not know the id (NotAvroSchemaError when it is not Avro), and
+    anything else when the registry cannot be asked (which is then not the
+    message's fault, and goes to the caller to retry).
+
+    With a ``reader_schema``, each record is resolved to it: a record written
+    under a schema that does not resolve to it (another topic's, say) is a
+    DecodeError, like any writer schema that cannot be fetched, parsed or
+    applied. Sizes stay bounded by the message's: every string's bytes must be
+    in it, and a writer schema whose array items could take no bytes, or that
+    refers to itself, is refused (see ``check_bounded``).
     """
 
-    def __init__(self, fetch_schema: Callable[[int], str]) -> None:
+    def __init__(
+        self, fetch_schema: Callable[[int], str], reader_schema: str | None = None
+    ) -> None:
         self._fetch_schema = fetch_schema
-        self._schemas: dict[int, Any] = {}
+        self._reader = None if reader_schema is None else _parse(reader_schema)
+        self._schemas: dict[int, tuple[Any, Any] | DecodeError] = {}
 
     def decode(self, value: bytes | None) -> dict[str, Any]:
         if value is None or len(value) < 5:
             raise DecodeError("shorter than the 5-byte wire-format header")
         if value[:1] != MAGIC_BYTE:
             raise DecodeError(f"magic byte is {value[0]}, not 0: not Confluent wire format")
-        schema = self._schema(int.from_bytes(value[1:5], "big"))
+        writer, reader = self._schema(int.from_bytes(value[1:5], "big"))
         body = io.BytesIO(value)
         body.seek(5)
         try:
-            record = fastavro.schemaless_reader(body, schema, None)
+            record = fastavro.schemaless_reader(body, writer, reader)
+        except SchemaResolutionError as error:
+            raise DecodeError(f"written under a schema that does not resolve to the reader's: "
+                              f"{str(error)[:200]}") from error  # fmt: skip
         except Exception as error:  # fastavro raises many kinds on corrupt input
             raise DecodeError(f"corrupt Avro body: {type(error).__name__}: {error}") from error
         if body.tell() != len(value):
@@ -171,11 +190,96 @@ class RecordDecoder:
             raise DecodeError("the schema is not a record schema")
         return record
 
-    def _schema(self, schema_id: int) -> Any:
+    def _schema(self, schema_id: int) -> tuple[Any, Any]:
+        """The writer schema of ``schema_id`` and the reader schema to resolve it to (None
+        when they are the same). A schema that cannot serve is remembered as its error."""
         if schema_id not in self._schemas:
             try:
                 text = self._fetch_schema(schema_id)
+            except NotAvroSchemaError as error:
+                raise DecodeError(f"schema id {schema_id}: {error}") from error
             except LookupError as error:
                 raise DecodeError(f"schema id {schema_id} is unknown to the registry") from error
-            self._schemas[schema_id] = fastavro.parse_schema(json.loads(text))
-        return self._schemas[schema_id]
+            self._schemas[schema_id] = self._prepared(schema_id, text)
+        prepared = self._schemas[schema_id]
+        if isinstance(prepared, DecodeError):
+            raise prepared
+        return prepared
+
+    def _prepared(self, schema_id: int, text: str) -> tuple[Any, Any] | DecodeError:
+        try:
+            writer = _parse(text)
+            check_bounded(writer)
+        except Exception as error:  # json's, fastavro's and ours: the schema cannot serve
+            return DecodeError(f"schema id {schema_id} cannot be read: {type(error).__name__}: "
+                               f"{str(error)[:200]}")  # fmt: skip
+        if self._reader is None or _same(writer, self._reader):
+            return writer, None
+        return writer, self._reader
+
+
+def _parse(text: str) -> Any:
+    return fastavro.parse_schema(json.loads(text))
+
+
+def _same(writer: Any, reader: Any) -> bool:
+    """Whether two parsed schemas write the same bytes (then no resolution is needed)."""
+    return bool(
+        fastavro.schema.to_parsing_canonical_form(writer)
+        == fastavro.schema.to_parsing_canonical_form(reader)
+    )
+
+
+class UnboundedSchemaError(ValueError):
+    """A writer schema that lets a few bytes stand for an unbounded amount of data."""
+
+
+_PRIMITIVE_MIN_BYTES = {"null": 0, "boolean": 1, "int": 1, "long": 1, "float": 4,
+                        "double": 8, "bytes": 1, "string": 1}  # fmt: skip
+
+
+def check_bounded(schema: Any) -> None:
+    """UnboundedSchemaError unless every value of ``schema`` takes bytes of the message:
+    array items that can take none (null, an empty record) would let a 10-byte message
+    declare 2^62 of them, and a schema that contains itself would nest without end."""
+    _min_bytes(schema, {}, ())
+
+
+def _min_bytes(schema: Any, named: dict[str, Any], inside: tuple[str, ...]) -> int:
+    """The fewest bytes a value of ``schema`` takes; ``named`` holds the named types seen,
+    ``inside`` the records being walked."""
+    if isinstance(schema, list):  # a union: the branch's index comes first
+        for branch in schema:
+            _min_bytes(branch, named, inside)
+        return 1
+    if isinstance(schema, str):
+        return _reference_min_bytes(schema, named, inside)
+    kind = schema["type"]
+    if kind in {"record", "error"}:
+        name = schema["name"]
+        named[name] = sum(_min_bytes(f["type"], named, (*inside, name)) for f in schema["fields"])
+    elif kind in {"enum", "fixed"}:
+        named[schema["name"]] = 1 if kind == "enum" else int(schema["size"])
+    elif kind in {"array", "map"}:
+        _check_items(schema, named, inside)
+        return 1  # the block count; a map's entries hold a key of at least one byte each
+    else:
+        return _min_bytes(kind, named, inside)  # a primitive with attributes
+    return int(named[schema["name"]])
+
+
+def _reference_min_bytes(name: str, named: dict[str, Any], inside: tuple[str, ...]) -> int:
+    if name in _PRIMITIVE_MIN_BYTES:
+        return _PRIMITIVE_MIN_BYTES[name]
+    if name in inside:
+        raise UnboundedSchemaError(f"{name} contains itself")
+    if name not in named:
+        raise UnboundedSchemaError(f"{name} is not defined before its use")
+    return int(named[name])
+
+
+def _check_items(schema: dict[str, Any], named: dict[str, Any], inside: tuple[str, ...]) -> None:
+    if schema["type"] == "map":
+        _min_bytes(schema["values"], named, inside)
+    elif _min_bytes(schema["items"], named, inside) == 0:
+        raise UnboundedSchemaError("an array whose items take no bytes")

@@ -95,6 +95,11 @@ class CasesError(PermanentError):
     """The database refused: a wrong URL, password or permission."""
 
 
+class RowRefusedError(CasesError):
+    """The database refused a value of a row (a constraint, a type, a byte it cannot store):
+    the row's fault, not the deployment's."""
+
+
 def cases_engine(url: str) -> Engine:
     """An engine for ``url``; a SQLite file's folder is made, and SQLite waits for locks."""
     parsed = make_url(url)
@@ -125,12 +130,16 @@ def translated(engine: Engine, what: str) -> Iterator[None]:
     """SQLAlchemy's errors as the project's: an outage is transient, a refusal permanent."""
     try:
         yield
+    except (exc.IntegrityError, exc.DataError) as error:
+        raise RowRefusedError(f"{what}: {_first_line(error)}") from None
     except exc.OperationalError as error:
         if _refused(error):
             raise CasesError(f"{what} on {shown(engine)}: {_first_line(error)}") from None
         raise CasesUnavailableError(f"{what} on {shown(engine)}: {_first_line(error)}") from None
     except exc.DBAPIError as error:
         raise CasesError(f"{what} on {shown(engine)}: {_first_line(error)}") from None
+    except exc.StatementError as error:  # a value the driver cannot send at all
+        raise RowRefusedError(f"{what}: {str(error.orig)[:300]}") from None
 
 
 def _refused(error: exc.OperationalError) -> bool:

@@ -27,6 +27,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from fraudstream.addresses import check_address, check_domain, check_sender
 from fraudstream.branding import check_colour, check_currency, check_locale, check_logo_url
 from fraudstream.errors import PermanentError
+from fraudstream.keys import HOW_TO_MAKE, check_random_key
 
 PositiveInt = Annotated[int, Field(gt=0)]
 
@@ -156,7 +157,7 @@ class Settings(BaseSettings):
     confirmation_base_url: str = "http://127.0.0.1:8000"
     confirmation_host: str = "127.0.0.1"
     confirmation_port: Port = 8000
-    # No default: a key in the code would let anyone sign answers. At least 16 characters.
+    # No default: a key in the code would let anyone sign answers (fraudstream.keys).
     confirmation_token_key: SecretStr | None = None
     confirmation_token_ttl_hours: Annotated[int, Field(gt=0, le=MAX_TOKEN_TTL_HOURS)] = 72
 
@@ -275,8 +276,8 @@ class Settings(BaseSettings):
     @field_validator("confirmation_token_key")
     @classmethod
     def _check_key(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) < 16:
-            raise ValueError("use at least 16 characters")
+        if value is not None:
+            check_random_key(value.get_secret_value())
         return value
 
     @field_validator("log_level")
@@ -300,9 +301,7 @@ def _without_credentials(url: str) -> str:
 def token_key(settings: Settings) -> bytes:
     """The key confirmation links are signed with; ConfigError when it is not set."""
     if settings.confirmation_token_key is None:
-        raise ConfigError(
-            "invalid configuration: CONFIRMATION_TOKEN_KEY: set a secret of at least 16 characters"
-        )
+        raise ConfigError(f"invalid configuration: CONFIRMATION_TOKEN_KEY: set it to {HOW_TO_MAKE}")
     return settings.confirmation_token_key.get_secret_value().encode()
 
 

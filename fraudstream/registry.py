@@ -17,6 +17,7 @@ from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from fraudstream.avro_codec import NotAvroSchemaError
 from fraudstream.errors import MissingResourceError, PermanentError, TransientError
 
 # The Avro contracts live in the repository's schemas/ folder; an installed
@@ -81,18 +82,22 @@ def registered_id(client: SchemaRegistryClient, subject: str, schema_text: str) 
 
 def schema_fetcher(url: str) -> Callable[[int], str]:
     """A schema fetcher for ``RecordDecoder``: LookupError for an unknown id,
-    ``RegistryUnavailableError`` when the registry cannot be asked."""
+    NotAvroSchemaError for a JSON Schema or Protobuf one, ``RegistryUnavailableError``
+    when the registry cannot be asked."""
     client = registry_client(url)
 
     def fetch(schema_id: int) -> str:
         try:
-            return str(client.get_schema(schema_id).schema_str)
+            found = client.get_schema(schema_id)
         except SchemaRegistryError as error:
             if error.http_status_code == _NOT_FOUND:
                 raise LookupError(schema_id) from error
             raise RegistryUnavailableError(str(error)) from error
         except Exception as error:  # the HTTP client's connection errors
             raise RegistryUnavailableError(str(error)) from error
+        if (found.schema_type or "AVRO") != "AVRO":
+            raise NotAvroSchemaError(f"a {found.schema_type} schema, not Avro")
+        return str(found.schema_str)
 
     return fetch
 

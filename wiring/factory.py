@@ -42,7 +42,7 @@ def batch_consumer(
         dead_letter_producer=Producer(kafka.producer_config(connection)),
         bucket=bucket,
         mailer=Mailer.from_settings(settings) if send_emails else None,
-        decoder=RecordDecoder(registry.schema_fetcher(settings.schema_registry_url)),
+        decoder=record_decoder(settings, "transaction"),
     )
     return BatchConsumer(settings, chosen, clients, stop)
 
@@ -55,14 +55,22 @@ def case_consumer(settings: Settings, stop: StopFlag) -> CaseConsumer:
     kafka.require_topics(connection, topics)
     engine = cases_engine(settings)
     cases.require_current(engine)
+    decoders = {topic.name: record_decoder(settings, str(topic.schema))
+                for topic in (declared.fraud, declared.confirmations)}  # fmt: skip
     return CaseConsumer(
         settings,
         Consumer(kafka.consumer_config(connection, settings.cases_consumer_group)),
         Producer(kafka.producer_config(connection)),
-        RecordDecoder(registry.schema_fetcher(settings.schema_registry_url)),
+        decoders,
         engine,
         stop,
     )
+
+
+def record_decoder(settings: Settings, schema: str) -> RecordDecoder:
+    """A decoder that reads each record as ``schemas/<schema>.avsc``, whatever wrote it."""
+    fetch = registry.schema_fetcher(settings.schema_registry_url)
+    return RecordDecoder(fetch, registry.load_schema(schema))
 
 
 def cases_engine(settings: Settings) -> Engine:

@@ -128,7 +128,7 @@ def _named_settings(suffix: str, stack: Stack) -> Settings:
         cases_consumer_group=f"it-cases-{suffix}",
         cases_database_url=f"sqlite:///{tempfile.gettempdir()}/fraudstream-it/{suffix}.sqlite3",
         customer_email_domain=f"it-{suffix}.example",
-        confirmation_token_key=f"test-key-{suffix}-0123456789",
+        confirmation_token_key=secrets.token_urlsafe(32),
         dataset_bucket=f"it-dataset-{suffix}",
         lake_bucket=f"it-lake-{suffix}",
         topic_partitions=3,

@@ -9,6 +9,7 @@ wire fails here as it would against a real server.
 from __future__ import annotations
 
 import math
+import secrets
 import smtplib
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -47,7 +48,7 @@ class LoopbackSMTP(smtplib.SMTP):
         return 221, b"bye"
 
 
-SETTINGS = load_settings(confirmation_token_key="k" * 32)
+SETTINGS = load_settings(confirmation_token_key=secrets.token_urlsafe(32))
 HANDLERS: list[Handler] = [NotifyCustomer(SETTINGS), AskCustomer(SETTINGS)]
 
 _ADDRESS = st.one_of(
