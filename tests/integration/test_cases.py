@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -28,6 +29,7 @@ from tests.integration.kafka_reading import read_committed, transaction_id
 from tests.integration.pipeline import (
     REPO_ROOT,
     case_table,
+    consume_cases,
     environment,
     produce,
     start_consumer,
@@ -157,3 +159,47 @@ def _fraudstream(settings: Settings, *args: str) -> str:
     )  # fmt: skip
     assert finished.returncode == 0, finished.stderr[-2000:]
     return finished.stdout
+
+
+def _flagged(number: int, name_orig: str) -> dict[str, Any]:
+    return {
+        "transaction_id": f"{number:016x}", "step": 1,
+        "event_time": datetime(2026, 1, 1, tzinfo=UTC), "type": "TRANSFER", "amount": 950.0,
+        "nameOrig": name_orig, "oldbalanceOrg": 950.0, "newbalanceOrig": 0.0,
+        "nameDest": "C9", "oldbalanceDest": 0.0, "newbalanceDest": 0.0, "isFraud": True,
+        "isFlaggedFraud": False, "customer_email": f"c{number}@bank.example",
+        "detector": "threshold", "score": 1.0,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_foreign_record_and_a_row_the_database_refuses_are_dead_letters_the_rest_written(
+    case_settings: Settings,
+) -> None:
+    """A transaction on the answers topic (its writer may write there) cannot stop the
+    consumer, nor can a value PostgreSQL will not store (a NUL byte in a name)."""
+    settings = case_settings
+    client = registry.registry_client(settings.schema_registry_url)
+    encode = registry.value_serializer(
+        client, settings.fraud_topic, registry.load_schema("transaction")
+    )
+    good, refused = [_flagged(n, f"C{n}") for n in (1, 2)], _flagged(3, "C3\x00")
+    foreign = encode(_flagged(4, "C4"))
+    producer = Producer(kafka.producer_config(settings.kafka_connection))
+    kafka.produce_and_wait(producer, [
+        *({"topic": settings.fraud_topic, "value": encode(r), "partition": 0}
+          for r in (*good, refused)),
+        {"topic": settings.confirmation_topic, "value": foreign, "partition": 0},
+    ], "the test records")  # fmt: skip
+    _publish_answers(settings, {good[0]["transaction_id"]: "confirmed_fraud"})
+
+    consume_cases(settings)
+
+    table = case_table(settings)
+    assert sorted(table) == sorted(r["transaction_id"] for r in good)
+    assert table[good[0]["transaction_id"]]["status"] == "confirmed_fraud"
+    dead = read_committed(settings.kafka_bootstrap_servers, settings.dead_letter_topic)
+    reasons = {m.value(): dict(m.headers() or [])["error"].decode() for m in dead}  # type: ignore[arg-type]
+    assert len(dead) == 2 and foreign in reasons
+    assert "does not resolve" in reasons.pop(foreign)
+    assert "NUL" in reasons.popitem()[1]
