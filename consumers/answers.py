@@ -8,13 +8,17 @@ later click reads it back.
 Publishing: whoever publishes an answer first claims it, by writing the same
 answer again with a ``claimed_at`` mark, only if nobody wrote it since it was
 read (a generation precondition); the claim holds for ``lease_seconds``. So a
-click and three page loads at once publish the answer once. It is marked
-``published`` once Kafka has acknowledged it. An answer recorded while Kafka
-was away stays unpublished; the next page load or the service's republisher
-(``publish_pending``, at start and then every minute) publishes it. Published
-twice it can be only if a publisher dies, or its acknowledgement is lost,
-after Kafka took the answer and before it was marked: after the lease, it goes
-again. The topic is keyed by transaction id, so a reader keeps the last one.
+click and the republisher at once publish the answer once. It is marked
+``published`` once Kafka has acknowledged it. Only the click that records an
+answer publishes it; reading one (a page load) publishes nothing. An answer
+whose publication failed, for any reason (Kafka away, the registry refusing),
+stays recorded and unpublished, and the service's republisher
+(``publish_pending``, at start and then every minute) publishes it once the
+claim has run out: the customer's page says the answer is recorded all the
+same. Published twice it can be only if a publisher dies, or its
+acknowledgement is lost, after Kafka took the answer and before it was
+marked: after the lease, it goes again. The topic is keyed by transaction id,
+so a reader keeps the last one.
 """
 
 from __future__ import annotations
@@ -63,14 +67,12 @@ class AnswerBook:
         self.lease_seconds, self.clock = lease_seconds, clock
 
     def recorded(self, transaction_id: str) -> Recorded | None:
-        """The answer on record, published now if it was not yet (and nobody else is)."""
-        name = _object_name(transaction_id)
-        stored = lake.read_object(self.bucket, name)
+        """The answer on record, if any; reading it publishes nothing."""
+        stored = lake.read_object(self.bucket, _object_name(transaction_id))
         if stored is None:
             return None
-        answer: dict[str, Any] = json.loads(stored.data)
-        published = self._publish_once(name, stored, answer)
-        return Recorded(answer, new=False, published=published)
+        published = stored.metadata.get("published") == "true"
+        return Recorded(json.loads(stored.data), new=False, published=published)
 
     def record(self, confirmation: Confirmation) -> Recorded:
         """Record the customer's answer unless one is on record; the one that counts."""
@@ -104,8 +106,8 @@ class AnswerBook:
     def _publish_once(self, name: str, stored: lake.StoredObject, answer: dict[str, Any]) -> bool:
         """Whether the answer is published now; publishes it if nobody holds a claim on it.
 
-        An outage is not the caller's problem: the answer stays recorded, and unpublished
-        until the next try."""
+        Once the answer is stored, no failure is the caller's problem: the answer stays
+        recorded, and unpublished until the republisher's next round after the claim."""
         if stored.metadata.get("published") == "true":
             return True
         claimed_at = float(stored.metadata.get("claimed_at", "0") or 0)
@@ -124,8 +126,9 @@ class AnswerBook:
             lake.replace_if_generation(
                 self.bucket, name, stored.data, _JSON, done, generation=claimed
             )
-        except TransientError as error:
-            log.warning("answer recorded, not yet published", extra={
+        except FraudstreamError as error:
+            level = logging.WARNING if isinstance(error, TransientError) else logging.ERROR
+            log.log(level, "answer recorded, not yet published", extra={
                 "transaction_id": answer.get("transaction_id"), "reason": str(error)})  # fmt: skip
             return False
         return True

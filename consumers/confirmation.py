@@ -35,6 +35,9 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",  # the token is in the address
     "Cache-Control": "no-store",
+    # Browsers keep to HTTPS for a year once they have seen this over HTTPS (the load
+    # balancer's); over plain HTTP they ignore it.
+    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
 }
 
 

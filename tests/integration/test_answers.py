@@ -1,5 +1,6 @@
-"""The answer book on the GCS emulator: the first answer wins, even among simultaneous clicks,
-and an answer whose publication failed is published by the next reader."""
+"""The answer book on the GCS emulator: the first answer wins, even among simultaneous clicks;
+reading an answer publishes nothing; an answer whose publication failed, for whatever
+reason, stays recorded and the republisher publishes it once."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from consumers.answers import AnswerBook, Recorded
 from fraudstream import lake
 from fraudstream.config import Settings
 from fraudstream.kafka import DeliveryError
+from fraudstream.registry import RegistryError
 from fraudstream.tokens import Answer, Confirmation
 from fraudstream.topology import ANSWERS_FOLDER
 
@@ -25,11 +27,13 @@ class Publications:
 
     def __init__(self) -> None:
         self.published: list[dict[str, Any]] = []
-        self.failing = False
+        self.failing: Exception | bool | None = None  # what publishing raises; True: a timeout
 
     def __call__(self, answer: dict[str, Any]) -> None:
-        if self.failing:
+        if self.failing is True:
             raise DeliveryError("the answer not acknowledged: timed out")
+        if self.failing:
+            raise self.failing
         self.published.append(answer)
 
 
@@ -92,31 +96,49 @@ def test_of_simultaneous_clicks_exactly_one_records(
     assert len(publications.published) == 1
 
 
-def test_a_click_and_page_loads_at_once_publish_the_answer_once(
+def test_page_loads_publish_nothing_and_republishers_at_once_publish_once(
     settings: Settings, book: tuple[AnswerBook, Publications]
 ) -> None:
-    """The answer was recorded while Kafka was away; then four requests come at once."""
+    """The answer was recorded while Kafka was away; once the failed attempt's claim has run
+    out, four page loads come at once, then four republisher rounds (the service's replicas)."""
     answers, publications = book
     publications.failing = True
     assert not answers.record(_confirmation(Answer.FRAUD)).published
-    publications.failing = False
-    answers.lease_seconds = 0  # the failed attempt's claim has run out
+    publications.failing = None
+    answers.lease_seconds = 0
     _at_once(4, lambda _n: answers.recorded(TRANSACTION))
+    assert publications.published == []
+    _at_once(4, lambda _n: answers.publish_pending())
     assert len(publications.published) == 1
 
 
-def test_an_answer_not_published_is_published_by_the_next_reader(
+def test_reading_an_answered_case_never_publishes_it_again(
     settings: Settings, book: tuple[AnswerBook, Publications]
 ) -> None:
     answers, publications = book
-    publications.failing = True
+    answers.lease_seconds = 0
+    answers.record(_confirmation(Answer.NOT_FRAUD))
+    for _ in range(3):
+        assert answers.recorded(TRANSACTION) is not None
+        answers.record(_confirmation(Answer.FRAUD))
+    assert len(publications.published) == 1
+
+
+@pytest.mark.parametrize("failure", [DeliveryError("timed out"),
+                                     RegistryError("the registry refused the schema")])  # fmt: skip
+def test_an_answer_whose_publication_failed_is_kept_and_published_by_the_republisher(
+    settings: Settings, book: tuple[AnswerBook, Publications], failure: Exception
+) -> None:
+    answers, publications = book
+    publications.failing = failure
     kept = answers.record(_confirmation(Answer.FRAUD))
-    assert kept.new and not kept.published  # recorded all the same
+    assert kept.new and not kept.published  # recorded all the same, and no error raised
     assert _stored(settings).metadata.get("published") != "true"
 
-    publications.failing = False
+    publications.failing = None
     assert answers.recorded(TRANSACTION) == Recorded(kept.answer, new=False, published=False)
-    assert publications.published == []  # within the lease of the failed attempt
+    assert answers.publish_pending() == 0  # within the lease of the failed attempt
+    assert publications.published == []
     answers.lease_seconds = 0
     assert answers.publish_pending() == 1
     assert publications.published == [kept.answer]

@@ -118,6 +118,7 @@ def test_pages_carry_the_security_headers(client: FlaskClient) -> None:
     response = client.get("/confirm", query_string={"token": _token(Answer.FRAUD)})
     for name, value in SECURITY_HEADERS.items():
         assert response.headers[name] == value
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
 
 
 def test_a_lake_outage_gets_a_try_again_page(client: FlaskClient, book: MemoryBook) -> None:

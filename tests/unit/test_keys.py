@@ -1,4 +1,5 @@
-"""A signing key must be random bytes the deployment chose: placeholders and patterns are refused."""
+"""A signing key must be random bytes the deployment chose: placeholders and patterns are
+refused."""
 
 from __future__ import annotations
 

@@ -60,8 +60,8 @@ def test_a_record_of_the_readers_schema_is_read() -> None:
 
 def test_an_older_writer_schema_is_resolved_to_the_readers() -> None:
     older = json.loads(ANSWER)
-    newer = {**older, "fields": [*older["fields"],
-                                 {"name": "channel", "type": "string", "default": "web"}]}  # fmt: skip
+    channel = {"name": "channel", "type": "string", "default": "web"}
+    newer = {**older, "fields": [*older["fields"], channel]}
     decoder = RecordDecoder(_registry({1: ANSWER}), json.dumps(newer))
     assert decoder.decode(_message(1, ANSWER, _answer()))["channel"] == "web"
 
