@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from confluent_kafka import Producer
+from confluent_kafka import Message, Producer
 from pydantic import SecretStr
 from sqlalchemy import Engine, func, select
 
@@ -161,6 +161,11 @@ def _fraudstream(settings: Settings, *args: str) -> str:
     return finished.stdout
 
 
+def _header(message: Message, name: str) -> str:
+    pairs: list[tuple[str, bytes]] = list(message.headers() or [])  # type: ignore[arg-type]
+    return dict(pairs)[name].decode()
+
+
 def _flagged(number: int, name_orig: str) -> dict[str, Any]:
     return {
         "transaction_id": f"{number:016x}", "step": 1,
@@ -199,7 +204,7 @@ def test_a_foreign_record_and_a_row_the_database_refuses_are_dead_letters_the_re
     assert sorted(table) == sorted(r["transaction_id"] for r in good)
     assert table[good[0]["transaction_id"]]["status"] == "confirmed_fraud"
     dead = read_committed(settings.kafka_bootstrap_servers, settings.dead_letter_topic)
-    reasons = {m.value(): bytes(dict(m.headers() or [])["error"] or b"").decode() for m in dead}
+    reasons = {m.value(): _header(m, "error") for m in dead}
     assert len(dead) == 2 and foreign in reasons
     assert "does not resolve" in reasons.pop(foreign)
     assert "NUL" in reasons.popitem()[1]
