@@ -13,7 +13,7 @@ ROWS ?= 20000
 TERRAFORM ?= terraform
 STACK_ENV = eval "$$($(PY) -m devstack env)"
 
-.PHONY: help install demo setup confirmation-service report cases models evaluate test infra-lint infra-validate infra-destroy dist lock unit integration browser postgresql lint bench bench-kafka bench-producer bench-parsing bench-shards bench-consumers stack-up stack-down stack-status
+.PHONY: help install demo setup confirmation-service report cases models evaluate test infra-lint infra-validate infra-destroy secrets dist lock unit integration browser postgresql nginx lint bench bench-kafka bench-producer bench-parsing bench-shards bench-consumers stack-up stack-down stack-status
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -48,17 +48,20 @@ models: install ## train the logreg, iforest and gbm detectors on generated rows
 evaluate: models ## measure every detector on the real PaySim sample: docs/detectors.md and its figure
 	$(PY) -m fraudstream evaluate ../shared/data/paysim/paysim_head_2688.csv --all -o docs/detectors.md
 
-test: lint infra-lint infra-validate browser postgresql ## lint, then every test; starts the local stack if none is running
+test: lint infra-lint infra-validate browser postgresql nginx ## lint, then every test; starts the local stack if none is running
 	$(PY) -m pytest
 
 unit: install ## the unit tests only (no network)
 	$(PY) -m pytest tests/unit
 
-integration: install browser postgresql ## the integration tests only, against the local stack
+integration: install browser postgresql nginx ## the integration tests only, against the local stack
 	$(PY) -m pytest tests/integration
 
 postgresql: ## Debian's PostgreSQL server, which the local stack runs for the case table
 	bash scripts/install-postgresql.sh
+
+nginx: ## Debian's nginx, for the test of the cloud's schema registry proxy (not started as a service)
+	bash scripts/install-nginx.sh
 
 browser: ## Debian's chromium, for the test that looks at emails and pages as a customer would
 	bash scripts/install-chromium.sh
@@ -68,6 +71,9 @@ infra-lint: ## terraform fmt, tflint and checkov over infrastructure/
 
 infra-validate: ## terraform validate and plans with a google provider built from source; plans in build/infra/
 	bash scripts/infra.sh validate
+
+secrets: ## draw the cloud deployment's secrets at random into infrastructure/secrets.auto.tfvars.json (kept if there; ROTATE=name draws one anew)
+	$(PYTHON) scripts/deployment_secrets.py $(if $(ROTATE),--rotate $(ROTATE))
 
 infra-destroy: ## delete the cloud deployment, buckets and their contents too (Terraform asks before each step)
 	$(TERRAFORM) -chdir=infrastructure apply -var force_destroy=true -target=google_storage_bucket.buckets

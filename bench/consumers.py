@@ -199,7 +199,9 @@ def consume_and_decode(settings: Settings) -> tuple[float, int]:
     group = f"bench-ceiling-{uuid.uuid4().hex[:8]}"
     consumer = Consumer({**consumer_config(settings.kafka_bootstrap_servers, group),
                          "enable.partition.eof": True})  # fmt: skip
-    decoder = RecordDecoder(schema_fetcher(settings.schema_registry_url))
+    decoder = RecordDecoder(
+        schema_fetcher(settings.schema_registry_url, settings.schema_registry_login)
+    )
     partitions = range(settings.topic_partitions)
     consumer.assign([TopicPartition(settings.non_fraud_topic, p, 0) for p in partitions])
     at_end: set[int] = set()

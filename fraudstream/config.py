@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     # credentials and ACLs it makes (as an administrator: KAFKA_USERNAME=admin).
     kafka_principals_file: Path | None = None
     schema_registry_url: str = "http://127.0.0.1:8081/apis/ccompat/v7"
+    # USER:PASSWORD, sent as HTTP basic authentication; unset: the registry is asked
+    # without a login (the local stack's, on loopback).
+    schema_registry_login: SecretStr | None = None
     fraud_topic: str = "fraud_transaction"
     non_fraud_topic: str = "non_fraud_transaction"
     rejected_topic: str = "rejected_transaction"
@@ -278,6 +281,13 @@ class Settings(BaseSettings):
     def _check_key(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
             check_random_key(value.get_secret_value())
+        return value
+
+    @field_validator("schema_registry_login")
+    @classmethod
+    def _check_login(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and ":" not in value.get_secret_value():
+            raise ValueError("write it as USER:PASSWORD")
         return value
 
     @field_validator("log_level")

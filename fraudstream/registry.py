@@ -16,6 +16,7 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
+from pydantic import SecretStr
 
 from fraudstream.avro_codec import NotAvroSchemaError
 from fraudstream.errors import MissingResourceError, PermanentError, TransientError
@@ -47,8 +48,13 @@ def load_schema(name: str) -> str:
     return (SCHEMA_DIR / f"{name}.avsc").read_text()
 
 
-def registry_client(url: str) -> SchemaRegistryClient:
-    return SchemaRegistryClient({"url": url})
+def registry_client(url: str, login: SecretStr | None = None) -> SchemaRegistryClient:
+    """A client of the registry at ``url``, logging in with ``login`` ("user:password",
+    HTTP basic authentication) when given."""
+    config = {"url": url}
+    if login is not None:
+        config["basic.auth.user.info"] = login.get_secret_value()
+    return SchemaRegistryClient(config)
 
 
 def register_value_schema(
@@ -80,11 +86,11 @@ def registered_id(client: SchemaRegistryClient, subject: str, schema_text: str) 
     return int(found.schema_id or 0)
 
 
-def schema_fetcher(url: str) -> Callable[[int], str]:
+def schema_fetcher(url: str, login: SecretStr | None = None) -> Callable[[int], str]:
     """A schema fetcher for ``RecordDecoder``: LookupError for an unknown id,
     NotAvroSchemaError for a JSON Schema or Protobuf one, ``RegistryUnavailableError``
     when the registry cannot be asked."""
-    client = registry_client(url)
+    client = registry_client(url, login)
 
     def fetch(schema_id: int) -> str:
         try:

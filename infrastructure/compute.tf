@@ -62,10 +62,12 @@ resource "google_compute_instance" "kafka" {
     kafka-bootstrap = local.kafka_bootstrap
     # The first VM also runs the schema registry and Kafka UI.
     kafka-extras = count.index == 0 ? "true" : "false"
-    # Secret Manager secrets: the administrator's password, Kafka UI's Kafka login and its login form.
+    # Secret Manager secrets: the administrator's password, Kafka UI's Kafka login and its
+    # login form, and the registry's two logins ("user:password").
     kafka-admin-secret    = google_secret_manager_secret.secrets["kafka-admin"].secret_id
     kafka-ui-secret       = google_secret_manager_secret.secrets["kafka-kafka-ui"].secret_id
     kafka-ui-login-secret = google_secret_manager_secret.secrets["kafka-ui-login"].secret_id
+    registry-logins       = join(" ", [for secret in values(local.registry_secrets) : google_secret_manager_secret.secrets[secret].secret_id])
   }
 
   service_account {
@@ -94,7 +96,7 @@ resource "google_compute_instance" "pipeline" {
   for_each                  = local.pipeline_vms
   name                      = "${var.prefix}-${each.key}"
   zone                      = local.zone
-  machine_type              = var.app_machine_type
+  machine_type              = each.value.machine_type
   allow_stopping_for_update = true
   tags = concat(["${var.prefix}-vm"],
   contains(each.value.services, "confirmation-service") ? ["${var.prefix}-confirmation"] : [])
@@ -128,6 +130,9 @@ resource "google_compute_instance" "pipeline" {
     # "service=principal=secret": the Kafka login each service of this VM uses.
     fraudstream-kafka-logins = join(" ", [for service, principal in each.value.kafka_logins :
     "${service}=${principal}=${google_secret_manager_secret.secrets[local.kafka_secrets[principal]].secret_id}"])
+    # "service=secret": the registry login ("user:password") each service of this VM uses.
+    fraudstream-registry-logins = join(" ", [for service, login in each.value.registry_logins :
+    "${service}=${google_secret_manager_secret.secrets[local.registry_secrets[login]].secret_id}"])
     # "principal=secret": the principals `setup` makes (the producer VM only).
     fraudstream-kafka-principals = join(" ", [for principal in each.value.principals :
     "${principal}=${google_secret_manager_secret.secrets[local.kafka_secrets[principal]].secret_id}"])

@@ -1,7 +1,7 @@
 # The fraud case table: Cloud SQL for PostgreSQL on a private address only,
-# reached over the VPC's private services peering. The password is derived like
-# the Kafka ones and lives in Secret Manager, inside the connection URL the
-# case consumer reads at boot; the instance takes encrypted connections only.
+# reached over the VPC's private services peering. The password, drawn by
+# `make secrets`, lives in Secret Manager inside the connection URL the case
+# consumer reads at boot; the instance takes encrypted connections only.
 
 resource "google_compute_global_address" "private_services" {
   name          = "${var.prefix}-private-services"
@@ -110,7 +110,7 @@ resource "google_sql_user" "cases" {
 }
 
 locals {
-  cases_database_password = sha256("${var.kafka_password_seed}/cases-database")
+  cases_database_password = var.cases_database_password
   # What the case consumer connects with: user, password, private address, TLS required.
   cases_database_url = format(
     "postgresql+psycopg://%s:%s@%s:5432/%s?sslmode=require",

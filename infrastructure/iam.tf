@@ -7,7 +7,8 @@ locals {
     kafka              = { account = "kafka", about = "Kafka brokers, schema registry and Kafka UI" }
     producer           = { account = "producer", about = "The producer: reads the dataset" }
     fraud-consumer     = { account = "fraud", about = "The fraud consumer: writes the lake, sends emails" }
-    non-fraud-consumer = { account = "notify", about = "The non-fraud consumer and the confirmation service" }
+    non-fraud-consumer = { account = "notify", about = "The non-fraud consumer: writes the lake, sends emails" }
+    confirmation       = { account = "confirm", about = "The confirmation service: records answers under the lake's answers folder" }
   }
   # Writing logs and metrics is all any role needs from the project itself.
   project_roles = ["roles/logging.logWriter", "roles/monitoring.metricWriter"]
@@ -58,6 +59,13 @@ locals {
     "fraud-consumer artifacts"     = "roles/storage.objectViewer"
     "non-fraud-consumer lake"      = "lake_writer"
     "non-fraud-consumer artifacts" = "roles/storage.objectViewer"
+    "confirmation lake"            = "lake_writer"
+    "confirmation artifacts"       = "roles/storage.objectViewer"
+  }
+  # Grants held to the objects under one folder (fraudstream.topology.STORAGE_PREFIX): the
+  # internet-facing service may read and write the answers, and no other customer data.
+  grant_prefixes = {
+    "confirmation lake" = "fraud_confirmation/answers/"
   }
 }
 
@@ -66,4 +74,14 @@ resource "google_storage_bucket_iam_member" "grants" {
   bucket   = google_storage_bucket.buckets[split(" ", each.key)[1]].name
   role     = each.value == "lake_writer" ? local.lake_writer : each.value
   member   = google_service_account.roles[split(" ", each.key)[0]].member
+
+  # An object's name, or a listing's prefix, must start with the folder.
+  dynamic "condition" {
+    for_each = contains(keys(local.grant_prefixes), each.key) ? [local.grant_prefixes[each.key]] : []
+    content {
+      title       = "only under ${condition.value}"
+      description = "Objects under ${condition.value} and listings of that folder, nothing else of the bucket."
+      expression  = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.buckets[split(" ", each.key)[1]].name}/objects/${condition.value}\") || api.getAttribute(\"storage.googleapis.com/objectListPrefix\", \"\").startsWith(\"${condition.value}\")"
+    }
+  }
 }

@@ -11,7 +11,7 @@ resource "google_compute_instance_group" "confirmation" {
   count     = local.public_confirmation
   name      = "${var.prefix}-confirmation"
   zone      = local.zone
-  instances = [google_compute_instance.pipeline["non-fraud-consumer"].self_link]
+  instances = [google_compute_instance.pipeline["confirmation"].self_link]
 
   named_port {
     name = "http"
@@ -42,6 +42,7 @@ resource "google_compute_backend_service" "confirmation" {
   port_name             = "http"
   load_balancing_scheme = "EXTERNAL_MANAGED"
   health_checks         = [google_compute_health_check.confirmation[0].id]
+  security_policy       = google_compute_security_policy.confirmation[0].id
 
   backend {
     group = google_compute_instance_group.confirmation[0].self_link
@@ -51,6 +52,69 @@ resource "google_compute_backend_service" "confirmation" {
     enable      = true
     sample_rate = 1.0
   }
+}
+
+# Cloud Armor in front of the service: each client address may send
+# confirmation_rate_limit.per_minute requests a minute (a customer's answer
+# takes two: the page, then the button); above that it gets 429, and one that
+# keeps on past ban_threshold requests in five minutes is turned away for
+# ban_minutes. Requests that carry the Log4Shell pattern are refused outright.
+resource "google_compute_security_policy" "confirmation" {
+  count       = local.public_confirmation
+  name        = "${var.prefix}-confirmation"
+  description = "A rate limit and ban by client address in front of the confirmation service."
+  type        = "CLOUD_ARMOR"
+
+  rule {
+    action      = "deny(403)"
+    priority    = 900
+    description = "Log4Shell probes (CVE-2021-44228)"
+    match {
+      expr {
+        expression = "evaluatePreconfiguredExpr('cve-canary')"
+      }
+    }
+  }
+
+  rule {
+    action      = "rate_based_ban"
+    priority    = 1000
+    description = "Per client address: a rate limit, then a ban for who keeps on"
+    match {
+      versioned_expr = "SRC_IPS_V1"
+      config {
+        src_ip_ranges = ["*"]
+      }
+    }
+    rate_limit_options {
+      conform_action   = "allow"
+      exceed_action    = "deny(429)"
+      enforce_on_key   = "IP"
+      ban_duration_sec = var.confirmation_rate_limit.ban_minutes * 60
+      rate_limit_threshold {
+        count        = var.confirmation_rate_limit.per_minute
+        interval_sec = 60
+      }
+      ban_threshold {
+        count        = var.confirmation_rate_limit.ban_threshold
+        interval_sec = 300
+      }
+    }
+  }
+
+  rule {
+    action      = "allow"
+    priority    = 2147483647
+    description = "Everything else"
+    match {
+      versioned_expr = "SRC_IPS_V1"
+      config {
+        src_ip_ranges = ["*"]
+      }
+    }
+  }
+
+  depends_on = [google_project_service.apis]
 }
 
 # A request log holds the whole URL, and the links in the fraud emails carry

@@ -86,41 +86,58 @@ locals {
   }
 
   # The pipeline VMs: what each runs; the secrets of the whole VM, by setting;
-  # the Kafka login of each service, as "principal"; and, on the producer VM,
-  # every service principal, which its `setup` makes.
-  consumer_secrets = {
-    CONFIRMATION_TOKEN_KEY = "confirmation-token-key"
-    SMTP_PASSWORD          = "smtp-password"
-  }
+  # the Kafka login of each service, as "principal", and its registry login
+  # ("setup" may register schemas, "services" may only read them); and, on the
+  # producer VM, every service principal, which its `setup` makes. The
+  # confirmation service, the one part that faces the internet, has a VM and a
+  # service account of its own: it holds its token key and its two logins, and
+  # may touch the lake only under the answers' folder (iam.tf).
   # Producer VM i of N streams shard i/N of the file (--shard; 0/1 is the whole file);
   # the first also runs `setup`, and holds the principals it makes.
   producer_vms = { for index in range(var.producer_count) :
     (index == 0 ? "producer" : "producer-${index}") => {
-      role     = "producer"
-      services = index == 0 ? ["setup", "produce"] : ["produce"]
-      shard    = "${index}/${var.producer_count}"
-      secrets  = {}
+      role         = "producer"
+      machine_type = var.app_machine_type
+      services     = index == 0 ? ["setup", "produce"] : ["produce"]
+      shard        = "${index}/${var.producer_count}"
+      secrets      = {}
       kafka_logins = { for service in(index == 0 ? ["setup", "produce"] : ["produce"]) :
       service => service == "setup" ? "admin" : "producer" }
+      registry_logins = { for service in(index == 0 ? ["setup", "produce"] : ["produce"]) :
+      service => service == "setup" ? "setup" : "services" }
       principals = index == 0 ? local.kafka_principals : []
     }
   }
   pipeline_vms = merge(local.producer_vms, {
     fraud-consumer = {
-      role         = "fraud-consumer"
-      shard        = ""
-      services     = ["consume-fraud", "consume-cases"]
-      secrets      = merge(local.consumer_secrets, { CASES_DATABASE_URL = "cases-database-url" })
-      kafka_logins = { consume-fraud = "fraud-consumer", consume-cases = "cases-consumer" }
-      principals   = []
+      role            = "fraud-consumer"
+      machine_type    = var.app_machine_type
+      shard           = ""
+      services        = ["consume-fraud", "consume-cases"]
+      secrets         = { SMTP_PASSWORD = "smtp-password", CONFIRMATION_TOKEN_KEY = "confirmation-token-key", CASES_DATABASE_URL = "cases-database-url" }
+      kafka_logins    = { consume-fraud = "fraud-consumer", consume-cases = "cases-consumer" }
+      registry_logins = { consume-fraud = "services", consume-cases = "services" }
+      principals      = []
     }
     non-fraud-consumer = {
-      role         = "non-fraud-consumer"
-      shard        = ""
-      services     = ["consume-non-fraud", "confirmation-service"]
-      secrets      = local.consumer_secrets
-      kafka_logins = { consume-non-fraud = "non-fraud-consumer", confirmation-service = "confirmation-service" }
-      principals   = []
+      role            = "non-fraud-consumer"
+      machine_type    = var.app_machine_type
+      shard           = ""
+      services        = ["consume-non-fraud"]
+      secrets         = { SMTP_PASSWORD = "smtp-password" }
+      kafka_logins    = { consume-non-fraud = "non-fraud-consumer" }
+      registry_logins = { consume-non-fraud = "services" }
+      principals      = []
+    }
+    confirmation = {
+      role            = "confirmation"
+      machine_type    = var.confirmation_machine_type
+      shard           = ""
+      services        = ["confirmation-service"]
+      secrets         = { CONFIRMATION_TOKEN_KEY = "confirmation-token-key" }
+      kafka_logins    = { confirmation-service = "confirmation-service" }
+      registry_logins = { confirmation-service = "services" }
+      principals      = []
     }
   })
 }

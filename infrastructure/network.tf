@@ -53,18 +53,31 @@ resource "google_compute_router_nat" "main" {
 }
 
 # By service account, not by address: a VM someone adds to the subnet later
-# does not reach Kafka unless it runs as one of the pipeline's accounts.
-resource "google_compute_firewall" "kafka_from_pipeline" {
-  name                    = "${var.prefix}-kafka-from-pipeline"
-  description             = "Kafka clients, the KRaft controllers and the schema registry, from the pipeline's own service accounts only."
+# does not reach Kafka unless it runs as one of the pipeline's accounts. Each
+# port is open to the roles that use it: the brokers to every role (the
+# brokers replicate over them too), the KRaft controllers to the Kafka VMs
+# alone, the schema registry (its authenticating proxy) to the pipeline VMs.
+locals {
+  pipeline_accounts = [for role, account in google_service_account.roles : account.email if role != "kafka"]
+  kafka_openings = {
+    brokers     = { ports = local.kafka_ports, sources = [for account in google_service_account.roles : account.email], about = "Kafka's brokers, from the pipeline's VMs and each other" }
+    controllers = { ports = local.kafka_ctl_ports, sources = [google_service_account.roles["kafka"].email], about = "The KRaft controllers, from the Kafka VMs only" }
+    registry    = { ports = ["8081"], sources = local.pipeline_accounts, about = "The schema registry's authenticating proxy, from the pipeline's VMs only" }
+  }
+}
+
+resource "google_compute_firewall" "kafka" {
+  for_each                = local.kafka_openings
+  name                    = "${var.prefix}-kafka-${each.key}"
+  description             = "${each.value.about}."
   network                 = google_compute_network.main.id
   direction               = "INGRESS"
-  source_service_accounts = [for account in google_service_account.roles : account.email]
+  source_service_accounts = each.value.sources
   target_service_accounts = [google_service_account.roles["kafka"].email]
 
   allow {
     protocol = "tcp"
-    ports    = concat(local.kafka_ports, local.kafka_ctl_ports, ["8081"])
+    ports    = each.value.ports
   }
 
   log_config {

@@ -2,40 +2,47 @@
 # they need at boot (local.secret_readers says which); no secret is ever in
 # instance metadata.
 #
-# Kafka passwords: one SCRAM principal per service, the administrator, Kafka
-# UI's own principal and its login form. Each is derived from
-# kafka_password_seed (SHA-256 of the seed and the principal's name), so they
-# need no extra provider and stay the same from one apply to the next; knowing
-# one does not give away the seed or any other.
+# Each secret is a value of its own, drawn at random by `make secrets`
+# (scripts/deployment_secrets.py) into a git-ignored file, so that one leak
+# unlocks nothing else and each can be rotated alone (README "Secrets").
+# Kafka: one SCRAM principal per service, the administrator, Kafka UI's own
+# principal and its login form. The schema registry: a login that may
+# register schemas (setup's) and one that may only read them (the services').
 
 locals {
   # Kafka principals of the services and of Kafka UI (fraudstream.topology.kafka_principals).
   kafka_principals = ["producer", "fraud-consumer", "non-fraud-consumer", "cases-consumer", "confirmation-service", "kafka-ui"]
   kafka_secrets    = { for name in concat(["admin"], local.kafka_principals) : name => "kafka-${name}" }
+  # The registry's logins, as "user:password" (HTTP basic authentication).
+  registry_secrets = { setup = "registry-setup-login", services = "registry-services-login" }
 
   # for_each may not take sensitive values, so it goes over the names.
   secret_names = toset(concat(
     ["smtp-password", "confirmation-token-key", "kafka-ui-login", "cases-database-url"],
-    values(local.kafka_secrets)
+    values(local.kafka_secrets), values(local.registry_secrets),
   ))
   secret_values = merge(
     {
       smtp-password          = var.smtp_password
       confirmation-token-key = var.confirmation_token_key
-      kafka-ui-login         = sha256("${var.kafka_password_seed}/kafka-ui-login")
+      kafka-ui-login         = var.kafka_ui_login_password
       cases-database-url     = local.cases_database_url
     },
-    { for name, secret in local.kafka_secrets : secret => sha256("${var.kafka_password_seed}/${name}") },
+    { for name, secret in local.kafka_secrets : secret => lookup(var.kafka_passwords, name, "") },
+    { for user, secret in local.registry_secrets : secret => "${user}:${lookup(var.registry_passwords, user, "")}" },
   )
 
   # Which role's VMs read which secret. The producer VM runs `fraudstream setup`,
-  # which makes every principal: it alone holds the administrator's password and
-  # the services'. The VM that faces the internet holds only its own two logins.
+  # which makes every principal and registers the schemas: it alone holds the
+  # administrator's password, the services' and the registry's setup login. The
+  # VM that faces the internet holds only its token key and its two logins.
+  registry_readers = ["registry-services-login"]
   secret_readers = {
-    kafka              = ["kafka-admin", "kafka-kafka-ui", "kafka-ui-login"]
-    producer           = values(local.kafka_secrets)
-    fraud-consumer     = ["smtp-password", "confirmation-token-key", "kafka-fraud-consumer", "kafka-cases-consumer", "cases-database-url"]
-    non-fraud-consumer = ["smtp-password", "confirmation-token-key", "kafka-non-fraud-consumer", "kafka-confirmation-service"]
+    kafka              = ["kafka-admin", "kafka-kafka-ui", "kafka-ui-login", "registry-setup-login", "registry-services-login"]
+    producer           = concat(values(local.kafka_secrets), values(local.registry_secrets))
+    fraud-consumer     = concat(["smtp-password", "confirmation-token-key", "kafka-fraud-consumer", "kafka-cases-consumer", "cases-database-url"], local.registry_readers)
+    non-fraud-consumer = concat(["smtp-password", "kafka-non-fraud-consumer"], local.registry_readers)
+    confirmation       = concat(["confirmation-token-key", "kafka-confirmation-service"], local.registry_readers)
   }
 }
 
@@ -55,6 +62,13 @@ resource "google_secret_manager_secret_version" "secrets" {
   for_each    = local.secret_names
   secret      = google_secret_manager_secret.secrets[each.key].id
   secret_data = local.secret_values[each.key]
+
+  lifecycle {
+    precondition {
+      condition     = toset(keys(var.kafka_passwords)) == toset(keys(local.kafka_secrets)) && toset(keys(var.registry_passwords)) == toset(keys(local.registry_secrets))
+      error_message = "kafka_passwords needs one password for each of ${join(", ", keys(local.kafka_secrets))}, and registry_passwords for setup and services: run `make secrets`."
+    }
+  }
 }
 
 resource "google_secret_manager_secret_iam_member" "readers" {

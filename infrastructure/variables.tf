@@ -87,6 +87,21 @@ variable "confirmation_domain" {
   }
 }
 
+variable "confirmation_rate_limit" {
+  description = "Cloud Armor's limits per client address in front of the confirmation service (with confirmation_domain): requests a minute before 429s; requests in five minutes past which the address is banned; and for how many minutes."
+  type = object({
+    per_minute    = optional(number, 120)
+    ban_threshold = optional(number, 1000)
+    ban_minutes   = optional(number, 10)
+  })
+  default = {}
+
+  validation {
+    condition     = var.confirmation_rate_limit.per_minute >= 10 && var.confirmation_rate_limit.ban_threshold > var.confirmation_rate_limit.per_minute && var.confirmation_rate_limit.ban_minutes >= 1
+    error_message = "confirmation_rate_limit: per_minute at least 10, ban_threshold above it, ban_minutes at least 1."
+  }
+}
+
 # ---------------------------------------------------------------------------
 # Kafka
 
@@ -125,6 +140,12 @@ variable "app_machine_type" {
   description = "Machine type of the producer and the two consumer VMs."
   type        = string
   default     = "e2-medium"
+}
+
+variable "confirmation_machine_type" {
+  description = "Machine type of the confirmation service's VM, which serves the links of the fraud emails and nothing else."
+  type        = string
+  default     = "e2-small"
 }
 
 variable "producer_count" {
@@ -221,9 +242,14 @@ variable "smtp_username" {
 }
 
 variable "smtp_password" {
-  description = "The SMTP password, stored in Secret Manager (and, like every secret Terraform writes, in the state: keep the state private)."
+  description = "The SMTP password your mail provider gave, stored in Secret Manager (and, like every secret Terraform writes, in the state: keep the state private). Give it in terraform.tfvars or as TF_VAR_smtp_password."
   type        = string
   sensitive   = true
+
+  validation {
+    condition     = length(trimspace(var.smtp_password)) > 0 && !contains(["change-me", "changeme", "password", "secret"], lower(var.smtp_password))
+    error_message = "smtp_password must be the password your mail provider gave; a placeholder is refused."
+  }
 }
 
 variable "mail_from" {
@@ -275,25 +301,64 @@ variable "customer_email_domain" {
   default     = "customers.fraudstream.example"
 }
 
+# ---------------------------------------------------------------------------
+# Secrets: `make secrets` draws each at random into secrets.auto.tfvars.json,
+# which Terraform reads by itself and git ignores; README "Secrets" says who
+# reads each and how to rotate it. Each is 32 random bytes in base64 (43
+# characters or more); a placeholder is refused.
+
 variable "confirmation_token_key" {
-  description = "The HMAC key that signs the links in the fraud emails, stored in Secret Manager; at least 32 characters (e.g. `openssl rand -base64 32`)."
+  description = "The HMAC key that signs the links in the fraud emails, stored in Secret Manager; read by the fraud consumer (signs) and the confirmation service (verifies). From `make secrets`."
   type        = string
   sensitive   = true
 
   validation {
-    condition     = length(var.confirmation_token_key) >= 32
-    error_message = "confirmation_token_key must be at least 32 characters."
+    condition     = can(regex("^[A-Za-z0-9+/_-]{43,}={0,2}$", var.confirmation_token_key)) && !can(regex("(?i)change|example|placeholder|secret|password|replace", var.confirmation_token_key))
+    error_message = "confirmation_token_key must be 32 or more random bytes in base64, as `make secrets` writes it; a placeholder is refused."
   }
 }
 
-variable "kafka_password_seed" {
-  description = "The secret every Kafka password is derived from (one per principal, stored in Secret Manager); at least 32 characters (e.g. `openssl rand -base64 32`). Choose it once: the administrator's password is written into the brokers' storage when it is first formatted, so a new seed would lock the brokers out of each other."
+variable "kafka_passwords" {
+  description = "The SCRAM password of each Kafka principal: admin, producer, fraud-consumer, non-fraud-consumer, cases-consumer, confirmation-service and kafka-ui; each in Secret Manager, read by the VM that logs in as it (and by `setup`, which makes the principals). From `make secrets`."
+  type        = map(string)
+  sensitive   = true
+
+  validation {
+    condition     = alltrue([for password in values(var.kafka_passwords) : can(regex("^[A-Za-z0-9+/_-]{43,}={0,2}$", password)) && !can(regex("(?i)change|example|placeholder|secret|password|replace", password))])
+    error_message = "Each of kafka_passwords must be 32 or more random bytes in base64, as `make secrets` writes them; a placeholder is refused."
+  }
+}
+
+variable "kafka_ui_login_password" {
+  description = "The password of Kafka UI's login form (user \"admin\"), in Secret Manager. From `make secrets`."
   type        = string
   sensitive   = true
 
   validation {
-    condition     = length(var.kafka_password_seed) >= 32
-    error_message = "kafka_password_seed must be at least 32 characters."
+    condition     = can(regex("^[A-Za-z0-9+/_-]{43,}={0,2}$", var.kafka_ui_login_password)) && !can(regex("(?i)change|example|placeholder|secret|password|replace", var.kafka_ui_login_password))
+    error_message = "kafka_ui_login_password must be 32 or more random bytes in base64, as `make secrets` writes it; a placeholder is refused."
+  }
+}
+
+variable "registry_passwords" {
+  description = "The schema registry's two logins: \"setup\" registers schemas (the producer VM's setup only), \"services\" reads them (every service). In Secret Manager. From `make secrets`."
+  type        = map(string)
+  sensitive   = true
+
+  validation {
+    condition     = alltrue([for password in values(var.registry_passwords) : can(regex("^[A-Za-z0-9+/_-]{43,}={0,2}$", password)) && !can(regex("(?i)change|example|placeholder|secret|password|replace", password))])
+    error_message = "Each of registry_passwords must be 32 or more random bytes in base64, as `make secrets` writes them; a placeholder is refused."
+  }
+}
+
+variable "cases_database_password" {
+  description = "The password of the case table's database user, in Secret Manager inside the URL the case consumer reads. From `make secrets`."
+  type        = string
+  sensitive   = true
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9+/_-]{43,}={0,2}$", var.cases_database_password)) && !can(regex("(?i)change|example|placeholder|secret|password|replace", var.cases_database_password))
+    error_message = "cases_database_password must be 32 or more random bytes in base64, as `make secrets` writes it; a placeholder is refused."
   }
 }
 

@@ -137,7 +137,9 @@ class ProducerRun:
     def _wire_headers(self, schema_text: str) -> pa.Array:
         """The Confluent header of each topic's records: index 1 for fraud, 0 for the others."""
         topics = topology(self.settings)
-        client = registry.registry_client(self.settings.schema_registry_url)
+        client = registry.registry_client(
+            self.settings.schema_registry_url, self.settings.schema_registry_login
+        )
         ids = [registry.registered_id(client, topic.subject, schema_text)
                for topic in (topics.non_fraud, topics.fraud)]  # fmt: skip
         return pa.array([wire_header(schema_id) for schema_id in ids], pa.binary())

@@ -64,16 +64,36 @@ lint() {
     --compact --quiet --skip-download
 }
 
-# plan NAME TERRAFORM-ARGS...: a plan of infrastructure/, as JSON in build/infra/plan-NAME.json.
+# plan NAME TERRAFORM-ARGS...: a plan of infrastructure/, as JSON in build/infra/plan-NAME.json,
+# with the example's values and secrets drawn as `make secrets` draws them.
 plan() {
   local name=$1
   shift
   (cd "$ROOT/infrastructure" &&
     GOOGLE_OAUTH_ACCESS_TOKEN=placeholder "$TERRAFORM" plan -refresh=false -input=false \
       -lock=false -no-color -var-file="$ROOT/terraform.tfvars.example" \
+      -var-file="$OUT/plan-secrets.tfvars.json" -var smtp_password=plan-smtp-login \
       -var "package_path=$OUT/fraudstream.tar.gz" "$@" -out="$OUT/plan-$name.bin" >"$OUT/plan-$name.txt" &&
     "$TERRAFORM" show -json "$OUT/plan-$name.bin" >"$OUT/plan-$name.json")
   echo "plan-$name: $(grep -E '^Plan:' "$OUT/plan-$name.txt")"
+}
+
+# The example alone, as a user who copied it and applied: the plan must be refused (no
+# secret of the deployment may be a value printed in the repository). Planned in a copy
+# of infrastructure/ without a secrets file a user may have there; what Terraform said
+# goes to build/infra/plan-example-only.txt, its exit status on the last line.
+plan_example_only() {
+  local copy=$OUT/example-only status=0
+  rm -rf "$copy" && mkdir -p "$copy"
+  cp -r "$ROOT"/infrastructure/*.tf "$ROOT/infrastructure/startup" "$copy/"
+  (cd "$copy" &&
+    TF_DATA_DIR=$copy/.terraform "$TERRAFORM" init -backend=false -input=false -no-color \
+      -plugin-dir="$MIRROR" >/dev/null &&
+    GOOGLE_OAUTH_ACCESS_TOKEN=placeholder TF_DATA_DIR=$copy/.terraform "$TERRAFORM" plan \
+      -refresh=false -input=false -lock=false -no-color -var-file="$ROOT/terraform.tfvars.example" \
+      -var "package_path=$OUT/fraudstream.tar.gz") >"$OUT/plan-example-only.txt" 2>&1 || status=$?
+  echo "exit status $status" >>"$OUT/plan-example-only.txt"
+  echo "plan-example-only: exit status $status (refused, as it must be, unless 0)"
 }
 
 validate() {
@@ -85,6 +105,7 @@ validate() {
   (cd "$ROOT/infrastructure" &&
     "$TERRAFORM" init -backend=false -input=false -no-color -plugin-dir="$MIRROR" >/dev/null &&
     "$TERRAFORM" validate -no-color)
+  python3 "$ROOT/scripts/deployment_secrets.py" --output "$OUT/plan-secrets.tfvars.json" >/dev/null
   local zones='zones=["europe-west1-b","europe-west1-c","europe-west1-d"]'
   plan spread -var "$zones"
   # A stand-in for a trained model: a plan only hashes and uploads the file.
@@ -93,6 +114,7 @@ validate() {
     -var producer_count=3 -var force_destroy=true -var detector=gbm -var "detector_model_path=$OUT/gbm.onnx"
   # As a fresh project's first apply sees it: the zones are read once the APIs are on.
   plan fresh
+  plan_example_only
 }
 
 case "${1:-}" in

@@ -91,8 +91,75 @@ run_node() {
     "$KAFKA_IMAGE" /opt/kafka/bin/kafka-server-start.sh /etc/kafka/server.properties
 }
 
+REGISTRY_PORT=8081      # what the pipeline VMs reach: the proxy, which asks for a login
+REGISTRY_BACKEND=18081  # the registry itself, on loopback only
+
+# registry_proxy_config LISTEN UPSTREAM PASSWORD-FILE: nginx's http-level configuration
+# of the registry's front door. Every request needs a login of PASSWORD-FILE; the
+# login "setup" may do anything, any other may read (GET, HEAD) and look a schema up
+# (POST /subjects/NAME), nothing else: no registering, deleting or reconfiguring.
+# The tests run it in front of the local stack's registry.
+registry_proxy_config() {
+  local listen=$1 upstream=$2 passwords=$3
+  cat <<'NGINX'
+map $remote_user $fraudstream_registry_writer {
+    setup 1;
+    default 0;
+}
+map "$request_method:$uri" $fraudstream_registry_reading {
+    "~^(GET|HEAD):" 1;
+    "~^POST:.*/subjects/[^/]+$" 1;
+    default 0;
+}
+NGINX
+  cat <<NGINX
+server {
+    listen $listen;
+    auth_basic "fraudstream schema registry";
+    auth_basic_user_file $passwords;
+    client_max_body_size 1m;
+    location / {
+        set \$fraudstream_registry_allowed "\$fraudstream_registry_writer\$fraudstream_registry_reading";
+        if (\$fraudstream_registry_allowed = "00") {
+            return 403;
+        }
+        proxy_pass $upstream;
+    }
+}
+NGINX
+}
+
+# registry_passwords LOGIN...: nginx's password file for the "user:password" LOGINs,
+# each password hashed (apr1).
+registry_passwords() {
+  local login
+  for login in "$@"; do
+    printf '%s:%s\n' "${login%%:*}" "$(openssl passwd -apr1 -stdin <<<"${login#*:}")"
+  done
+}
+
+run_registry_proxy() {
+  local logins=() ids secret_id login
+  ids=$(metadata registry-logins)
+  for secret_id in $ids; do
+    login=$(secret "$secret_id")
+    logins+=("$login")
+  done
+  command -v nginx >/dev/null || apt_install nginx
+  rm -f /etc/nginx/sites-enabled/default
+  registry_passwords "${logins[@]}" | (umask 027 && cat >/etc/nginx/fraudstream-registry.passwords.new)
+  chgrp www-data /etc/nginx/fraudstream-registry.passwords.new
+  mv /etc/nginx/fraudstream-registry.passwords.new /etc/nginx/fraudstream-registry.passwords
+  registry_proxy_config "$REGISTRY_PORT" "http://127.0.0.1:$REGISTRY_BACKEND" \
+    /etc/nginx/fraudstream-registry.passwords >/etc/nginx/conf.d/fraudstream-registry.conf
+  nginx -t -q
+  systemctl enable nginx
+  systemctl reload-or-restart nginx
+}
+
 # The registry logs in as the administrator (it lives on this VM, which holds
-# that password anyway). Kafka UI logs in as its own principal, which may
+# that password anyway) and listens on loopback: the pipeline reaches it
+# through the proxy above. Kafka UI logs in as its own principal, which may
 # describe topics and groups but read no record, runs read-only, and asks for
 # a login (user "admin", the kafka-ui-login secret). Secrets reach the
 # containers through root-only files, not command lines.
@@ -108,7 +175,7 @@ run_registry_and_ui() {
     umask 077
     cat >"$env/registry.env" <<ENV
 SCHEMA_REGISTRY_HOST_NAME=$(hostname -f)
-SCHEMA_REGISTRY_LISTENERS=http://0.0.0.0:8081
+SCHEMA_REGISTRY_LISTENERS=http://127.0.0.1:$REGISTRY_BACKEND
 SCHEMA_REGISTRY_KAFKASTORE_BOOTSTRAP_SERVERS=SASL_PLAINTEXT://${bootstrap//,/,SASL_PLAINTEXT://}
 SCHEMA_REGISTRY_KAFKASTORE_TOPIC_REPLICATION_FACTOR=3
 SCHEMA_REGISTRY_KAFKASTORE_SECURITY_PROTOCOL=SASL_PLAINTEXT
@@ -123,7 +190,7 @@ SPRING_SECURITY_USER_PASSWORD=$ui_login
 KAFKA_CLUSTERS_0_NAME=fraudstream
 KAFKA_CLUSTERS_0_BOOTSTRAPSERVERS=$bootstrap
 KAFKA_CLUSTERS_0_READONLY=true
-KAFKA_CLUSTERS_0_SCHEMAREGISTRY=http://localhost:8081
+KAFKA_CLUSTERS_0_SCHEMAREGISTRY=http://127.0.0.1:$REGISTRY_BACKEND
 KAFKA_CLUSTERS_0_PROPERTIES_SECURITY_PROTOCOL=SASL_PLAINTEXT
 KAFKA_CLUSTERS_0_PROPERTIES_SASL_MECHANISM=SCRAM-SHA-512
 KAFKA_CLUSTERS_0_PROPERTIES_SASL_JAAS_CONFIG=$scram username="kafka-ui" password="$ui_password";
@@ -136,6 +203,7 @@ ENV
     --log-driver journald --env-file "$env/registry.env" "$REGISTRY_IMAGE"
   docker run -d --name kafka-ui --restart unless-stopped --network host \
     --log-driver journald --env-file "$env/ui.env" "$UI_IMAGE"
+  run_registry_proxy
 }
 
 main() {

@@ -54,13 +54,16 @@ ${pair%%=*}=$(secret "${pair#*=}")"
   echo "$lines" | write_file "$ENV_FILE"
 }
 
-# Each service's Kafka login in a file of its own, which only its unit reads
-# (systemd reads it, as root). `setup` also needs the file of every service
-# principal's password, which the process itself reads: systemd hands it over
-# as a credential (LoadCredential=), readable by that service alone.
-write_kafka_logins() {
-  local logins principals entry service principal secret_id lines=""
+# Each service's logins in a file of its own, which only its unit reads
+# (systemd reads it, as root): its Kafka principal and, where it has one, its
+# schema registry login (setup's may register schemas, the services' only read
+# them). `setup` also needs the file of every service principal's password,
+# which the process itself reads: systemd hands it over as a credential
+# (LoadCredential=), readable by that service alone.
+write_service_logins() {
+  local logins registry principals entry service principal secret_id pair lines=""
   logins=$(metadata fraudstream-kafka-logins)
+  registry=$(metadata fraudstream-registry-logins)
   principals=$(metadata fraudstream-kafka-principals)
   for entry in $principals; do
     lines="$lines${entry%%=*}=$(secret "${entry#*=}")
@@ -71,7 +74,13 @@ write_kafka_logins() {
     IFS== read -r service principal secret_id <<<"$entry"
     lines="KAFKA_USERNAME=$principal
 KAFKA_PASSWORD=$(secret "$secret_id")"
-    echo "$lines" | write_file "$CONFIG_DIR/kafka-$service.env"
+    for pair in $registry; do
+      if [ "${pair%%=*}" = "$service" ]; then
+        lines="$lines
+SCHEMA_REGISTRY_LOGIN=$(secret "${pair#*=}")"
+      fi
+    done
+    echo "$lines" | write_file "$CONFIG_DIR/logins-$service.env"
   done
 }
 
@@ -141,7 +150,7 @@ write_unit() {
   if [ "$service" != setup ] && [[ " $services " == *" setup "* ]]; then
     after="$after fraudstream-setup.service"
   fi
-  [ -e "$CONFIG_DIR/kafka-$service.env" ] && login="EnvironmentFile=$CONFIG_DIR/kafka-$service.env"
+  [ -e "$CONFIG_DIR/logins-$service.env" ] && login="EnvironmentFile=$CONFIG_DIR/logins-$service.env"
   # The case table is migrated (idempotent) before each start of its consumer.
   [ "$service" = consume-cases ] &&
     login="$login
@@ -184,7 +193,7 @@ UNIT
 }
 
 write_environment
-write_kafka_logins
+write_service_logins
 source=$(metadata fraudstream-source)
 services=$(metadata fraudstream-services)
 install_ops_agent "$(ops_agent_metrics)"
