@@ -75,7 +75,8 @@ def proxy(
 def _wait_for(address: str, server: subprocess.Popen[bytes]) -> None:
     for _ in range(100):
         if server.poll() is not None:
-            raise AssertionError(f"nginx stopped: {server.stderr.read() if server.stderr else ''}")
+            said = server.stderr.read().decode(errors="replace") if server.stderr else ""
+            raise AssertionError(f"nginx stopped: {said}")
         try:
             requests.get(address, timeout=1)
             return

@@ -25,6 +25,10 @@ from tests.terraform_config import terraform_config
 
 INFRA = Path(__file__).resolve().parents[2] / "infrastructure"
 IAP_RANGE = "35.235.240.0/20"
+SECRET_VARIABLES = (
+    "smtp_password", "confirmation_token_key", "kafka_passwords", "kafka_ui_login_password",
+    "registry_passwords", "cases_database_password",
+)  # fmt: skip
 LB_RANGES = {"130.211.0.0/22", "35.191.0.0/16"}
 
 
@@ -57,12 +61,21 @@ def test_no_ingress_from_anywhere(config: dict[str, Any]) -> None:
 
 def test_each_opening_is_for_whom_it_must_be(config: dict[str, Any]) -> None:
     firewalls = _resources(config, "google_compute_firewall")
-    kafka = firewalls["kafka_from_pipeline"]
+    kafka = firewalls["kafka"]
     assert "source_ranges" not in kafka
-    assert kafka["source_service_accounts"] == (
-        "${[for account in google_service_account.roles : account.email]}"
-    )
+    assert kafka["source_service_accounts"] == "${each.value.sources}"
     assert kafka["target_service_accounts"] == ['${google_service_account.roles["kafka"].email}']
+    openings = _named(config, "locals")["kafka_openings"]
+    assert set(openings) == {"brokers", "controllers", "registry"}
+    every_role = "${[for account in google_service_account.roles : account.email]}"
+    assert openings["brokers"]["sources"] == every_role  # the brokers replicate over them too
+    # Only the Kafka VMs reach the controllers; only the pipeline's VMs the registry's proxy.
+    assert openings["controllers"]["sources"] == ['${google_service_account.roles["kafka"].email}']
+    assert openings["registry"] == {**openings["registry"], "sources": "${local.pipeline_accounts}",
+                                    "ports": ["8081"]}  # fmt: skip
+    assert _named(config, "locals")["pipeline_accounts"] == (
+        '${[for role, account in google_service_account.roles : account.email if role != "kafka"]}'
+    )
     assert firewalls["ssh_from_iap"]["allow"][0]["ports"] == ["22"]
     for name in ("ssh_from_iap", "consoles_from_iap"):
         assert firewalls[name]["source_ranges"] == ["${local.iap_range}"]
@@ -103,7 +116,7 @@ def test_every_vm_runs_as_its_own_service_account(config: dict[str, Any]) -> Non
     )
     vms = _named(config, "locals")["producer_vms"] + _named(config, "locals")["pipeline_vms"]
     pipeline_roles = set(re.findall(r'\brole += "([a-z-]+)"', vms))
-    assert pipeline_roles == {"producer", "fraud-consumer", "non-fraud-consumer"}
+    assert pipeline_roles == {"producer", "fraud-consumer", "non-fraud-consumer", "confirmation"}
     assert pipeline_roles | {"kafka"} == set(roles)
     assert accounts["for_each"] == "${local.roles}"
     ids = [role["account"] for role in roles.values()]
@@ -148,12 +161,12 @@ def test_buckets_are_private_versioned_and_expire_old_versions(config: dict[str,
 
 def test_secrets_never_travel_in_metadata(config: dict[str, Any]) -> None:
     variables = _named(config, "variable")
-    for name in ("smtp_password", "confirmation_token_key"):
+    for name in SECRET_VARIABLES:
         assert variables[name]["sensitive"] is True
     metadata = str(
         [vm["metadata"] for vm in _resources(config, "google_compute_instance").values()]
     )
-    assert "var.smtp_password" not in metadata and "var.confirmation_token_key" not in metadata
+    assert not [name for name in SECRET_VARIABLES if f"var.{name}" in metadata]
     settings = _named(config, "locals")["base_settings"]
     assert not {"SMTP_PASSWORD", "CONFIRMATION_TOKEN_KEY", "CASES_DATABASE_URL"} & set(settings)
 
