@@ -105,15 +105,16 @@ def ensure_bucket(client: storage.Client, name: str) -> storage.Bucket:
     return bucket
 
 
-def require_bucket(bucket: storage.Bucket) -> None:
+def require_bucket(bucket: storage.Bucket, prefix: str = "") -> None:
     """Return if the bucket exists; ``MissingResourceError`` if not.
 
-    Asks by listing at most one object, which object roles allow, rather than
-    by reading the bucket, which needs a bucket-level permission.
+    Asks by listing at most one object (under ``prefix``, for a service whose grant
+    holds only there), which object roles allow, rather than by reading the bucket,
+    which needs a bucket-level permission.
     """
     try:
-        with translated(f"cannot list gs://{bucket.name}"):
-            list(bucket.client.list_blobs(bucket, max_results=1))
+        with translated(f"cannot list gs://{bucket.name}/{prefix}"):
+            list(bucket.client.list_blobs(bucket, prefix=prefix or None, max_results=1))
     except StorageError as error:
         if isinstance(error.__cause__, google_errors.NotFound):
             raise MissingResourceError(f"bucket gs://{bucket.name}") from error

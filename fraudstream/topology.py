@@ -121,6 +121,12 @@ STORAGE_ACCESS: Mapping[str, Mapping[str, frozenset[str]]] = MappingProxyType(
     }
 )
 
+# Services whose lake grant holds only under one folder (an IAM condition in
+# infrastructure/iam.tf): every object they name, and every listing they ask
+# for, starts with it. The confirmation service faces the internet, so it may
+# reach the answers it records and no other customer's data.
+STORAGE_PREFIX: Mapping[str, str] = MappingProxyType({"confirmation-service": f"{ANSWERS_FOLDER}/"})
+
 
 # Kafka principals --------------------------------------------------------------------
 

@@ -78,10 +78,12 @@ plan() {
   echo "plan-$name: $(grep -E '^Plan:' "$OUT/plan-$name.txt")"
 }
 
-# The example alone, as a user who copied it and applied: the plan must be refused (no
-# secret of the deployment may be a value printed in the repository). Planned in a copy
+# The example alone, as a user who copied it and applied, and the example with the
+# placeholder key it once carried: both plans must be refused (no secret of the
+# deployment may be a value printed in the repository). Planned in a copy
 # of infrastructure/ without a secrets file a user may have there; what Terraform said
-# goes to build/infra/plan-example-only.txt, its exit status on the last line.
+# goes to build/infra/plan-example-only.txt and plan-placeholder.txt, its exit status
+# on the last line.
 plan_example_only() {
   local copy=$OUT/example-only status=0
   rm -rf "$copy" && mkdir -p "$copy"
@@ -94,6 +96,16 @@ plan_example_only() {
       -var "package_path=$OUT/fraudstream.tar.gz") >"$OUT/plan-example-only.txt" 2>&1 || status=$?
   echo "exit status $status" >>"$OUT/plan-example-only.txt"
   echo "plan-example-only: exit status $status (refused, as it must be, unless 0)"
+  # And the placeholder the example once carried, given with every other secret drawn.
+  status=0
+  (cd "$copy" &&
+    GOOGLE_OAUTH_ACCESS_TOKEN=placeholder TF_DATA_DIR=$copy/.terraform "$TERRAFORM" plan \
+      -refresh=false -input=false -lock=false -no-color -var-file="$ROOT/terraform.tfvars.example" \
+      -var-file="$OUT/plan-secrets.tfvars.json" -var smtp_password=plan-smtp-login \
+      -var confirmation_token_key=change-me-to-32-or-more-random-characters \
+      -var "package_path=$OUT/fraudstream.tar.gz") >"$OUT/plan-placeholder.txt" 2>&1 || status=$?
+  echo "exit status $status" >>"$OUT/plan-placeholder.txt"
+  echo "plan-placeholder: exit status $status (refused, as it must be, unless 0)"
 }
 
 validate() {

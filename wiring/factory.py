@@ -20,7 +20,7 @@ from fraudstream.avro_codec import RecordDecoder
 from fraudstream.branding import Brand
 from fraudstream.config import Settings, token_key
 from fraudstream.stopping import StopFlag
-from fraudstream.topology import topology
+from fraudstream.topology import STORAGE_PREFIX, topology
 
 
 def handler(settings: Settings, kind: str) -> Handler:
@@ -88,7 +88,7 @@ def answer_book(settings: Settings) -> AnswerBook:
     answers = topology(settings).confirmations
     kafka.require_topics(settings.kafka_connection, [answers.name])
     bucket = lake.lake_bucket(settings.gcp_project, settings.lake_bucket)
-    lake.require_bucket(bucket)
+    lake.require_bucket(bucket, STORAGE_PREFIX["confirmation-service"])
     client = registry.registry_client(settings.schema_registry_url, settings.schema_registry_login)
     schema = registry.load_schema(str(answers.schema))
     registry.registered_id(client, answers.subject, schema)

@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from secrets import token_urlsafe
 from typing import Any
 
 import pytest
 
 from fraudstream import metrics
 from fraudstream.config import load_settings
-from fraudstream.topology import kafka_principals, topology
+from fraudstream.topology import STORAGE_PREFIX, kafka_principals, topology
 from tests.integration.vm_rehearsal import startup_script
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,6 +27,7 @@ PLANS = ROOT / "build" / "infra"
 INFRA = ROOT / "infrastructure"
 
 Resources = dict[str, dict[str, Any]]
+PIPELINE_ROLES = ("producer", "fraud-consumer", "non-fraud-consumer", "confirmation")
 
 
 def _plan(name: str) -> dict[str, Any]:
@@ -92,28 +94,32 @@ def test_no_external_addresses_and_no_open_ingress(layout: str) -> None:
         assert vm["shielded_instance_config"][0]["enable_secure_boot"] is True
     for address, rule in _of_type(resources, "google_compute_firewall").items():
         assert "0.0.0.0/0" not in (rule.get("source_ranges") or []), address
-    kafka_rule = resources["google_compute_firewall.kafka_from_pipeline"]
-    assert not kafka_rule.get("source_ranges")
-    assert kafka_rule["allow"][0]["ports"] == [
-        "9092",
-        "9093",
-        "9094",
-        "9192",
-        "9193",
-        "9194",
-        "8081",
-    ]
+    rules = {name: resources[f'google_compute_firewall.kafka["{name}"]']
+             for name in ("brokers", "controllers", "registry")}  # fmt: skip
+    assert {name: rule["allow"][0]["ports"] for name, rule in rules.items()} == {
+        "brokers": ["9092", "9093", "9094"], "controllers": ["9192", "9193", "9194"],
+        "registry": ["8081"]}  # fmt: skip
+    accounts = {v["account_id"].removeprefix("fraudstream-"): f'{v["account_id"]}@my-gcp-project'
+                f".iam.gserviceaccount.com"
+                for v in _of_type(resources, "google_service_account").values()}  # fmt: skip
+    sources = {name: {email.split("@")[0].removeprefix("fraudstream-")
+                      for email in rule["source_service_accounts"]}
+               for name, rule in rules.items()}  # fmt: skip
+    assert all(not rule.get("source_ranges") for rule in rules.values())
+    assert sources["brokers"] == set(accounts)
+    assert sources["controllers"] == {"kafka"}  # the Kafka VMs only
+    assert sources["registry"] == set(accounts) - {"kafka"}
 
 
 def test_pipeline_vms_get_settings_the_pipeline_accepts(spread: Resources) -> None:
     """Each VM's environment file, as its startup script writes it, loads as valid settings."""
     buckets = {v["name"] for v in _of_type(spread, "google_storage_bucket").values()}
-    for role in ("producer", "fraud-consumer", "non-fraud-consumer"):
+    for role in PIPELINE_ROLES:
         metadata = spread[f'google_compute_instance.pipeline["{role}"]']["metadata"]
         lines = metadata["fraudstream-settings"].splitlines()
         values = dict(line.split("=", 1) for line in lines)
         secrets = dict(pair.split("=", 1) for pair in metadata["fraudstream-secrets"].split())
-        placeholders = {name: "x" * 32 for name in secrets}
+        placeholders = {name: token_urlsafe(32) for name in secrets}
         if "CASES_DATABASE_URL" in secrets:
             placeholders["CASES_DATABASE_URL"] = "postgresql+psycopg://cases:x@10.0.0.3/fraudstream"
         settings = load_settings(
@@ -126,8 +132,10 @@ def test_pipeline_vms_get_settings_the_pipeline_accepts(spread: Resources) -> No
         elif role == "fraud-consumer":
             assert set(secrets) == {"SMTP_PASSWORD", "CONFIRMATION_TOKEN_KEY", "CASES_DATABASE_URL"}
             assert secrets["CASES_DATABASE_URL"] == "fraudstream-cases-database-url"
-        else:
-            assert set(secrets) == {"SMTP_PASSWORD", "CONFIRMATION_TOKEN_KEY"}
+        elif role == "non-fraud-consumer":
+            assert set(secrets) == {"SMTP_PASSWORD"}  # it signs no link
+        else:  # the VM that faces the internet: its key and nothing to send mail with
+            assert set(secrets) == {"CONFIRMATION_TOKEN_KEY"}
         assert metadata["startup-script"] == startup_script("pipeline")
         assert metadata["ops-agent"] == "true"
 
@@ -138,12 +146,13 @@ def test_each_pipeline_vm_runs_its_own_services(spread: Resources) -> None:
         role: spread[f'google_compute_instance.pipeline["{role}"]']["metadata"][
             "fraudstream-services"
         ]
-        for role in ("producer", "fraud-consumer", "non-fraud-consumer")
+        for role in PIPELINE_ROLES
     }
     assert services == {
         "producer": "setup produce",
         "fraud-consumer": "consume-fraud consume-cases",
-        "non-fraud-consumer": "consume-non-fraud confirmation-service",
+        "non-fraud-consumer": "consume-non-fraud",
+        "confirmation": "confirmation-service",
     }
 
 
@@ -166,9 +175,11 @@ def test_producer_vms_stream_one_shard_each(spread: Resources, single: Resources
 def _secrets_read(metadata: dict[str, str]) -> set[str]:
     """The Secret Manager secrets a VM's boot reads, from its metadata."""
     read = {pair.split("=")[-1] for pair in metadata.get("fraudstream-secrets", "").split()}
-    for attribute in ("fraudstream-kafka-logins", "fraudstream-kafka-principals"):
+    for attribute in ("fraudstream-kafka-logins", "fraudstream-kafka-principals",
+                      "fraudstream-registry-logins"):  # fmt: skip
         read |= {entry.split("=")[-1] for entry in metadata.get(attribute, "").split()}
     read |= {v for k, v in metadata.items() if k.startswith("kafka-") and k.endswith("-secret")}
+    read |= set(metadata.get("registry-logins", "").split())
     return read
 
 
@@ -183,13 +194,16 @@ def test_each_vm_may_read_exactly_the_secrets_its_boot_reads(spread: Resources) 
 
 
 def test_every_service_logs_in_to_kafka_as_its_own_principal(spread: Resources) -> None:
-    logins = {}
-    for role in ("producer", "fraud-consumer", "non-fraud-consumer"):
+    logins, registry = {}, {}
+    for role in PIPELINE_ROLES:
         metadata = spread[f'google_compute_instance.pipeline["{role}"]']["metadata"]
         for entry in metadata["fraudstream-kafka-logins"].split():
             service, principal, secret = entry.split("=")
             assert secret == f"fraudstream-kafka-{principal}"
             logins[service] = principal
+        for entry in metadata["fraudstream-registry-logins"].split():
+            service, secret = entry.split("=")
+            registry[service] = secret.removeprefix("fraudstream-registry-")
     assert logins == {
         "setup": "admin",
         "produce": "producer",
@@ -201,19 +215,41 @@ def test_every_service_logs_in_to_kafka_as_its_own_principal(spread: Resources) 
     producer = spread['google_compute_instance.pipeline["producer"]']["metadata"]
     made = {entry.split("=")[0] for entry in producer["fraudstream-kafka-principals"].split()}
     assert made == set(kafka_principals(load_settings()))
-    # The VM that faces the internet holds no administrator password.
-    facing = spread['google_compute_instance.pipeline["non-fraud-consumer"]']["metadata"]
-    assert "kafka-admin" not in json.dumps(facing)
+    # Setup alone may change the registry; every other service reads it.
+    assert registry == {service: "setup-login" if service == "setup" else "services-login"
+                        for service in logins}  # fmt: skip
+    # The VM that faces the internet holds no administrator password, nor the means to
+    # send mail as the bank or change the registry.
+    facing = json.dumps(spread['google_compute_instance.pipeline["confirmation"]']["metadata"])
+    for held_elsewhere in ("kafka-admin", "smtp-password", "registry-setup-login"):
+        assert held_elsewhere not in facing
 
 
 def test_secrets_are_not_in_any_metadata(spread: Resources) -> None:
-    example = (ROOT / "terraform.tfvars.example").read_text()
-    secret_values = [line.split('"')[1] for line in example.splitlines()
-                     if line.startswith(("smtp_password", "confirmation_token_key"))]  # fmt: skip
-    assert len(secret_values) == 2
+    drawn = json.loads((PLANS / "plan-secrets.tfvars.json").read_text())
+    secret_values = [
+        value for item in drawn.values()
+        for value in (item.values() if isinstance(item, dict) else [item])
+    ]  # fmt: skip
+    assert len(secret_values) == 3 + 7 + 2
     for vm in _of_type(spread, "google_compute_instance").values():
-        for value in secret_values:
+        for value in [*secret_values, "plan-smtp-login"]:
             assert value not in json.dumps(vm["metadata"])
+
+
+def test_the_example_alone_or_with_its_old_placeholder_key_is_refused() -> None:
+    """A user who copies terraform.tfvars.example and applies gets no deployment: its
+    secrets come from `make secrets`, and a placeholder in their place is refused."""
+    alone = (PLANS / "plan-example-only.txt").read_text()
+    assert alone.splitlines()[-1] != "exit status 0"
+    for name in (
+        "confirmation_token_key", "kafka_passwords", "registry_passwords",
+        "kafka_ui_login_password", "cases_database_password", "smtp_password",
+    ):  # fmt: skip
+        assert f'variable "{name}"' in alone, name
+    placeholder = (PLANS / "plan-placeholder.txt").read_text()
+    assert placeholder.splitlines()[-1] != "exit status 0"
+    assert "Invalid value for variable" in placeholder and "confirmation_token_key" in placeholder
 
 
 def test_buckets_are_private_and_versioned(spread: Resources) -> None:
@@ -240,7 +276,21 @@ def test_least_privilege_on_buckets(spread: Resources) -> None:
         "fraud-consumer artifacts": ("artifacts", "roles/storage.objectViewer"),
         "non-fraud-consumer lake": ("lake", lake_writer),
         "non-fraud-consumer artifacts": ("artifacts", "roles/storage.objectViewer"),
+        "confirmation lake": ("lake", lake_writer),
+        "confirmation artifacts": ("artifacts", "roles/storage.objectViewer"),
     }
+    # The internet-facing service may touch the answers' folder of the lake and nothing else.
+    conditions = {address.split("[", 1)[1].strip('"]'): v["condition"]
+                  for address, v in _of_type(spread, "google_storage_bucket_iam_member").items()
+                  if v["condition"]}  # fmt: skip
+    assert list(conditions) == ["confirmation lake"]
+    expression = conditions["confirmation lake"][0]["expression"]
+    assert expression == (
+        'resource.name.startsWith("projects/_/buckets/my-gcp-project-fraudstream-lake/objects/'
+        f'{STORAGE_PREFIX["confirmation-service"]}") || api.getAttribute('
+        f'"storage.googleapis.com/objectListPrefix", "").startsWith('
+        f'"{STORAGE_PREFIX["confirmation-service"]}")'
+    )
     role = spread["google_project_iam_custom_role.lake_writer"]
     assert role["role_id"] == "fraudstream_lake_writer"
     project_roles = {v["role"] for v in _of_type(spread, "google_project_iam_member").values()}
@@ -440,7 +490,8 @@ def test_the_case_table_password_is_only_in_secret_manager(spread: Resources) ->
     and only the case consumer's VM may read that secret."""
     user = spread["google_sql_user.cases"]
     password = user["password"]
-    assert len(password) == 64
+    drawn = json.loads((PLANS / "plan-secrets.tfvars.json").read_text())
+    assert password == drawn["cases_database_password"]  # its own, drawn by `make secrets`
     # The URL holds the private address, so it is known after apply only.
     assert 'google_secret_manager_secret_version.secrets["cases-database-url"]' in spread
     for vm in _of_type(spread, "google_compute_instance").values():

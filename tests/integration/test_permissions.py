@@ -28,7 +28,7 @@ from fraudstream.config import Settings
 from fraudstream.generator import write_csv
 from fraudstream.stopping import StopFlag
 from fraudstream.tokens import Answer, Confirmation
-from fraudstream.topology import STORAGE_ACCESS
+from fraudstream.topology import STORAGE_ACCESS, STORAGE_PREFIX
 from producer.progress import ProgressLog
 from producer.service import RunOptions
 from tests.integration.pipeline import lake_records
@@ -59,7 +59,7 @@ ACCOUNT_OF_SERVICE = {
     "producer": "producer",
     "fraud-consumer": "fraud-consumer",
     "non-fraud-consumer": "non-fraud-consumer",
-    "confirmation-service": "non-fraud-consumer",
+    "confirmation-service": "confirmation",
 }
 # What a pipeline VM's boot asks for itself (tests/integration/test_vm_boot.py runs it):
 # the release archive. Which secrets each VM reads, against its grants: tests/infra.
@@ -114,8 +114,14 @@ def test_no_grant_allows_a_change_nobody_makes(grant: str) -> None:
 
 
 def test_every_pipeline_vm_boots_with_what_it_may_read() -> None:
-    for account in ("producer", "fraud-consumer", "non-fraud-consumer"):
+    for account in ("producer", "fraud-consumer", "non-fraud-consumer", "confirmation"):
         assert BOOT_ACCESS["artifacts"] <= granted(account, "artifacts")
+
+
+def test_a_service_held_to_a_folder_is_granted_only_there() -> None:
+    prefixes = _config()["grant_prefixes"]
+    assert prefixes == {f"{ACCOUNT_OF_SERVICE[service]} lake": prefix
+                        for service, prefix in STORAGE_PREFIX.items()}  # fmt: skip
 
 
 # ---------------------------------------------------------------------------
@@ -152,12 +158,17 @@ def _bucket_of(url: str) -> str:
 
 @contextmanager
 def recorded() -> Iterator[list[tuple[str, str]]]:
-    """Every (method, url) any HTTP session of this process sends while inside."""
+    """Every (method, url) any HTTP session of this process sends while inside; an
+    upload's object name, which travels in its body, is added to its url as ``name``."""
     requests_made: list[tuple[str, str]] = []
     original: Callable[..., Any] = requests.Session.request
 
     def record(self: requests.Session, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        requests_made.append((method.upper(), url))
+        body = kwargs.get("data") or b""
+        body = body.encode() if isinstance(body, str) else body
+        named = re.search(rb'"name": ?"([^"]+)"', body[:4096]) if isinstance(body, bytes) else None
+        shown = f"{url}&name={named.group(1).decode()}" if "/upload/" in url and named else url
+        requests_made.append((method.upper(), shown))
         return original(self, method, url, *args, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
@@ -172,6 +183,23 @@ def _asked(settings: Settings, made: list[tuple[str, str]]) -> dict[str, set[str
         if "/storage/v1/" in url:
             asked.setdefault(kinds[_bucket_of(url)], set()).update(permissions_of(method, url))
     return asked
+
+
+def _outside(made: list[tuple[str, str]], bucket: str, prefix: str) -> list[str]:
+    """The lake requests of ``made`` that name no object under ``prefix`` and list no
+    folder under it: what a grant held to that folder refuses."""
+    refused = []
+    for method, url in made:
+        if "/storage/v1/" not in url or _bucket_of(url) != bucket:
+            continue
+        parsed = urllib.parse.urlparse(url)
+        query = urllib.parse.parse_qs(parsed.query)
+        named = re.search(r"/o/([^/?]+)$", parsed.path)
+        name = urllib.parse.unquote(named.group(1)) if named else query.get("name", [""])[0]
+        listed = query.get("prefix", [""])[0] if parsed.path.endswith("/o") else ""
+        if not (name or listed).startswith(prefix):
+            refused.append(f"{method} {url}")
+    return refused
 
 
 def test_the_services_ask_only_what_they_declare(settings: Settings, tmp_path: Path) -> None:
@@ -197,6 +225,8 @@ def test_the_services_ask_only_what_they_declare(settings: Settings, tmp_path: P
         book.record(Confirmation(case["transaction_id"], Answer.NOT_FRAUD, 4_000_000_000))
         book.publish_pending()
     asked["confirmation-service"] = _asked(settings, made)
+    outside = _outside(made, settings.lake_bucket, STORAGE_PREFIX["confirmation-service"])
+    assert not outside, f"the confirmation service asked outside its folder: {outside}"
 
     for service, by_bucket in asked.items():
         assert by_bucket, f"{service} made no storage request: the recording missed it"
