@@ -5,6 +5,7 @@ rows through the local stack. See vm_rehearsal for what is served locally."""
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -26,7 +27,7 @@ from tests.integration.pipeline import REPO_ROOT, lake_records, wait_until
 from tests.integration.vm_rehearsal import MetadataServer, RehearsedVM, Unit
 
 ROWS = 3000
-SECRET = "rehearsal-confirmation-token-key"
+SECRET = secrets.token_urlsafe(32)  # the confirmation token key
 SERVICES = [
     "produce",
     "consume-fraud",
@@ -70,7 +71,10 @@ def passwords(sasl_kafka: tuple[str, str], tmp_path: Path) -> dict[str, str]:
     """Secret Manager, as the VM's gcloud sees it."""
     logins = {f"kafka-{name}": f"{name}-password" for name in kafka_principals(Settings())}
     cases = f"sqlite:///{tmp_path / 'cases.sqlite3'}"
-    return {"token-key": SECRET, "kafka-admin": sasl_kafka[1], "cases-url": cases, **logins}
+    registry = {f"registry-{user}-login": f"{user}:{secrets.token_urlsafe(32)}"
+                for user in ("setup", "services")}  # fmt: skip
+    return {"token-key": SECRET, "kafka-admin": sasl_kafka[1], "cases-url": cases, **logins,
+            **registry}  # fmt: skip
 
 
 @pytest.fixture
@@ -100,6 +104,10 @@ def cloud(
             f"{service}={principal}=kafka-{principal}"
             for service, principal in {"setup": "admin", **PRINCIPALS}.items()
         ),
+        "fraudstream-registry-logins": " ".join(
+            f"{service}=registry-{'setup' if service == 'setup' else 'services'}-login"
+            for service in ["setup", *SERVICES]
+        ),
         "fraudstream-kafka-principals": " ".join(
             f"{name}=kafka-{name}" for name in kafka_principals(Settings())
         ),
@@ -124,9 +132,11 @@ def _assert_units_as_written(vm: RehearsedVM, units: dict[str, Unit]) -> None:
     assert [c[1:] for c in units["consume-cases"].before] == [["migrate"]]
     for name in SERVICES:
         assert "After=network-online.target fraudstream-setup.service" in units[name].text
-        # Its own Kafka login, in a file only its unit reads.
+        # Its own Kafka login and its registry login, in a file only its unit reads.
         assert units[name].environment["KAFKA_USERNAME"] == PRINCIPALS[name]
+        assert units[name].environment["SCHEMA_REGISTRY_LOGIN"].startswith("services:")
     assert units["setup"].environment["KAFKA_USERNAME"] == "admin"
+    assert units["setup"].environment["SCHEMA_REGISTRY_LOGIN"].startswith("setup:")
     # The passwords setup makes principals from: root's file, handed to setup alone.
     assert "LoadCredential=kafka-principals:" in units["setup"].text
     principals = Path(units["setup"].environment["KAFKA_PRINCIPALS_FILE"])
