@@ -4,7 +4,7 @@ output "kafka_vms" {
 }
 
 output "pipeline_vms" {
-  description = "Names of the producer and consumer VMs, by role."
+  description = "Names of the producer, consumer and confirmation VMs, by role."
   value       = { for role, vm in google_compute_instance.pipeline : role => vm.name }
 }
 
@@ -22,7 +22,7 @@ output "kafka_bootstrap_servers" {
 }
 
 output "schema_registry_url" {
-  description = "SCHEMA_REGISTRY_URL for clients inside the VPC."
+  description = "SCHEMA_REGISTRY_URL for clients inside the VPC (with SCHEMA_REGISTRY_LOGIN from a <prefix>-registry-*-login secret)."
   value       = local.registry_url
 }
 

@@ -314,6 +314,22 @@ def test_the_load_balancer_only_with_a_domain(spread: Resources, single: Resourc
     assert sorted(lb_rule["source_ranges"]) == ["130.211.0.0/22", "35.191.0.0/16"]
 
 
+def test_cloud_armor_limits_and_bans_each_client_address(single: Resources) -> None:
+    armor = single["google_compute_security_policy.confirmation[0]"]
+    rules = {rule["action"]: rule for rule in armor["rule"]}
+    limits = rules["rate_based_ban"]["rate_limit_options"][0]
+    assert limits["enforce_on_key"] == "IP" and limits["exceed_action"] == "deny(429)"
+    assert limits["rate_limit_threshold"] == [{"count": 120, "interval_sec": 60}]
+    assert limits["ban_threshold"] == [{"count": 1000, "interval_sec": 300}]
+    assert limits["ban_duration_sec"] == 600
+    assert "cve-canary" in rules["deny(403)"]["match"][0]["expr"][0]["expression"]
+    configured = {
+        r["address"]: r for r in _plan("single")["configuration"]["root_module"]["resources"]
+    }
+    backend = configured["google_compute_backend_service.confirmation"]["expressions"]
+    assert "google_compute_security_policy.confirmation" in backend["security_policy"]["references"]
+
+
 def test_outputs_say_where_things_are() -> None:
     outputs = _plan("single")["planned_values"]["outputs"]
     assert outputs["confirmation_url"]["value"] == "https://confirm.example.com"
