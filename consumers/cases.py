@@ -36,12 +36,15 @@ from fraudstream.stopping import StopFlag
 log = logging.getLogger("fraudstream.cases")
 
 
+_Row = tuple[dict[str, Any], Message]  # a row of the case table, and the message it came as
+
+
 @dataclass
 class _Rows:
-    """A batch's rows with the message each came as, and its dead letters."""
+    """A batch's rows, and its dead letters."""
 
-    cases: list[tuple[dict[str, Any], Message]] = field(default_factory=list)
-    answers: list[tuple[dict[str, Any], Message]] = field(default_factory=list)
+    cases: list[_Row] = field(default_factory=list)
+    answers: list[_Row] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
 
 
@@ -149,24 +152,29 @@ class CaseConsumer:
         """The batch in one database transaction; if the database refuses a row of it, each
         row in its own, and the refused ones join the dead letters."""
         try:
-            self._write_until_done([row for row, _ in rows.cases], [a for a, _ in rows.answers])
+            self._write_rows(rows.cases, rows.answers)
             return
         except cases.RowRefusedError as error:
             log.warning("the database refused a row: writing the batch row by row",
                         extra={"reason": str(error)})  # fmt: skip
-        written = _Rows(dead=rows.dead)
-        for kind, alone in (("cases", rows.cases), ("answers", rows.answers)):
-            for row, message in alone:
-                try:
-                    self._write_until_done(*(([row], []) if kind == "cases" else ([], [row])))
-                except cases.RowRefusedError as error:
-                    written.dead.append(DeadLetter(message, str(error)))
-                    continue
-                getattr(written, kind).append((row, message))
-        rows.cases, rows.answers = written.cases, written.answers
+        rows.cases = [case for case in rows.cases if self._written_alone([case], [], rows.dead)]
+        rows.answers = [a for a in rows.answers if self._written_alone([], [a], rows.dead)]
 
-    def _write_until_done(self, found: list[dict[str, Any]], answers: list[dict[str, Any]]) -> None:
-        until_done(lambda: cases.write(self.engine, found, answers), "case table",
+    def _written_alone(
+        self, found: list[_Row], answers: list[_Row], dead: list[DeadLetter]
+    ) -> bool:
+        """Whether the database took the one row given; a dead letter if it refused it."""
+        try:
+            self._write_rows(found, answers)
+        except cases.RowRefusedError as error:
+            dead.append(DeadLetter((found or answers)[0][1], str(error)))
+            return False
+        return True
+
+    def _write_rows(self, found: list[_Row], answers: list[_Row]) -> None:
+        """Cases and answers in one database transaction, retried while the database is away."""
+        case_rows, answer_rows = [row for row, _ in found], [row for row, _ in answers]
+        until_done(lambda: cases.write(self.engine, case_rows, answer_rows), "case table",
                    self.waiter, (cases.CasesUnavailableError,))  # fmt: skip
 
     def _count(self, messages: list[Message], dead: int, started: float) -> None:
