@@ -257,4 +257,5 @@ def postgresql(installed: Installed, data_dir: Path) -> Service:
             "-h", HOST, "-p", str(POSTGRES_PORT), "-k", "", "-c", "max_connections=50",
         ],
         run_as=as_database_owner(),
+        cwd=Path("/"),  # root's postgres user may not enter the folder it was started from
     )  # fmt: skip

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -199,6 +201,7 @@ def admin_login(topology: Topology) -> dict[str, str] | None:
 
 def _start_fresh(topology: Topology, installed: Installed, log: Log) -> None:
     root = run_dir()
+    _discard_data(keep_logs=False)
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     password = kafka_admin_login()["sasl.password"] if topology.sasl else None
@@ -215,8 +218,14 @@ def _start_fresh(topology: Topology, installed: Installed, log: Log) -> None:
 
 
 def start_postgres(installed: Installed, data_dir: Path) -> None:
-    """A new PostgreSQL cluster in ``data_dir``, its one login this stack's secret."""
-    data_dir.mkdir(mode=0o700)
+    """A new PostgreSQL cluster in ``data_dir``, its one login this stack's secret.
+
+    Root runs PostgreSQL as the ``postgres`` user, who may not enter the checkout
+    (root's home is 0700, and so is any ``mktemp -d`` folder): the cluster then
+    lives in a folder of the postgres user's own under the system's temporary
+    folder, which ``data_dir`` links to, and its programs start from ``/``.
+    """
+    data_dir = _reachable_by_database_owner(data_dir)
     password_file = data_dir.parent / "postgres-initdb-password"
     password_file.write_text(database_password())
     try:
@@ -225,12 +234,27 @@ def start_postgres(installed: Installed, data_dir: Path) -> None:
             shutil.chown(password_file, "postgres", "postgres")
         password_file.chmod(0o600)
         command = services.postgres_init_command(installed, data_dir, password_file)
-        result = subprocess.run(command, check=False, capture_output=True, text=True)
+        result = subprocess.run(command, check=False, capture_output=True, text=True, cwd="/")
     finally:
         password_file.unlink(missing_ok=True)
     if result.returncode != 0:
         raise StackError(f"initdb failed:\n{result.stdout}{result.stderr}")
     process.start(services.postgresql(installed, data_dir), run_dir())
+
+
+def _reachable_by_database_owner(data_dir: Path) -> Path:
+    """``data_dir``, made; as root, a link to a folder the postgres user can reach."""
+    if not services.as_database_owner():
+        data_dir.mkdir(mode=0o700)
+        return data_dir
+    digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:12]
+    home = Path(tempfile.gettempdir()) / f"fraudstream-devstack-postgres-{digest}"
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(mode=0o700)
+    shutil.chown(home, "postgres", "postgres")
+    (home / "data").mkdir(mode=0o700)
+    data_dir.symlink_to(home / "data", target_is_directory=True)
+    return home / "data"
 
 
 def database_password() -> str:
@@ -322,7 +346,10 @@ def _discard_data(keep_logs: bool) -> None:
     for entry in root.iterdir():
         if keep_logs and entry.name == "logs":
             continue
-        if entry.is_dir():
+        if entry.is_symlink():  # PostgreSQL's data, kept where root's postgres user reaches it
+            shutil.rmtree(entry.resolve().parent, ignore_errors=True)
+            entry.unlink()
+        elif entry.is_dir():
             shutil.rmtree(entry, ignore_errors=True)
         else:
             entry.unlink()
