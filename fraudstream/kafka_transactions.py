@@ -16,7 +16,7 @@ from fraudstream.kafka import (
     servers_of,
 )
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("fraudstream.kafka.transactions")
 
 
 class TransactionFailedError(TransientError):

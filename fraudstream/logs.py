@@ -46,10 +46,15 @@ class TextFormatter(logging.Formatter):
         return line
 
 
+PROJECT_LOGGER = "fraudstream"
+
+
 def configure_logging(level: str, log_format: str = "auto") -> None:
+    """The project's own logs at ``level``; every library's (Alembic, urllib3, waitress,
+    ...) at WARNING, or at ``level`` when it asks for more (DEBUG)."""
     handler = logging.StreamHandler(sys.stderr)
     text = log_format == "text" or (log_format == "auto" and sys.stderr.isatty())
     handler.setFormatter(TextFormatter() if text else JsonFormatter())
-    logging.basicConfig(level=level, handlers=[handler], force=True)
-    for chatty in ("httpx", "httpx2", "urllib3"):  # one line per registry request otherwise
-        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    libraries = max(logging.WARNING, logging.getLevelName(level)) if level != "DEBUG" else level
+    logging.basicConfig(level=libraries, handlers=[handler], force=True)
+    logging.getLogger(PROJECT_LOGGER).setLevel(level)

@@ -80,3 +80,9 @@ def test_the_demo_runs_the_whole_pipeline(settings: Settings, stack: Stack) -> N
     assert {row["status"] for row in table.values()} == {"pending"}
     assert f"label: {len(frauds):,} flagged, {len(frauds):,} pending" in summary
     assert "batch written" not in finished.stdout + finished.stderr
+    # Libraries (Alembic's migration above all) say nothing at INFO.
+    library_info = [
+        line for line in finished.stderr.splitlines()
+        if '"level": "INFO"' in line and '"logger": "fraudstream' not in line
+    ]  # fmt: skip
+    assert not library_info, library_info[:3]
