@@ -181,7 +181,8 @@ def require_current(engine: Engine) -> None:
     if current != head_revision():
         raise MissingResourceError(
             f"the fraud_cases table at the newest migration ({head_revision()}, "
-            f"found {current or 'none'}) in {shown(engine)}"
+            f"found {current or 'none'}) in {shown(engine)}",
+            fix="fraudstream migrate",
         )
 
 

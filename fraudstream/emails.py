@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.header import Header
-from email.utils import formatdate, make_msgid, parseaddr
+from email.utils import formataddr, formatdate, make_msgid, parseaddr
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -151,7 +151,7 @@ def _headers(
 ) -> list[tuple[str, str]]:
     headers = [
         ("Subject", _header(subject)),
-        ("From", _header(letterhead.sender)),
+        ("From", _address_header(letterhead.sender)),
         ("To", _header(recipient)),
         ("Date", formatdate(usegmt=True)),  # "-0000" would mean "zone unknown"
         ("Message-ID", message_id),
@@ -161,7 +161,7 @@ def _headers(
         ("X-Auto-Response-Suppress", "All"),
     ]
     if letterhead.reply_to is not None:
-        headers.append(("Reply-To", _header(letterhead.reply_to)))
+        headers.append(("Reply-To", _address_header(letterhead.reply_to)))
     headers += [
         ("MIME-Version", "1.0"),
         ("Content-Type", f'multipart/alternative;\r\n boundary="{boundary}"'),  # folded
@@ -182,6 +182,14 @@ def _quoted(text: str) -> bytes:
     """UTF-8 quoted-printable with CRLF line ends (lines of at most 76 characters)."""
     crlf = text.replace("\r\n", "\n").replace("\n", "\r\n")
     return binascii.b2a_qp(crlf.encode(), istext=True)
+
+
+def _address_header(value: str) -> str:
+    """An address header: a display name outside ASCII encoded as a word of its own, the
+    address left as it is, so that mail programs read ``Société <a@b>`` right."""
+    _header(value)  # no line breaks
+    name, address = parseaddr(value)
+    return formataddr((name, address), charset="utf-8") if name else address or value
 
 
 def _header(value: str) -> str:

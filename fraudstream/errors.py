@@ -30,8 +30,8 @@ class PermanentError(FraudstreamError):
 class MissingResourceError(PermanentError):
     """A topic, a schema or a bucket the service needs does not exist yet."""
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, fix: str = "fraudstream setup") -> None:
         super().__init__(
-            f"{what} does not exist: run `fraudstream setup` (locally) or apply the Terraform "
+            f"{what} does not exist: run `{fix}` (locally) or apply the Terraform "
             "(in the cloud) first"
         )

@@ -13,6 +13,7 @@ permission).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from google.api_core import exceptions as google_errors
 from google.auth.credentials import AnonymousCredentials
 from google.auth.exceptions import DefaultCredentialsError
 from google.cloud import storage
+from google.cloud.storage.retry import DEFAULT_RETRY
 
 from fraudstream.errors import MissingResourceError, PermanentError, TransientError
 
@@ -60,7 +62,7 @@ def translated(what: str) -> Iterator[None]:
         yield
     except (google_errors.ServerError, google_errors.TooManyRequests,
             google_errors.RetryError, requests.exceptions.RequestException) as error:  # fmt: skip
-        raise StorageUnavailableError(f"{what}: {error}") from error
+        raise StorageUnavailableError(f"{what}: {_reason(error)}") from error
     except google_errors.Forbidden as error:
         raise StorageError(
             f"{what}: permission denied ({error.message}); check the service account's roles"
@@ -69,6 +71,19 @@ def translated(what: str) -> Iterator[None]:
         raise StorageError(f"{what}: the credentials were refused ({error.message})") from error
     except google_errors.GoogleAPIError as error:
         raise StorageError(f"{what}: {error}") from error
+
+
+def _reason(error: Exception) -> str:
+    """Why a request failed, in a few words: the socket's error for a connection that
+    failed (not the HTTP client's whole chain), and where the emulator was looked for."""
+    cause = error.cause if isinstance(error, google_errors.RetryError) else error
+    text = str(cause or error)
+    found = re.search(r"\[Errno -?\d+\] [^'\")]+", text)
+    reason = found.group(0) if found else text[:200]
+    emulator = os.environ.get("STORAGE_EMULATOR_HOST")
+    if emulator and isinstance(cause, requests.exceptions.ConnectionError):
+        reason += f" at STORAGE_EMULATOR_HOST={emulator}: is the emulator running (make stack-up)?"
+    return reason
 
 
 # google-cloud-storage 3.17 and later read each bucket's metadata in a background
@@ -105,16 +120,21 @@ def ensure_bucket(client: storage.Client, name: str) -> storage.Bucket:
     return bucket
 
 
-def require_bucket(bucket: storage.Bucket, prefix: str = "") -> None:
+def require_bucket(bucket: storage.Bucket, prefix: str = "", patience: float | None = None) -> None:
     """Return if the bucket exists; ``MissingResourceError`` if not.
 
     Asks by listing at most one object (under ``prefix``, for a service whose grant
     holds only there), which object roles allow, rather than by reading the bucket,
-    which needs a bucket-level permission.
+    which needs a bucket-level permission. With ``patience``, the client's retries
+    give up after that many seconds (a command a person waits for), not two minutes.
     """
+    retry = DEFAULT_RETRY if patience is None else DEFAULT_RETRY.with_timeout(patience)
     try:
         with translated(f"cannot list gs://{bucket.name}/{prefix}"):
-            list(bucket.client.list_blobs(bucket, prefix=prefix or None, max_results=1))
+            listing = bucket.client.list_blobs(
+                bucket, prefix=prefix or None, max_results=1, retry=retry
+            )
+            list(listing)
     except StorageError as error:
         if isinstance(error.__cause__, google_errors.NotFound):
             raise MissingResourceError(f"bucket gs://{bucket.name}") from error

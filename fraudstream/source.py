@@ -48,6 +48,13 @@ class Source:
     size: int
 
 
+def require_local_file(uri: str) -> None:
+    """SourceError now, before any server is asked, when ``uri`` names a file that is not
+    there (a ``gs://`` object is looked for when it is opened)."""
+    if not uri.startswith("gs://") and not Path(uri).is_file():
+        raise SourceError(f"no such file: {uri} (give a PaySim CSV, or gs://BUCKET/OBJECT)")
+
+
 @contextmanager
 def open_source(uri: str, project: str) -> Iterator[tuple[Source, BinaryIO]]:
     """Yield the source's description and a seekable binary stream of it."""
@@ -55,9 +62,8 @@ def open_source(uri: str, project: str) -> Iterator[tuple[Source, BinaryIO]]:
         with lake.open_object(project, uri, chunk_size=BLOCK_BYTES) as (size, stream):
             yield Source(uri, size), stream
         return
+    require_local_file(uri)
     path = Path(uri)
-    if not path.is_file():
-        raise SourceError(f"no such file: {uri}")
     with path.open("rb") as stream:
         yield Source(str(path.resolve()), path.stat().st_size), stream
 

@@ -79,6 +79,7 @@ class Facts:
 def gather(settings: Settings) -> Facts:
     """Read the lake, the dead-letter topic and Kafka's groups into ``Facts``."""
     bucket = lake.lake_bucket(settings.gcp_project, topology(settings).lake_bucket)
+    lake.require_bucket(bucket, patience=10)  # a lake that does not answer, said at once
     facts = Facts(lake=f"gs://{bucket.name}/")
     flagged: dict[str, str] = {}  # transaction id -> detector, of the fraud records
     for folder in (LakeFolder.TRANSACTIONS, LakeFolder.FRAUD_CASES):

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from consumers.answers import republish
 from consumers.confirmation import MAX_REQUEST_BYTES
 from fraudstream import cases, metrics
-from fraudstream.config import Settings
+from fraudstream.config import Settings, token_key
 from fraudstream.stopping import StopFlag
 from wiring import factory
 
@@ -39,6 +39,7 @@ def consume(settings: Settings, kind: str, idle_exit: float | None, send_emails:
 def serve_confirmations(settings: Settings) -> int:
     """Serve the confirmation pages with waitress until SIGTERM; meanwhile publish every
     minute what was recorded while Kafka was away."""
+    token_key(settings)  # a missing key is said before any server is asked
     book = factory.answer_book(settings)
     app = factory.confirmation_app(settings, book)
     metrics.serve(settings.metrics_port)

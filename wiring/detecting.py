@@ -37,8 +37,14 @@ def chosen_detectors(settings: Settings, names: Sequence[str], models: Path) -> 
     """The detectors ``names`` as the producer would load them, models from ``models``."""
     detectors = []
     for name in names:
-        model = str(models / f"{name}.onnx") if name in MODEL_DETECTORS else None
-        chosen = settings.model_copy(update={"detector": name, "detector_model": model})
+        model = models / f"{name}.onnx"
+        if name in MODEL_DETECTORS and not model.is_file():
+            raise ConfigError(
+                f"--models {models}: no {model.name} there: train it with `fraudstream train "
+                f"--detector {name}` (into models/), or point --models at the folder that has it"
+            )
+        found = str(model) if name in MODEL_DETECTORS else None
+        chosen = settings.model_copy(update={"detector": name, "detector_model": found})
         detectors.append(settings_detector(chosen))
     return detectors
 

@@ -17,6 +17,7 @@ import pyarrow as pa
 from detection.detectors import Detector, load_detector
 from fraudstream import kafka, lake, metrics
 from fraudstream.config import ConfigError, Settings
+from fraudstream.source import require_local_file
 from fraudstream.stopping import StopFlag
 from fraudstream.topology import topology
 from producer.checkpoint import Counts
@@ -46,7 +47,9 @@ def release_arrow_memory_promptly() -> None:
 
 
 def producer_run(settings: Settings, options: RunOptions, stop: StopFlag) -> ProducerRun:
-    """A producer run, its detector loaded and its topics checked (it checks its schemas)."""
+    """A producer run, its source file, detector and topics checked, in that order: what
+    is cheap to check first (it checks its schemas)."""
+    require_local_file(options.source)
     detector = settings_detector(settings)
     declared = topology(settings)
     needed = (declared.fraud, declared.non_fraud, declared.rejected, declared.checkpoints)

@@ -54,7 +54,7 @@ def test_the_migration_makes_exactly_the_declared_table(engine: Engine) -> None:
 
 def test_an_unmigrated_database_is_refused_with_the_fix(tmp_path: Path) -> None:
     engine = cases.cases_engine(f"sqlite:///{tmp_path / 'empty.sqlite3'}")
-    with pytest.raises(MissingResourceError, match=r"fraud_cases.*fraudstream setup"):
+    with pytest.raises(MissingResourceError, match=r"fraud_cases.*fraudstream migrate"):
         cases.require_current(engine)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,48 @@ def test_a_file_that_cannot_be_written_is_one_line(
     assert main(["generate", "--rows", "1", "-o", str(tmp_path / "taken" / "x.csv")]) == 1
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("fraudstream: ")
+
+
+def _one_line(capsys: pytest.CaptureFixture[str]) -> str:
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fraudstream: "), lines
+    return lines[0]
+
+
+@pytest.fixture
+def nothing_running(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No server answers: what is cheap to check must be said before any is asked."""
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+    monkeypatch.setenv("SCHEMA_REGISTRY_URL", "http://127.0.0.1:1")
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:1")
+    monkeypatch.setenv("CASES_DATABASE_URL", f"sqlite:///{tmp_path / 'new.sqlite3'}")
+    monkeypatch.delenv("CONFIRMATION_TOKEN_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env file
+    (tmp_path / "x.csv").write_text("step,type,amount\n")
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["produce", "/no/such.csv"], "no such file: /no/such.csv"),
+        (["confirmation-service"], "CONFIRMATION_TOKEN_KEY: set it to"),
+        (["cases"], "run `fraudstream migrate`"),
+        (["evaluate", "x.csv", "--detector", "gbm", "--models", "empty"], "--models empty"),
+        (["report"], "is the emulator running"),
+    ],
+)
+@pytest.mark.usefixtures("nothing_running")
+def test_the_first_message_names_the_cause_and_the_fix_at_once(
+    argv: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    started = time.monotonic()
+    assert main(argv) != 0
+    line = _one_line(capsys)
+    assert says in line and len(line) < 300, line
+    assert time.monotonic() - started < 15  # not a wait for a server first
+
+
+def test_a_number_may_be_written_as_people_write_it(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["generate", "--rows", "10k", "-o", "x.csv"])
+    assert "such as 10000 or 10_000, got '10k'" in capsys.readouterr().err

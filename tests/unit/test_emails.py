@@ -170,6 +170,17 @@ def test_non_ascii_headers_are_encoded_and_line_breaks_refused() -> None:
         _email("transaction_notification", subject="Hi\r\nBcc: e@x.org")
 
 
+@pytest.mark.parametrize("name", ["Banque Société", "Zoë's bank", "Bank & Co"])
+def test_a_display_name_of_any_script_leaves_the_address_readable(name: str) -> None:
+    letterhead = Letterhead(f"{name} <alerts@bank.example>", BRAND, f"{name} <help@bank.example>")
+    message = _email("transaction_notification", letterhead)
+    assert message.data.isascii()
+    parsed = _parsed(message)
+    for header, address in (("From", "alerts@bank.example"), ("Reply-To", "help@bank.example")):
+        assert parsed[header].addresses[0].addr_spec == address
+        assert parsed[header].addresses[0].display_name == name
+
+
 def test_bodies_survive_the_wire_whatever_they_hold() -> None:
     awkward = "Zoë = 100% " + "long " * 40 + "end\t "
     message = _email("transaction_notification", customer=awkward)

@@ -54,7 +54,7 @@ class _MissingBucket:
     def __init__(self) -> None:
         self.client = self
 
-    def list_blobs(self, _bucket: Any, prefix: str | None, max_results: int) -> list[Any]:
+    def list_blobs(self, _bucket: Any, **_options: Any) -> list[Any]:
         raise google_errors.NotFound("no such bucket")  # type: ignore[no-untyped-call]
 
 
