@@ -27,10 +27,10 @@ from fraudstream.addresses import check_address
 from fraudstream.branding import Brand
 from fraudstream.tokens import Payment
 
+# The repository's email_templates/, which the package holds as
+# fraudstream/email_templates (a link to it here, a copy in the wheel).
 TEMPLATE_DIR = Path(
-    os.environ.get(
-        "FRAUDSTREAM_TEMPLATE_DIR", Path(__file__).resolve().parent.parent / "email_templates"
-    )
+    os.environ.get("FRAUDSTREAM_TEMPLATE_DIR", Path(__file__).parent / "email_templates")
 )
 KINDS = {
     "CASH_IN": "cash deposit", "CASH_OUT": "cash withdrawal", "DEBIT": "debit",

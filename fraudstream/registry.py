@@ -21,11 +21,10 @@ from pydantic import SecretStr
 from fraudstream.avro_codec import NotAvroSchemaError
 from fraudstream.errors import MissingResourceError, PermanentError, TransientError
 
-# The Avro contracts live in the repository's schemas/ folder; an installed
-# copy (the Docker image) says where they are with FRAUDSTREAM_SCHEMA_DIR.
-SCHEMA_DIR = Path(
-    os.environ.get("FRAUDSTREAM_SCHEMA_DIR", Path(__file__).resolve().parent.parent / "schemas")
-)
+# The Avro contracts live in the repository's schemas/ folder; the package holds
+# them as fraudstream/schemas (a link to it here, a copy in the wheel), so an
+# installed copy finds them too. FRAUDSTREAM_SCHEMA_DIR points elsewhere.
+SCHEMA_DIR = Path(os.environ.get("FRAUDSTREAM_SCHEMA_DIR", Path(__file__).parent / "schemas"))
 
 # Schemas are registered once, by provisioning, never by a serializer in passing.
 # The serializer looks its schema up in normalised form: Apicurio compares

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import fnmatch
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,9 @@ from devstack.layout import (
 )
 from fraudstream.config import Settings
 
-COMPOSE_FILE = Path(__file__).resolve().parents[2] / "docker" / "compose.yaml"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = REPO_ROOT / "docker" / "compose.yaml"
+APP_IMAGE = "fraudstream:local"
 KAFKA_UI_PORT = 9080
 
 
@@ -96,8 +100,8 @@ def test_brokers_form_one_kraft_cluster(services: dict[str, Any]) -> None:
 def test_app_services_use_the_pipeline_variable_names(services: dict[str, Any]) -> None:
     known = {name.upper() for name in Settings.model_fields} | {"STORAGE_EMULATOR_HOST"}
     defaults = Settings.model_construct()
-    apps = {name: s for name, s in services.items() if "build" in s}
-    assert apps, "no application service is built from docker/Dockerfile"
+    apps = _apps(services)
+    assert apps, "no application service runs the image docker/Dockerfile builds"
     for name, service in apps.items():
         environment = service["environment"]
         assert set(environment) <= known, f"{name}: unknown {set(environment) - known}"
@@ -112,13 +116,52 @@ def test_every_image_is_pinned(services: dict[str, Any]) -> None:
             assert ":" in image and not image.endswith(":latest"), f"{name}: {image}"
 
 
-def test_the_image_carries_the_code_and_the_schemas() -> None:
+def _apps(services: dict[str, Any]) -> dict[str, Any]:
+    return {name: s for name, s in services.items() if s.get("image") == APP_IMAGE}
+
+
+def test_the_image_is_the_locked_packages_and_a_wheel_of_the_tree() -> None:
     dockerfile = (COMPOSE_FILE.parent / "Dockerfile").read_text()
-    for folder in ("fraudstream", "producer", "consumers", "wiring", "schemas", "email_templates"):
-        assert f"COPY {folder} ./{folder}" in dockerfile
-    assert "FRAUDSTREAM_SCHEMA_DIR=/app/schemas" in dockerfile
-    assert "FRAUDSTREAM_TEMPLATE_DIR=/app/email_templates" in dockerfile
+    assert "pip install --require-hashes --requirement /tmp/requirements.lock" in dockerfile
+    assert "COPY . /tmp/src" in dockerfile and "pip install --no-deps /tmp/src" in dockerfile
     assert "USER fraudstream" in dockerfile
+
+
+def test_the_build_context_keeps_what_the_wheel_is_made_of() -> None:
+    """Every package pyproject.toml installs, the files the wheel reads, and what the
+    packages link to (the schemas, the templates) pass .dockerignore; the rest stays out."""
+    ignored = [line.strip() for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")]  # fmt: skip
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    packages = {pattern.rstrip("*") for pattern in
+                project["tool"]["setuptools"]["packages"]["find"]["include"]}  # fmt: skip
+    needed = {*packages, "schemas", "email_templates", "pyproject.toml", "README.md",
+              "LICENSE", "requirements.lock"}  # fmt: skip
+    for entry in sorted(needed):
+        assert (REPO_ROOT / entry).exists(), entry
+        assert not [p for p in ignored if fnmatch.fnmatch(entry, p)], f"{entry} is ignored"
+    for heavy in (".venv", ".devstack", ".git", "build", "tests"):
+        assert any(fnmatch.fnmatch(heavy, p) for p in ignored), f"{heavy} is sent to the engine"
+
+
+def test_one_image_for_every_pipeline_service_built_once(services: dict[str, Any]) -> None:
+    apps = _apps(services)
+    assert set(apps) == {"setup", "producer", "non-fraud-consumer", "fraud-consumer",
+                         "cases-consumer", "confirmation-service"}  # fmt: skip
+    assert [name for name, s in apps.items() if "build" in s] == ["setup"]
+    assert all(s["pull_policy"] == "never" for name, s in apps.items() if name != "setup")
+
+
+def test_each_service_waits_for_what_it_needs_to_be_ready(services: dict[str, Any]) -> None:
+    for name, service in services.items():
+        if service.get("restart") == "unless-stopped" or name.startswith("kafka-"):
+            assert service.get("healthcheck"), f"{name}: a long-running service without one"
+        depends = service.get("depends_on", {})
+        assert isinstance(depends, dict), f"{name}: depends_on without a condition"
+        for needed, how in depends.items():
+            wanted = ("service_completed_successfully" if needed == "setup"
+                      else "service_healthy")  # fmt: skip
+            assert how == {"condition": wanted}, (name, needed, how)
 
 
 def test_the_token_key_must_come_from_the_environment(services: dict[str, Any]) -> None:
