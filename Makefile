@@ -10,6 +10,7 @@ BROKERS ?= 3
 SASL ?=
 CSV ?=
 ROWS ?= 20000
+REPORT ?= build/detectors.md
 TERRAFORM ?= terraform
 STACK_ENV = eval "$$($(PY) -m devstack env)"
 
@@ -45,8 +46,8 @@ cases: stack-up ## show the fraud case table: counts by detector and status, the
 models: install ## train the logreg, iforest and gbm detectors on generated rows into models/
 	for detector in logreg iforest gbm; do $(PY) -m fraudstream train --detector $$detector || exit 1; done
 
-evaluate: models ## measure every detector on the real PaySim sample: docs/detectors.md and its figure
-	$(PY) -m fraudstream evaluate ../shared/data/paysim/paysim_head_2688.csv --all -o docs/detectors.md
+evaluate: models ## measure every detector on the real PaySim sample into build/detectors.md and its figure (REPORT=docs/detectors.md refreshes the published one)
+	$(PY) -m fraudstream evaluate ../shared/data/paysim/paysim_head_2688.csv --all -o $(REPORT)
 
 test: lint infra-lint infra-validate browser postgresql nginx ## lint, then every test; starts the local stack if none is running
 	$(PY) -m pytest

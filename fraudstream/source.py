@@ -113,6 +113,9 @@ class Shard:
         if not 0 <= self.index < self.count:
             raise ValueError(f"shard {self.index}/{self.count}: I/N needs 0 <= I < N")
 
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
     @classmethod
     def parse(cls, text: str) -> Shard:
         """``I/N``, e.g. ``0/3``, ``1/3``, ``2/3``."""

@@ -12,7 +12,7 @@ install_debian_package() {
     else
         return 1
     fi
-    echo "installing Debian's $name $why" >&2
+    echo "installing Debian's $name $why${as_root:+ (through sudo: password-less sudo is allowed here)}" >&2
     export DEBIAN_FRONTEND=noninteractive
     if [ "$stopped" = stopped ] && [ ! -e "$policy" ]; then
         printf '#!/bin/sh\n# no service starts while a package installs\nexit 101\n' |

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import shlex
 import sys
 import time
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from detection.detectors import BUILT_IN, MODEL_DETECTORS
 from fraudstream.config import ConfigError, Settings, load_settings
@@ -49,6 +51,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("fraudstream")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text.replace("_", "").replace(",", ""))
@@ -75,9 +84,43 @@ def _positive_float(text: str) -> float:
     return value
 
 
+SETTINGS_EPILOG = (
+    "Settings come from environment variables, or a .env file in the working folder: "
+    "KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL, LAKE_BUCKET, SMTP_HOST, "
+    "CONFIRMATION_TOKEN_KEY and the others the README's Configuration section lists. "
+    'eval "$(python -m devstack env)" points them at the local stack.'
+)
+
+
+class _ShowsDefaults(argparse.HelpFormatter):
+    """Help that gives each option's default, where it has one worth saying."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if default in (None, False, argparse.SUPPRESS) or "default" in text or not text:
+            return text
+        return f"{text} (default: {default})"
+
+
+class _CommandParser(argparse.ArgumentParser):
+    """Each command's parser: its defaults shown, the settings' epilog."""
+
+    def __init__(self, **options: Any) -> None:
+        options.setdefault("formatter_class", _ShowsDefaults)
+        options.setdefault("epilog", SETTINGS_EPILOG)
+        super().__init__(**options)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fraudstream", description=__doc__.splitlines()[0])
-    subcommands = parser.add_subparsers(required=True, metavar="COMMAND")
+    parser = argparse.ArgumentParser(
+        prog="fraudstream", description="The command line of the fraudstream pipeline.",
+        epilog=SETTINGS_EPILOG, formatter_class=_ShowsDefaults,
+    )  # fmt: skip
+    parser.add_argument("--version", action="version", version=f"fraudstream {_version()}")
+    subcommands = parser.add_subparsers(
+        required=True, metavar="COMMAND", parser_class=_CommandParser
+    )
 
     setup = subcommands.add_parser(
         "setup", help="create the topics, schemas and buckets (idempotent)"
@@ -191,7 +234,9 @@ def _detector_commands(subcommands: argparse._SubParsersAction) -> None:  # type
                         dest="detectors", help="every detector")  # fmt: skip
     evaluate.add_argument("--models", type=Path, default=Path("models"),
                           help="where the trained models are (NAME.onnx)")  # fmt: skip
-    evaluate.add_argument("-o", "--report", type=Path, default=Path("build/detectors.md"))
+    evaluate.add_argument("-o", "--output", "--report", dest="report", type=Path,
+                          default=Path("build/detectors.md"),
+                          help="the Markdown report; its figure goes beside it")  # fmt: skip
     evaluate.set_defaults(handler=_evaluate)
 
 

@@ -44,9 +44,7 @@ write_environment() {
   settings=$(metadata fraudstream-settings)
   secrets=$(metadata fraudstream-secrets)
   install -d -m 0750 "$CONFIG_DIR"
-  lines="$settings
-FRAUDSTREAM_SCHEMA_DIR=$HOME_DIR/current/src/schemas
-FRAUDSTREAM_TEMPLATE_DIR=$HOME_DIR/current/src/email_templates"
+  lines=$settings
   for pair in $secrets; do
     lines="$lines
 ${pair%%=*}=$(secret "${pair#*=}")"

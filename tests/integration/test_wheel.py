@@ -4,6 +4,7 @@ the commands that need no server and finds its schemas, templates and license by
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -22,8 +23,10 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh virtualenv holding the wheel alone; its dependencies come from this test's
     environment through a path file, so nothing of the checkout is importable."""
     work = tmp_path_factory.mktemp("wheel")
+    _forget_earlier_builds()
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
                     "--wheel-dir", str(work / "dist"), str(REPO_ROOT)], check=True)  # fmt: skip
+    _forget_earlier_builds()
     wheel = next((work / "dist").glob("fraudstream-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "fraudstream/schemas/transaction.avsc" in names
@@ -40,6 +43,13 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ).stdout.strip()  # fmt: skip
     (Path(site) / "dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
     return venv
+
+
+def _forget_earlier_builds() -> None:
+    """setuptools builds in the tree's build/lib and keeps it: a file deleted since would
+    still go into the next wheel."""
+    for stale in [REPO_ROOT / "build" / "lib", *(REPO_ROOT / "build").glob("bdist.*")]:
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def _run(venv: Path, cwd: Path, *argv: str) -> str:

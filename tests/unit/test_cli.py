@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from wiring.cli import main
+from wiring.cli import _parser, main
 
 
 @pytest.mark.parametrize(
@@ -84,3 +84,26 @@ def test_a_number_may_be_written_as_people_write_it(capsys: pytest.CaptureFixtur
     with pytest.raises(SystemExit):
         main(["generate", "--rows", "10k", "-o", "x.csv"])
     assert "such as 10000 or 10_000, got '10k'" in capsys.readouterr().err
+
+
+def test_the_help_says_the_version_the_defaults_and_where_settings_come_from(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.startswith("fraudstream ")
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "-o REPORT, --output REPORT" in shown and "(default: build/detectors.md)" in shown
+    assert "KAFKA_BOOTSTRAP_SERVERS" in shown and "``" not in shown
+    with pytest.raises(SystemExit):
+        main(["produce", "--help"])
+    assert "(default: 0/1)" in " ".join(capsys.readouterr().out.split())
+
+
+def test_o_means_the_file_written_in_every_command() -> None:
+    parser = _parser()
+    for argv in (["generate", "--rows", "9", "-o", "f"], ["train", "--detector", "gbm", "-o", "f"]):
+        assert parser.parse_args(argv).output == Path("f")
+    assert parser.parse_args(["evaluate", "x.csv", "--all", "-o", "f"]).report == Path("f")
