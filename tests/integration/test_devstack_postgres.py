@@ -38,18 +38,22 @@ def test_root_starts_postgresql_from_a_folder_only_it_may_enter(
         assert not kept.is_relative_to(private)  # where the postgres user can reach it
         url = (f"host={HOST} port={port} dbname=postgres user={POSTGRES_USER} "
                f"password={devstack.database_password()}")  # fmt: skip
-        for _ in range(100):
-            try:
-                with psycopg.connect(url, connect_timeout=2) as connection:
-                    assert connection.execute("select 1").fetchone() == (1,)
-                break
-            except psycopg.OperationalError:
-                if process.running_pid(run_dir(), "postgresql") is None:
-                    raise
-                time.sleep(0.2)
-        else:
-            raise AssertionError("PostgreSQL did not answer")
+        _wait_until_it_answers(url)
     finally:
         process.stop(run_dir(), "postgresql")
         devstack.down(log=lambda _line: None, keep_logs=False)
     assert not kept.exists() and not kept.parent.exists()
+
+
+def _wait_until_it_answers(url: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with psycopg.connect(url, connect_timeout=2) as connection:
+                assert connection.execute("select 1").fetchone() == (1,)
+            return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                log = (run_dir() / "logs" / "postgresql.log").read_text()[-2000:]
+                raise AssertionError(f"PostgreSQL did not answer:\n{log}") from None
+            time.sleep(0.2)
