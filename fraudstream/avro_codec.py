@@ -167,7 +167,8 @@ class RecordDecoder:
     ) -> None:
         self._fetch_schema = fetch_schema
         self._reader = None if reader_schema is None else _parse(reader_schema)
-        self._schemas: dict[int, tuple[Any, Any] | DecodeError] = {}
+        # By id: the writer and reader schemas, or why the writer schema cannot serve.
+        self._schemas: dict[int, tuple[Any, Any] | str] = {}
 
     def decode(self, value: bytes | None) -> dict[str, Any]:
         if value is None or len(value) < 5:
@@ -192,7 +193,8 @@ class RecordDecoder:
 
     def _schema(self, schema_id: int) -> tuple[Any, Any]:
         """The writer schema of ``schema_id`` and the reader schema to resolve it to (None
-        when they are the same). A schema that cannot serve is remembered as its error."""
+        when they are the same). A schema that cannot serve is remembered by its reason,
+        and each message under it gets a DecodeError of its own."""
         if schema_id not in self._schemas:
             try:
                 text = self._fetch_schema(schema_id)
@@ -202,17 +204,17 @@ class RecordDecoder:
                 raise DecodeError(f"schema id {schema_id} is unknown to the registry") from error
             self._schemas[schema_id] = self._prepared(schema_id, text)
         prepared = self._schemas[schema_id]
-        if isinstance(prepared, DecodeError):
-            raise prepared
+        if isinstance(prepared, str):
+            raise DecodeError(prepared)
         return prepared
 
-    def _prepared(self, schema_id: int, text: str) -> tuple[Any, Any] | DecodeError:
+    def _prepared(self, schema_id: int, text: str) -> tuple[Any, Any] | str:
         try:
             writer = _parse(text)
             check_bounded(writer)
         except Exception as error:  # json's, fastavro's and ours: the schema cannot serve
-            return DecodeError(f"schema id {schema_id} cannot be read: {type(error).__name__}: "
-                               f"{str(error)[:200]}")  # fmt: skip
+            return (f"schema id {schema_id} cannot be read: {type(error).__name__}: "
+                    f"{str(error)[:200]}")  # fmt: skip
         if self._reader is None or _same(writer, self._reader):
             return writer, None
         return writer, self._reader

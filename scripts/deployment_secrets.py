@@ -79,7 +79,12 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(args.rotate) - set(secret_names())
     if unknown:
         parser.error(f"no secret named {', '.join(sorted(unknown))}: --list names them")
-    existing = json.loads(args.output.read_text()) if args.output.is_file() else {}
+    try:
+        existing = json.loads(args.output.read_text()) if args.output.is_file() else {}
+    except (ValueError, OSError) as error:
+        parser.error(f"{args.output} cannot be read as JSON ({error}): mend or move it")
+    if not isinstance(existing, dict):
+        parser.error(f"{args.output} holds no JSON object: mend or move it")
     write_private(args.output, drawn(existing, set(args.rotate)))
     made = "rotated " + ", ".join(args.rotate) if args.rotate else "every secret present"
     print(f"{args.output}: {made}")

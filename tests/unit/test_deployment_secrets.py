@@ -125,3 +125,15 @@ def test_terraform_accepts_what_the_script_draws_and_refuses_placeholders(
     assert all(accepted(value) for key, value in drawn.items() if key.split(".")[0] == name)
     for refused in [*OLD_EXAMPLE_SECRETS, "x" * 20, "Change-Me-" + "A" * 40]:
         assert not accepted(refused), refused
+
+
+def test_a_secrets_file_that_is_not_json_is_one_line_and_kept(
+    script: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "secrets.auto.tfvars.json"
+    path.write_text("confirmation_token_key = 'hand-written HCL'\n")
+    with pytest.raises(SystemExit) as refused:
+        script.main(["--output", str(path)])
+    assert refused.value.code == 2
+    assert "cannot be read as JSON" in capsys.readouterr().err
+    assert path.read_text().startswith("confirmation_token_key")  # nothing overwritten

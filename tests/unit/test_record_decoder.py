@@ -140,3 +140,13 @@ def test_a_string_longer_than_the_message_is_a_decode_error() -> None:
     decoder = RecordDecoder(_registry({1: ANSWER}), ANSWER)
     with pytest.raises(DecodeError, match="corrupt"):
         decoder.decode(wire_header(1) + _zigzag(2**40) + b"abc")
+
+
+def test_each_message_under_a_bad_schema_gets_an_error_of_its_own() -> None:
+    decoder = RecordDecoder(_registry({3: "not json"}), ANSWER)
+    errors = []
+    for _ in range(3):
+        with pytest.raises(DecodeError) as refused:
+            decoder.decode(wire_header(3) + b"\x00")
+        errors.append(refused.value)
+    assert len({id(error) for error in errors}) == 3  # no traceback grows on a shared one
