@@ -33,8 +33,10 @@ def decode_batch(
     of a new schema id is retried until it answers.
     """
     decoded = Decoded()
+    only = next(iter(decoders.values())) if len(decoders) == 1 else None  # one topic
     for message in batch:
-        value, decoder = message.value(), decoders[str(message.topic())]
+        value = message.value()
+        decoder = only or decoders[str(message.topic())]
         try:
             try:
                 record = decoder.decode(value)

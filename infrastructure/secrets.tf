@@ -4,7 +4,7 @@
 #
 # Each secret is a value of its own, drawn at random by `make secrets`
 # (scripts/deployment_secrets.py) into a git-ignored file, so that one leak
-# unlocks nothing else and each can be rotated alone (README "Secrets").
+# unlocks nothing else and each can be rotated alone (docs/secrets.md).
 # Kafka: one SCRAM principal per service, the administrator, Kafka UI's own
 # principal and its login form. The schema registry: a login that may
 # register schemas (setup's) and one that may only read them (the services').

@@ -303,7 +303,7 @@ variable "customer_email_domain" {
 
 # ---------------------------------------------------------------------------
 # Secrets: `make secrets` draws each at random into secrets.auto.tfvars.json,
-# which Terraform reads by itself and git ignores; README "Secrets" says who
+# which Terraform reads by itself and git ignores; docs/secrets.md says who
 # reads each and how to rotate it. Each is 32 random bytes in base64 (43
 # characters or more); a placeholder is refused.
 

@@ -7,7 +7,7 @@ running it again changes nothing; `--rotate NAME` draws a new one for one
 secret (`kafka_passwords.producer`, `confirmation_token_key`, ...), and
 `--list` names them. The SMTP password is the mail provider's, not drawn
 here: give it as `smtp_password` in infrastructure/terraform.tfvars or as
-TF_VAR_smtp_password. README "Secrets" says who reads each and how to rotate it.
+TF_VAR_smtp_password. docs/secrets.md says who reads each and how to rotate it.
 
     python scripts/deployment_secrets.py [--rotate NAME ...] [--list] [--output PATH]
 """
