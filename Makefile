@@ -12,7 +12,7 @@ CSV ?=
 ROWS ?= 20000
 REPORT ?= build/detectors.md
 TERRAFORM ?= terraform
-STACK_ENV = eval "$$($(PY) -m devstack env)"
+STACK_ENV = eval "$$($(PY) -m fraudstream.devstack env)"
 
 .PHONY: help install demo setup confirmation-service report cases models evaluate test infra-lint infra-validate infra-destroy secrets dist lock unit integration browser postgresql nginx lint bench bench-kafka bench-producer bench-parsing bench-shards bench-consumers stack-up stack-down stack-status
 
@@ -109,10 +109,10 @@ bench-consumers: stack-up ## lake records/s beside consume-and-decode; emails/s 
 	$(STACK_ENV) && $(PY) -m bench.consumers
 
 stack-up: install postgresql ## start Kafka, the registry, the GCS emulator, the mail catcher and PostgreSQL (BROKERS=3|1, SASL=1: logins and ACLs)
-	$(PY) -m devstack up --brokers $(BROKERS) $(if $(filter 1,$(SASL)),--sasl)
+	$(PY) -m fraudstream.devstack up --brokers $(BROKERS) $(if $(filter 1,$(SASL)),--sasl)
 
 stack-status: install ## show the local stack's processes and health
-	$(PY) -m devstack status
+	$(PY) -m fraudstream.devstack status
 
 stack-down: install ## stop the local stack and discard its data
-	$(PY) -m devstack down
+	$(PY) -m fraudstream.devstack down

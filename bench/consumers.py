@@ -53,17 +53,17 @@ from confluent_kafka.admin import AdminClient
 
 from bench.cpu import CpuClocks, stack_brokers
 from bench.fresh import discard_bench_topics, fresh_settings
-from devstack.services import empty_mail_catcher
 from fraudstream.avro_codec import RecordDecoder
 from fraudstream.config import Settings, as_environment, load_settings
+from fraudstream.devstack.services import empty_mail_catcher
 from fraudstream.emails import Email
 from fraudstream.generator import write_csv
 from fraudstream.kafka import consumer_config
+from fraudstream.producer.progress import ProgressLog
+from fraudstream.producer.service import RunOptions
 from fraudstream.registry import schema_fetcher
 from fraudstream.stopping import StopFlag
-from producer.progress import ProgressLog
-from producer.service import RunOptions
-from wiring import factory, producing
+from fraudstream.wiring import factory, producing
 
 # Every record is in the topic before the clock starts, so batches are cut by
 # size, or by this age, not by the default 5 s a quiet stream would wait for.

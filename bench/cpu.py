@@ -14,7 +14,7 @@ import resource
 from dataclasses import dataclass
 from pathlib import Path
 
-from devstack import layout, process
+from fraudstream.devstack import layout, process
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 

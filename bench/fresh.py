@@ -11,7 +11,7 @@ from confluent_kafka.admin import AdminClient
 
 from fraudstream.config import Settings, load_settings
 from fraudstream.kafka import client_config
-from wiring.provision import provision
+from fraudstream.wiring.provision import provision
 
 
 def fresh_settings(**overrides: Any) -> Settings:

@@ -44,17 +44,17 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from bench.cpu import CpuClocks, stack_brokers
 from bench.fresh import discard_bench_topics, fresh_settings, peak_rss_mb
-from detection.detectors import Detector, LabelDetector, ModelDetector
 from fraudstream import kafka, registry
 from fraudstream.config import Settings, load_settings
+from fraudstream.detection.detectors import Detector, LabelDetector, ModelDetector
 from fraudstream.generator import write_csv
+from fraudstream.producer.progress import ProgressLog
+from fraudstream.producer.service import ProducerRun, RunOptions
 from fraudstream.records import to_records
 from fraudstream.source import read_chunks, read_header
 from fraudstream.stopping import StopFlag
 from fraudstream.transactions import HOUR_MS, parse_block
-from producer.progress import ProgressLog
-from producer.service import ProducerRun, RunOptions
-from wiring.producing import release_arrow_memory_promptly
+from fraudstream.wiring.producing import release_arrow_memory_promptly
 
 VARIANTS = ("straightforward", "ceiling", "fraudstream", "fraudstream-logreg", "fraudstream-gbm")
 MODELS = Path("build/bench/models")
@@ -157,7 +157,7 @@ def trained_model(detector: str) -> Path:
     path = MODELS / f"{detector}.onnx"
     if not path.is_file():
         # Here only: scikit-learn and LightGBM would weigh on every variant's peak RSS.
-        from detection.training import train  # noqa: PLC0415
+        from fraudstream.detection.training import train  # noqa: PLC0415
 
         MODELS.mkdir(parents=True, exist_ok=True)
         path.write_bytes(train(detector, rows=TRAINING_ROWS, seed=1))

@@ -21,14 +21,14 @@ import uuid
 from pathlib import Path
 
 from bench.fresh import discard_bench_topics, named_settings, peak_rss_mb
-from detection.detectors import LabelDetector
+from fraudstream.detection.detectors import LabelDetector
 from fraudstream.generator import write_csv
+from fraudstream.producer.progress import ProgressLog
+from fraudstream.producer.service import ProducerRun, RunOptions
 from fraudstream.source import Shard
 from fraudstream.stopping import StopFlag
-from producer.progress import ProgressLog
-from producer.service import ProducerRun, RunOptions
-from wiring.producing import release_arrow_memory_promptly
-from wiring.provision import provision
+from fraudstream.wiring.producing import release_arrow_memory_promptly
+from fraudstream.wiring.provision import provision
 
 PARTITIONS = 6
 

@@ -23,14 +23,20 @@ from typing import Any
 from confluent_kafka import Consumer, Message, Producer
 from sqlalchemy import Engine
 
-from consumers import sinks
-from consumers.decoding import Decoded, decode_batch
-from consumers.retry import Backoff, StopWhileRetryingError, Waiter, pause_in_group, until_done
-from consumers.sinks import DeadLetter
-from consumers.watch import ConsumerWatch
 from fraudstream import cases, kafka, metrics
 from fraudstream.avro_codec import RecordDecoder
 from fraudstream.config import Settings
+from fraudstream.consumers import sinks
+from fraudstream.consumers.decoding import Decoded, decode_batch
+from fraudstream.consumers.retry import (
+    Backoff,
+    StopWhileRetryingError,
+    Waiter,
+    pause_in_group,
+    until_done,
+)
+from fraudstream.consumers.sinks import DeadLetter
+from fraudstream.consumers.watch import ConsumerWatch
 from fraudstream.stopping import StopFlag
 
 log = logging.getLogger("fraudstream.cases")

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, Producer
 from google.cloud import storage
 
-from consumers.mailer import Mailer
 from fraudstream.avro_codec import RecordDecoder
+from fraudstream.consumers.mailer import Mailer
 
 
 @dataclass(frozen=True)

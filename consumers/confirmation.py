@@ -21,8 +21,8 @@ from typing import Any
 
 from flask import Flask, Response, render_template, request
 
-from consumers.answers import AnswerBook, Recorded
 from fraudstream.branding import Brand
+from fraudstream.consumers.answers import AnswerBook, Recorded
 from fraudstream.emails import payment_details, when
 from fraudstream.errors import FraudstreamError
 from fraudstream.tokens import Answer, Confirmation, ExpiredTokenError, InvalidTokenError, verify

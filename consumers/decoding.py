@@ -9,9 +9,9 @@ from typing import Any
 
 from confluent_kafka import Message
 
-from consumers.retry import Waiter, until_done
-from consumers.sinks import DeadLetter
 from fraudstream.avro_codec import DecodeError, RecordDecoder
+from fraudstream.consumers.retry import Waiter, until_done
+from fraudstream.consumers.sinks import DeadLetter
 from fraudstream.registry import RegistryUnavailableError
 
 

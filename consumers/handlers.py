@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Protocol
 
-from consumers.mailer import EmailJob
 from fraudstream.branding import Brand
 from fraudstream.config import Settings, token_key
+from fraudstream.consumers.mailer import EmailJob
 from fraudstream.emails import Letterhead, render, transaction_fields, when
 from fraudstream.tokens import Answer, Confirmation, Payment, sign
 from fraudstream.topology import LakeFolder

@@ -45,18 +45,24 @@ from functools import partial
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
-from consumers import sinks
-from consumers.buffer import BatchBuffer, Partition
-from consumers.clients import ConsumerClients
-from consumers.decoding import Decoded, decode_batch
-from consumers.handlers import Handler
-from consumers.recovery import recover
-from consumers.retry import Backoff, StopWhileRetryingError, Waiter, pause_in_group, until_done
-from consumers.totals import Totals
-from consumers.watch import ConsumerWatch
 from fraudstream import kafka, lake, metrics
 from fraudstream.batches import BatchKey, ndjson_line
 from fraudstream.config import Settings
+from fraudstream.consumers import sinks
+from fraudstream.consumers.buffer import BatchBuffer, Partition
+from fraudstream.consumers.clients import ConsumerClients
+from fraudstream.consumers.decoding import Decoded, decode_batch
+from fraudstream.consumers.handlers import Handler
+from fraudstream.consumers.recovery import recover
+from fraudstream.consumers.retry import (
+    Backoff,
+    StopWhileRetryingError,
+    Waiter,
+    pause_in_group,
+    until_done,
+)
+from fraudstream.consumers.totals import Totals
+from fraudstream.consumers.watch import ConsumerWatch
 from fraudstream.stopping import StopFlag
 from fraudstream.topology import LakeFolder
 

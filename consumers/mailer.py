@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from consumers.retry import Waiter
 from fraudstream.config import Settings
+from fraudstream.consumers.retry import Waiter
 from fraudstream.emails import Email
 from fraudstream.mail import MailError, SmtpSender
 

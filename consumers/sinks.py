@@ -21,12 +21,12 @@ from typing import Any
 from confluent_kafka import Consumer, Message, Producer
 from google.cloud import storage
 
-from consumers.handlers import Handler
-from consumers.mailer import EmailJob, Mailer, refused_entry
-from consumers.retry import Waiter, until_done
 from fraudstream import kafka, lake
 from fraudstream.addresses import AddressError
 from fraudstream.batches import ndjson_line
+from fraudstream.consumers.handlers import Handler
+from fraudstream.consumers.mailer import EmailJob, Mailer, refused_entry
+from fraudstream.consumers.retry import Waiter, until_done
 from fraudstream.errors import TransientError
 
 Partition = tuple[str, int]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from consumers.sinks import EmailOutcome
+from fraudstream.consumers.sinks import EmailOutcome
 
 
 @dataclass

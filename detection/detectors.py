@@ -25,9 +25,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from detection.features import CENT, feature_matrix
-from detection.model import ModelCard, ModelError, OnnxScorer
 from fraudstream.config import ConfigError
+from fraudstream.detection.features import CENT, feature_matrix
+from fraudstream.detection.model import ModelCard, ModelError, OnnxScorer
 
 MODEL_DETECTORS = ("logreg", "iforest", "gbm")
 TRANSFER_LIMIT = 10_000_000.0  # PaySim moves more than this in several transfers

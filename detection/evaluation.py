@@ -19,7 +19,7 @@ import pyarrow as pa
 from matplotlib import pyplot
 from sklearn.metrics import average_precision_score, precision_recall_curve
 
-from detection.detectors import Detector
+from fraudstream.detection.detectors import Detector
 from fraudstream.source import read_chunks, read_header
 from fraudstream.transactions import TYPES, check_header, parse_block
 

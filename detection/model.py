@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from detection.features import FEATURES
+from fraudstream.detection.features import FEATURES
 
 CARD_KEY = "fraudstream"
 

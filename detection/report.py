@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from detection.evaluation import (
+from fraudstream.detection.evaluation import (
     GOAL_PRECISION,
     GOAL_RECALL,
     LOOKS,

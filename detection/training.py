@@ -25,8 +25,8 @@ from sklearn.metrics import precision_recall_curve
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from detection.features import FEATURES, feature_matrix
-from detection.model import CARD_KEY, ModelCard, OnnxScorer
+from fraudstream.detection.features import FEATURES, feature_matrix
+from fraudstream.detection.model import CARD_KEY, ModelCard, OnnxScorer
 from fraudstream.generator import FRAUD_SHARE, csv_days
 from fraudstream.transactions import Block, parse_block
 

@@ -1,3 +1,3 @@
-from devstack.cli import main
+from fraudstream.devstack.cli import main
 
 raise SystemExit(main())

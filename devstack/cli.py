@@ -1,4 +1,4 @@
-"""``python -m devstack up|status|env|down``: the native local stack from the shell."""
+"""``python -m fraudstream.devstack up|status|env|down``: the native local stack from the shell."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import argparse
 import shlex
 import sys
 
-from devstack import health, stack
-from devstack.install import InstallError
-from devstack.layout import Topology, run_dir
+from fraudstream.devstack import health, stack
+from fraudstream.devstack.install import InstallError
+from fraudstream.devstack.layout import Topology, run_dir
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="devstack", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m fraudstream.devstack", description=__doc__)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     up = commands.add_parser(
@@ -73,7 +73,8 @@ def _up(args: argparse.Namespace) -> int:
     topology = Topology(brokers=args.brokers, sasl=args.sasl)
     stack.up(topology, log=lambda message: print(message, file=sys.stderr))
     print(
-        'the stack is up; point the pipeline at it with: eval "$(python -m devstack env)"',
+        "the stack is up; point the pipeline at it with:"
+        ' eval "$(python -m fraudstream.devstack env)"',
         file=sys.stderr,
     )
     return 0
@@ -101,7 +102,7 @@ def _env(_args: argparse.Namespace) -> int:
     topology = stack.current_topology()
     if topology is None:
         print(
-            "devstack: the stack is not running; start it with 'python -m devstack up'",
+            "devstack: the stack is not running; start it with 'python -m fraudstream.devstack up'",
             file=sys.stderr,
         )
         return 1

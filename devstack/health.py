@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 import psycopg
 from confluent_kafka.admin import AdminClient
 
-from devstack.layout import (
+from fraudstream.devstack.layout import (
     GCS_PORT,
     HOST,
     MAIL_API_PORT,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from devstack import versions
+from fraudstream.devstack import versions
 
 
 class InstallError(RuntimeError):
@@ -220,7 +220,7 @@ def _npm_package(cache: Path, name: str, version: str, what: str) -> Path:
 def _resource_file(cache: Path, name: str) -> Path:
     """Copy a packaged resource into the cache so external tools can read it by path."""
     target = cache / "resources" / name
-    content = resources.files("devstack").joinpath("resources", name).read_bytes()
+    content = resources.files("fraudstream.devstack").joinpath("resources", name).read_bytes()
     if not target.exists() or target.read_bytes() != content:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content)

@@ -8,8 +8,8 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from devstack.install import Installed
-from devstack.layout import (
+from fraudstream.devstack.install import Installed
+from fraudstream.devstack.layout import (
     GCS_PORT,
     HOST,
     MAIL_API_PORT,
@@ -20,7 +20,7 @@ from devstack.layout import (
     SMTP_PORT,
     Topology,
 )
-from devstack.process import Service
+from fraudstream.devstack.process import Service
 
 KAFKA_HEAP = "512m"
 REGISTRY_HEAP = "512m"

@@ -17,9 +17,9 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from devstack import health, process, services
-from devstack.install import Installed, ensure_installed
-from devstack.layout import (
+from fraudstream.devstack import health, process, services
+from fraudstream.devstack.install import Installed, ensure_installed
+from fraudstream.devstack.layout import (
     GCS_PORT,
     HOST,
     MAIL_API_PORT,
@@ -101,7 +101,8 @@ def up(topology: Topology, log: Log = print) -> dict[str, float]:
         if running != topology:
             raise StackError(
                 f"the stack already runs with {running.brokers} broker(s)"
-                f"{' and SASL' if running.sasl else ''}; run 'python -m devstack down' first"
+                f"{' and SASL' if running.sasl else ''};"
+                " run 'python -m fraudstream.devstack down' first"
             )
         log("the stack is already running")
         return _wait_healthy(topology, log)

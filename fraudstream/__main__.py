@@ -5,6 +5,6 @@ the composition root (``wiring``), above the services, and this only hands
 over to it. No module of the core imports this one.
 """
 
-from wiring.cli import main
+from fraudstream.wiring.cli import main
 
 raise SystemExit(main())

@@ -9,7 +9,7 @@ from typing import NoReturn, Protocol
 
 from tqdm import tqdm
 
-from producer.checkpoint import Counts
+from fraudstream.producer.checkpoint import Counts
 
 log = logging.getLogger("fraudstream.producer")
 

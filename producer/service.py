@@ -22,14 +22,16 @@ from typing import BinaryIO
 import numpy as np
 import pyarrow as pa
 
-from detection.detectors import Assessment, Detector
 from fraudstream import metrics, registry
 from fraudstream.ahead import one_ahead
 from fraudstream.avro_codec import RecordEncoder, wire_header
 from fraudstream.config import Settings
+from fraudstream.detection.detectors import Assessment, Detector
 from fraudstream.errors import PermanentError
 from fraudstream.kafka import DeliveryError
 from fraudstream.kafka_transactions import TransactionalProducer, TransactionFailedError
+from fraudstream.producer.checkpoint import Checkpoint, Counts, load_checkpoint
+from fraudstream.producer.progress import Progress
 from fraudstream.records import EmailDirectory, to_records, with_detection
 from fraudstream.source import (
     WHOLE_FILE,
@@ -44,8 +46,6 @@ from fraudstream.source import (
 from fraudstream.stopping import StopFlag
 from fraudstream.topology import TRANSACTIONAL_ID_PREFIX, topology
 from fraudstream.transactions import Block, Rejected, check_header, parse_block
-from producer.checkpoint import Checkpoint, Counts, load_checkpoint
-from producer.progress import Progress
 
 log = logging.getLogger("fraudstream.producer")
 

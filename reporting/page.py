@@ -14,7 +14,7 @@ from matplotlib.axes import Axes
 from matplotlib.dates import date2num
 from matplotlib.figure import Figure
 
-from reporting.facts import Facts
+from fraudstream.reporting.facts import Facts
 
 Draw = Callable[[Axes], None]
 
@@ -22,7 +22,7 @@ Draw = Callable[[Axes], None]
 def write_report(facts: Facts, path: Path) -> Path:
     """Write the page to ``path``; returns it."""
     environment = Environment(
-        loader=PackageLoader("reporting", "templates"), autoescape=select_autoescape()
+        loader=PackageLoader("fraudstream.reporting", "templates"), autoescape=select_autoescape()
     )
     page = environment.get_template("report.html.j2").render(
         facts=facts, written_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),

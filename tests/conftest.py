@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from detection.training import train
+from fraudstream.detection.training import train
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PAYSIM_DIR = REPO_ROOT.parent / "shared" / "data" / "paysim"

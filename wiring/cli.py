@@ -21,14 +21,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from detection.detectors import BUILT_IN, MODEL_DETECTORS
 from fraudstream.config import ConfigError, Settings, load_settings
+from fraudstream.detection.detectors import BUILT_IN, MODEL_DETECTORS
 from fraudstream.errors import FraudstreamError
 from fraudstream.generator import write_csv
 from fraudstream.logs import configure_logging
+from fraudstream.producer.service import RunOptions
 from fraudstream.source import WHOLE_FILE, Shard
-from producer.service import RunOptions
-from wiring import members, producing
+from fraudstream.wiring import members, producing
 
 CONSUMER_KINDS = ("non-fraud", "fraud", "cases")
 TRAINING_ROWS = 2_000_000
@@ -88,7 +88,7 @@ SETTINGS_EPILOG = (
     "Settings come from environment variables, or a .env file in the working folder: "
     "KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL, LAKE_BUCKET, SMTP_HOST, "
     "CONFIRMATION_TOKEN_KEY and the others the README's Configuration section lists. "
-    'eval "$(python -m devstack env)" points them at the local stack.'
+    'eval "$(python -m fraudstream.devstack env)" points them at the local stack.'
 )
 
 
@@ -247,14 +247,14 @@ def _settings() -> Settings:
 
 
 def _setup(args: argparse.Namespace) -> int:
-    from wiring.provision import provision
+    from fraudstream.wiring.provision import provision
 
     provision(_settings(), say=print, buckets=args.buckets, database=args.database)
     return 0
 
 
 def _migrate(_args: argparse.Namespace) -> int:
-    from wiring.provision import migrate_cases
+    from fraudstream.wiring.provision import migrate_cases
 
     migrate_cases(_settings(), say=print)
     return 0
@@ -274,19 +274,19 @@ def _consume(args: argparse.Namespace) -> int:
         member += [] if args.send_emails else ["--no-emails"]
         environment = members.member_environment(settings.metrics_port)
         return members.run_members(member, args.processes, environment)
-    from wiring import commands
+    from fraudstream.wiring import commands
 
     return commands.consume(settings, args.kind, args.idle_exit, args.send_emails)
 
 
 def _confirmation_service(_args: argparse.Namespace) -> int:
-    from wiring import commands
+    from fraudstream.wiring import commands
 
     return commands.serve_confirmations(_settings())
 
 
 def _show_cases(args: argparse.Namespace) -> int:
-    from wiring import commands
+    from fraudstream.wiring import commands
 
     return commands.show_cases(_settings(), args.limit)
 
@@ -300,7 +300,7 @@ def _generate(args: argparse.Namespace) -> int:
 def _detecting() -> ModuleType:
     """``wiring.detecting``, imported only here: it needs the ``train`` extra."""
     try:
-        return importlib.import_module("wiring.detecting")
+        return importlib.import_module("fraudstream.wiring.detecting")
     except ImportError as error:
         raise ConfigError(
             f"training and evaluating need the 'train' extra ({error.name} is missing): "
@@ -311,8 +311,8 @@ def _detecting() -> ModuleType:
 def _write_report(settings: Settings, output: Path) -> int:
     """Gather the facts and write the page (matplotlib, from the ``report`` extra)."""
     try:
-        facts = importlib.import_module("reporting.facts")
-        page = importlib.import_module("reporting.page")
+        facts = importlib.import_module("fraudstream.reporting.facts")
+        page = importlib.import_module("fraudstream.reporting.page")
     except ImportError as error:
         raise ConfigError(
             f"the report needs the 'report' extra ({error.name} is missing): "
@@ -331,7 +331,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     if args.from_cases:
-        from wiring import commands
+        from fraudstream.wiring import commands
 
         return commands.answered_precision(_settings())
     if args.csv is None or not args.detectors:
@@ -348,8 +348,8 @@ def _demo(args: argparse.Namespace) -> int:
     settings = _settings()
     if args.csv is not None and not args.csv.is_file():
         raise ConfigError(f"no such CSV file: {args.csv}")
-    from wiring import commands, demo
-    from wiring.provision import provision
+    from fraudstream.wiring import commands, demo
+    from fraudstream.wiring.provision import provision
 
     provision(settings, say=print)
     csv_path = args.csv or demo.generated_csv(args.rows, say=print)

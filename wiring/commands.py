@@ -9,12 +9,12 @@ import threading
 import waitress
 from sqlalchemy import Engine
 
-from consumers.answers import republish
-from consumers.confirmation import MAX_REQUEST_BYTES
 from fraudstream import cases, metrics
 from fraudstream.config import Settings, token_key
+from fraudstream.consumers.answers import republish
+from fraudstream.consumers.confirmation import MAX_REQUEST_BYTES
 from fraudstream.stopping import StopFlag
-from wiring import factory
+from fraudstream.wiring import factory
 
 log = logging.getLogger("fraudstream")
 REPUBLISH_SECONDS = 60

@@ -59,7 +59,15 @@ def run_consumers(idle_exit: float, say: Say, logs: Path = DEMO_DIR / "logs") ->
     started = {}
     for kind in ("non-fraud", "fraud", "cases"):
         log = logs / f"{kind}-consumer.log"
-        command = [sys.executable, "-m", "wiring", "consume", kind, "--idle-exit", str(idle_exit)]
+        command = [
+            sys.executable,
+            "-m",
+            "fraudstream",
+            "consume",
+            kind,
+            "--idle-exit",
+            str(idle_exit),
+        ]
         environment = {**os.environ, "LOG_FORMAT": "json", "METRICS_PORT": str(METRICS_PORTS[kind])}
         with log.open("wb") as log_file:
             started[kind] = (subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log_file,

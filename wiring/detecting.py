@@ -11,11 +11,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from detection import evaluation, training
-from detection import report as markdown
-from detection.detectors import BUILT_IN, MODEL_DETECTORS, RULES, Detector, ModelDetector
 from fraudstream.config import ConfigError, Settings
-from wiring.producing import settings_detector
+from fraudstream.detection import evaluation, training
+from fraudstream.detection import report as markdown
+from fraudstream.detection.detectors import (
+    BUILT_IN,
+    MODEL_DETECTORS,
+    RULES,
+    Detector,
+    ModelDetector,
+)
+from fraudstream.wiring.producing import settings_detector
 
 REPORT_FIGURE_SUFFIX = "-pr.png"
 

@@ -8,17 +8,17 @@ from confluent_kafka import Consumer, Producer
 from flask import Flask
 from sqlalchemy import Engine
 
-from consumers.answers import AnswerBook, AnswerPublisher
-from consumers.cases import CaseConsumer
-from consumers.clients import ConsumerClients
-from consumers.confirmation import create_app
-from consumers.handlers import AskCustomer, Handler, NotifyCustomer
-from consumers.loop import BatchConsumer
-from consumers.mailer import Mailer
 from fraudstream import cases, kafka, lake, registry
 from fraudstream.avro_codec import RecordDecoder
 from fraudstream.branding import Brand
 from fraudstream.config import Settings, token_key
+from fraudstream.consumers.answers import AnswerBook, AnswerPublisher
+from fraudstream.consumers.cases import CaseConsumer
+from fraudstream.consumers.clients import ConsumerClients
+from fraudstream.consumers.confirmation import create_app
+from fraudstream.consumers.handlers import AskCustomer, Handler, NotifyCustomer
+from fraudstream.consumers.loop import BatchConsumer
+from fraudstream.consumers.mailer import Mailer
 from fraudstream.stopping import StopFlag
 from fraudstream.topology import STORAGE_PREFIX, topology
 

@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from detection.detectors import Detector, load_detector
 from fraudstream import kafka, lake, metrics
 from fraudstream.config import ConfigError, Settings
+from fraudstream.detection.detectors import Detector, load_detector
+from fraudstream.producer.checkpoint import Counts
+from fraudstream.producer.progress import progress_for_stderr
+from fraudstream.producer.service import ProducerRun, RunOptions, Summary
 from fraudstream.source import require_local_file
 from fraudstream.stopping import StopFlag
 from fraudstream.topology import topology
-from producer.checkpoint import Counts
-from producer.progress import progress_for_stderr
-from producer.service import ProducerRun, RunOptions, Summary
 
 log = logging.getLogger("fraudstream")
 

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from waitress.server import create_server
 
 from fraudstream.config import Settings
-from wiring.factory import confirmation_app
+from fraudstream.wiring.factory import confirmation_app
 
 
 @contextmanager

@@ -27,17 +27,17 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from playwright.sync_api import Browser, sync_playwright
 
-from devstack import health, process
-from devstack import stack as devstack
-from devstack.install import ensure_installed
-from devstack.layout import HOST, REPO_ROOT, Topology, cache_dir
-from devstack.services import empty_mail_catcher
 from fraudstream.config import Settings, load_settings
+from fraudstream.devstack import health, process
+from fraudstream.devstack import stack as devstack
+from fraudstream.devstack.install import ensure_installed
+from fraudstream.devstack.layout import HOST, REPO_ROOT, Topology, cache_dir
+from fraudstream.devstack.services import empty_mail_catcher
 from fraudstream.kafka import Connection, client_config
 from fraudstream.registry import registry_client
 from fraudstream.topology import topology
+from fraudstream.wiring.provision import provision
 from tests.integration.outage import Relay
-from wiring.provision import provision
 
 STACK_VARIABLES = (
     "KAFKA_BOOTSTRAP_SERVERS",
@@ -66,7 +66,7 @@ class Stack:
 
 
 def _devstack(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "devstack", *args], cwd=REPO_ROOT, check=True)
+    subprocess.run([sys.executable, "-m", "fraudstream.devstack", *args], cwd=REPO_ROOT, check=True)
 
 
 @pytest.fixture(scope="session")

@@ -14,14 +14,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from consumers.totals import Totals
 from fraudstream import cases
 from fraudstream.config import Settings, as_environment
+from fraudstream.consumers.totals import Totals
 from fraudstream.lake import storage_client
+from fraudstream.producer.progress import ProgressLog
+from fraudstream.producer.service import RunOptions, Summary
 from fraudstream.stopping import StopFlag
-from producer.progress import ProgressLog
-from producer.service import RunOptions, Summary
-from wiring import factory, producing
+from fraudstream.wiring import factory, producing
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

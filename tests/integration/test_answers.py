@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from consumers.answers import AnswerBook, Recorded
 from fraudstream import lake
 from fraudstream.config import Settings
+from fraudstream.consumers.answers import AnswerBook, Recorded
 from fraudstream.kafka import DeliveryError
 from fraudstream.registry import RegistryError
 from fraudstream.tokens import Answer, Confirmation

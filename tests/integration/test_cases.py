@@ -20,10 +20,11 @@ from confluent_kafka import Message, Producer
 from pydantic import SecretStr
 from sqlalchemy import Engine, func, select
 
-from devstack import stack as devstack
 from fraudstream import cases, kafka, registry
 from fraudstream.config import Settings
+from fraudstream.devstack import stack as devstack
 from fraudstream.generator import write_csv
+from fraudstream.wiring.provision import migrate_cases
 from tests.integration.conftest import Stack
 from tests.integration.kafka_reading import read_committed, transaction_id
 from tests.integration.pipeline import (
@@ -35,7 +36,6 @@ from tests.integration.pipeline import (
     start_consumer,
     wait_until,
 )
-from wiring.provision import migrate_cases
 
 ROWS = 6_000
 BATCH = 100

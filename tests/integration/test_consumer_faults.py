@@ -21,13 +21,14 @@ import pytest
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from consumers.mailer import JOBS_AHEAD_PER_CONNECTION
-from devstack import stack as devstack
 from fraudstream.batches import BatchKey, to_ndjson
 from fraudstream.config import Settings
+from fraudstream.consumers.mailer import JOBS_AHEAD_PER_CONNECTION
+from fraudstream.devstack import stack as devstack
 from fraudstream.generator import write_csv
 from fraudstream.lake import storage_client
 from fraudstream.topology import LakeFolder
+from fraudstream.wiring.provision import provision
 from tests.integration.conftest import Stack
 from tests.integration.kafka_reading import read_committed, transaction_id
 from tests.integration.outage import relay
@@ -41,7 +42,6 @@ from tests.integration.pipeline import (
     start_consumer,
     wait_until,
 )  # fmt: skip
-from wiring.provision import provision
 
 BATCH = 250
 

@@ -11,6 +11,8 @@ from confluent_kafka.admin import AdminClient
 from fraudstream import lake, registry
 from fraudstream.config import Settings
 from fraudstream.topology import topology
+from fraudstream.wiring import demo
+from fraudstream.wiring.provision import provision
 from tests.integration.conftest import Stack
 from tests.integration.pipeline import (
     REPO_ROOT,
@@ -19,8 +21,6 @@ from tests.integration.pipeline import (
     lake_records,
     mails_to,
 )
-from wiring import demo
-from wiring.provision import provision
 
 
 def test_provision_twice_then_upload(

@@ -11,10 +11,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from devstack import process, services
-from devstack import stack as devstack
-from devstack.install import ensure_installed
-from devstack.layout import HOST, POSTGRES_USER, cache_dir, run_dir
+from fraudstream.devstack import process, services
+from fraudstream.devstack import stack as devstack
+from fraudstream.devstack.install import ensure_installed
+from fraudstream.devstack.layout import HOST, POSTGRES_USER, cache_dir, run_dir
 from tests.integration.conftest import free_port
 
 

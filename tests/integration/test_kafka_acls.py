@@ -22,14 +22,14 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from fraudstream.config import Settings
 from fraudstream.generator import write_csv
+from fraudstream.producer.progress import ProgressLog
+from fraudstream.producer.service import RunOptions
 from fraudstream.stopping import StopFlag
 from fraudstream.tokens import Answer, Confirmation
 from fraudstream.topology import kafka_principals, topology
-from producer.progress import ProgressLog
-from producer.service import RunOptions
+from fraudstream.wiring import factory, producing
+from fraudstream.wiring.provision import provision
 from tests.integration.pipeline import REPO_ROOT, environment, lake_records
-from wiring import factory, producing
-from wiring.provision import provision
 
 REFUSED = {
     KafkaError.TOPIC_AUTHORIZATION_FAILED,

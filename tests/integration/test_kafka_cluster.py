@@ -10,10 +10,10 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._config import ConfigResource
 
-from devstack.install import ensure_installed
-from devstack.layout import Topology, cache_dir
-from devstack.services import kafka_node_properties
-from devstack.stack import format_storage
+from fraudstream.devstack.install import ensure_installed
+from fraudstream.devstack.layout import Topology, cache_dir
+from fraudstream.devstack.services import kafka_node_properties
+from fraudstream.devstack.stack import format_storage
 from fraudstream.errors import MissingResourceError
 from fraudstream.kafka import (
     consumer_config,

@@ -21,10 +21,11 @@ from fraudstream import metrics
 from fraudstream.config import Settings
 from fraudstream.generator import write_csv
 from fraudstream.kafka import produce_and_wait, producer_config
+from fraudstream.producer.progress import ProgressLog
+from fraudstream.producer.service import RunOptions
 from fraudstream.stopping import StopFlag
 from fraudstream.topology import LakeFolder
-from producer.progress import ProgressLog
-from producer.service import RunOptions
+from fraudstream.wiring import producing
 from tests.integration.confirmation_server import fetch
 from tests.integration.conftest import Stack, free_port
 from tests.integration.kafka_reading import read_committed
@@ -41,7 +42,6 @@ from tests.integration.pipeline import (
 )
 from tests.integration.test_bad_records import with_bad_records
 from tests.integration.test_consumers import LINK
-from wiring import producing
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

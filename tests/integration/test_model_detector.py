@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from detection.detectors import ModelDetector
 from fraudstream import lake
 from fraudstream.config import Settings
+from fraudstream.detection.detectors import ModelDetector
 from fraudstream.generator import write_csv
 from fraudstream.transactions import parse_block
 from tests.integration.kafka_reading import decoded_values, read_committed

@@ -18,20 +18,22 @@ from pathlib import Path
 import pytest
 from confluent_kafka import KafkaException
 
-from detection.detectors import LabelDetector
 from fraudstream.config import Settings
+from fraudstream.detection.detectors import LabelDetector
 from fraudstream.generator import write_csv
 from fraudstream.kafka import Connection
 from fraudstream.kafka_transactions import TransactionalProducer, TransactionFailedError
+from fraudstream.producer import service
+from fraudstream.producer.checkpoint import Checkpoint
+from fraudstream.producer.progress import ProgressLog
+from fraudstream.producer.service import ProducerRun, RunOptions
 from fraudstream.records import transaction_ids
 from fraudstream.source import read_chunks, read_header
 from fraudstream.stopping import StopFlag
 from fraudstream.topology import TRANSACTIONAL_ID_PREFIX, LakeFolder
 from fraudstream.transactions import parse_block
-from producer import service
-from producer.checkpoint import Checkpoint
-from producer.progress import ProgressLog
-from producer.service import ProducerRun, RunOptions
+from fraudstream.wiring import producing
+from fraudstream.wiring.provision import provision
 from tests.integration.conftest import RelayedKafka, Stack
 from tests.integration.kafka_reading import read_committed, transaction_id
 from tests.integration.nemesis import AT_THE_CONSUMERS, Nemesis, busiest_relay
@@ -43,8 +45,6 @@ from tests.integration.pipeline import (
     start_consumer,
     wait_until,
 )
-from wiring import producing
-from wiring.provision import provision
 
 ROWS = 300_000
 SPEED = 25  # PaySim steps a second: the run lasts about 30 s, a transaction a step

@@ -26,14 +26,14 @@ import requests
 from fraudstream import lake
 from fraudstream.config import Settings
 from fraudstream.generator import write_csv
+from fraudstream.producer.progress import ProgressLog
+from fraudstream.producer.service import RunOptions
 from fraudstream.stopping import StopFlag
 from fraudstream.tokens import Answer, Confirmation
 from fraudstream.topology import STORAGE_ACCESS, STORAGE_PREFIX
-from producer.progress import ProgressLog
-from producer.service import RunOptions
+from fraudstream.wiring import factory, producing
 from tests.integration.pipeline import lake_records
 from tests.terraform_config import locals_of, terraform_config
-from wiring import factory, producing
 
 # Predefined roles this deployment grants, and what each allows.
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {

@@ -16,20 +16,20 @@ from typing import Any
 
 import pytest
 
-from detection.detectors import LabelDetector
-from devstack import stack as devstack
 from fraudstream.config import Settings
+from fraudstream.detection.detectors import LabelDetector
+from fraudstream.devstack import stack as devstack
 from fraudstream.generator import write_csv
 from fraudstream.kafka import KafkaUnavailableError
 from fraudstream.kafka_transactions import TransactionalProducer, TransactionFailedError
 from fraudstream.lake import ensure_bucket, storage_client, upload_file
+from fraudstream.producer import service
+from fraudstream.producer.checkpoint import Checkpoint, load_checkpoint
+from fraudstream.producer.progress import ProgressLog
+from fraudstream.producer.service import ProducerRun, RunOptions, Summary
 from fraudstream.source import WHOLE_FILE, Shard, read_chunks
 from fraudstream.stopping import StopFlag
 from fraudstream.transactions import NotPaySimError
-from producer import service
-from producer.checkpoint import Checkpoint, load_checkpoint
-from producer.progress import ProgressLog
-from producer.service import ProducerRun, RunOptions, Summary
 from tests.integration.conftest import Stack
 from tests.integration.kafka_reading import decoded_values, read_committed, transaction_id
 

@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page
 
-from devstack.install import ensure_axe_core
-from devstack.layout import REPO_ROOT, cache_dir
 from fraudstream.branding import Brand
 from fraudstream.config import Settings
+from fraudstream.devstack.install import ensure_axe_core
+from fraudstream.devstack.layout import REPO_ROOT, cache_dir
 from fraudstream.emails import payment_details
 from fraudstream.generator import write_csv
 from fraudstream.tokens import Payment

@@ -32,6 +32,15 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert "fraudstream/schemas/transaction.avsc" in names
     assert "fraudstream/email_templates/fraud_confirmation_request.html.j2" in names
     assert any(name.endswith("/licenses/LICENSE") for name in names)
+    # One installed name: nothing lands beside other projects' packages in site-packages.
+    assert {name.split("/")[0] for name in names if ".dist-info/" not in name} == {"fraudstream"}
+    for packaged in (
+        "producer/service.py",
+        "consumers/pages/ask.html.j2",
+        "reporting/templates/report.html.j2",
+        "devstack/resources/",
+    ):
+        assert any(name.startswith(f"fraudstream/{packaged}") for name in names), packaged
     venv = work / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"

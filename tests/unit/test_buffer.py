@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consumers.buffer import BatchBuffer, Partition
+from fraudstream.consumers.buffer import BatchBuffer, Partition
 
 A: Partition = ("t", 0)
 B: Partition = ("t", 1)

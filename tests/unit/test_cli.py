@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from wiring.cli import _parser, main
+from fraudstream.wiring.cli import _parser, main
 
 
 @pytest.mark.parametrize(

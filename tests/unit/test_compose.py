@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import base64
 import fnmatch
-import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from devstack.layout import (
+from fraudstream.config import Settings
+from fraudstream.devstack.layout import (
     GCS_PORT,
     MAIL_API_PORT,
     POSTGRES_PORT,
@@ -19,7 +19,6 @@ from devstack.layout import (
     SMTP_PORT,
     Topology,
 )
-from fraudstream.config import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO_ROOT / "docker" / "compose.yaml"
@@ -128,15 +127,15 @@ def test_the_image_is_the_locked_packages_and_a_wheel_of_the_tree() -> None:
 
 
 def test_the_build_context_keeps_what_the_wheel_is_made_of() -> None:
-    """Every package pyproject.toml installs, the files the wheel reads, and what the
-    packages link to (the schemas, the templates) pass .dockerignore; the rest stays out."""
+    """The package, every folder linked into it (the services, the schemas, the templates)
+    and the files the wheel reads pass .dockerignore; the rest stays out."""
     ignored = [line.strip() for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()
                if line.strip() and not line.startswith("#")]  # fmt: skip
-    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
-    packages = {pattern.rstrip("*") for pattern in
-                project["tool"]["setuptools"]["packages"]["find"]["include"]}  # fmt: skip
-    needed = {*packages, "schemas", "email_templates", "pyproject.toml", "README.md",
-              "LICENSE", "requirements.lock"}  # fmt: skip
+    linked = {path.resolve().name for path in (REPO_ROOT / "fraudstream").iterdir()
+              if path.is_symlink()}  # fmt: skip
+    assert {"producer", "consumers", "schemas", "email_templates"} <= linked
+    needed = {"fraudstream", *linked, "pyproject.toml", "README.md", "LICENSE",
+              "requirements.lock"}  # fmt: skip
     for entry in sorted(needed):
         assert (REPO_ROOT / entry).exists(), entry
         assert not [p for p in ignored if fnmatch.fnmatch(entry, p)], f"{entry} is ignored"

@@ -7,7 +7,7 @@ import pytest
 from fraudstream.branding import Brand
 from fraudstream.config import ConfigError, load_settings
 from fraudstream.topology import kafka_principals
-from wiring.provision import provision, read_principals
+from fraudstream.wiring.provision import provision, read_principals
 
 
 def test_defaults_point_at_the_local_stack(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,9 +11,9 @@ from typing import Any, cast
 import pytest
 from flask.testing import FlaskClient
 
-from consumers.answers import STATUS, AnswerBook, Recorded, republish
-from consumers.confirmation import SECURITY_HEADERS, create_app
 from fraudstream.branding import Brand
+from fraudstream.consumers.answers import STATUS, AnswerBook, Recorded, republish
+from fraudstream.consumers.confirmation import SECURITY_HEADERS, create_app
 from fraudstream.emails import payment_details
 from fraudstream.lake import StorageError
 from fraudstream.tokens import Answer, Confirmation, Payment, sign

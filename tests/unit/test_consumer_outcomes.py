@@ -18,11 +18,11 @@ from unittest import mock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consumers.handlers import AskCustomer, Handler, NotifyCustomer
-from consumers.mailer import Mailer
-from consumers.retry import Backoff, Waiter
-from consumers.sinks import CustomerEmails, lake_lines
 from fraudstream.config import load_settings
+from fraudstream.consumers.handlers import AskCustomer, Handler, NotifyCustomer
+from fraudstream.consumers.mailer import Mailer
+from fraudstream.consumers.retry import Backoff, Waiter
+from fraudstream.consumers.sinks import CustomerEmails, lake_lines
 from fraudstream.mail import SmtpSender
 
 if TYPE_CHECKING:

@@ -11,12 +11,12 @@ import pytest
 from confluent_kafka import KafkaError
 from google.cloud import storage
 
-from consumers.mailer import EmailJob, Mailer
-from consumers.recovery import Recovery, recover
-from consumers.retry import Backoff, StopWhileRetryingError, Waiter, until_done
-from consumers.sinks import EmailLogDraft
 from fraudstream import kafka
 from fraudstream.batches import BatchKey
+from fraudstream.consumers.mailer import EmailJob, Mailer
+from fraudstream.consumers.recovery import Recovery, recover
+from fraudstream.consumers.retry import Backoff, StopWhileRetryingError, Waiter, until_done
+from fraudstream.consumers.sinks import EmailLogDraft
 from fraudstream.emails import Email
 from fraudstream.mail import MailError, SmtpSender, is_permanent
 from fraudstream.topology import LakeFolder

@@ -7,15 +7,15 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from detection.detectors import (
+from fraudstream.config import ConfigError
+from fraudstream.detection.detectors import (
     AmountThreshold,
     LabelDetector,
     ModelDetector,
     RuleSet,
     load_detector,
 )
-from detection.features import FEATURES, feature_matrix
-from fraudstream.config import ConfigError
+from fraudstream.detection.features import FEATURES, feature_matrix
 from fraudstream.records import EmailDirectory, to_records
 from fraudstream.transactions import parse_block
 

@@ -5,12 +5,17 @@ from pathlib import Path
 
 import pytest
 
-from devstack import stack, versions
-from devstack.install import InstallError, parse_go_version, parse_java_major, require_java
-from devstack.layout import Topology
-from devstack.services import kafka_node_properties, new_cluster_id
-from devstack.stack import SERVICE_PRINCIPALS, ports, service_names
 from fraudstream.config import Settings, load_settings
+from fraudstream.devstack import stack, versions
+from fraudstream.devstack.install import (
+    InstallError,
+    parse_go_version,
+    parse_java_major,
+    require_java,
+)
+from fraudstream.devstack.layout import Topology
+from fraudstream.devstack.services import kafka_node_properties, new_cluster_id
+from fraudstream.devstack.stack import SERVICE_PRINCIPALS, ports, service_names
 from fraudstream.topology import kafka_principals
 
 

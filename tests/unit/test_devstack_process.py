@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from devstack import process
+from fraudstream.devstack import process
 
 
 def test_start_and_stop_by_pid_file(tmp_path: Path) -> None:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from detection.detectors import BUILT_IN
 from fraudstream.config import load_settings
-from wiring import detecting
+from fraudstream.detection.detectors import BUILT_IN
+from fraudstream.wiring import detecting
 
 
 @pytest.fixture(scope="module")

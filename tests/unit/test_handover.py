@@ -13,11 +13,11 @@ from typing import Any, cast
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from consumers.clients import ConsumerClients
-from consumers.loop import BatchConsumer
-from consumers.mailer import EmailJob
 from fraudstream.batches import BatchKey
 from fraudstream.config import load_settings
+from fraudstream.consumers.clients import ConsumerClients
+from fraudstream.consumers.loop import BatchConsumer
+from fraudstream.consumers.mailer import EmailJob
 from fraudstream.stopping import StopFlag
 from fraudstream.topology import LakeFolder
 

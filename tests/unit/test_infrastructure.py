@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
-from devstack.layout import Topology
-from devstack.services import kafka_node_properties, sasl_properties
 from fraudstream.config import Settings
+from fraudstream.devstack.layout import Topology
+from fraudstream.devstack.services import kafka_node_properties, sasl_properties
 from tests.conftest import REPO_ROOT
 from tests.integration.vm_rehearsal import startup_script
 from tests.terraform_config import terraform_config

@@ -1,17 +1,21 @@
 """The layers, checked by walking every import of every module.
 
-From the bottom up: the core (``fraudstream``), the detectors (``detection``),
-then the two services (``producer``, ``consumers``), which do not know each
-other (only the producer scores with the detectors), and the run report
-(``reporting``), which reads what they left through the core; then the
-composition root (``wiring``), which is the only package that knows them all.
-A module may import its own layer and the layers below it, never one above.
+Everything installs under one name, ``fraudstream``. From the bottom up: the
+core (``fraudstream.*`` itself), the detectors (``fraudstream.detection``), then
+the two services (``fraudstream.producer``, ``fraudstream.consumers``), which do
+not know each other (only the producer scores with the detectors), and the run
+report (``fraudstream.reporting``), which reads what they left through the core;
+then the composition root (``fraudstream.wiring``), which is the only package
+that knows them all. A module may import its own layer and the layers below it,
+never one above. Each layer's code sits in a top-level folder of the repository,
+linked into ``fraudstream/``.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,18 +24,10 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 
-# What each package must never import.
+LINKED = ("detection", "producer", "consumers", "reporting", "wiring", "devstack")
+# What each layer must never import.
 FORBIDDEN = {
-    "fraudstream": {
-        "detection",
-        "producer",
-        "consumers",
-        "reporting",
-        "wiring",
-        "devstack",
-        "bench",
-        "tests",
-    },
+    "fraudstream": {*LINKED, "bench", "tests"},
     "detection": {"producer", "consumers", "reporting", "wiring", "devstack", "bench", "tests"},
     "producer": {"consumers", "reporting", "wiring", "devstack", "bench", "tests"},
     "consumers": {"detection", "producer", "reporting", "wiring", "devstack", "bench", "tests"},
@@ -41,6 +37,25 @@ FORBIDDEN = {
 # ``python -m fraudstream`` has to find the command line somewhere: its __main__ only hands
 # over to the root. It is run, never imported, so it pulls nothing into the core.
 ENTRY_POINT = REPO_ROOT / "fraudstream" / "__main__.py"
+
+
+def layer(module: str) -> str:
+    """``fraudstream.producer.service`` is in ``producer``, ``fraudstream.lake`` in the core."""
+    top, _, rest = module.partition(".")
+    if top != "fraudstream":
+        return top
+    below = rest.partition(".")[0]
+    return below if below in LINKED else "fraudstream"
+
+
+def own_modules(package_dir: Path) -> list[Path]:
+    """The modules in ``package_dir``'s own folders (the core's links are not walked)."""
+    return sorted(
+        Path(folder) / name
+        for folder, _, names in os.walk(package_dir)
+        for name in names
+        if name.endswith(".py")
+    )
 
 
 def imported_names(path: Path) -> list[str]:
@@ -58,10 +73,10 @@ def upward_imports(package_dir: Path, forbidden: set[str]) -> list[str]:
     """``file: imports name`` for each import of a forbidden package under ``package_dir``."""
     return [
         f"{path.relative_to(package_dir.parent)}: imports {name}"
-        for path in sorted(package_dir.rglob("*.py"))
+        for path in own_modules(package_dir)
         if path != ENTRY_POINT
         for name in imported_names(path)
-        if name.split(".")[0] in forbidden
+        if layer(name) in forbidden
     ]
 
 
@@ -78,18 +93,18 @@ def test_importing_the_whole_core_loads_no_service() -> None:
     )  # fmt: skip
     probe = (
         f"import importlib, json, sys\nfor name in {modules!r}: importlib.import_module(name)\n"
-        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+        "print(json.dumps(sorted(sys.modules)))"
     )
     finished = subprocess.run(
         [sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, check=True
     )
-    loaded = set(json.loads(finished.stdout))
+    loaded = {layer(module) for module in json.loads(finished.stdout)}
     assert "fraudstream" in loaded
     assert loaded & FORBIDDEN["fraudstream"] == set()
 
 
 def test_the_entry_point_only_hands_over_to_the_root() -> None:
-    assert imported_names(ENTRY_POINT) == ["wiring.cli"]
+    assert imported_names(ENTRY_POINT) == ["fraudstream.wiring.cli"]
 
 
 def test_the_walk_finds_an_upward_import_added_anywhere(tmp_path: Path) -> None:
@@ -97,10 +112,36 @@ def test_the_walk_finds_an_upward_import_added_anywhere(tmp_path: Path) -> None:
     (core / "deep").mkdir(parents=True)
     (core / "fine.py").write_text("import json\nfrom fraudstream import lake\n")
     (core / "deep" / "bad.py").write_text(
-        "def later():\n    from consumers.loop import BatchConsumer\n    return BatchConsumer\n"
+        "def later():\n    from fraudstream.consumers.loop import BatchConsumer\n"
+        "    return BatchConsumer\n"
     )
-    (core / "worse.py").write_text("import producer.service as service\n")
+    (core / "worse.py").write_text("import fraudstream.producer.service as service\n")
     assert upward_imports(core, FORBIDDEN["fraudstream"]) == [
-        "fraudstream/deep/bad.py: imports consumers.loop",
-        "fraudstream/worse.py: imports producer.service",
+        "fraudstream/deep/bad.py: imports fraudstream.consumers.loop",
+        "fraudstream/worse.py: imports fraudstream.producer.service",
     ]
+
+
+def test_the_walk_finds_a_module_reached_by_its_bare_folder_name(tmp_path: Path) -> None:
+    (tmp_path / "wiring").mkdir()
+    (tmp_path / "wiring" / "old.py").write_text("from consumers.loop import BatchConsumer\n")
+    assert upward_imports(tmp_path / "wiring", {"consumers"}) == [
+        "wiring/old.py: imports consumers.loop"
+    ]
+
+
+@pytest.mark.parametrize("folder", ["fraudstream", *LINKED, "bench", "tests"])
+def test_every_module_imports_the_packages_by_their_installed_name(folder: str) -> None:
+    """``from producer import ...`` works in a checkout only, and loads a second copy there."""
+    bare = [
+        f"{path.relative_to(REPO_ROOT)}: imports {name}"
+        for path in own_modules(REPO_ROOT / folder)
+        for name in imported_names(path)
+        if name.partition(".")[0] in LINKED
+    ]
+    assert bare == []
+
+
+def test_every_linked_folder_is_linked_into_the_package() -> None:
+    for folder in LINKED:
+        assert (REPO_ROOT / "fraudstream" / folder).resolve() == REPO_ROOT / folder

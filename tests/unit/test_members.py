@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from wiring.members import member_environment, run_members
+from fraudstream.wiring.members import member_environment, run_members
 
 # A member: writes "<index> started", then on SIGTERM "<index> stopped" and exits 0;
 # a member whose index is FAIL_INDEX exits 3 a moment later (the others started by then).
@@ -31,7 +31,7 @@ sys.exit(5)
 # The parent, as `fraudstream consume --processes 3` runs it.
 PARENT = """
 import os, sys
-from wiring.members import run_members
+from fraudstream.wiring.members import run_members
 environment = lambda index: {**os.environ, "MEMBER": str(index)}
 sys.exit(run_members([sys.executable, "-c", sys.argv[1]], 3, environment))
 """

@@ -10,10 +10,10 @@ import pytest
 from confluent_kafka import KafkaException, TopicPartition
 from prometheus_client import REGISTRY
 
-from consumers.retry import Backoff, Waiter, until_done
-from consumers.watch import LagWatch, StatusLine, lag_of
 from fraudstream import metrics
 from fraudstream.config import load_settings
+from fraudstream.consumers.retry import Backoff, Waiter, until_done
+from fraudstream.consumers.watch import LagWatch, StatusLine, lag_of
 
 
 def sample(name: str, **labels: str) -> float:
@@ -120,7 +120,7 @@ class Terminal(io.StringIO):
 
 def test_the_status_line_redraws_one_line_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = iter([0.0, 2.0, 2.5, 4.0])
-    monkeypatch.setattr("consumers.watch.time.monotonic", lambda: next(clock))
+    monkeypatch.setattr("fraudstream.consumers.watch.time.monotonic", lambda: next(clock))
     screen = Terminal()
     line = StatusLine("fraud-confirmer", screen)
     line.show(0, 0, 500)
@@ -169,7 +169,7 @@ def test_a_consumer_that_sends_no_email_shows_no_email_rate(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     clock = iter([0.0, 2.0])
-    monkeypatch.setattr("consumers.watch.time.monotonic", lambda: next(clock))
+    monkeypatch.setattr("fraudstream.consumers.watch.time.monotonic", lambda: next(clock))
     screen = Terminal()
     line = StatusLine("fraud-cases", screen)
     line.show(0, None, 3)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reporting.facts import Facts, _count_transaction, _json_object
+from fraudstream.reporting.facts import Facts, _count_transaction, _json_object
 
 
 def test_only_json_objects_are_records() -> None:

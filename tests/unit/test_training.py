@@ -6,9 +6,9 @@ import numpy as np
 import onnx
 import pytest
 
-from detection.features import FEATURES
-from detection.model import CARD_KEY, ModelCard
-from detection.training import generated_features, train
+from fraudstream.detection.features import FEATURES
+from fraudstream.detection.model import CARD_KEY, ModelCard
+from fraudstream.detection.training import generated_features, train
 from tests.conftest import TRAINED_ROWS as ROWS
 
 

@@ -1,3 +1,0 @@
-from wiring.cli import main
-
-raise SystemExit(main())
