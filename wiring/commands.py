@@ -4,7 +4,10 @@ build the service, run it, report to a person."""
 from __future__ import annotations
 
 import logging
+import signal
 import threading
+from types import FrameType
+from typing import NoReturn
 
 import waitress
 from sqlalchemy import Engine
@@ -49,6 +52,9 @@ def serve_confirmations(settings: Settings) -> int:
     ).start()
     log.info("serving", extra={"host": settings.confirmation_host,
                                "port": settings.confirmation_port})  # fmt: skip
+    # waitress ends its loop on SystemExit, finishing the requests in hand; without this, a
+    # container's first process ignores SIGTERM and is killed at the end of the grace period.
+    signal.signal(signal.SIGTERM, _exit)
     try:
         waitress.serve(app, host=settings.confirmation_host, port=settings.confirmation_port,
                        threads=8, ident="fraudstream",
@@ -56,6 +62,11 @@ def serve_confirmations(settings: Settings) -> int:
     finally:
         stopped.set()
     return 0
+
+
+def _exit(signum: int, _frame: FrameType | None) -> NoReturn:
+    log.info("stop requested", extra={"signal": signal.Signals(signum).name})
+    raise SystemExit(0)
 
 
 def show_cases(settings: Settings, limit: int) -> int:
