@@ -164,13 +164,38 @@ def ensure_registry(cache: Path) -> Path:
     archive = downloads / f"apicurio-registry-app-{version}-all.tar.gz"
     staging = home.with_name(home.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(staging, filter="data")
+    extract_safely(archive, staging)
     staging.rename(home)
     archive.unlink()
     if not jar.exists():
         raise InstallError(f"the registry archive has no {jar.name}")
     return jar
+
+
+def extract_safely(archive: Path, into: Path) -> None:
+    """Unpack ``archive`` into ``into``, refusing any member that would land outside it.
+
+    Python's "data" filter does this from 3.11.4 on; Debian 12's python3 is 3.11.2, so
+    there the members are checked here first: files, folders and links within ``into``.
+    """
+    with tarfile.open(archive) as tar:
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(into, filter="data")
+            return
+        members = tar.getmembers()
+        for member in members:
+            if not _stays_within(into, member):
+                raise InstallError(f"{archive.name}: refusing {member.name!r}, outside {into}")
+        tar.extractall(into, members=members)
+
+
+def _stays_within(into: Path, member: tarfile.TarInfo) -> bool:
+    root = into.resolve()
+    target = (root / member.name).resolve()
+    if member.issym():
+        linked = (target.parent / member.linkname).resolve()
+        return target.is_relative_to(root) and linked.is_relative_to(root)
+    return (member.isfile() or member.isdir()) and target.is_relative_to(root)
 
 
 def ensure_fake_gcs_server(cache: Path) -> Path:
