@@ -70,8 +70,16 @@ def require_postgres(root: Path = Path("/usr/lib/postgresql")) -> Path:
     return found[-1]
 
 
+# Where an installer puts a tool without putting it on every user's PATH (go.dev's
+# tarball goes to /usr/local/go; its profile line reaches login shells only).
+USUAL_PLACES = {"go": Path("/usr/local/go/bin/go")}
+
+
 def require_tool(name: str, what_to_install: str) -> str:
     path = shutil.which(name)
+    usual = USUAL_PLACES.get(name)
+    if path is None and usual is not None and os.access(usual, os.X_OK):
+        return str(usual)
     if path is None:
         raise InstallError(f"'{name}' not found: install {what_to_install}")
     return path

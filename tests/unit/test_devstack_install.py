@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from fraudstream.devstack import install
 from fraudstream.devstack.install import InstallError, extract_safely
 
 
@@ -57,3 +58,18 @@ def test_an_absolute_member_never_lands_at_its_path(tmp_path: Path, python: str)
     with contextlib.suppress(InstallError):
         extract_safely(archive, tmp_path / "out")
     assert not absolute.exists()
+
+
+def test_go_is_found_where_its_installer_puts_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """go.dev's tarball in /usr/local/go, not on the PATH of a non-login shell."""
+    go = tmp_path / "go" / "bin" / "go"
+    go.parent.mkdir(parents=True)
+    go.write_text("#!/bin/sh\n")
+    go.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setitem(install.USUAL_PLACES, "go", go)
+    assert install.require_tool("go", "Go") == str(go)
+    with pytest.raises(InstallError, match="'mvn' not found: install Maven"):
+        install.require_tool("mvn", "Maven")
