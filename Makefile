@@ -14,7 +14,7 @@ REPORT ?= build/detectors.md
 TERRAFORM ?= terraform
 STACK_ENV = eval "$$($(PY) -m fraudstream.devstack env)"
 
-.PHONY: help install demo setup confirmation-service report cases models evaluate test infra-lint infra-validate infra-destroy secrets dist lock unit integration browser postgresql nginx lint bench bench-kafka bench-producer bench-parsing bench-shards bench-consumers stack-up stack-down stack-status
+.PHONY: help install check demo setup confirmation-service report cases models evaluate test infra-lint infra-validate infra-destroy secrets dist lock unit integration browser postgresql nginx lint bench bench-kafka bench-producer bench-parsing bench-shards bench-consumers stack-up stack-down stack-status
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ evaluate: models ## measure every detector on the real PaySim sample into build/
 
 test: lint infra-lint infra-validate browser postgresql nginx ## lint, then every test; starts the local stack if none is running
 	$(PY) -m pytest
+
+check: lint ## after every edit: ruff, mypy and every test that needs no server (a minute or two)
+	$(PY) -m pytest -m "not integration" -q --durations=5
 
 unit: install ## the unit tests only (no network)
 	$(PY) -m pytest tests/unit

@@ -21,6 +21,17 @@ def paysim_sample() -> Path:
     return path
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The folder's tier on each test: tests/integration needs servers, tests/infra reads
+    the Terraform plans."""
+    for item in items:
+        folder = item.path.relative_to(REPO_ROOT / "tests").parts[0]
+        if folder == "integration":
+            item.add_marker(pytest.mark.integration)
+        elif folder == "infra":
+            item.add_marker(pytest.mark.cloud)
+
+
 TRAINED_ROWS = 150_000
 
 

@@ -43,6 +43,8 @@ from tests.integration.pipeline import (
     wait_until,
 )  # fmt: skip
 
+pytestmark = pytest.mark.faults
+
 BATCH = 250
 
 

@@ -31,6 +31,8 @@ from fraudstream.wiring import factory, producing
 from fraudstream.wiring.provision import provision
 from tests.integration.pipeline import REPO_ROOT, environment, lake_records
 
+pytestmark = pytest.mark.cloud
+
 REFUSED = {
     KafkaError.TOPIC_AUTHORIZATION_FAILED,
     KafkaError.GROUP_AUTHORIZATION_FAILED,

@@ -46,6 +46,8 @@ from tests.integration.pipeline import (
     wait_until,
 )
 
+pytestmark = pytest.mark.faults
+
 ROWS = 300_000
 SPEED = 25  # PaySim steps a second: the run lasts about 30 s, a transaction a step
 SEEDS = [int(seed) for seed in os.environ.get("NEMESIS_SEEDS", "1,2,3").split(",")]

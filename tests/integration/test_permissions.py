@@ -35,6 +35,8 @@ from fraudstream.wiring import factory, producing
 from tests.integration.pipeline import lake_records
 from tests.terraform_config import locals_of, terraform_config
 
+pytestmark = pytest.mark.cloud
+
 # Predefined roles this deployment grants, and what each allows.
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "roles/storage.objectViewer": frozenset({

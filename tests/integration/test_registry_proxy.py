@@ -22,6 +22,8 @@ from fraudstream.config import Settings
 from tests.integration.conftest import Stack, free_port
 from tests.integration.vm_rehearsal import startup_script
 
+pytestmark = pytest.mark.cloud
+
 NGINX = Path("/usr/sbin/nginx")
 ANSWER = registry.load_schema("fraud_confirmation")
 
