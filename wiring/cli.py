@@ -87,7 +87,7 @@ def _positive_float(text: str) -> float:
 SETTINGS_EPILOG = (
     "Settings come from environment variables, or a .env file in the working folder: "
     "KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL, LAKE_BUCKET, SMTP_HOST, "
-    "CONFIRMATION_TOKEN_KEY and the others the README's Configuration section lists. "
+    "CONFIRMATION_TOKEN_KEY and the others docs/configuration.md lists. "
     'eval "$(python -m fraudstream.devstack env)" points them at the local stack.'
 )
 
