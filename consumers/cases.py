@@ -98,7 +98,7 @@ class CaseConsumer:
             while not self.stop.requested:
                 fresh = self.consumer.consume(self.settings.batch_max_records, 1.0)
                 batch, self._held = self._held + fresh, []
-                messages = [m for m in batch if kafka.usable(m)]
+                messages = [m for m in batch if kafka.is_record(m)]
                 if messages:
                     self._finish(messages)
                     idle_since = time.monotonic()

@@ -161,7 +161,7 @@ class BatchConsumer:
             self._consumed.inc(len(messages))
 
     def _take(self, message: Message) -> None:
-        if kafka.usable(message):
+        if kafka.is_record(message):
             self.buffer.add((str(message.topic()), message.partition() or 0), message)
 
     def _finish_due(self, everything: bool) -> None:

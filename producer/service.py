@@ -29,7 +29,7 @@ from fraudstream.config import Settings
 from fraudstream.detection.detectors import Assessment, Detector
 from fraudstream.errors import PermanentError
 from fraudstream.kafka import DeliveryError
-from fraudstream.kafka_transactions import TransactionalProducer, TransactionFailedError
+from fraudstream.kafka.transactions import TransactionalProducer, TransactionFailedError
 from fraudstream.producer.checkpoint import Checkpoint, Counts, load_checkpoint
 from fraudstream.producer.progress import Progress
 from fraudstream.records import EmailDirectory, to_records, with_detection

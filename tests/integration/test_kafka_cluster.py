@@ -18,10 +18,10 @@ from fraudstream.errors import MissingResourceError
 from fraudstream.kafka import (
     consumer_config,
     ensure_topics,
+    is_record,
     produce_and_wait,
     producer_config,
     require_topics,
-    usable,
 )
 from fraudstream.topology import Topic
 from tests.integration.conftest import Stack
@@ -82,7 +82,7 @@ def test_acks_all_writes_are_read_back_in_order(three_brokers: Stack, topic_name
         while len(received) < 500:
             message = consumer.poll(10)
             assert message is not None, f"only {len(received)} of 500 messages came back"
-            assert usable(message)
+            assert is_record(message)
             received.append(int(message.value() or b"-1"))
     finally:
         consumer.close()

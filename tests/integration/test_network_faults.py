@@ -22,7 +22,7 @@ from fraudstream.config import Settings
 from fraudstream.detection.detectors import LabelDetector
 from fraudstream.generator import write_csv
 from fraudstream.kafka import Connection
-from fraudstream.kafka_transactions import TransactionalProducer, TransactionFailedError
+from fraudstream.kafka.transactions import TransactionalProducer, TransactionFailedError
 from fraudstream.producer import service
 from fraudstream.producer.checkpoint import Checkpoint
 from fraudstream.producer.progress import ProgressLog

@@ -21,7 +21,7 @@ from fraudstream.detection.detectors import LabelDetector
 from fraudstream.devstack import stack as devstack
 from fraudstream.generator import write_csv
 from fraudstream.kafka import KafkaUnavailableError
-from fraudstream.kafka_transactions import TransactionalProducer, TransactionFailedError
+from fraudstream.kafka.transactions import TransactionalProducer, TransactionFailedError
 from fraudstream.lake import ensure_bucket, storage_client, upload_file
 from fraudstream.producer import service
 from fraudstream.producer.checkpoint import Checkpoint, load_checkpoint

@@ -13,8 +13,8 @@ from google.cloud import storage
 
 from fraudstream import kafka, lake
 from fraudstream.errors import MissingResourceError, PermanentError, TransientError
-from fraudstream.kafka import CLIENT_LOG
-from fraudstream.kafka_transactions import (
+from fraudstream.kafka.clients import CLIENT_LOG
+from fraudstream.kafka.transactions import (
     ProducerFencedError,
     TransactionalProducer,
     TransactionFailedError,

@@ -1,4 +1,5 @@
-"""The transactional producer: records, rejects and checkpoints visible together or not at all."""
+"""Kafka transactions: the producer whose records, rejects and checkpoints are visible
+together or not at all."""
 
 from __future__ import annotations
 
@@ -9,12 +10,8 @@ from typing import NoReturn
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from fraudstream.errors import PermanentError, TransientError
-from fraudstream.kafka import (
-    Connection,
-    KafkaSetupError,
-    producer_config,
-    servers_of,
-)
+from fraudstream.kafka.clients import Connection, producer_config, servers_of
+from fraudstream.kafka.errors import KafkaSetupError
 
 log = logging.getLogger("fraudstream.kafka.transactions")
 
