@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from unittest import mock
 
-from fraudstream import transactions
+from fraudstream import payments
 from fraudstream.generator import write_csv
 from fraudstream.source import Chunk, read_chunks, read_header
 
@@ -35,10 +35,10 @@ def main() -> None:
 
     def parse_all() -> None:
         for chunk in chunks:
-            transactions.parse_block(chunk.data, chunk.first_line)
+            payments.parse_block(chunk.data, chunk.first_line)
 
     ours = best_per_row(parse_all, chunks, args.repeats)
-    with mock.patch.object(transactions, "_every_line_good", return_value=False):
+    with mock.patch.object(payments, "_every_line_good", return_value=False):
         checks = best_per_row(parse_all, chunks, args.repeats)
     print(f"{args.rows:,} generated rows in {len(chunks)} blocks, best of {args.repeats}")
     print(f"  column-wise checks for every block   {checks:6.3f} us a row")

@@ -48,12 +48,12 @@ from fraudstream import kafka, registry
 from fraudstream.config import Settings, load_settings
 from fraudstream.detection.detectors import Detector, LabelDetector, ModelDetector
 from fraudstream.generator import write_csv
+from fraudstream.payments import HOUR_MS, parse_block
 from fraudstream.producer.progress import ProgressLog
 from fraudstream.producer.service import ProducerRun, RunOptions
 from fraudstream.records import to_records
 from fraudstream.source import read_chunks, read_header
 from fraudstream.stopping import StopFlag
-from fraudstream.transactions import HOUR_MS, parse_block
 from fraudstream.wiring.producing import release_arrow_memory_promptly
 
 VARIANTS = ("straightforward", "ceiling", "fraudstream", "fraudstream-logreg", "fraudstream-gbm")

@@ -20,8 +20,8 @@ from matplotlib import pyplot
 from sklearn.metrics import average_precision_score, precision_recall_curve
 
 from fraudstream.detection.detectors import Detector
+from fraudstream.payments import TYPES, check_header, parse_block
 from fraudstream.source import read_chunks, read_header
-from fraudstream.transactions import TYPES, check_header, parse_block
 
 matplotlib.use("Agg")  # files only, never a window
 

@@ -28,7 +28,7 @@ from sklearn.preprocessing import StandardScaler
 from fraudstream.detection.features import FEATURES, feature_matrix
 from fraudstream.detection.model import CARD_KEY, ModelCard, OnnxScorer
 from fraudstream.generator import FRAUD_SHARE, csv_days
-from fraudstream.transactions import Block, parse_block
+from fraudstream.payments import Block, parse_block
 
 LIBRARIES = ("scikit-learn", "lightgbm", "onnx", "skl2onnx", "onnxmltools", "numpy")
 

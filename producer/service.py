@@ -30,6 +30,7 @@ from fraudstream.detection.detectors import Assessment, Detector
 from fraudstream.errors import PermanentError
 from fraudstream.kafka import DeliveryError
 from fraudstream.kafka.transactions import TransactionalProducer, TransactionFailedError
+from fraudstream.payments import Block, Rejected, check_header, parse_block
 from fraudstream.producer.checkpoint import Checkpoint, Counts, load_checkpoint
 from fraudstream.producer.progress import Progress
 from fraudstream.records import EmailDirectory, to_records, with_detection
@@ -45,7 +46,6 @@ from fraudstream.source import (
 )
 from fraudstream.stopping import StopFlag
 from fraudstream.topology import TRANSACTIONAL_ID_PREFIX, topology
-from fraudstream.transactions import Block, Rejected, check_header, parse_block
 
 log = logging.getLogger("fraudstream.producer")
 

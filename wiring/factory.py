@@ -8,12 +8,12 @@ from confluent_kafka import Consumer, Producer
 from flask import Flask
 from sqlalchemy import Engine
 
-from fraudstream import cases, kafka, lake, registry
+from fraudstream import case_table, kafka, lake, registry
 from fraudstream.avro_codec import RecordDecoder
 from fraudstream.branding import Brand
 from fraudstream.config import Settings, token_key
 from fraudstream.consumers.answers import AnswerBook, AnswerPublisher
-from fraudstream.consumers.cases import CaseConsumer
+from fraudstream.consumers.case_consumer import CaseConsumer
 from fraudstream.consumers.clients import ConsumerClients
 from fraudstream.consumers.confirmation import create_app
 from fraudstream.consumers.handlers import AskCustomer, Handler, NotifyCustomer
@@ -54,7 +54,7 @@ def case_consumer(settings: Settings, stop: StopFlag) -> CaseConsumer:
     topics = [declared.fraud.name, declared.confirmations.name, declared.dead_letters.name]
     kafka.require_topics(connection, topics)
     engine = cases_engine(settings)
-    cases.require_current(engine)
+    case_table.require_current(engine)
     decoders = {topic.name: record_decoder(settings, str(topic.schema))
                 for topic in (declared.fraud, declared.confirmations)}  # fmt: skip
     return CaseConsumer(
@@ -74,7 +74,7 @@ def record_decoder(settings: Settings, schema: str) -> RecordDecoder:
 
 
 def cases_engine(settings: Settings) -> Engine:
-    return cases.cases_engine(settings.cases_database_url.get_secret_value())
+    return case_table.cases_engine(settings.cases_database_url.get_secret_value())
 
 
 def confirmation_app(settings: Settings, book: AnswerBook | None = None) -> Flask:

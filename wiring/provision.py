@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from fraudstream import cases, kafka, lake, registry
+from fraudstream import case_table, kafka, lake, registry
 from fraudstream.config import ConfigError, Settings
 from fraudstream.topology import Grant, kafka_principals, topology
 
@@ -55,12 +55,12 @@ def provision(settings: Settings, say: Say, buckets: bool = True, database: bool
 
 def migrate_cases(settings: Settings, say: Say) -> None:
     """Bring the case table to the newest migration."""
-    engine = cases.cases_engine(settings.cases_database_url.get_secret_value())
+    engine = case_table.cases_engine(settings.cases_database_url.get_secret_value())
     try:
-        revision = cases.migrate(engine)
+        revision = case_table.migrate(engine)
     finally:
         engine.dispose()
-    say(f"table  fraud_cases at migration {revision} in {cases.shown(engine)}")
+    say(f"table  fraud_cases at migration {revision} in {case_table.shown(engine)}")
 
 
 def principal_logins(settings: Settings) -> dict[str, tuple[str, tuple[Grant, ...]]]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from fraudstream import cases
+from fraudstream import case_table
 from fraudstream.config import Settings, as_environment
 from fraudstream.consumers.totals import Totals
 from fraudstream.lake import storage_client
@@ -48,12 +48,12 @@ def consume_cases(settings: Settings) -> None:
     factory.case_consumer(settings, StopFlag()).run(idle_exit=3)
 
 
-def case_table(settings: Settings) -> dict[str, dict[str, Any]]:
+def case_rows(settings: Settings) -> dict[str, dict[str, Any]]:
     """The case table, by transaction id."""
-    engine = cases.cases_engine(settings.cases_database_url.get_secret_value())
+    engine = case_table.cases_engine(settings.cases_database_url.get_secret_value())
     try:
         with engine.connect() as connection:
-            rows = connection.execute(select(cases.fraud_cases)).mappings().all()
+            rows = connection.execute(select(case_table.fraud_cases)).mappings().all()
     finally:
         engine.dispose()
     return {row["transaction_id"]: dict(row) for row in rows}

@@ -12,7 +12,7 @@ from tests.integration.confirmation_server import confirmation_service, fetch
 from tests.integration.conftest import Stack
 from tests.integration.kafka_reading import decoded_values, read_committed
 from tests.integration.pipeline import (
-    case_table,
+    case_rows,
     consume,
     consume_cases,
     lake_documents,
@@ -102,7 +102,7 @@ def test_answers_from_the_links_are_recorded_once_and_published(
 
     # The case consumer puts the clicked answers into the case table.
     consume_cases(settings)
-    table = case_table(settings)
+    table = case_rows(settings)
     assert len(table) == 16
     assert Counter(row["status"] for row in table.values()) == {
         "pending": 14, "confirmed_fraud": 1, "not_fraud": 1,

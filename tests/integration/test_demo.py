@@ -16,7 +16,7 @@ from fraudstream.wiring.provision import provision
 from tests.integration.conftest import Stack
 from tests.integration.pipeline import (
     REPO_ROOT,
-    case_table,
+    case_rows,
     environment,
     lake_records,
     mails_to,
@@ -75,7 +75,7 @@ def test_the_demo_runs_the_whole_pipeline(settings: Settings, stack: Stack) -> N
     assert f"{rows:,} rows produced" in summary
     assert "non-fraud consumer" in summary and "fraud consumer" in summary
     # The case table holds every flagged transaction, pending until its customer answers.
-    table = case_table(settings)
+    table = case_rows(settings)
     assert sorted(table) == sorted(record["transaction_id"] for record in frauds)
     assert {row["status"] for row in table.values()} == {"pending"}
     assert f"label: {len(frauds):,} flagged, {len(frauds):,} pending" in summary

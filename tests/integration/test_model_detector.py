@@ -11,7 +11,7 @@ from fraudstream import lake
 from fraudstream.config import Settings
 from fraudstream.detection.detectors import ModelDetector
 from fraudstream.generator import write_csv
-from fraudstream.transactions import parse_block
+from fraudstream.payments import parse_block
 from tests.integration.kafka_reading import decoded_values, read_committed
 from tests.integration.pipeline import produce
 

@@ -23,6 +23,7 @@ from fraudstream.detection.detectors import LabelDetector
 from fraudstream.generator import write_csv
 from fraudstream.kafka import Connection
 from fraudstream.kafka.transactions import TransactionalProducer, TransactionFailedError
+from fraudstream.payments import parse_block
 from fraudstream.producer import service
 from fraudstream.producer.checkpoint import Checkpoint
 from fraudstream.producer.progress import ProgressLog
@@ -31,7 +32,6 @@ from fraudstream.records import transaction_ids
 from fraudstream.source import read_chunks, read_header
 from fraudstream.stopping import StopFlag
 from fraudstream.topology import TRANSACTIONAL_ID_PREFIX, LakeFolder
-from fraudstream.transactions import parse_block
 from fraudstream.wiring import producing
 from fraudstream.wiring.provision import provision
 from tests.integration.conftest import RelayedKafka, Stack

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from fraudstream.config import Settings
+from fraudstream.payments import HEADER, MAX_REJECTED_TEXT
 from fraudstream.topology import LakeFolder
-from fraudstream.transactions import HEADER, MAX_REJECTED_TEXT
 from tests.integration.conftest import Stack
 from tests.integration.kafka_reading import read_committed
 from tests.integration.pipeline import REPO_ROOT, environment, lake_records, mails_to

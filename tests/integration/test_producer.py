@@ -23,13 +23,13 @@ from fraudstream.generator import write_csv
 from fraudstream.kafka import KafkaUnavailableError
 from fraudstream.kafka.transactions import TransactionalProducer, TransactionFailedError
 from fraudstream.lake import ensure_bucket, storage_client, upload_file
+from fraudstream.payments import NotPaySimError
 from fraudstream.producer import service
 from fraudstream.producer.checkpoint import Checkpoint, load_checkpoint
 from fraudstream.producer.progress import ProgressLog
 from fraudstream.producer.service import ProducerRun, RunOptions, Summary
 from fraudstream.source import WHOLE_FILE, Shard, read_chunks
 from fraudstream.stopping import StopFlag
-from fraudstream.transactions import NotPaySimError
 from tests.integration.conftest import Stack
 from tests.integration.kafka_reading import decoded_values, read_committed, transaction_id
 

@@ -18,7 +18,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
-from fraudstream import cases, lake
+from fraudstream import case_table, lake
 from fraudstream.config import Settings
 from fraudstream.generator import write_csv
 from fraudstream.topology import kafka_principals
@@ -232,10 +232,12 @@ def _consumed(unit: Unit) -> float:
 
 
 def _case_ids(url: str) -> set[str]:
-    engine = cases.cases_engine(url)
+    engine = case_table.cases_engine(url)
     try:
         with engine.connect() as connection:
-            return set(connection.execute(select(cases.fraud_cases.c.transaction_id)).scalars())
+            return set(
+                connection.execute(select(case_table.fraud_cases.c.transaction_id)).scalars()
+            )
     finally:
         engine.dispose()
 

@@ -16,8 +16,8 @@ from fraudstream.detection.detectors import (
     load_detector,
 )
 from fraudstream.detection.features import FEATURES, feature_matrix
+from fraudstream.payments import parse_block
 from fraudstream.records import EmailDirectory, to_records
-from fraudstream.transactions import parse_block
 
 
 def _sample_records(paysim_sample: Path) -> pa.Table:

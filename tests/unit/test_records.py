@@ -7,8 +7,8 @@ import pyarrow as pa
 import pytest
 
 from fraudstream.config import ConfigError
+from fraudstream.payments import parse_block
 from fraudstream.records import EmailDirectory, to_records
-from fraudstream.transactions import parse_block
 
 ROWS = (
     b"1,PAYMENT,9839.64,C1231006815,170136.0,160296.36,M1979787155,0.0,0.0,0,0\n"

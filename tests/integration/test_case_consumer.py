@@ -20,7 +20,7 @@ from confluent_kafka import Message, Producer
 from pydantic import SecretStr
 from sqlalchemy import Engine, func, select
 
-from fraudstream import cases, kafka, registry
+from fraudstream import case_table, kafka, registry
 from fraudstream.config import Settings
 from fraudstream.devstack import stack as devstack
 from fraudstream.generator import write_csv
@@ -29,7 +29,7 @@ from tests.integration.conftest import Stack
 from tests.integration.kafka_reading import read_committed, transaction_id
 from tests.integration.pipeline import (
     REPO_ROOT,
-    case_table,
+    case_rows,
     consume_cases,
     environment,
     produce,
@@ -67,14 +67,14 @@ def case_settings(settings: Settings, database_url: str) -> Settings:
 
 
 def _engine(settings: Settings) -> Engine:
-    return cases.cases_engine(settings.cases_database_url.get_secret_value())
+    return case_table.cases_engine(settings.cases_database_url.get_secret_value())
 
 
 def _count(settings: Settings) -> int:
     engine = _engine(settings)
     try:
         with engine.connect() as connection:
-            return int(connection.execute(select(func.count()).select_from(cases.fraud_cases))
+            return int(connection.execute(select(func.count()).select_from(case_table.fraud_cases))
                        .scalar_one())  # fmt: skip
     finally:
         engine.dispose()
@@ -101,9 +101,9 @@ def test_the_migration_makes_exactly_the_declared_table_on_postgresql(
     engine = _engine(case_settings)
     try:
         with engine.connect() as connection:
-            diff = compare_metadata(MigrationContext.configure(connection), cases.metadata)
+            diff = compare_metadata(MigrationContext.configure(connection), case_table.metadata)
         assert diff == []
-        cases.require_current(engine)
+        case_table.require_current(engine)
     finally:
         engine.dispose()
 
@@ -131,7 +131,7 @@ def test_a_killed_case_consumer_loses_and_changes_nothing(
                             log=tmp_path / "second.log")  # fmt: skip
     assert second.wait(240) == 0, (tmp_path / "second.log").read_text()[-3000:]
 
-    table = case_table(case_settings)
+    table = case_rows(case_settings)
     assert sorted(table) == sorted(flagged), "the table misses flagged transactions or has others"
     answered = {tid: row["status"] for tid, row in table.items() if row["status"] != "pending"}
     assert answered == answers
@@ -200,7 +200,7 @@ def test_a_foreign_record_and_a_row_the_database_refuses_are_dead_letters_the_re
 
     consume_cases(settings)
 
-    table = case_table(settings)
+    table = case_rows(settings)
     assert sorted(table) == sorted(r["transaction_id"] for r in good)
     assert table[good[0]["transaction_id"]]["status"] == "confirmed_fraud"
     dead = read_committed(settings.kafka_bootstrap_servers, settings.dead_letter_topic)

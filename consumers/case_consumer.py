@@ -2,7 +2,7 @@
 
 It reads ``fraud_transaction`` and ``fraud_confirmation`` in one group. Each
 batch is written in one database transaction of idempotent upserts
-(``fraudstream.cases``), and only then are its offsets committed, so a crash
+(``fraudstream.case_table``), and only then are its offsets committed, so a crash
 anywhere redoes at most a batch and the redo changes nothing: every case and
 answer is in the table once. A record it cannot decode or make a row of goes
 to the dead-letter topic, as does a row the database refuses (a batch holding
@@ -23,7 +23,7 @@ from typing import Any
 from confluent_kafka import Consumer, Message, Producer
 from sqlalchemy import Engine
 
-from fraudstream import cases, kafka, metrics
+from fraudstream import case_table, kafka, metrics
 from fraudstream.avro_codec import RecordDecoder
 from fraudstream.config import Settings
 from fraudstream.consumers import sinks
@@ -146,9 +146,9 @@ class CaseConsumer:
         for record, message in zip(decoded.records, decoded.messages, strict=True):
             try:
                 if message.topic() == self.settings.confirmation_topic:
-                    rows.answers.append((cases.answer_row(record), message))
+                    rows.answers.append((case_table.answer_row(record), message))
                 else:
-                    rows.cases.append((cases.case_row(record, _kafka_time(message)), message))
+                    rows.cases.append((case_table.case_row(record, _kafka_time(message)), message))
             except (KeyError, TypeError, ValueError) as error:
                 reason = f"not a case or an answer: {type(error).__name__}: {error}"
                 rows.dead.append(DeadLetter(message, reason))
@@ -160,7 +160,7 @@ class CaseConsumer:
         try:
             self._write_rows(rows.cases, rows.answers)
             return
-        except cases.RowRefusedError as error:
+        except case_table.RowRefusedError as error:
             log.warning("the database refused a row: writing the batch row by row",
                         extra={"reason": str(error)})  # fmt: skip
         rows.cases = [case for case in rows.cases if self._written_alone([case], [], rows.dead)]
@@ -172,7 +172,7 @@ class CaseConsumer:
         """Whether the database took the one row given; a dead letter if it refused it."""
         try:
             self._write_rows(found, answers)
-        except cases.RowRefusedError as error:
+        except case_table.RowRefusedError as error:
             dead.append(DeadLetter((found or answers)[0][1], str(error)))
             return False
         return True
@@ -180,8 +180,8 @@ class CaseConsumer:
     def _write_rows(self, found: list[_Row], answers: list[_Row]) -> None:
         """Cases and answers in one database transaction, retried while the database is away."""
         case_rows, answer_rows = [row for row, _ in found], [row for row, _ in answers]
-        until_done(lambda: cases.write(self.engine, case_rows, answer_rows), "case table",
-                   self.waiter, (cases.CasesUnavailableError,))  # fmt: skip
+        until_done(lambda: case_table.write(self.engine, case_rows, answer_rows), "case table",
+                   self.waiter, (case_table.CasesUnavailableError,))  # fmt: skip
 
     def _count(self, messages: list[Message], dead: int, started: float) -> None:
         group = self.settings.cases_consumer_group

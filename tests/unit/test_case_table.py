@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, select
 
-from fraudstream import cases
+from fraudstream import case_table
 from fraudstream.errors import MissingResourceError
 
 FLAGGED = datetime(2026, 1, 1, 1, tzinfo=UTC)
@@ -33,38 +33,38 @@ def _answer(transaction_id: str, status: str, when: datetime = ANSWERED) -> dict
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Engine:
-    engine = cases.cases_engine(f"sqlite:///{tmp_path / 'db' / 'cases.sqlite3'}")
-    cases.migrate(engine)
+    engine = case_table.cases_engine(f"sqlite:///{tmp_path / 'db' / 'cases.sqlite3'}")
+    case_table.migrate(engine)
     return engine
 
 
 def _table(engine: Engine) -> dict[str, dict[str, Any]]:
     with engine.connect() as connection:
-        rows = connection.execute(select(cases.fraud_cases)).mappings().all()
+        rows = connection.execute(select(case_table.fraud_cases)).mappings().all()
     return {row["transaction_id"]: dict(row) for row in rows}
 
 
 def test_the_migration_makes_exactly_the_declared_table(engine: Engine) -> None:
     with engine.connect() as connection:
-        assert compare_metadata(MigrationContext.configure(connection), cases.metadata) == []
+        assert compare_metadata(MigrationContext.configure(connection), case_table.metadata) == []
     indexes = {i["name"] for i in inspect(engine).get_indexes("fraud_cases")}
     assert indexes == {"ix_fraud_cases_open", "ix_fraud_cases_customer", "ix_fraud_cases_answered"}
-    cases.require_current(engine)
+    case_table.require_current(engine)
 
 
 def test_an_unmigrated_database_is_refused_with_the_fix(tmp_path: Path) -> None:
-    engine = cases.cases_engine(f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+    engine = case_table.cases_engine(f"sqlite:///{tmp_path / 'empty.sqlite3'}")
     with pytest.raises(MissingResourceError, match=r"fraud_cases.*fraudstream migrate"):
-        cases.require_current(engine)
+        case_table.require_current(engine)
 
 
 def test_a_redo_changes_nothing(engine: Engine) -> None:
-    found = [cases.case_row(_transaction(f"t{i}"), FLAGGED) for i in range(5)]
-    answers = [cases.answer_row(_answer("t1", "confirmed_fraud"))]
-    cases.write(engine, found, answers)
+    found = [case_table.case_row(_transaction(f"t{i}"), FLAGGED) for i in range(5)]
+    answers = [case_table.answer_row(_answer("t1", "confirmed_fraud"))]
+    case_table.write(engine, found, answers)
     first = _table(engine)
-    cases.write(engine, found, answers)
-    cases.write(engine, found[2:], [])
+    case_table.write(engine, found, answers)
+    case_table.write(engine, found[2:], [])
     assert _table(engine) == first
     assert first["t1"]["status"] == "confirmed_fraud"
     assert first["t0"]["status"] == "pending" and first["t0"]["answered_at"] is None
@@ -72,31 +72,32 @@ def test_a_redo_changes_nothing(engine: Engine) -> None:
 
 
 def test_an_answer_read_before_its_transaction_is_kept(engine: Engine) -> None:
-    cases.write(engine, [], [cases.answer_row(_answer("t9", "not_fraud"))])
-    cases.write(engine, [cases.case_row(_transaction("t9"), FLAGGED)], [])
+    case_table.write(engine, [], [case_table.answer_row(_answer("t9", "not_fraud"))])
+    case_table.write(engine, [case_table.case_row(_transaction("t9"), FLAGGED)], [])
     row = _table(engine)["t9"]
     assert row["status"] == "not_fraud" and row["amount"] == 181.0 and row["name_orig"] == "C1"
 
 
 def test_the_first_answer_counts(engine: Engine) -> None:
-    cases.write(engine, [cases.case_row(_transaction("t1"), FLAGGED)], [])
-    cases.write(engine, [], [cases.answer_row(_answer("t1", "not_fraud"))])
+    case_table.write(engine, [case_table.case_row(_transaction("t1"), FLAGGED)], [])
+    case_table.write(engine, [], [case_table.answer_row(_answer("t1", "not_fraud"))])
     later = datetime(2026, 1, 3, tzinfo=UTC)
-    cases.write(engine, [], [cases.answer_row(_answer("t1", "confirmed_fraud", later))])
+    case_table.write(engine, [], [case_table.answer_row(_answer("t1", "confirmed_fraud", later))])
     assert _table(engine)["t1"]["status"] == "not_fraud"
 
 
 def test_the_same_transaction_twice_in_one_batch_is_one_row(engine: Engine) -> None:
-    row = cases.case_row(_transaction("t1"), FLAGGED)
-    cases.write(engine, [row, row], [])
+    row = case_table.case_row(_transaction("t1"), FLAGGED)
+    case_table.write(engine, [row, row], [])
     assert list(_table(engine)) == ["t1"]
 
 
 def test_answers_by_detector(engine: Engine) -> None:
-    cases.write(engine, [cases.case_row(_transaction(f"t{i}"), FLAGGED) for i in range(4)],
-                [cases.answer_row(_answer("t0", "confirmed_fraud")),
-                 cases.answer_row(_answer("t1", "not_fraud"))])  # fmt: skip
-    assert cases.answers_by_detector(engine) == [
+    flagged = [case_table.case_row(_transaction(f"t{i}"), FLAGGED) for i in range(4)]
+    case_table.write(engine, flagged,
+                [case_table.answer_row(_answer("t0", "confirmed_fraud")),
+                 case_table.answer_row(_answer("t1", "not_fraud"))])  # fmt: skip
+    assert case_table.answers_by_detector(engine) == [
         ("gbm", "confirmed_fraud", 1),
         ("gbm", "not_fraud", 1),
         ("gbm", "pending", 2),
@@ -104,5 +105,5 @@ def test_answers_by_detector(engine: Engine) -> None:
 
 
 def test_only_sqlite_and_postgresql_are_taken() -> None:
-    with pytest.raises(cases.CasesError, match="CASES_DATABASE_URL"):
-        cases.cases_engine("mysql://u:p@db/x")
+    with pytest.raises(case_table.CasesError, match="CASES_DATABASE_URL"):
+        case_table.cases_engine("mysql://u:p@db/x")
