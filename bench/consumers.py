@@ -56,7 +56,7 @@ from bench.fresh import discard_bench_topics, fresh_settings
 from fraudstream.avro_codec import RecordDecoder
 from fraudstream.config import Settings, as_environment, load_settings
 from fraudstream.devstack.services import empty_mail_catcher
-from fraudstream.emails import Email
+from fraudstream.email_messages import Email
 from fraudstream.generator import write_csv
 from fraudstream.kafka import consumer_config
 from fraudstream.producer.progress import ProgressLog

@@ -8,7 +8,7 @@ from confluent_kafka import Consumer, Producer
 from google.cloud import storage
 
 from fraudstream.avro_codec import RecordDecoder
-from fraudstream.consumers.mailer import Mailer
+from fraudstream.consumers.email_sending import Mailer
 
 
 @dataclass(frozen=True)

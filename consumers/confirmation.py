@@ -23,7 +23,7 @@ from flask import Flask, Response, render_template, request
 
 from fraudstream.branding import Brand
 from fraudstream.consumers.answers import AnswerBook, Recorded
-from fraudstream.emails import payment_details, when
+from fraudstream.email_messages import payment_details, when
 from fraudstream.errors import FraudstreamError
 from fraudstream.tokens import Answer, Confirmation, ExpiredTokenError, InvalidTokenError, verify
 

@@ -10,8 +10,8 @@ from typing import Any, Protocol
 
 from fraudstream.branding import Brand
 from fraudstream.config import Settings, token_key
-from fraudstream.consumers.mailer import EmailJob
-from fraudstream.emails import Letterhead, render, transaction_fields, when
+from fraudstream.consumers.email_sending import EmailJob
+from fraudstream.email_messages import Letterhead, render, transaction_fields, when
 from fraudstream.tokens import Answer, Confirmation, Payment, sign
 from fraudstream.topology import LakeFolder
 

@@ -24,8 +24,8 @@ from google.cloud import storage
 from fraudstream import kafka, lake
 from fraudstream.addresses import AddressError
 from fraudstream.batches import ndjson_line
+from fraudstream.consumers.email_sending import EmailJob, Mailer, refused_entry
 from fraudstream.consumers.handlers import Handler
-from fraudstream.consumers.mailer import EmailJob, Mailer, refused_entry
 from fraudstream.consumers.retry import Waiter, until_done
 from fraudstream.errors import TransientError
 

@@ -16,9 +16,9 @@ from fraudstream.consumers.answers import AnswerBook, AnswerPublisher
 from fraudstream.consumers.case_consumer import CaseConsumer
 from fraudstream.consumers.clients import ConsumerClients
 from fraudstream.consumers.confirmation import create_app
+from fraudstream.consumers.email_sending import Mailer
 from fraudstream.consumers.handlers import AskCustomer, Handler, NotifyCustomer
 from fraudstream.consumers.loop import BatchConsumer
-from fraudstream.consumers.mailer import Mailer
 from fraudstream.stopping import StopFlag
 from fraudstream.topology import STORAGE_PREFIX, topology
 

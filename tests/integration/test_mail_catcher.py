@@ -1,5 +1,5 @@
-"""The mail catcher as the consumers see it: an email rendered by ``fraudstream.emails`` and
-sent by ``fraudstream.mail`` arrives whole, its headers as we wrote them."""
+"""The mail catcher as the consumers see it: an email rendered by ``fraudstream.email_messages`` and
+sent by ``fraudstream.smtp`` arrives whole, its headers as we wrote them."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import uuid
 from email.utils import parsedate_to_datetime
 from typing import cast
 
-from fraudstream.emails import Letterhead, render, transaction_fields
-from fraudstream.mail import SmtpSender
+from fraudstream.email_messages import Letterhead, render, transaction_fields
+from fraudstream.smtp import SmtpSender
 from tests.integration.conftest import Stack
 from tests.integration.mail_reading import delivered
-from tests.unit.test_emails import BRAND, TRANSACTION
+from tests.unit.test_email_messages import BRAND, TRANSACTION
 
 
 def test_a_rendered_email_arrives_with_its_headers_and_both_parts(stack: Stack) -> None:

@@ -6,11 +6,11 @@ import uuid
 
 import pytest
 
-from fraudstream.emails import render, transaction_fields
-from fraudstream.mail import MailError, SmtpSender
+from fraudstream.email_messages import render, transaction_fields
+from fraudstream.smtp import MailError, SmtpSender
 from tests.integration.conftest import Stack, free_port
 from tests.integration.mail_reading import delivered
-from tests.unit.test_emails import BRAND, LETTERHEAD, TRANSACTION
+from tests.unit.test_email_messages import BRAND, LETTERHEAD, TRANSACTION
 
 
 def test_many_messages_over_one_connection_arrive(stack: Stack) -> None:

@@ -23,7 +23,7 @@ from fraudstream.branding import Brand
 from fraudstream.config import Settings
 from fraudstream.devstack.install import ensure_axe_core
 from fraudstream.devstack.layout import REPO_ROOT, cache_dir
-from fraudstream.emails import payment_details
+from fraudstream.email_messages import payment_details
 from fraudstream.generator import write_csv
 from fraudstream.tokens import Payment
 from fraudstream.topology import ANSWERS_FOLDER

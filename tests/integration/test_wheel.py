@@ -85,10 +85,10 @@ def test_the_installed_package_finds_its_schemas_and_templates(
     installed: Path, tmp_path: Path
 ) -> None:
     probe = (
-        "from fraudstream import emails, registry; "
-        "print(registry.SCHEMA_DIR); print(emails.TEMPLATE_DIR); "
+        "from fraudstream import email_messages, registry; "
+        "print(registry.SCHEMA_DIR); print(email_messages.TEMPLATE_DIR); "
         "print(len(registry.load_schema('fraud_confirmation'))); "
-        "print(emails._environment.get_template('transaction_notification.txt.j2').name)"
+        "print(email_messages._environment.get_template('transaction_notification.txt.j2').name)"
     )
     done = subprocess.run([str(installed / "bin" / "python"), "-c", probe], cwd=tmp_path,
                           capture_output=True, text=True, check=True,

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from fraudstream.branding import Brand
 from fraudstream.consumers.answers import STATUS, AnswerBook, Recorded, republish
 from fraudstream.consumers.confirmation import SECURITY_HEADERS, create_app
-from fraudstream.emails import payment_details
+from fraudstream.email_messages import payment_details
 from fraudstream.lake import StorageError
 from fraudstream.tokens import Answer, Confirmation, Payment, sign
 

@@ -19,11 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fraudstream.config import load_settings
+from fraudstream.consumers.email_sending import Mailer
 from fraudstream.consumers.handlers import AskCustomer, Handler, NotifyCustomer
-from fraudstream.consumers.mailer import Mailer
 from fraudstream.consumers.retry import Backoff, Waiter
 from fraudstream.consumers.sinks import CustomerEmails, lake_lines
-from fraudstream.mail import SmtpSender
+from fraudstream.smtp import SmtpSender
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer

@@ -13,12 +13,12 @@ from google.cloud import storage
 
 from fraudstream import kafka
 from fraudstream.batches import BatchKey
-from fraudstream.consumers.mailer import EmailJob, Mailer
+from fraudstream.consumers.email_sending import EmailJob, Mailer
 from fraudstream.consumers.recovery import Recovery, recover
 from fraudstream.consumers.retry import Backoff, StopWhileRetryingError, Waiter, until_done
 from fraudstream.consumers.sinks import EmailLogDraft
-from fraudstream.emails import Email
-from fraudstream.mail import MailError, SmtpSender, is_permanent
+from fraudstream.email_messages import Email
+from fraudstream.smtp import MailError, SmtpSender, is_permanent
 from fraudstream.topology import LakeFolder
 
 

@@ -16,8 +16,8 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from fraudstream.batches import BatchKey
 from fraudstream.config import load_settings
 from fraudstream.consumers.clients import ConsumerClients
+from fraudstream.consumers.email_sending import EmailJob
 from fraudstream.consumers.loop import BatchConsumer
-from fraudstream.consumers.mailer import EmailJob
 from fraudstream.stopping import StopFlag
 from fraudstream.topology import LakeFolder
 

@@ -18,8 +18,8 @@ from typing import Any
 
 from fraudstream.config import Settings
 from fraudstream.consumers.retry import Waiter
-from fraudstream.emails import Email
-from fraudstream.mail import MailError, SmtpSender
+from fraudstream.email_messages import Email
+from fraudstream.smtp import MailError, SmtpSender
 
 # Jobs handed to each connection ahead of the one it sends: enough to keep it busy while
 # the next emails are rendered, few enough that a crash re-sends only a handful unlogged.

@@ -7,7 +7,7 @@ import smtplib
 import ssl
 from types import TracebackType
 
-from fraudstream.emails import Email
+from fraudstream.email_messages import Email
 from fraudstream.errors import FraudstreamError
 
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from fraudstream.addresses import AddressError
 from fraudstream.branding import Brand
-from fraudstream.emails import Email, Letterhead, render, transaction_fields
+from fraudstream.email_messages import Email, Letterhead, render, transaction_fields
 
 TRANSACTION: dict[str, Any] = {
     "transaction_id": "3f1c0ad2e9b84c11",
