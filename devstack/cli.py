@@ -6,7 +6,7 @@ import argparse
 import shlex
 import sys
 
-from fraudstream.devstack import health, stack
+from fraudstream.devstack import health, logins, postgres, stack
 from fraudstream.devstack.install import InstallError
 from fraudstream.devstack.layout import Topology, run_dir
 
@@ -15,7 +15,12 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return int(args.handler(args))
-    except (InstallError, stack.StackError, health.StackNotHealthyError) as error:
+    except (
+        InstallError,
+        stack.StackError,
+        postgres.PostgresError,
+        health.StackNotHealthyError,
+    ) as error:
         print(f"devstack: {error}", file=sys.stderr)
         return 1
 
@@ -85,7 +90,7 @@ def _status(_args: argparse.Namespace) -> int:
     if topology is None:
         print("the stack is not running")
         return 1
-    login = stack.admin_login(topology)
+    login = logins.admin_login(topology)
     answering = {name: check() for name, check in stack.health_checks(topology).items()}
     brokers = health.kafka_brokers_up(topology, login)
     for node in topology.node_ids:
@@ -108,9 +113,9 @@ def _env(_args: argparse.Namespace) -> int:
         return 1
     variables = {
         **topology.environment(),
-        **stack.kafka_environment(topology),
-        "CONFIRMATION_TOKEN_KEY": stack.token_key(),
-        "CASES_DATABASE_URL": stack.database_url(),
+        **logins.kafka_environment(topology),
+        "CONFIRMATION_TOKEN_KEY": logins.token_key(),
+        "CASES_DATABASE_URL": postgres.database_url(),
     }
     for name, value in variables.items():
         print(f"export {name}={shlex.quote(value)}")

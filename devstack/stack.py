@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import secrets
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-import psycopg
-from psycopg import sql
 
 from fraudstream.devstack import health, process, services
 from fraudstream.devstack.install import Installed, ensure_installed
@@ -25,7 +19,6 @@ from fraudstream.devstack.layout import (
     MAIL_API_PORT,
     POSTGRES_DATABASE,
     POSTGRES_PORT,
-    POSTGRES_USER,
     REGISTRY_MANAGEMENT_PORT,
     REGISTRY_PORT,
     SMTP_PORT,
@@ -33,18 +26,10 @@ from fraudstream.devstack.layout import (
     cache_dir,
     run_dir,
 )
+from fraudstream.devstack.logins import admin_login, kafka_admin_login
+from fraudstream.devstack.postgres import create_database, libpq_url, start_postgres
 
 HEALTH_TIMEOUT_SECONDS = 180.0
-# The principals a SASL stack makes passwords for: fraudstream's services and Kafka UI.
-SERVICE_PRINCIPALS = (
-    "producer",
-    "fraud-consumer",
-    "non-fraud-consumer",
-    "cases-consumer",
-    "confirmation-service",
-    "kafka-ui",
-)
-
 Log = Callable[[str], None]
 
 
@@ -149,57 +134,6 @@ def _port_in_use(port: int) -> bool:
         return probe.connect_ex((HOST, port)) == 0
 
 
-def token_key() -> str:
-    """This stack's key for signing confirmation links, made when first asked for.
-
-    It lives in the stack's run folder, readable by its owner only, and goes
-    with the stack: a fresh stack has a fresh key (and a fresh, empty lake).
-    """
-    return _stack_secret("confirmation-token-key")
-
-
-def _stack_secret(name: str) -> str:
-    path = run_dir() / name
-    if not path.is_file():
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(32))
-    return path.read_text()
-
-
-def kafka_admin_login() -> dict[str, str]:
-    """The SASL client settings of the stack's Kafka super user (a SASL stack only)."""
-    return {
-        "security.protocol": "SASL_PLAINTEXT",
-        "sasl.mechanism": "SCRAM-SHA-512",
-        "sasl.username": services.KAFKA_ADMIN,
-        "sasl.password": _stack_secret("kafka-admin-password"),
-    }
-
-
-def kafka_environment(topology: Topology) -> dict[str, str]:
-    """What points fraudstream at a SASL stack: the super user's login, and the file
-    of the services' passwords that `fraudstream setup` makes their principals from."""
-    if not topology.sasl:
-        return {}
-    principals = run_dir() / "kafka-principals"
-    if not principals.is_file():
-        principals.touch(mode=0o600)
-        principals.write_text(
-            "".join(f"{name}={secrets.token_urlsafe(24)}\n" for name in SERVICE_PRINCIPALS)
-        )
-    login = kafka_admin_login()
-    return {
-        "KAFKA_USERNAME": login["sasl.username"],
-        "KAFKA_PASSWORD": login["sasl.password"],
-        "KAFKA_PRINCIPALS_FILE": str(principals),
-    }
-
-
-def admin_login(topology: Topology) -> dict[str, str] | None:
-    """The SASL settings a client of this stack's Kafka needs, if any."""
-    return kafka_admin_login() if topology.sasl else None
-
-
 def _start_fresh(topology: Topology, installed: Installed, log: Log) -> None:
     root = run_dir()
     _discard_data(keep_logs=False)
@@ -216,77 +150,6 @@ def _start_fresh(topology: Topology, installed: Installed, log: Log) -> None:
     saved = {"brokers": topology.brokers, "sasl": topology.sasl}
     (root / "stack.json").write_text(json.dumps(saved))
     log(f"started {len(service_names(topology))} processes; logs in {root / 'logs'}")
-
-
-def start_postgres(installed: Installed, data_dir: Path) -> None:
-    """A new PostgreSQL cluster in ``data_dir``, its one login this stack's secret.
-
-    Root runs PostgreSQL as the ``postgres`` user, who may not enter the checkout
-    (root's home is 0700, and so is any ``mktemp -d`` folder): the cluster then
-    lives in a folder of the postgres user's own under the system's temporary
-    folder, which ``data_dir`` links to, and its programs start from ``/``.
-    """
-    data_dir = _reachable_by_database_owner(data_dir)
-    password_file = data_dir.parent / "postgres-initdb-password"
-    password_file.write_text(database_password())
-    try:
-        if services.as_database_owner():  # root: the files are the postgres user's
-            shutil.chown(data_dir, "postgres", "postgres")
-            shutil.chown(password_file, "postgres", "postgres")
-        password_file.chmod(0o600)
-        command = services.postgres_init_command(installed, data_dir, password_file)
-        result = subprocess.run(command, check=False, capture_output=True, text=True, cwd="/")
-    finally:
-        password_file.unlink(missing_ok=True)
-    if result.returncode != 0:
-        raise StackError(f"initdb failed:\n{result.stdout}{result.stderr}")
-    process.start(services.postgresql(installed, data_dir), run_dir())
-
-
-def _reachable_by_database_owner(data_dir: Path) -> Path:
-    """``data_dir``, made; as root, a link to a folder the postgres user can reach."""
-    if not services.as_database_owner():
-        data_dir.mkdir(mode=0o700)
-        return data_dir
-    digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:12]
-    home = Path(tempfile.gettempdir()) / f"fraudstream-devstack-postgres-{digest}"
-    shutil.rmtree(home, ignore_errors=True)
-    home.mkdir(mode=0o700)
-    shutil.chown(home, "postgres", "postgres")
-    (home / "data").mkdir(mode=0o700)
-    data_dir.symlink_to(home / "data", target_is_directory=True)
-    return home / "data"
-
-
-def database_password() -> str:
-    return _stack_secret("postgres-password")
-
-
-def database_url(database: str = POSTGRES_DATABASE) -> str:
-    """The SQLAlchemy URL of ``database`` on this stack's PostgreSQL."""
-    return (
-        f"postgresql+psycopg://{POSTGRES_USER}:{database_password()}@{HOST}:{POSTGRES_PORT}/"
-        f"{database}"
-    )
-
-
-def create_database(name: str) -> None:
-    """Make database ``name`` on this stack's PostgreSQL unless it exists."""
-    with psycopg.connect(_libpq_url("postgres"), autocommit=True) as connection:
-        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
-        if exists.fetchone() is None:
-            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def drop_database(name: str) -> None:
-    with psycopg.connect(_libpq_url("postgres"), autocommit=True) as connection:
-        connection.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-
-
-def _libpq_url(database: str) -> str:
-    return database_url(database).replace("postgresql+psycopg://", "postgresql://")
 
 
 def start_kafka(
@@ -325,7 +188,7 @@ def format_storage(
 
 def health_checks(topology: Topology) -> dict[str, Callable[[], bool]]:
     """Each part's check, with the logins this stack's Kafka and PostgreSQL take."""
-    return health.checks(topology, admin_login(topology), _libpq_url("postgres"))
+    return health.checks(topology, admin_login(topology), libpq_url("postgres"))
 
 
 def _wait_healthy(topology: Topology, log: Log) -> dict[str, float]:

@@ -29,6 +29,7 @@ from playwright.sync_api import Browser, sync_playwright
 
 from fraudstream.config import Settings, load_settings
 from fraudstream.devstack import health, process
+from fraudstream.devstack import postgres as devstack_postgres
 from fraudstream.devstack import stack as devstack
 from fraudstream.devstack.install import ensure_installed
 from fraudstream.devstack.layout import HOST, REPO_ROOT, Topology, cache_dir
@@ -76,7 +77,7 @@ def stack() -> Iterator[Stack]:
         started_here = devstack.running_topology() is None
         _devstack("up", "--brokers", "3")
         os.environ.update(Topology(brokers=3).environment())
-        os.environ["CASES_DATABASE_URL"] = devstack.database_url()
+        os.environ["CASES_DATABASE_URL"] = devstack_postgres.database_url()
     yield Stack(
         bootstrap_servers=os.environ["KAFKA_BOOTSTRAP_SERVERS"],
         schema_registry_url=os.environ["SCHEMA_REGISTRY_URL"],

@@ -22,7 +22,7 @@ from sqlalchemy import Engine, func, select
 
 from fraudstream import case_table, kafka, registry
 from fraudstream.config import Settings
-from fraudstream.devstack import stack as devstack
+from fraudstream.devstack import postgres as devstack_postgres
 from fraudstream.generator import write_csv
 from fraudstream.wiring.provision import migrate_cases
 from tests.integration.conftest import Stack
@@ -48,11 +48,11 @@ def database_url(request: pytest.FixtureRequest, stack: Stack, tmp_path: Path) -
         yield f"sqlite:///{tmp_path / 'cases.sqlite3'}"
         return
     name = f"it_cases_{uuid.uuid4().hex[:8]}"
-    devstack.create_database(name)
+    devstack_postgres.create_database(name)
     try:
-        yield devstack.database_url(name)
+        yield devstack_postgres.database_url(name)
     finally:
-        devstack.drop_database(name)
+        devstack_postgres.drop_database(name)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from fraudstream.devstack import postgres as devstack_postgres
 from fraudstream.devstack import process, services
 from fraudstream.devstack import stack as devstack
 from fraudstream.devstack.install import ensure_installed
@@ -32,12 +33,12 @@ def test_root_starts_postgresql_from_a_folder_only_it_may_enter(
     monkeypatch.setattr(services, "POSTGRES_PORT", port)
     run_dir().mkdir(parents=True)
 
-    devstack.start_postgres(installed, run_dir() / "postgres")
+    devstack_postgres.start_postgres(installed, run_dir() / "postgres")
     try:
         kept = (run_dir() / "postgres").resolve()
         assert not kept.is_relative_to(private)  # where the postgres user can reach it
         url = (f"host={HOST} port={port} dbname=postgres user={POSTGRES_USER} "
-               f"password={devstack.database_password()}")  # fmt: skip
+               f"password={devstack_postgres.database_password()}")  # fmt: skip
         _wait_until_it_answers(url)
     finally:
         process.stop(run_dir(), "postgresql")

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from fraudstream.config import Settings, load_settings
-from fraudstream.devstack import stack, versions
+from fraudstream.devstack import logins, versions
 from fraudstream.devstack.install import (
     InstallError,
     parse_go_version,
@@ -14,8 +14,9 @@ from fraudstream.devstack.install import (
     require_java,
 )
 from fraudstream.devstack.layout import Topology
+from fraudstream.devstack.logins import SERVICE_PRINCIPALS
 from fraudstream.devstack.services import kafka_node_properties, new_cluster_id
-from fraudstream.devstack.stack import SERVICE_PRINCIPALS, ports, service_names
+from fraudstream.devstack.stack import ports, service_names
 from fraudstream.topology import kafka_principals
 
 
@@ -143,8 +144,8 @@ def test_the_token_key_is_made_once_private_and_kept(
 ) -> None:
     monkeypatch.setenv("DEVSTACK_HOME", str(tmp_path))
     (tmp_path / "run").mkdir()
-    key = stack.token_key()
-    assert len(key) >= 32 and stack.token_key() == key
+    key = logins.token_key()
+    assert len(key) >= 32 and logins.token_key() == key
     assert (tmp_path / "run" / "confirmation-token-key").stat().st_mode & 0o077 == 0
 
 
