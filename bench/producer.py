@@ -49,6 +49,7 @@ from fraudstream.config import Settings, load_settings
 from fraudstream.detection.detectors import Detector, LabelDetector, ModelDetector
 from fraudstream.generator import write_csv
 from fraudstream.payments import HOUR_MS, parse_block
+from fraudstream.producer.preparing import Preparer
 from fraudstream.producer.progress import ProgressLog
 from fraudstream.producer.service import ProducerRun, RunOptions
 from fraudstream.records import to_records
@@ -208,13 +209,13 @@ def run_fraudstream(
 
 
 def run_ceiling(settings: Settings, source: Path) -> dict[str, float]:
-    run = ProducerRun(settings, LabelDetector(), RunOptions(str(source)), StopFlag())
+    preparer = Preparer(settings, LabelDetector())
     messages: list[tuple[str, bytes, bytes]] = []
     with source.open("rb") as stream:
         for chunk in read_chunks(stream, read_header(stream)[1], 2):
             block = parse_block(chunk.data, chunk.first_line)
-            records = to_records(block, settings.event_start_time, run.emails)
-            topics, keys, values = run.encode(records, LabelDetector().assess(records))
+            records = to_records(block, settings.event_start_time, preparer.emails)
+            topics, keys, values = preparer.encode(records, LabelDetector().assess(records))
             messages += zip(topics, keys, values, strict=True)
     producer = Producer(kafka.producer_config(settings.kafka_bootstrap_servers))
     start, started = CpuClocks.read(stack_brokers()), time.perf_counter()

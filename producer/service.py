@@ -10,30 +10,25 @@ produces no line twice.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import closing
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import BinaryIO
 
-import numpy as np
-import pyarrow as pa
-
-from fraudstream import metrics, registry
+from fraudstream import metrics
 from fraudstream.ahead import one_ahead
-from fraudstream.avro_codec import RecordEncoder, wire_header
 from fraudstream.config import Settings
-from fraudstream.detection.detectors import Assessment, Detector
+from fraudstream.detection.detectors import Detector
 from fraudstream.errors import PermanentError
 from fraudstream.kafka import DeliveryError
 from fraudstream.kafka.transactions import TransactionalProducer, TransactionFailedError
-from fraudstream.payments import Block, Rejected, check_header, parse_block
+from fraudstream.payments import check_header, parse_block
 from fraudstream.producer.checkpoint import Checkpoint, Counts, load_checkpoint
+from fraudstream.producer.preparing import Part, Prepared, Preparer, parts
 from fraudstream.producer.progress import Progress
-from fraudstream.records import EmailDirectory, to_records, with_detection
 from fraudstream.source import (
     WHOLE_FILE,
     Chunk,
@@ -45,7 +40,7 @@ from fraudstream.source import (
     read_header,
 )
 from fraudstream.stopping import StopFlag
-from fraudstream.topology import TRANSACTIONAL_ID_PREFIX, topology
+from fraudstream.topology import TRANSACTIONAL_ID_PREFIX
 
 log = logging.getLogger("fraudstream.producer")
 
@@ -93,12 +88,7 @@ class ProducerRun:
         self.detector = detector
         self.options = options
         self.stop = stop
-        self.emails = EmailDirectory.load(
-            settings.customer_email_domain, settings.customer_emails_file
-        )
-        schema_text = registry.load_schema("transaction")
-        self.encoder = RecordEncoder(schema_text)
-        self.headers = self._wire_headers(schema_text)
+        self.preparer = Preparer(settings, detector)
         self._committed: Checkpoint | None = None  # the last checkpoint Kafka has committed
         self._committing: Checkpoint | None = None  # the one in the last commit begun
         self._rows = (0, 0)  # the byte range of the shard's lines, once the source is open
@@ -133,16 +123,6 @@ class ProducerRun:
             complete=checkpoint.complete,
             next_line=checkpoint.next_line,
         )
-
-    def _wire_headers(self, schema_text: str) -> pa.Array:
-        """The Confluent header of each topic's records: index 1 for fraud, 0 for the others."""
-        topics = topology(self.settings)
-        client = registry.registry_client(
-            self.settings.schema_registry_url, self.settings.schema_registry_login
-        )
-        ids = [registry.registered_id(client, topic.subject, schema_text)
-               for topic in (topics.non_fraud, topics.fraud)]  # fmt: skip
-        return pa.array([wire_header(schema_id) for schema_id in ids], pa.binary())
 
     def _starting_point(self, source: Source, stream: BinaryIO, header_end: int) -> Checkpoint:
         """Where to begin: the saved checkpoint of ``source`` (a whole file, or a shard of
@@ -276,17 +256,9 @@ class ProducerRun:
         first_line, stop_line = span
         block = parse_block(chunk.data, chunk.first_line).between(first_line, stop_line)
         end_line = chunk.end_line if stop_line is None else min(chunk.end_line, stop_line)
-        return chunk, [self._prepare(part, source) for part in _parts(block, end_line, by_step)]
-
-    def _prepare(self, part: Part, source: str) -> Prepared:
-        """A part's records assessed and encoded, and its rejects as quarantine messages."""
-        block = part.block
-        records = to_records(block, self.settings.event_start_time, self.emails)
-        assessment = self.detector.assess(records)
-        fraud = int(assessment.flagged.sum())
-        counts = Counts(block.num_rows, fraud, block.num_rows - fraud, len(block.rejected))
-        rejects = [_rejected_body(source, r) for r in block.rejected]
-        return Prepared(part, counts, self.encode(records, assessment), rejects)
+        return chunk, [
+            self.preparer.prepare(part, source) for part in parts(block, end_line, by_step)
+        ]
 
     def _send(
         self,
@@ -320,39 +292,6 @@ class ProducerRun:
         self._committed = position
         progress.update(position.offset - self._rows[0], position.counts)
 
-    def encode(
-        self, records: pa.Table, assessment: Assessment
-    ) -> tuple[list[str], list[bytes], list[bytes]]:
-        """Topic, key (nameOrig) and Confluent-framed Avro value of each record, the
-        detector's name and score written into it."""
-        routes = assessment.flagged.astype(np.int8)  # 1: fraud, 0: not
-        assessed = with_detection(records, self.detector.name, assessment.scores)
-        values = self.encoder.encode(assessed, self.headers.take(pa.array(routes))).to_pylist()
-        keys = records["nameOrig"].cast(pa.binary()).to_pylist()
-        names = np.array([self.settings.non_fraud_topic, self.settings.fraud_topic], dtype=object)
-        topics = names[routes].tolist()
-        return topics, keys, values
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """A part made ready to send: its counts, its records' (topics, keys, values), and its
-    rejects' quarantine messages."""
-
-    part: Part
-    counts: Counts
-    records: tuple[list[str], list[bytes], list[bytes]]
-    rejects: list[bytes]
-
-
-@dataclass(frozen=True)
-class Part:
-    """Rows of a block sent in one transaction, covering the lines before ``end_line``."""
-
-    block: Block
-    end_line: int
-    step: int | None
-
 
 class Pacer:
     """Releases each PaySim step ``1/speed`` seconds after the one before it."""
@@ -376,20 +315,6 @@ class Pacer:
             time.sleep(delay)
 
 
-def _parts(block: Block, end_line: int, by_step: bool) -> Iterator[Part]:
-    """The whole block, or (when pacing) one part for each run of rows of the same step."""
-    if not by_step or block.num_rows == 0:
-        yield Part(block, end_line, None)
-        return
-    steps = block.rows["step"].to_numpy()
-    starts = np.flatnonzero(np.diff(steps, prepend=steps[0] - 1))
-    for index, start in enumerate(starts):
-        last = index + 1 == len(starts)
-        part_end = end_line if last else int(block.lines[starts[index + 1]])
-        first_line = 0 if index == 0 else int(block.lines[start])
-        yield Part(block.between(first_line, part_end), part_end, int(steps[start]))
-
-
 def _count_committed(counts: Counts) -> None:
     """What a committed transaction added to Kafka, in the metrics."""
     metrics.TRANSACTIONS.labels("committed").inc()
@@ -397,13 +322,6 @@ def _count_committed(counts: Counts) -> None:
     metrics.ROWS_PRODUCED.labels("fraud").inc(counts.fraud)
     metrics.ROWS_PRODUCED.labels("non_fraud").inc(counts.non_fraud)
     metrics.ROWS_REJECTED.inc(counts.rejected)
-
-
-def _rejected_body(source: str, rejected: Rejected) -> bytes:
-    """The quarantined row as JSON; ``truncated`` says its text was cut (``length`` is whole)."""
-    return json.dumps(
-        {"source": source, **asdict(rejected), "truncated": rejected.truncated}
-    ).encode()
 
 
 def _transactional_id(source_uri: str) -> str:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fraudstream.payments import parse_block
 from fraudstream.producer.checkpoint import Checkpoint, Counts
-from fraudstream.producer.service import _parts
+from fraudstream.producer.preparing import parts as _parts
 
 GOOD = "{step},PAYMENT,1.0,C1,1.0,0.0,M1,0.0,0.0,0,0"
 
