@@ -21,10 +21,10 @@ from confluent_kafka import (
     TopicPartition,
 )
 from confluent_kafka.admin import AdminClient
-from fraudstream.case_table import AnsweredPrecision
 from google.cloud import storage
 
 from fraudstream import kafka, lake
+from fraudstream.case_table import AnsweredPrecision
 from fraudstream.config import Settings
 from fraudstream.topology import ANSWERS_FOLDER, LakeFolder, topology
 

@@ -1,8 +1,7 @@
 """``fraudstream``: the command line of the pipeline.
 
-Each command imports the services it runs when it runs (the imports inside
-the functions below), so that ``fraudstream produce`` loads the producer
-alone: see ``wiring.producing``.
+The parser and the argument types; what each command does is in
+``wiring.handlers``, which imports the services a command runs when it runs.
 
 Every expected failure (a bad setting, a missing topic, a refused
 permission, a file that is not PaySim) ends in one line on stderr that says
@@ -14,25 +13,18 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.metadata
-import shlex
 import sys
-import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-from fraudstream.config import ConfigError, Settings, load_settings
+from fraudstream.config import ConfigError
 from fraudstream.detection.detectors import BUILT_IN, MODEL_DETECTORS
 from fraudstream.errors import FraudstreamError
-from fraudstream.generator import write_csv
-from fraudstream.logs import configure_logging
-from fraudstream.producer.service import RunOptions
 from fraudstream.source import WHOLE_FILE, Shard
-from fraudstream.wiring import members, producing
+from fraudstream.wiring import handlers
 
 CONSUMER_KINDS = ("non-fraud", "fraud", "cases")
 TRAINING_ROWS = 2_000_000
-REPORT_PATH = Path("build/report.html")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,12 +125,12 @@ def _parser() -> argparse.ArgumentParser:
         "--no-database", dest="database", action="store_false",
         help="leave the case table alone (migrate it with `fraudstream migrate`)",
     )  # fmt: skip
-    setup.set_defaults(handler=_setup)
+    setup.set_defaults(handler=handlers.setup)
 
     migrate = subcommands.add_parser(
         "migrate", help="bring the fraud case table (CASES_DATABASE_URL) to the newest migration"
     )
-    migrate.set_defaults(handler=_migrate)
+    migrate.set_defaults(handler=handlers.migrate)
 
     run_demo = subcommands.add_parser(
         "demo", help="set up topics, schemas and buckets; produce; run both consumers"
@@ -155,7 +147,7 @@ def _parser() -> argparse.ArgumentParser:
         "--no-consumers", dest="consumers", action="store_false",
         help="set up and produce only (the consumers run elsewhere)",
     )  # fmt: skip
-    run_demo.set_defaults(handler=_demo)
+    run_demo.set_defaults(handler=handlers.demo)
 
     produce = subcommands.add_parser("produce", help="stream a PaySim CSV into Kafka")
     produce.add_argument("source", help="a local path or gs://bucket/object")
@@ -169,7 +161,7 @@ def _parser() -> argparse.ArgumentParser:
         help="produce the I-th of N byte ranges of the file (0 <= I < N), with its own "
         "checkpoint: N producers started with 0/N .. N-1/N produce each row once between them",
     )  # fmt: skip
-    produce.set_defaults(handler=_produce)
+    produce.set_defaults(handler=handlers.produce)
 
     consume = subcommands.add_parser("consume", help="run a consumer until SIGTERM")
     consume.add_argument("kind", choices=CONSUMER_KINDS)
@@ -186,27 +178,29 @@ def _parser() -> argparse.ArgumentParser:
         help="run N members of the group, each in its own process (and on its own core), "
         "under this one, which forwards SIGTERM and exits non-zero if a member fails",
     )  # fmt: skip
-    consume.set_defaults(handler=_consume)
+    consume.set_defaults(handler=handlers.consume)
 
     service = subcommands.add_parser(
         "confirmation-service", help="serve the links of the fraud emails until SIGTERM"
     )
-    service.set_defaults(handler=_confirmation_service)
+    service.set_defaults(handler=handlers.confirmation_service)
 
     generate = subcommands.add_parser("generate", help="write PaySim-like rows to a CSV")
     generate.add_argument("--rows", type=_positive_int, required=True)
     generate.add_argument("--seed", type=int, default=1)
     generate.add_argument("-o", "--output", type=Path, required=True)
-    generate.set_defaults(handler=_generate)
+    generate.set_defaults(handler=handlers.generate)
     _detector_commands(subcommands)
     report = subcommands.add_parser(
         "report", help="write the run report: one HTML page of what the lake and Kafka hold"
     )
-    report.add_argument("-o", "--output", type=Path, default=REPORT_PATH, help="the page")
-    report.set_defaults(handler=lambda args: _write_report(_settings(), args.output))
+    report.add_argument("-o", "--output", type=Path, default=handlers.REPORT_PATH, help="the page")
+    report.set_defaults(
+        handler=lambda args: handlers.write_report(handlers.configured(), args.output)
+    )
     show = subcommands.add_parser("cases", help="show the fraud case table: counts, newest cases")
     show.add_argument("--limit", type=_positive_int, default=10, help="newest cases shown")
-    show.set_defaults(handler=_show_cases)
+    show.set_defaults(handler=handlers.show_cases)
     return parser
 
 
@@ -218,7 +212,7 @@ def _detector_commands(subcommands: argparse._SubParsersAction) -> None:  # type
     train.add_argument("--rows", type=_positive_int, default=TRAINING_ROWS)
     train.add_argument("--seed", type=int, default=1, help="of the generated rows")
     train.add_argument("-o", "--output", type=Path, help="default: models/DETECTOR.onnx")
-    train.set_defaults(handler=_train)
+    train.set_defaults(handler=handlers.train)
 
     evaluate = subcommands.add_parser(
         "evaluate", help="measure detectors on a labelled PaySim CSV: Markdown and PNG report"
@@ -237,134 +231,4 @@ def _detector_commands(subcommands: argparse._SubParsersAction) -> None:  # type
     evaluate.add_argument("-o", "--output", "--report", dest="report", type=Path,
                           default=Path("build/detectors.md"),
                           help="the Markdown report; its figure goes beside it")  # fmt: skip
-    evaluate.set_defaults(handler=_evaluate)
-
-
-def _settings() -> Settings:
-    settings = load_settings()
-    configure_logging(settings.log_level, settings.log_format)
-    return settings
-
-
-def _setup(args: argparse.Namespace) -> int:
-    from fraudstream.wiring.provision import provision
-
-    provision(_settings(), say=print, buckets=args.buckets, database=args.database)
-    return 0
-
-
-def _migrate(_args: argparse.Namespace) -> int:
-    from fraudstream.wiring.provision import migrate_cases
-
-    migrate_cases(_settings(), say=print)
-    return 0
-
-
-def _produce(args: argparse.Namespace) -> int:
-    options = RunOptions(args.source, args.speed, args.limit, args.from_start, args.shard)
-    producing.produce(_settings(), options)
-    return 0
-
-
-def _consume(args: argparse.Namespace) -> int:
-    settings = _settings()
-    if args.processes > 1:
-        member = [sys.executable, "-m", "fraudstream", "consume", args.kind]
-        member += [] if args.idle_exit is None else ["--idle-exit", str(args.idle_exit)]
-        member += [] if args.send_emails else ["--no-emails"]
-        environment = members.member_environment(settings.metrics_port)
-        return members.run_members(member, args.processes, environment)
-    from fraudstream.wiring import commands
-
-    return commands.consume(settings, args.kind, args.idle_exit, args.send_emails)
-
-
-def _confirmation_service(_args: argparse.Namespace) -> int:
-    from fraudstream.wiring import commands
-
-    return commands.serve_confirmations(_settings())
-
-
-def _show_cases(args: argparse.Namespace) -> int:
-    from fraudstream.wiring import commands
-
-    return commands.show_cases(_settings(), args.limit)
-
-
-def _generate(args: argparse.Namespace) -> int:
-    written = write_csv(args.output, rows=args.rows, seed=args.seed)
-    print(f"wrote {written:,} PaySim-like rows to {args.output}")
-    return 0
-
-
-def _detecting() -> ModuleType:
-    """``wiring.detecting``, imported only here: it needs the ``train`` extra."""
-    try:
-        return importlib.import_module("fraudstream.wiring.detecting")
-    except ImportError as error:
-        raise ConfigError(
-            f"training and evaluating need the 'train' extra ({error.name} is missing): "
-            "pip install 'fraudstream[train]'"
-        ) from None
-
-
-def _write_report(settings: Settings, output: Path) -> int:
-    """Gather the facts and write the page (matplotlib, from the ``report`` extra)."""
-    try:
-        facts = importlib.import_module("fraudstream.reporting.facts")
-        page = importlib.import_module("fraudstream.reporting.page")
-    except ImportError as error:
-        raise ConfigError(
-            f"the report needs the 'report' extra ({error.name} is missing): "
-            "pip install 'fraudstream[report]'"
-        ) from None
-    written = page.write_report(facts.gather(settings), output)
-    print(f"report: {written.resolve()}")
-    return 0
-
-
-def _train(args: argparse.Namespace) -> int:
-    output = args.output or Path("models") / f"{args.detector}.onnx"
-    _detecting().train(args.detector, args.rows, args.seed, output)
-    return 0
-
-
-def _evaluate(args: argparse.Namespace) -> int:
-    if args.from_cases:
-        from fraudstream.wiring import commands
-
-        return commands.answered_precision(_settings())
-    if args.csv is None or not args.detectors:
-        raise ConfigError("evaluate: give a CSV and --detector NAME (or --all), or --from-cases")
-    _detecting().evaluate(
-        _settings(), args.csv, args.detectors, models=args.models, report=args.report,
-        command=shlex.join(["fraudstream", *args.argv]),
-    )  # fmt: skip
-    return 0
-
-
-def _demo(args: argparse.Namespace) -> int:
-    started = time.monotonic()
-    settings = _settings()
-    if args.csv is not None and not args.csv.is_file():
-        raise ConfigError(f"no such CSV file: {args.csv}")
-    from fraudstream.wiring import commands, demo
-    from fraudstream.wiring.provision import provision
-
-    provision(settings, say=print)
-    csv_path = args.csv or demo.generated_csv(args.rows, say=print)
-    source = demo.upload_dataset(settings, csv_path, say=print)
-    settings_for_producer = settings.model_copy(
-        update={"metrics_port": demo.METRICS_PORTS["producer"]}
-    )
-    print(f"metrics while it runs: {demo.metrics_addresses()}")
-    summary = producing.produce(settings_for_producer, RunOptions(source))
-    if not args.consumers:
-        return 0
-    consumers = demo.run_consumers(args.idle_exit, say=print)
-    print(f"\nfraudstream demo: {summary.total.good:,} rows produced "
-          f"({summary.total.fraud:,} fraud, {summary.total.rejected:,} rejected), "
-          f"done in {time.monotonic() - started:.0f} s")  # fmt: skip
-    demo.report(settings, consumers, commands.case_lines(settings), say=print)
-    _write_report(settings, REPORT_PATH)
-    return max(run.exit_code for run in consumers)
+    evaluate.set_defaults(handler=handlers.evaluate)
