@@ -48,7 +48,8 @@ from fraudstream import kafka, registry
 from fraudstream.config import Settings, load_settings
 from fraudstream.detection.detectors import Detector, LabelDetector, ModelDetector
 from fraudstream.generator import write_csv
-from fraudstream.payments import HOUR_MS, parse_block
+from fraudstream.payments import parse_block
+from fraudstream.paysim import HOUR_MS
 from fraudstream.producer.preparing import Preparer
 from fraudstream.producer.progress import ProgressLog
 from fraudstream.producer.service import ProducerRun, RunOptions

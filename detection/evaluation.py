@@ -20,7 +20,8 @@ from matplotlib import pyplot
 from sklearn.metrics import average_precision_score, precision_recall_curve
 
 from fraudstream.detection.detectors import Detector
-from fraudstream.payments import TYPES, check_header, parse_block
+from fraudstream.payments import parse_block
+from fraudstream.paysim import TYPES, check_header
 from fraudstream.source import read_chunks, read_header
 
 matplotlib.use("Agg")  # files only, never a window

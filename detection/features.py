@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fraudstream.payments import TYPES
+from fraudstream.paysim import TYPES
 
 # The columns of a block (or a record table) the features are made from.
 NEEDED = ("step", "type", "amount", "oldbalanceOrg", "newbalanceOrig", "nameDest")

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fraudstream.payments import HEADER
+from fraudstream.paysim import HEADER
 
 STEPS = 743
 TYPE_SHARES = {  # rows of the full log, fraud excluded, by type

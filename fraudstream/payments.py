@@ -13,7 +13,6 @@ Rows are numbered exactly as the block splitter counts lines: by ``\n``.
 from __future__ import annotations
 
 import io
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,72 +20,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
-from fraudstream.errors import PermanentError
-
-COLUMNS = (
-    "step", "type", "amount", "nameOrig", "oldbalanceOrg", "newbalanceOrig",
-    "nameDest", "oldbalanceDest", "newbalanceDest", "isFraud", "isFlaggedFraud",
-)  # fmt: skip
-HEADER = ",".join(COLUMNS)
-TYPES = ("CASH_IN", "CASH_OUT", "DEBIT", "PAYMENT", "TRANSFER")
-MONEY = ("amount", "oldbalanceOrg", "newbalanceOrig", "oldbalanceDest", "newbalanceDest")
-FLAGS = ("isFraud", "isFlaggedFraud")
-HOUR_MS = 3_600_000
-# PaySim has 743 steps (hours); a million is 114 years, which keeps every
-# event time representable from any EVENT_START_TIME before the year 9800.
-MAX_STEP = 1_000_000
-# A PaySim line is about 100 bytes; anything this long is not one.
-MAX_LINE_BYTES = 64 * 1024
-# What a rejected row carries of its text, and of a value in its reason.
-MAX_REJECTED_TEXT = 1_000
-MAX_VALUE_SHOWN = 100
-
-_NUMBER = r"^[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
-_NEGATIVE = r"^-[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
-_STEP = r"^[0-9]{1,9}$"
-_ZERO = r"^0+(\.0+)?([eE][+-]?[0-9]+)?$"
-_NAME = r"^[CM][0-9]{1,10}$"
-_FLAG_TEXTS = ("0", "1", "0.0", "1.0")
-_FLAG_VALUES = pa.array(_FLAG_TEXTS)
-
-
-def _one_of(texts: tuple[str, ...]) -> str:
-    return "(" + "|".join(re.escape(text) for text in texts) + ")"
-
-
-# A whole line that passes every column check (``_checks``), field by field, and its end.
-_FIELD_PATTERNS = {
-    "step": _STEP, "type": _one_of(TYPES), **dict.fromkeys(MONEY, _NUMBER),
-    "nameOrig": _NAME, "nameDest": _NAME, **dict.fromkeys(FLAGS, _one_of(_FLAG_TEXTS)),
-}  # fmt: skip
-_GOOD_LINE = "^" + ",".join(_FIELD_PATTERNS[name].strip("^$") for name in COLUMNS) + r"\r?\n$"
-_TRUE_VALUES = pa.array(["1", "1.0"])
-
-
-class NotPaySimError(PermanentError, ValueError):
-    """The file is not a PaySim CSV (its header is missing or different)."""
-
-
-@dataclass(frozen=True)
-class Rejected:
-    """A row that failed validation, with where it was and why.
-
-    ``text`` is the row as read, cut to ``MAX_REJECTED_TEXT`` characters;
-    ``length`` is how long it was, so a cut shows.
-    """
-
-    line: int
-    reason: str
-    text: str
-    length: int
-
-    @classmethod
-    def of(cls, line: int, reason: str, text: str) -> Rejected:
-        return cls(line, reason, text[:MAX_REJECTED_TEXT], len(text))
-
-    @property
-    def truncated(self) -> bool:
-        return self.length > len(self.text)
+from fraudstream.paysim import (
+    COLUMNS,
+    FLAG_VALUES,
+    FLAGS,
+    MAX_STEP,
+    MAX_VALUE_SHOWN,
+    MONEY,
+    NAME_PATTERN,
+    NEGATIVE_PATTERN,
+    NUMBER_PATTERN,
+    STEP_PATTERN,
+    TRUE_VALUES,
+    TYPES,
+    ZERO_PATTERN,
+    Rejected,
+)
+from fraudstream.raw_lines import every_line_good, line_ends, set_aside_unreadable
 
 
 @dataclass(frozen=True)
@@ -117,22 +67,14 @@ class Block:
         return Block(kept_rows, kept_lines, rejected)
 
 
-def check_header(line: str) -> None:
-    """Raise NotPaySimError unless ``line`` is PaySim's header."""
-    if line.strip() != HEADER:
-        raise NotPaySimError(
-            f"not a PaySim CSV: the first line is {line.strip()[:200]!r}, expected {HEADER!r}"
-        )
-
-
 def parse_block(data: bytes, first_line: int) -> Block:
     """Parse and validate the rows in ``data``, whose first line is line ``first_line``.
 
     Never raises on the content: every line ends up a row or a ``Rejected``.
     """
-    ends = _line_ends(data)
-    data, unreadable = _set_aside_unreadable(data, first_line, ends)
-    clean = not unreadable and _every_line_good(data, ends)
+    ends = line_ends(data)
+    data, unreadable = set_aside_unreadable(data, first_line, ends)
+    clean = not unreadable and every_line_good(data, ends)
     wrong_width: list[Rejected] = []
 
     def on_invalid_row(row: pcsv.InvalidRow) -> str:
@@ -170,73 +112,6 @@ def parse_block(data: bytes, first_line: int) -> Block:
     return Block(rows=typed, lines=kept_lines, rejected=rejected)
 
 
-def _line_ends(data: bytes) -> np.ndarray:
-    """The offset of every ``\n`` in ``data``."""
-    return np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n"))
-
-
-def _every_line_good(data: bytes, ends: np.ndarray) -> bool:
-    """Whether every line of ``data`` passes every column check, by one pattern a line.
-
-    Clean blocks are the rule, and one pass over each line costs about half of
-    the ten column-wise checks; a block with any other line takes those checks,
-    which say what is wrong with it.
-    """
-    if not data.endswith(b"\n"):
-        return False
-    offsets = np.concatenate(([0], ends + 1)).astype(np.int64)
-    lines = pa.LargeStringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(data))
-    return bool(pc.all(pc.match_substring_regex(lines, _GOOD_LINE)).as_py())
-
-
-def _set_aside_unreadable(
-    data: bytes, first_line: int, ends: np.ndarray
-) -> tuple[bytes, dict[int, Rejected]]:
-    """``data`` (its line ends at ``ends``) with each line the CSV reader cannot take
-    emptied, and those lines rejected.
-
-    The usual block is checked in a few passes over its bytes; only a block
-    with such a line is split into lines.
-    """
-    too_long = len(data) > MAX_LINE_BYTES and _longest_line(data, ends) > MAX_LINE_BYTES
-    bare_return = b"\r" in data and data.count(b"\r") != data.count(b"\r\n")
-    if not too_long and not bare_return and _is_utf8(data):
-        return data, {}
-    lines = data.split(b"\n")
-    unreadable = {}
-    for index, line in enumerate(lines):
-        reason = _unreadable(line)
-        if reason is not None:
-            text = line.decode("utf-8", errors="replace")
-            unreadable[first_line + index] = Rejected.of(first_line + index, reason, text)
-            lines[index] = b""
-    return b"\n".join(lines), unreadable
-
-
-def _unreadable(line: bytes) -> str | None:
-    if len(line) > MAX_LINE_BYTES:
-        return f"a line of {len(line):,} bytes; a PaySim row is far under {MAX_LINE_BYTES:,}"
-    if b"\r" in line.removesuffix(b"\r"):
-        return "a carriage return inside the row"
-    if not _is_utf8(line):
-        return "bytes that are not UTF-8 text"
-    return None
-
-
-def _is_utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def _longest_line(data: bytes, ends: np.ndarray) -> int:
-    starts = np.concatenate(([0], ends + 1))
-    stops = np.concatenate((ends, [len(data)]))
-    return int((stops - starts).max())
-
-
 def _in_range(
     typed: pa.Table, texts: pa.Table, lines: np.ndarray
 ) -> tuple[np.ndarray, list[Rejected]]:
@@ -271,7 +146,7 @@ def _lost_in_conversion(values: pa.ChunkedArray, texts: pa.ChunkedArray) -> np.n
     zeros = np.flatnonzero(numbers == 0)
     if zeros.size == 0:
         return infinite
-    zero_text = pc.match_substring_regex(texts.take(pa.array(zeros)), _ZERO)
+    zero_text = pc.match_substring_regex(texts.take(pa.array(zeros)), ZERO_PATTERN)
     underflow = zeros[~zero_text.to_numpy(zero_copy_only=False)]
     return np.union1d(infinite, underflow)
 
@@ -293,13 +168,14 @@ def _line_numbers(first_line: int, count: int, skipped: list[int]) -> np.ndarray
 
 def _checks(table: pa.Table) -> list[tuple[str, pa.ChunkedArray]]:
     """(column, mask of rows whose value in that column is acceptable), in reporting order."""
-    checks = [("step", pc.match_substring_regex(table["step"], _STEP))]
+    checks = [("step", pc.match_substring_regex(table["step"], STEP_PATTERN))]
     checks.append(("type", pc.is_in(table["type"], value_set=pa.array(TYPES))))
-    checks += [(name, pc.match_substring_regex(table[name], _NUMBER)) for name in MONEY]
+    checks += [(name, pc.match_substring_regex(table[name], NUMBER_PATTERN)) for name in MONEY]
     checks += [
-        (name, pc.match_substring_regex(table[name], _NAME)) for name in ("nameOrig", "nameDest")
+        (name, pc.match_substring_regex(table[name], NAME_PATTERN))
+        for name in ("nameOrig", "nameDest")
     ]
-    checks += [(name, pc.is_in(table[name], value_set=_FLAG_VALUES)) for name in FLAGS]
+    checks += [(name, pc.is_in(table[name], value_set=FLAG_VALUES)) for name in FLAGS]
     return checks
 
 
@@ -334,7 +210,7 @@ def _reason(row: dict[str, str], failing: list[tuple[str, list[bool]]], position
 
 
 def _describe(name: str, value: str) -> str:
-    if name in MONEY and pc.match_substring_regex(pa.array([value]), _NEGATIVE)[0].as_py():
+    if name in MONEY and pc.match_substring_regex(pa.array([value]), NEGATIVE_PATTERN)[0].as_py():
         return f"{name} is negative: {_shown(value)}"
     expected = {
         "step": "a whole number of hours",
@@ -360,6 +236,6 @@ def _typed(table: pa.Table) -> pa.Table:
         **{name: pc.cast(table[name], pa.float64()) for name in MONEY},
         "nameOrig": table["nameOrig"],
         "nameDest": table["nameDest"],
-        **{name: pc.is_in(table[name], value_set=_TRUE_VALUES) for name in FLAGS},
+        **{name: pc.is_in(table[name], value_set=TRUE_VALUES) for name in FLAGS},
     }
     return pa.table({name: columns[name] for name in COLUMNS})

@@ -18,7 +18,8 @@ import pyarrow.compute as pc
 
 from fraudstream.addresses import AddressError, check_address
 from fraudstream.config import ConfigError
-from fraudstream.payments import HOUR_MS, MONEY, TYPES, Block
+from fraudstream.payments import Block
+from fraudstream.paysim import HOUR_MS, MONEY, TYPES
 
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 

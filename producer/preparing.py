@@ -15,7 +15,8 @@ from fraudstream import registry
 from fraudstream.avro_codec import RecordEncoder, wire_header
 from fraudstream.config import Settings
 from fraudstream.detection.detectors import Assessment, Detector
-from fraudstream.payments import Block, Rejected
+from fraudstream.payments import Block
+from fraudstream.paysim import Rejected
 from fraudstream.producer.checkpoint import Counts
 from fraudstream.records import EmailDirectory, to_records, with_detection
 from fraudstream.topology import topology

@@ -25,7 +25,8 @@ from fraudstream.detection.detectors import Detector
 from fraudstream.errors import PermanentError
 from fraudstream.kafka import DeliveryError
 from fraudstream.kafka.transactions import TransactionalProducer, TransactionFailedError
-from fraudstream.payments import check_header, parse_block
+from fraudstream.payments import parse_block
+from fraudstream.paysim import check_header
 from fraudstream.producer.checkpoint import Checkpoint, Counts, load_checkpoint
 from fraudstream.producer.preparing import Part, Prepared, Preparer, parts
 from fraudstream.producer.progress import Progress

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from fraudstream.config import Settings
-from fraudstream.payments import HEADER, MAX_REJECTED_TEXT
+from fraudstream.paysim import HEADER, MAX_REJECTED_TEXT
 from fraudstream.topology import LakeFolder
 from tests.integration.conftest import Stack
 from tests.integration.kafka_reading import read_committed

@@ -23,7 +23,7 @@ from fraudstream.generator import write_csv
 from fraudstream.kafka import KafkaUnavailableError
 from fraudstream.kafka.transactions import TransactionalProducer, TransactionFailedError
 from fraudstream.lake import ensure_bucket, storage_client, upload_file
-from fraudstream.payments import NotPaySimError
+from fraudstream.paysim import NotPaySimError
 from fraudstream.producer import service
 from fraudstream.producer.checkpoint import Checkpoint, load_checkpoint
 from fraudstream.producer.progress import ProgressLog

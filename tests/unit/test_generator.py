@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from fraudstream.generator import java_double, write_csv
-from fraudstream.payments import HEADER, parse_block
+from fraudstream.payments import parse_block
+from fraudstream.paysim import HEADER
 
 JAVA_NUMBER = re.compile(r"^(0\.0|[1-9]\d*\.\d{1,2}|0\.\d{1,2}|[1-9]\.\d+E\d+)$")
 

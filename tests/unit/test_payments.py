@@ -9,16 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fraudstream import payments
-from fraudstream.payments import (
-    COLUMNS,
-    HEADER,
-    MAX_REJECTED_TEXT,
-    Block,
-    NotPaySimError,
-    check_header,
-    parse_block,
-)
+from fraudstream import payments, paysim, raw_lines
+from fraudstream.payments import Block, parse_block
+from fraudstream.paysim import COLUMNS, HEADER, MAX_REJECTED_TEXT, NotPaySimError, check_header
 
 GOOD = "1,PAYMENT,9839.64,C1231006815,170136.0,160296.36,M1979787155,0.0,0.0,0,0"
 
@@ -176,7 +169,7 @@ _NEAR_MISSES = ["", "-1", "1.", ".5", "1e", "+1", " 1", "1 ", "C", "c1", "M12345
 
 
 _GOOD_FIELDS = st.tuples(*(
-    st.from_regex(payments._FIELD_PATTERNS[name], fullmatch=True,
+    st.from_regex(paysim.FIELD_PATTERNS[name], fullmatch=True,
                   alphabet="0123456789.eE+-CMPAYNTSHIUOBDFR_")
     for name in COLUMNS
 ))  # fmt: skip
@@ -205,12 +198,12 @@ def test_the_one_pattern_a_line_changes_no_outcome(rows: list[str], line_end: st
 
 
 def _takes_the_one_pattern(data: bytes) -> bool:
-    return payments._every_line_good(data, payments._line_ends(data))
+    return raw_lines.every_line_good(data, raw_lines.line_ends(data))
 
 
 def _parsed_both_ways(data: bytes) -> tuple[Block, Block]:
     quick = parse_block(data, first_line=2)
-    with mock.patch.object(payments, "_every_line_good", return_value=False):
+    with mock.patch.object(payments, "every_line_good", return_value=False):
         return quick, parse_block(data, first_line=2)
 
 
