@@ -30,11 +30,11 @@ from fraudstream.consumers import sinks
 from fraudstream.consumers.decoding import Decoded, decode_batch
 from fraudstream.consumers.retry import (
     Backoff,
-    StopWhileRetryingError,
     Waiter,
     pause_in_group,
     until_done,
 )
+from fraudstream.consumers.running import run_until_stopped
 from fraudstream.consumers.sinks import DeadLetter
 from fraudstream.consumers.watch import ConsumerWatch
 from fraudstream.stopping import StopFlag
@@ -88,38 +88,39 @@ class CaseConsumer:
         )  # fmt: skip
         self.committer = sinks.Committer(self.consumer, self.waiter)
         self._held: list[Message] = []  # came in while a batch was retried
+        self._idle_since = time.monotonic()
 
     def run(self, idle_exit: float | None = None) -> CaseTotals:
         """Consume until stopped (or, with ``idle_exit``, nothing came for that long)."""
         topics = [self.settings.fraud_topic, self.settings.confirmation_topic]
         self.consumer.subscribe(topics)
-        idle_since = time.monotonic()
-        try:
-            while not self.stop.requested:
-                fresh = self.consumer.consume(self.settings.batch_max_records, 1.0)
-                batch, self._held = self._held + fresh, []
-                messages = [m for m in batch if kafka.is_record(m)]
-                if messages:
-                    self._finish(messages)
-                    idle_since = time.monotonic()
-                elif (
-                    idle_exit is not None
-                    and self.consumer.assignment()
-                    and (time.monotonic() - idle_since > idle_exit)
-                ):
-                    break
-                self._watch()
-            self._watch(force=True)
-        except StopWhileRetryingError as stopped:
-            log.warning("stopped while retrying; the batch is left uncommitted for a redo",
-                        extra={"what": str(stopped)})  # fmt: skip
-        finally:
-            self.watch.close()
-            self.consumer.close()
-            self.dead_letter_producer.flush(30)
-            self.engine.dispose()
+        self._idle_since = time.monotonic()
+        run_until_stopped(
+            self._step, stop=self.stop, idle=lambda: self._idle_for(idle_exit),
+            finish=lambda: None, watch=self._watch, close=self._close,
+        )  # fmt: skip
         log.info("case consumer stopped", extra=vars(self.totals))
         return self.totals
+
+    def _step(self) -> None:
+        fresh = self.consumer.consume(self.settings.batch_max_records, 1.0)
+        batch, self._held = self._held + fresh, []
+        messages = [m for m in batch if kafka.is_record(m)]
+        if messages:
+            self._finish(messages)
+            self._idle_since = time.monotonic()
+
+    def _idle_for(self, seconds: float | None) -> bool:
+        """For ``seconds`` no record came, once partitions are assigned."""
+        if seconds is None or not self.consumer.assignment():
+            return False
+        return time.monotonic() - self._idle_since > seconds
+
+    def _close(self) -> None:
+        self.watch.close()
+        self.consumer.close()
+        self.dead_letter_producer.flush(30)
+        self.engine.dispose()
 
     def _watch(self, force: bool = False) -> None:
         totals = self.totals

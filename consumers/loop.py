@@ -38,9 +38,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from functools import partial
 
 from confluent_kafka import Consumer, Message, TopicPartition
@@ -61,7 +59,8 @@ from fraudstream.consumers.retry import (
     pause_in_group,
     until_done,
 )
-from fraudstream.consumers.totals import Totals
+from fraudstream.consumers.running import run_until_stopped
+from fraudstream.consumers.totals import Totals, count_batch_metrics
 from fraudstream.consumers.watch import ConsumerWatch
 from fraudstream.stopping import StopFlag
 from fraudstream.topology import LakeFolder
@@ -69,18 +68,6 @@ from fraudstream.topology import LakeFolder
 log = logging.getLogger("fraudstream.consumer")
 UPLOAD_POLL_SECONDS = 0.01  # how long a poll waits while an upload is under way
 UPLOAD_ROOM_BATCHES = 5  # batches' worth more consumed during one upload, at most
-
-
-@dataclass
-class _InHand:
-    """The batch being finished: its partition's assignment when it was taken, and what
-    of it may still be on its way to the lake."""
-
-    partition: Partition
-    assignment: int | None
-    email_log: str  # the batch's email-log object
-    draft: sinks.EmailLogDraft | None = None  # its emails so far, once they are being sent
-    upload: Future[None] | None = None  # the last object handed to the uploader
 
 
 class BatchConsumer:
@@ -112,7 +99,7 @@ class BatchConsumer:
         self._uploader = ThreadPoolExecutor(1, thread_name_prefix="upload")
         self.committer = sinks.Committer(clients.consumer, self.waiter)
         self._logged: dict[Partition, dict[str, sinks.LogEntry]] = {}  # the email log of a redo
-        self._in_hand: _InHand | None = None
+        self._in_hand: sinks.BatchInHand | None = None
         self._idle_since = time.monotonic()
 
     def run(self, idle_exit: float | None = None) -> Totals:
@@ -120,22 +107,21 @@ class BatchConsumer:
         consumer = self.clients.consumer
         consumer.subscribe([self.handler.topic], on_assign=self._on_assign,
                            on_revoke=self._on_revoke, on_lost=self._on_revoke)  # fmt: skip
-        try:
-            while not self.stop.requested and not self._idle_for(idle_exit):
-                self._take_all(consumer.consume(1000, self._poll_timeout()))
-                self._finish_due(everything=False)
-                self._watch()
-            self._finish_due(everything=True)
-            self._watch(force=True)
-        except StopWhileRetryingError as stopped:
-            log.warning("stopped while retrying; the batch is left uncommitted for a redo",
-                        extra={"what": str(stopped)})  # fmt: skip
-        finally:
-            self._uploader.shutdown()
-            self.watch.close()
-            self.clients.close()
+        run_until_stopped(
+            self._step, stop=self.stop, idle=lambda: self._idle_for(idle_exit),
+            finish=lambda: self._finish_due(everything=True), watch=self._watch, close=self._close,
+        )  # fmt: skip
         log.info("consumer stopped", extra={"topic": self.handler.topic, **self.totals.counts()})
         return self.totals
+
+    def _step(self) -> None:
+        self._take_all(self.clients.consumer.consume(1000, self._poll_timeout()))
+        self._finish_due(everything=False)
+
+    def _close(self) -> None:
+        self._uploader.shutdown()
+        self.watch.close()
+        self.clients.close()
 
     def _watch(self, force: bool = False) -> None:
         totals = self.totals
@@ -181,7 +167,7 @@ class BatchConsumer:
     def _finish(self, partition: Partition, batch: list[Message]) -> None:
         started = time.monotonic()
         key = BatchKey(*partition, batch[0].offset() or 0, batch[-1].offset() or 0)
-        held = self._in_hand = _InHand(partition, self.buffer.assignment(partition),
+        held = self._in_hand = sinks.BatchInHand(partition, self.buffer.assignment(partition),
                                        key.object_name(LakeFolder.EMAIL_LOG))  # fmt: skip
         decoded = decode_batch({self.handler.topic: self.clients.decoder}, batch, self.waiter)
         if self.emails is not None:
@@ -205,14 +191,14 @@ class BatchConsumer:
         self._logged[partition] = {}  # a redo, if there was one, is done
         self._idle_since = time.monotonic()  # time spent on a held batch is not idle time
         self.totals.add_batch(len(lines), len(dead), emailed)
-        _count_batch(self.handler.group, started, len(dead), emailed)
+        count_batch_metrics(self.handler.group, started, len(dead), emailed)
         log.info("batch written", extra={
             "topic": key.topic, "partition": key.partition, "first_offset": key.first_offset,
             "last_offset": key.last_offset, "records": len(lines), "dead_letters": len(dead),
             "seconds": round(time.monotonic() - started, 3),
         })  # fmt: skip
 
-    def _send_emails(self, held: _InHand, decoded: Decoded) -> sinks.EmailOutcome:
+    def _send_emails(self, held: sinks.BatchInHand, decoded: Decoded) -> sinks.EmailOutcome:
         if self.emails is None:
             return sinks.EmailOutcome()
         logged = self._logged.get(held.partition, {})
@@ -222,7 +208,7 @@ class BatchConsumer:
         return self.emails.send(held.partition, decoded.records, decoded.offsets, logged,
                                 draft.add)  # fmt: skip
 
-    def _write(self, held: _InHand, name: str, lines: list[bytes]) -> None:
+    def _write(self, held: sinks.BatchInHand, name: str, lines: list[bytes]) -> None:
         """Write one object of the batch; meanwhile the next batch gathers."""
         upload = held.upload = self._uploader.submit(self.uploads.write, name, lines)
         self._consume_until_done(upload)
@@ -314,14 +300,3 @@ class BatchConsumer:
     def _pause(self, seconds: float) -> None:
         pause_in_group(self.clients.consumer, seconds, self._take)
         self._check_in_hand()
-
-
-def _count_batch(group: str, started: float, dead: int, emailed: sinks.EmailOutcome) -> None:
-    """A finished batch in the metrics: its time, dead letters, emails and their retries."""
-    metrics.count_batch(group, time.monotonic() - started, dead)
-    statuses = Counter(entry["status"] for entry in emailed.new_entries)
-    statuses["already_sent"] += emailed.already_sent
-    for status, count in statuses.items():
-        metrics.EMAILS.labels(group, status).inc(count)
-    retried = sum(max(entry["attempts"] - 1, 0) for entry in emailed.new_entries)
-    metrics.EMAILS_RETRIED.labels(group).inc(retried)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -212,3 +213,15 @@ class Committer:
         commit = partial(kafka.commit, self.consumer, partition[0], partition[1], next_offset,
                          wait=wait)  # fmt: skip
         until_done(commit, "offset commit", self.waiter, (kafka.KafkaUnavailableError,))
+
+
+@dataclass
+class BatchInHand:
+    """The batch being finished: its partition's assignment when it was taken, and what
+    of it may still be on its way to the lake."""
+
+    partition: Partition
+    assignment: int | None
+    email_log: str  # the batch's email-log object
+    draft: EmailLogDraft | None = None  # its emails so far, once they are being sent
+    upload: Future[None] | None = None  # the last object handed to the uploader

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass
 
+from fraudstream import metrics
 from fraudstream.consumers.sinks import EmailOutcome
 
 
@@ -56,3 +58,14 @@ class Totals:
             f"{self.emails_already_sent:,} already sent before, "
             f"{self.dead_letters:,} dead letters"
         )
+
+
+def count_batch_metrics(group: str, started: float, dead: int, emailed: EmailOutcome) -> None:
+    """A finished batch in the metrics: its time, dead letters, emails and their retries."""
+    metrics.count_batch(group, time.monotonic() - started, dead)
+    statuses = Counter(entry["status"] for entry in emailed.new_entries)
+    statuses["already_sent"] += emailed.already_sent
+    for status, count in statuses.items():
+        metrics.EMAILS.labels(group, status).inc(count)
+    retried = sum(max(entry["attempts"] - 1, 0) for entry in emailed.new_entries)
+    metrics.EMAILS_RETRIED.labels(group).inc(retried)
