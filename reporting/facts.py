@@ -24,7 +24,7 @@ from confluent_kafka.admin import AdminClient
 from google.cloud import storage
 
 from fraudstream import kafka, lake
-from fraudstream.case_table import AnsweredPrecision
+from fraudstream.case_reports import AnsweredPrecision
 from fraudstream.config import Settings
 from fraudstream.topology import ANSWERS_FOLDER, LakeFolder, topology
 

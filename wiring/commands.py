@@ -12,7 +12,7 @@ from typing import NoReturn
 import waitress
 from sqlalchemy import Engine
 
-from fraudstream import case_table, metrics
+from fraudstream import case_reports, case_table, metrics
 from fraudstream.config import Settings, token_key
 from fraudstream.consumers.answers import republish
 from fraudstream.consumers.confirmation import MAX_REQUEST_BYTES
@@ -92,7 +92,7 @@ def case_lines(settings: Settings, limit: int = 5) -> list[str]:
 
 def cases_report(engine: Engine, limit: int = 5) -> list[str]:
     lines = [f"cases  {case_table.shown(engine)}"]
-    measured = case_table.precision_by_detector(case_table.answers_by_detector(engine))
+    measured = case_reports.precision_by_detector(case_reports.answers_by_detector(engine))
     if not measured:
         return [*lines, "  no case yet"]
     for line in measured:
@@ -102,7 +102,7 @@ def cases_report(engine: Engine, limit: int = 5) -> list[str]:
             f"{line.confirmed_fraud:,} confirmed fraud, {line.not_fraud:,} not fraud"
         )
     lines.append(f"  the newest {limit}:")
-    for case in case_table.latest_cases(engine, limit):
+    for case in case_reports.latest_cases(engine, limit):
         answered = case["answered_at"].strftime("%Y-%m-%d %H:%M") if case["answered_at"] else ""
         lines.append(
             f"  {case['transaction_id']}  {case['name_orig']:<12} {case['type']:<9} "
@@ -117,7 +117,7 @@ def answered_precision(settings: Settings) -> int:
     engine = factory.cases_engine(settings)
     try:
         case_table.require_current(engine)
-        measured = case_table.precision_by_detector(case_table.answers_by_detector(engine))
+        measured = case_reports.precision_by_detector(case_reports.answers_by_detector(engine))
     finally:
         engine.dispose()
     print(f"Precision by the customers' answers ({case_table.shown(engine)})\n")

@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, select
 
-from fraudstream import case_table
+from fraudstream import case_reports, case_table
 from fraudstream.errors import MissingResourceError
 
 FLAGGED = datetime(2026, 1, 1, 1, tzinfo=UTC)
@@ -97,7 +97,7 @@ def test_answers_by_detector(engine: Engine) -> None:
     case_table.write(engine, flagged,
                 [case_table.answer_row(_answer("t0", "confirmed_fraud")),
                  case_table.answer_row(_answer("t1", "not_fraud"))])  # fmt: skip
-    assert case_table.answers_by_detector(engine) == [
+    assert case_reports.answers_by_detector(engine) == [
         ("gbm", "confirmed_fraud", 1),
         ("gbm", "not_fraud", 1),
         ("gbm", "pending", 2),
