@@ -1,10 +1,11 @@
-"""A block made ready to send: cut into parts (one a PaySim step when pacing), each part's
-records assessed by the detector and encoded as Avro with their topic and key, its
-rejected rows as quarantine messages."""
+"""A block made ready to send: cut into parts (one a PaySim step when pacing, each
+released at its step's time), each part's records assessed by the detector and encoded
+as Avro with their topic and key, its rejected rows as quarantine messages."""
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
@@ -88,6 +89,28 @@ class Preparer:
         ids = [registry.registered_id(client, topic.subject, schema_text)
                for topic in (topics.non_fraud, topics.fraud)]  # fmt: skip
         return pa.array([wire_header(schema_id) for schema_id in ids], pa.binary())
+
+
+class Pacer:
+    """Releases each PaySim step ``1/speed`` seconds after the one before it."""
+
+    def __init__(self, speed: float | None) -> None:
+        self.speed = speed
+        self._origin: tuple[float, int] | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.speed is not None
+
+    def wait_for(self, part: Part) -> None:
+        if self.speed is None or part.step is None:
+            return
+        if self._origin is None:
+            self._origin = (time.monotonic(), part.step)
+        started, first_step = self._origin
+        delay = started + (part.step - first_step) / self.speed - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
 
 
 def parts(block: Block, end_line: int, by_step: bool) -> Iterator[Part]:

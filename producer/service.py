@@ -28,7 +28,7 @@ from fraudstream.kafka.transactions import TransactionalProducer, TransactionFai
 from fraudstream.payments import parse_block
 from fraudstream.paysim import check_header
 from fraudstream.producer.checkpoint import Checkpoint, Counts, load_checkpoint
-from fraudstream.producer.preparing import Part, Prepared, Preparer, parts
+from fraudstream.producer.preparing import Pacer, Prepared, Preparer, parts
 from fraudstream.producer.progress import Progress
 from fraudstream.source import (
     WHOLE_FILE,
@@ -292,28 +292,6 @@ class ProducerRun:
         _count_committed(position.counts - self._committed.counts)
         self._committed = position
         progress.update(position.offset - self._rows[0], position.counts)
-
-
-class Pacer:
-    """Releases each PaySim step ``1/speed`` seconds after the one before it."""
-
-    def __init__(self, speed: float | None) -> None:
-        self.speed = speed
-        self._origin: tuple[float, int] | None = None
-
-    @property
-    def enabled(self) -> bool:
-        return self.speed is not None
-
-    def wait_for(self, part: Part) -> None:
-        if self.speed is None or part.step is None:
-            return
-        if self._origin is None:
-            self._origin = (time.monotonic(), part.step)
-        started, first_step = self._origin
-        delay = started + (part.step - first_step) / self.speed - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
 
 
 def _count_committed(counts: Counts) -> None:
