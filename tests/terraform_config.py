@@ -10,6 +10,12 @@ import hcl2
 INFRA = Path(__file__).resolve().parents[1] / "infrastructure"
 
 
+def startup_script(role: str) -> str:
+    """What compute.tf puts in a VM's startup-script metadata."""
+    startup = INFRA / "startup"
+    return (startup / "common.sh").read_text() + "\n" + (startup / f"{role}.sh").read_text()
+
+
 def terraform_config() -> dict[str, list[dict[str, Any]]]:
     """Every top-level block of every .tf file, by block kind."""
     blocks: dict[str, list[dict[str, Any]]] = {}

@@ -20,7 +20,7 @@ import pytest
 from fraudstream import metrics
 from fraudstream.config import load_settings
 from fraudstream.topology import STORAGE_PREFIX, kafka_principals, topology
-from tests.integration.vm_rehearsal import startup_script
+from tests.terraform_config import startup_script
 
 ROOT = Path(__file__).resolve().parents[2]
 PLANS = ROOT / "build" / "infra"

@@ -38,7 +38,7 @@ from fraudstream.kafka import Connection, client_config
 from fraudstream.registry import registry_client
 from fraudstream.topology import topology
 from fraudstream.wiring.provision import provision
-from tests.integration.outage import Relay
+from tests.outage import Relay
 
 STACK_VARIABLES = (
     "KAFKA_BOOTSTRAP_SERVERS",

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 
-from tests.integration.outage import END_TXN, HEARTBEAT, PRODUCE, Relay
+from tests.outage import END_TXN, HEARTBEAT, PRODUCE, Relay
 
 # What each fault does to one relay; ``client`` is the client id prefix aimed at.
 FAULTS: dict[str, Callable[[Relay, str, random.Random], None]] = {

@@ -31,7 +31,6 @@ from fraudstream.topology import LakeFolder
 from fraudstream.wiring.provision import provision
 from tests.integration.conftest import Stack
 from tests.integration.kafka_reading import read_committed, transaction_id
-from tests.integration.outage import relay
 from tests.integration.pipeline import (
     consume,
     json_lines,
@@ -42,6 +41,7 @@ from tests.integration.pipeline import (
     start_consumer,
     wait_until,
 )  # fmt: skip
+from tests.outage import relay
 
 pytestmark = pytest.mark.faults
 

@@ -29,7 +29,6 @@ from fraudstream.wiring import producing
 from tests.integration.confirmation_server import fetch
 from tests.integration.conftest import Stack, free_port
 from tests.integration.kafka_reading import read_committed
-from tests.integration.outage import relay
 from tests.integration.pipeline import (
     REPO_ROOT,
     consume,
@@ -42,6 +41,7 @@ from tests.integration.pipeline import (
 )
 from tests.integration.test_bad_records import with_bad_records
 from tests.integration.test_consumers import LINK
+from tests.outage import relay
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

@@ -37,7 +37,6 @@ from fraudstream.wiring.provision import provision
 from tests.integration.conftest import RelayedKafka, Stack
 from tests.integration.kafka_reading import read_committed, transaction_id
 from tests.integration.nemesis import AT_THE_CONSUMERS, Nemesis, busiest_relay
-from tests.integration.outage import HEARTBEAT
 from tests.integration.pipeline import (
     json_lines,
     lake_records,
@@ -45,6 +44,7 @@ from tests.integration.pipeline import (
     start_consumer,
     wait_until,
 )
+from tests.outage import HEARTBEAT
 
 pytestmark = pytest.mark.faults
 

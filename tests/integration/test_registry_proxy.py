@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from fraudstream import registry
 from fraudstream.config import Settings
 from tests.integration.conftest import Stack, free_port
-from tests.integration.vm_rehearsal import startup_script
+from tests.terraform_config import startup_script
 
 pytestmark = pytest.mark.cloud
 

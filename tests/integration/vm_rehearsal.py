@@ -24,15 +24,12 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from tests.terraform_config import startup_script
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTUP = REPO_ROOT / "infrastructure" / "startup"
 SHIMS = Path(__file__).resolve().parent / "vm_shims"
 ATTRIBUTES = "/computeMetadata/v1/instance/attributes/"
-
-
-def startup_script(role: str) -> str:
-    """What compute.tf puts in a VM's startup-script metadata."""
-    return (STARTUP / "common.sh").read_text() + "\n" + (STARTUP / f"{role}.sh").read_text()
 
 
 class MetadataServer:

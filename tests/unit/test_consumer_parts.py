@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import smtplib
-from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -20,6 +19,7 @@ from fraudstream.consumers.sinks import EmailLogDraft
 from fraudstream.email_messages import Email
 from fraudstream.smtp import MailError, SmtpSender, is_permanent
 from fraudstream.topology import LakeFolder
+from tests.fakes import MemoryBucket
 
 
 def test_backoff_doubles_up_to_its_cap() -> None:
@@ -153,23 +153,6 @@ def test_only_a_5xx_about_the_message_is_permanent(error: Exception, permanent: 
     assert is_permanent(error) is permanent
 
 
-class _Lake:
-    """Just enough of a bucket for ``recover``: listing by prefix and start offset, reading."""
-
-    name = "lake"
-
-    def __init__(self, objects: dict[str, bytes]) -> None:
-        self.objects, self.client = objects, self
-
-    def list_blobs(self, _bucket: object, prefix: str, start_offset: str) -> list[Any]:
-        names = sorted(n for n in self.objects if n.startswith(prefix) and n >= start_offset)
-        return [SimpleNamespace(name=name) for name in names]
-
-    def get_blob(self, name: str) -> Any:
-        data = self.objects[name]
-        return SimpleNamespace(download_as_bytes=lambda: data, metadata=None, generation=1)
-
-
 def _batch(
     folder: LakeFolder, first: int, last: int, ids: list[str] | None = None
 ) -> dict[str, bytes]:
@@ -178,7 +161,9 @@ def _batch(
 
 
 def _recover(objects: dict[str, bytes], committed: int) -> Recovery:
-    return recover(cast(storage.Bucket, _Lake(objects)), LakeFolder.TRANSACTIONS, "t", 0, committed)
+    return recover(
+        cast(storage.Bucket, MemoryBucket(objects)), LakeFolder.TRANSACTIONS, "t", 0, committed
+    )
 
 
 def test_recovery_starts_at_the_commit_when_the_lake_has_nothing_past_it() -> None:

@@ -8,7 +8,6 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable
-from types import SimpleNamespace
 from typing import Any, cast
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
@@ -20,6 +19,7 @@ from fraudstream.consumers.email_sending import EmailJob
 from fraudstream.consumers.loop import BatchConsumer
 from fraudstream.stopping import StopFlag
 from fraudstream.topology import LakeFolder
+from tests.fakes import MemoryBucket
 
 TOPIC = "payments"
 PARTITION = (TOPIC, 0)
@@ -109,33 +109,6 @@ class _Consumer:
         pass
 
 
-class _Lake:
-    """A bucket in memory, whose uploads can be made slow."""
-
-    name = "lake"
-
-    def __init__(self) -> None:
-        self.objects: dict[str, bytes] = {}
-        self.client, self.upload_seconds = self, 0.0
-
-    def list_blobs(self, _bucket: object, prefix: str, start_offset: str | None) -> list[Any]:
-        return [SimpleNamespace(name=name) for name in sorted(self.objects)
-                if name.startswith(prefix) and name >= (start_offset or "")]  # fmt: skip
-
-    def get_blob(self, name: str) -> Any:
-        data = self.objects.get(name)
-        if data is None:
-            return None
-        return SimpleNamespace(download_as_bytes=lambda: data, metadata=None, generation=1)
-
-    def blob(self, name: str) -> Any:
-        def upload(data: bytes, **_options: object) -> None:
-            time.sleep(self.upload_seconds)
-            self.objects[name] = data
-
-        return SimpleNamespace(upload_from_string=upload)
-
-
 class _Mailer:
     def __init__(self) -> None:
         self.sent: list[str] = []
@@ -175,9 +148,9 @@ class _Producer:
         return 0
 
 
-def _member() -> tuple[BatchConsumer, _Consumer, _Lake, _Mailer]:
+def _member() -> tuple[BatchConsumer, _Consumer, MemoryBucket, _Mailer]:
     settings = load_settings(batch_max_records=3, retry_first_seconds=0.01, retry_max_seconds=0.01)
-    consumer, bucket, mailer = _Consumer(), _Lake(), _Mailer()
+    consumer, bucket, mailer = _Consumer(), MemoryBucket(), _Mailer()
     clients = ConsumerClients(cast(Any, consumer), cast(Any, _Producer()), cast(Any, bucket),
                               cast(Any, mailer), cast(Any, _Decoder()))  # fmt: skip
     member = BatchConsumer(settings, cast(Any, _Handler()), clients, StopFlag())

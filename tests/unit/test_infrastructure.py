@@ -20,8 +20,7 @@ from fraudstream.config import Settings
 from fraudstream.devstack.layout import Topology
 from fraudstream.devstack.services import kafka_node_properties, sasl_properties
 from tests.conftest import REPO_ROOT
-from tests.integration.vm_rehearsal import startup_script
-from tests.terraform_config import terraform_config
+from tests.terraform_config import startup_script, terraform_config
 
 INFRA = Path(__file__).resolve().parents[2] / "infrastructure"
 IAP_RANGE = "35.235.240.0/20"

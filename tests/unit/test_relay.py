@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.outage import END_TXN, PRODUCE, Relay, relay
+from tests.outage import END_TXN, PRODUCE, Relay, relay
 
 
 class FramedServer:
