@@ -93,8 +93,10 @@ def main() -> None:
     print(f"  fraudstream, end to end      {ours_mail:>10,.0f} emails/s (median)")
     print(f"  fraudstream / server         {ours_mail / server:>10.0%}")
 
-    print(f"email by processes: {args.emails:,} generated rows on {PROCESS_PARTITIONS} partitions, "
-          f"`consume non-fraud --processes N`, {os.cpu_count()} cores")  # fmt: skip
+    print(
+        f"email by processes: {args.emails:,} generated rows on {PROCESS_PARTITIONS} partitions, "
+        f"`consume non-fraud --processes N`, {os.cpu_count()} cores"
+    )
     for count in (1, 2):
         total = statistics.median(by_processes(args.emails, count) for _ in range(args.rounds))
         per_process = total / count
@@ -109,18 +111,25 @@ def lake_figures(rows: int) -> None:
     produce(lake, rows, seed=2)
     ceiling, ceiling_cpu = with_cpu(partial(consume_and_decode, lake))
     ours, ours_cpu = with_cpu(partial(lake_only, lake))
-    print(f"lake: {rows:,} generated rows, {lake.topic_partitions} partitions, "
-          f"batches of {lake.batch_max_records:,} or {BATCH_MAX_SECONDS} s")  # fmt: skip
+    print(
+        f"lake: {rows:,} generated rows, {lake.topic_partitions} partitions, "
+        f"batches of {lake.batch_max_records:,} or {BATCH_MAX_SECONDS} s"
+    )
     print(f"  ceiling (consume + decode)   {ceiling:>10,.0f} records/s")
     print(f"  fraudstream (--no-emails)    {ours:>10,.0f} records/s")
     print(f"  fraudstream / ceiling        {ours / ceiling:>10.0%}")
-    print("  CPU a record, in us: the consumer's process, the brokers and GCS emulator, "
-          "the machine")  # fmt: skip
+    print(
+        "  CPU a record, in us: the consumer's process, the brokers and GCS emulator, the machine"
+    )
     for name, cpu in (("ceiling", ceiling_cpu), ("fraudstream", ours_cpu)):
-        print(f"  {name:<28} {cpu['own_us']:>6.2f} {cpu['services_us']:>6.2f} "
-              f"{cpu['machine_us']:>6.2f}")  # fmt: skip
-    print(f"  the machine's CPU a record, ceiling / fraudstream "
-          f"{ceiling_cpu['machine_us'] / ours_cpu['machine_us']:.0%}")  # fmt: skip
+        print(
+            f"  {name:<28} {cpu['own_us']:>6.2f} {cpu['services_us']:>6.2f} "
+            f"{cpu['machine_us']:>6.2f}"
+        )
+    print(
+        f"  the machine's CPU a record, ceiling / fraudstream "
+        f"{ceiling_cpu['machine_us'] / ours_cpu['machine_us']:.0%}"
+    )
 
 
 def with_cpu(consume: Callable[[], tuple[float, int]]) -> tuple[float, dict[str, float]]:
@@ -151,11 +160,21 @@ def by_processes(emails: int, count: int) -> float:
     """Emails a second of ``count`` member processes on a fresh topic of ``emails`` records:
     all they sent, from the first member's first message to the last one's last commit.
     The records are produced once every member has joined the group."""
-    settings = bench_settings(batch_max_records=EMAIL_BATCH_RECORDS,
-                              topic_partitions=PROCESS_PARTITIONS)  # fmt: skip
+    settings = bench_settings(
+        batch_max_records=EMAIL_BATCH_RECORDS, topic_partitions=PROCESS_PARTITIONS
+    )
     log = Path("build/bench/members.log")
-    command = [sys.executable, "-m", "fraudstream", "consume", "non-fraud",
-               "--processes", str(count), "--idle-exit", "5"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "fraudstream",
+        "consume",
+        "non-fraud",
+        "--processes",
+        str(count),
+        "--idle-exit",
+        "5",
+    ]
     environment = {**os.environ, **as_environment(settings, log_format="json")}
     with log.open("wb") as stderr:
         parent = subprocess.Popen(
@@ -182,8 +201,9 @@ def assigned_members(admin: AdminClient, group: str) -> int:
 
 
 def bench_settings(**overrides: Any) -> Settings:
-    return fresh_settings(**{"topic_partitions": 3, "batch_max_seconds": BATCH_MAX_SECONDS,
-                             **overrides})  # fmt: skip
+    return fresh_settings(
+        **{"topic_partitions": 3, "batch_max_seconds": BATCH_MAX_SECONDS, **overrides}
+    )
 
 
 def produce(settings: Settings, rows: int, seed: int) -> None:
@@ -197,8 +217,9 @@ def consume_and_decode(settings: Settings) -> tuple[float, int]:
     """Records/s of a consumer that reads every record and decodes it, nothing more; and
     how many it read."""
     group = f"bench-ceiling-{uuid.uuid4().hex[:8]}"
-    consumer = Consumer({**consumer_config(settings.kafka_bootstrap_servers, group),
-                         "enable.partition.eof": True})  # fmt: skip
+    consumer = Consumer(
+        {**consumer_config(settings.kafka_bootstrap_servers, group), "enable.partition.eof": True}
+    )
     decoder = RecordDecoder(
         schema_fetcher(settings.schema_registry_url, settings.schema_registry_login)
     )
@@ -248,17 +269,28 @@ def _message(settings: Settings, number: int) -> Email:
     """The notification the consumer would send, rendered now, before the clock starts."""
     recipient = f"baseline-{number}@{settings.customer_email_domain}"
     transaction = {
-        **_SAMPLE_TRANSACTION, "transaction_id": f"{number:016x}", "customer_email": recipient,
-    }  # fmt: skip
+        **_SAMPLE_TRANSACTION,
+        "transaction_id": f"{number:016x}",
+        "customer_email": recipient,
+    }
     return factory.handler(settings, "non-fraud").email(transaction, {}).email
 
 
 _SAMPLE_TRANSACTION = {
-    "transaction_id": "0123456789abcdef", "step": 1, "event_time": 1_767_225_600_000,
-    "type": "PAYMENT", "amount": 9839.64, "nameOrig": "C1231006815", "oldbalanceOrg": 170136.0,
-    "newbalanceOrig": 160296.36, "nameDest": "M1979787155", "oldbalanceDest": 0.0,
-    "newbalanceDest": 0.0, "isFraud": False, "isFlaggedFraud": False,
-}  # fmt: skip
+    "transaction_id": "0123456789abcdef",
+    "step": 1,
+    "event_time": 1_767_225_600_000,
+    "type": "PAYMENT",
+    "amount": 9839.64,
+    "nameOrig": "C1231006815",
+    "oldbalanceOrg": 170136.0,
+    "newbalanceOrig": 160296.36,
+    "nameDest": "M1979787155",
+    "oldbalanceDest": 0.0,
+    "newbalanceDest": 0.0,
+    "isFraud": False,
+    "isFlaggedFraud": False,
+}
 
 
 def emails_end_to_end(settings: Settings) -> float:

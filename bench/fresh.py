@@ -42,15 +42,24 @@ def discard_bench_topics() -> None:
 def named_settings(suffix: str, **overrides: Any) -> Settings:
     """The settings of the benchmark run named ``suffix`` (for its child processes)."""
     names = {
-        "fraud_topic": "fraud", "non_fraud_topic": "normal", "rejected_topic": "rejected",
-        "checkpoint_topic": "checkpoints", "confirmation_topic": "answers",
-        "dead_letter_topic": "dead", "lake_bucket": "lake", "dataset_bucket": "dataset",
-        "non_fraud_consumer_group": "notifier", "fraud_consumer_group": "confirmer",
-    }  # fmt: skip
-    return load_settings(**{
-        **{setting: f"{PREFIX}{name}-{suffix}" for setting, name in names.items()},
-        "customer_email_domain": f"{PREFIX}{suffix}.example", **overrides,
-    })  # fmt: skip
+        "fraud_topic": "fraud",
+        "non_fraud_topic": "normal",
+        "rejected_topic": "rejected",
+        "checkpoint_topic": "checkpoints",
+        "confirmation_topic": "answers",
+        "dead_letter_topic": "dead",
+        "lake_bucket": "lake",
+        "dataset_bucket": "dataset",
+        "non_fraud_consumer_group": "notifier",
+        "fraud_consumer_group": "confirmer",
+    }
+    return load_settings(
+        **{
+            **{setting: f"{PREFIX}{name}-{suffix}" for setting, name in names.items()},
+            "customer_email_domain": f"{PREFIX}{suffix}.example",
+            **overrides,
+        }
+    )
 
 
 def peak_rss_mb() -> float:

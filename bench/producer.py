@@ -92,17 +92,23 @@ def compare(rows: int, rounds: int) -> None:
     straightforward = measure("straightforward", source)  # once: it is slow, and far behind
     results = run_rounds(ROUND_VARIANTS, source, rounds)
     print(f"{rows:,} generated PaySim rows, acks=all, {replication()} replicas, 6 partitions")
-    print(f"  {'straightforward':<20} {straightforward['rows_per_second']:>10,.0f} rows/s"
-          f"   peak RSS {straightforward['peak_rss_mb']:>5.0f} MB   (one run)")  # fmt: skip
+    print(
+        f"  {'straightforward':<20} {straightforward['rows_per_second']:>10,.0f} rows/s"
+        f"   peak RSS {straightforward['peak_rss_mb']:>5.0f} MB   (one run)"
+    )
     for variant in ROUND_VARIANTS:
         rates = [result["rows_per_second"] for result in results[variant]]
         peak = max(result["peak_rss_mb"] for result in results[variant])
-        print(f"  {variant:<20} {median(rates):>10,.0f} rows/s   peak RSS {peak:>5.0f} MB"
-              f"   (median of {', '.join(f'{rate:,.0f}' for rate in rates)})")  # fmt: skip
+        print(
+            f"  {variant:<20} {median(rates):>10,.0f} rows/s   peak RSS {peak:>5.0f} MB"
+            f"   (median of {', '.join(f'{rate:,.0f}' for rate in rates)})"
+        )
     ours = median(result["rows_per_second"] for result in results["fraudstream"])
     print(f"  fraudstream / straightforward  {ours / straightforward['rows_per_second']:.1f}x")
-    print(f"  fraudstream / ceiling          {median_ratio(results, 'fraudstream', 'ceiling'):.0%}"
-          "   (the median of the rounds' own ratios)")  # fmt: skip
+    print(
+        f"  fraudstream / ceiling          {median_ratio(results, 'fraudstream', 'ceiling'):.0%}"
+        "   (the median of the rounds' own ratios)"
+    )
     for model in ("logreg", "gbm"):
         share = median_ratio(results, f"fraudstream-{model}", "fraudstream")
         print(f"  {model} / label {' ' * (17 - len(model))}{share:.0%}")
@@ -111,8 +117,10 @@ def compare(rows: int, rounds: int) -> None:
 
 def print_cpu(results: dict[str, list[dict[str, float]]]) -> None:
     """The CPU a row of each variant (medians of the rounds), and what it predicts."""
-    print("  CPU a row, in us (medians): the variant's process, the brokers, the machine;"
-          " the machine's busy share")  # fmt: skip
+    print(
+        "  CPU a row, in us (medians): the variant's process, the brokers, the machine;"
+        " the machine's busy share"
+    )
     for variant, rounds in results.items():
         own, brokers, machine, busy = (
             median(result[figure] for result in rounds)
@@ -120,8 +128,10 @@ def print_cpu(results: dict[str, list[dict[str, float]]]) -> None:
         )
         print(f"  {variant:<20} {own:>6.2f} {brokers:>6.2f} {machine:>6.2f}   {busy:.0%} busy")
     cpu_share = median_ratio(results, "ceiling", "fraudstream", figure="machine_us")
-    print(f"  the machine's CPU a row, ceiling / fraudstream   {cpu_share:.0%}"
-          "   (what the rates' ratio comes to when the cores are what limits both)")  # fmt: skip
+    print(
+        f"  the machine's CPU a row, ceiling / fraudstream   {cpu_share:.0%}"
+        "   (what the rates' ratio comes to when the cores are what limits both)"
+    )
 
 
 # The variants measured in every round, taking turns at going first.
@@ -231,10 +241,13 @@ def run_straightforward(settings: Settings, source: Path) -> dict[str, float]:
     client = registry.registry_client(settings.schema_registry_url, settings.schema_registry_login)
     schema = registry.load_schema("transaction")
     serializer = AvroSerializer(client, schema, conf=registry.SERIALIZER_CONFIG)
-    producer = Producer({
-        "bootstrap.servers": settings.kafka_bootstrap_servers, "acks": "all",
-        "enable.idempotence": True,
-    })  # fmt: skip
+    producer = Producer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "acks": "all",
+            "enable.idempotence": True,
+        }
+    )
     failures: list[KafkaError] = []
 
     def on_delivery(error: KafkaError | None, _message: Message) -> None:

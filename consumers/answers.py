@@ -128,8 +128,11 @@ class AnswerBook:
             )
         except FraudstreamError as error:
             level = logging.WARNING if isinstance(error, TransientError) else logging.ERROR
-            log.log(level, "answer recorded, not yet published", extra={
-                "transaction_id": answer.get("transaction_id"), "reason": str(error)})  # fmt: skip
+            log.log(
+                level,
+                "answer recorded, not yet published",
+                extra={"transaction_id": answer.get("transaction_id"), "reason": str(error)},
+            )
             return False
         return True
 
@@ -163,6 +166,9 @@ class AnswerPublisher:
 
     def __call__(self, answer: dict[str, Any]) -> None:
         record = {**answer, "answered_at": datetime.fromisoformat(answer["answered_at"])}
-        message = {"topic": self.topic, "value": self.serialize(record),
-                   "key": answer["transaction_id"].encode()}  # fmt: skip
+        message = {
+            "topic": self.topic,
+            "value": self.serialize(record),
+            "key": answer["transaction_id"].encode(),
+        }
         kafka.produce_and_wait(self.producer, [message], "the answer", timeout=15)

@@ -28,12 +28,7 @@ from fraudstream.avro_codec import RecordDecoder
 from fraudstream.config import Settings
 from fraudstream.consumers import sinks
 from fraudstream.consumers.decoding import Decoded, decode_batch
-from fraudstream.consumers.retry import (
-    Backoff,
-    Waiter,
-    pause_in_group,
-    until_done,
-)
+from fraudstream.consumers.retry import Backoff, Waiter, pause_in_group, until_done
 from fraudstream.consumers.running import run_until_stopped
 from fraudstream.consumers.sinks import DeadLetter
 from fraudstream.consumers.watch import ConsumerWatch
@@ -62,8 +57,10 @@ class CaseTotals:
     dead_letters: int = 0
 
     def summary(self) -> str:
-        return (f"{self.cases:,} flagged transactions and {self.answers:,} answers in "
-                f"{self.batches:,} batches, {self.dead_letters:,} dead letters")  # fmt: skip
+        return (
+            f"{self.cases:,} flagged transactions and {self.answers:,} answers in "
+            f"{self.batches:,} batches, {self.dead_letters:,} dead letters"
+        )
 
 
 @dataclass
@@ -79,13 +76,16 @@ class CaseConsumer:
     def __post_init__(self) -> None:
         backoff = Backoff(self.settings.retry_first_seconds, self.settings.retry_max_seconds)
         group = self.settings.cases_consumer_group
-        self.waiter = Waiter(self._pause, lambda: self.stop.requested, backoff,
-                             partial(metrics.count_retry, group))  # fmt: skip
+        self.waiter = Waiter(
+            self._pause, lambda: self.stop.requested, backoff, partial(metrics.count_retry, group)
+        )
         self.watch = ConsumerWatch(group, self.consumer)
         self.dead_letters = sinks.DeadLetters(
-            self.dead_letter_producer, self.settings.dead_letter_topic,
-            self.settings.cases_consumer_group, self.waiter,
-        )  # fmt: skip
+            self.dead_letter_producer,
+            self.settings.dead_letter_topic,
+            self.settings.cases_consumer_group,
+            self.waiter,
+        )
         self.committer = sinks.Committer(self.consumer, self.waiter)
         self._held: list[Message] = []  # came in while a batch was retried
         self._idle_since = time.monotonic()
@@ -96,9 +96,13 @@ class CaseConsumer:
         self.consumer.subscribe(topics)
         self._idle_since = time.monotonic()
         run_until_stopped(
-            self._step, stop=self.stop, idle=lambda: self._idle_for(idle_exit),
-            finish=lambda: None, watch=self._watch, close=self._close,
-        )  # fmt: skip
+            self._step,
+            stop=self.stop,
+            idle=lambda: self._idle_for(idle_exit),
+            finish=lambda: None,
+            watch=self._watch,
+            close=self._close,
+        )
         log.info("case consumer stopped", extra=vars(self.totals))
         return self.totals
 
@@ -138,8 +142,14 @@ class CaseConsumer:
         self.totals.answers += len(rows.answers)
         self.totals.dead_letters += len(rows.dead)
         self._count(messages, len(rows.dead), started)
-        log.info("cases written", extra={"cases": len(rows.cases), "answers": len(rows.answers),
-                                         "dead_letters": len(rows.dead)})  # fmt: skip
+        log.info(
+            "cases written",
+            extra={
+                "cases": len(rows.cases),
+                "answers": len(rows.answers),
+                "dead_letters": len(rows.dead),
+            },
+        )
 
     def _rows(self, decoded: Decoded) -> _Rows:
         """Each record as the row it sets; one that cannot be a row is a dead letter."""
@@ -162,8 +172,10 @@ class CaseConsumer:
             self._write_rows(rows.cases, rows.answers)
             return
         except case_table.RowRefusedError as error:
-            log.warning("the database refused a row: writing the batch row by row",
-                        extra={"reason": str(error)})  # fmt: skip
+            log.warning(
+                "the database refused a row: writing the batch row by row",
+                extra={"reason": str(error)},
+            )
         rows.cases = [case for case in rows.cases if self._written_alone([case], [], rows.dead)]
         rows.answers = [a for a in rows.answers if self._written_alone([], [a], rows.dead)]
 
@@ -181,8 +193,12 @@ class CaseConsumer:
     def _write_rows(self, found: list[_Row], answers: list[_Row]) -> None:
         """Cases and answers in one database transaction, retried while the database is away."""
         case_rows, answer_rows = [row for row, _ in found], [row for row, _ in answers]
-        until_done(lambda: case_table.write(self.engine, case_rows, answer_rows), "case table",
-                   self.waiter, (case_table.CasesUnavailableError,))  # fmt: skip
+        until_done(
+            lambda: case_table.write(self.engine, case_rows, answer_rows),
+            "case table",
+            self.waiter,
+            (case_table.CasesUnavailableError,),
+        )
 
     def _count(self, messages: list[Message], dead: int, started: float) -> None:
         group = self.settings.cases_consumer_group
@@ -203,8 +219,10 @@ class CaseConsumer:
             try:
                 self.committer.commit(partition, offset)
             except kafka.OwnershipLostError:
-                log.info("partition moved to another member before its commit",
-                         extra={"topic": partition[0], "partition": partition[1]})  # fmt: skip
+                log.info(
+                    "partition moved to another member before its commit",
+                    extra={"topic": partition[0], "partition": partition[1]},
+                )
 
     def _pause(self, seconds: float) -> None:
         pause_in_group(self.consumer, seconds, self._held.append)

@@ -67,9 +67,11 @@ def create_app(book: AnswerBook, key: bytes, brand: Brand) -> Flask:
         if earlier is not None:
             return _recorded_page(earlier, about(confirmation)), 200
         return render_template(
-            "ask.html.j2", fraud=confirmation.answer is Answer.FRAUD,
-            token=request.args["token"], **about(confirmation),
-        ), 200  # fmt: skip
+            "ask.html.j2",
+            fraud=confirmation.answer is Answer.FRAUD,
+            token=request.args["token"],
+            **about(confirmation),
+        ), 200
 
     @app.post("/confirm")
     def record() -> tuple[str, int]:
@@ -77,8 +79,10 @@ def create_app(book: AnswerBook, key: bytes, brand: Brand) -> Flask:
         if isinstance(confirmation, tuple):
             return confirmation
         recorded = book.record(confirmation)
-        log.info("answer", extra={**recorded.answer, "new": recorded.new,
-                                  "published": recorded.published})  # fmt: skip
+        log.info(
+            "answer",
+            extra={**recorded.answer, "new": recorded.new, "published": recorded.published},
+        )
         return _recorded_page(recorded, about(confirmation)), 200
 
     @app.get("/healthz")

@@ -41,8 +41,12 @@ def decode_batch(
             try:
                 record = decoder.decode(value)
             except RegistryUnavailableError:
-                record = until_done(partial(decoder.decode, value), "schema lookup", waiter,
-                                    (RegistryUnavailableError,))  # fmt: skip
+                record = until_done(
+                    partial(decoder.decode, value),
+                    "schema lookup",
+                    waiter,
+                    (RegistryUnavailableError,),
+                )
         except DecodeError as error:
             decoded.dead.append(DeadLetter(message, str(error)))
             continue

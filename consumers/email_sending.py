@@ -57,9 +57,12 @@ class Mailer:
 
         def connect() -> SmtpSender:
             return SmtpSender(
-                settings.smtp_host, settings.smtp_port, starttls=settings.smtp_starttls,
-                username=settings.smtp_username, password=password,
-            )  # fmt: skip
+                settings.smtp_host,
+                settings.smtp_port,
+                starttls=settings.smtp_starttls,
+                username=settings.smtp_username,
+                password=password,
+            )
 
         return cls(connect, settings.smtp_connections)
 
@@ -150,10 +153,18 @@ def refused_entry(
     """The email-log entry of an email never attempted: its address cannot be sent to."""
     now = datetime.now(UTC)
     return {
-        "transaction_id": transaction_id, "recipient": recipient, "subject": None,
-        "template": template, "message_id": None, "status": "rejected", "attempts": 0,
-        "first_attempt_at": now, "finished_at": now, **source, "error": reason,
-    }  # fmt: skip
+        "transaction_id": transaction_id,
+        "recipient": recipient,
+        "subject": None,
+        "template": template,
+        "message_id": None,
+        "status": "rejected",
+        "attempts": 0,
+        "first_attempt_at": now,
+        "finished_at": now,
+        **source,
+        "error": reason,
+    }
 
 
 def _log_entry(job: EmailJob, tried: _Attempts, error: MailError | None) -> dict[str, Any]:

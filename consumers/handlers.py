@@ -68,17 +68,26 @@ class AskCustomer:
     def email(self, transaction: dict[str, Any], source: dict[str, Any]) -> EmailJob:
         fields = transaction_fields(transaction, self.letterhead.brand)
         expires_at = int(time.time()) + self.ttl_seconds
-        asked = partial(Confirmation, transaction["transaction_id"],
-                        expires_at=expires_at, payment=Payment.of(transaction))  # fmt: skip
+        asked = partial(
+            Confirmation,
+            transaction["transaction_id"],
+            expires_at=expires_at,
+            payment=Payment.of(transaction),
+        )
         links = {
             "yes_url": self.link(asked(Answer.NOT_FRAUD)),
             "no_url": self.link(asked(Answer.FRAUD)),
         }
         subject = f"Was this you? A {fields['kind']} of {fields['amount']}"
         email = render(
-            self.template, subject, self.letterhead, transaction["customer_email"],
-            expires=when(datetime.fromtimestamp(expires_at, UTC)), **links, **fields,
-        )  # fmt: skip
+            self.template,
+            subject,
+            self.letterhead,
+            transaction["customer_email"],
+            expires=when(datetime.fromtimestamp(expires_at, UTC)),
+            **links,
+            **fields,
+        )
         return EmailJob(transaction["transaction_id"], self.template, email, source)
 
     def link(self, confirmation: Confirmation) -> str:

@@ -2,24 +2,13 @@
 
 Records are buffered per partition (``buffer``) and finished as a batch when
 the batch holds BATCH_MAX_RECORDS or its oldest record has waited
-BATCH_MAX_SECONDS. A batch is finished in this order (``sinks``), so a crash
-between any two steps leaves nothing lost and, once redone, nothing doubled:
-
-1. the emails are sent, skipping those the lake's email log already shows
-   (``recovery``), once a commit of the batch's first offset has shown that the
-   group still counts this member as the owner; an address that cannot be sent
-   to is logged as rejected;
-2. what could not be decoded, or that the handler could not take, goes to
-   the dead-letter topic (error in the headers);
-3. the email log, then the records, are written as objects named after the
-   partition and offsets (a redo overwrites them), each uploaded by a worker
-   thread while the loop goes on consuming the next batch into the buffer;
-4. the offsets are committed, once both writes are done. The loop does not
-   wait for the reply: a commit lost to a crash or a rebalance leaves a batch
-   the lake already holds, which recovery skips (a consumer taking the
-   partition over starts after it), so the next batch need not wait on it.
-   The commit of the batch's first offset before its emails does wait: it
-   is the check that this member still owns the partition.
+BATCH_MAX_SECONDS. A batch is finished by the steps of ``sinks``, in their order,
+so a crash between any two leaves nothing lost and, once redone, nothing doubled.
+Its emails go only once a commit of its first offset has shown that the group
+still counts this member as the owner, and skip those the lake's email log
+already shows (``recovery``). Its objects are uploaded by a worker thread while
+the loop goes on consuming; its last commit is not waited for (a batch the lake
+holds is skipped by recovery), so the next batch need not wait on it.
 
 An outage (SMTP, GCS, Kafka) holds the batch and retries with backoff; the
 consumer stays in its group meanwhile. SIGTERM finishes the buffered
@@ -38,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 
 from confluent_kafka import Consumer, Message, TopicPartition
@@ -105,12 +94,20 @@ class BatchConsumer:
     def run(self, idle_exit: float | None = None) -> Totals:
         """Consume until stopped (or, with ``idle_exit``, until nothing came for that long)."""
         consumer = self.clients.consumer
-        consumer.subscribe([self.handler.topic], on_assign=self._on_assign,
-                           on_revoke=self._on_revoke, on_lost=self._on_revoke)  # fmt: skip
+        consumer.subscribe(
+            [self.handler.topic],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_revoke,
+        )
         run_until_stopped(
-            self._step, stop=self.stop, idle=lambda: self._idle_for(idle_exit),
-            finish=lambda: self._finish_due(everything=True), watch=self._watch, close=self._close,
-        )  # fmt: skip
+            self._step,
+            stop=self.stop,
+            idle=lambda: self._idle_for(idle_exit),
+            finish=lambda: self._finish_due(everything=True),
+            watch=self._watch,
+            close=self._close,
+        )
         log.info("consumer stopped", extra={"topic": self.handler.topic, **self.totals.counts()})
         return self.totals
 
@@ -157,8 +154,10 @@ class BatchConsumer:
                 self._finish(partition, batch)
             except kafka.OwnershipLostError as lost:
                 where = {"topic": partition[0], "partition": partition[1]}
-                log.info("partition moved; its owner redoes the batch",
-                         extra={**where, "reason": str(lost)})  # fmt: skip
+                log.info(
+                    "partition moved; its owner redoes the batch",
+                    extra={**where, "reason": str(lost)},
+                )
                 if self.buffer.assignment(partition) == assignment:  # the commit was refused
                     self.buffer.revoke(partition)
             finally:
@@ -167,8 +166,9 @@ class BatchConsumer:
     def _finish(self, partition: Partition, batch: list[Message]) -> None:
         started = time.monotonic()
         key = BatchKey(*partition, batch[0].offset() or 0, batch[-1].offset() or 0)
-        held = self._in_hand = sinks.BatchInHand(partition, self.buffer.assignment(partition),
-                                       key.object_name(LakeFolder.EMAIL_LOG))  # fmt: skip
+        held = self._in_hand = sinks.BatchInHand(
+            partition, self.buffer.assignment(partition), key.object_name(LakeFolder.EMAIL_LOG)
+        )
         decoded = decode_batch({self.handler.topic: self.clients.decoder}, batch, self.waiter)
         if self.emails is not None:
             # Sent emails cannot be taken back: first make sure the group still counts this
@@ -192,11 +192,18 @@ class BatchConsumer:
         self._idle_since = time.monotonic()  # time spent on a held batch is not idle time
         self.totals.add_batch(len(lines), len(dead), emailed)
         count_batch_metrics(self.handler.group, started, len(dead), emailed)
-        log.info("batch written", extra={
-            "topic": key.topic, "partition": key.partition, "first_offset": key.first_offset,
-            "last_offset": key.last_offset, "records": len(lines), "dead_letters": len(dead),
-            "seconds": round(time.monotonic() - started, 3),
-        })  # fmt: skip
+        log.info(
+            "batch written",
+            extra={
+                "topic": key.topic,
+                "partition": key.partition,
+                "first_offset": key.first_offset,
+                "last_offset": key.last_offset,
+                "records": len(lines),
+                "dead_letters": len(dead),
+                "seconds": round(time.monotonic() - started, 3),
+            },
+        )
 
     def _send_emails(self, held: sinks.BatchInHand, decoded: Decoded) -> sinks.EmailOutcome:
         if self.emails is None:
@@ -205,8 +212,7 @@ class BatchConsumer:
         # Drafts are written whoever owns the partition now: the emails they log went out.
         draft = sinks.EmailLogDraft(partial(self.lake.write, held.email_log), logged.values())
         held.draft = draft
-        return self.emails.send(held.partition, decoded.records, decoded.offsets, logged,
-                                draft.add)  # fmt: skip
+        return self.emails.send(held.partition, decoded.records, decoded.offsets, logged, draft.add)
 
     def _write(self, held: sinks.BatchInHand, name: str, lines: list[bytes]) -> None:
         """Write one object of the batch; meanwhile the next batch gathers."""
@@ -247,9 +253,11 @@ class BatchConsumer:
         waiter = Waiter(time.sleep, lambda: self.stop.requested, self.waiter.backoff)
         try:
             committed = until_done(
-                lambda: kafka.committed(consumer, partitions), "committed offsets", waiter,
+                lambda: kafka.committed(consumer, partitions),
+                "committed offsets",
+                waiter,
                 (kafka.KafkaUnavailableError,),
-            )  # fmt: skip
+            )
             for tp in committed:
                 self._recover(tp, waiter)
         except StopWhileRetryingError:
@@ -260,19 +268,27 @@ class BatchConsumer:
 
     def _recover(self, tp: TopicPartition, waiter: Waiter) -> None:
         found = until_done(
-            lambda: recover(self.clients.bucket, self.handler.folder, tp.topic, tp.partition,
-                            tp.offset),
-            "lake recovery", waiter, (lake.StorageUnavailableError,),
-        )  # fmt: skip
+            lambda: recover(
+                self.clients.bucket, self.handler.folder, tp.topic, tp.partition, tp.offset
+            ),
+            "lake recovery",
+            waiter,
+            (lake.StorageUnavailableError,),
+        )
         self.buffer.assign((tp.topic, tp.partition), found.replay_until)
         self._logged[(tp.topic, tp.partition)] = found.sent
         if found.resume_offset is not None:
             tp.offset = found.resume_offset
-        log.info("partition assigned", extra={
-            "topic": tp.topic, "partition": tp.partition,
-            "offset": tp.offset if tp.offset >= 0 else "from the start",
-            "redo_until": found.replay_until, "emails_logged": len(found.sent),
-        })  # fmt: skip
+        log.info(
+            "partition assigned",
+            extra={
+                "topic": tp.topic,
+                "partition": tp.partition,
+                "offset": tp.offset if tp.offset >= 0 else "from the start",
+                "redo_until": found.replay_until,
+                "emails_logged": len(found.sent),
+            },
+        )
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Forget what this member held of them: it is uncommitted, so the next owner redoes it."""
@@ -290,12 +306,8 @@ class BatchConsumer:
         """If the batch in hand is of a revoked partition, what of it went out reaches the
         lake now: the upload under way ends, or else the emails sent so far are logged."""
         held = self._in_hand
-        if held is None or held.partition not in revoked:
-            return
-        if held.upload is not None:  # the email log is written already, or this is it
-            wait([held.upload])
-        elif held.draft is not None and held.draft.lines:
-            self.uploads.write(held.email_log, held.draft.lines)  # sleeps to retry: no polling
+        if held is not None and held.partition in revoked:
+            held.settle(self.uploads)  # its retries sleep: no polling meanwhile
 
     def _pause(self, seconds: float) -> None:
         pause_in_group(self.clients.consumer, seconds, self._take)

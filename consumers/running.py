@@ -35,7 +35,9 @@ def run_until_stopped(
         finish()
         watch(True)
     except StopWhileRetryingError as stopped:
-        log.warning("stopped while retrying; the batch is left uncommitted for a redo",
-                    extra={"what": str(stopped)})  # fmt: skip
+        log.warning(
+            "stopped while retrying; the batch is left uncommitted for a redo",
+            extra={"what": str(stopped)},
+        )
     finally:
         close()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -52,10 +52,14 @@ class DeadLetters:
 
     def _produce(self, dead: Sequence[DeadLetter]) -> None:
         letters = (
-            {"topic": self.topic, "value": letter.message.value(), "key": letter.message.key(),
-             "headers": self._headers(letter)}
+            {
+                "topic": self.topic,
+                "value": letter.message.value(),
+                "key": letter.message.key(),
+                "headers": self._headers(letter),
+            }
             for letter in dead
-        )  # fmt: skip
+        )
         kafka.produce_and_wait(self.producer, letters, "dead letters")
 
     def _headers(self, letter: DeadLetter) -> list[tuple[str, bytes]]:
@@ -112,8 +116,9 @@ class CustomerEmails:
                     job = self._job(record, source, already_sent)
                 except AddressError as error:
                     address = str(record.get("customer_email"))
-                    refused = refused_entry(record["transaction_id"], self.handler.template,
-                                            address, str(error), source)  # fmt: skip
+                    refused = refused_entry(
+                        record["transaction_id"], self.handler.template, address, str(error), source
+                    )
                     slots.append(refused)
                     outcome.new_entries.append(refused)
                     finished(refused)
@@ -130,8 +135,9 @@ class CustomerEmails:
 
         sent = iter(self.mailer.deliver(jobs(), self.waiter, finished))
         outcome.entries = [next(sent) if slot is None else slot for slot in slots]
-        outcome.new_entries += [entry for slot, entry in zip(slots, outcome.entries, strict=True)
-                                if slot is None]  # fmt: skip
+        outcome.new_entries += [
+            entry for slot, entry in zip(slots, outcome.entries, strict=True) if slot is None
+        ]
         return outcome
 
     def _job(
@@ -210,8 +216,9 @@ class Committer:
     def commit(self, partition: Partition, next_offset: int, *, wait: bool = True) -> None:
         """With ``wait=False``, only what the client refuses at once is raised here; a
         reply that refuses it is logged (``kafka.report_failed_commit``)."""
-        commit = partial(kafka.commit, self.consumer, partition[0], partition[1], next_offset,
-                         wait=wait)  # fmt: skip
+        commit = partial(
+            kafka.commit, self.consumer, partition[0], partition[1], next_offset, wait=wait
+        )
         until_done(commit, "offset commit", self.waiter, (kafka.KafkaUnavailableError,))
 
 
@@ -225,3 +232,12 @@ class BatchInHand:
     email_log: str  # the batch's email-log object
     draft: EmailLogDraft | None = None  # its emails so far, once they are being sent
     upload: Future[None] | None = None  # the last object handed to the uploader
+
+    def settle(self, uploads: LakeWriter) -> None:
+        """What of the batch went out reaches the lake now: the upload under way ends (the
+        email log is written already, or this is it), or else the emails sent so far are
+        logged."""
+        if self.upload is not None:
+            wait([self.upload])
+        elif self.draft is not None and self.draft.lines:
+            uploads.write(self.email_log, self.draft.lines)

@@ -141,9 +141,7 @@ BUILT_IN = ("label", "threshold", "rules", *MODEL_DETECTORS)
 
 
 def load_detector(
-    spec: str,
-    amount_threshold: float = 900.0,
-    read_model: Callable[[], bytes] | None = None,
+    spec: str, amount_threshold: float = 900.0, read_model: Callable[[], bytes] | None = None
 ) -> Detector:
     """The detector ``spec`` names; ``ConfigError`` naming ``DETECTOR`` (or
     ``DETECTOR_MODEL``) when there is no such detector or its model is unusable.

@@ -119,10 +119,15 @@ def by_type(truth: Truth, result: Measured) -> list[tuple[str, int, int, int, in
     table = []
     for kind in TYPES:
         chosen = kinds == kind
-        table.append((
-            kind, int(chosen.sum()), int((labels & chosen).sum()),
-            int((labels & flagged & chosen).sum()), int((~labels & flagged & chosen).sum()),
-        ))  # fmt: skip
+        table.append(
+            (
+                kind,
+                int(chosen.sum()),
+                int((labels & chosen).sum()),
+                int((labels & flagged & chosen).sum()),
+                int((~labels & flagged & chosen).sum()),
+            )
+        )
     return table
 
 
@@ -139,8 +144,13 @@ def plot_curves(truth: Truth, results: Sequence[Measured], path: Path) -> None:
             axes.plot([measured.recall], [measured.precision], "o", label=result.detector)
     axes.axhline(GOAL_PRECISION, color="grey", linestyle=":", linewidth=1)
     axes.axvline(GOAL_RECALL, color="grey", linestyle=":", linewidth=1)
-    axes.set(xlabel="recall", ylabel="precision", xlim=(0, 1.02), ylim=(0, 1.02),
-             title="Precision and recall on real PaySim rows")  # fmt: skip
+    axes.set(
+        xlabel="recall",
+        ylabel="precision",
+        xlim=(0, 1.02),
+        ylim=(0, 1.02),
+        title="Precision and recall on real PaySim rows",
+    )
     axes.legend(loc="lower left")
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -165,10 +175,15 @@ def looks(table: pa.Table) -> np.ndarray:
     )
     explained = np.abs(before - amount - after) < 0.005
     return np.select(
-        [(before == 0) & (after == 0) & (amount > 0), (amount > before) & (after == 0),
-         ~explained, after > 0],
-        ["empty", "overdrawn", "unexplained", "partial"], default="drained",
-    )  # fmt: skip
+        [
+            (before == 0) & (after == 0) & (amount > 0),
+            (amount > before) & (after == 0),
+            ~explained,
+            after > 0,
+        ],
+        ["empty", "overdrawn", "unexplained", "partial"],
+        default="drained",
+    )
 
 
 def lookalikes(truth: Truth, missed: np.ndarray) -> list[tuple[str, str, int, int]]:
@@ -179,7 +194,11 @@ def lookalikes(truth: Truth, missed: np.ndarray) -> list[tuple[str, str, int, in
     genuine = ~truth.labels
     found = sorted({(str(kinds[i]), str(look[i])) for i in missed})
     return [
-        (kind, LOOKS[name], int(((kinds[missed] == kind) & (look[missed] == name)).sum()),
-         int((genuine & (kinds == kind) & (look == name)).sum()))
+        (
+            kind,
+            LOOKS[name],
+            int(((kinds[missed] == kind) & (look[missed] == name)).sum()),
+            int((genuine & (kinds == kind) & (look == name)).sum()),
+        )
         for kind, name in found
-    ]  # fmt: skip
+    ]

@@ -26,9 +26,14 @@ MISSED_FIELDS = ("step", "type", "amount", "oldbalanceOrg", "newbalanceOrig")
 
 
 def render(
-    truth: Truth, results: Sequence[Measured], *, source: str, command: str, figure: str,
+    truth: Truth,
+    results: Sequence[Measured],
+    *,
+    source: str,
+    command: str,
+    figure: str,
     notes: dict[str, str],
-) -> str:  # fmt: skip
+) -> str:
     """The whole report; ``notes`` says, per detector, how it was made."""
     scored = {result.detector: score(truth, result) for result in results}
     # The label is the answer key, not a detector: the best is chosen among the others.
@@ -136,8 +141,11 @@ def _misses(truth: Truth, result: Measured) -> list[str]:
         "| " + " | ".join(str(row[name]) for name in MISSED_FIELDS) + f" | {LOOKS[look]} |"
         for row, look in zip(rows, shown_looks, strict=True)
     ]
-    lines += ["", "What they share with genuine rows of this file, in the fields a detector "
-              "may use:", ""]  # fmt: skip
+    lines += [
+        "",
+        "What they share with genuine rows of this file, in the fields a detector may use:",
+        "",
+    ]
     lines += [
         f"- {missed_count:,} {kind} {'row' if missed_count == 1 else 'rows'} moving {look}: "
         f"so do {genuine:,} genuine {kind} rows."

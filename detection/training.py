@@ -35,8 +35,10 @@ LIBRARIES = ("scikit-learn", "lightgbm", "onnx", "skl2onnx", "onnxmltools", "num
 
 def generated_features(rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """The feature matrix and labels of ``rows`` generated rows."""
-    parts = [(feature_matrix(block.rows), block.rows["isFraud"].to_numpy(zero_copy_only=False))
-             for block in _generated_blocks(rows, seed)]  # fmt: skip
+    parts = [
+        (feature_matrix(block.rows), block.rows["isFraud"].to_numpy(zero_copy_only=False))
+        for block in _generated_blocks(rows, seed)
+    ]
     labels = np.concatenate([p[1] for p in parts]).astype(np.int64)
     return np.concatenate([p[0] for p in parts]), labels
 
@@ -52,8 +54,11 @@ def _generated_blocks(rows: int, seed: int) -> Iterator[Block]:
 def train(detector: str, rows: int, seed: int = 1) -> bytes:
     """The ONNX file of ``detector`` trained on ``rows`` generated rows."""
     features, labels = generated_features(rows, seed)
-    trainers = {"logreg": _logistic_regression, "gbm": _gradient_boosting,
-                "iforest": _isolation_forest}  # fmt: skip
+    trainers = {
+        "logreg": _logistic_regression,
+        "gbm": _gradient_boosting,
+        "iforest": _isolation_forest,
+    }
     if detector not in trainers:
         raise ValueError(f"no trainable detector {detector!r}: use one of {', '.join(trainers)}")
     model, card = trainers[detector](features, labels, seed)
@@ -80,15 +85,24 @@ def _gradient_boosting(
     # Fraud is separable on these features, and there unbounded leaves run off to
     # +-infinity and flip whole classes: max_delta_step and reg_lambda keep them finite.
     booster = lightgbm.LGBMClassifier(
-        n_estimators=100, num_leaves=8, learning_rate=0.1, max_delta_step=2.0,
-        reg_lambda=1.0, random_state=seed, n_jobs=2, deterministic=True, force_col_wise=True,
+        n_estimators=100,
+        num_leaves=8,
+        learning_rate=0.1,
+        max_delta_step=2.0,
+        reg_lambda=1.0,
+        random_state=seed,
+        n_jobs=2,
+        deterministic=True,
+        force_col_wise=True,
         verbose=-1,
-    )  # fmt: skip
+    )
     booster.fit(features, labels)
     model = convert_lightgbm(
-        booster, initial_types=[("features", FloatTensorType([None, len(FEATURES)]))],
-        zipmap=False, target_opset=15,
-    )  # fmt: skip
+        booster,
+        initial_types=[("features", FloatTensorType([None, len(FEATURES)]))],
+        zipmap=False,
+        target_opset=15,
+    )
     return model, ModelCard("gbm", 0.5, seed, 0)
 
 

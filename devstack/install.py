@@ -58,10 +58,15 @@ def ensure_installed(cache: Path) -> Installed:
 def require_postgres(root: Path = Path("/usr/lib/postgresql")) -> Path:
     """The bin folder of the newest PostgreSQL server Debian's packages installed."""
     found = sorted(
-        (path for path in root.glob("*/bin") if (path / "initdb").is_file()
-         and (path / "postgres").is_file() and path.parent.name.isdigit()),
+        (
+            path
+            for path in root.glob("*/bin")
+            if (path / "initdb").is_file()
+            and (path / "postgres").is_file()
+            and path.parent.name.isdigit()
+        ),
         key=lambda path: int(path.parent.name),
-    )  # fmt: skip
+    )
     if not found:
         raise InstallError(
             "PostgreSQL's server is not installed: run 'make postgresql' "
@@ -243,10 +248,18 @@ def _npm_package(cache: Path, name: str, version: str, what: str) -> Path:
         return package
     npm = require_tool("npm", "Node.js 18+ with npm (Debian: apt-get install nodejs npm)")
     _run(
-        [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund",
-         "--loglevel=error", f"{name}@{version}"],
+        [
+            npm,
+            "install",
+            "--prefix",
+            str(prefix),
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+            f"{name}@{version}",
+        ],
         f"install {what} from the npm registry",
-    )  # fmt: skip
+    )
     return package
 
 

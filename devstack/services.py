@@ -242,10 +242,22 @@ def as_database_owner() -> list[str]:
 
 def postgres_init_command(installed: Installed, data_dir: Path, password_file: Path) -> list[str]:
     return [
-        *as_database_owner(), str(installed.postgres_bin / "initdb"), "--pgdata", str(data_dir),
-        "--username", POSTGRES_USER, "--auth", "scram-sha-256", "--pwfile", str(password_file),
-        "--encoding", "UTF8", "--locale", "C.UTF-8", "--no-instructions",
-    ]  # fmt: skip
+        *as_database_owner(),
+        str(installed.postgres_bin / "initdb"),
+        "--pgdata",
+        str(data_dir),
+        "--username",
+        POSTGRES_USER,
+        "--auth",
+        "scram-sha-256",
+        "--pwfile",
+        str(password_file),
+        "--encoding",
+        "UTF8",
+        "--locale",
+        "C.UTF-8",
+        "--no-instructions",
+    ]
 
 
 def postgresql(installed: Installed, data_dir: Path) -> Service:
@@ -253,9 +265,18 @@ def postgresql(installed: Installed, data_dir: Path) -> Service:
     return Service(
         name="postgresql",
         argv=[
-            str(installed.postgres_bin / "postgres"), "-D", str(data_dir),
-            "-h", HOST, "-p", str(POSTGRES_PORT), "-k", "", "-c", "max_connections=50",
+            str(installed.postgres_bin / "postgres"),
+            "-D",
+            str(data_dir),
+            "-h",
+            HOST,
+            "-p",
+            str(POSTGRES_PORT),
+            "-k",
+            "",
+            "-c",
+            "max_connections=50",
         ],
         run_as=as_database_owner(),
         cwd=Path("/"),  # root's postgres user may not enter the folder it was started from
-    )  # fmt: skip
+    )

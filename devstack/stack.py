@@ -52,9 +52,14 @@ def ports(topology: Topology) -> list[int]:
     kafka = [topology.broker_port(n) for n in topology.node_ids]
     kafka += [topology.controller_port(n) for n in topology.node_ids]
     return [
-        *kafka, REGISTRY_PORT, REGISTRY_MANAGEMENT_PORT, GCS_PORT, SMTP_PORT, MAIL_API_PORT,
+        *kafka,
+        REGISTRY_PORT,
+        REGISTRY_MANAGEMENT_PORT,
+        GCS_PORT,
+        SMTP_PORT,
+        MAIL_API_PORT,
         POSTGRES_PORT,
-    ]  # fmt: skip
+    ]
 
 
 def current_topology() -> Topology | None:

@@ -181,8 +181,9 @@ class RecordDecoder:
         try:
             record = fastavro.schemaless_reader(body, writer, reader)
         except SchemaResolutionError as error:
-            raise DecodeError(f"written under a schema that does not resolve to the reader's: "
-                              f"{str(error)[:200]}") from error  # fmt: skip
+            raise DecodeError(
+                f"written under a schema that does not resolve to the reader's: {str(error)[:200]}"
+            ) from error
         except Exception as error:  # fastavro raises many kinds on corrupt input
             raise DecodeError(f"corrupt Avro body: {type(error).__name__}: {error}") from error
         if body.tell() != len(value):
@@ -213,8 +214,9 @@ class RecordDecoder:
             writer = _parse(text)
             check_bounded(writer)
         except Exception as error:  # json's, fastavro's and ours: the schema cannot serve
-            return (f"schema id {schema_id} cannot be read: {type(error).__name__}: "
-                    f"{str(error)[:200]}")  # fmt: skip
+            return (
+                f"schema id {schema_id} cannot be read: {type(error).__name__}: {str(error)[:200]}"
+            )
         if self._reader is None or _same(writer, self._reader):
             return writer, None
         return writer, self._reader
@@ -236,8 +238,16 @@ class UnboundedSchemaError(ValueError):
     """A writer schema that lets a few bytes stand for an unbounded amount of data."""
 
 
-_PRIMITIVE_MIN_BYTES = {"null": 0, "boolean": 1, "int": 1, "long": 1, "float": 4,
-                        "double": 8, "bytes": 1, "string": 1}  # fmt: skip
+_PRIMITIVE_MIN_BYTES = {
+    "null": 0,
+    "boolean": 1,
+    "int": 1,
+    "long": 1,
+    "float": 4,
+    "double": 8,
+    "bytes": 1,
+    "string": 1,
+}
 
 
 def check_bounded(schema: Any) -> None:

@@ -37,16 +37,23 @@ def precision_by_detector(counts: Sequence[tuple[str, str, int]]) -> list[Answer
     for detector, status, count in counts:
         by_detector.setdefault(detector, {})[status] = count
     return [
-        AnsweredPrecision(detector, sum(statuses.values()), statuses.get("confirmed_fraud", 0),
-                          statuses.get("not_fraud", 0))
+        AnsweredPrecision(
+            detector,
+            sum(statuses.values()),
+            statuses.get("confirmed_fraud", 0),
+            statuses.get("not_fraud", 0),
+        )
         for detector, statuses in sorted(by_detector.items())
-    ]  # fmt: skip
+    ]
 
 
 def latest_cases(engine: Engine, limit: int = 10) -> list[dict[str, Any]]:
     """The newest cases, answered or not, newest first."""
-    query = select(fraud_cases).order_by(fraud_cases.c.flagged_at.desc(),
-                                          fraud_cases.c.transaction_id).limit(limit)  # fmt: skip
+    query = (
+        select(fraud_cases)
+        .order_by(fraud_cases.c.flagged_at.desc(), fraud_cases.c.transaction_id)
+        .limit(limit)
+    )
     with translated(engine, "reading fraud cases"), engine.connect() as connection:
         return [dict(row) for row in connection.execute(query).mappings()]
 

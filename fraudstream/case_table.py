@@ -79,9 +79,19 @@ fraud_cases = Table(
     Index("ix_fraud_cases_answered", "answered_at"),  # answers by day
 )
 TRANSACTION_COLUMNS = (
-    "step", "event_time", "type", "amount", "name_orig", "name_dest", "old_balance_orig",
-    "new_balance_orig", "customer_email", "detector", "score", "flagged_at",
-)  # fmt: skip
+    "step",
+    "event_time",
+    "type",
+    "amount",
+    "name_orig",
+    "name_dest",
+    "old_balance_orig",
+    "new_balance_orig",
+    "customer_email",
+    "detector",
+    "score",
+    "flagged_at",
+)
 
 
 class CasesUnavailableError(TransientError):
@@ -101,8 +111,9 @@ def cases_engine(url: str) -> Engine:
     """An engine for ``url``; a SQLite file's folder is made, and SQLite waits for locks."""
     parsed = make_url(url)
     if parsed.get_backend_name() not in {"sqlite", "postgresql"}:
-        raise CasesError(f"CASES_DATABASE_URL: use sqlite:/// or postgresql+psycopg://, "
-                         f"not {parsed.drivername}")  # fmt: skip
+        raise CasesError(
+            f"CASES_DATABASE_URL: use sqlite:/// or postgresql+psycopg://, not {parsed.drivername}"
+        )
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(parsed, pool_pre_ping=True)
@@ -141,8 +152,16 @@ def translated(engine: Engine, what: str) -> Iterator[None]:
 
 def _refused(error: exc.OperationalError) -> bool:
     text = str(error.orig).lower()
-    return any(word in text for word in ("password", "authentication", "does not exist",
-                                         "permission denied", "unable to open"))  # fmt: skip
+    return any(
+        word in text
+        for word in (
+            "password",
+            "authentication",
+            "does not exist",
+            "permission denied",
+            "unable to open",
+        )
+    )
 
 
 def _first_line(error: exc.DBAPIError) -> str:
@@ -224,10 +243,12 @@ def upsert_cases(connection: Connection, rows: Sequence[dict[str, Any]]) -> None
     if not rows:
         return
     statement = _insert(connection).values(list(_unique(rows)))
-    connection.execute(statement.on_conflict_do_update(
-        index_elements=["transaction_id"],
-        set_={name: statement.excluded[name] for name in TRANSACTION_COLUMNS},
-    ))  # fmt: skip
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=["transaction_id"],
+            set_={name: statement.excluded[name] for name in TRANSACTION_COLUMNS},
+        )
+    )
 
 
 def upsert_answers(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
@@ -235,11 +256,16 @@ def upsert_answers(connection: Connection, rows: Sequence[dict[str, Any]]) -> No
     if not rows:
         return
     statement = _insert(connection).values(list(_unique(rows)))
-    connection.execute(statement.on_conflict_do_update(
-        index_elements=["transaction_id"],
-        set_={"status": statement.excluded.status, "answered_at": statement.excluded.answered_at},
-        where=fraud_cases.c.answered_at.is_(None),
-    ))  # fmt: skip
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=["transaction_id"],
+            set_={
+                "status": statement.excluded.status,
+                "answered_at": statement.excluded.answered_at,
+            },
+            where=fraud_cases.c.answered_at.is_(None),
+        )
+    )
 
 
 def _unique(rows: Sequence[dict[str, Any]]) -> Iterator[dict[str, Any]]:

@@ -33,9 +33,12 @@ TEMPLATE_DIR = Path(
     os.environ.get("FRAUDSTREAM_TEMPLATE_DIR", Path(__file__).parent / "email_templates")
 )
 KINDS = {
-    "CASH_IN": "cash deposit", "CASH_OUT": "cash withdrawal", "DEBIT": "debit",
-    "PAYMENT": "payment", "TRANSFER": "transfer",
-}  # fmt: skip
+    "CASH_IN": "cash deposit",
+    "CASH_OUT": "cash withdrawal",
+    "DEBIT": "debit",
+    "PAYMENT": "payment",
+    "TRANSFER": "transfer",
+}
 
 _environment = Environment(
     loader=FileSystemLoader(TEMPLATE_DIR),
@@ -72,9 +75,13 @@ def payment_details(payment: Payment, transaction_id: str, brand: Brand) -> list
 
 def _rows(fields: dict[str, str], transaction_id: str) -> list[tuple[str, str]]:
     """A row without a value (no counterparty) is left out."""
-    rows = [("Type", fields["kind"]), ("Amount", fields["amount"]),
-            ("Date and time", fields["when"]), ("To", fields["counterparty"]),
-            ("Reference", transaction_id)]  # fmt: skip
+    rows = [
+        ("Type", fields["kind"]),
+        ("Amount", fields["amount"]),
+        ("Date and time", fields["when"]),
+        ("To", fields["counterparty"]),
+        ("Reference", transaction_id),
+    ]
     return [(label, value) for label, value in rows if value]
 
 
@@ -119,8 +126,9 @@ class Email:
     data: bytes  # the whole message, as SMTP's DATA sends it
 
 
-def render(template: str, subject: str, letterhead: Letterhead, recipient: str,
-           **values: Any) -> Email:  # fmt: skip
+def render(
+    template: str, subject: str, letterhead: Letterhead, recipient: str, **values: Any
+) -> Email:
     """A multipart/alternative email from ``<template>.txt.j2`` and ``<template>.html.j2``.
 
     The message always has the same shape (two UTF-8 text parts), so it is
@@ -130,8 +138,12 @@ def render(template: str, subject: str, letterhead: Letterhead, recipient: str,
     headers are RFC 2047 encoded by ``email.header``.
     """
     check_address(recipient)  # the sender is checked once, with the settings
-    context = {"subject": subject, "brand": letterhead.brand,
-               "reply_to": letterhead.reply_to, **values}  # fmt: skip
+    context = {
+        "subject": subject,
+        "brand": letterhead.brand,
+        "reply_to": letterhead.reply_to,
+        **values,
+    }
     message_id = make_msgid(domain=letterhead.domain)
     # Quoted-printable never writes "=_", so this boundary cannot occur in a body.
     boundary = f"=_{uuid.uuid4().hex}"

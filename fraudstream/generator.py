@@ -31,23 +31,30 @@ from fraudstream.paysim import HEADER
 
 STEPS = 743
 TYPE_SHARES = {  # rows of the full log, fraud excluded, by type
-    "CASH_OUT": 2_233_384, "PAYMENT": 2_151_495, "CASH_IN": 1_399_284,
-    "TRANSFER": 528_812, "DEBIT": 41_432,
-}  # fmt: skip
+    "CASH_OUT": 2_233_384,
+    "PAYMENT": 2_151_495,
+    "CASH_IN": 1_399_284,
+    "TRANSFER": 528_812,
+    "DEBIT": 41_432,
+}
 # Log-normal amounts: (log of the median, sigma), fitted to the full log's mean and quartiles.
 AMOUNTS = {
-    "CASH_OUT": (np.log(125_000), 0.90), "PAYMENT": (np.log(9_482), 0.80),
-    "CASH_IN": (np.log(125_000), 0.85), "TRANSFER": (np.log(430_000), 1.12),
+    "CASH_OUT": (np.log(125_000), 0.90),
+    "PAYMENT": (np.log(9_482), 0.80),
+    "CASH_IN": (np.log(125_000), 0.85),
+    "TRANSFER": (np.log(430_000), 1.12),
     "DEBIT": (np.log(3_049), 1.08),
-}  # fmt: skip
+}
 # Genuine origin balances by type: (share of empty accounts, log of the median of the
 # others, sigma), read off the real sample's step 1 and the full log's 47 % of empty
 # accounts among genuine TRANSFER and CASH_OUT rows.
 BALANCES = {
-    "CASH_OUT": (0.55, 10.6, 2.2), "PAYMENT": (0.16, 11.0, 2.1),
-    "CASH_IN": (0.02, 15.1, 1.2), "TRANSFER": (0.45, 10.3, 2.6),
+    "CASH_OUT": (0.55, 10.6, 2.2),
+    "PAYMENT": (0.16, 11.0, 2.1),
+    "CASH_IN": (0.02, 15.1, 1.2),
+    "TRANSFER": (0.45, 10.3, 2.6),
     "DEBIT": (0.01, 10.1, 1.8),
-}  # fmt: skip
+}
 FRAUD_SHARE = 8_213 / 6_362_620
 FRAUD_CAP = 10_000_000.0  # PaySim's transfer limit: larger thefts are split into pieces
 # Victims' balances: log-normal, so that about 3.5 % of fraud rows move exactly 1.0E7.
@@ -55,10 +62,34 @@ VICTIM_BALANCE = (13.1, 1.6)
 EMPTY_VICTIM_SHARE = 16 / 8_213  # frauds of amount 0.0
 MAX_AMOUNT = 92_445_516.64
 # Relative volume by hour of day (step % 24): busy days, quiet nights.
-HOURLY = np.array([
-    0.35, 0.15, 0.06, 0.02, 0.01, 0.01, 0.02, 0.05, 0.25, 0.60, 0.85, 0.95,
-    1.00, 1.00, 0.95, 0.90, 0.95, 1.00, 1.00, 0.95, 0.80, 0.65, 0.50, 0.45,
-])  # fmt: skip
+HOURLY = np.array(
+    [
+        0.35,
+        0.15,
+        0.06,
+        0.02,
+        0.01,
+        0.01,
+        0.02,
+        0.05,
+        0.25,
+        0.60,
+        0.85,
+        0.95,
+        1.00,
+        1.00,
+        0.95,
+        0.90,
+        0.95,
+        1.00,
+        1.00,
+        0.95,
+        0.80,
+        0.65,
+        0.50,
+        0.45,
+    ]
+)
 LATE_VOLUME = 0.115  # steps after 400 run at this share of the earlier volume
 DAY = 24
 
@@ -157,9 +188,18 @@ def _normal_rows(rng: np.random.Generator, steps: np.ndarray) -> _Columns:
     new_dest = np.where(incoming, np.maximum(old_dest - amount, 0.0), old_dest + amount)
     new_dest = np.where(merchant, 0.0, new_dest)
     return _Columns(
-        steps, kind, amount, _names(rng, "C", count), old_orig, _money(new_orig),
-        name_dest, old_dest, _money(new_dest), np.zeros(count, bool), np.zeros(count, bool),
-    )  # fmt: skip
+        steps,
+        kind,
+        amount,
+        _names(rng, "C", count),
+        old_orig,
+        _money(new_orig),
+        name_dest,
+        old_dest,
+        _money(new_dest),
+        np.zeros(count, bool),
+        np.zeros(count, bool),
+    )
 
 
 def _origin_balances(rng: np.random.Generator, kind: np.ndarray) -> np.ndarray:
@@ -192,15 +232,31 @@ def _fraud_pairs(rng: np.random.Generator, steps: np.ndarray) -> _Columns:
     amount = np.minimum(balance, FRAUD_CAP)
     mule_balance = _money(np.where(rng.random(count) < 0.5, 0.0, rng.lognormal(12.0, 1.5, count)))
     transfer = _Columns(
-        steps, np.full(count, "TRANSFER"), amount, _names(rng, "C", count)[victim], balance,
-        _money(balance - amount), _names(rng, "C", count), np.zeros(count), np.zeros(count),
-        np.ones(count, bool), rng.random(count) < 16 / 4_097,
-    )  # fmt: skip
+        steps,
+        np.full(count, "TRANSFER"),
+        amount,
+        _names(rng, "C", count)[victim],
+        balance,
+        _money(balance - amount),
+        _names(rng, "C", count),
+        np.zeros(count),
+        np.zeros(count),
+        np.ones(count, bool),
+        rng.random(count) < 16 / 4_097,
+    )
     cash_out = _Columns(
-        steps, np.full(count, "CASH_OUT"), amount, _names(rng, "C", count), amount,
-        np.zeros(count), _names(rng, "C", count), mule_balance, _money(mule_balance + amount),
-        np.ones(count, bool), np.zeros(count, bool),
-    )  # fmt: skip
+        steps,
+        np.full(count, "CASH_OUT"),
+        amount,
+        _names(rng, "C", count),
+        amount,
+        np.zeros(count),
+        _names(rng, "C", count),
+        mule_balance,
+        _money(mule_balance + amount),
+        np.ones(count, bool),
+        np.zeros(count, bool),
+    )
     return _Columns(*(np.stack([a, b], axis=1).ravel() for a, b in _pairs(transfer, cash_out)))
 
 
@@ -222,13 +278,27 @@ def _interleave(rng: np.random.Generator, normal: _Columns, fraud: _Columns) -> 
 def _lines(columns: _Columns) -> Iterator[str]:
     money = [
         [java_double(float(v)) for v in values]
-        for values in (columns.amount, columns.old_orig, columns.new_orig,
-                       columns.old_dest, columns.new_dest)
-    ]  # fmt: skip
+        for values in (
+            columns.amount,
+            columns.old_orig,
+            columns.new_orig,
+            columns.old_dest,
+            columns.new_dest,
+        )
+    ]
     flags = [np.where(columns.fraud, "1", "0"), np.where(columns.flagged, "1", "0")]
     for row in zip(
-        columns.step.tolist(), columns.kind.tolist(), money[0], columns.name_orig.tolist(),
-        money[1], money[2], columns.name_dest.tolist(), money[3], money[4],
-        flags[0].tolist(), flags[1].tolist(), strict=True,
-    ):  # fmt: skip
+        columns.step.tolist(),
+        columns.kind.tolist(),
+        money[0],
+        columns.name_orig.tolist(),
+        money[1],
+        money[2],
+        columns.name_dest.tolist(),
+        money[3],
+        money[4],
+        flags[0].tolist(),
+        flags[1].tolist(),
+        strict=True,
+    ):
         yield ",".join(map(str, row)) + "\n"

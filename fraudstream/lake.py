@@ -60,8 +60,12 @@ def translated(what: str) -> Iterator[None]:
     """Turn the client's exceptions inside the block into the project's, naming ``what``."""
     try:
         yield
-    except (google_errors.ServerError, google_errors.TooManyRequests,
-            google_errors.RetryError, requests.exceptions.RequestException) as error:  # fmt: skip
+    except (
+        google_errors.ServerError,
+        google_errors.TooManyRequests,
+        google_errors.RetryError,
+        requests.exceptions.RequestException,
+    ) as error:
         raise StorageUnavailableError(f"{what}: {_reason(error)}") from error
     except google_errors.Forbidden as error:
         raise StorageError(

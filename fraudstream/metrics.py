@@ -25,17 +25,19 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 # The producer
 ROWS_READ = Counter("fraudstream_producer_rows_read", "CSV lines read and committed, good or not")
 ROWS_PRODUCED = Counter(
-    "fraudstream_producer_rows_produced", "Records committed to Kafka, by the detector's verdict",
+    "fraudstream_producer_rows_produced",
+    "Records committed to Kafka, by the detector's verdict",
     ["verdict"],
-)  # fmt: skip
+)
 ROWS_REJECTED = Counter("fraudstream_producer_rows_rejected", "Malformed lines quarantined")
 TRANSACTIONS = Counter(
     "fraudstream_producer_transactions", "Kafka transactions, committed or failed", ["outcome"]
 )
 COMMIT_SECONDS = Histogram(
-    "fraudstream_producer_commit_seconds", "Time to commit a Kafka transaction",
+    "fraudstream_producer_commit_seconds",
+    "Time to commit a Kafka transaction",
     buckets=_LATENCY_BUCKETS,
-)  # fmt: skip
+)
 
 # The consumers (the label ``group`` is the consumer group: one per kind of consumer)
 RECORDS_CONSUMED = Counter(
@@ -43,13 +45,17 @@ RECORDS_CONSUMED = Counter(
 )
 BATCHES = Counter("fraudstream_consumer_batches", "Batches finished and committed", ["group"])
 BATCH_SECONDS = Histogram(
-    "fraudstream_consumer_batch_seconds", "Time to finish a batch, retries included", ["group"],
+    "fraudstream_consumer_batch_seconds",
+    "Time to finish a batch, retries included",
+    ["group"],
     buckets=_LATENCY_BUCKETS,
-)  # fmt: skip
+)
 EMAILS = Counter(
-    "fraudstream_emails", "Emails by outcome: sent, rejected (the address or the server "
-    "refused it for good), already_sent (a redo found it in the email log)", ["group", "status"],
-)  # fmt: skip
+    "fraudstream_emails",
+    "Emails by outcome: sent, rejected (the address or the server "
+    "refused it for good), already_sent (a redo found it in the email log)",
+    ["group", "status"],
+)
 EMAILS_RETRIED = Counter(
     "fraudstream_emails_retried", "Emails tried again after a transient SMTP failure", ["group"]
 )
@@ -63,7 +69,7 @@ LAG = Gauge(
     "fraudstream_consumer_lag",
     "Records in a partition past the group's committed offset (high watermark - committed)",
     ["group", "topic", "partition"],
-)  # fmt: skip
+)
 
 # The confirmation service
 ANSWERS_RECORDED = Counter(
@@ -76,11 +82,23 @@ ANSWERS_PUBLISHED = Counter(
 METRIC_NAMES = frozenset(
     next(iter(metric.describe())).name  # without the _total that counters' samples add
     for metric in (
-        ROWS_READ, ROWS_PRODUCED, ROWS_REJECTED, TRANSACTIONS, COMMIT_SECONDS,
-        RECORDS_CONSUMED, BATCHES, BATCH_SECONDS, EMAILS, EMAILS_RETRIED, DEAD_LETTERS,
-        RETRIES, LAG, ANSWERS_RECORDED, ANSWERS_PUBLISHED,
+        ROWS_READ,
+        ROWS_PRODUCED,
+        ROWS_REJECTED,
+        TRANSACTIONS,
+        COMMIT_SECONDS,
+        RECORDS_CONSUMED,
+        BATCHES,
+        BATCH_SECONDS,
+        EMAILS,
+        EMAILS_RETRIED,
+        DEAD_LETTERS,
+        RETRIES,
+        LAG,
+        ANSWERS_RECORDED,
+        ANSWERS_PUBLISHED,
     )
-)  # fmt: skip
+)
 
 
 class MetricsPortError(PermanentError):

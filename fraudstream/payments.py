@@ -61,9 +61,10 @@ class Block:
         else:
             kept_rows, kept_lines = self.rows.filter(pa.array(keep)), self.lines[keep]
         rejected = [
-            r for r in self.rejected
+            r
+            for r in self.rejected
             if r.line >= first_line and (stop_line is None or r.line < stop_line)
-        ]  # fmt: skip
+        ]
         return Block(kept_rows, kept_lines, rejected)
 
 

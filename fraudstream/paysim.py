@@ -11,9 +11,18 @@ import pyarrow as pa
 from fraudstream.errors import PermanentError
 
 COLUMNS = (
-    "step", "type", "amount", "nameOrig", "oldbalanceOrg", "newbalanceOrig",
-    "nameDest", "oldbalanceDest", "newbalanceDest", "isFraud", "isFlaggedFraud",
-)  # fmt: skip
+    "step",
+    "type",
+    "amount",
+    "nameOrig",
+    "oldbalanceOrg",
+    "newbalanceOrig",
+    "nameDest",
+    "oldbalanceDest",
+    "newbalanceDest",
+    "isFraud",
+    "isFlaggedFraud",
+)
 HEADER = ",".join(COLUMNS)
 TYPES = ("CASH_IN", "CASH_OUT", "DEBIT", "PAYMENT", "TRANSFER")
 MONEY = ("amount", "oldbalanceOrg", "newbalanceOrig", "oldbalanceDest", "newbalanceDest")
@@ -43,9 +52,13 @@ def _one_of(texts: tuple[str, ...]) -> str:
 
 # A whole line that passes every column check (``_checks``), field by field, and its end.
 FIELD_PATTERNS = {
-    "step": STEP_PATTERN, "type": _one_of(TYPES), **dict.fromkeys(MONEY, NUMBER_PATTERN),
-    "nameOrig": NAME_PATTERN, "nameDest": NAME_PATTERN, **dict.fromkeys(FLAGS, _one_of(FLAG_TEXTS)),
-}  # fmt: skip
+    "step": STEP_PATTERN,
+    "type": _one_of(TYPES),
+    **dict.fromkeys(MONEY, NUMBER_PATTERN),
+    "nameOrig": NAME_PATTERN,
+    "nameDest": NAME_PATTERN,
+    **dict.fromkeys(FLAGS, _one_of(FLAG_TEXTS)),
+}
 GOOD_LINE = "^" + ",".join(FIELD_PATTERNS[name].strip("^$") for name in COLUMNS) + r"\r?\n$"
 TRUE_VALUES = pa.array(["1", "1.0"])
 

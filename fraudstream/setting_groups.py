@@ -110,9 +110,13 @@ class KafkaSettings(BaseSettings):
         return value
 
     @field_validator(
-        "fraud_topic", "non_fraud_topic", "rejected_topic", "checkpoint_topic",
-        "confirmation_topic", "dead_letter_topic",
-    )  # fmt: skip
+        "fraud_topic",
+        "non_fraud_topic",
+        "rejected_topic",
+        "checkpoint_topic",
+        "confirmation_topic",
+        "dead_letter_topic",
+    )
     @classmethod
     def _check_topic(cls, value: str) -> str:
         if not _TOPIC_NAME.match(value) or value in {".", ".."}:

@@ -70,9 +70,10 @@ class Topology:
     @property
     def topics(self) -> tuple[Topic, ...]:
         return tuple(
-            value for value in (getattr(self, f.name) for f in fields(self))
+            value
+            for value in (getattr(self, f.name) for f in fields(self))
             if isinstance(value, Topic)
-        )  # fmt: skip
+        )
 
     @property
     def buckets(self) -> tuple[str, ...]:

@@ -50,9 +50,12 @@ class Checkpoint:
 
     def advanced(self, offset: int, first_line: int, next_line: int, counts: Counts) -> Checkpoint:
         return replace(
-            self, offset=offset, first_line=first_line, next_line=next_line,
+            self,
+            offset=offset,
+            first_line=first_line,
+            next_line=next_line,
             counts=self.counts + counts,
-        )  # fmt: skip
+        )
 
 
 def load_checkpoint(

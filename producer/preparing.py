@@ -86,8 +86,10 @@ class Preparer:
         client = registry.registry_client(
             self.settings.schema_registry_url, self.settings.schema_registry_login
         )
-        ids = [registry.registered_id(client, topic.subject, schema_text)
-               for topic in (topics.non_fraud, topics.fraud)]  # fmt: skip
+        ids = [
+            registry.registered_id(client, topic.subject, schema_text)
+            for topic in (topics.non_fraud, topics.fraud)
+        ]
         return pa.array([wire_header(schema_id) for schema_id in ids], pa.binary())
 
 

@@ -30,9 +30,14 @@ class ProgressBar:
 
     def start(self, total_bytes: int, done_bytes: int) -> None:
         self._bar = tqdm(
-            total=total_bytes, initial=done_bytes, unit="B", unit_scale=True,
-            desc="producing", file=sys.stderr, dynamic_ncols=True,
-        )  # fmt: skip
+            total=total_bytes,
+            initial=done_bytes,
+            unit="B",
+            unit_scale=True,
+            desc="producing",
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
 
     def update(self, done_bytes: int, total: Counts) -> None:
         if self._bar is None:
@@ -43,9 +48,12 @@ class ProgressBar:
         rate = (rows - self._first_rows) / max(time.monotonic() - self._started, 1e-9)
         self._bar.update(done_bytes - self._bar.n)
         self._bar.set_postfix(
-            rows=f"{rows:,}", rows_s=f"{rate:,.0f}", fraud=total.fraud, rejected=total.rejected,
+            rows=f"{rows:,}",
+            rows_s=f"{rate:,.0f}",
+            fraud=total.fraud,
+            rejected=total.rejected,
             refresh=False,
-        )  # fmt: skip
+        )
 
     def close(self) -> None:
         if self._bar is not None:
@@ -77,12 +85,13 @@ class ProgressLog:
         log.info(
             "progress",
             extra={
-                "rows": total.good + total.rejected, "fraud": total.fraud,
+                "rows": total.good + total.rejected,
+                "fraud": total.fraud,
                 "rejected": total.rejected,
                 "percent": round(100 * done_bytes / max(self._total_bytes, 1), 1),
                 "eta_s": None if eta is None else round(eta),
             },
-        )  # fmt: skip
+        )
 
     def close(self) -> None:
         return None

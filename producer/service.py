@@ -224,8 +224,12 @@ class ProducerRun:
         pacer = Pacer(self.options.speed)
         open_rows: int | None = None  # rows in the open transaction; None when none is open
         chunks = read_chunks(stream, checkpoint.offset, checkpoint.first_line, self._rows[1])
-        prepare = partial(self._prepared, span=(checkpoint.next_line, stop_line),
-                          source=checkpoint.source, by_step=pacer.enabled)  # fmt: skip
+        prepare = partial(
+            self._prepared,
+            span=(checkpoint.next_line, stop_line),
+            source=checkpoint.source,
+            by_step=pacer.enabled,
+        )
         with closing(one_ahead(map(prepare, chunks))) as prepared_chunks:
             for chunk, parts in prepared_chunks:
                 for part in parts:
@@ -271,8 +275,9 @@ class ProducerRun:
         """Produce a part's records and rejects; return the position after it."""
         producer.send(*prepared.records)
         if rejects := prepared.rejects:
-            producer.send([self.settings.rejected_topic] * len(rejects), [None] * len(rejects),
-                          rejects)  # fmt: skip
+            producer.send(
+                [self.settings.rejected_topic] * len(rejects), [None] * len(rejects), rejects
+            )
         end_line, counts = prepared.part.end_line, prepared.counts
         if end_line >= chunk.end_line:  # the chunk is done: resume after it
             return position.advanced(chunk.end_offset, chunk.end_line, end_line, counts)

@@ -90,8 +90,9 @@ def gather(settings: Settings) -> Facts:
     log = _records(bucket, LakeFolder.EMAIL_LOG, facts)
     facts.emails.update(str(entry.get("status")) for entry in log)
     answers = _answers(bucket)
-    facts.answers = sorted((datetime.fromisoformat(a["answered_at"]), a["status"])
-                           for a in answers.values())  # fmt: skip
+    facts.answers = sorted(
+        (datetime.fromisoformat(a["answered_at"]), a["status"]) for a in answers.values()
+    )
     facts.detectors = _by_detector(flagged, answers)
     try:
         facts.dead_letters = _dead_letters(settings)
@@ -166,8 +167,12 @@ def _dead_letters(settings: Settings) -> Counter[tuple[str, str]]:
     """The dead-letter topic, read to its end: letters by the group that wrote them and why."""
     topic = settings.dead_letter_topic
     letters: Counter[tuple[str, str]] = Counter()
-    reader = Consumer({**kafka.consumer_config(settings.kafka_connection, REPORT_GROUP),
-                       "enable.partition.eof": True})  # fmt: skip
+    reader = Consumer(
+        {
+            **kafka.consumer_config(settings.kafka_connection, REPORT_GROUP),
+            "enable.partition.eof": True,
+        }
+    )
     try:
         pending = set(_partitions(reader, topic))
         reader.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in pending])
@@ -216,8 +221,9 @@ def _kafka_view(settings: Settings) -> tuple[list[TopicView], list[GroupView]]:
                 watermarks[(topic.name, p)] = reader.get_watermark_offsets(
                     TopicPartition(topic.name, p), KAFKA_TIMEOUT
                 )
-            records = sum(high - low for (name, _), (low, high) in watermarks.items()
-                          if name == topic.name)  # fmt: skip
+            records = sum(
+                high - low for (name, _), (low, high) in watermarks.items() if name == topic.name
+            )
             replicas = max((len(p.replicas) for p in metadata.partitions.values()), default=0)
             topics.append(TopicView(topic.name, len(metadata.partitions), replicas, records))
         groups = [_group_view(admin, group, watermarks) for group in _groups(settings)]
@@ -227,8 +233,11 @@ def _kafka_view(settings: Settings) -> tuple[list[TopicView], list[GroupView]]:
 
 
 def _groups(settings: Settings) -> list[str]:
-    return [settings.non_fraud_consumer_group, settings.fraud_consumer_group,
-            settings.cases_consumer_group]  # fmt: skip
+    return [
+        settings.non_fraud_consumer_group,
+        settings.fraud_consumer_group,
+        settings.cases_consumer_group,
+    ]
 
 
 def _group_view(

@@ -25,9 +25,11 @@ def write_report(facts: Facts, path: Path) -> Path:
         loader=PackageLoader("fraudstream.reporting", "templates"), autoescape=select_autoescape()
     )
     page = environment.get_template("report.html.j2").render(
-        facts=facts, written_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        types=_types(facts), plots=_plots(facts),
-    )  # fmt: skip
+        facts=facts,
+        written_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        types=_types(facts),
+        plots=_plots(facts),
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
     return path
@@ -42,9 +44,11 @@ def _types(facts: Facts) -> list[tuple[str, int, float, float]]:
 
 
 def _plots(facts: Facts) -> dict[str, Markup]:
-    plots = {"steps": _svg(lambda axes: _steps(axes, facts)),
-             "amounts": _svg(lambda axes: _amounts(axes, facts)),
-             "emails": _svg(lambda axes: _emails(axes, facts))}  # fmt: skip
+    plots = {
+        "steps": _svg(lambda axes: _steps(axes, facts)),
+        "amounts": _svg(lambda axes: _amounts(axes, facts)),
+        "emails": _svg(lambda axes: _emails(axes, facts)),
+    }
     if facts.answers:
         plots["answers"] = _svg(lambda axes: _answers(axes, facts))
     if any(d.answered for d in facts.detectors):
@@ -65,11 +69,17 @@ def _svg(draw: Draw) -> Markup:
 
 def _steps(axes: Axes, facts: Facts) -> None:
     steps = sorted(facts.rows_by_step)
-    axes.bar(steps, [facts.rows_by_step[s] for s in steps], width=1.0, color="#8aa4c8",
-             label="rows")  # fmt: skip
+    axes.bar(
+        steps, [facts.rows_by_step[s] for s in steps], width=1.0, color="#8aa4c8", label="rows"
+    )
     fraud = axes.twinx()
-    fraud.plot(steps, [facts.fraud_by_step[s] for s in steps], color="#c0392b", linewidth=1,
-               label="flagged as fraud")  # fmt: skip
+    fraud.plot(
+        steps,
+        [facts.fraud_by_step[s] for s in steps],
+        color="#c0392b",
+        linewidth=1,
+        label="flagged as fraud",
+    )
     axes.set(xlabel="PaySim step (hour)", ylabel="rows")
     fraud.set_ylabel("flagged as fraud", color="#c0392b")
 
@@ -102,6 +112,7 @@ def _answers(axes: Axes, facts: Facts) -> None:
 
 def _precision(axes: Axes, facts: Facts) -> None:
     answered = [d for d in facts.detectors if d.answered]
-    axes.bar([d.detector for d in answered], [d.precision or 0.0 for d in answered],
-             color="#8aa4c8")  # fmt: skip
+    axes.bar(
+        [d.detector for d in answered], [d.precision or 0.0 for d in answered], color="#8aa4c8"
+    )
     axes.set(ylim=(0, 1.05), ylabel="precision by the answers")

@@ -27,8 +27,15 @@ DEFAULT_OUTPUT = ROOT / "infrastructure" / "secrets.auto.tfvars.json"
 
 # The Kafka principals: the administrator, each service's (fraudstream.topology's
 # kafka_principals, which infrastructure/secrets.tf names too) and Kafka UI's.
-KAFKA_PRINCIPALS = ("admin", "producer", "fraud-consumer", "non-fraud-consumer",
-                    "cases-consumer", "confirmation-service", "kafka-ui")  # fmt: skip
+KAFKA_PRINCIPALS = (
+    "admin",
+    "producer",
+    "fraud-consumer",
+    "non-fraud-consumer",
+    "cases-consumer",
+    "confirmation-service",
+    "kafka-ui",
+)
 # The schema registry's logins: setup registers schemas, the services only read them.
 REGISTRY_LOGINS = ("setup", "services")
 SINGLE = ("confirmation_token_key", "kafka_ui_login_password", "cases_database_password")
@@ -68,8 +75,13 @@ def write_private(path: Path, values: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rotate", action="append", default=[], metavar="NAME",
-                        help="draw a new value for this secret (repeatable)")  # fmt: skip
+    parser.add_argument(
+        "--rotate",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="draw a new value for this secret (repeatable)",
+    )
     parser.add_argument("--list", action="store_true", help="name every secret and exit")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="the file to write")
     args = parser.parse_args(argv)

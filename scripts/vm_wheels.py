@@ -54,8 +54,17 @@ def runtime_requirements() -> list[str]:
 def lock() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         report = Path(scratch) / "report.json"
-        _pip("install", "--dry-run", "--ignore-installed", "--target", f"{scratch}/target",
-             "--report", str(report), *_target_flags(), *runtime_requirements())  # fmt: skip
+        _pip(
+            "install",
+            "--dry-run",
+            "--ignore-installed",
+            "--target",
+            f"{scratch}/target",
+            "--report",
+            str(report),
+            *_target_flags(),
+            *runtime_requirements(),
+        )
         resolved = json.loads(report.read_text())["install"]
     lines = []
     for package in sorted(resolved, key=lambda item: item["metadata"]["name"].lower()):
@@ -67,8 +76,16 @@ def lock() -> None:
 
 
 def download(directory: Path) -> None:
-    _pip("download", "--no-deps", "--require-hashes", "--dest", str(directory),
-         *_target_flags(), "--requirement", str(LOCK))  # fmt: skip
+    _pip(
+        "download",
+        "--no-deps",
+        "--require-hashes",
+        "--dest",
+        str(directory),
+        *_target_flags(),
+        "--requirement",
+        str(LOCK),
+    )
 
 
 def main(argv: list[str]) -> int:

@@ -19,8 +19,11 @@ class MemoryBucket:
         self.client, self.upload_seconds = self, 0.0
 
     def list_blobs(self, _bucket: object, prefix: str, start_offset: str | None) -> list[Any]:
-        return [SimpleNamespace(name=name) for name in sorted(self.objects)
-                if name.startswith(prefix) and name >= (start_offset or "")]  # fmt: skip
+        return [
+            SimpleNamespace(name=name)
+            for name in sorted(self.objects)
+            if name.startswith(prefix) and name >= (start_offset or "")
+        ]
 
     def get_blob(self, name: str) -> Any:
         data = self.objects.get(name)

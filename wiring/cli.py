@@ -106,9 +106,11 @@ class _CommandParser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="fraudstream", description="The command line of the fraudstream pipeline.",
-        epilog=SETTINGS_EPILOG, formatter_class=_ShowsDefaults,
-    )  # fmt: skip
+        prog="fraudstream",
+        description="The command line of the fraudstream pipeline.",
+        epilog=SETTINGS_EPILOG,
+        formatter_class=_ShowsDefaults,
+    )
     parser.add_argument("--version", action="version", version=f"fraudstream {_version()}")
     subcommands = parser.add_subparsers(
         required=True, metavar="COMMAND", parser_class=_CommandParser
@@ -118,13 +120,17 @@ def _parser() -> argparse.ArgumentParser:
         "setup", help="create the topics, schemas and buckets (idempotent)"
     )
     setup.add_argument(
-        "--no-buckets", dest="buckets", action="store_false",
+        "--no-buckets",
+        dest="buckets",
+        action="store_false",
         help="topics and schemas only (in the cloud, Terraform makes the buckets)",
-    )  # fmt: skip
+    )
     setup.add_argument(
-        "--no-database", dest="database", action="store_false",
+        "--no-database",
+        dest="database",
+        action="store_false",
         help="leave the case table alone (migrate it with `fraudstream migrate`)",
-    )  # fmt: skip
+    )
     setup.set_defaults(handler=handlers.setup)
 
     migrate = subcommands.add_parser(
@@ -140,13 +146,18 @@ def _parser() -> argparse.ArgumentParser:
         "--rows", type=_positive_int, default=20_000, help="rows to generate without --csv"
     )
     run_demo.add_argument(
-        "--idle-exit", type=_positive_float, default=10, metavar="SECONDS",
+        "--idle-exit",
+        type=_positive_float,
+        default=10,
+        metavar="SECONDS",
         help="the consumers stop once nothing has arrived for this long",
-    )  # fmt: skip
+    )
     run_demo.add_argument(
-        "--no-consumers", dest="consumers", action="store_false",
+        "--no-consumers",
+        dest="consumers",
+        action="store_false",
         help="set up and produce only (the consumers run elsewhere)",
-    )  # fmt: skip
+    )
     run_demo.set_defaults(handler=handlers.demo)
 
     produce = subcommands.add_parser("produce", help="stream a PaySim CSV into Kafka")
@@ -157,27 +168,37 @@ def _parser() -> argparse.ArgumentParser:
     produce.add_argument("--limit", type=_positive_int, help="stop after this many lines")
     produce.add_argument("--from-start", action="store_true", help="ignore the saved checkpoint")
     produce.add_argument(
-        "--shard", type=_shard, default=WHOLE_FILE, metavar="I/N",
+        "--shard",
+        type=_shard,
+        default=WHOLE_FILE,
+        metavar="I/N",
         help="produce the I-th of N byte ranges of the file (0 <= I < N), with its own "
         "checkpoint: N producers started with 0/N .. N-1/N produce each row once between them",
-    )  # fmt: skip
+    )
     produce.set_defaults(handler=handlers.produce)
 
     consume = subcommands.add_parser("consume", help="run a consumer until SIGTERM")
     consume.add_argument("kind", choices=CONSUMER_KINDS)
     consume.add_argument(
-        "--idle-exit", type=_positive_float, metavar="SECONDS",
+        "--idle-exit",
+        type=_positive_float,
+        metavar="SECONDS",
         help="stop once nothing has arrived for this long (for batch runs and tests)",
-    )  # fmt: skip
+    )
     consume.add_argument(
-        "--no-emails", dest="send_emails", action="store_false",
+        "--no-emails",
+        dest="send_emails",
+        action="store_false",
         help="fill the lake without emailing anyone (to backfill history)",
-    )  # fmt: skip
+    )
     consume.add_argument(
-        "--processes", type=_positive_int, default=1, metavar="N",
+        "--processes",
+        type=_positive_int,
+        default=1,
+        metavar="N",
         help="run N members of the group, each in its own process (and on its own core), "
         "under this one, which forwards SIGTERM and exits non-zero if a member fails",
-    )  # fmt: skip
+    )
     consume.set_defaults(handler=handlers.consume)
 
     service = subcommands.add_parser(
@@ -219,16 +240,28 @@ def _detector_commands(subcommands: argparse._SubParsersAction) -> None:  # type
     )
     evaluate.add_argument("csv", type=Path, nargs="?", help="a PaySim CSV with isFraud")
     evaluate.add_argument(
-        "--from-cases", action="store_true",
+        "--from-cases",
+        action="store_true",
         help="instead: each detector's precision by the customers' answers in the case table",
-    )  # fmt: skip
+    )
     chosen = evaluate.add_mutually_exclusive_group()
     chosen.add_argument("--detector", action="append", choices=BUILT_IN, dest="detectors")
-    chosen.add_argument("--all", action="store_const", const=list(BUILT_IN),
-                        dest="detectors", help="every detector")  # fmt: skip
-    evaluate.add_argument("--models", type=Path, default=Path("models"),
-                          help="where the trained models are (NAME.onnx)")  # fmt: skip
-    evaluate.add_argument("-o", "--output", "--report", dest="report", type=Path,
-                          default=Path("build/detectors.md"),
-                          help="the Markdown report; its figure goes beside it")  # fmt: skip
+    chosen.add_argument(
+        "--all", action="store_const", const=list(BUILT_IN), dest="detectors", help="every detector"
+    )
+    evaluate.add_argument(
+        "--models",
+        type=Path,
+        default=Path("models"),
+        help="where the trained models are (NAME.onnx)",
+    )
+    evaluate.add_argument(
+        "-o",
+        "--output",
+        "--report",
+        dest="report",
+        type=Path,
+        default=Path("build/detectors.md"),
+        help="the Markdown report; its figure goes beside it",
+    )
     evaluate.set_defaults(handler=handlers.evaluate)

@@ -50,15 +50,21 @@ def serve_confirmations(settings: Settings) -> int:
     threading.Thread(
         target=republish, args=(book, REPUBLISH_SECONDS, stopped), name="republisher", daemon=True
     ).start()
-    log.info("serving", extra={"host": settings.confirmation_host,
-                               "port": settings.confirmation_port})  # fmt: skip
+    log.info(
+        "serving", extra={"host": settings.confirmation_host, "port": settings.confirmation_port}
+    )
     # waitress ends its loop on SystemExit, finishing the requests in hand; without this, a
     # container's first process ignores SIGTERM and is killed at the end of the grace period.
     signal.signal(signal.SIGTERM, _exit)
     try:
-        waitress.serve(app, host=settings.confirmation_host, port=settings.confirmation_port,
-                       threads=8, ident="fraudstream",
-                       max_request_body_size=MAX_REQUEST_BYTES)  # fmt: skip
+        waitress.serve(
+            app,
+            host=settings.confirmation_host,
+            port=settings.confirmation_port,
+            threads=8,
+            ident="fraudstream",
+            max_request_body_size=MAX_REQUEST_BYTES,
+        )
     finally:
         stopped.set()
     return 0
@@ -125,8 +131,10 @@ def answered_precision(settings: Settings) -> int:
     print("| --- | --- | --- | --- | --- | --- |")
     for line in measured:
         precision = "-" if line.precision is None else f"{line.precision:.4f}"
-        print(f"| `{line.detector}` | {line.flagged:,} | {line.answered:,} | "
-              f"{line.confirmed_fraud:,} | {line.not_fraud:,} | {precision} |")  # fmt: skip
+        print(
+            f"| `{line.detector}` | {line.flagged:,} | {line.answered:,} | "
+            f"{line.confirmed_fraud:,} | {line.not_fraud:,} | {precision} |"
+        )
     if not measured:
         print("| (no case yet) | | | | | |")
     return 0

@@ -70,10 +70,16 @@ def run_consumers(idle_exit: float, say: Say, logs: Path = DEMO_DIR / "logs") ->
         ]
         environment = {**os.environ, "LOG_FORMAT": "json", "METRICS_PORT": str(METRICS_PORTS[kind])}
         with log.open("wb") as log_file:
-            started[kind] = (subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log_file,
-                                              env=environment, text=True), log)  # fmt: skip
-    say(f"consumers running ({', '.join(started)}); they stop after {idle_exit:g} s of quiet; "
-        f"logs in {logs}/")  # fmt: skip
+            started[kind] = (
+                subprocess.Popen(
+                    command, stdout=subprocess.PIPE, stderr=log_file, env=environment, text=True
+                ),
+                log,
+            )
+    say(
+        f"consumers running ({', '.join(started)}); they stop after {idle_exit:g} s of quiet; "
+        f"logs in {logs}/"
+    )
     runs = []
     for kind, (process, log) in started.items():
         output, _ = process.communicate()
@@ -105,6 +111,8 @@ def report(
         say(line)
     if mail_ui := os.environ.get("MAIL_API_URL"):
         say(f"emails: open {mail_ui} to read what the customers received")
-    say(f"answers: run `make confirmation-service` (it also records answers in the case "
+    say(
+        f"answers: run `make confirmation-service` (it also records answers in the case "
         f"table), click a link in a fraud email (served at {settings.confirmation_base_url}), "
-        f"then `make cases` shows the answer")  # fmt: skip
+        f"then `make cases` shows the answer"
+    )

@@ -56,9 +56,15 @@ def chosen_detectors(settings: Settings, names: Sequence[str], models: Path) -> 
 
 
 def evaluate(
-    settings: Settings, csv_path: Path, names: Sequence[str], *, models: Path, report: Path,
-    command: str, say: object = print,
-) -> Path:  # fmt: skip
+    settings: Settings,
+    csv_path: Path,
+    names: Sequence[str],
+    *,
+    models: Path,
+    report: Path,
+    command: str,
+    say: object = print,
+) -> Path:
     """Measure ``names`` on ``csv_path`` and write the report and its figure."""
     if not csv_path.is_file():
         raise ConfigError(f"no such CSV file: {csv_path}")

@@ -55,8 +55,10 @@ def case_consumer(settings: Settings, stop: StopFlag) -> CaseConsumer:
     kafka.require_topics(connection, topics)
     engine = cases_engine(settings)
     case_table.require_current(engine)
-    decoders = {topic.name: record_decoder(settings, str(topic.schema))
-                for topic in (declared.fraud, declared.confirmations)}  # fmt: skip
+    decoders = {
+        topic.name: record_decoder(settings, str(topic.schema))
+        for topic in (declared.fraud, declared.confirmations)
+    }
     return CaseConsumer(
         settings,
         Consumer(kafka.consumer_config(connection, settings.cases_consumer_group)),

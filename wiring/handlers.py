@@ -122,9 +122,13 @@ def evaluate(args: argparse.Namespace) -> int:
     if args.csv is None or not args.detectors:
         raise ConfigError("evaluate: give a CSV and --detector NAME (or --all), or --from-cases")
     detecting().evaluate(
-        configured(), args.csv, args.detectors, models=args.models, report=args.report,
+        configured(),
+        args.csv,
+        args.detectors,
+        models=args.models,
+        report=args.report,
         command=shlex.join(["fraudstream", *args.argv]),
-    )  # fmt: skip
+    )
     return 0
 
 
@@ -148,9 +152,11 @@ def demo(args: argparse.Namespace) -> int:
     if not args.consumers:
         return 0
     consumers = demo_run.run_consumers(args.idle_exit, say=print)
-    print(f"\nfraudstream demo: {summary.total.good:,} rows produced "
-          f"({summary.total.fraud:,} fraud, {summary.total.rejected:,} rejected), "
-          f"done in {time.monotonic() - started:.0f} s")  # fmt: skip
+    print(
+        f"\nfraudstream demo: {summary.total.good:,} rows produced "
+        f"({summary.total.fraud:,} fraud, {summary.total.rejected:,} rejected), "
+        f"done in {time.monotonic() - started:.0f} s"
+    )
     demo_run.report(settings, consumers, commands.case_lines(settings), say=print)
     write_report(settings, REPORT_PATH)
     return max(run.exit_code for run in consumers)

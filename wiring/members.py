@@ -47,8 +47,10 @@ def run_members(
         child.returncode = os.waitstatus_to_exitcode(status)
         if child.returncode != 0 and not failed:
             failed = True
-            log.error("member failed; stopping the others",
-                      extra={"member": index, "exit_code": child.returncode})  # fmt: skip
+            log.error(
+                "member failed; stopping the others",
+                extra={"member": index, "exit_code": child.returncode},
+            )
             for _, other in running.values():
                 other.terminate()
     return 1 if failed else 0

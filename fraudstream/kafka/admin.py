@@ -7,10 +7,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from confluent_kafka import (
-    KafkaError,
-    KafkaException,
-)
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import (
     AclBinding,
     AclOperation,
@@ -25,9 +22,7 @@ from confluent_kafka.admin import (
     UserScramCredentialUpsertion,
 )
 
-from fraudstream.errors import (
-    MissingResourceError,
-)
+from fraudstream.errors import MissingResourceError
 from fraudstream.kafka.clients import Connection, client_config, servers_of
 from fraudstream.kafka.errors import KafkaSetupError
 from fraudstream.topology import Grant, Topic

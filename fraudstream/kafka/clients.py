@@ -8,10 +8,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from confluent_kafka import (
-    KafkaError,
-    TopicPartition,
-)
+from confluent_kafka import KafkaError, TopicPartition
 
 log = logging.getLogger("fraudstream.kafka")
 
@@ -93,7 +90,10 @@ def report_failed_commit(error: KafkaError | None, partitions: list[TopicPartiti
         return
     reasons = [error.str()] if error is not None else [why.str() for _, why in refused]
     named = [tp for tp, _ in refused] or partitions
-    log.warning("offset commit failed", extra={
-        "reason": "; ".join(reasons),
-        "partitions": [f"{tp.topic}[{tp.partition}]@{tp.offset}" for tp in named],
-    })  # fmt: skip
+    log.warning(
+        "offset commit failed",
+        extra={
+            "reason": "; ".join(reasons),
+            "partitions": [f"{tp.topic}[{tp.partition}]@{tp.offset}" for tp in named],
+        },
+    )

@@ -5,17 +5,8 @@ from __future__ import annotations
 import logging
 import time
 
-from confluent_kafka import (
-    Consumer,
-    IsolationLevel,
-    KafkaException,
-    Message,
-    TopicPartition,
-)
-from confluent_kafka.admin import (
-    AdminClient,
-    OffsetSpec,
-)
+from confluent_kafka import Consumer, IsolationLevel, KafkaException, Message, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from fraudstream.kafka.clients import Connection, client_config, consumer_config
 from fraudstream.kafka.errors import (

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from confluent_kafka import (
-    KafkaError,
-)
+from confluent_kafka import KafkaError
 
-from fraudstream.errors import (
-    FraudstreamError,
-    PermanentError,
-    TransientError,
-)
+from fraudstream.errors import FraudstreamError, PermanentError, TransientError
 
 # Kafka reports a commit for partitions this member no longer owns with these.
 OWNERSHIP_LOST = {
-    KafkaError.ILLEGAL_GENERATION, KafkaError.UNKNOWN_MEMBER_ID,
-    KafkaError.REBALANCE_IN_PROGRESS, KafkaError._ASSIGNMENT_LOST,
-}  # fmt: skip
+    KafkaError.ILLEGAL_GENERATION,
+    KafkaError.UNKNOWN_MEMBER_ID,
+    KafkaError.REBALANCE_IN_PROGRESS,
+    KafkaError._ASSIGNMENT_LOST,
+}
 # What a broker answers about a topic that was created but has not reached it yet.
 NOT_THERE_YET = {KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.LEADER_NOT_AVAILABLE}
 # Message errors the client recovers from by itself.

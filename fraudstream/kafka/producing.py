@@ -5,11 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from confluent_kafka import (
-    KafkaError,
-    KafkaException,
-    Producer,
-)
+from confluent_kafka import KafkaError, KafkaException, Producer
 
 from fraudstream.kafka.errors import DeliveryError
 

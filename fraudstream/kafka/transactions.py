@@ -55,12 +55,15 @@ class TransactionalProducer:
         # The instance gives up on a commit well before the client would send its EndTxn
         # again, so that no EndTxn is ever sent twice by one instance.
         self.commit_timeout = int(config["socket.timeout.ms"]) / 1000 / 2
-        config.update({
-            "transactional.id": transactional_id,
-            "client.id": transactional_id,
-            "transaction.timeout.ms": 120_000,
-            "partitioner": "murmur2_random",  # the Java client's choice: same key, same partition
-        })  # fmt: skip
+        config.update(
+            {
+                "transactional.id": transactional_id,
+                "client.id": transactional_id,
+                "transaction.timeout.ms": 120_000,
+                # The Java client's partitioner: the same key goes to the same partition.
+                "partitioner": "murmur2_random",
+            }
+        )
         self._producer = Producer(config)
         try:
             self._producer.init_transactions(60)

@@ -94,17 +94,27 @@ def test_no_external_addresses_and_no_open_ingress(layout: str) -> None:
         assert vm["shielded_instance_config"][0]["enable_secure_boot"] is True
     for address, rule in _of_type(resources, "google_compute_firewall").items():
         assert "0.0.0.0/0" not in (rule.get("source_ranges") or []), address
-    rules = {name: resources[f'google_compute_firewall.kafka["{name}"]']
-             for name in ("brokers", "controllers", "registry")}  # fmt: skip
+    rules = {
+        name: resources[f'google_compute_firewall.kafka["{name}"]']
+        for name in ("brokers", "controllers", "registry")
+    }
     assert {name: rule["allow"][0]["ports"] for name, rule in rules.items()} == {
-        "brokers": ["9092", "9093", "9094"], "controllers": ["9192", "9193", "9194"],
-        "registry": ["8081"]}  # fmt: skip
-    accounts = {v["account_id"].removeprefix("fraudstream-"): f'{v["account_id"]}@my-gcp-project'
-                f".iam.gserviceaccount.com"
-                for v in _of_type(resources, "google_service_account").values()}  # fmt: skip
-    sources = {name: {email.split("@")[0].removeprefix("fraudstream-")
-                      for email in rule["source_service_accounts"]}
-               for name, rule in rules.items()}  # fmt: skip
+        "brokers": ["9092", "9093", "9094"],
+        "controllers": ["9192", "9193", "9194"],
+        "registry": ["8081"],
+    }
+    accounts = {
+        v["account_id"].removeprefix("fraudstream-"): f"{v['account_id']}@my-gcp-project"
+        f".iam.gserviceaccount.com"
+        for v in _of_type(resources, "google_service_account").values()
+    }
+    sources = {
+        name: {
+            email.split("@")[0].removeprefix("fraudstream-")
+            for email in rule["source_service_accounts"]
+        }
+        for name, rule in rules.items()
+    }
     assert all(not rule.get("source_ranges") for rule in rules.values())
     assert sources["brokers"] == set(accounts)
     assert sources["controllers"] == {"kafka"}  # the Kafka VMs only
@@ -158,12 +168,19 @@ def test_each_pipeline_vm_runs_its_own_services(spread: Resources) -> None:
 
 def test_producer_vms_stream_one_shard_each(spread: Resources, single: Resources) -> None:
     """producer_count = 3 (the single plan): three shards, one setup, one account."""
-    vms = {address.split('"')[1]: vm for address, vm in _of_type(single, "google_compute_instance")
-           .items() if ".pipeline[" in address and "producer" in address}  # fmt: skip
+    vms = {
+        address.split('"')[1]: vm
+        for address, vm in _of_type(single, "google_compute_instance").items()
+        if ".pipeline[" in address and "producer" in address
+    }
     assert {name: vm["metadata"]["fraudstream-shard"] for name, vm in vms.items()} == {
-        "producer": "0/3", "producer-1": "1/3", "producer-2": "2/3"}  # fmt: skip
-    assert [name for name, vm in vms.items() if "setup" in vm["metadata"]["fraudstream-services"]
-            ] == ["producer"]  # fmt: skip
+        "producer": "0/3",
+        "producer-1": "1/3",
+        "producer-2": "2/3",
+    }
+    assert [
+        name for name, vm in vms.items() if "setup" in vm["metadata"]["fraudstream-services"]
+    ] == ["producer"]
     assert "admin" not in vms["producer-2"]["metadata"]["fraudstream-kafka-logins"]
     assert {vm["labels"]["role"] for vm in vms.values()} == {"producer"}
     whole = spread['google_compute_instance.pipeline["producer"]']["metadata"]
@@ -175,8 +192,11 @@ def test_producer_vms_stream_one_shard_each(spread: Resources, single: Resources
 def _secrets_read(metadata: dict[str, str]) -> set[str]:
     """The Secret Manager secrets a VM's boot reads, from its metadata."""
     read = {pair.split("=")[-1] for pair in metadata.get("fraudstream-secrets", "").split()}
-    for attribute in ("fraudstream-kafka-logins", "fraudstream-kafka-principals",
-                      "fraudstream-registry-logins"):  # fmt: skip
+    for attribute in (
+        "fraudstream-kafka-logins",
+        "fraudstream-kafka-principals",
+        "fraudstream-registry-logins",
+    ):
         read |= {entry.split("=")[-1] for entry in metadata.get(attribute, "").split()}
     read |= {v for k, v in metadata.items() if k.startswith("kafka-") and k.endswith("-secret")}
     read |= set(metadata.get("registry-logins", "").split())
@@ -216,8 +236,9 @@ def test_every_service_logs_in_to_kafka_as_its_own_principal(spread: Resources) 
     made = {entry.split("=")[0] for entry in producer["fraudstream-kafka-principals"].split()}
     assert made == set(kafka_principals(load_settings()))
     # Setup alone may change the registry; every other service reads it.
-    assert registry == {service: "setup-login" if service == "setup" else "services-login"
-                        for service in logins}  # fmt: skip
+    assert registry == {
+        service: "setup-login" if service == "setup" else "services-login" for service in logins
+    }
     # The VM that faces the internet holds no administrator password, nor the means to
     # send mail as the bank or change the registry.
     facing = json.dumps(spread['google_compute_instance.pipeline["confirmation"]']["metadata"])
@@ -228,9 +249,10 @@ def test_every_service_logs_in_to_kafka_as_its_own_principal(spread: Resources) 
 def test_secrets_are_not_in_any_metadata(spread: Resources) -> None:
     drawn = json.loads((PLANS / "plan-secrets.tfvars.json").read_text())
     secret_values = [
-        value for item in drawn.values()
+        value
+        for item in drawn.values()
         for value in (item.values() if isinstance(item, dict) else [item])
-    ]  # fmt: skip
+    ]
     assert len(secret_values) == 3 + 7 + 2
     for vm in _of_type(spread, "google_compute_instance").values():
         for value in [*secret_values, "plan-smtp-login"]:
@@ -243,9 +265,13 @@ def test_the_example_alone_or_with_its_old_placeholder_key_is_refused() -> None:
     alone = (PLANS / "plan-example-only.txt").read_text()
     assert alone.splitlines()[-1] != "exit status 0"
     for name in (
-        "confirmation_token_key", "kafka_passwords", "registry_passwords",
-        "kafka_ui_login_password", "cases_database_password", "smtp_password",
-    ):  # fmt: skip
+        "confirmation_token_key",
+        "kafka_passwords",
+        "registry_passwords",
+        "kafka_ui_login_password",
+        "cases_database_password",
+        "smtp_password",
+    ):
         assert f'variable "{name}"' in alone, name
     placeholder = (PLANS / "plan-placeholder.txt").read_text()
     assert placeholder.splitlines()[-1] != "exit status 0"
@@ -280,9 +306,11 @@ def test_least_privilege_on_buckets(spread: Resources) -> None:
         "confirmation artifacts": ("artifacts", "roles/storage.objectViewer"),
     }
     # The internet-facing service may touch the answers' folder of the lake and nothing else.
-    conditions = {address.split("[", 1)[1].strip('"]'): v["condition"]
-                  for address, v in _of_type(spread, "google_storage_bucket_iam_member").items()
-                  if v["condition"]}  # fmt: skip
+    conditions = {
+        address.split("[", 1)[1].strip('"]'): v["condition"]
+        for address, v in _of_type(spread, "google_storage_bucket_iam_member").items()
+        if v["condition"]
+    }
     assert list(conditions) == ["confirmation lake"]
     expression = conditions["confirmation lake"][0]["expression"]
     assert expression == (
@@ -295,8 +323,10 @@ def test_least_privilege_on_buckets(spread: Resources) -> None:
     assert role["role_id"] == "fraudstream_lake_writer"
     project_roles = {v["role"] for v in _of_type(spread, "google_project_iam_member").values()}
     assert project_roles == {
-        "roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/cloudsql.client"
-    }  # fmt: skip
+        "roles/logging.logWriter",
+        "roles/monitoring.metricWriter",
+        "roles/cloudsql.client",
+    }
 
 
 def test_the_load_balancer_only_with_a_domain(spread: Resources, single: Resources) -> None:
@@ -553,8 +583,10 @@ def test_one_dashboard_and_an_alert_for_lag_dead_letters_and_smtp_rejections(
     dashboards = _of_type(spread, "google_monitoring_dashboard")
     assert len(dashboards) == 1
     dashboard = json.loads(next(iter(dashboards.values()))["dashboard_json"])
-    queries = [tile["widget"]["xyChart"]["dataSets"][0]["timeSeriesQuery"]["prometheusQuery"]
-               for tile in dashboard["mosaicLayout"]["tiles"]]  # fmt: skip
+    queries = [
+        tile["widget"]["xyChart"]["dataSets"][0]["timeSeriesQuery"]["prometheusQuery"]
+        for tile in dashboard["mosaicLayout"]["tiles"]
+    ]
     alerts = _of_type(spread, "google_monitoring_alert_policy")
     conditions = {
         address.split('"')[1]: policy["conditions"][0]["condition_prometheus_query_language"][0]
@@ -566,7 +598,8 @@ def test_one_dashboard_and_an_alert_for_lag_dead_letters_and_smtp_rejections(
     assert "fraudstream_dead_letters_total" in conditions["dead-letters"]["query"]
     assert 'status="rejected"' in conditions["smtp-rejections"]["query"]
     # Every name queried is one the services export: a renamed metric breaks this test.
-    read = set().union(*(_queried_metrics(q) for q in queries + [c["query"] for c in
-                                                                 conditions.values()]))  # fmt: skip
+    read = set().union(
+        *(_queried_metrics(q) for q in queries + [c["query"] for c in conditions.values()])
+    )
     assert read <= metrics.METRIC_NAMES, read - metrics.METRIC_NAMES
     assert len(read) >= 10

@@ -123,8 +123,10 @@ class Rehearsal:
     def environment(self, name: str) -> dict[str, str]:
         declared = self.services[name].get("environment") or {}
         assert isinstance(declared, dict), f"{name}: environment as a list is not rehearsed"
-        values = {key: self.natives.rewrite(interpolate(str(value), self.variables))
-                  for key, value in declared.items()}  # fmt: skip
+        values = {
+            key: self.natives.rewrite(interpolate(str(value), self.variables))
+            for key, value in declared.items()
+        }
         return {**self.image.process_environment(), **values}
 
     def wait_exit(self, name: str, timeout: float) -> None:
@@ -177,8 +179,10 @@ class Rehearsal:
         depends = self.services[name].get("depends_on") or {}
         if isinstance(depends, list):
             return dict.fromkeys(depends, "service_started")
-        return {dependency: spec.get("condition", "service_started")
-                for dependency, spec in depends.items()}  # fmt: skip
+        return {
+            dependency: spec.get("condition", "service_started")
+            for dependency, spec in depends.items()
+        }
 
     def _await(self, name: str, dependency: str, condition: str) -> None:
         if dependency not in self.project_services():
@@ -193,9 +197,13 @@ class Rehearsal:
         log = self.logs / f"{name}.log"
         sink: IO[bytes]
         with log.open("wb") as sink:
-            process = subprocess.Popen(command, cwd=self.image.path(self.image.workdir),
-                                       env=self.environment(name), stdout=sink,
-                                       stderr=subprocess.STDOUT)  # fmt: skip
+            process = subprocess.Popen(
+                command,
+                cwd=self.image.path(self.image.workdir),
+                env=self.environment(name),
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
         self.running[name] = Running(name, process, log)
 
     def _check(self, name: str, check: dict[str, Any]) -> bool:
@@ -205,8 +213,9 @@ class Rehearsal:
             raise ComposeError(f"{name}: healthcheck {kind} is not rehearsed")
         timeout = seconds(check.get("timeout"), 30)
         try:
-            done = subprocess.run(argv, env=self.environment(name), capture_output=True,
-                                  timeout=timeout, check=False)  # fmt: skip
+            done = subprocess.run(
+                argv, env=self.environment(name), capture_output=True, timeout=timeout, check=False
+            )
         except subprocess.TimeoutExpired:
             return False
         return done.returncode == 0

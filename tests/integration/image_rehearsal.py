@@ -146,8 +146,14 @@ def _run(image: Image, arguments: str, build: _Build) -> None:
     }
     workdir = image.path(image.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["/bin/sh", "-c", line], cwd=workdir, env=environment,
-                          capture_output=True, text=True, check=False)  # fmt: skip
+    done = subprocess.run(
+        ["/bin/sh", "-c", line],
+        cwd=workdir,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, f"RUN {arguments}\n{done.stdout[-2000:]}{done.stderr[-3000:]}"
 
 

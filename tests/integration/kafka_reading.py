@@ -61,11 +61,15 @@ def read_committed(bootstrap_servers: str, topic: str, timeout: float = 60) -> l
 
 
 def _consumer(bootstrap_servers: str, topic: str, isolation: str) -> Consumer:
-    return Consumer({
-        "bootstrap.servers": bootstrap_servers, "group.id": f"reader-{topic}",
-        "isolation.level": isolation, "enable.partition.eof": True,
-        "enable.auto.commit": False,
-    })  # fmt: skip
+    return Consumer(
+        {
+            "bootstrap.servers": bootstrap_servers,
+            "group.id": f"reader-{topic}",
+            "isolation.level": isolation,
+            "enable.partition.eof": True,
+            "enable.auto.commit": False,
+        }
+    )
 
 
 def _at_high_watermark(watermarks: Consumer, end_of_partition: Message) -> bool:

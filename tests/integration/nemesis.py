@@ -49,15 +49,22 @@ class Aim:
 
 
 AT_THE_PRODUCER = Aim(
-    ("EndTxn requests delayed", "EndTxn replies delayed", "Produce replies lost",
-     "client cut from a broker", "coordinator cut off"),
-    lasting=(1, 5), coordinator_api=END_TXN,
-)  # fmt: skip
+    (
+        "EndTxn requests delayed",
+        "EndTxn replies delayed",
+        "Produce replies lost",
+        "client cut from a broker",
+        "coordinator cut off",
+    ),
+    lasting=(1, 5),
+    coordinator_api=END_TXN,
+)
 # Some cuts outlast the consumers' 10 s session: the member loses its partitions.
 AT_THE_CONSUMERS = Aim(
     ("client cut from a broker", "coordinator cut off", "replies delayed"),
-    lasting=(2, 14), coordinator_api=HEARTBEAT,
-)  # fmt: skip
+    lasting=(2, 14),
+    coordinator_api=HEARTBEAT,
+)
 
 
 @dataclass

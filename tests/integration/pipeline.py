@@ -64,9 +64,10 @@ def start_consumer(
 ) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "fraudstream", "consume", kind, *args],
-        cwd=REPO_ROOT, env=environment(settings, **overrides),
+        cwd=REPO_ROOT,
+        env=environment(settings, **overrides),
         stderr=log.open("wb") if log else subprocess.DEVNULL,
-    )  # fmt: skip
+    )
 
 
 def lake_objects(settings: Settings, folder: str) -> list[str]:

@@ -124,8 +124,9 @@ def test_reading_an_answered_case_never_publishes_it_again(
     assert len(publications.published) == 1
 
 
-@pytest.mark.parametrize("failure", [DeliveryError("timed out"),
-                                     RegistryError("the registry refused the schema")])  # fmt: skip
+@pytest.mark.parametrize(
+    "failure", [DeliveryError("timed out"), RegistryError("the registry refused the schema")]
+)
 def test_an_answer_whose_publication_failed_is_kept_and_published_by_the_republisher(
     settings: Settings, book: tuple[AnswerBook, Publications], failure: Exception
 ) -> None:

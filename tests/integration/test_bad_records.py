@@ -26,12 +26,21 @@ BAD_ADDRESSES = {
 
 def _transaction(number: int, email: str) -> dict[str, Any]:
     return {
-        "transaction_id": f"{number:016x}", "step": 1,
-        "event_time": datetime(2026, 1, 1, tzinfo=UTC), "type": "PAYMENT", "amount": 10.5,
-        "nameOrig": f"C{number}", "oldbalanceOrg": 100.0, "newbalanceOrig": 89.5,
-        "nameDest": "M1", "oldbalanceDest": 0.0, "newbalanceDest": 0.0, "isFraud": False,
-        "isFlaggedFraud": False, "customer_email": email,
-    }  # fmt: skip
+        "transaction_id": f"{number:016x}",
+        "step": 1,
+        "event_time": datetime(2026, 1, 1, tzinfo=UTC),
+        "type": "PAYMENT",
+        "amount": 10.5,
+        "nameOrig": f"C{number}",
+        "oldbalanceOrg": 100.0,
+        "newbalanceOrig": 89.5,
+        "nameDest": "M1",
+        "oldbalanceDest": 0.0,
+        "newbalanceDest": 0.0,
+        "isFraud": False,
+        "isFlaggedFraud": False,
+        "customer_email": email,
+    }
 
 
 def with_bad_records(settings: Settings) -> list[dict[str, Any]]:
@@ -51,8 +60,11 @@ def with_bad_records(settings: Settings) -> list[dict[str, Any]]:
         for tid, address in BAD_ADDRESSES.items()
     ]
     values = [as_transaction(record) for record in records]
-    answer = {"transaction_id": "00000000000000f1", "status": "not_fraud",
-              "answered_at": datetime(2026, 1, 2, tzinfo=UTC)}  # fmt: skip
+    answer = {
+        "transaction_id": "00000000000000f1",
+        "status": "not_fraud",
+        "answered_at": datetime(2026, 1, 2, tzinfo=UTC),
+    }
     values.insert(20, as_answer(answer))
     return [{"topic": declared.non_fraud.name, "value": v, "partition": 0} for v in values]
 

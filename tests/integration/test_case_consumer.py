@@ -58,10 +58,14 @@ def database_url(request: pytest.FixtureRequest, stack: Stack, tmp_path: Path) -
 @pytest.fixture
 def case_settings(settings: Settings, database_url: str) -> Settings:
     """Every amount above 900 flagged (most rows), small batches, the table migrated."""
-    chosen = settings.model_copy(update={
-        "cases_database_url": SecretStr(database_url), "detector": "threshold",
-        "batch_max_records": BATCH, "retry_max_seconds": 1.0,
-    })  # fmt: skip
+    chosen = settings.model_copy(
+        update={
+            "cases_database_url": SecretStr(database_url),
+            "detector": "threshold",
+            "batch_max_records": BATCH,
+            "retry_max_seconds": 1.0,
+        }
+    )
     migrate_cases(chosen, say=lambda _line: None)
     return chosen
 
@@ -74,8 +78,11 @@ def _count(settings: Settings) -> int:
     engine = _engine(settings)
     try:
         with engine.connect() as connection:
-            return int(connection.execute(select(func.count()).select_from(case_table.fraud_cases))
-                       .scalar_one())  # fmt: skip
+            return int(
+                connection.execute(
+                    select(func.count()).select_from(case_table.fraud_cases)
+                ).scalar_one()
+            )
     finally:
         engine.dispose()
 
@@ -87,11 +94,20 @@ def _publish_answers(settings: Settings, answers: dict[str, str]) -> None:
     )
     producer = Producer(kafka.producer_config(settings.kafka_connection))
     answered_at = datetime(2026, 2, 1, 12, tzinfo=UTC)
-    kafka.produce_and_wait(producer, (
-        {"topic": settings.confirmation_topic, "key": tid.encode(),
-         "value": encode({"transaction_id": tid, "status": status, "answered_at": answered_at})}
-        for tid, status in answers.items()
-    ), "answers")  # fmt: skip
+    kafka.produce_and_wait(
+        producer,
+        (
+            {
+                "topic": settings.confirmation_topic,
+                "key": tid.encode(),
+                "value": encode(
+                    {"transaction_id": tid, "status": status, "answered_at": answered_at}
+                ),
+            }
+            for tid, status in answers.items()
+        ),
+        "answers",
+    )
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -114,11 +130,14 @@ def test_a_killed_case_consumer_loses_and_changes_nothing(
     source = tmp_path / "rows.csv"
     write_csv(source, rows=ROWS, seed=33)
     produce(case_settings, source)
-    flagged = [transaction_id(m) for m in read_committed(
-        case_settings.kafka_bootstrap_servers, case_settings.fraud_topic)]  # fmt: skip
+    flagged = [
+        transaction_id(m)
+        for m in read_committed(case_settings.kafka_bootstrap_servers, case_settings.fraud_topic)
+    ]
     assert len(flagged) > ROWS // 2
-    answers = {tid: ("confirmed_fraud" if i % 2 else "not_fraud")
-               for i, tid in enumerate(flagged[::40])}  # fmt: skip
+    answers = {
+        tid: ("confirmed_fraud" if i % 2 else "not_fraud") for i, tid in enumerate(flagged[::40])
+    }
     _publish_answers(case_settings, answers)
 
     first = start_consumer(case_settings, "cases", log=tmp_path / "first.log")
@@ -127,8 +146,7 @@ def test_a_killed_case_consumer_loses_and_changes_nothing(
     first.wait(30)
     assert _count(case_settings) < len(flagged), "killed after the last batch"
 
-    second = start_consumer(case_settings, "cases", "--idle-exit", "5",
-                            log=tmp_path / "second.log")  # fmt: skip
+    second = start_consumer(case_settings, "cases", "--idle-exit", "5", log=tmp_path / "second.log")
     assert second.wait(240) == 0, (tmp_path / "second.log").read_text()[-3000:]
 
     table = case_rows(case_settings)
@@ -154,9 +172,14 @@ def test_a_killed_case_consumer_loses_and_changes_nothing(
 
 def _fraudstream(settings: Settings, *args: str) -> str:
     finished = subprocess.run(
-        [sys.executable, "-m", "fraudstream", *args], cwd=REPO_ROOT, capture_output=True,
-        text=True, timeout=120, check=False, env=environment(settings),
-    )  # fmt: skip
+        [sys.executable, "-m", "fraudstream", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=environment(settings),
+    )
     assert finished.returncode == 0, finished.stderr[-2000:]
     return finished.stdout
 
@@ -168,13 +191,23 @@ def _header(message: Message, name: str) -> str:
 
 def _flagged(number: int, name_orig: str) -> dict[str, Any]:
     return {
-        "transaction_id": f"{number:016x}", "step": 1,
-        "event_time": datetime(2026, 1, 1, tzinfo=UTC), "type": "TRANSFER", "amount": 950.0,
-        "nameOrig": name_orig, "oldbalanceOrg": 950.0, "newbalanceOrig": 0.0,
-        "nameDest": "C9", "oldbalanceDest": 0.0, "newbalanceDest": 0.0, "isFraud": True,
-        "isFlaggedFraud": False, "customer_email": f"c{number}@bank.example",
-        "detector": "threshold", "score": 1.0,
-    }  # fmt: skip
+        "transaction_id": f"{number:016x}",
+        "step": 1,
+        "event_time": datetime(2026, 1, 1, tzinfo=UTC),
+        "type": "TRANSFER",
+        "amount": 950.0,
+        "nameOrig": name_orig,
+        "oldbalanceOrg": 950.0,
+        "newbalanceOrig": 0.0,
+        "nameDest": "C9",
+        "oldbalanceDest": 0.0,
+        "newbalanceDest": 0.0,
+        "isFraud": True,
+        "isFlaggedFraud": False,
+        "customer_email": f"c{number}@bank.example",
+        "detector": "threshold",
+        "score": 1.0,
+    }
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -191,11 +224,17 @@ def test_a_foreign_record_and_a_row_the_database_refuses_are_dead_letters_the_re
     good, refused = [_flagged(n, f"C{n}") for n in (1, 2)], _flagged(3, "C3\x00")
     foreign = encode(_flagged(4, "C4"))
     producer = Producer(kafka.producer_config(settings.kafka_connection))
-    kafka.produce_and_wait(producer, [
-        *({"topic": settings.fraud_topic, "value": encode(r), "partition": 0}
-          for r in (*good, refused)),
-        {"topic": settings.confirmation_topic, "value": foreign, "partition": 0},
-    ], "the test records")  # fmt: skip
+    kafka.produce_and_wait(
+        producer,
+        [
+            *(
+                {"topic": settings.fraud_topic, "value": encode(r), "partition": 0}
+                for r in (*good, refused)
+            ),
+            {"topic": settings.confirmation_topic, "value": foreign, "partition": 0},
+        ],
+        "the test records",
+    )
     _publish_answers(settings, {good[0]["transaction_id"]: "confirmed_fraud"})
 
     consume_cases(settings)

@@ -15,9 +15,14 @@ from tests.integration.pipeline import REPO_ROOT, environment
 
 def _run(settings: Settings, *args: str, **overrides: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "fraudstream", *args], cwd=REPO_ROOT, capture_output=True,
-        text=True, timeout=120, check=False, env=environment(settings, **overrides),
-    )  # fmt: skip
+        [sys.executable, "-m", "fraudstream", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=environment(settings, **overrides),
+    )
 
 
 def _one_line(finished: subprocess.CompletedProcess[str]) -> str:

@@ -42,10 +42,23 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Image:
     fetched once from PyPI as the engine would fetch them."""
     work = tmp_path_factory.mktemp("image")
     wheels = work / "wheels"
-    subprocess.run([sys.executable, "scripts/vm_wheels.py", "download", str(wheels)],
-                   cwd=REPO_ROOT, check=True)  # fmt: skip
-    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                    "--dest", str(wheels), "setuptools>=77"], check=True)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "scripts/vm_wheels.py", "download", str(wheels)], cwd=REPO_ROOT, check=True
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--dest",
+            str(wheels),
+            "setuptools>=77",
+        ],
+        check=True,
+    )
     return build(DOCKERFILE, REPO_ROOT, work / "root", wheels)
 
 
@@ -53,13 +66,15 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Image:
 def rehearsal(image: Image, stack: Stack, tmp_path: Path) -> Iterator[Rehearsal]:
     database = make_url(os.environ["CASES_DATABASE_URL"])
     bootstrap = stack.bootstrap_servers.split(",")
-    natives = Natives({
-        **{f"kafka-{node}": address for node, address in enumerate(bootstrap, start=1)},
-        "schema-registry": stack.schema_registry_url.removeprefix("http://"),
-        "gcs-emulator": stack.storage_emulator_host.removeprefix("http://"),
-        "mail-catcher": f"{stack.smtp_host}:{stack.smtp_port}",
-        "postgresql": f"{database.host}:{database.port}",
-    })  # fmt: skip
+    natives = Natives(
+        {
+            **{f"kafka-{node}": address for node, address in enumerate(bootstrap, start=1)},
+            "schema-registry": stack.schema_registry_url.removeprefix("http://"),
+            "gcs-emulator": stack.storage_emulator_host.removeprefix("http://"),
+            "mail-catcher": f"{stack.smtp_host}:{stack.smtp_port}",
+            "postgresql": f"{database.host}:{database.port}",
+        }
+    )
     variables = {
         "CONFIRMATION_TOKEN_KEY": secrets.token_urlsafe(32),
         "POSTGRES_PASSWORD": str(database.password),
@@ -76,8 +91,9 @@ def rehearsal(image: Image, stack: Stack, tmp_path: Path) -> Iterator[Rehearsal]
 def _settings(rehearsal: Rehearsal) -> Settings:
     """The settings every project service reads, as compose gives them."""
     given = rehearsal.environment("setup")
-    return load_settings(**{name: given[name.upper()] for name in Settings.model_fields
-                            if name.upper() in given})  # fmt: skip
+    return load_settings(
+        **{name: given[name.upper()] for name in Settings.model_fields if name.upper() in given}
+    )
 
 
 def _forget(settings: Settings) -> None:
@@ -85,8 +101,11 @@ def _forget(settings: Settings) -> None:
     topics = topology(settings).topics
     _delete_topics(settings.kafka_connection, {topic.name for topic in topics})
     _delete_subjects(settings.schema_registry_url, [topic.subject for topic in topics])
-    groups = [settings.non_fraud_consumer_group, settings.fraud_consumer_group,
-              settings.cases_consumer_group]  # fmt: skip
+    groups = [
+        settings.non_fraud_consumer_group,
+        settings.fraud_consumer_group,
+        settings.cases_consumer_group,
+    ]
     admin = AdminClient(client_config(settings.kafka_connection))
     for deleted in admin.delete_consumer_groups(groups).values():
         with contextlib.suppress(KafkaException):  # the group did not exist
@@ -110,18 +129,28 @@ def test_the_image_holds_every_file_of_the_package(image: Image) -> None:
     """What no compose service happens to load (the run report, say) is there too."""
     found = subprocess.run(
         ["python", "-c", "import fraudstream; print(fraudstream.__path__[0])"],
-        cwd=image.path(image.workdir), env=image.process_environment(),
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        cwd=image.path(image.workdir),
+        env=image.process_environment(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     installed = Path(found.stdout.strip())
     assert installed.is_relative_to(image.root), installed
 
     def files(package: Path) -> set[str]:
-        return {str(path.relative_to(package)) for path in package.rglob("*")
-                if path.is_file() and "__pycache__" not in path.parts}  # fmt: skip
+        return {
+            str(path.relative_to(package))
+            for path in package.rglob("*")
+            if path.is_file() and "__pycache__" not in path.parts
+        }
 
-    tree = {name for link in (REPO_ROOT / "fraudstream").iterdir() if link.is_symlink()
-            for name in (f"{link.name}/{inner}" for inner in files(link.resolve()))}  # fmt: skip
+    tree = {
+        name
+        for link in (REPO_ROOT / "fraudstream").iterdir()
+        if link.is_symlink()
+        for name in (f"{link.name}/{inner}" for inner in files(link.resolve()))
+    }
     assert (tree | files(REPO_ROOT / "fraudstream")) - files(installed) == set()
 
 
@@ -137,12 +166,18 @@ def test_every_service_starts_in_order_and_the_pipeline_runs(rehearsal: Rehearsa
     rows = _rows(rehearsal.services["producer"])
 
     def ids() -> list[str]:
-        return [record["transaction_id"] for folder in ("transaction", "fraud_confirmation")
-                for record in lake_records(settings, folder)]  # fmt: skip
+        return [
+            record["transaction_id"]
+            for folder in ("transaction", "fraud_confirmation")
+            for record in lake_records(settings, folder)
+        ]
 
     wait_until(lambda: len(ids()) >= rows, "every row in the lake", timeout=600)
-    wait_until(lambda: len(lake_records(settings, "email_confirmation")) >= rows,
-               "an email for every row", timeout=300)  # fmt: skip
+    wait_until(
+        lambda: len(lake_records(settings, "email_confirmation")) >= rows,
+        "an email for every row",
+        timeout=300,
+    )
     assert len(ids()) == len(set(ids())) == rows
     for name in LONG_RUNNING:
         assert rehearsal.stop(name) == 0, rehearsal.running[name].tail()

@@ -40,7 +40,7 @@ from tests.integration.pipeline import (
     produce,
     start_consumer,
     wait_until,
-)  # fmt: skip
+)
 from tests.outage import relay
 
 pytestmark = pytest.mark.faults
@@ -64,8 +64,10 @@ def quick(settings: Settings) -> Settings:
 
 
 def _topic_ids(settings: Settings) -> list[str]:
-    return [transaction_id(m) for m in read_committed(settings.kafka_bootstrap_servers,
-                                                        settings.non_fraud_topic)]  # fmt: skip
+    return [
+        transaction_id(m)
+        for m in read_committed(settings.kafka_bootstrap_servers, settings.non_fraud_topic)
+    ]
 
 
 def _assert_lake_holds_each_once(
@@ -83,11 +85,16 @@ def _assert_lake_holds_each_once(
 
 
 def _committed(settings: Settings) -> dict[int, int]:
-    reader = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers,
-                       "group.id": settings.non_fraud_consumer_group})  # fmt: skip
+    reader = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "group.id": settings.non_fraud_consumer_group,
+        }
+    )
     try:
-        partitions = [TopicPartition(settings.non_fraud_topic, p)
-                      for p in range(settings.topic_partitions)]  # fmt: skip
+        partitions = [
+            TopicPartition(settings.non_fraud_topic, p) for p in range(settings.topic_partitions)
+        ]
         return {tp.partition: tp.offset for tp in reader.committed(partitions, timeout=10)}
     finally:
         reader.close()
@@ -137,8 +144,9 @@ def test_sigterm_finishes_the_buffered_batch_commits_and_exits(
     expected = _topic_ids(settings)
     log = tmp_path / "consumer.log"
     # No batch is due by itself: only the signal can finish them.
-    consumer = start_consumer(settings, "non-fraud", log=log,
-                              batch_max_records=100_000, batch_max_seconds=600)  # fmt: skip
+    consumer = start_consumer(
+        settings, "non-fraud", log=log, batch_max_records=100_000, batch_max_seconds=600
+    )
     wait_until(lambda: len(_events(log, "partition assigned")) == 3, "the assignment")
     time.sleep(5)  # time to fetch the 2,688 records
     assert lake_objects(settings, "transaction") == []
@@ -146,8 +154,10 @@ def test_sigterm_finishes_the_buffered_batch_commits_and_exits(
     _finish(consumer, log, timeout=60)
 
     _assert_lake_holds_each_once(settings, expected)
-    ends = Counter(int(m.partition() or 0) for m in read_committed(
-        settings.kafka_bootstrap_servers, settings.non_fraud_topic))  # fmt: skip
+    ends = Counter(
+        int(m.partition() or 0)
+        for m in read_committed(settings.kafka_bootstrap_servers, settings.non_fraud_topic)
+    )
     assert _committed(settings) == {p: ends[p] for p in range(3)}
 
 
@@ -162,9 +172,10 @@ def test_an_outage_holds_the_batch_and_loses_nothing(
     target = (stack.smtp_host, stack.smtp_port) if service == "smtp" else (gcs.hostname, gcs.port)
     with relay(str(target[0]), int(target[1] or 80)) as outage:
         redirect = (
-            {"smtp_port": outage.port} if service == "smtp"
+            {"smtp_port": outage.port}
+            if service == "smtp"
             else {"storage_emulator_host": f"http://127.0.0.1:{outage.port}"}
-        )  # fmt: skip
+        )
         consumer = start_consumer(quick, "non-fraud", "--idle-exit", "5", log=log, **redirect)
         wait_until(lambda: len(lake_objects(quick, "transaction")) >= 1, "the first batch")
         outage.cut()
@@ -177,8 +188,9 @@ def test_an_outage_holds_the_batch_and_loses_nothing(
         _finish(consumer, log)
 
     records = _assert_lake_holds_each_once(quick, expected)
-    sent = Counter(m["to"][0]["address"] for m in mails_to(stack.mail_api_url,
-                                                          quick.customer_email_domain))  # fmt: skip
+    sent = Counter(
+        m["to"][0]["address"] for m in mails_to(stack.mail_api_url, quick.customer_email_domain)
+    )
     wanted = Counter(str(r["customer_email"]) for r in records)
     if service == "gcs":  # the mail server never went away: nothing was sent twice
         assert sent == wanted
@@ -252,8 +264,9 @@ def test_processes_share_the_group_and_a_member_killed_fails_the_parent(
     assert parent.wait(120) == 1, "a member died and the parent did not say so"
     assert "member failed" in (tmp_path / "first.log").read_text()
 
-    again = start_consumer(quick, "non-fraud", "--processes", "2", "--idle-exit", "5",
-                           log=tmp_path / "second.log")  # fmt: skip
+    again = start_consumer(
+        quick, "non-fraud", "--processes", "2", "--idle-exit", "5", log=tmp_path / "second.log"
+    )
     _finish(again, tmp_path / "second.log")
     _assert_lake_holds_each_once(quick, expected)
 
@@ -295,8 +308,9 @@ def test_a_consumer_killed_mid_batch_resends_at_most_about_a_second_of_emails(
     """SIGKILL while one 10,000-email batch is going out: the restart re-sends only what
     went out after the email log's last draft, at most a second's worth (and what was on
     the wire), where it would otherwise re-send the whole batch so far."""
-    one_partition = bare_settings.model_copy(update={
-        "topic_partitions": 1, "batch_max_records": 10_000, "batch_max_seconds": 30.0})  # fmt: skip
+    one_partition = bare_settings.model_copy(
+        update={"topic_partitions": 1, "batch_max_records": 10_000, "batch_max_seconds": 30.0}
+    )
     provision(one_partition, say=lambda _line: None)
     source = tmp_path / "paysim-11k.csv"
     write_csv(source, rows=11_000, seed=17)
@@ -315,8 +329,9 @@ def test_a_consumer_killed_mid_batch_resends_at_most_about_a_second_of_emails(
     sent_before = len(mails_to(stack.mail_api_url, one_partition.customer_email_domain))
     assert sent_before > 2 * per_second, "killed too early to tell a second from a batch"
 
-    second = start_consumer(one_partition, "non-fraud", "--idle-exit", "5",
-                            log=tmp_path / "second.log")  # fmt: skip
+    second = start_consumer(
+        one_partition, "non-fraud", "--idle-exit", "5", log=tmp_path / "second.log"
+    )
     _finish(second, tmp_path / "second.log")
 
     _assert_lake_holds_each_once(one_partition, expected)
@@ -325,8 +340,10 @@ def test_a_consumer_killed_mid_batch_resends_at_most_about_a_second_of_emails(
     assert len(copies) == len(expected), "a customer got no email"
     resent = sum(copies.values()) - len(copies)
     skipped = _events(tmp_path / "second.log", "consumer stopped")[0]["emails_already_sent"]
-    print(f"{sent_before} emails before the kill at {per_second:,.0f}/s, {len(drafted)} of them "
-          f"in the draft log; {skipped} not sent again, {resent} sent again")  # fmt: skip
+    print(
+        f"{sent_before} emails before the kill at {per_second:,.0f}/s, {len(drafted)} of them "
+        f"in the draft log; {skipped} not sent again, {resent} sent again"
+    )
     # A second's worth, and the emails handed to the connections when the kill came.
     on_the_wire = JOBS_AHEAD_PER_CONNECTION * one_partition.smtp_connections
     assert resent <= per_second * 1.0 + on_the_wire, (

@@ -95,9 +95,10 @@ def test_answers_from_the_links_are_recorded_once_and_published(
     answers = lake_documents(settings, "fraud_confirmation/answers")
     assert sorted(str(a["status"]) for a in answers) == ["confirmed_fraud", "not_fraud"]
     published = decoded_values(
-        stack.schema_registry_url, settings.confirmation_topic,
+        stack.schema_registry_url,
+        settings.confirmation_topic,
         read_committed(stack.bootstrap_servers, settings.confirmation_topic),
-    )  # fmt: skip
+    )
     assert sorted(p["status"] for p in published) == ["confirmed_fraud", "not_fraud"]
 
     # The case consumer puts the clicked answers into the case table.
@@ -105,10 +106,13 @@ def test_answers_from_the_links_are_recorded_once_and_published(
     table = case_rows(settings)
     assert len(table) == 16
     assert Counter(row["status"] for row in table.values()) == {
-        "pending": 14, "confirmed_fraud": 1, "not_fraud": 1,
-    }  # fmt: skip
-    answered = {row["transaction_id"]: row["status"] for row in table.values()
-                if row["status"] != "pending"}  # fmt: skip
+        "pending": 14,
+        "confirmed_fraud": 1,
+        "not_fraud": 1,
+    }
+    answered = {
+        row["transaction_id"]: row["status"] for row in table.values() if row["status"] != "pending"
+    }
     assert answered == {str(a["transaction_id"]): str(a["status"]) for a in answers}
 
 

@@ -14,13 +14,7 @@ from fraudstream.topology import topology
 from fraudstream.wiring import demo
 from fraudstream.wiring.provision import provision
 from tests.integration.conftest import Stack
-from tests.integration.pipeline import (
-    REPO_ROOT,
-    case_rows,
-    environment,
-    lake_records,
-    mails_to,
-)
+from tests.integration.pipeline import REPO_ROOT, case_rows, environment, lake_records, mails_to
 
 
 def test_provision_twice_then_upload(
@@ -55,9 +49,13 @@ def test_the_demo_runs_the_whole_pipeline(settings: Settings, stack: Stack) -> N
     rows = 3_000
     finished = subprocess.run(
         [sys.executable, "-m", "fraudstream", "demo", "--rows", str(rows), "--idle-exit", "5"],
-        check=False, cwd=REPO_ROOT, env=environment(settings, batch_max_seconds=1),
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        check=False,
+        cwd=REPO_ROOT,
+        env=environment(settings, batch_max_seconds=1),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert finished.returncode == 0, finished.stderr[-3000:]
 
     transactions = lake_records(settings, "transaction")
@@ -82,7 +80,8 @@ def test_the_demo_runs_the_whole_pipeline(settings: Settings, stack: Stack) -> N
     assert "batch written" not in finished.stdout + finished.stderr
     # Libraries (Alembic's migration above all) say nothing at INFO.
     library_info = [
-        line for line in finished.stderr.splitlines()
+        line
+        for line in finished.stderr.splitlines()
         if '"level": "INFO"' in line and '"logger": "fraudstream' not in line
-    ]  # fmt: skip
+    ]
     assert not library_info, library_info[:3]

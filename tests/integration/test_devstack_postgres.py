@@ -37,8 +37,10 @@ def test_root_starts_postgresql_from_a_folder_only_it_may_enter(
     try:
         kept = (run_dir() / "postgres").resolve()
         assert not kept.is_relative_to(private)  # where the postgres user can reach it
-        url = (f"host={HOST} port={port} dbname=postgres user={POSTGRES_USER} "
-               f"password={devstack_postgres.database_password()}")  # fmt: skip
+        url = (
+            f"host={HOST} port={port} dbname=postgres user={POSTGRES_USER} "
+            f"password={devstack_postgres.database_password()}"
+        )
         _wait_until_it_answers(url)
     finally:
         process.stop(run_dir(), "postgresql")

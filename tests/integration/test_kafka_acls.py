@@ -136,9 +136,13 @@ def _try_to_write(login: dict[str, str], topic: str) -> tuple[bool, set[int]]:
     errors: set[int] = set()
     delivered: list[bool] = []
     producer = Producer(
-        {**login, "message.timeout.ms": 6000, "log_level": 0,
-         "error_cb": lambda error: errors.add(error.code())}
-    )  # fmt: skip
+        {
+            **login,
+            "message.timeout.ms": 6000,
+            "log_level": 0,
+            "error_cb": lambda error: errors.add(error.code()),
+        }
+    )
     producer.produce(topic, b"x", on_delivery=lambda error, _m: delivered.append(error is None))
     producer.flush(15)
     return delivered == [True], errors
@@ -198,8 +202,13 @@ def test_a_service_with_a_wrong_password_stops_with_one_line(admin: Settings) ->
     env = environment(admin, kafka_username="fraud-consumer", kafka_password="not-it")
     finished = subprocess.run(
         [sys.executable, "-m", "fraudstream", "consume", "fraud", "--idle-exit", "1"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False, env=env,
-    )  # fmt: skip
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
     assert finished.returncode == 1
     assert "Traceback" not in finished.stderr
     lines = [line for line in finished.stderr.splitlines() if line.startswith("fraudstream: ")]

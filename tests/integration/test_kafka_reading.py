@@ -17,8 +17,12 @@ def test_the_reader_waits_for_an_open_transaction_to_end(settings: Settings) -> 
     """Until a commit's markers are written, the partition's end for a read_committed
     reader is before the transaction; the reader must wait for the markers."""
     topic = settings.fraud_topic
-    producer = Producer({**client_config(settings.kafka_connection),
-                         "transactional.id": f"it-reader-{uuid.uuid4().hex}"})  # fmt: skip
+    producer = Producer(
+        {
+            **client_config(settings.kafka_connection),
+            "transactional.id": f"it-reader-{uuid.uuid4().hex}",
+        }
+    )
     producer.init_transactions(30)
     producer.begin_transaction()
     for i in range(30):

@@ -18,9 +18,12 @@ def test_a_rendered_email_arrives_with_its_headers_and_both_parts(stack: Stack) 
     subject = f"Ihre Überweisung {uuid.uuid4().hex[:8]}"  # non-ASCII: RFC 2047 on the wire
     letterhead = Letterhead("Fraudstream Bank <alerts@bank.example>", BRAND, "help@bank.example")
     email = render(
-        "transaction_notification", subject, letterhead,
-        "C1231006815@customers.fraudstream.example", **transaction_fields(TRANSACTION, BRAND),
-    )  # fmt: skip
+        "transaction_notification",
+        subject,
+        letterhead,
+        "C1231006815@customers.fraudstream.example",
+        **transaction_fields(TRANSACTION, BRAND),
+    )
     with SmtpSender(stack.smtp_host, stack.smtp_port, timeout=10) as sender:
         sender.send(email)
 

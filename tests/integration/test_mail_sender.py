@@ -18,10 +18,15 @@ def test_many_messages_over_one_connection_arrive(stack: Stack) -> None:
     connections = set()
     with SmtpSender(stack.smtp_host, stack.smtp_port) as sender:
         for subject in subjects:
-            sender.send(render(
-                "transaction_notification", subject, LETTERHEAD,
-                "C1305486145@customers.example", **transaction_fields(TRANSACTION, BRAND),
-            ))  # fmt: skip
+            sender.send(
+                render(
+                    "transaction_notification",
+                    subject,
+                    LETTERHEAD,
+                    "C1305486145@customers.example",
+                    **transaction_fields(TRANSACTION, BRAND),
+                )
+            )
             connections.add(id(sender._smtp))
     assert len(connections) == 1
     for subject in subjects:
@@ -33,9 +38,12 @@ def test_many_messages_over_one_connection_arrive(stack: Stack) -> None:
 def test_a_server_that_is_down_is_a_clear_error() -> None:
     port = free_port()  # a loopback port nobody listens on
     message = render(
-        "transaction_notification", "x", LETTERHEAD, "b@example.org",
+        "transaction_notification",
+        "x",
+        LETTERHEAD,
+        "b@example.org",
         **transaction_fields(TRANSACTION, BRAND),
-    )  # fmt: skip
+    )
     with (
         SmtpSender("127.0.0.1", port, timeout=2) as sender,
         pytest.raises(MailError, match=str(port)),

@@ -23,18 +23,24 @@ def test_the_producer_splits_by_a_model_it_reads_from_a_bucket(
 ) -> None:
     bucket = lake.lake_bucket(settings.gcp_project, settings.dataset_bucket)
     bucket.blob("models/gbm.onnx").upload_from_string(trained["gbm"])
-    chosen = settings.model_copy(update={
-        "detector": "gbm", "detector_model": f"gs://{settings.dataset_bucket}/models/gbm.onnx",
-    })  # fmt: skip
+    chosen = settings.model_copy(
+        update={
+            "detector": "gbm",
+            "detector_model": f"gs://{settings.dataset_bucket}/models/gbm.onnx",
+        }
+    )
     source = tmp_path / "rows.csv"
     write_csv(source, rows=ROWS, seed=8)
     produce(chosen, source)
 
     read = {
-        topic: decoded_values(settings.schema_registry_url, topic,
-                              read_committed(settings.kafka_bootstrap_servers, topic))
+        topic: decoded_values(
+            settings.schema_registry_url,
+            topic,
+            read_committed(settings.kafka_bootstrap_servers, topic),
+        )
         for topic in (settings.fraud_topic, settings.non_fraud_topic)
-    }  # fmt: skip
+    }
     fraud, genuine = read[settings.fraud_topic], read[settings.non_fraud_topic]
     assert len(fraud) + len(genuine) == ROWS
     detector = ModelDetector(trained["gbm"])

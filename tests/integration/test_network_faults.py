@@ -192,11 +192,7 @@ def _checkpoint_anomalies(checkpoints: list[Checkpoint]) -> list[str]:
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_the_consumers_leave_each_record_once_under_a_seeded_nemesis(
-    seed: int,
-    relayed_settings: Settings,
-    relayed_kafka: RelayedKafka,
-    stack: Stack,
-    tmp_path: Path,
+    seed: int, relayed_settings: Settings, relayed_kafka: RelayedKafka, stack: Stack, tmp_path: Path
 ) -> None:
     """Two members of a group while a nemesis cuts them from brokers and from their
     coordinator (some cuts outlast the session) and delays every reply of a broker."""
@@ -278,8 +274,10 @@ def _cut_from_coordinator(kafka: RelayedKafka, settings: Settings, pid: int, log
     """Once member ``pid`` has written a batch, cut its group connections at the
     coordinator for 16 s, longer than the 10 s session timeout; the coordinator's relay
     is the one that carries heartbeats."""
-    wait_until(lambda: any(line.get("event") == "batch written" for line in json_lines(log)),
-               "member A's first batch")  # fmt: skip
+    wait_until(
+        lambda: any(line.get("event") == "batch written" for line in json_lines(log)),
+        "member A's first batch",
+    )
     busiest = busiest_relay(kafka.relays, HEARTBEAT)
     assert busiest is not None, "no heartbeat went through the relays"
     coordinator = kafka.relays[busiest]

@@ -39,20 +39,31 @@ pytestmark = pytest.mark.cloud
 
 # Predefined roles this deployment grants, and what each allows.
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
-    "roles/storage.objectViewer": frozenset({
-        "resourcemanager.projects.get", "resourcemanager.projects.list",
-        "storage.folders.get", "storage.folders.list",
-        "storage.managedFolders.get", "storage.managedFolders.list",
-        "storage.objects.get", "storage.objects.list",
-    }),
+    "roles/storage.objectViewer": frozenset(
+        {
+            "resourcemanager.projects.get",
+            "resourcemanager.projects.list",
+            "storage.folders.get",
+            "storage.folders.list",
+            "storage.managedFolders.get",
+            "storage.managedFolders.list",
+            "storage.objects.get",
+            "storage.objects.list",
+        }
+    ),
     "roles/secretmanager.secretAccessor": frozenset({"secretmanager.versions.access"}),
     "roles/logging.logWriter": frozenset({"logging.logEntries.create", "logging.logEntries.route"}),
-    "roles/monitoring.metricWriter": frozenset({
-        "monitoring.metricDescriptors.create", "monitoring.metricDescriptors.get",
-        "monitoring.metricDescriptors.list", "monitoring.monitoredResourceDescriptors.get",
-        "monitoring.monitoredResourceDescriptors.list", "monitoring.timeSeries.create",
-    }),
-}  # fmt: skip
+    "roles/monitoring.metricWriter": frozenset(
+        {
+            "monitoring.metricDescriptors.create",
+            "monitoring.metricDescriptors.get",
+            "monitoring.metricDescriptors.list",
+            "monitoring.monitoredResourceDescriptors.get",
+            "monitoring.monitoredResourceDescriptors.list",
+            "monitoring.timeSeries.create",
+        }
+    ),
+}
 # Permissions that read names or metadata and change nothing; a role may carry these unused.
 READ_ONLY = re.compile(r"\.(get|list)$")
 
@@ -122,8 +133,9 @@ def test_every_pipeline_vm_boots_with_what_it_may_read() -> None:
 
 def test_a_service_held_to_a_folder_is_granted_only_there() -> None:
     prefixes = _config()["grant_prefixes"]
-    assert prefixes == {f"{ACCOUNT_OF_SERVICE[service]} lake": prefix
-                        for service, prefix in STORAGE_PREFIX.items()}  # fmt: skip
+    assert prefixes == {
+        f"{ACCOUNT_OF_SERVICE[service]} lake": prefix for service, prefix in STORAGE_PREFIX.items()
+    }
 
 
 # ---------------------------------------------------------------------------

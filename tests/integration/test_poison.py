@@ -69,9 +69,14 @@ def poison(tmp_path: Path) -> tuple[Path, dict[int, str], int]:
 
 def _run(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     finished = subprocess.run(
-        [sys.executable, "-m", "fraudstream", *args], cwd=REPO_ROOT, capture_output=True,
-        text=True, timeout=300, check=False, env=environment(settings, batch_max_seconds=1),
-    )  # fmt: skip
+        [sys.executable, "-m", "fraudstream", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=environment(settings, batch_max_seconds=1),
+    )
     assert finished.returncode == 0, finished.stderr[-3000:]
     return finished
 

@@ -37,9 +37,15 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _environment(settings: Settings) -> dict[str, str]:
-    names = ("fraud_topic", "non_fraud_topic", "rejected_topic", "checkpoint_topic",
-             "topic_partitions", "topic_replication_factor",
-             "producer_rows_per_transaction")  # fmt: skip
+    names = (
+        "fraud_topic",
+        "non_fraud_topic",
+        "rejected_topic",
+        "checkpoint_topic",
+        "topic_partitions",
+        "topic_replication_factor",
+        "producer_rows_per_transaction",
+    )
     return {**os.environ, **{name.upper(): str(getattr(settings, name)) for name in names}}
 
 
@@ -166,9 +172,11 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _start_producer(settings: Settings, source: Path, *options: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "fraudstream", "produce", str(source), *options],
-        cwd=REPO_ROOT, env=_environment(settings),
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        cwd=REPO_ROOT,
+        env=_environment(settings),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _checkpoint(settings: Settings, source: Path, shard: Shard = WHOLE_FILE) -> Checkpoint | None:
@@ -201,10 +209,7 @@ def large_generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("paced", [False, True], ids=["full-speed", "paced"])
 def test_a_killed_run_resumes_and_produces_each_row_once(
-    settings: Settings,
-    stack: Stack,
-    paced: bool,
-    request: pytest.FixtureRequest,
+    settings: Settings, stack: Stack, paced: bool, request: pytest.FixtureRequest
 ) -> None:
     # Full speed: 1.5 M rows in transactions of 50,000 take several seconds.
     # Paced: one transaction a step, and the resume point lies inside a block.
@@ -268,10 +273,17 @@ def test_sigterm_stops_cleanly_at_a_checkpoint(
     stopped_at = len(_all_ids(settings, stack))
     assert 0 < stopped_at < 300_000
 
-    assert subprocess.run(
-        [sys.executable, "-m", "fraudstream", "produce", str(generated)],
-        cwd=REPO_ROOT, env=_environment(settings), capture_output=True, timeout=300, check=False,
-    ).returncode == 0  # fmt: skip
+    assert (
+        subprocess.run(
+            [sys.executable, "-m", "fraudstream", "produce", str(generated)],
+            cwd=REPO_ROOT,
+            env=_environment(settings),
+            capture_output=True,
+            timeout=300,
+            check=False,
+        ).returncode
+        == 0
+    )
     ids = _all_ids(settings, stack)
     assert len(ids) == len(set(ids)) == 300_000
 

@@ -31,8 +31,9 @@ ANSWER = registry.load_schema("fraud_confirmation")
 def _kafka_sh(tmp_path: Path, call: str) -> str:
     script = tmp_path / "kafka-startup.sh"
     script.write_text(startup_script("kafka"))
-    return subprocess.run(["bash", "-c", f'source "{script}" && {call}'],
-                          capture_output=True, text=True, check=True).stdout  # fmt: skip
+    return subprocess.run(
+        ["bash", "-c", f'source "{script}" && {call}'], capture_output=True, text=True, check=True
+    ).stdout
 
 
 @pytest.fixture
@@ -63,8 +64,10 @@ def proxy(
         f"  fastcgi_temp_path {temporary['fastcgi']};\n  uwsgi_temp_path {temporary['uwsgi']};\n"
         f"  scgi_temp_path {temporary['scgi']};\n  include {tmp_path / 'registry.conf'};\n}}\n"
     )
-    server = subprocess.Popen([str(NGINX), "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
-                              stderr=subprocess.PIPE)  # fmt: skip
+    server = subprocess.Popen(
+        [str(NGINX), "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+        stderr=subprocess.PIPE,
+    )
     address = f"http://127.0.0.1:{port}"
     try:
         _wait_for(address, server)
@@ -130,9 +133,12 @@ def test_only_setup_may_change_the_registry_and_the_services_may_read_it(
             assert answer.status_code == 401, method
     finally:
         for permanent in ("false", "true"):
-            requests.delete(f"{proxy}/subjects/{urllib.parse.quote(subject)}",
-                            params={"permanent": permanent}, auth=_auth(logins["setup"]),
-                            timeout=10)  # fmt: skip
+            requests.delete(
+                f"{proxy}/subjects/{urllib.parse.quote(subject)}",
+                params={"permanent": permanent},
+                auth=_auth(logins["setup"]),
+                timeout=10,
+            )
 
 
 def test_the_password_file_holds_no_password_in_the_clear(

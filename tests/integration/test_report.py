@@ -35,15 +35,21 @@ from tests.integration.test_consumers import LINK
 
 def _run_with_answers(settings: Settings, stack: Stack, source: Path) -> None:
     """Generated rows and a batch with bad records, both consumers, and two answers."""
-    produce_and_wait(Producer(producer_config(settings.kafka_bootstrap_servers)),
-                     with_bad_records(settings), "records with bad ones")  # fmt: skip
+    produce_and_wait(
+        Producer(producer_config(settings.kafka_bootstrap_servers)),
+        with_bad_records(settings),
+        "records with bad ones",
+    )
     produce(settings, source)
     with confirmation_service(settings) as base_url:
         settings = settings.model_copy(update={"confirmation_base_url": base_url})
         consume(settings, "non-fraud")
         consume(settings, "fraud")
-        fraud_mails = [m for m in mails_to(stack.mail_api_url, settings.customer_email_domain)
-                       if m["subject"].startswith("Was this you?")]  # fmt: skip
+        fraud_mails = [
+            m
+            for m in mails_to(stack.mail_api_url, settings.customer_email_domain)
+            if m["subject"].startswith("Was this you?")
+        ]
         for mail, choice in zip(fraud_mails, (1, 0), strict=False):  # "no, fraud", "yes, me"
             token = unquote(LINK.findall(mail["text"])[choice].partition("token=")[2])
             assert fetch(f"{base_url}/confirm", {"token": token})[0] == 200
@@ -68,9 +74,14 @@ def test_the_report_shows_the_lakes_own_counts(
     _run_with_answers(settings, stack, source)
     page_path = tmp_path / "report.html"
     written = subprocess.run(
-        [sys.executable, "-m", "fraudstream", "report", "-o", str(page_path)], cwd=REPO_ROOT,
-        env=environment(settings), capture_output=True, text=True, timeout=300, check=True,
-    )  # fmt: skip
+        [sys.executable, "-m", "fraudstream", "report", "-o", str(page_path)],
+        cwd=REPO_ROOT,
+        env=environment(settings),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     _assert_says_where(written, page_path)
 
     page = browser.new_page()
@@ -101,8 +112,11 @@ def test_the_report_shows_the_lakes_own_counts(
     assert {k: v for k, v in shown.items() if k.startswith("rows-")} == {
         f"rows-{name}": str(count) for name, count in by_type.items()
     }
-    assert (shown["emails-sent"], shown["emails-rejected"]) == (
-        str(emails["sent"]), str(emails["rejected"])) == (str(4000 + 40), "3")  # fmt: skip
+    assert (
+        (shown["emails-sent"], shown["emails-rejected"])
+        == (str(emails["sent"]), str(emails["rejected"]))
+        == (str(4000 + 40), "3")
+    )
     assert answers == {"confirmed_fraud": 1, "not_fraud": 1}
     assert shown["answers-confirmed_fraud"] == shown["answers-not_fraud"] == "1"
     assert shown["flagged-label"] == str(len(fraud))

@@ -52,9 +52,11 @@ def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`make dist`'s archive, of the tree as committed."""
     archive = tmp_path_factory.mktemp("dist") / "fraudstream.tar.gz"
     subprocess.run(
-        ["bash", "scripts/dist.sh", str(archive)], cwd=REPO_ROOT, check=True,
+        ["bash", "scripts/dist.sh", str(archive)],
+        cwd=REPO_ROOT,
+        check=True,
         env={**os.environ, "PYTHON": sys.executable},
-    )  # fmt: skip
+    )
     return archive
 
 
@@ -73,10 +75,17 @@ def passwords(sasl_kafka: tuple[str, str], tmp_path: Path) -> dict[str, str]:
     """Secret Manager, as the VM's gcloud sees it."""
     logins = {f"kafka-{name}": f"{name}-password" for name in kafka_principals(Settings())}
     cases = f"sqlite:///{tmp_path / 'cases.sqlite3'}"
-    registry = {f"registry-{user}-login": f"{user}:{secrets.token_urlsafe(32)}"
-                for user in ("setup", "services")}  # fmt: skip
-    return {"token-key": SECRET, "kafka-admin": sasl_kafka[1], "cases-url": cases, **logins,
-            **registry}  # fmt: skip
+    registry = {
+        f"registry-{user}-login": f"{user}:{secrets.token_urlsafe(32)}"
+        for user in ("setup", "services")
+    }
+    return {
+        "token-key": SECRET,
+        "kafka-admin": sasl_kafka[1],
+        "cases-url": cases,
+        **logins,
+        **registry,
+    }
 
 
 @pytest.fixture
@@ -266,9 +275,12 @@ def test_a_secret_that_cannot_be_read_stops_the_boot_and_writes_no_key(
     vm = RehearsedVM(tmp_path / "vm", {**passwords, **secrets}, failures)
     with MetadataServer(cloud) as server:
         booted = vm.boot(
-            "pipeline", server.url, stack.storage_emulator_host,
-            BOOT_FIRST_WAIT="0", BOOT_ATTEMPTS="3",
-        )  # fmt: skip
+            "pipeline",
+            server.url,
+            stack.storage_emulator_host,
+            BOOT_FIRST_WAIT="0",
+            BOOT_ATTEMPTS="3",
+        )
     assert booted.returncode != 0
     assert f"boot failed: {says}" in booted.stderr
     assert not (vm.root / "etc/fraudstream/env").exists()

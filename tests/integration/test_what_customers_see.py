@@ -109,8 +109,12 @@ def test_the_notification_email_reads_right_on_a_phone_and_a_desktop(
         page = open_page(width)
         page.set_content(mail["html"])
         text = _looks_right(page, "notification-email", axe_script)
-        for fact in (record["nameOrig"], brand.money(record["amount"]), record["transaction_id"],
-                     settings.support_contact):  # fmt: skip
+        for fact in (
+            record["nameOrig"],
+            brand.money(record["amount"]),
+            record["transaction_id"],
+            settings.support_contact,
+        ):
             assert fact in text and fact in mail["text"]
         assert page.get_by_role("link").count() == 0
 
@@ -166,8 +170,11 @@ class Customer:
         text = _looks_right(page, "ask-page", axe_script)
         assert "Report this payment as fraud?" in text and _shown_payment(page) == payment
         assert settings.support_contact in text
-        assert not [a for a in lake_documents(settings, ANSWERS_FOLDER)
-                    if a["transaction_id"] == record["transaction_id"]]  # fmt: skip
+        assert not [
+            a
+            for a in lake_documents(settings, ANSWERS_FOLDER)
+            if a["transaction_id"] == record["transaction_id"]
+        ]
 
         page.get_by_role("button", name="Yes, report fraud").click()
         page.wait_for_load_state()

@@ -24,8 +24,20 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     environment through a path file, so nothing of the checkout is importable."""
     work = tmp_path_factory.mktemp("wheel")
     _forget_earlier_builds()
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-                    "--wheel-dir", str(work / "dist"), str(REPO_ROOT)], check=True)  # fmt: skip
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--wheel-dir",
+            str(work / "dist"),
+            str(REPO_ROOT),
+        ],
+        check=True,
+    )
     _forget_earlier_builds()
     wheel = next((work / "dist").glob("fraudstream-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
@@ -44,12 +56,16 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     venv = work / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
-                    str(wheel)], check=True)  # fmt: skip
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", str(wheel)],
+        check=True,
+    )
     site = subprocess.run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-        check=True, capture_output=True, text=True,
-    ).stdout.strip()  # fmt: skip
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     (Path(site) / "dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
     return venv
 
@@ -62,10 +78,20 @@ def _forget_earlier_builds() -> None:
 
 
 def _run(venv: Path, cwd: Path, *argv: str) -> str:
-    environment = {key: value for key, value in os.environ.items()
-                   if not key.startswith(("FRAUDSTREAM_", "PYTHONPATH"))}  # fmt: skip
-    done = subprocess.run([str(venv / "bin" / "fraudstream"), *argv], cwd=cwd, env=environment,
-                          capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("FRAUDSTREAM_", "PYTHONPATH"))
+    }
+    done = subprocess.run(
+        [str(venv / "bin" / "fraudstream"), *argv],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout + done.stderr
 
@@ -73,11 +99,30 @@ def _run(venv: Path, cwd: Path, *argv: str) -> str:
 def test_the_installed_commands_run_outside_the_checkout(installed: Path, tmp_path: Path) -> None:
     assert "generate" in _run(installed, tmp_path, "--help")
     _run(installed, tmp_path, "generate", "--rows", "3000", "-o", "rows.csv")
-    _run(installed, tmp_path, "train", "--detector", "logreg", "--rows", "20000",
-         "-o", "models/logreg.onnx")  # fmt: skip
+    _run(
+        installed,
+        tmp_path,
+        "train",
+        "--detector",
+        "logreg",
+        "--rows",
+        "20000",
+        "-o",
+        "models/logreg.onnx",
+    )
     evaluated = tmp_path / "rows.csv" if not SAMPLE.is_file() else SAMPLE
-    _run(installed, tmp_path, "evaluate", str(evaluated), "--detector", "logreg",
-         "--models", "models", "--report", "report.md")  # fmt: skip
+    _run(
+        installed,
+        tmp_path,
+        "evaluate",
+        str(evaluated),
+        "--detector",
+        "logreg",
+        "--models",
+        "models",
+        "--report",
+        "report.md",
+    )
     assert "logreg" in (tmp_path / "report.md").read_text()
 
 
@@ -90,9 +135,14 @@ def test_the_installed_package_finds_its_schemas_and_templates(
         "print(len(registry.load_schema('fraud_confirmation'))); "
         "print(email_messages._environment.get_template('transaction_notification.txt.j2').name)"
     )
-    done = subprocess.run([str(installed / "bin" / "python"), "-c", probe], cwd=tmp_path,
-                          capture_output=True, text=True, check=True,
-                          env={"PATH": os.environ["PATH"]})  # fmt: skip
+    done = subprocess.run(
+        [str(installed / "bin" / "python"), "-c", probe],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": os.environ["PATH"]},
+    )
     schemas, templates, size, template = done.stdout.split()
     for folder in (schemas, templates):
         assert Path(folder).is_relative_to(installed), folder

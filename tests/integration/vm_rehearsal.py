@@ -128,9 +128,13 @@ class RehearsedVM:
             **variables,
         }
         return subprocess.run(
-            ["bash", str(script)], env=environment, capture_output=True, text=True,
-            timeout=600, check=False,
-        )  # fmt: skip
+            ["bash", str(script)],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
 
     @property
     def calls(self) -> list[str]:
@@ -188,12 +192,21 @@ class Unit:
 
     def start(self, base: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
         for command in self.before:
-            subprocess.run(command, env={**base, **self.environment}, cwd=log.parent,
-                           stdout=log.open("ab"), stderr=subprocess.STDOUT, check=True)  # fmt: skip
+            subprocess.run(
+                command,
+                env={**base, **self.environment},
+                cwd=log.parent,
+                stdout=log.open("ab"),
+                stderr=subprocess.STDOUT,
+                check=True,
+            )
         return subprocess.Popen(
-            self.command, env={**base, **self.environment}, cwd=log.parent,
-            stdout=log.open("ab"), stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            self.command,
+            env={**base, **self.environment},
+            cwd=log.parent,
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
 
 
 def _environment_file(path: Path) -> dict[str, str]:

@@ -62,12 +62,17 @@ def test_identical_bytes_at_the_edges_of_each_type() -> None:
     double_edges = [0.0, -0.0, 92_445_516.64, 1e-300, float("inf"), 1.916920493e7]
     doubles = double_edges + rng.normal(0, 1e6, 94).tolist()
     strings = ["", "é", "C1231006815", "x" * 200, "日本"] + [f"s{i}" * (i % 70) for i in range(95)]
-    table = pa.table({
-        "i": pa.array(ints, pa.int32()), "l": pa.array(longs, pa.int64()),
-        "t": pa.array(longs, pa.int64()), "d": pa.array(doubles, pa.float64()),
-        "b": pa.array([i % 3 == 0 for i in range(100)]),
-        "s": pa.array(strings), "e": pa.array(["A", "B", "C", "A"] * 25),
-    })  # fmt: skip
+    table = pa.table(
+        {
+            "i": pa.array(ints, pa.int32()),
+            "l": pa.array(longs, pa.int64()),
+            "t": pa.array(longs, pa.int64()),
+            "d": pa.array(doubles, pa.float64()),
+            "b": pa.array([i % 3 == 0 for i in range(100)]),
+            "s": pa.array(strings),
+            "e": pa.array(["A", "B", "C", "A"] * 25),
+        }
+    )
     expected, schema_id = _confluent_bytes(table, schema_text)
     assert _ours(table, schema_text, schema_id) == expected
 
@@ -77,9 +82,9 @@ def test_identical_bytes_where_every_varint_may_take_one_byte(values: list[int])
     """A column of values that all zig-zag below 128 takes a one-byte path of its own."""
     schema_text = """{"type": "record", "name": "Small", "fields": [
         {"name": "i", "type": "int"}, {"name": "s", "type": "string"}]}"""
-    table = pa.table({
-        "i": pa.array(values, pa.int32()), "s": pa.array(["x" * (v % 70) for v in values]),
-    })  # fmt: skip
+    table = pa.table(
+        {"i": pa.array(values, pa.int32()), "s": pa.array(["x" * (v % 70) for v in values])}
+    )
     if not values:
         assert _ours(table, schema_text, 1) == []
         return

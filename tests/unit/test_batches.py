@@ -39,7 +39,9 @@ def test_ndjson_is_one_object_a_line_and_reads_back() -> None:
     lines = data.decode().splitlines()
     assert len(lines) == 2
     assert json.loads(lines[0]) == {
-        "amount": 92_445_516.64, "at": "2026-01-01T00:00:00+00:00", "transaction_id": "a",
-    }  # fmt: skip
+        "amount": 92_445_516.64,
+        "at": "2026-01-01T00:00:00+00:00",
+        "transaction_id": "a",
+    }
     assert json.loads(lines[1])["note"] == "é\nnewline"
     assert to_ndjson(records) == data

@@ -70,9 +70,7 @@ def test_everything_cuts_whatever_is_buffered_in_batches_of_the_limit() -> None:
     buffer, _ = _buffer(max_records=2)
     _add(buffer, A, 1)
     _add(buffer, B, 5, 6, 7)
-    assert sorted(_offsets(list(buffer.due(everything=True)))) == [
-        (A, [1]), (B, [5, 6]), (B, [7])
-    ]  # fmt: skip
+    assert sorted(_offsets(list(buffer.due(everything=True)))) == [(A, [1]), (B, [5, 6]), (B, [7])]
     assert len(buffer) == 0
 
 

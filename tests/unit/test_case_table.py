@@ -20,11 +20,19 @@ ANSWERED = datetime(2026, 1, 2, 9, tzinfo=UTC)
 
 def _transaction(transaction_id: str, customer: str = "C1") -> dict[str, Any]:
     return {
-        "transaction_id": transaction_id, "step": 1, "event_time": FLAGGED, "type": "TRANSFER",
-        "amount": 181.0, "nameOrig": customer, "nameDest": "C2", "oldbalanceOrg": 181.0,
-        "newbalanceOrig": 0.0, "customer_email": f"{customer}@x.example", "detector": "gbm",
+        "transaction_id": transaction_id,
+        "step": 1,
+        "event_time": FLAGGED,
+        "type": "TRANSFER",
+        "amount": 181.0,
+        "nameOrig": customer,
+        "nameDest": "C2",
+        "oldbalanceOrg": 181.0,
+        "newbalanceOrig": 0.0,
+        "customer_email": f"{customer}@x.example",
+        "detector": "gbm",
         "score": 0.98,
-    }  # fmt: skip
+    }
 
 
 def _answer(transaction_id: str, status: str, when: datetime = ANSWERED) -> dict[str, Any]:
@@ -94,9 +102,14 @@ def test_the_same_transaction_twice_in_one_batch_is_one_row(engine: Engine) -> N
 
 def test_answers_by_detector(engine: Engine) -> None:
     flagged = [case_table.case_row(_transaction(f"t{i}"), FLAGGED) for i in range(4)]
-    case_table.write(engine, flagged,
-                [case_table.answer_row(_answer("t0", "confirmed_fraud")),
-                 case_table.answer_row(_answer("t1", "not_fraud"))])  # fmt: skip
+    case_table.write(
+        engine,
+        flagged,
+        [
+            case_table.answer_row(_answer("t0", "confirmed_fraud")),
+            case_table.answer_row(_answer("t1", "not_fraud")),
+        ],
+    )
     assert case_reports.answers_by_detector(engine) == [
         ("gbm", "confirmed_fraud", 1),
         ("gbm", "not_fraud", 1),

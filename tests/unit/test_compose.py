@@ -129,13 +129,16 @@ def test_the_image_is_the_locked_packages_and_a_wheel_of_the_tree() -> None:
 def test_the_build_context_keeps_what_the_wheel_is_made_of() -> None:
     """The package, every folder linked into it (the services, the schemas, the templates)
     and the files the wheel reads pass .dockerignore; the rest stays out."""
-    ignored = [line.strip() for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()
-               if line.strip() and not line.startswith("#")]  # fmt: skip
-    linked = {path.resolve().name for path in (REPO_ROOT / "fraudstream").iterdir()
-              if path.is_symlink()}  # fmt: skip
+    ignored = [
+        line.strip()
+        for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    linked = {
+        path.resolve().name for path in (REPO_ROOT / "fraudstream").iterdir() if path.is_symlink()
+    }
     assert {"producer", "consumers", "schemas", "email_templates"} <= linked
-    needed = {"fraudstream", *linked, "pyproject.toml", "README.md", "LICENSE",
-              "requirements.lock"}  # fmt: skip
+    needed = {"fraudstream", *linked, "pyproject.toml", "README.md", "LICENSE", "requirements.lock"}
     for entry in sorted(needed):
         assert (REPO_ROOT / entry).exists(), entry
         assert not [p for p in ignored if fnmatch.fnmatch(entry, p)], f"{entry} is ignored"
@@ -145,8 +148,14 @@ def test_the_build_context_keeps_what_the_wheel_is_made_of() -> None:
 
 def test_one_image_for_every_pipeline_service_built_once(services: dict[str, Any]) -> None:
     apps = _apps(services)
-    assert set(apps) == {"setup", "producer", "non-fraud-consumer", "fraud-consumer",
-                         "cases-consumer", "confirmation-service"}  # fmt: skip
+    assert set(apps) == {
+        "setup",
+        "producer",
+        "non-fraud-consumer",
+        "fraud-consumer",
+        "cases-consumer",
+        "confirmation-service",
+    }
     assert [name for name, s in apps.items() if "build" in s] == ["setup"]
     assert all(s["pull_policy"] == "never" for name, s in apps.items() if name != "setup")
 
@@ -158,8 +167,7 @@ def test_each_service_waits_for_what_it_needs_to_be_ready(services: dict[str, An
         depends = service.get("depends_on", {})
         assert isinstance(depends, dict), f"{name}: depends_on without a condition"
         for needed, how in depends.items():
-            wanted = ("service_completed_successfully" if needed == "setup"
-                      else "service_healthy")  # fmt: skip
+            wanted = "service_completed_successfully" if needed == "setup" else "service_healthy"
             assert how == {"condition": wanted}, (name, needed, how)
 
 

@@ -104,9 +104,7 @@ def test_credentials_in_a_url_are_never_echoed(monkeypatch: pytest.MonkeyPatch) 
     assert "s3cret" not in str(refused.value) and "admin" not in str(refused.value)
 
 
-def test_a_kafka_login_is_sasl_scram_and_needs_both_halves(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_a_kafka_login_is_sasl_scram_and_needs_both_halves(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("KAFKA_BOOTSTRAP_SERVERS", "KAFKA_USERNAME", "KAFKA_PASSWORD"):
         monkeypatch.delenv(name, raising=False)
     assert load_settings().kafka_connection == {"bootstrap.servers": "127.0.0.1:9092"}
@@ -137,6 +135,10 @@ def test_the_principals_file_must_name_every_principal_and_no_other(
     with pytest.raises(ConfigError, match="cannot read"):
         read_principals(tmp_path / "absent")
     assert set(declared) == {
-        "producer", "fraud-consumer", "non-fraud-consumer", "cases-consumer",
-        "confirmation-service", "kafka-ui",
-    }  # fmt: skip
+        "producer",
+        "fraud-consumer",
+        "non-fraud-consumer",
+        "cases-consumer",
+        "confirmation-service",
+        "kafka-ui",
+    }

@@ -60,9 +60,11 @@ def client(book: MemoryBook) -> FlaskClient:
 
 
 def _token(
-    answer: Answer, expires_at: int = FAR_FUTURE, transaction_id: str = "a1b2c3d4e5f60718",
+    answer: Answer,
+    expires_at: int = FAR_FUTURE,
+    transaction_id: str = "a1b2c3d4e5f60718",
     payment: Payment | None = PAYMENT,
-) -> str:  # fmt: skip
+) -> str:
     return sign(Confirmation(transaction_id, answer, expires_at, payment), KEY)
 
 
@@ -107,8 +109,10 @@ def test_the_pages_show_the_answer_the_book_keeps(client: FlaskClient, book: Mem
 def test_a_bad_token_gets_a_4xx_page_and_records_nothing(
     client: FlaskClient, book: MemoryBook, token: str, status: int, text: bytes
 ) -> None:
-    for response in (client.get("/confirm", query_string={"token": token}),
-                     client.post("/confirm", data={"token": token})):  # fmt: skip
+    for response in (
+        client.get("/confirm", query_string={"token": token}),
+        client.post("/confirm", data={"token": token}),
+    ):
         assert response.status_code == status
         assert text in response.data
     assert book.answers == {}
@@ -171,8 +175,10 @@ def test_a_link_whose_payment_was_changed_gets_400(client: FlaskClient, book: Me
     signature = _token(Answer.FRAUD).rsplit(".", 1)[1]
     cheaper = _token(Answer.FRAUD, payment=Payment("CASH_OUT", 1.0, 1_767_225_600_000, "C55"))
     forged = f"{cheaper.rsplit('.', 1)[0]}.{signature}"
-    for response in (client.get("/confirm", query_string={"token": forged}),
-                     client.post("/confirm", data={"token": forged})):  # fmt: skip
+    for response in (
+        client.get("/confirm", query_string={"token": forged}),
+        client.post("/confirm", data={"token": forged}),
+    ):
         assert response.status_code == 400 and b"$1.00" not in response.data
     assert book.answers == {}
 

@@ -28,8 +28,11 @@ def test_backoff_doubles_up_to_its_cap() -> None:
 
 def _waiter(stop_after: int | None = None) -> tuple[Waiter, list[float]]:
     pauses: list[float] = []
-    waiter = Waiter(pauses.append, lambda: stop_after is not None and len(pauses) >= stop_after,
-                    Backoff(1.0, 8.0))  # fmt: skip
+    waiter = Waiter(
+        pauses.append,
+        lambda: stop_after is not None and len(pauses) >= stop_after,
+        Backoff(1.0, 8.0),
+    )
     return waiter, pauses
 
 
@@ -81,12 +84,13 @@ class _FlakySender:
 def _jobs(count: int) -> list[EmailJob]:
     return [
         EmailJob(
-            f"t{number:015d}", "transaction_notification",
+            f"t{number:015d}",
+            "transaction_notification",
             Email("a@bank.example", f"c{number}@example.com", "Hi", f"<{number}@fs>", b""),
             {"topic": "t", "partition": 0, "offset": number},
         )
         for number in range(count)
-    ]  # fmt: skip
+    ]
 
 
 def _mailer(sender: _FlakySender) -> Mailer:
@@ -117,8 +121,12 @@ def test_the_mailer_hands_over_each_entry_as_its_email_is_done() -> None:
 
 def test_a_batch_email_log_is_drafted_at_most_once_an_interval() -> None:
     now, written = [0.0], []
-    draft = EmailLogDraft(lambda lines: written.append(len(lines)), [{"transaction_id": "redo"}],
-                          interval=1.0, clock=lambda: now[0])  # fmt: skip
+    draft = EmailLogDraft(
+        lambda lines: written.append(len(lines)),
+        [{"transaction_id": "redo"}],
+        interval=1.0,
+        clock=lambda: now[0],
+    )
     for number in range(10):
         now[0] += 0.3
         draft.add({"transaction_id": f"t{number}"})
@@ -174,14 +182,21 @@ def test_recovery_starts_at_the_commit_when_the_lake_has_nothing_past_it() -> No
 
 def test_recovery_skips_a_batch_written_but_not_committed() -> None:
     done, logged = LakeFolder.TRANSACTIONS, LakeFolder.EMAIL_LOG
-    lake = {**_batch(done, 0, 9), **_batch(logged, 0, 9),
-            **_batch(done, 10, 19), **_batch(logged, 10, 19)}  # fmt: skip
+    lake = {
+        **_batch(done, 0, 9),
+        **_batch(logged, 0, 9),
+        **_batch(done, 10, 19),
+        **_batch(logged, 10, 19),
+    }
     assert _recover(lake, committed=10) == Recovery(resume_offset=20)
 
 
 def test_recovery_redoes_exactly_a_batch_whose_emails_were_logged() -> None:
-    lake = {**_batch(LakeFolder.TRANSACTIONS, 0, 9), **_batch(LakeFolder.EMAIL_LOG, 0, 9),
-            **_batch(LakeFolder.EMAIL_LOG, 10, 24, ["a", "b"])}  # fmt: skip
+    lake = {
+        **_batch(LakeFolder.TRANSACTIONS, 0, 9),
+        **_batch(LakeFolder.EMAIL_LOG, 0, 9),
+        **_batch(LakeFolder.EMAIL_LOG, 10, 24, ["a", "b"]),
+    }
     found = _recover(lake, committed=0)
     assert found.resume_offset == 10 and found.replay_until == 24
     assert set(found.sent) == {"a", "b"}

@@ -21,8 +21,11 @@ from tests.terraform_config import locals_of, terraform_config
 
 EXAMPLE = REPO_ROOT / "terraform.tfvars.example"
 # The values the example once held: a user who copied them deployed known secrets.
-OLD_EXAMPLE_SECRETS = ["change-me-to-32-or-more-random-characters",
-                       "change-me-too-32-or-more-random-characters", "change-me"]  # fmt: skip
+OLD_EXAMPLE_SECRETS = [
+    "change-me-to-32-or-more-random-characters",
+    "change-me-too-32-or-more-random-characters",
+    "change-me",
+]
 
 
 def _script() -> ModuleType:
@@ -92,8 +95,12 @@ def test_the_script_knows_each_kafka_principal_terraform_and_setup_know(script: 
 
 def test_the_example_carries_no_secret() -> None:
     example = hcl2.loads(EXAMPLE.read_text())
-    secret_variables = {name for block in terraform_config()["variable"]
-                        for name, body in block.items() if body.get("sensitive")}  # fmt: skip
+    secret_variables = {
+        name
+        for block in terraform_config()["variable"]
+        for name, body in block.items()
+        if body.get("sensitive")
+    }
     assert secret_variables >= {"confirmation_token_key", "kafka_passwords", "smtp_password"}
     assert not secret_variables & set(example)
     assert not [value for value in OLD_EXAMPLE_SECRETS if value in EXAMPLE.read_text()]
@@ -106,9 +113,14 @@ def _conditions(name: str) -> str:
 
 @pytest.mark.parametrize(
     "name",
-    ["confirmation_token_key", "kafka_passwords", "kafka_ui_login_password",
-     "registry_passwords", "cases_database_password"],
-)  # fmt: skip
+    [
+        "confirmation_token_key",
+        "kafka_passwords",
+        "kafka_ui_login_password",
+        "registry_passwords",
+        "cases_database_password",
+    ],
+)
 def test_terraform_accepts_what_the_script_draws_and_refuses_placeholders(
     script: ModuleType, name: str, tmp_path: Path
 ) -> None:

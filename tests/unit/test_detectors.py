@@ -46,12 +46,14 @@ def test_the_rules_find_the_sample_frauds_that_drain_an_account(paysim_sample: P
 
 
 def test_the_rules_flag_a_transfer_at_the_limit_that_the_balances_explain() -> None:
-    rows = pa.table({
-        "type": ["TRANSFER", "TRANSFER", "CASH_OUT"],
-        "amount": [1e7, 1e7, 1e7],
-        "oldbalanceOrg": [25e6, 25e6, 25e6],
-        "newbalanceOrig": [15e6, 0.0, 15e6],
-    })  # fmt: skip
+    rows = pa.table(
+        {
+            "type": ["TRANSFER", "TRANSFER", "CASH_OUT"],
+            "amount": [1e7, 1e7, 1e7],
+            "oldbalanceOrg": [25e6, 25e6, 25e6],
+            "newbalanceOrig": [15e6, 0.0, 15e6],
+        }
+    )
     assert RuleSet().assess(rows).flagged.tolist() == [True, False, False]
 
 
@@ -64,12 +66,14 @@ def test_the_threshold_flags_amounts_above_it() -> None:
 def test_features_never_look_at_the_destination(paysim_sample: Path) -> None:
     records = _sample_records(paysim_sample)
     scrambled = records.set_column(
-        records.schema.get_field_index("newbalanceDest"), "newbalanceDest",
+        records.schema.get_field_index("newbalanceDest"),
+        "newbalanceDest",
         pa.array(np.random.default_rng(1).random(records.num_rows) * 1e6),
     ).set_column(
-        records.schema.get_field_index("oldbalanceDest"), "oldbalanceDest",
+        records.schema.get_field_index("oldbalanceDest"),
+        "oldbalanceDest",
         pa.array(np.zeros(records.num_rows)),
-    )  # fmt: skip
+    )
     features = feature_matrix(records)
     assert features.shape == (records.num_rows, len(FEATURES)) and features.dtype == np.float32
     np.testing.assert_array_equal(features, feature_matrix(scrambled))
@@ -77,12 +81,16 @@ def test_features_never_look_at_the_destination(paysim_sample: Path) -> None:
 
 
 def test_the_balance_error_is_exact_to_the_cent_before_float32() -> None:
-    rows = pa.table({
-        "step": [1, 1], "type": ["TRANSFER", "TRANSFER"], "nameDest": ["C1", "C2"],
-        "amount": [92_445_516.64, 92_445_516.64],
-        "oldbalanceOrg": [92_445_516.64, 92_445_516.65],
-        "newbalanceOrig": [0.0, 0.0],
-    })  # fmt: skip
+    rows = pa.table(
+        {
+            "step": [1, 1],
+            "type": ["TRANSFER", "TRANSFER"],
+            "nameDest": ["C1", "C2"],
+            "amount": [92_445_516.64, 92_445_516.64],
+            "oldbalanceOrg": [92_445_516.64, 92_445_516.65],
+            "newbalanceOrig": [0.0, 0.0],
+        }
+    )
     features = feature_matrix(rows)
     matches = features[:, FEATURES.index("amount_is_balance")]
     assert matches.tolist() == [1.0, 0.0]

@@ -10,8 +10,12 @@ import pytest
 from fraudstream.config import Settings
 from tests.conftest import REPO_ROOT
 
-PAGES = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md")),
-         REPO_ROOT / "BENCHMARKS.md", REPO_ROOT / "infrastructure" / "README.md"]  # fmt: skip
+PAGES = [
+    REPO_ROOT / "README.md",
+    *sorted((REPO_ROOT / "docs").glob("*.md")),
+    REPO_ROOT / "BENCHMARKS.md",
+    REPO_ROOT / "infrastructure" / "README.md",
+]
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
@@ -29,8 +33,9 @@ def test_every_link_to_the_repository_resolves(page: Path) -> None:
             continue  # a web address
         path, _, anchor = target.partition("#")
         linked = (page.parent / path).resolve() if path else page
-        if not linked.exists() or (anchor and linked.suffix == ".md"
-                                   and anchor not in _anchors(linked)):  # fmt: skip
+        if not linked.exists() or (
+            anchor and linked.suffix == ".md" and anchor not in _anchors(linked)
+        ):
             broken.append(target)
     assert broken == []
 

@@ -29,8 +29,11 @@ TRANSACTION: dict[str, Any] = {
 }
 BRAND = Brand("Fraudstream Bank", "+1 555 0100")
 LETTERHEAD = Letterhead("alerts@bank.example", BRAND)
-LINKS = {"yes_url": "https://confirm.example/c?t=a.b&x=1", "no_url": "https://confirm.example/c?t=c.d",
-         "expires": "08 Jan 2026 at 00:00 UTC"}  # fmt: skip
+LINKS = {
+    "yes_url": "https://confirm.example/c?t=a.b&x=1",
+    "no_url": "https://confirm.example/c?t=c.d",
+    "expires": "08 Jan 2026 at 00:00 UTC",
+}
 TEMPLATES = {"transaction_notification": {}, "fraud_confirmation_request": LINKS}
 
 
@@ -49,9 +52,12 @@ def _parsed(email: Email) -> EmailMessage:
 
 
 def _email(
-    template: str, letterhead: Letterhead = LETTERHEAD, recipient: str = "c@example.org",
-    subject: str = "Hi", **changes: Any,
-) -> Email:  # fmt: skip
+    template: str,
+    letterhead: Letterhead = LETTERHEAD,
+    recipient: str = "c@example.org",
+    subject: str = "Hi",
+    **changes: Any,
+) -> Email:
     fields = {**transaction_fields(TRANSACTION, letterhead.brand), **changes}
     return render(template, subject, letterhead, recipient, **TEMPLATES[template], **fields)
 
@@ -110,8 +116,14 @@ def test_notification_has_plain_and_html_parts_with_the_facts() -> None:
     assert b"\r\n" in message.data and b"\n\n" not in message.data.replace(b"\r\n", b"")
     text, html = _parts(message)
     for part in (text, html):
-        for fact in ("$92,445,516.64", "01 Jan 2026 at 00:00 UTC", "C553264065",
-                     "3f1c0ad2e9b84c11", "$0.00", "+1 555 0100"):  # fmt: skip
+        for fact in (
+            "$92,445,516.64",
+            "01 Jan 2026 at 00:00 UTC",
+            "C553264065",
+            "3f1c0ad2e9b84c11",
+            "$0.00",
+            "+1 555 0100",
+        ):
             assert fact in part
 
 
@@ -145,8 +157,14 @@ def test_a_reply_address_is_set_only_where_the_email_invites_a_reply() -> None:
 
 
 def test_a_rebrand_is_settings_not_template_edits() -> None:
-    brand = Brand("Banque Exemple", "+33 1 23 45 67 89", logo_url="https://cdn.example/logo.png",
-                  colour="#5a1e6e", currency="EUR", locale="fr_FR")  # fmt: skip
+    brand = Brand(
+        "Banque Exemple",
+        "+33 1 23 45 67 89",
+        logo_url="https://cdn.example/logo.png",
+        colour="#5a1e6e",
+        currency="EUR",
+        locale="fr_FR",
+    )
     for template in TEMPLATES:
         message = _email(template, Letterhead("alertes@banque.example", brand))
         text, html = _parts(message)
@@ -158,8 +176,11 @@ def test_a_rebrand_is_settings_not_template_edits() -> None:
 
 
 def test_non_ascii_headers_are_encoded_and_line_breaks_refused() -> None:
-    message = _email("transaction_notification", Letterhead("Banque <alerts@bank.example>", BRAND),
-                     subject="Votre virement — reçu")  # fmt: skip
+    message = _email(
+        "transaction_notification",
+        Letterhead("Banque <alerts@bank.example>", BRAND),
+        subject="Votre virement — reçu",
+    )
     assert message.data.isascii()
     assert _parsed(message)["Subject"] == "Votre virement — reçu"
     with pytest.raises(AddressError, match="cannot have before @"):
@@ -191,15 +212,19 @@ def test_bodies_survive_the_wire_whatever_they_hold() -> None:
     assert f"Hello {awkward}," in text and awkward in html
 
 
-LOCALES = [("USD", "en_US"), ("EUR", "de_DE"), ("EUR", "fr_FR"), ("JPY", "ja_JP"),
-           ("INR", "en_IN"), ("CHF", "de_CH"), ("KES", "en_KE")]  # fmt: skip
+LOCALES = [
+    ("USD", "en_US"),
+    ("EUR", "de_DE"),
+    ("EUR", "fr_FR"),
+    ("JPY", "ja_JP"),
+    ("INR", "en_IN"),
+    ("CHF", "de_CH"),
+    ("KES", "en_KE"),
+]
 
 
 @settings(max_examples=300, deadline=None)
-@given(
-    cents=st.integers(min_value=-(10**12), max_value=10**12),
-    where=st.sampled_from(LOCALES),
-)
+@given(cents=st.integers(min_value=-(10**12), max_value=10**12), where=st.sampled_from(LOCALES))
 def test_amounts_are_written_as_babel_writes_them(cents: int, where: tuple[str, str]) -> None:
     currency, locale = where
     amount = cents / 100

@@ -20,9 +20,14 @@ def report(
         (models / f"{name}.onnx").write_bytes(model)
     path = tmp_path_factory.mktemp("docs") / "detectors.md"
     detecting.evaluate(
-        load_settings(), paysim_sample, list(BUILT_IN), models=models, report=path,
-        command="fraudstream evaluate SAMPLE --all", say=lambda _line: None,
-    )  # fmt: skip
+        load_settings(),
+        paysim_sample,
+        list(BUILT_IN),
+        models=models,
+        report=path,
+        command="fraudstream evaluate SAMPLE --all",
+        say=lambda _line: None,
+    )
     return path
 
 

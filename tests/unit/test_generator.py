@@ -30,9 +30,16 @@ def frame(generated: Path) -> pd.DataFrame:
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(0.0, "0.0"), (181.0, "181.0"), (9839.64, "9839.64"), (0.5, "0.5"),
-     (1e7, "1.0E7"), (19169204.93, "1.916920493E7"), (92445516.64, "9.244551664E7")],
-)  # fmt: skip
+    [
+        (0.0, "0.0"),
+        (181.0, "181.0"),
+        (9839.64, "9839.64"),
+        (0.5, "0.5"),
+        (1e7, "1.0E7"),
+        (19169204.93, "1.916920493E7"),
+        (92445516.64, "9.244551664E7"),
+    ],
+)
 def test_numbers_are_printed_the_java_way(value: float, text: str) -> None:
     assert java_double(value) == text
 
@@ -50,8 +57,13 @@ def test_same_format_as_the_real_file(generated: Path, paysim_sample: Path) -> N
 
 
 def test_type_mix_and_fraud_rate_match_the_full_log(frame: pd.DataFrame) -> None:
-    published = {"CASH_OUT": 0.3517, "PAYMENT": 0.3381, "CASH_IN": 0.2199,
-                 "TRANSFER": 0.0838, "DEBIT": 0.0065}  # fmt: skip
+    published = {
+        "CASH_OUT": 0.3517,
+        "PAYMENT": 0.3381,
+        "CASH_IN": 0.2199,
+        "TRANSFER": 0.0838,
+        "DEBIT": 0.0065,
+    }
     shares = frame["type"].value_counts(normalize=True)
     for kind, share in published.items():
         assert shares[kind] == pytest.approx(share, rel=0.05, abs=0.002)
@@ -115,12 +127,14 @@ def _balance_shapes(frame: pd.DataFrame) -> pd.DataFrame:
     """Per type of genuine row: how often the origin is empty, overdrawn, or balanced."""
     genuine = frame[frame["isFraud"] == 0]
     before, after, amount = genuine["oldbalanceOrg"], genuine["newbalanceOrig"], genuine["amount"]
-    shapes = pd.DataFrame({
-        "type": genuine["type"],
-        "empty": (before == 0) & (after == 0),
-        "overdrawn": (amount > before) & (after == 0),
-        "balanced": (before - amount - after).abs() < 0.005,
-    })  # fmt: skip
+    shapes = pd.DataFrame(
+        {
+            "type": genuine["type"],
+            "empty": (before == 0) & (after == 0),
+            "overdrawn": (amount > before) & (after == 0),
+            "balanced": (before - amount - after).abs() < 0.005,
+        }
+    )
     return shapes.groupby("type").mean()
 
 
@@ -148,5 +162,6 @@ def test_fraud_drains_the_victim_in_pieces_of_the_transfer_limit(frame: pd.DataF
     transfers = at_limit[at_limit["type"] == "TRANSFER"]
     assert (transfers["oldbalanceOrg"] >= 1e7).all()
     cash_outs = fraud[fraud["type"] == "CASH_OUT"]
-    assert ((cash_outs["oldbalanceOrg"] == cash_outs["amount"])
-            & (cash_outs["newbalanceOrig"] == 0)).all()  # fmt: skip
+    assert (
+        (cash_outs["oldbalanceOrg"] == cash_outs["amount"]) & (cash_outs["newbalanceOrig"] == 0)
+    ).all()

@@ -25,9 +25,13 @@ from tests.terraform_config import startup_script, terraform_config
 INFRA = Path(__file__).resolve().parents[2] / "infrastructure"
 IAP_RANGE = "35.235.240.0/20"
 SECRET_VARIABLES = (
-    "smtp_password", "confirmation_token_key", "kafka_passwords", "kafka_ui_login_password",
-    "registry_passwords", "cases_database_password",
-)  # fmt: skip
+    "smtp_password",
+    "confirmation_token_key",
+    "kafka_passwords",
+    "kafka_ui_login_password",
+    "registry_passwords",
+    "cases_database_password",
+)
 LB_RANGES = {"130.211.0.0/22", "35.191.0.0/16"}
 
 
@@ -70,8 +74,11 @@ def test_each_opening_is_for_whom_it_must_be(config: dict[str, Any]) -> None:
     assert openings["brokers"]["sources"] == every_role  # the brokers replicate over them too
     # Only the Kafka VMs reach the controllers; only the pipeline's VMs the registry's proxy.
     assert openings["controllers"]["sources"] == ['${google_service_account.roles["kafka"].email}']
-    assert openings["registry"] == {**openings["registry"], "sources": "${local.pipeline_accounts}",
-                                    "ports": ["8081"]}  # fmt: skip
+    assert openings["registry"] == {
+        **openings["registry"],
+        "sources": "${local.pipeline_accounts}",
+        "ports": ["8081"],
+    }
     assert _named(config, "locals")["pipeline_accounts"] == (
         '${[for role, account in google_service_account.roles : account.email if role != "kafka"]}'
     )
@@ -251,8 +258,10 @@ def test_the_kafka_vms_run_the_sasl_configuration_the_local_stack_runs(tmp_path:
     script.write_text(startup_script("kafka"))
     written = subprocess.run(
         ["bash", "-c", f'source "{script}" && node_properties 1 9092 9192 vm.internal V pw'],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     cloud = _properties(written)
     local = _properties(
         kafka_node_properties(Topology(brokers=3, sasl=True), 1, Path("/d"), admin_password="pw")
@@ -276,8 +285,10 @@ def _pipeline_function(services: str, call: str) -> str:
     functions = script[: script.index("\nwrite_environment\n")]  # definitions only, no boot
     result = subprocess.run(
         ["bash", "-c", f'{functions}\nservices="{services}"\n{call}'],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return result.stdout
 
 
@@ -288,8 +299,16 @@ def test_the_ops_agent_scrapes_the_metrics_port_of_each_service_of_the_vm() -> N
     (job,) = receiver["config"]["scrape_configs"]
     assert job["static_configs"] == [{"targets": ["127.0.0.1:9101", "127.0.0.1:9104"]}]
     assert section["metrics"]["service"]["pipelines"]["fraudstream"]["receivers"] == ["fraudstream"]
-    ports = [_pipeline_function("", f"metrics_port_of {service}").strip() for service in
-             ("produce", "consume-non-fraud", "consume-fraud", "consume-cases",
-              "confirmation-service", "setup")]  # fmt: skip
+    ports = [
+        _pipeline_function("", f"metrics_port_of {service}").strip()
+        for service in (
+            "produce",
+            "consume-non-fraud",
+            "consume-fraud",
+            "consume-cases",
+            "confirmation-service",
+            "setup",
+        )
+    ]
     assert ports == ["9101", "9102", "9103", "9104", "9105", ""]
     assert _pipeline_function("setup", "ops_agent_metrics") == ""

@@ -52,13 +52,20 @@ def test_placeholders_patterns_and_short_keys_are_refused(key: str, reason: str)
 
 @pytest.mark.parametrize("key", PRINTED_PLACEHOLDERS)
 def test_the_service_given_an_example_key_exits_at_once_naming_the_setting(key: str) -> None:
-    environment = {**os.environ, "CONFIRMATION_TOKEN_KEY": key,
-                   "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}  # fmt: skip
+    environment = {
+        **os.environ,
+        "CONFIRMATION_TOKEN_KEY": key,
+        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+    }
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "fraudstream", "confirmation-service"],
-        env=environment, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     lines = done.stderr.strip().splitlines()
     assert done.returncode != 0
     assert len(lines) == 1 and "CONFIRMATION_TOKEN_KEY" in lines[0] and "placeholder" in lines[0]

@@ -60,8 +60,9 @@ class _Consumer:
         self.on_assign: Rebalance | None = None
         self.on_revoke: Rebalance | None = None
 
-    def subscribe(self, _topics: list[str], on_assign: Rebalance, on_revoke: Rebalance,
-                  on_lost: Rebalance) -> None:  # fmt: skip
+    def subscribe(
+        self, _topics: list[str], on_assign: Rebalance, on_revoke: Rebalance, on_lost: Rebalance
+    ) -> None:
         self.on_assign, self.on_revoke = on_assign, on_revoke
 
     def rebalance_to_this_member_again(self) -> None:
@@ -113,8 +114,9 @@ class _Mailer:
     def __init__(self) -> None:
         self.sent: list[str] = []
 
-    def deliver(self, jobs: Iterable[EmailJob], _waiter: object,
-                finished: Callable[[dict[str, Any]], None]) -> list[dict[str, Any]]:  # fmt: skip
+    def deliver(
+        self, jobs: Iterable[EmailJob], _waiter: object, finished: Callable[[dict[str, Any]], None]
+    ) -> list[dict[str, Any]]:
         entries = []
         for job in jobs:
             self.sent.append(job.transaction_id)
@@ -151,8 +153,13 @@ class _Producer:
 def _member() -> tuple[BatchConsumer, _Consumer, MemoryBucket, _Mailer]:
     settings = load_settings(batch_max_records=3, retry_first_seconds=0.01, retry_max_seconds=0.01)
     consumer, bucket, mailer = _Consumer(), MemoryBucket(), _Mailer()
-    clients = ConsumerClients(cast(Any, consumer), cast(Any, _Producer()), cast(Any, bucket),
-                              cast(Any, mailer), cast(Any, _Decoder()))  # fmt: skip
+    clients = ConsumerClients(
+        cast(Any, consumer),
+        cast(Any, _Producer()),
+        cast(Any, bucket),
+        cast(Any, mailer),
+        cast(Any, _Decoder()),
+    )
     member = BatchConsumer(settings, cast(Any, _Handler()), clients, StopFlag())
     consumer.subscribe([TOPIC], member._on_assign, member._on_revoke, member._on_revoke)
     consumer.on_assign(consumer, [TopicPartition(TOPIC, 0)])  # type: ignore[misc]
@@ -207,8 +214,9 @@ def test_a_partition_revoked_between_email_retries_logs_the_emails_sent_so_far()
     member, consumer, bucket, mailer = _member()
     refused = threading.Event()
 
-    def deliver(jobs: Iterable[EmailJob], waiter: Any,
-                finished: Callable[[dict[str, Any]], None]) -> list[dict[str, Any]]:  # fmt: skip
+    def deliver(
+        jobs: Iterable[EmailJob], waiter: Any, finished: Callable[[dict[str, Any]], None]
+    ) -> list[dict[str, Any]]:
         for job in list(jobs)[:2]:
             mailer.sent.append(job.transaction_id)
             finished({"transaction_id": job.transaction_id, "status": "sent", "attempts": 1})

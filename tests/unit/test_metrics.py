@@ -79,8 +79,10 @@ class FakeConsumer:
     def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
         if self.down:
             raise KafkaException("coordinator away")
-        return [TopicPartition(tp.topic, tp.partition, self._committed[tp.partition])
-                for tp in partitions]  # fmt: skip
+        return [
+            TopicPartition(tp.topic, tp.partition, self._committed[tp.partition])
+            for tp in partitions
+        ]
 
     def get_watermark_offsets(self, tp: TopicPartition, cached: bool) -> tuple[int, int]:
         assert cached, "the lag must not cost a request per partition"

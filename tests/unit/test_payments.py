@@ -146,9 +146,10 @@ _LINE = st.one_of(
             st.sampled_from(["1", "743", "PAYMENT", "C1", "M2", "0", "1.0", "9E7", "-1", "", "é"]),
             st.text(max_size=8),
         ),
-        min_size=0, max_size=13,
+        min_size=0,
+        max_size=13,
     ).map(lambda fields: ",".join(fields).encode("utf-8", errors="surrogatepass")),
-)  # fmt: skip
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -164,15 +165,38 @@ def test_any_bytes_give_one_outcome_a_line_and_never_raise(
     assert all(len(r.text) <= MAX_REJECTED_TEXT for r in block.rejected)
 
 
-_NEAR_MISSES = ["", "-1", "1.", ".5", "1e", "+1", " 1", "1 ", "C", "c1", "M12345678901", "2",
-                "0.00", "1E+5", "PAYMENT ", "payment", "é", "1\r", "1,2", "1234567890"]  # fmt: skip
+_NEAR_MISSES = [
+    "",
+    "-1",
+    "1.",
+    ".5",
+    "1e",
+    "+1",
+    " 1",
+    "1 ",
+    "C",
+    "c1",
+    "M12345678901",
+    "2",
+    "0.00",
+    "1E+5",
+    "PAYMENT ",
+    "payment",
+    "é",
+    "1\r",
+    "1,2",
+    "1234567890",
+]
 
 
-_GOOD_FIELDS = st.tuples(*(
-    st.from_regex(paysim.FIELD_PATTERNS[name], fullmatch=True,
-                  alphabet="0123456789.eE+-CMPAYNTSHIUOBDFR_")
-    for name in COLUMNS
-))  # fmt: skip
+_GOOD_FIELDS = st.tuples(
+    *(
+        st.from_regex(
+            paysim.FIELD_PATTERNS[name], fullmatch=True, alphabet="0123456789.eE+-CMPAYNTSHIUOBDFR_"
+        )
+        for name in COLUMNS
+    )
+)
 
 
 @st.composite

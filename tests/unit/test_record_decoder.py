@@ -39,18 +39,30 @@ def _message(schema_id: int, schema_text: str, record: dict[str, Any]) -> bytes:
 
 
 def _answer() -> dict[str, Any]:
-    return {"transaction_id": "00000000000000f1", "status": "not_fraud",
-            "answered_at": datetime(2026, 1, 2, tzinfo=UTC)}  # fmt: skip
+    return {
+        "transaction_id": "00000000000000f1",
+        "status": "not_fraud",
+        "answered_at": datetime(2026, 1, 2, tzinfo=UTC),
+    }
 
 
 def _transaction() -> dict[str, Any]:
     return {
-        "transaction_id": "00000000000000a1", "step": 1,
-        "event_time": datetime(2026, 1, 1, tzinfo=UTC), "type": "PAYMENT", "amount": 10.5,
-        "nameOrig": "C1", "oldbalanceOrg": 100.0, "newbalanceOrig": 89.5, "nameDest": "M1",
-        "oldbalanceDest": 0.0, "newbalanceDest": 0.0, "isFraud": False,
-        "isFlaggedFraud": False, "customer_email": "c1@bank.example",
-    }  # fmt: skip
+        "transaction_id": "00000000000000a1",
+        "step": 1,
+        "event_time": datetime(2026, 1, 1, tzinfo=UTC),
+        "type": "PAYMENT",
+        "amount": 10.5,
+        "nameOrig": "C1",
+        "oldbalanceOrg": 100.0,
+        "newbalanceOrig": 89.5,
+        "nameDest": "M1",
+        "oldbalanceDest": 0.0,
+        "newbalanceDest": 0.0,
+        "isFraud": False,
+        "isFlaggedFraud": False,
+        "customer_email": "c1@bank.example",
+    }
 
 
 def test_a_record_of_the_readers_schema_is_read() -> None:
@@ -108,8 +120,10 @@ def _zigzag(number: int) -> bytes:
 
 @pytest.mark.parametrize("items", ['"null"', '{"type": "record", "name": "E", "fields": []}'])
 def test_a_few_bytes_cannot_declare_countless_items(items: str) -> None:
-    writer = ('{"type": "record", "name": "R", "fields": '
-              f'[{{"name": "a", "type": {{"type": "array", "items": {items}}}}}]}}')  # fmt: skip
+    writer = (
+        '{"type": "record", "name": "R", "fields": '
+        f'[{{"name": "a", "type": {{"type": "array", "items": {items}}}}}]}}'
+    )
     decoder = RecordDecoder(_registry({5: writer}))
     started = time.monotonic()
     for count in (10_000_000, 2**62):
@@ -119,19 +133,29 @@ def test_a_few_bytes_cannot_declare_countless_items(items: str) -> None:
 
 
 def test_a_schema_that_contains_itself_is_a_decode_error() -> None:
-    writer = json.dumps({"type": "record", "name": "Node", "fields": [
-        {"name": "next", "type": ["null", "Node"]}]})  # fmt: skip
+    writer = json.dumps(
+        {"type": "record", "name": "Node", "fields": [{"name": "next", "type": ["null", "Node"]}]}
+    )
     with pytest.raises(DecodeError, match="contains itself"):
         RecordDecoder(_registry({4: writer})).decode(wire_header(4) + b"\x02" * 100_000 + b"\x00")
 
 
 def test_arrays_and_maps_of_real_values_are_read_and_bounded_by_the_message() -> None:
-    writer = json.dumps({"type": "record", "name": "R", "fields": [
-        {"name": "a", "type": {"type": "array", "items": "int"}},
-        {"name": "m", "type": {"type": "map", "values": "null"}}]})  # fmt: skip
+    writer = json.dumps(
+        {
+            "type": "record",
+            "name": "R",
+            "fields": [
+                {"name": "a", "type": {"type": "array", "items": "int"}},
+                {"name": "m", "type": {"type": "map", "values": "null"}},
+            ],
+        }
+    )
     decoder = RecordDecoder(_registry({6: writer}))
     assert decoder.decode(_message(6, writer, {"a": [1, 2], "m": {"k": None}})) == {
-        "a": [1, 2], "m": {"k": None}}  # fmt: skip
+        "a": [1, 2],
+        "m": {"k": None},
+    }
     with pytest.raises(DecodeError, match="corrupt"):
         decoder.decode(wire_header(6) + _zigzag(2**62) + b"\x02")
 

@@ -49,8 +49,10 @@ def test_customer_email_defaults_to_the_domain_and_follows_a_mapping(tmp_path: P
     emails = EmailDirectory.load("bank.example", mapping)
     records = to_records(parse_block(ROWS, 2), START, emails)
     assert records["customer_email"].to_pylist() == [
-        "C1231006815@bank.example", "ana@example.org", "C1231006815@bank.example",
-    ]  # fmt: skip
+        "C1231006815@bank.example",
+        "ana@example.org",
+        "C1231006815@bank.example",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -80,8 +82,9 @@ def test_an_emails_file_with_a_byte_order_mark_and_crlf_is_read(tmp_path: Path) 
     path = tmp_path / "emails.csv"
     path.write_bytes(b"\xef\xbb\xbfnameOrig,email\r\nC1,a@b.example\r\n\r\nC2, c@d.example \r\n")
     assert EmailDirectory.load("bank.example", path).known == {
-        "C1": "a@b.example", "C2": "c@d.example",
-    }  # fmt: skip
+        "C1": "a@b.example",
+        "C2": "c@d.example",
+    }
 
 
 def test_an_emails_file_that_cannot_be_read_is_named(tmp_path: Path) -> None:

@@ -18,10 +18,13 @@ class _Consumer:
 
     def run(self, stop: StopFlag) -> None:
         run_until_stopped(
-            self.step, stop=stop, idle=self.idle, finish=lambda: self.calls.append("finish"),
+            self.step,
+            stop=stop,
+            idle=self.idle,
+            finish=lambda: self.calls.append("finish"),
             watch=lambda force: self.calls.append(f"watch {force}"),
             close=lambda: self.calls.append("close"),
-        )  # fmt: skip
+        )
 
     def step(self) -> None:
         self.calls.append("step")
@@ -36,8 +39,14 @@ def test_it_steps_until_idle_then_finishes_watches_once_more_and_closes() -> Non
     consumer = _Consumer(steps_before_idle=2)
     consumer.run(StopFlag())
     assert consumer.calls == [
-        "step", "watch False", "step", "watch False", "finish", "watch True", "close",
-    ]  # fmt: skip
+        "step",
+        "watch False",
+        "step",
+        "watch False",
+        "finish",
+        "watch True",
+        "close",
+    ]
 
 
 def test_a_stop_while_retrying_leaves_the_batch_and_still_closes(

@@ -76,8 +76,13 @@ def test_a_first_release_token_still_verifies_without_a_payment() -> None:
 
 
 def test_a_payment_is_read_from_a_record_as_avro_decodes_it() -> None:
-    record = {"type": "TRANSFER", "amount": 181.0, "nameOrig": "C1", "nameDest": "C553264065",
-              "event_time": datetime(2026, 1, 1, tzinfo=UTC)}  # fmt: skip
+    record = {
+        "type": "TRANSFER",
+        "amount": 181.0,
+        "nameOrig": "C1",
+        "nameDest": "C553264065",
+        "event_time": datetime(2026, 1, 1, tzinfo=UTC),
+    }
     assert Payment.of(record) == PAYMENT
     assert Payment.of({**record, "event_time": 1_767_225_600_000}) == PAYMENT
     assert Payment.of({**record, "nameDest": "C1"}).counterparty == ""  # to oneself: none shown
