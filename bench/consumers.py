@@ -52,7 +52,7 @@ from confluent_kafka import Consumer, ConsumerGroupState, KafkaError, TopicParti
 from confluent_kafka.admin import AdminClient
 
 from bench.cpu import CpuClocks, stack_brokers
-from bench.fresh import discard_bench_topics, fresh_settings
+from bench.scratch import discard_bench_topics, fresh_settings
 from fraudstream.avro_codec import RecordDecoder
 from fraudstream.config import Settings, as_environment, load_settings
 from fraudstream.devstack.services import empty_mail_catcher

@@ -43,7 +43,7 @@ from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from bench.cpu import CpuClocks, stack_brokers
-from bench.fresh import discard_bench_topics, fresh_settings, peak_rss_mb
+from bench.scratch import discard_bench_topics, fresh_settings, peak_rss_mb
 from fraudstream import kafka, registry
 from fraudstream.config import Settings, load_settings
 from fraudstream.detection.detectors import Detector, LabelDetector, ModelDetector

@@ -20,7 +20,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.fresh import discard_bench_topics, named_settings, peak_rss_mb
+from bench.scratch import discard_bench_topics, named_settings, peak_rss_mb
 from fraudstream.detection.detectors import LabelDetector
 from fraudstream.generator import write_csv
 from fraudstream.producer.progress import ProgressLog

@@ -19,7 +19,6 @@ from functools import partial
 from typing import BinaryIO
 
 from fraudstream import metrics
-from fraudstream.ahead import one_ahead
 from fraudstream.config import Settings
 from fraudstream.detection.detectors import Detector
 from fraudstream.errors import PermanentError
@@ -27,6 +26,7 @@ from fraudstream.kafka import DeliveryError
 from fraudstream.kafka.transactions import TransactionalProducer, TransactionFailedError
 from fraudstream.payments import parse_block
 from fraudstream.paysim import check_header
+from fraudstream.prefetch import prefetched
 from fraudstream.producer.checkpoint import Checkpoint, Counts, load_checkpoint
 from fraudstream.producer.preparing import Pacer, Prepared, Preparer, parts
 from fraudstream.producer.progress import Progress
@@ -230,7 +230,7 @@ class ProducerRun:
             source=checkpoint.source,
             by_step=pacer.enabled,
         )
-        with closing(one_ahead(map(prepare, chunks))) as prepared_chunks:
+        with closing(prefetched(map(prepare, chunks))) as prepared_chunks:
             for chunk, parts in prepared_chunks:
                 for part in parts:
                     pacer.wait_for(part.part)

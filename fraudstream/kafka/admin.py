@@ -86,7 +86,7 @@ def ensure_principals(
         for name, (password, _grants) in principals.items()
     ]
     for name, future in admin.alter_user_scram_credentials(credentials).items():
-        _settle(future, f"cannot set the SCRAM credentials of {name}")
+        _wait_for(future, f"cannot set the SCRAM credentials of {name}")
     bindings = [
         AclBinding(
             RESOURCE_TYPES[grant.resource],
@@ -102,10 +102,10 @@ def ensure_principals(
         for operation in grant.operations
     ]
     for binding, future in admin.create_acls(bindings).items():
-        _settle(future, f"cannot create the ACLs of {binding.principal.removeprefix('User:')}")
+        _wait_for(future, f"cannot create the ACLs of {binding.principal.removeprefix('User:')}")
 
 
-def _settle(future: Any, what: str, timeout: float = 30) -> None:
+def _wait_for(future: Any, what: str, timeout: float = 30) -> None:
     try:
         future.result(timeout)
     except (KafkaException, TimeoutError) as error:

@@ -1,4 +1,4 @@
-"""one_ahead: the next item made in a worker thread while the caller has the current one."""
+"""prefetched: the next item made in a worker thread while the caller has the current one."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from contextlib import closing
 
 import pytest
 
-from fraudstream.ahead import one_ahead
+from fraudstream.prefetch import prefetched
 
 
 def test_items_come_in_order_and_all_of_them() -> None:
-    assert list(one_ahead(iter(range(1000)))) == list(range(1000))
-    assert list(one_ahead(iter([]))) == []
+    assert list(prefetched(iter(range(1000)))) == list(range(1000))
+    assert list(prefetched(iter([]))) == []
 
 
 def test_the_next_item_is_made_while_the_caller_holds_this_one() -> None:
@@ -28,7 +28,7 @@ def test_the_next_item_is_made_while_the_caller_holds_this_one() -> None:
                 second_made.set()
             yield number
 
-    ahead = one_ahead(items())
+    ahead = prefetched(items())
     assert next(ahead) == 0
     assert second_made.wait(5), "item 1 was not made while the caller held item 0"
     assert made == [0, 1]
@@ -40,7 +40,7 @@ def test_an_error_comes_out_at_the_item_it_was_making() -> None:
         yield 1
         raise OSError("the bucket went away")
 
-    ahead = one_ahead(items())
+    ahead = prefetched(items())
     assert next(ahead) == 1
     with pytest.raises(OSError, match="bucket went away"):
         next(ahead)
@@ -55,6 +55,6 @@ def test_closing_waits_for_the_step_under_way() -> None:
             finished.append(number)
             yield number
 
-    with closing(one_ahead(items())) as ahead:
+    with closing(prefetched(items())) as ahead:
         assert next(ahead) == 0
     assert finished == [0, 1], "closing returned while item 1 was still being made"

@@ -11,7 +11,7 @@ T = TypeVar("T")
 _DONE = object()
 
 
-def one_ahead(items: Iterator[T]) -> Generator[T, None, None]:
+def prefetched(items: Iterator[T]) -> Generator[T, None, None]:
     """The items of ``items`` in order, each next one made in a worker thread meanwhile.
 
     ``items`` is only ever advanced by that one thread, one step at a time; an
