@@ -7,6 +7,8 @@ import time
 from types import SimpleNamespace
 from typing import Any
 
+from fraudstream.consumers.retry import Backoff, Waiter
+
 
 class MemoryBucket:
     """Enough of a GCS bucket for the lake's writes and recovery: listing by prefix and
@@ -37,3 +39,15 @@ class MemoryBucket:
             self.objects[name] = data
 
         return SimpleNamespace(upload_from_string=upload)
+
+
+def recording_waiter(stop_after: int | None = None) -> tuple[Waiter, list[float]]:
+    """A waiter that pauses for no time, recording each pause it was asked for; it asks to
+    stop once it has paused ``stop_after`` times."""
+    pauses: list[float] = []
+    waiter = Waiter(
+        pauses.append,
+        lambda: stop_after is not None and len(pauses) >= stop_after,
+        Backoff(1.0, 8.0),
+    )
+    return waiter, pauses

@@ -1,0 +1,68 @@
+"""Recovery from the lake: where a partition resumes, and what a redo resends."""
+
+from __future__ import annotations
+
+import json
+from typing import cast
+
+import pytest
+from google.cloud import storage
+
+from fraudstream.batches import BatchKey
+from fraudstream.consumers.recovery import Recovery, recover
+from fraudstream.topology import LakeFolder
+from tests.fakes import MemoryBucket
+
+
+def _batch(
+    folder: LakeFolder, first: int, last: int, ids: list[str] | None = None
+) -> dict[str, bytes]:
+    lines = [json.dumps({"transaction_id": i, "status": "sent"}) + "\n" for i in ids or []]
+    return {BatchKey("t", 0, first, last).object_name(folder): "".join(lines).encode()}
+
+
+def _recover(objects: dict[str, bytes], committed: int) -> Recovery:
+    return recover(
+        cast(storage.Bucket, MemoryBucket(objects)), LakeFolder.TRANSACTIONS, "t", 0, committed
+    )
+
+
+def test_recovery_starts_at_the_commit_when_the_lake_has_nothing_past_it() -> None:
+    lake = {**_batch(LakeFolder.TRANSACTIONS, 0, 9), **_batch(LakeFolder.EMAIL_LOG, 0, 9)}
+    assert _recover(lake, committed=10) == Recovery()
+    assert _recover({}, committed=-1001) == Recovery()
+
+
+def test_recovery_skips_a_batch_written_but_not_committed() -> None:
+    done, logged = LakeFolder.TRANSACTIONS, LakeFolder.EMAIL_LOG
+    lake = {
+        **_batch(done, 0, 9),
+        **_batch(logged, 0, 9),
+        **_batch(done, 10, 19),
+        **_batch(logged, 10, 19),
+    }
+    assert _recover(lake, committed=10) == Recovery(resume_offset=20)
+
+
+def test_recovery_redoes_exactly_a_batch_whose_emails_were_logged() -> None:
+    lake = {
+        **_batch(LakeFolder.TRANSACTIONS, 0, 9),
+        **_batch(LakeFolder.EMAIL_LOG, 0, 9),
+        **_batch(LakeFolder.EMAIL_LOG, 10, 24, ["a", "b"]),
+    }
+    found = _recover(lake, committed=0)
+    assert found.resume_offset == 10 and found.replay_until == 24
+    assert set(found.sent) == {"a", "b"}
+
+
+def test_recovery_leaves_objects_that_are_not_batches_alone(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    prefix = "transaction/topic=t/partition=000/"
+    lake = {
+        **_batch(LakeFolder.TRANSACTIONS, 0, 9),
+        f"{prefix}README.txt": b"notes",
+        f"{prefix}00000000000000000010-00000000000000000019 (1).jsonl": b"",
+    }
+    assert _recover(lake, committed=0) == Recovery(resume_offset=10)
+    assert sum("not a batch" in record.getMessage() for record in caplog.records) == 2
