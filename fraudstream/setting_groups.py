@@ -3,65 +3,30 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings
 
-from fraudstream.addresses import check_address, check_domain, check_sender
-from fraudstream.branding import check_colour, check_currency, check_locale, check_logo_url
+from fraudstream.addresses import check_domain, check_sender
 from fraudstream.keys import check_random_key
-
-PositiveInt = Annotated[int, Field(gt=0)]
-
-
-def _one_line(value: str) -> str:
-    if any(character in value for character in "\r\n"):
-        raise ValueError("write it on one line")
-    return value
-
-
-def _optional_address(value: str | None) -> str | None:
-    return check_address(value) if value else None
-
-
-# The brand's settings, each checked by fraudstream.branding (an empty logo is none).
-OneLine = Annotated[str, Field(min_length=1), AfterValidator(_one_line)]
-OptionalAddress = Annotated[str | None, AfterValidator(_optional_address)]
-LogoUrl = Annotated[str | None, AfterValidator(lambda url: check_logo_url(url or None))]
-Colour = Annotated[str, AfterValidator(check_colour)]
-Currency = Annotated[str, AfterValidator(check_currency)]
-LocaleName = Annotated[str, AfterValidator(check_locale)]
-Port = Annotated[int, Field(gt=0, lt=65536)]
-
-# GCS bucket names: 3-63 characters of lower-case letters, digits, dashes,
-# underscores and dots, starting and ending with a letter or digit.
-_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
-# Kafka topic names: at most 249 characters of letters, digits, '.', '_', '-'.
-_TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
-
-
-LATEST_START_YEAR = 9800
-# A link older than a year is no answer to "was this you?".
-MAX_TOKEN_TTL_HOURS = 24 * 366
-
-
-def check_http_url(value: str) -> str:
-    if not value.startswith(("http://", "https://")):
-        raise ValueError(f"expected an http(s):// URL, got {without_credentials(value)!r}")
-    return value.rstrip("/")
-
-
-def without_credentials(url: str) -> str:
-    """``url`` with any user and password replaced, fit to show in an error."""
-    scheme, separator, rest = url.partition("://")
-    authority, slash, path = rest.partition("/")
-    if "@" in authority:
-        authority = "***@" + authority.rpartition("@")[2]
-    return f"{scheme}{separator}{authority}{slash}{path}"
+from fraudstream.setting_types import (
+    LATEST_START_YEAR,
+    MAX_TOKEN_TTL_HOURS,
+    BucketName,
+    Colour,
+    Currency,
+    HttpUrl,
+    LocaleName,
+    LogoUrl,
+    OneLine,
+    OptionalAddress,
+    Port,
+    PositiveInt,
+    TopicName,
+)
 
 
 class KafkaSettings(BaseSettings):
@@ -75,16 +40,16 @@ class KafkaSettings(BaseSettings):
     # `setup` only: NAME=password lines, one per service principal, whose SCRAM
     # credentials and ACLs it makes (as an administrator: KAFKA_USERNAME=admin).
     kafka_principals_file: Path | None = None
-    schema_registry_url: str = "http://127.0.0.1:8081/apis/ccompat/v7"
+    schema_registry_url: HttpUrl = "http://127.0.0.1:8081/apis/ccompat/v7"
     # USER:PASSWORD, sent as HTTP basic authentication; unset: the registry is asked
     # without a login (the local stack's, on loopback).
     schema_registry_login: SecretStr | None = None
-    fraud_topic: str = "fraud_transaction"
-    non_fraud_topic: str = "non_fraud_transaction"
-    rejected_topic: str = "rejected_transaction"
-    checkpoint_topic: str = "producer_checkpoints"
-    confirmation_topic: str = "fraud_confirmation"
-    dead_letter_topic: str = "dead_letter"
+    fraud_topic: TopicName = "fraud_transaction"
+    non_fraud_topic: TopicName = "non_fraud_transaction"
+    rejected_topic: TopicName = "rejected_transaction"
+    checkpoint_topic: TopicName = "producer_checkpoints"
+    confirmation_topic: TopicName = "fraud_confirmation"
+    dead_letter_topic: TopicName = "dead_letter"
     topic_partitions: PositiveInt = 6
     topic_replication_factor: PositiveInt = 3
 
@@ -97,33 +62,11 @@ class KafkaSettings(BaseSettings):
                 raise ValueError(f"expected host:port[,host:port...], got {value!r}")
         return value
 
-    @field_validator("schema_registry_url")
-    @classmethod
-    def _check_registry_url(cls, value: str) -> str:
-        return check_http_url(value)
-
     @field_validator("schema_registry_login")
     @classmethod
     def _check_login(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and ":" not in value.get_secret_value():
             raise ValueError("write it as USER:PASSWORD")
-        return value
-
-    @field_validator(
-        "fraud_topic",
-        "non_fraud_topic",
-        "rejected_topic",
-        "checkpoint_topic",
-        "confirmation_topic",
-        "dead_letter_topic",
-    )
-    @classmethod
-    def _check_topic(cls, value: str) -> str:
-        if not _TOPIC_NAME.match(value) or value in {".", ".."}:
-            raise ValueError(
-                f"not a valid Kafka topic name: {value[:260]!r} (1-249 letters, digits, "
-                "'.', '_' or '-', and not '.' or '..')"
-            )
         return value
 
     @model_validator(mode="after")
@@ -150,15 +93,8 @@ class StorageSettings(BaseSettings):
     """Google Cloud Storage (STORAGE_EMULATOR_HOST is read by the client library)."""
 
     gcp_project: str = "fraudstream-local"
-    dataset_bucket: str = "fraudstream-dataset"
-    lake_bucket: str = "fraudstream-lake"
-
-    @field_validator("dataset_bucket", "lake_bucket")
-    @classmethod
-    def _check_bucket(cls, value: str) -> str:
-        if not _BUCKET_NAME.match(value):
-            raise ValueError(f"not a valid GCS bucket name: {value!r}")
-        return value
+    dataset_bucket: BucketName = "fraudstream-dataset"
+    lake_bucket: BucketName = "fraudstream-lake"
 
 
 class MailSettings(BaseSettings):
@@ -282,17 +218,12 @@ class ConsumerSettings(BaseSettings):
 class ConfirmationSettings(BaseSettings):
     """The confirmation loop: the links in the fraud emails and the service behind them."""
 
-    confirmation_base_url: str = "http://127.0.0.1:8000"
+    confirmation_base_url: HttpUrl = "http://127.0.0.1:8000"
     confirmation_host: str = "127.0.0.1"
     confirmation_port: Port = 8000
     # No default: a key in the code would let anyone sign answers (fraudstream.keys).
     confirmation_token_key: SecretStr | None = None
     confirmation_token_ttl_hours: Annotated[int, Field(gt=0, le=MAX_TOKEN_TTL_HOURS)] = 72
-
-    @field_validator("confirmation_base_url")
-    @classmethod
-    def _check_base_url(cls, value: str) -> str:
-        return check_http_url(value)
 
     @field_validator("confirmation_token_key")
     @classmethod
