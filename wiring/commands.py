@@ -14,8 +14,8 @@ from sqlalchemy import Engine
 
 from fraudstream import case_reports, case_table, metrics
 from fraudstream.config import Settings, token_key
-from fraudstream.consumers.answers import republish
-from fraudstream.consumers.confirmation import MAX_REQUEST_BYTES
+from fraudstream.consumers.confirmation.answers import republish
+from fraudstream.consumers.confirmation.service import MAX_REQUEST_BYTES
 from fraudstream.stopping import StopFlag
 from fraudstream.wiring import factory
 

@@ -13,7 +13,7 @@ import pytest
 
 from fraudstream import lake
 from fraudstream.config import Settings
-from fraudstream.consumers.answers import AnswerBook, Recorded
+from fraudstream.consumers.confirmation.answers import AnswerBook, Recorded
 from fraudstream.kafka import DeliveryError
 from fraudstream.registry import RegistryError
 from fraudstream.tokens import Answer, Confirmation

@@ -48,7 +48,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert {name.split("/")[0] for name in names if ".dist-info/" not in name} == {"fraudstream"}
     for packaged in (
         "producer/service.py",
-        "consumers/pages/ask.html.j2",
+        "consumers/confirmation/pages/ask.html.j2",
         "reporting/templates/report.html.j2",
         "devstack/resources/",
     ):

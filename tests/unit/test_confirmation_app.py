@@ -12,8 +12,8 @@ import pytest
 from flask.testing import FlaskClient
 
 from fraudstream.branding import Brand
-from fraudstream.consumers.answers import STATUS, AnswerBook, Recorded, republish
-from fraudstream.consumers.confirmation import SECURITY_HEADERS, create_app
+from fraudstream.consumers.confirmation.answers import STATUS, AnswerBook, Recorded, republish
+from fraudstream.consumers.confirmation.service import SECURITY_HEADERS, create_app
 from fraudstream.email_messages import payment_details
 from fraudstream.lake import StorageError
 from fraudstream.tokens import Answer, Confirmation, Payment, sign

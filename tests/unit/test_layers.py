@@ -85,6 +85,21 @@ def test_no_module_imports_a_layer_above_its_own(package: str) -> None:
     assert upward_imports(REPO_ROOT / package, FORBIDDEN[package]) == []
 
 
+def test_the_confirmation_service_and_the_stream_consumers_do_not_know_each_other() -> None:
+    """The web service consumes nothing; the consumers answer no request. They meet only
+    in the confirmation topic."""
+    consumers = REPO_ROOT / "consumers"
+    service = consumers / "confirmation"
+    crossings = [
+        f"{path.relative_to(REPO_ROOT)}: imports {name}"
+        for path in own_modules(consumers)
+        for name in imported_names(path)
+        if name.startswith("fraudstream.consumers.")
+        and (path.is_relative_to(service) != name.startswith("fraudstream.consumers.confirmation"))
+    ]
+    assert crossings == []
+
+
 def test_importing_the_whole_core_loads_no_service() -> None:
     """Transitively too: every core module (the Alembic scripts aside, which run when
     imported) imported in a fresh interpreter."""

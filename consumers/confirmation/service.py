@@ -22,7 +22,7 @@ from typing import Any
 from flask import Flask, Response, render_template, request
 
 from fraudstream.branding import Brand
-from fraudstream.consumers.answers import AnswerBook, Recorded
+from fraudstream.consumers.confirmation.answers import AnswerBook, Recorded
 from fraudstream.email_messages import payment_details, when
 from fraudstream.errors import FraudstreamError
 from fraudstream.tokens import Answer, Confirmation, ExpiredTokenError, InvalidTokenError, verify
