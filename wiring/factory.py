@@ -12,9 +12,9 @@ from fraudstream import case_table, kafka, lake, registry
 from fraudstream.avro_codec import RecordDecoder
 from fraudstream.branding import Brand
 from fraudstream.config import Settings, token_key
-from fraudstream.consumers.confirmation.answers import AnswerBook, AnswerPublisher
 from fraudstream.consumers.case_consumer import CaseConsumer
 from fraudstream.consumers.clients import ConsumerClients
+from fraudstream.consumers.confirmation.answers import AnswerBook, AnswerPublisher
 from fraudstream.consumers.confirmation.service import create_app
 from fraudstream.consumers.email_sending import Mailer
 from fraudstream.consumers.handlers import AskCustomer, Handler, NotifyCustomer
