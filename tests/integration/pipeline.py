@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
 from sqlalchemy import select
 
 from fraudstream import case_table
@@ -22,8 +26,10 @@ from fraudstream.producer.progress import ProgressLog
 from fraudstream.producer.service import RunOptions, Summary
 from fraudstream.stopping import StopFlag
 from fraudstream.wiring import factory, producing
+from tests.integration.kafka_reading import read_committed
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+Ran = TypeVar("Ran")
 
 
 def environment(settings: Settings, **overrides: object) -> dict[str, str]:
@@ -39,13 +45,97 @@ def produce(settings: Settings, source: Path) -> Summary:
 
 
 def consume(settings: Settings, kind: str) -> Totals:
-    """Run the ``kind`` consumer in this process until its topic has been quiet for 3 s."""
-    return factory.batch_consumer(settings, kind, StopFlag()).run(idle_exit=3)
+    """Run the ``kind`` consumer in this process until it has committed everything its
+    topic holds now, then stop it as SIGTERM would."""
+    stop = StopFlag()
+    consumer = factory.batch_consumer(settings, kind, stop)
+    caught_up = CaughtUp(settings, *_group_and_topics(settings, kind))
+    return _run_until(caught_up, stop, consumer.run)
 
 
 def consume_cases(settings: Settings) -> None:
-    """Run the case consumer in this process until its topics have been quiet for 3 s."""
-    factory.case_consumer(settings, StopFlag()).run(idle_exit=3)
+    """Run the case consumer in this process until it has committed everything its topics
+    hold now, then stop it as SIGTERM would."""
+    stop = StopFlag()
+    consumer = factory.case_consumer(settings, stop)
+    caught_up = CaughtUp(settings, *_group_and_topics(settings, "cases"))
+    _run_until(caught_up, stop, consumer.run)
+
+
+class CaughtUp:
+    """True once a member of ``group`` holds partitions (so even one with nothing to do
+    has read its committed offsets) and the group has committed, on every partition of
+    ``topics``, the offset after the last record committed there when this was made:
+    the moment a consumer that exits when idle would start waiting."""
+
+    def __init__(self, settings: Settings, group: str, topics: list[str]) -> None:
+        servers = settings.kafka_bootstrap_servers
+        self.group = group
+        self.ends: dict[tuple[str, int], int] = {}
+        for topic in topics:
+            for message in read_committed(servers, topic):
+                where = (topic, message.partition() or 0)
+                self.ends[where] = max(self.ends.get(where, 0), (message.offset() or 0) + 1)
+        self.admin = AdminClient({"bootstrap.servers": servers})
+        self.reader = Consumer({"bootstrap.servers": servers, "group.id": group})
+
+    def __call__(self) -> bool:
+        return self._joined() and self._committed_to_the_end()
+
+    def close(self) -> None:
+        self.reader.close()
+
+    def _joined(self) -> bool:
+        described = self.admin.describe_consumer_groups([self.group])[self.group].result(10)
+        return any(member.assignment.topic_partitions for member in described.members)
+
+    def _committed_to_the_end(self) -> bool:
+        asked = [TopicPartition(topic, partition) for topic, partition in self.ends]
+        committed = self.reader.committed(asked, timeout=10) if asked else []
+        return all(tp.offset >= self.ends[(tp.topic, tp.partition)] for tp in committed)
+
+
+def _run_until(caught_up: CaughtUp, stop: StopFlag, run: Callable[[], Ran]) -> Ran:
+    """``run()``, with ``stop`` requested by a watcher thread once ``caught_up()``."""
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.2):
+            if caught_up():
+                stop.request()
+                return
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        return run()
+    finally:
+        done.set()
+        watcher.join()
+        caught_up.close()
+
+
+def stop_once_caught_up(
+    members: list[subprocess.Popen[bytes]], logs: list[Path], settings: Settings, kind: str
+) -> None:
+    """Wait until the ``kind`` consumers have caught up (``CaughtUp``), then SIGTERM each
+    member: each must exit 0."""
+    caught_up = CaughtUp(settings, *_group_and_topics(settings, kind))
+    try:
+        wait_until(caught_up, f"the {kind} consumers catching up", timeout=240)
+    finally:
+        caught_up.close()
+    for member in members:
+        member.send_signal(signal.SIGTERM)
+    for member, log in zip(members, logs, strict=True):
+        assert member.wait(60) == 0, log.read_text()[-3000:]
+
+
+def _group_and_topics(settings: Settings, kind: str) -> tuple[str, list[str]]:
+    if kind == "cases":
+        return settings.cases_consumer_group, [settings.fraud_topic, settings.confirmation_topic]
+    chosen = factory.handler(settings, kind)
+    return chosen.group, [chosen.topic]
 
 
 def case_rows(settings: Settings) -> dict[str, dict[str, Any]]:

@@ -34,6 +34,7 @@ from tests.integration.pipeline import (
     environment,
     produce,
     start_consumer,
+    stop_once_caught_up,
     wait_until,
 )
 
@@ -146,8 +147,8 @@ def test_a_killed_case_consumer_loses_and_changes_nothing(
     first.wait(30)
     assert _count(case_settings) < len(flagged), "killed after the last batch"
 
-    second = start_consumer(case_settings, "cases", "--idle-exit", "5", log=tmp_path / "second.log")
-    assert second.wait(240) == 0, (tmp_path / "second.log").read_text()[-3000:]
+    second = start_consumer(case_settings, "cases", log=tmp_path / "second.log")
+    stop_once_caught_up([second], [tmp_path / "second.log"], case_settings, "cases")
 
     table = case_rows(case_settings)
     assert sorted(table) == sorted(flagged), "the table misses flagged transactions or has others"

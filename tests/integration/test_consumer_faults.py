@@ -39,6 +39,7 @@ from tests.integration.pipeline import (
     mails_to,
     produce,
     start_consumer,
+    stop_once_caught_up,
     wait_until,
 )
 from tests.outage import relay
@@ -125,8 +126,8 @@ def test_a_killed_consumer_restarts_without_gap_or_duplicate(
     first.wait(30)
     assert len(lake_records(quick, "transaction")) < len(expected), "killed too late"
 
-    second = start_consumer(quick, "non-fraud", "--idle-exit", "5", log=tmp_path / "second.log")
-    _finish(second, tmp_path / "second.log")
+    second = start_consumer(quick, "non-fraud", log=tmp_path / "second.log")
+    stop_once_caught_up([second], [tmp_path / "second.log"], quick, "non-fraud")
 
     records = _assert_lake_holds_each_once(quick, expected)
     mails = mails_to(stack.mail_api_url, quick.customer_email_domain)
@@ -176,7 +177,7 @@ def test_an_outage_holds_the_batch_and_loses_nothing(
             if service == "smtp"
             else {"storage_emulator_host": f"http://127.0.0.1:{outage.port}"}
         )
-        consumer = start_consumer(quick, "non-fraud", "--idle-exit", "5", log=log, **redirect)
+        consumer = start_consumer(quick, "non-fraud", log=log, **redirect)
         wait_until(lambda: len(lake_objects(quick, "transaction")) >= 1, "the first batch")
         outage.cut()
         wait_until(lambda: len(_events(log, "retrying")) >= 3, "the consumer meeting the outage")
@@ -185,7 +186,7 @@ def test_an_outage_holds_the_batch_and_loses_nothing(
         assert _committed(quick) == held, "offsets moved on while the batch was held"
         assert consumer.poll() is None
         outage.restore()
-        _finish(consumer, log)
+        stop_once_caught_up([consumer], [log], quick, "non-fraud")
 
     records = _assert_lake_holds_each_once(quick, expected)
     sent = Counter(
@@ -239,9 +240,8 @@ def test_two_members_of_a_group_share_the_partitions_and_each_record_lands_once(
     produce(quick, generated)
     expected = _topic_ids(quick)
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
-    members = [start_consumer(quick, "non-fraud", "--idle-exit", "8", log=log) for log in logs]
-    for member, log in zip(members, logs, strict=True):
-        _finish(member, log)
+    members = [start_consumer(quick, "non-fraud", log=log) for log in logs]
+    stop_once_caught_up(members, logs, quick, "non-fraud")
 
     _assert_lake_holds_each_once(quick, expected)
     written_by = [{e["partition"] for e in _events(log, "batch written")} for log in logs]
@@ -264,10 +264,8 @@ def test_processes_share_the_group_and_a_member_killed_fails_the_parent(
     assert parent.wait(120) == 1, "a member died and the parent did not say so"
     assert "member failed" in (tmp_path / "first.log").read_text()
 
-    again = start_consumer(
-        quick, "non-fraud", "--processes", "2", "--idle-exit", "5", log=tmp_path / "second.log"
-    )
-    _finish(again, tmp_path / "second.log")
+    again = start_consumer(quick, "non-fraud", "--processes", "2", log=tmp_path / "second.log")
+    stop_once_caught_up([again], [tmp_path / "second.log"], quick, "non-fraud")
     _assert_lake_holds_each_once(quick, expected)
 
 
@@ -309,7 +307,7 @@ def test_a_consumer_killed_mid_batch_resends_at_most_about_a_second_of_emails(
     went out after the email log's last draft, at most a second's worth (and what was on
     the wire), where it would otherwise re-send the whole batch so far."""
     one_partition = bare_settings.model_copy(
-        update={"topic_partitions": 1, "batch_max_records": 10_000, "batch_max_seconds": 30.0}
+        update={"topic_partitions": 1, "batch_max_records": 10_000, "batch_max_seconds": 8.0}
     )
     provision(one_partition, say=lambda _line: None)
     source = tmp_path / "paysim-11k.csv"
@@ -329,10 +327,8 @@ def test_a_consumer_killed_mid_batch_resends_at_most_about_a_second_of_emails(
     sent_before = len(mails_to(stack.mail_api_url, one_partition.customer_email_domain))
     assert sent_before > 2 * per_second, "killed too early to tell a second from a batch"
 
-    second = start_consumer(
-        one_partition, "non-fraud", "--idle-exit", "5", log=tmp_path / "second.log"
-    )
-    _finish(second, tmp_path / "second.log")
+    second = start_consumer(one_partition, "non-fraud", log=tmp_path / "second.log")
+    stop_once_caught_up([second], [tmp_path / "second.log"], one_partition, "non-fraud")
 
     _assert_lake_holds_each_once(one_partition, expected)
     mails = mails_to(stack.mail_api_url, one_partition.customer_email_domain)
@@ -365,12 +361,12 @@ def test_losing_one_of_three_brokers_mid_stream_loses_nothing(
     produce(quick, generated)
     expected = _topic_ids(quick)
     log = tmp_path / "consumer.log"
-    consumer = start_consumer(quick, "non-fraud", "--idle-exit", "8", log=log)
+    consumer = start_consumer(quick, "non-fraud", log=log)
     wait_until(lambda: len(lake_objects(quick, "transaction")) >= 2, "the first batches")
     assert devstack.stop_node(3)
     try:
         assert consumer.poll() is None, "the consumer ended before the broker was gone"
-        _finish(consumer, log)
+        stop_once_caught_up([consumer], [log], quick, "non-fraud")
     finally:
         devstack.start_node(3, log=lambda _message: None)
     _assert_lake_holds_each_once(quick, expected)

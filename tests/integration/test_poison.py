@@ -17,7 +17,14 @@ from fraudstream.paysim import HEADER, MAX_REJECTED_TEXT
 from fraudstream.topology import LakeFolder
 from tests.integration.conftest import Stack
 from tests.integration.kafka_reading import read_committed
-from tests.integration.pipeline import REPO_ROOT, environment, lake_records, mails_to
+from tests.integration.pipeline import (
+    REPO_ROOT,
+    environment,
+    lake_records,
+    mails_to,
+    start_consumer,
+    stop_once_caught_up,
+)
 
 GOOD_ROWS = 300
 FRAUD_EVERY = 25
@@ -81,13 +88,21 @@ def _run(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     return finished
 
 
+def _consume_all(settings: Settings, logs: Path) -> None:
+    """Both consumers, as processes, until they have committed what their topics hold."""
+    logs.mkdir()
+    for kind in ("non-fraud", "fraud"):
+        log = logs / f"{kind}.log"
+        member = start_consumer(settings, kind, log=log, batch_max_seconds=1)
+        stop_once_caught_up([member], [log], settings, kind)
+
+
 def test_a_poisoned_file_goes_through_with_nothing_lost_doubled_or_stopped(
-    settings: Settings, stack: Stack, poison: tuple[Path, dict[int, str], int]
+    settings: Settings, stack: Stack, poison: tuple[Path, dict[int, str], int], tmp_path: Path
 ) -> None:
     path, expected, good = poison
     _run(settings, "produce", str(path))
-    for kind in ("non-fraud", "fraud"):
-        _run(settings, "consume", kind, "--idle-exit", "5")
+    _consume_all(settings, tmp_path / "first")
 
     quarantine = read_committed(settings.kafka_bootstrap_servers, settings.rejected_topic)
     rejected = [json.loads(message.value() or b"{}") for message in quarantine]
@@ -107,8 +122,7 @@ def test_a_poisoned_file_goes_through_with_nothing_lost_doubled_or_stopped(
     )
 
     _run(settings, "produce", str(path))  # again: nothing new
-    for kind in ("non-fraud", "fraud"):
-        _run(settings, "consume", kind, "--idle-exit", "3")
+    _consume_all(settings, tmp_path / "again")
     assert len(mails_to(stack.mail_api_url, settings.customer_email_domain)) == good
     assert (
         len(lake_records(settings, LakeFolder.TRANSACTIONS))
