@@ -28,33 +28,20 @@ meanwhile (they share the machine's two cores) falls on both sides of it.
 from __future__ import annotations
 
 import argparse
-import csv
-import hashlib
 import json
 import subprocess
 import sys
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 from statistics import median
 
-from confluent_kafka import KafkaError, Message, Producer
-from confluent_kafka.schema_registry.avro import AvroSerializer
-from confluent_kafka.serialization import MessageField, SerializationContext
-
 from bench.cpu import CpuClocks, stack_brokers
+from bench.producer_baselines import measured, run_ceiling, run_straightforward
 from bench.scratch import discard_bench_topics, fresh_settings, peak_rss_mb
-from fraudstream import kafka, registry
 from fraudstream.config import Settings, load_settings
 from fraudstream.detection.detectors import Detector, LabelDetector, ModelDetector
 from fraudstream.generator import write_csv
-from fraudstream.payments import parse_block
-from fraudstream.paysim import HOUR_MS
-from fraudstream.producer.preparing import Preparer
 from fraudstream.producer.progress import ProgressLog
 from fraudstream.producer.service import ProducerRun, RunOptions
-from fraudstream.records import to_records
-from fraudstream.source import read_chunks, read_header
 from fraudstream.stopping import StopFlag
 from fraudstream.wiring.producing import release_arrow_memory_promptly
 
@@ -202,12 +189,6 @@ def replication() -> int:
     return load_settings().topic_replication_factor
 
 
-def measured(records: int, seconds: float, start: CpuClocks) -> dict[str, float]:
-    """Records a second, and the CPU a record since ``start`` (``CpuClocks.per_record``)."""
-    cpu = start.per_record(CpuClocks.read(stack_brokers()), records)
-    return {"rows_per_second": records / seconds, **cpu}
-
-
 def run_fraudstream(
     settings: Settings, source: Path, detector: Detector | None = None
 ) -> dict[str, float]:
@@ -217,91 +198,6 @@ def run_fraudstream(
     start = CpuClocks.read(stack_brokers())
     summary = run.run(ProgressLog(3600))
     return measured(summary.total.good, summary.seconds, start)
-
-
-def run_ceiling(settings: Settings, source: Path) -> dict[str, float]:
-    preparer = Preparer(settings, LabelDetector())
-    messages: list[tuple[str, bytes, bytes]] = []
-    with source.open("rb") as stream:
-        for chunk in read_chunks(stream, read_header(stream)[1], 2):
-            block = parse_block(chunk.data, chunk.first_line)
-            records = to_records(block, settings.event_start_time, preparer.emails)
-            topics, keys, values = preparer.encode(records, LabelDetector().assess(records))
-            messages += zip(topics, keys, values, strict=True)
-    producer = Producer(kafka.producer_config(settings.kafka_bootstrap_servers))
-    start, started = CpuClocks.read(stack_brokers()), time.perf_counter()
-    for topic, key, value in messages:
-        produce_with_backpressure(producer, topic, key, value)
-    if producer.flush(120):
-        raise SystemExit("the ceiling run left records undelivered")
-    return measured(len(messages), time.perf_counter() - started, start)
-
-
-def run_straightforward(settings: Settings, source: Path) -> dict[str, float]:
-    client = registry.registry_client(settings.schema_registry_url, settings.schema_registry_login)
-    schema = registry.load_schema("transaction")
-    serializer = AvroSerializer(client, schema, conf=registry.SERIALIZER_CONFIG)
-    producer = Producer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
-            "acks": "all",
-            "enable.idempotence": True,
-        }
-    )
-    failures: list[KafkaError] = []
-
-    def on_delivery(error: KafkaError | None, _message: Message) -> None:
-        if error is not None:
-            failures.append(error)
-
-    start_ms = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp() * 1000)
-    start, started = CpuClocks.read(stack_brokers()), time.perf_counter()
-    count = 0
-    with source.open(newline="") as handle:
-        for line_number, row in enumerate(csv.DictReader(handle), start=2):
-            fraud = row["isFraud"] in ("1", "1.0")
-            topic = settings.fraud_topic if fraud else settings.non_fraud_topic
-            record = {
-                "transaction_id": hashlib.blake2b(
-                    f"{line_number},{','.join(row.values())}".encode(), digest_size=8
-                ).hexdigest(),
-                "step": int(row["step"]),
-                "event_time": start_ms + (int(row["step"]) - 1) * HOUR_MS,
-                "type": row["type"],
-                "amount": float(row["amount"]),
-                "nameOrig": row["nameOrig"],
-                "oldbalanceOrg": float(row["oldbalanceOrg"]),
-                "newbalanceOrig": float(row["newbalanceOrig"]),
-                "nameDest": row["nameDest"],
-                "oldbalanceDest": float(row["oldbalanceDest"]),
-                "newbalanceDest": float(row["newbalanceDest"]),
-                "isFraud": fraud,
-                "isFlaggedFraud": row["isFlaggedFraud"] in ("1", "1.0"),
-                "customer_email": f"{row['nameOrig']}@{settings.customer_email_domain}",
-                "detector": "label",
-                "score": 1.0 if fraud else 0.0,
-            }
-            value = serializer(record, SerializationContext(topic, MessageField.VALUE))
-            while True:
-                try:
-                    producer.produce(topic, value, row["nameOrig"], on_delivery=on_delivery)
-                    break
-                except BufferError:
-                    producer.poll(0.1)
-            producer.poll(0)
-            count += 1
-    if producer.flush(120) or failures:
-        raise SystemExit("the straightforward run lost records")
-    return measured(count, time.perf_counter() - started, start)
-
-
-def produce_with_backpressure(producer: Producer, topic: str, key: bytes, value: bytes) -> None:
-    while True:
-        try:
-            producer.produce(topic, value, key)
-            return
-        except BufferError:
-            producer.poll(0.1)
 
 
 def warm_up(source: Path) -> None:

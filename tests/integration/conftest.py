@@ -220,6 +220,12 @@ class RelayedKafka:
     def bootstrap_servers(self) -> str:
         return self.topology.bootstrap_servers
 
+    @property
+    def direct_servers(self) -> str:
+        """The brokers' replication listener, past the relays: for reading back what the
+        clients under test left, at full speed whatever the relays are doing."""
+        return ",".join(f"{HOST}:{port}" for port in self.topology.replication_ports)
+
     def heal(self) -> None:
         for relay in self.relays:
             relay.heal()

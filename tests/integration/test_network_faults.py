@@ -148,7 +148,7 @@ def _anomalies(settings: Settings, kafka: RelayedKafka, line_of: dict[str, int])
     """What a read_committed reader sees that exactly-once forbids: a row missing or
     twice, a row no committed checkpoint covers, or a checkpoint that does not follow
     the one before it."""
-    servers = kafka.bootstrap_servers
+    servers = kafka.direct_servers
     seen = Counter(
         transaction_id(message)
         for topic in (settings.fraud_topic, settings.non_fraud_topic)
@@ -258,7 +258,7 @@ def _assert_each_record_once(
 ) -> None:
     """The lake and the email log hold each committed record once; one email each."""
     expected = [
-        transaction_id(m) for m in read_committed(kafka.bootstrap_servers, settings.non_fraud_topic)
+        transaction_id(m) for m in read_committed(kafka.direct_servers, settings.non_fraud_topic)
     ]
     ids = [str(record["transaction_id"]) for record in lake_records(settings, "transaction")]
     assert len(ids) == len(set(ids)), f"{context}: a record is in the lake twice"
