@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict
 from functools import partial
 
 from confluent_kafka import Consumer, Message, TopicPartition
@@ -192,18 +193,9 @@ class BatchConsumer:
         self._idle_since = time.monotonic()  # time spent on a held batch is not idle time
         self.totals.add_batch(len(lines), len(dead), emailed)
         count_batch_metrics(self.handler.group, started, len(dead), emailed)
-        log.info(
-            "batch written",
-            extra={
-                "topic": key.topic,
-                "partition": key.partition,
-                "first_offset": key.first_offset,
-                "last_offset": key.last_offset,
-                "records": len(lines),
-                "dead_letters": len(dead),
-                "seconds": round(time.monotonic() - started, 3),
-            },
-        )
+        seconds = round(time.monotonic() - started, 3)
+        written = {"records": len(lines), "dead_letters": len(dead), "seconds": seconds}
+        log.info("batch written", extra={**asdict(key), **written})
 
     def _send_emails(self, held: sinks.BatchInHand, decoded: Decoded) -> sinks.EmailOutcome:
         if self.emails is None:
