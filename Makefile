@@ -49,8 +49,8 @@ models: install ## train the logreg, iforest and gbm detectors on generated rows
 evaluate: models ## measure every detector on the real PaySim sample into build/detectors.md and its figure (REPORT=docs/detectors.md refreshes the published one)
 	$(PY) -m fraudstream evaluate ../shared/data/paysim/paysim_head_2688.csv --all -o $(REPORT)
 
-test: lint infra-lint infra-validate browser postgresql nginx ## lint, then every test; starts the local stack if none is running
-	$(PY) -m pytest
+test: lint infra-lint infra-validate browser postgresql nginx ## lint, then every test (two lanes at once); starts the local stack if none is running
+	PY=$(PY) bash scripts/test.sh
 
 check: lint ## after every edit: ruff, mypy and every test that needs no server (a minute or two)
 	$(PY) -m pytest -m "not integration" -q --durations=5

@@ -49,8 +49,8 @@ def gcs_answers() -> bool:
     return _http_ok(f"http://{HOST}:{GCS_PORT}/storage/v1/b?project=probe")
 
 
-def mail_catcher_answers() -> bool:
-    return _http_ok(f"http://{HOST}:{MAIL_API_PORT}/healthz")  # cheap, however many emails it holds
+def mail_catcher_answers(api_url: str = f"http://{HOST}:{MAIL_API_PORT}") -> bool:
+    return _http_ok(f"{api_url}/healthz")  # cheap, however many emails it holds
 
 
 def postgres_answers(url: str) -> bool:

@@ -204,7 +204,9 @@ def gcs_emulator(installed: Installed, data_dir: Path) -> Service:
     )
 
 
-def mail_catcher(installed: Installed, mail_dir: Path) -> Service:
+def mail_catcher(
+    installed: Installed, mail_dir: Path, smtp_port: int = SMTP_PORT, api_port: int = MAIL_API_PORT
+) -> Service:
     return Service(
         name="mail-catcher",
         argv=[
@@ -213,11 +215,11 @@ def mail_catcher(installed: Installed, mail_dir: Path) -> Service:
             "--ip",
             HOST,
             "--smtp",
-            str(SMTP_PORT),
+            str(smtp_port),
             "--web-ip",
             HOST,
             "--web",
-            str(MAIL_API_PORT),
+            str(api_port),
             "--mail-directory",
             str(mail_dir),
         ],

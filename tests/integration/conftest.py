@@ -28,7 +28,7 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from playwright.sync_api import Browser, sync_playwright
 
 from fraudstream.config import Settings, load_settings
-from fraudstream.devstack import health, process
+from fraudstream.devstack import health, process, services
 from fraudstream.devstack import postgres as devstack_postgres
 from fraudstream.devstack import stack as devstack
 from fraudstream.devstack.install import ensure_installed
@@ -90,16 +90,49 @@ def stack() -> Iterator[Stack]:
         _devstack("down")
 
 
+@dataclass(frozen=True)
+class MailCatcher:
+    smtp_port: int
+    api_url: str
+
+
 @pytest.fixture
-def bare_settings(stack: Stack) -> Iterator[Settings]:
+def mail_catcher(stack: Stack) -> MailCatcher:
+    """The mail server the pipeline sends to, and the API that lists what it took: the
+    stack's, unless a module brings one of its own."""
+    return MailCatcher(stack.smtp_port, stack.mail_api_url)
+
+
+@pytest.fixture(scope="module")
+def own_mail_catcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailCatcher]:
+    """A mail catcher of the module's own, for a module that runs beside the rest of the
+    suite (``make test`` runs the network-fault tests so): every other pipeline test
+    empties the stack's catcher when it starts."""
+    root = tmp_path_factory.mktemp("mail-catcher")
+    (root / "mail").mkdir()
+    smtp_port, api_port = free_port(), free_port()
+    installed = ensure_installed(cache_dir())
+    process.start(services.mail_catcher(installed, root / "mail", smtp_port, api_port), root)
+    catcher = MailCatcher(smtp_port, f"http://{HOST}:{api_port}")
+    try:
+        health.wait_until_healthy(
+            "mail catcher", lambda: health.mail_catcher_answers(catcher.api_url), 60
+        )
+        yield catcher
+    finally:
+        process.stop(root, "mail-catcher")
+
+
+@pytest.fixture
+def bare_settings(stack: Stack, mail_catcher: MailCatcher) -> Iterator[Settings]:
     """Settings with topics and buckets of their own, so tests never see each other's data;
     none of them exists yet. The mail catcher is emptied first: it lists every message it
     holds at once, and after a few hundred thousand it fails to (HTTP 500). The topics
     and their schemas are deleted afterwards: a cluster that kept every test's topics
     (some 700 by the end of the suite) would slow down as the suite goes, and the
     benchmarks run after it; a registry keeping every subject lists only the first 1,000."""
-    empty_mail_catcher(stack.mail_api_url)
-    settings = _named_settings(uuid.uuid4().hex[:8], stack)
+    empty_mail_catcher(mail_catcher.api_url)
+    settings = _named_settings(uuid.uuid4().hex[:8], stack, mail_catcher.smtp_port)
     yield settings
     topics = topology(settings).topics
     _delete_topics(settings.kafka_connection, {topic.name for topic in topics})
@@ -116,8 +149,9 @@ def topic_name(stack: Stack) -> Iterator[str]:
     _delete_subjects(stack.schema_registry_url, [f"{name}-value"])
 
 
-def _named_settings(suffix: str, stack: Stack) -> Settings:
+def _named_settings(suffix: str, stack: Stack, smtp_port: int) -> Settings:
     return load_settings(
+        smtp_port=smtp_port,
         fraud_topic=f"it-fraud-{suffix}",
         non_fraud_topic=f"it-normal-{suffix}",
         rejected_topic=f"it-rejected-{suffix}",

@@ -34,7 +34,7 @@ from fraudstream.stopping import StopFlag
 from fraudstream.topology import TRANSACTIONAL_ID_PREFIX, LakeFolder
 from fraudstream.wiring import producing
 from fraudstream.wiring.provision import provision
-from tests.integration.conftest import RelayedKafka, Stack
+from tests.integration.conftest import MailCatcher, RelayedKafka
 from tests.integration.kafka_reading import read_committed, transaction_id
 from tests.integration.nemesis import AT_THE_CONSUMERS, Nemesis, busiest_relay
 from tests.integration.pipeline import (
@@ -83,6 +83,12 @@ class RetriesOnTheSameInstance(QuickToGiveUp):
 
 PRODUCERS = {"defended": QuickToGiveUp, "retrying": RetriesOnTheSameInstance}
 PRODUCER = PRODUCERS[os.environ.get("NEMESIS_PRODUCER", "defended")]
+
+
+@pytest.fixture(scope="module")
+def mail_catcher(own_mail_catcher: MailCatcher) -> MailCatcher:
+    """This module's own: ``make test`` runs it beside the rest of the suite."""
+    return own_mail_catcher
 
 
 @dataclass(frozen=True)
@@ -193,7 +199,11 @@ def _checkpoint_anomalies(checkpoints: list[Checkpoint]) -> list[str]:
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_the_consumers_leave_each_record_once_under_a_seeded_nemesis(
-    seed: int, relayed_settings: Settings, relayed_kafka: RelayedKafka, stack: Stack, tmp_path: Path
+    seed: int,
+    relayed_settings: Settings,
+    relayed_kafka: RelayedKafka,
+    mail_catcher: MailCatcher,
+    tmp_path: Path,
 ) -> None:
     """Two members of a group while a nemesis cuts them from brokers and from their
     coordinator (some cuts outlast the session) and delays every reply of a broker."""
@@ -208,11 +218,14 @@ def test_the_consumers_leave_each_record_once_under_a_seeded_nemesis(
         assert run.run(ProgressLog()).complete
         nemesis.wait()
     stop_once_caught_up(members, logs, settings, "non-fraud")
-    _assert_each_record_once(settings, relayed_kafka, stack, nemesis.report())
+    _assert_each_record_once(settings, relayed_kafka, mail_catcher, nemesis.report())
 
 
 def test_a_member_cut_from_its_group_coordinator_leaves_each_record_once_in_the_lake(
-    relayed_settings: Settings, relayed_kafka: RelayedKafka, stack: Stack, tmp_path: Path
+    relayed_settings: Settings,
+    relayed_kafka: RelayedKafka,
+    mail_catcher: MailCatcher,
+    tmp_path: Path,
 ) -> None:
     """Member A loses its partitions (its heartbeats cannot reach the coordinator for
     longer than the session timeout) while it can still fetch from other brokers and
@@ -235,7 +248,7 @@ def test_a_member_cut_from_its_group_coordinator_leaves_each_record_once_in_the_
         relayed_kafka.heal()
     wait_until(lambda: _rejoined(logs[0]), "member A losing its partitions and rejoining")
     stop_once_caught_up(members, logs, settings, "non-fraud")
-    _assert_each_record_once(settings, relayed_kafka, stack, "member A cut off")
+    _assert_each_record_once(settings, relayed_kafka, mail_catcher, "member A cut off")
 
 
 def _rejoined(log: Path) -> bool:
@@ -254,7 +267,7 @@ def _small_batches(settings: Settings) -> Settings:
 
 
 def _assert_each_record_once(
-    settings: Settings, kafka: RelayedKafka, stack: Stack, context: str
+    settings: Settings, kafka: RelayedKafka, mail_catcher: MailCatcher, context: str
 ) -> None:
     """The lake and the email log hold each committed record once; one email each."""
     expected = [
@@ -266,7 +279,7 @@ def _assert_each_record_once(
     log_entries = lake_records(settings, LakeFolder.EMAIL_LOG)
     logged = [str(entry["transaction_id"]) for entry in log_entries]
     assert sorted(logged) == sorted(expected), f"{context}: the email log is not one per record"
-    mailed = mails_to(stack.mail_api_url, settings.customer_email_domain)
+    mailed = mails_to(mail_catcher.api_url, settings.customer_email_domain)
     assert len(mailed) == len(expected), f"{context}: an email was sent twice, or not at all"
 
 
