@@ -29,6 +29,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import (
     CheckConstraint,
     Column,
+    ColumnElement,
     Connection,
     DateTime,
     Double,
@@ -240,30 +241,29 @@ def _insert(connection: Connection) -> Any:
 
 def upsert_cases(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Insert each case, or fill in the transaction of one an answer made first."""
-    if not rows:
-        return
-    statement = _insert(connection).values(list(_unique(rows)))
-    connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=["transaction_id"],
-            set_={name: statement.excluded[name] for name in TRANSACTION_COLUMNS},
-        )
-    )
+    _upsert(connection, rows, TRANSACTION_COLUMNS)
 
 
 def upsert_answers(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Set each case's answer unless it has one (the first answer counts)."""
+    _upsert(connection, rows, ("status", "answered_at"), fraud_cases.c.answered_at.is_(None))
+
+
+def _upsert(
+    connection: Connection,
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[str],
+    only_where: ColumnElement[bool] | None = None,
+) -> None:
+    """Insert each row, or on a case that exists set ``columns`` (where ``only_where``)."""
     if not rows:
         return
     statement = _insert(connection).values(list(_unique(rows)))
     connection.execute(
         statement.on_conflict_do_update(
             index_elements=["transaction_id"],
-            set_={
-                "status": statement.excluded.status,
-                "answered_at": statement.excluded.answered_at,
-            },
-            where=fraud_cases.c.answered_at.is_(None),
+            set_={name: statement.excluded[name] for name in columns},
+            where=only_where,
         )
     )
 
