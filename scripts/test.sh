@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Every test (make test), in two lanes at once on one local stack:
-#   the main lane: the integration tests but the network-fault ones, here;
-#   the side lane: the network-fault tests, which bring a Kafka cluster and a
-#     mail catcher of their own and spend most of their time waiting out the
-#     faults they make, then the unit and plan tests. Its output follows.
+#   the main lane, here: the integration tests that share the stack's Kafka
+#     and mail catcher (some stop a broker; each empties the catcher first);
+#   the side lane: the tests marked isolated, which bring a Kafka cluster and
+#     a mail catcher of their own (the network-fault tests spend most of their
+#     time waiting out the faults they make), then the unit and plan tests.
+#     Its output follows the main lane's.
 # The stack is started first, unless the environment points at one already,
 # and stopped at the end if it was started here. Either lane failing (or
 # running no test) fails the whole.
@@ -27,17 +29,16 @@ stop_the_stack() {
 }
 trap stop_the_stack EXIT
 
-"$PY" -m pytest -p no:cacheprovider \
-    tests/integration/test_network_faults.py tests/unit tests/infra >"$SIDE_LOG" 2>&1 &
+"$PY" -m pytest -p no:cacheprovider -m "isolated or not integration" >"$SIDE_LOG" 2>&1 &
 side=$!
 
-"$PY" -m pytest --ignore=tests/integration/test_network_faults.py tests/integration
+"$PY" -m pytest -m "integration and not isolated"
 main_status=$?
 
 wait "$side"
 side_status=$?
 echo
-echo "=== the side lane: network faults, unit and plan tests ($SIDE_LOG) ==="
+echo "=== the side lane: isolated, unit and plan tests ($SIDE_LOG) ==="
 cat "$SIDE_LOG"
 
 echo

@@ -97,17 +97,20 @@ class MailCatcher:
 
 
 @pytest.fixture
-def mail_catcher(stack: Stack) -> MailCatcher:
+def mail_catcher(stack: Stack, request: pytest.FixtureRequest) -> MailCatcher:
     """The mail server the pipeline sends to, and the API that lists what it took: the
-    stack's, unless a module brings one of its own."""
+    stack's, or for a test marked ``isolated`` its module's own (``own_mail_catcher``)."""
+    if request.node.get_closest_marker("isolated"):
+        own: MailCatcher = request.getfixturevalue("own_mail_catcher")
+        return own
     return MailCatcher(stack.smtp_port, stack.mail_api_url)
 
 
 @pytest.fixture(scope="module")
 def own_mail_catcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailCatcher]:
-    """A mail catcher of the module's own, for a module that runs beside the rest of the
-    suite (``make test`` runs the network-fault tests so): every other pipeline test
-    empties the stack's catcher when it starts."""
+    """A mail catcher of the module's own, for a module marked ``isolated``, which runs
+    beside the rest of the suite: every other pipeline test empties the stack's catcher
+    when it starts."""
     root = tmp_path_factory.mktemp("mail-catcher")
     (root / "mail").mkdir()
     smtp_port, api_port = free_port(), free_port()

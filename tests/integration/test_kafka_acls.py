@@ -31,7 +31,7 @@ from fraudstream.wiring import factory, producing
 from fraudstream.wiring.provision import provision
 from tests.integration.pipeline import REPO_ROOT, environment, lake_records
 
-pytestmark = pytest.mark.cloud
+pytestmark = [pytest.mark.cloud, pytest.mark.isolated]
 
 REFUSED = {
     KafkaError.TOPIC_AUTHORIZATION_FAILED,

@@ -47,7 +47,7 @@ from tests.integration.pipeline import (
 )
 from tests.outage import HEARTBEAT
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.isolated]
 
 ROWS = 300_000
 SPEED = 25  # PaySim steps a second: the run lasts about 30 s, a transaction a step
@@ -83,12 +83,6 @@ class RetriesOnTheSameInstance(QuickToGiveUp):
 
 PRODUCERS = {"defended": QuickToGiveUp, "retrying": RetriesOnTheSameInstance}
 PRODUCER = PRODUCERS[os.environ.get("NEMESIS_PRODUCER", "defended")]
-
-
-@pytest.fixture(scope="module")
-def mail_catcher(own_mail_catcher: MailCatcher) -> MailCatcher:
-    """This module's own: ``make test`` runs it beside the rest of the suite."""
-    return own_mail_catcher
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from tests.integration.conftest import Stack, free_port
 from tests.integration.pipeline import REPO_ROOT, lake_records, wait_until
 from tests.integration.vm_rehearsal import MetadataServer, RehearsedVM, Unit
 
-pytestmark = pytest.mark.cloud
+pytestmark = [pytest.mark.cloud, pytest.mark.isolated]
 
 ROWS = 3000
 SECRET = secrets.token_urlsafe(32)  # the confirmation token key

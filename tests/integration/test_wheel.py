@@ -15,6 +15,8 @@ import pytest
 
 from tests.conftest import PAYSIM_DIR, REPO_ROOT
 
+pytestmark = pytest.mark.isolated  # no server at all
+
 SAMPLE = PAYSIM_DIR / "paysim_head_2688.csv"
 
 
