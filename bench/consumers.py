@@ -55,7 +55,7 @@ from fraudstream.config import Settings, as_environment, load_settings
 from fraudstream.devstack.services import empty_mail_catcher
 from fraudstream.generator import write_csv
 from fraudstream.producer.progress import ProgressLog
-from fraudstream.producer.service import RunOptions
+from fraudstream.producer.runs import RunOptions
 from fraudstream.stopping import StopFlag
 from fraudstream.wiring import factory, producing
 

@@ -41,7 +41,8 @@ from fraudstream.config import Settings, load_settings
 from fraudstream.detection.detectors import Detector, LabelDetector, ModelDetector
 from fraudstream.generator import write_csv
 from fraudstream.producer.progress import ProgressLog
-from fraudstream.producer.service import ProducerRun, RunOptions
+from fraudstream.producer.runs import RunOptions
+from fraudstream.producer.service import ProducerRun
 from fraudstream.stopping import StopFlag
 from fraudstream.wiring.producing import release_arrow_memory_promptly
 

@@ -50,7 +50,7 @@ from fraudstream.consumers.retry import (
     until_done,
 )
 from fraudstream.consumers.running import run_until_stopped
-from fraudstream.consumers.totals import Totals, count_batch_metrics
+from fraudstream.consumers.totals import Totals, count_batch_metrics, observe_batch_latency
 from fraudstream.consumers.watch import ConsumerWatch
 from fraudstream.stopping import StopFlag
 from fraudstream.topology import LakeFolder
@@ -193,6 +193,7 @@ class BatchConsumer:
         self._idle_since = time.monotonic()  # time spent on a held batch is not idle time
         self.totals.add_batch(len(lines), len(dead), emailed)
         count_batch_metrics(self.handler.group, started, len(dead), emailed)
+        observe_batch_latency(self.handler.folder, decoded.records, emailed)
         seconds = round(time.monotonic() - started, 3)
         written = {"records": len(lines), "dead_letters": len(dead), "seconds": seconds}
         log.info("batch written", extra={**asdict(key), **written})

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from fraudstream import metrics
 from fraudstream.consumers.sinks import EmailOutcome
@@ -69,3 +71,16 @@ def count_batch_metrics(group: str, started: float, dead: int, emailed: EmailOut
         metrics.EMAILS.labels(group, status).inc(count)
     retried = sum(max(entry["attempts"] - 1, 0) for entry in emailed.new_entries)
     metrics.EMAILS_RETRIED.labels(group).inc(retried)
+
+
+def observe_batch_latency(
+    folder: str, records: Sequence[dict[str, Any]], emailed: EmailOutcome
+) -> None:
+    """A finished batch's live payments: from each one's ``event_time`` to its email, as
+    the mail server took it, and to now, its lake object written."""
+    made = {record["transaction_id"]: record["event_time"] for record in records}
+    for entry in emailed.new_entries:
+        if entry["status"] == "sent" and entry["transaction_id"] in made:
+            at = entry["finished_at"].timestamp()
+            metrics.observe_latency(f"email/{folder}", [made[entry["transaction_id"]]], at)
+    metrics.observe_latency(f"lake/{folder}", made.values())

@@ -78,15 +78,20 @@ def read_email_file(path: Path) -> dict[str, str]:
     return known
 
 
-def to_records(block: Block, start_time: datetime, emails: EmailDirectory) -> pa.Table:
-    """The rows of ``block`` with every field of the Avro record, in schema order."""
+def to_records(
+    block: Block, start_time: datetime, emails: EmailDirectory, released_ms: int | None = None
+) -> pa.Table:
+    """The rows of ``block`` with every field of the Avro record, in schema order.
+    ``event_time`` is the step's hour on the calendar that begins at ``start_time``, or,
+    when a live run releases the rows, ``released_ms``: the moment of the payment."""
     rows = block.rows
     start_ms = int(start_time.timestamp() * 1000)
     step = rows["step"].to_numpy().astype(np.int64)
+    event_time = start_ms + (step - 1) * HOUR_MS if released_ms is None else released_ms
     fields = {
         "transaction_id": transaction_ids(rows, block.lines),
         "step": rows["step"],
-        "event_time": pa.array(start_ms + (step - 1) * HOUR_MS, pa.int64()),
+        "event_time": pa.array(np.broadcast_to(event_time, step.shape), pa.int64()),
         **{name: rows[name] for name in rows.column_names if name != "step"},
         "customer_email": emails.addresses(rows["nameOrig"]),
     }

@@ -1,12 +1,10 @@
-"""A block made ready to send: cut into parts (one a PaySim step when pacing, each
-released at its step's time), each part's records assessed by the detector and encoded
-as Avro with their topic and key, its rejected rows as quarantine messages."""
+"""A part of a block made ready to send (``pacing`` cuts the parts): its records assessed
+by the detector and encoded as Avro with their topic and key, its rejected rows as
+quarantine messages."""
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -16,9 +14,9 @@ from fraudstream import registry
 from fraudstream.avro_codec import RecordEncoder, wire_header
 from fraudstream.config import Settings
 from fraudstream.detection.detectors import Assessment, Detector
-from fraudstream.payments import Block
 from fraudstream.paysim import Rejected
 from fraudstream.producer.checkpoint import Counts
+from fraudstream.producer.pacing import Part
 from fraudstream.records import EmailDirectory, to_records, with_detection
 from fraudstream.topology import topology
 
@@ -32,15 +30,6 @@ class Prepared:
     counts: Counts
     records: tuple[list[str], list[bytes], list[bytes]]
     rejects: list[bytes]
-
-
-@dataclass(frozen=True)
-class Part:
-    """Rows of a block sent in one transaction, covering the lines before ``end_line``."""
-
-    block: Block
-    end_line: int
-    step: int | None
 
 
 class Preparer:
@@ -57,10 +46,11 @@ class Preparer:
         self.encoder = RecordEncoder(schema_text)
         self.headers = self._wire_headers(schema_text)
 
-    def prepare(self, part: Part, source: str) -> Prepared:
-        """A part's records assessed and encoded, and its rejects as quarantine messages."""
+    def prepare(self, part: Part, source: str, released_ms: int | None = None) -> Prepared:
+        """A part's records assessed and encoded, and its rejects as quarantine messages;
+        with ``released_ms``, each record's ``event_time`` is that moment."""
         block = part.block
-        records = to_records(block, self.settings.event_start_time, self.emails)
+        records = to_records(block, self.settings.event_start_time, self.emails, released_ms)
         assessment = self.detector.assess(records)
         fraud = int(assessment.flagged.sum())
         counts = Counts(block.num_rows, fraud, block.num_rows - fraud, len(block.rejected))
@@ -91,42 +81,6 @@ class Preparer:
             for topic in (topics.non_fraud, topics.fraud)
         ]
         return pa.array([wire_header(schema_id) for schema_id in ids], pa.binary())
-
-
-class Pacer:
-    """Releases each PaySim step ``1/speed`` seconds after the one before it."""
-
-    def __init__(self, speed: float | None) -> None:
-        self.speed = speed
-        self._origin: tuple[float, int] | None = None
-
-    @property
-    def enabled(self) -> bool:
-        return self.speed is not None
-
-    def wait_for(self, part: Part) -> None:
-        if self.speed is None or part.step is None:
-            return
-        if self._origin is None:
-            self._origin = (time.monotonic(), part.step)
-        started, first_step = self._origin
-        delay = started + (part.step - first_step) / self.speed - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-
-
-def parts(block: Block, end_line: int, by_step: bool) -> Iterator[Part]:
-    """The whole block, or (when pacing) one part for each run of rows of the same step."""
-    if not by_step or block.num_rows == 0:
-        yield Part(block, end_line, None)
-        return
-    steps = block.rows["step"].to_numpy()
-    starts = np.flatnonzero(np.diff(steps, prepend=steps[0] - 1))
-    for index, start in enumerate(starts):
-        last = index + 1 == len(starts)
-        part_end = end_line if last else int(block.lines[starts[index + 1]])
-        first_line = 0 if index == 0 else int(block.lines[start])
-        yield Part(block.between(first_line, part_end), part_end, int(steps[start]))
 
 
 def rejected_body(source: str, rejected: Rejected) -> bytes:

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import closing
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import partial
 from typing import BinaryIO
 
@@ -28,18 +28,11 @@ from fraudstream.payments import parse_block
 from fraudstream.paysim import check_header
 from fraudstream.prefetch import prefetched
 from fraudstream.producer.checkpoint import Checkpoint, Counts, load_checkpoint
-from fraudstream.producer.preparing import Pacer, Prepared, Preparer, parts
+from fraudstream.producer.pacing import Pacing, Part, pacing
+from fraudstream.producer.preparing import Prepared, Preparer
 from fraudstream.producer.progress import Progress
-from fraudstream.source import (
-    WHOLE_FILE,
-    Chunk,
-    Shard,
-    Source,
-    count_lines,
-    open_source,
-    read_chunks,
-    read_header,
-)
+from fraudstream.producer.runs import RunOptions, Summary
+from fraudstream.source import Chunk, Source, count_lines, open_source, read_chunks, read_header
 from fraudstream.stopping import StopFlag
 from fraudstream.topology import TRANSACTIONAL_ID_PREFIX
 
@@ -53,30 +46,6 @@ REDO_ATTEMPTS = 10  # failed transactions in a row; with the pauses, minutes of 
 
 class SourceChangedError(PermanentError):
     """The file differs from the one the checkpoint was made from."""
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    source: str
-    speed: float | None = None  # PaySim steps (hours) per second; None: as fast as possible
-    limit: int | None = None  # at most this many lines in this run
-    from_start: bool = False  # ignore the checkpoint
-    shard: Shard = WHOLE_FILE  # the share of the file's lines this run produces
-
-
-@dataclass(frozen=True)
-class Summary:
-    source: str
-    this_run: Counts
-    total: Counts
-    seconds: float
-    complete: bool
-    next_line: int
-
-    @property
-    def rows_per_second(self) -> float:
-        lines = self.this_run.good + self.this_run.rejected
-        return lines / self.seconds if self.seconds else 0.0
 
 
 class ProducerRun:
@@ -93,6 +62,7 @@ class ProducerRun:
         self._committed: Checkpoint | None = None  # the last checkpoint Kafka has committed
         self._committing: Checkpoint | None = None  # the one in the last commit begun
         self._rows = (0, 0)  # the byte range of the shard's lines, once the source is open
+        self._in_transaction: list[tuple[int, int]] = []  # live: (released_ms, rows) sent
 
     def run(self, progress: Progress) -> Summary:
         started = time.monotonic()
@@ -173,6 +143,7 @@ class ProducerRun:
                 # the producer epoch, so that the brokers refuse the old one's, and
                 # settles the failed transaction: Kafka's checkpoint is then the truth.
                 producer.abandon()
+                self._in_transaction = []  # their payments go again, released anew
                 producer = new_producer()
                 checkpoint = self._settled_checkpoint(source)
         finally:
@@ -216,54 +187,74 @@ class ProducerRun:
         producer: TransactionalProducer,
         progress: Progress,
     ) -> Checkpoint:
-        """Produce from ``checkpoint`` on, a transaction every few blocks (or every step).
+        """Produce from ``checkpoint`` on, in transactions closed as the pacing says.
 
-        A worker thread reads, parses and encodes the next block while this one
-        produces the current one and waits on commits."""
+        A worker thread reads, parses and cuts the next block (and, unless the run is
+        live, makes its parts ready) while this one produces and waits on commits."""
         self._committed = position = checkpoint
-        pacer = Pacer(self.options.speed)
-        open_rows: int | None = None  # rows in the open transaction; None when none is open
+        pacing = self._pacing()
+        opened: tuple[int, float] | None = None  # the open transaction's lines, and its start
         chunks = read_chunks(stream, checkpoint.offset, checkpoint.first_line, self._rows[1])
         prepare = partial(
             self._prepared,
             span=(checkpoint.next_line, stop_line),
             source=checkpoint.source,
-            by_step=pacer.enabled,
+            pacing=pacing,
         )
         with closing(prefetched(map(prepare, chunks))) as prepared_chunks:
-            for chunk, parts in prepared_chunks:
-                for part in parts:
-                    pacer.wait_for(part.part)
-                    if open_rows is None:
-                        producer.begin()
-                        open_rows = 0
-                    position = self._send(part, chunk, position, producer)
-                    open_rows += part.counts.good + part.counts.rejected
-                    full = open_rows >= self.settings.producer_rows_per_transaction
-                    if pacer.enabled or full or self.stop.requested:
+            for chunk, items in prepared_chunks:
+                for item in items:
+                    if opened and pacing.commit_due(opened[1], pacing.next_release()):
                         self._commit(position, producer, progress)
-                        open_rows = None
+                        opened = None
+                    ready = self._released(item, pacing, checkpoint.source)
+                    if opened is None:
+                        producer.begin()
+                        opened = (0, time.time())
+                    position = self._send(ready, chunk, position, producer)
+                    opened = (opened[0] + ready.counts.good + ready.counts.rejected, opened[1])
+                    full = opened[0] >= self.settings.producer_rows_per_transaction
+                    if pacing.commits_every_part or full or pacing.commit_due(opened[1]):
+                        self._commit(position, producer, progress)
+                        opened = None
                     if self.stop.requested:
+                        if opened:
+                            self._commit(position, producer, progress)
                         return position
                 if stop_line is not None and position.next_line >= stop_line:
                     break
             else:
                 position = replace(position, complete=True)
-        if open_rows is None:
+        if opened is None:
             producer.begin()
         self._commit(position, producer, progress)
         return position
 
+    def _pacing(self) -> Pacing:
+        options = self.options
+        return pacing(options.speed, options.rate, options.commit_interval)
+
+    def _released(self, item: Prepared | Part, pacing: Pacing, source: str) -> Prepared:
+        """The item once its time has come: ready already, or made ready now, each record
+        stamped with this moment when the run is live."""
+        due = pacing.wait_for(item.part if isinstance(item, Prepared) else item)
+        if isinstance(item, Prepared):
+            return item
+        released_ms = int((time.time() if due is None else due) * 1000)
+        self._in_transaction.append((released_ms, item.block.num_rows))
+        return self.preparer.prepare(item, source, released_ms=released_ms)
+
     def _prepared(
-        self, chunk: Chunk, span: tuple[int, int | None], source: str, by_step: bool
-    ) -> tuple[Chunk, list[Prepared]]:
-        """The chunk's parts between the lines of ``span``, encoded, ready to send."""
+        self, chunk: Chunk, span: tuple[int, int | None], source: str, pacing: Pacing
+    ) -> tuple[Chunk, list[Prepared] | list[Part]]:
+        """The chunk's parts between the lines of ``span``, made ready unless the run is live."""
         first_line, stop_line = span
         block = parse_block(chunk.data, chunk.first_line).between(first_line, stop_line)
         end_line = chunk.end_line if stop_line is None else min(chunk.end_line, stop_line)
-        return chunk, [
-            self.preparer.prepare(part, source) for part in parts(block, end_line, by_step)
-        ]
+        parts = list(pacing.cut(block, end_line))
+        if not pacing.prepares_ahead:
+            return chunk, parts
+        return chunk, [self.preparer.prepare(part, source) for part in parts]
 
     def _send(
         self,
@@ -293,10 +284,17 @@ class ProducerRun:
         self._committing = position
         with metrics.COMMIT_SECONDS.time():
             producer.commit()
+        _observe_latency("commit", self._in_transaction)
+        self._in_transaction = []
         assert self._committed is not None, "a span starts from a committed checkpoint"
         _count_committed(position.counts - self._committed.counts)
         self._committed = position
         progress.update(position.offset - self._rows[0], position.counts)
+
+
+def _observe_latency(sink: str, released: list[tuple[int, int]]) -> None:
+    """Each live payment's time from its release to now, at ``sink``."""
+    metrics.observe_latency(sink, (ms for ms, rows in released for _ in range(rows)))
 
 
 def _count_committed(counts: Counts) -> None:

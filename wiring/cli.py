@@ -162,8 +162,22 @@ def _parser() -> argparse.ArgumentParser:
 
     produce = subcommands.add_parser("produce", help="stream a PaySim CSV into Kafka")
     produce.add_argument("source", help="a local path or gs://bucket/object")
-    produce.add_argument(
+    paced = produce.add_mutually_exclusive_group()
+    paced.add_argument(
         "--speed", type=_positive_float, help="replay PaySim time: steps (hours) per second"
+    )
+    paced.add_argument(
+        "--rate",
+        type=_positive_float,
+        metavar="N",
+        help="live: release N payments a second, evenly, each stamped with its release",
+    )
+    produce.add_argument(
+        "--commit-interval",
+        type=_positive_float,
+        default=0.1,
+        metavar="SECONDS",
+        help="live: commit a transaction at least this often (default 0.1)",
     )
     produce.add_argument("--limit", type=_positive_int, help="stop after this many lines")
     produce.add_argument("--from-start", action="store_true", help="ignore the saved checkpoint")

@@ -15,7 +15,7 @@ from types import ModuleType
 from fraudstream.config import ConfigError, Settings, load_settings
 from fraudstream.generator import write_csv
 from fraudstream.logs import configure_logging
-from fraudstream.producer.service import RunOptions
+from fraudstream.producer.runs import RunOptions
 from fraudstream.wiring import members, producing
 
 REPORT_PATH = Path("build/report.html")
@@ -42,7 +42,15 @@ def migrate(_args: argparse.Namespace) -> int:
 
 
 def produce(args: argparse.Namespace) -> int:
-    options = RunOptions(args.source, args.speed, args.limit, args.from_start, args.shard)
+    options = RunOptions(
+        args.source,
+        speed=args.speed,
+        rate=args.rate,
+        commit_interval=args.commit_interval,
+        limit=args.limit,
+        from_start=args.from_start,
+        shard=args.shard,
+    )
     producing.produce(configured(), options)
     return 0
 

@@ -19,7 +19,8 @@ from fraudstream.config import ConfigError, Settings
 from fraudstream.detection.detectors import Detector, load_detector
 from fraudstream.producer.checkpoint import Counts
 from fraudstream.producer.progress import progress_for_stderr
-from fraudstream.producer.service import ProducerRun, RunOptions, Summary
+from fraudstream.producer.runs import RunOptions, Summary
+from fraudstream.producer.service import ProducerRun
 from fraudstream.source import require_local_file
 from fraudstream.stopping import StopFlag
 from fraudstream.topology import topology

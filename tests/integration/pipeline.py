@@ -23,7 +23,7 @@ from fraudstream.config import Settings, as_environment
 from fraudstream.consumers.totals import Totals
 from fraudstream.lake import storage_client
 from fraudstream.producer.progress import ProgressLog
-from fraudstream.producer.service import RunOptions, Summary
+from fraudstream.producer.runs import RunOptions, Summary
 from fraudstream.stopping import StopFlag
 from fraudstream.wiring import factory, producing
 from tests.integration.kafka_reading import read_committed

@@ -23,7 +23,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from fraudstream.config import Settings
 from fraudstream.generator import write_csv
 from fraudstream.producer.progress import ProgressLog
-from fraudstream.producer.service import RunOptions
+from fraudstream.producer.runs import RunOptions
 from fraudstream.stopping import StopFlag
 from fraudstream.tokens import Answer, Confirmation
 from fraudstream.topology import kafka_principals, topology

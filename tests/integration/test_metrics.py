@@ -22,7 +22,7 @@ from fraudstream.config import Settings
 from fraudstream.generator import write_csv
 from fraudstream.kafka import produce_and_wait, producer_config
 from fraudstream.producer.progress import ProgressLog
-from fraudstream.producer.service import RunOptions
+from fraudstream.producer.runs import RunOptions
 from fraudstream.stopping import StopFlag
 from fraudstream.topology import LakeFolder
 from fraudstream.wiring import producing

@@ -27,7 +27,8 @@ from fraudstream.payments import parse_block
 from fraudstream.producer import service
 from fraudstream.producer.checkpoint import Checkpoint
 from fraudstream.producer.progress import ProgressLog
-from fraudstream.producer.service import ProducerRun, RunOptions
+from fraudstream.producer.runs import RunOptions
+from fraudstream.producer.service import ProducerRun
 from fraudstream.records import transaction_ids
 from fraudstream.source import read_chunks, read_header
 from fraudstream.stopping import StopFlag

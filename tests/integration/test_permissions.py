@@ -27,7 +27,7 @@ from fraudstream import lake
 from fraudstream.config import Settings
 from fraudstream.generator import write_csv
 from fraudstream.producer.progress import ProgressLog
-from fraudstream.producer.service import RunOptions
+from fraudstream.producer.runs import RunOptions
 from fraudstream.stopping import StopFlag
 from fraudstream.tokens import Answer, Confirmation
 from fraudstream.topology import STORAGE_ACCESS, STORAGE_PREFIX

@@ -27,7 +27,8 @@ from fraudstream.paysim import NotPaySimError
 from fraudstream.producer import service
 from fraudstream.producer.checkpoint import Checkpoint, load_checkpoint
 from fraudstream.producer.progress import ProgressLog
-from fraudstream.producer.service import ProducerRun, RunOptions, Summary
+from fraudstream.producer.runs import RunOptions, Summary
+from fraudstream.producer.service import ProducerRun
 from fraudstream.source import WHOLE_FILE, Shard, read_chunks
 from fraudstream.stopping import StopFlag
 from tests.integration.conftest import Stack

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import socket
+import time
 import urllib.request
+from datetime import UTC, datetime
 
 import pytest
 from confluent_kafka import KafkaException, TopicPartition
@@ -13,6 +15,8 @@ from prometheus_client import REGISTRY
 from fraudstream import metrics
 from fraudstream.config import load_settings
 from fraudstream.consumers.retry import Backoff, Waiter, until_done
+from fraudstream.consumers.sinks import EmailOutcome, LogEntry
+from fraudstream.consumers.totals import observe_batch_latency
 from fraudstream.consumers.watch import LagWatch, StatusLine, lag_of
 
 
@@ -177,3 +181,40 @@ def test_a_consumer_that_sends_no_email_shows_no_email_rate(
     line.show(0, None, 3)
     line.show(400, None, 1)
     assert screen.getvalue().split("\r")[1] == "fraud-cases: 400 records, 200/s, lag 1"
+
+
+def test_a_live_payments_latency_is_counted_and_replayed_history_is_not() -> None:
+    name = "fraudstream_payment_latency_seconds"
+    before = sample(f"{name}_count", sink="unit")
+    under_300_ms = sample(f"{name}_bucket", sink="unit", le="0.3")
+    now = time.time()
+    as_datetime = datetime.fromtimestamp(now - 0.25, UTC)
+    as_millis = int((now - 0.25) * 1000)
+    paysim_calendar = datetime(2026, 1, 1, tzinfo=UTC)
+
+    metrics.observe_latency("unit", [as_datetime, as_millis, paysim_calendar], at=now)
+
+    assert sample(f"{name}_count", sink="unit") == before + 2
+    assert sample(f"{name}_bucket", sink="unit", le="0.3") == under_300_ms + 2
+    assert sample(f"{name}_sum", sink="unit") == pytest.approx(0.5, abs=0.01)
+
+
+def test_a_batch_counts_each_sent_email_at_its_own_moment_and_the_lake_at_the_end() -> None:
+    name = "fraudstream_payment_latency_seconds_count"
+    now = time.time()
+    records = [
+        {"transaction_id": tid, "event_time": datetime.fromtimestamp(now - 0.1, UTC)}
+        for tid in ("a", "b", "c")
+    ]
+    finished = datetime.fromtimestamp(now, UTC)
+    entries: list[LogEntry] = [
+        {"transaction_id": "a", "status": "sent", "attempts": 1, "finished_at": finished},
+        {"transaction_id": "b", "status": "rejected", "attempts": 0, "finished_at": finished},
+    ]
+    emails_before = sample(name, sink="email/unit")
+    lake_before = sample(name, sink="lake/unit")
+
+    observe_batch_latency("unit", records, EmailOutcome(entries, new_entries=entries))
+
+    assert sample(name, sink="email/unit") == emails_before + 1  # a rejected one is no email
+    assert sample(name, sink="lake/unit") == lake_before + 3
