@@ -79,7 +79,7 @@ class CaseConsumer:
         self.waiter = Waiter(
             self._pause, lambda: self.stop.requested, backoff, partial(metrics.count_retry, group)
         )
-        self.watch = ConsumerWatch(group, self.consumer)
+        self.watch = ConsumerWatch(group, self.consumer, latency_sink="case_row")
         self.dead_letters = sinks.DeadLetters(
             self.dead_letter_producer,
             self.settings.dead_letter_topic,

@@ -68,7 +68,8 @@ class BatchConsumer:
     ) -> None:
         self.handler, self.clients, self.stop = handler, clients, stop
         self.totals = Totals()
-        self.watch = ConsumerWatch(handler.group, clients.consumer)
+        sink = f"{'email' if clients.mailer else 'lake'}/{handler.folder}"
+        self.watch = ConsumerWatch(handler.group, clients.consumer, latency_sink=sink)
         self._consumed = metrics.RECORDS_CONSUMED.labels(handler.group, handler.topic)
         self.buffer: BatchBuffer[Message] = BatchBuffer(
             settings.batch_max_records, settings.batch_max_seconds

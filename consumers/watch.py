@@ -1,5 +1,5 @@
 """What a running consumer shows: its lag per partition (a metric) and, on a terminal,
-a status line with records/s, lag and emails/s."""
+a status line with records/s, lag, emails/s and, in a live run, the payments' latency."""
 
 from __future__ import annotations
 
@@ -71,14 +71,16 @@ class ConsumerWatch:
     """What a running consumer shows, updated from its loop: the lag metric, and on a
     terminal the status line."""
 
-    def __init__(self, group: str, consumer: Consumer) -> None:
-        self.consumer = consumer
+    def __init__(self, group: str, consumer: Consumer, latency_sink: str | None = None) -> None:
+        self.consumer, self.latency_sink = consumer, latency_sink
         self.lag, self.line = LagWatch(group), StatusLine(group)
 
     def update(self, records: int, emails: int | None = None, force: bool = False) -> None:
         """``records`` and ``emails`` are the consumer's totals so far (None: it sends none)."""
         self.lag.update(self.consumer, force)
-        self.line.show(records, emails, self.lag.total)
+        sink = self.latency_sink
+        latency = None if sink is None else metrics.recent_latency(sink)
+        self.line.show(records, emails, self.lag.total, latency)
 
     def forget(self, partitions: set[tuple[str, int]]) -> None:
         self.lag.forget(partitions)
@@ -97,7 +99,11 @@ class StatusLine:
         self._last: tuple[float, int, int] | None = None  # when, records, emails
         self._width = 0
 
-    def show(self, records: int, emails: int | None, lag: int) -> None:
+    def show(
+        self, records: int, emails: int | None, lag: int, latency: tuple[float, float] | None = None
+    ) -> None:
+        """With ``latency``, the median and 99th percentile of the live payments' latency
+        over the last seconds."""
         if not self.enabled:
             return
         now, sent = time.monotonic(), emails or 0
@@ -113,6 +119,8 @@ class StatusLine:
         text = f"{self.name}: {records:,} records, {rate:,.0f}/s, lag {lag:,}"
         if emails is not None:
             text += f", {(sent - sent_then) / seconds:,.0f} emails/s"
+        if latency is not None:
+            text += f", latency p50 {latency[0]:.2f} s p99 {latency[1]:.2f} s"
         self.stream.write("\r" + text.ljust(self._width))
         self.stream.flush()
         self._width = len(text)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import errno
 import time
+from collections import defaultdict, deque
 from collections.abc import Iterable
 from datetime import datetime
 from wsgiref.simple_server import WSGIServer
 
+import numpy as np
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 from fraudstream.errors import PermanentError
@@ -165,14 +167,31 @@ def forget_lag(group: str, partitions: Iterable[tuple[str, int]]) -> None:
 LIVE_WINDOW_SECONDS = 3600.0
 
 
+# The latencies of the last moments, by sink, for the status lines: (when, seconds).
+_RECENT: defaultdict[str, deque[tuple[float, float]]] = defaultdict(lambda: deque(maxlen=100_000))
+
+
 def observe_latency(
     sink: str, event_times: Iterable[datetime | int], at: float | None = None
 ) -> None:
     """Each live payment's seconds from its ``event_time`` (a datetime, or milliseconds
     since the epoch) to ``at`` (now), at ``sink``."""
     now = time.time() if at is None else at
-    histogram = LATENCY.labels(sink)
+    histogram, recent = LATENCY.labels(sink), _RECENT[sink]
     for moment in event_times:
         made = moment.timestamp() if isinstance(moment, datetime) else moment / 1000
         if now - made <= LIVE_WINDOW_SECONDS:
-            histogram.observe(max(now - made, 0.0))  # clocks may differ by a hair
+            seconds = max(now - made, 0.0)  # clocks may differ by a hair
+            histogram.observe(seconds)
+            recent.append((now, seconds))
+
+
+def recent_latency(sink: str, seconds: float = 10.0) -> tuple[float, float] | None:
+    """The median and 99th percentile of ``sink``'s latencies seen in the last ``seconds``
+    (None if there were none)."""
+    since = time.time() - seconds
+    recent = [latency for when, latency in _RECENT[sink] if when >= since]
+    if not recent:
+        return None
+    p50, p99 = np.percentile(recent, [50, 99])
+    return float(p50), float(p99)

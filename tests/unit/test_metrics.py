@@ -218,3 +218,26 @@ def test_a_batch_counts_each_sent_email_at_its_own_moment_and_the_lake_at_the_en
 
     assert sample(name, sink="email/unit") == emails_before + 1  # a rejected one is no email
     assert sample(name, sink="lake/unit") == lake_before + 3
+
+
+def test_the_status_line_shows_the_latency_of_the_last_seconds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = time.time()
+    old = [now - 30 - 5.0] * 50  # seen 30 s ago: out of the window
+    metrics.observe_latency("status-unit", [int(t * 1000) for t in old], at=now - 30)
+    fresh = [now - 0.1] * 98 + [now - 0.9] * 2
+    metrics.observe_latency("status-unit", [int(t * 1000) for t in fresh], at=now)
+    latency = metrics.recent_latency("status-unit")
+    assert latency is not None
+    assert latency[0] == pytest.approx(0.1, abs=0.002)
+    assert 0.1 < latency[1] <= 0.91
+    assert metrics.recent_latency("no-such-sink") is None
+
+    clock = iter([0.0, 2.0])
+    monkeypatch.setattr("fraudstream.consumers.watch.time.monotonic", lambda: next(clock))
+    screen = Terminal()
+    line = StatusLine("fraud-confirmer", screen)
+    line.show(0, 0, 0, (0.1, 0.5))
+    line.show(1000, 100, 0, (0.12, 0.45))
+    assert screen.getvalue().split("\r")[1].rstrip().endswith("latency p50 0.12 s p99 0.45 s")
