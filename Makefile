@@ -10,11 +10,12 @@ BROKERS ?= 3
 SASL ?=
 CSV ?=
 ROWS ?= 20000
+RATE ?= 300
 REPORT ?= build/detectors.md
 TERRAFORM ?= terraform
 STACK_ENV = eval "$$($(PY) -m fraudstream.devstack env)"
 
-.PHONY: help install check demo setup confirmation-service report cases models evaluate test infra-lint infra-validate infra-destroy secrets dist lock unit integration browser postgresql nginx lint bench bench-kafka bench-producer bench-parsing bench-shards bench-consumers stack-up stack-down stack-status
+.PHONY: help install check demo demo-live setup confirmation-service report cases models evaluate test infra-lint infra-validate infra-destroy secrets dist lock unit integration browser postgresql nginx lint bench bench-kafka bench-producer bench-parsing bench-shards bench-consumers stack-up stack-down stack-status
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -29,6 +30,9 @@ install: $(INSTALLED) ## create .venv with the project and its tools
 
 demo: stack-up $(if $(filter logreg iforest gbm,$(DETECTOR)),models) ## start the local stack and run the pipeline (CSV=path for real PaySim data, else ROWS generated rows; DETECTOR=rules|gbm|... picks the detector)
 	$(STACK_ENV) && $(PY) -m fraudstream demo $(if $(CSV),--csv $(CSV),--rows $(ROWS))
+
+demo-live: stack-up $(if $(filter logreg iforest gbm,$(DETECTOR)),models) ## the demo live: consumers first, then RATE payments a second (300), each sink's latency shown as they go
+	$(STACK_ENV) && $(PY) -m fraudstream demo $(if $(CSV),--csv $(CSV),--rows $(ROWS)) --rate $(RATE)
 
 setup: stack-up ## create the topics, schemas and buckets on the local stack (idempotent)
 	$(STACK_ENV) && $(PY) -m fraudstream setup

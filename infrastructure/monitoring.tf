@@ -18,6 +18,13 @@ locals {
       duration = "0s"
       about    = "A consumer could not decode or handle records and put them on the dead-letter topic; their headers say why."
     }
+    fraud-email-slow = {
+      name = "fraud alerts reach customers late"
+      # The 99th percentile from a live payment to its "was this you?" email, over 5 minutes.
+      query    = "histogram_quantile(0.99, sum by (le) (rate(fraudstream_payment_latency_seconds_bucket{sink=\"email/fraud_confirmation\"}[5m]))) > ${var.fraud_email_latency_alert_seconds}"
+      duration = "300s"
+      about    = "Customers hear of a suspect payment later than they should: the fraud consumer is behind (see its lag), the mail server is slow, or the producer's commits are."
+    }
     smtp-rejections = {
       name     = "the mail server rejects emails"
       query    = "sum by (group) (increase(fraudstream_emails_total{status=\"rejected\"}[10m])) > 0"
@@ -30,6 +37,7 @@ locals {
     ["Rows produced per second, by verdict", "sum by (verdict) (rate(fraudstream_producer_rows_produced_total[5m]))"],
     ["Rows rejected per second", "sum(rate(fraudstream_producer_rows_rejected_total[5m]))"],
     ["Producer commit latency, 99th percentile (s)", "histogram_quantile(0.99, sum by (le) (rate(fraudstream_producer_commit_seconds_bucket[5m])))"],
+    ["Payment to sink latency, 99th percentile (s), by sink", "histogram_quantile(0.99, sum by (sink, le) (rate(fraudstream_payment_latency_seconds_bucket[5m])))"],
     ["Consumer lag, by group", "sum by (group) (fraudstream_consumer_lag)"],
     ["Records consumed per second, by group", "sum by (group) (rate(fraudstream_consumer_records_total[5m]))"],
     ["Batch latency, 99th percentile (s), by group", "histogram_quantile(0.99, sum by (group, le) (rate(fraudstream_consumer_batch_seconds_bucket[5m])))"],

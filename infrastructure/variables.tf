@@ -383,6 +383,16 @@ variable "alert_notification_channels" {
   }
 }
 
+variable "fraud_email_latency_alert_seconds" {
+  description = "Seconds from a live payment to its fraud confirmation email (99th percentile over 5 minutes) above which, for 5 minutes, an alert is raised."
+  type        = number
+  default     = 1
+  validation {
+    condition     = var.fraud_email_latency_alert_seconds > 0
+    error_message = "The threshold is a number of seconds, more than 0."
+  }
+}
+
 variable "lag_alert_threshold" {
   description = "Records behind, summed over a consumer group's partitions, above which a lag that keeps rising raises an alert."
   type        = number

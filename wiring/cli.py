@@ -153,6 +153,12 @@ def _parser() -> argparse.ArgumentParser:
         help="the consumers stop once nothing has arrived for this long",
     )
     run_demo.add_argument(
+        "--rate",
+        type=_positive_float,
+        metavar="N",
+        help="live: the consumers first, then N payments a second, with their latency shown",
+    )
+    run_demo.add_argument(
         "--no-consumers",
         dest="consumers",
         action="store_false",

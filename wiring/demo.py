@@ -51,23 +51,24 @@ def generated_csv(rows: int, say: Say, directory: Path = DEMO_DIR) -> Path:
     return path
 
 
+Started = dict[str, tuple[subprocess.Popen[str], Path]]
+
+
 def run_consumers(idle_exit: float, say: Say, logs: Path = DEMO_DIR / "logs") -> list[ConsumerRun]:
     """The three consumers (emails and lake, and the case table), each a process of its
     own, until their topics have been quiet for ``idle_exit`` seconds. Each one's log goes
     to a file, its summary line comes back."""
+    return wait_for_consumers(start_consumers(idle_exit, say, logs))
+
+
+def start_consumers(idle_exit: float, say: Say, logs: Path = DEMO_DIR / "logs") -> Started:
+    """The three consumers started, each logging to a file of its own."""
     logs.mkdir(parents=True, exist_ok=True)
     started = {}
     for kind in ("non-fraud", "fraud", "cases"):
         log = logs / f"{kind}-consumer.log"
-        command = [
-            sys.executable,
-            "-m",
-            "fraudstream",
-            "consume",
-            kind,
-            "--idle-exit",
-            str(idle_exit),
-        ]
+        command = [sys.executable, "-m", "fraudstream", "consume", kind]
+        command += ["--idle-exit", str(idle_exit)]
         environment = {**os.environ, "LOG_FORMAT": "json", "METRICS_PORT": str(METRICS_PORTS[kind])}
         with log.open("wb") as log_file:
             started[kind] = (
@@ -80,6 +81,11 @@ def run_consumers(idle_exit: float, say: Say, logs: Path = DEMO_DIR / "logs") ->
         f"consumers running ({', '.join(started)}); they stop after {idle_exit:g} s of quiet; "
         f"logs in {logs}/"
     )
+    return started
+
+
+def wait_for_consumers(started: Started) -> list[ConsumerRun]:
+    """Each consumer's exit code and summary line, once it has stopped."""
     runs = []
     for kind, (process, log) in started.items():
         output, _ = process.communicate()
@@ -88,6 +94,10 @@ def run_consumers(idle_exit: float, say: Say, logs: Path = DEMO_DIR / "logs") ->
         summary = lines[-1] if lines else failed
         runs.append(ConsumerRun(kind, process.returncode, summary, log))
     return runs
+
+
+def metrics_urls() -> list[str]:
+    return [f"http://127.0.0.1:{port}/metrics" for port in METRICS_PORTS.values()]
 
 
 def metrics_addresses() -> str:

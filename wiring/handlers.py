@@ -11,12 +11,16 @@ import sys
 import time
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from fraudstream.config import ConfigError, Settings, load_settings
 from fraudstream.generator import write_csv
 from fraudstream.logs import configure_logging
-from fraudstream.producer.runs import RunOptions
+from fraudstream.producer.runs import RunOptions, Summary
 from fraudstream.wiring import members, producing
+
+if TYPE_CHECKING:
+    from fraudstream.wiring.demo import ConsumerRun
 
 REPORT_PATH = Path("build/report.html")
 
@@ -140,6 +144,21 @@ def evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _live_demo(
+    settings: Settings, source: str, args: argparse.Namespace
+) -> tuple[Summary, list[ConsumerRun]]:
+    """The consumers first, then the payments released live at ``--rate``, with each
+    sink's latency printed while they go."""
+    from fraudstream.wiring import demo as demo_run
+    from fraudstream.wiring.live_view import LiveView
+
+    started = demo_run.start_consumers(args.idle_exit, say=print)
+    with LiveView(demo_run.metrics_urls(), say=print):
+        summary = producing.produce(settings, RunOptions(source, rate=args.rate))
+        consumers = demo_run.wait_for_consumers(started)
+    return summary, consumers
+
+
 def demo(args: argparse.Namespace) -> int:
     started = time.monotonic()
     settings = configured()
@@ -156,10 +175,13 @@ def demo(args: argparse.Namespace) -> int:
         update={"metrics_port": demo_run.METRICS_PORTS["producer"]}
     )
     print(f"metrics while it runs: {demo_run.metrics_addresses()}")
-    summary = producing.produce(settings_for_producer, RunOptions(source))
-    if not args.consumers:
-        return 0
-    consumers = demo_run.run_consumers(args.idle_exit, say=print)
+    if args.rate is not None and args.consumers:
+        summary, consumers = _live_demo(settings_for_producer, source, args)
+    else:
+        summary = producing.produce(settings_for_producer, RunOptions(source))
+        if not args.consumers:
+            return 0
+        consumers = demo_run.run_consumers(args.idle_exit, say=print)
     print(
         f"\nfraudstream demo: {summary.total.good:,} rows produced "
         f"({summary.total.fraud:,} fraud, {summary.total.rejected:,} rejected), "

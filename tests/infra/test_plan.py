@@ -577,7 +577,7 @@ def _queried_metrics(query: str) -> set[str]:
     return {re.sub(r"_(total|bucket|count|sum)$", "", name) for name in names}
 
 
-def test_one_dashboard_and_an_alert_for_lag_dead_letters_and_smtp_rejections(
+def test_one_dashboard_and_an_alert_for_lag_dead_letters_smtp_rejections_and_slow_alerts(
     spread: Resources,
 ) -> None:
     dashboards = _of_type(spread, "google_monitoring_dashboard")
@@ -592,7 +592,11 @@ def test_one_dashboard_and_an_alert_for_lag_dead_letters_and_smtp_rejections(
         address.split('"')[1]: policy["conditions"][0]["condition_prometheus_query_language"][0]
         for address, policy in alerts.items()
     }
-    assert set(conditions) == {"lag-rising", "dead-letters", "smtp-rejections"}
+    assert set(conditions) == {"lag-rising", "dead-letters", "smtp-rejections", "fraud-email-slow"}
+    slow = conditions["fraud-email-slow"]
+    assert 'sink="email/fraud_confirmation"' in slow["query"]
+    assert slow["query"].endswith("> 1") and slow["duration"] == "300s"
+    assert any("fraudstream_payment_latency_seconds_bucket" in query for query in queries)
     assert "fraudstream_consumer_lag" in conditions["lag-rising"]["query"]
     assert conditions["lag-rising"]["duration"] == "1200s"
     assert "fraudstream_dead_letters_total" in conditions["dead-letters"]["query"]
