@@ -26,6 +26,7 @@ from google.cloud import storage
 from fraudstream import kafka, lake
 from fraudstream.case_reports import AnsweredPrecision
 from fraudstream.config import Settings
+from fraudstream.metrics import LIVE_WINDOW_SECONDS
 from fraudstream.topology import ANSWERS_FOLDER, LakeFolder, topology
 
 KAFKA_TIMEOUT = 10
@@ -61,6 +62,8 @@ class Facts:
     emails: Counter[str] = field(default_factory=Counter)  # by status
     unreadable: int = 0  # lake lines that are not JSON objects: skipped, counted
     answers: list[tuple[datetime, str]] = field(default_factory=list)  # (answered_at, status)
+    # A live run's emails: (sent at, seconds from the payment, whether a fraud confirmation)
+    email_latency: list[tuple[datetime, float, bool]] = field(default_factory=list)
     detectors: list[AnsweredPrecision] = field(default_factory=list)
     dead_letters: Counter[tuple[str, str]] = field(default_factory=Counter)  # (group, error)
     topics: list[TopicView] = field(default_factory=list)
@@ -82,13 +85,17 @@ def gather(settings: Settings) -> Facts:
     lake.require_bucket(bucket, patience=10)  # a lake that does not answer, said at once
     facts = Facts(lake=f"gs://{bucket.name}/")
     flagged: dict[str, str] = {}  # transaction id -> detector, of the fraud records
+    made: dict[str, tuple[str, bool]] = {}  # transaction id -> event_time, fraud
     for folder in (LakeFolder.TRANSACTIONS, LakeFolder.FRAUD_CASES):
+        fraud = folder is LakeFolder.FRAUD_CASES
         for record in _records(bucket, folder, facts):
-            _count_transaction(facts, record, fraud=folder is LakeFolder.FRAUD_CASES)
-            if folder is LakeFolder.FRAUD_CASES:
+            _count_transaction(facts, record, fraud)
+            made[str(record.get("transaction_id"))] = (str(record.get("event_time")), fraud)
+            if fraud:
                 flagged[record["transaction_id"]] = str(record.get("detector", "unknown"))
     log = _records(bucket, LakeFolder.EMAIL_LOG, facts)
     facts.emails.update(str(entry.get("status")) for entry in log)
+    facts.email_latency = _email_latency(log, made)
     answers = _answers(bucket)
     facts.answers = sorted(
         (datetime.fromisoformat(a["answered_at"]), a["status"]) for a in answers.values()
@@ -134,6 +141,26 @@ def _count_transaction(facts: Facts, record: dict[str, Any], fraud: bool) -> Non
     if fraud:
         facts.fraud_by_step[step] += 1
     facts.amounts_by_type[str(record["type"])].append(float(record["amount"]))
+
+
+def _email_latency(
+    log: list[dict[str, Any]], made: dict[str, tuple[str, bool]]
+) -> list[tuple[datetime, float, bool]]:
+    """Each email sent for a live payment: when, and how long after the payment. Payments
+    of replayed history (over an hour before their email) are left out."""
+    latency = []
+    for entry in log:
+        if entry.get("status") != "sent" or entry.get("transaction_id") not in made:
+            continue
+        event_time, fraud = made[entry["transaction_id"]]
+        try:
+            sent = datetime.fromisoformat(str(entry["finished_at"]))
+            seconds = (sent - datetime.fromisoformat(event_time)).total_seconds()
+        except (KeyError, ValueError, TypeError):
+            continue  # not a time: an older or foreign entry
+        if 0 <= seconds <= LIVE_WINDOW_SECONDS:
+            latency.append((sent, seconds, fraud))
+    return sorted(latency)
 
 
 def _answers(bucket: storage.Bucket) -> dict[str, dict[str, Any]]:

@@ -49,6 +49,9 @@ def _plots(facts: Facts) -> dict[str, Markup]:
         "amounts": _svg(lambda axes: _amounts(axes, facts)),
         "emails": _svg(lambda axes: _emails(axes, facts)),
     }
+    if facts.email_latency:
+        plots["latency"] = _svg(lambda axes: _latency_over_time(axes, facts))
+        plots["latency_spread"] = _svg(lambda axes: _latency_spread(axes, facts))
     if facts.answers:
         plots["answers"] = _svg(lambda axes: _answers(axes, facts))
     if any(d.answered for d in facts.detectors):
@@ -97,6 +100,31 @@ def _emails(axes: Axes, facts: Facts) -> None:
     counts = [facts.emails[s] for s in statuses]
     axes.barh(statuses, counts, color=["#27ae60", "#c0392b"])
     axes.set(xlabel="emails")
+
+
+_EMAIL_KINDS = ((True, "fraud confirmation", "#c0392b"), (False, "notification", "#2c7fb8"))
+
+
+def _latency_over_time(axes: Axes, facts: Facts) -> None:
+    for fraud, label, colour in _EMAIL_KINDS:
+        sent = [(when, seconds) for when, seconds, kind in facts.email_latency if kind is fraud]
+        if sent:
+            times = date2num([when for when, _ in sent])  # type: ignore[no-untyped-call]
+            axes.plot(times, [s for _, s in sent], ".", ms=2, color=colour, label=label)
+    axes.xaxis_date()
+    axes.set(ylabel="seconds from the payment", yscale="log")
+    axes.legend(loc="upper left")
+    axes.tick_params(axis="x", labelrotation=30)
+
+
+def _latency_spread(axes: Axes, facts: Facts) -> None:
+    for fraud, label, colour in _EMAIL_KINDS:
+        seconds = [s for _, s, kind in facts.email_latency if kind is fraud]
+        if seconds:
+            axes.ecdf(seconds, color=colour, label=label)
+    axes.set(xlabel="seconds from the payment to its email", ylabel="share of emails")
+    axes.set_xscale("log")
+    axes.legend(loc="lower right")
 
 
 def _answers(axes: Axes, facts: Facts) -> None:

@@ -33,7 +33,6 @@ def test_the_line_shows_only_what_came_since_the_last_scrape() -> None:
     }
     line = latency_line(before, now)
     assert line == (
-        "latency: commit p50 0.05 s p99 0.10 s"
-        " | email/fraud_confirmation p50 0.05 s p99 0.10 s"
+        "latency: commit p50 0.05 s p99 0.10 s | email/fraud_confirmation p50 0.05 s p99 0.10 s"
     )
     assert latency_line(now, now) == "latency: no live payment yet"
