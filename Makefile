@@ -15,7 +15,7 @@ REPORT ?= build/detectors.md
 TERRAFORM ?= terraform
 STACK_ENV = eval "$$($(PY) -m fraudstream.devstack env)"
 
-.PHONY: help install check demo demo-live setup confirmation-service report cases models evaluate test infra-lint infra-validate infra-destroy secrets dist lock unit integration browser postgresql nginx lint bench bench-kafka bench-producer bench-parsing bench-shards bench-consumers stack-up stack-down stack-status
+.PHONY: help install check demo demo-live setup confirmation-service report cases models evaluate test infra-lint infra-validate infra-destroy secrets dist lock unit integration browser postgresql nginx lint bench bench-kafka bench-producer bench-parsing bench-shards bench-consumers bench-latency stack-up stack-down stack-status
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -98,7 +98,10 @@ lint: install ## ruff and mypy
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
-bench: bench-kafka bench-producer bench-parsing bench-shards bench-consumers ## every benchmark, each beside its baseline
+bench: bench-kafka bench-producer bench-parsing bench-shards bench-consumers bench-latency ## every benchmark, each beside its baseline
+
+bench-latency: stack-up ## live runs at 250, 1,000 and 2,000 payments a second: each sink's latency beside Kafka's own
+	$(STACK_ENV) && $(PY) -m bench.latency --rates 250,1000,2000 --seconds 60
 
 bench-kafka: stack-up ## what one producer gets acknowledged: tuned settings beside librdkafka defaults
 	$(STACK_ENV) && $(PY) -m bench.kafka_ceiling

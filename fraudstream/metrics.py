@@ -186,11 +186,16 @@ def observe_latency(
             recent.append((now, seconds))
 
 
+def recent_latencies(sink: str, seconds: float) -> list[float]:
+    """``sink``'s latencies seen in the last ``seconds`` (the last 100,000 at most)."""
+    since = time.time() - seconds
+    return [latency for when, latency in _RECENT[sink] if when >= since]
+
+
 def recent_latency(sink: str, seconds: float = 10.0) -> tuple[float, float] | None:
     """The median and 99th percentile of ``sink``'s latencies seen in the last ``seconds``
     (None if there were none)."""
-    since = time.time() - seconds
-    recent = [latency for when, latency in _RECENT[sink] if when >= since]
+    recent = recent_latencies(sink, seconds)
     if not recent:
         return None
     p50, p99 = np.percentile(recent, [50, 99])
