@@ -58,8 +58,9 @@ class AsFastAsPossible:
     def next_release(self) -> float | None:
         return None
 
-    def commit_due(self, opened_at: float, at: float | None = None) -> bool:
-        """Whether the transaction opened at ``opened_at`` must close by ``at`` (now)."""
+    def commit_due(self, since: float, at: float | None = None) -> bool:
+        """Whether the open transaction must be committed by ``at`` (now), the last commit
+        having begun at ``since``."""
         return False
 
 
@@ -139,8 +140,10 @@ class Live(AsFastAsPossible):
         """When the next part goes, once the first has gone."""
         return None if self._origin is None else self._origin + self._released / self.rate
 
-    def commit_due(self, opened_at: float, at: float | None = None) -> bool:
-        return (self.clock() if at is None else at) - opened_at >= self.commit_interval
+    def commit_due(self, since: float, at: float | None = None) -> bool:
+        """Every ``commit_interval`` from the start of the last commit: commits follow each
+        other that often, however long each takes (as long as it takes less)."""
+        return (self.clock() if at is None else at) - since >= self.commit_interval
 
 
 Pacing = AsFastAsPossible | BySteps | Live

@@ -63,6 +63,7 @@ class ProducerRun:
         self._committing: Checkpoint | None = None  # the one in the last commit begun
         self._rows = (0, 0)  # the byte range of the shard's lines, once the source is open
         self._in_transaction: list[tuple[int, int]] = []  # live: (released_ms, rows) sent
+        self._cycle_began = 0.0
 
     def run(self, progress: Progress) -> Summary:
         started = time.monotonic()
@@ -193,7 +194,8 @@ class ProducerRun:
         live, makes its parts ready) while this one produces and waits on commits."""
         self._committed = position = checkpoint
         pacing = self._pacing()
-        opened: tuple[int, float] | None = None  # the open transaction's lines, and its start
+        open_rows: int | None = None  # lines in the open transaction; None when none is open
+        self._cycle_began = time.time()  # when the last commit began: the interval counts from it
         chunks = read_chunks(stream, checkpoint.offset, checkpoint.first_line, self._rows[1])
         prepare = partial(
             self._prepared,
@@ -204,28 +206,28 @@ class ProducerRun:
         with closing(prefetched(map(prepare, chunks))) as prepared_chunks:
             for chunk, items in prepared_chunks:
                 for item in items:
-                    if opened and pacing.commit_due(opened[1], pacing.next_release()):
+                    due = pacing.commit_due(self._cycle_began, pacing.next_release())
+                    if open_rows is not None and due:  # before waiting past the interval
                         self._commit(position, producer, progress)
-                        opened = None
+                        open_rows = None
                     ready = self._released(item, pacing, checkpoint.source)
-                    if opened is None:
+                    if open_rows is None:
                         producer.begin()
-                        opened = (0, time.time())
+                        open_rows = 0
                     position = self._send(ready, chunk, position, producer)
-                    opened = (opened[0] + ready.counts.good + ready.counts.rejected, opened[1])
-                    full = opened[0] >= self.settings.producer_rows_per_transaction
-                    if pacing.commits_every_part or full or pacing.commit_due(opened[1]):
+                    open_rows += ready.counts.good + ready.counts.rejected
+                    full = open_rows >= self.settings.producer_rows_per_transaction
+                    due = pacing.commit_due(self._cycle_began)
+                    if pacing.commits_every_part or full or due or self.stop.requested:
                         self._commit(position, producer, progress)
-                        opened = None
+                        open_rows = None
                     if self.stop.requested:
-                        if opened:
-                            self._commit(position, producer, progress)
                         return position
                 if stop_line is not None and position.next_line >= stop_line:
                     break
             else:
                 position = replace(position, complete=True)
-        if opened is None:
+        if open_rows is None:
             producer.begin()
         self._commit(position, producer, progress)
         return position
@@ -278,6 +280,7 @@ class ProducerRun:
         self, position: Checkpoint, producer: TransactionalProducer, progress: Progress
     ) -> None:
         """Write the checkpoint into the open transaction and commit both."""
+        self._cycle_began = time.time()
         producer.send(
             [self.settings.checkpoint_topic], [position.source.encode()], [position.to_bytes()]
         )

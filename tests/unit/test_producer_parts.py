@@ -86,11 +86,11 @@ def test_live_payments_are_stamped_evenly_and_the_producer_catches_up_after_a_st
 def test_a_live_transaction_is_due_after_the_commit_interval() -> None:
     clock = FakeClock()
     live = Live(rate=1000, commit_interval=0.1, clock=clock)
-    assert not live.commit_due(opened_at=clock.now)
-    assert live.commit_due(opened_at=clock.now, at=clock.now + 0.1)
+    assert not live.commit_due(since=clock.now)
+    assert live.commit_due(since=clock.now, at=clock.now + 0.1)
     clock.now += 0.1
-    assert live.commit_due(opened_at=clock.now - 0.1)
-    assert not AsFastAsPossible().commit_due(opened_at=0.0)
+    assert live.commit_due(since=clock.now - 0.1)
+    assert not AsFastAsPossible().commit_due(since=0.0)
 
 
 def test_between_keeps_rows_and_rejects_in_the_range() -> None:
