@@ -135,7 +135,8 @@ class CaseConsumer:
         decoded = decode_batch(self.decoders, messages, self.waiter)
         rows = self._rows(decoded)
         self._write(rows)
-        metrics.observe_latency("case_row", (row["event_time"] for row, _ in rows.cases))
+        made = (row["event_time"] for row, _ in rows.cases)
+        metrics.observe_latency("case_row", (t for t in made if isinstance(t, datetime | int)))
         self.dead_letters.send(rows.dead)
         self._commit(messages)
         self.totals.batches += 1

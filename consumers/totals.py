@@ -6,6 +6,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from fraudstream import metrics
@@ -77,8 +78,13 @@ def observe_batch_latency(
     folder: str, records: Sequence[dict[str, Any]], emailed: EmailOutcome
 ) -> None:
     """A finished batch's live payments: from each one's ``event_time`` to its email, as
-    the mail server took it, and to now, its lake object written."""
-    made = {record["transaction_id"]: record["event_time"] for record in records}
+    the mail server took it, and to now, its lake object written. A record without a
+    time (not a payment) is left out."""
+    made = {
+        record.get("transaction_id"): record["event_time"]
+        for record in records
+        if isinstance(record.get("event_time"), datetime | int)
+    }
     for entry in emailed.new_entries:
         if entry["status"] == "sent" and entry["transaction_id"] in made:
             at = entry["finished_at"].timestamp()

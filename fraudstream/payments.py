@@ -52,14 +52,14 @@ class Block:
         return int(self.rows.num_rows)
 
     def between(self, first_line: int, stop_line: int | None) -> Block:
-        """The rows and rejects on lines ``first_line`` up to, not including, ``stop_line``."""
-        keep = self.lines >= first_line
-        if stop_line is not None:
-            keep &= self.lines < stop_line
-        if keep.all():
+        """The rows and rejects on lines ``first_line`` up to, not including, ``stop_line``
+        (the rows are in line order: the kept ones are a slice, taken without a copy)."""
+        start = int(np.searchsorted(self.lines, first_line))
+        stop = len(self.lines) if stop_line is None else int(np.searchsorted(self.lines, stop_line))
+        if start == 0 and stop == len(self.lines):
             kept_rows, kept_lines = self.rows, self.lines
         else:
-            kept_rows, kept_lines = self.rows.filter(pa.array(keep)), self.lines[keep]
+            kept_rows, kept_lines = self.rows.slice(start, stop - start), self.lines[start:stop]
         rejected = [
             r
             for r in self.rejected
