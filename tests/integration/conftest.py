@@ -38,6 +38,7 @@ from fraudstream.kafka import Connection, client_config
 from fraudstream.registry import registry_client
 from fraudstream.topology import topology
 from fraudstream.wiring.provision import provision
+from tests.integration.pipeline import kill_leftover_consumers
 from tests.outage import Relay
 
 STACK_VARIABLES = (
@@ -203,6 +204,13 @@ def settings(bare_settings: Settings) -> Settings:
     """``bare_settings`` with every topic, schema and bucket made, as `fraudstream setup` does."""
     provision(bare_settings, say=lambda _line: None)
     return bare_settings
+
+
+@pytest.fixture(autouse=True)
+def no_consumer_left_running() -> Iterator[None]:
+    """A test that fails half-way leaves no consumer process running after it."""
+    yield
+    kill_leftover_consumers()
 
 
 @pytest.fixture(scope="session")

@@ -149,15 +149,36 @@ def case_rows(settings: Settings) -> dict[str, dict[str, Any]]:
     return {row["transaction_id"]: dict(row) for row in rows}
 
 
+# Every consumer process a test started: the ones still running when it ends are killed
+# (conftest's ``no_consumer_left_running``), so that a failed test leaves none behind.
+STARTED: list[subprocess.Popen[bytes]] = []
+
+
 def start_consumer(
     settings: Settings, kind: str, *args: str, log: Path | None = None, **overrides: object
 ) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
+    started = subprocess.Popen(
         [sys.executable, "-m", "fraudstream", "consume", kind, *args],
         cwd=REPO_ROOT,
         env=environment(settings, **overrides),
         stderr=log.open("wb") if log else subprocess.DEVNULL,
     )
+    STARTED.append(started)
+    return started
+
+
+def kill_leftover_consumers() -> None:
+    """Stop every consumer process a test started that still runs: SIGTERM (a parent of
+    ``--processes`` members passes it on to them), then SIGKILL after 30 s."""
+    while STARTED:
+        started = STARTED.pop()
+        if started.poll() is None:
+            started.terminate()
+            try:
+                started.wait(30)
+            except subprocess.TimeoutExpired:
+                started.kill()
+                started.wait(30)
 
 
 def lake_objects(settings: Settings, folder: str) -> list[str]:
