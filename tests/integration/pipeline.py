@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from sqlalchemy import select
 
@@ -80,7 +80,11 @@ class CaughtUp:
         self.reader = Consumer({"bootstrap.servers": servers, "group.id": group})
 
     def __call__(self) -> bool:
-        return self._joined() and self._committed_to_the_end()
+        """False too while Kafka cannot say (a coordinator still loading, say)."""
+        try:
+            return self._joined() and self._committed_to_the_end()
+        except KafkaException:
+            return False
 
     def close(self) -> None:
         self.reader.close()
