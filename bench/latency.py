@@ -46,7 +46,7 @@ from fraudstream.producer.runs import RunOptions
 from fraudstream.stopping import StopFlag
 from fraudstream.topology import LakeFolder
 from fraudstream.wiring import producing
-from fraudstream.wiring.live_view import quantile, scrape
+from fraudstream.wiring.live_view import Periodic, quantile, scrape
 
 CASES_METRICS_PORT = 9114
 FRAUD_EMAIL = f"email/{LakeFolder.FRAUD_CASES}"
@@ -139,29 +139,19 @@ def lake_latencies(settings: Settings) -> dict[str, list[float]]:
     return found
 
 
-class CasesScraper:
+class CasesScraper(Periodic):
     """The cases consumer's case_row histogram, scraped every second while it runs: the
     last scrape before it exits holds every case."""
 
     def __init__(self, url: str) -> None:
+        super().__init__(interval=1.0)
         self.url = url
         self.last: dict[float, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> CasesScraper:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.wait(1.0):
-            buckets = scrape([self.url]).get("case_row")
-            if buckets:
-                self.last = dict(buckets)
+    def tick(self) -> None:
+        buckets = scrape([self.url]).get("case_row")
+        if buckets:
+            self.last = dict(buckets)
 
     def row(self) -> str:
         """p50, p95 and p99 interpolated in the buckets; as the max, the bucket it is in."""

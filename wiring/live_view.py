@@ -66,15 +66,16 @@ def latency_line(before: Buckets, now: Buckets) -> str:
     return "latency: " + (" | ".join(parts) if parts else "no live payment yet")
 
 
-class LiveView:
-    """Prints ``latency_line`` every ``interval`` seconds until stopped."""
+class Periodic:
+    """Calls ``tick`` every ``interval`` seconds on a thread of its own, from entering a
+    ``with`` block to leaving it (``begin`` once first)."""
 
-    def __init__(self, urls: list[str], say: Callable[[str], None], interval: float = 5) -> None:
-        self.urls, self.say, self.interval = urls, say, interval
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="live-view", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=type(self).__name__, daemon=True)
 
-    def __enter__(self) -> LiveView:
+    def __enter__(self) -> Periodic:
         self._thread.start()
         return self
 
@@ -82,9 +83,30 @@ class LiveView:
         self._stop.set()
         self._thread.join()
 
+    def begin(self) -> None:
+        """Before the first tick."""
+
+    def tick(self) -> None:
+        raise NotImplementedError
+
     def _run(self) -> None:
-        before = scrape(self.urls)
+        self.begin()
         while not self._stop.wait(self.interval):
-            now = scrape(self.urls)
-            self.say(latency_line(before, now))
-            before = now
+            self.tick()
+
+
+class LiveView(Periodic):
+    """Prints ``latency_line`` every ``interval`` seconds until stopped."""
+
+    def __init__(self, urls: list[str], say: Callable[[str], None], interval: float = 5) -> None:
+        super().__init__(interval)
+        self.urls, self.say = urls, say
+        self._before: Buckets = {}
+
+    def begin(self) -> None:
+        self._before = scrape(self.urls)
+
+    def tick(self) -> None:
+        now = scrape(self.urls)
+        self.say(latency_line(self._before, now))
+        self._before = now
