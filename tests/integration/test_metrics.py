@@ -256,6 +256,7 @@ def test_answers_and_cases_are_counted_by_the_service_and_the_case_consumer(
     )
     try:
         wait_until(lambda: scrape_when_up(metrics_port) is not None, "the service's metrics")
+        wait_until(lambda: _answers(f"{base_url}/healthz"), "the service")  # it binds later
         (yes_a, _no_a), (_yes_b, no_b) = links[0], links[1]
         for link in (yes_a, no_b, yes_a):  # the third click finds the first answer
             status, _page = fetch(f"{base_url}/confirm", {"token": _token(link)})
@@ -309,6 +310,14 @@ def test_answers_and_cases_are_counted_by_the_service_and_the_case_consumer(
     # The fraud topic is written in transactions: each partition's commit marker stays as lag.
     assert set(lag_samples(samples, group, settings.fraud_topic).values()) <= {0, 1}
     assert value(samples, "fraudstream_dead_letters_total", group=group) == 0
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return bool(answer.status == 200)
+    except OSError:
+        return False
 
 
 def _token(link: str) -> str:
