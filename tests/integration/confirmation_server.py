@@ -25,7 +25,13 @@ def confirmation_service(settings: Settings) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{server.effective_port}"
     finally:
+        # Waitress wakes its loop by writing b"x" to a pipe, from any thread that ends a
+        # task, and does so even once the pipe is closed: a late one landed in whatever
+        # the pipe's descriptor had become (a child's stdout, or subprocess's error pipe).
+        # So the task threads end first, then the pipe closes, then the loop ends.
+        server.task_dispatcher.shutdown()
         server.close()
+        thread.join(10)
 
 
 def fetch(url: str, form: dict[str, str] | None = None) -> tuple[int, str]:
