@@ -149,7 +149,7 @@ class Live(AsFastAsPossible):
 Pacing = AsFastAsPossible | BySteps | Live
 
 
-def pacing(speed: float | None, rate: float | None, commit_interval: float) -> Pacing:
+def pacing_for(speed: float | None, rate: float | None, commit_interval: float) -> Pacing:
     """The pacing the run's options ask for (``--speed``, ``--rate``, or neither)."""
     if rate is not None:
         return Live(rate, commit_interval)

@@ -28,7 +28,7 @@ from fraudstream.payments import parse_block
 from fraudstream.paysim import check_header
 from fraudstream.prefetch import prefetched
 from fraudstream.producer.checkpoint import Checkpoint, Counts, load_checkpoint
-from fraudstream.producer.pacing import Pacing, Part, pacing
+from fraudstream.producer.pacing import Pacing, Part, pacing_for
 from fraudstream.producer.preparing import Prepared, Preparer
 from fraudstream.producer.progress import Progress
 from fraudstream.producer.runs import RunOptions, Summary
@@ -193,7 +193,7 @@ class ProducerRun:
         A worker thread reads, parses and cuts the next block (and, unless the run is
         live, makes its parts ready) while this one produces and waits on commits."""
         self._committed = position = checkpoint
-        pacing = self._pacing()
+        pacing = pacing_for(self.options.speed, self.options.rate, self.options.commit_interval)
         open_rows: int | None = None  # lines in the open transaction; None when none is open
         self._cycle_began = time.time()  # when the last commit began: the interval counts from it
         chunks = read_chunks(stream, checkpoint.offset, checkpoint.first_line, self._rows[1])
@@ -231,10 +231,6 @@ class ProducerRun:
             producer.begin()
         self._commit(position, producer, progress)
         return position
-
-    def _pacing(self) -> Pacing:
-        options = self.options
-        return pacing(options.speed, options.rate, options.commit_interval)
 
     def _released(self, item: Prepared | Part, pacing: Pacing, source: str) -> Prepared:
         """The item once its time has come: ready already, or made ready now, each record
@@ -287,17 +283,13 @@ class ProducerRun:
         self._committing = position
         with metrics.COMMIT_SECONDS.time():
             producer.commit()
-        _observe_latency("commit", self._in_transaction)
+        released = (ms for ms, rows in self._in_transaction for _ in range(rows))
+        metrics.observe_latency("commit", released)
         self._in_transaction = []
         assert self._committed is not None, "a span starts from a committed checkpoint"
         _count_committed(position.counts - self._committed.counts)
         self._committed = position
         progress.update(position.offset - self._rows[0], position.counts)
-
-
-def _observe_latency(sink: str, released: list[tuple[int, int]]) -> None:
-    """Each live payment's time from its release to now, at ``sink``."""
-    metrics.observe_latency(sink, (ms for ms, rows in released for _ in range(rows)))
 
 
 def _count_committed(counts: Counts) -> None:
