@@ -9,6 +9,7 @@ from google.cloud import storage
 
 from fraudstream.avro_codec import RecordDecoder
 from fraudstream.consumers.email_sending import Mailer
+from fraudstream.kafka import CommitReplies
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class ConsumerClients:
     bucket: storage.Bucket  # the lake
     mailer: Mailer | None  # None: fill the lake without emailing anyone
     decoder: RecordDecoder
+    commit_replies: CommitReplies | None = None  # the consumer's ``on_commit``, if it is one
 
     def close(self) -> None:
         self.consumer.close()

@@ -88,7 +88,7 @@ class BatchConsumer:
         sleeper = Waiter(time.sleep, lambda: stop.requested, backoff, retries)
         self.uploads = sinks.LakeWriter(clients.bucket, sleeper)
         self._uploader = ThreadPoolExecutor(1, thread_name_prefix="upload")
-        self.committer = sinks.Committer(clients.consumer, self.waiter)
+        self.committer = sinks.Committer(clients.consumer, self.waiter, clients.commit_replies)
         self._logged: dict[Partition, dict[str, sinks.LogEntry]] = {}  # the email log of a redo
         self._in_hand: sinks.BatchInHand | None = None
         self._idle_since = time.monotonic()
@@ -106,7 +106,7 @@ class BatchConsumer:
             self._step,
             stop=self.stop,
             idle=lambda: self._idle_for(idle_exit),
-            finish=lambda: self._finish_due(everything=True),
+            finish=self._finish_all,
             watch=self._watch,
             close=self._close,
         )
@@ -116,6 +116,11 @@ class BatchConsumer:
     def _step(self) -> None:
         self._take_all(self.clients.consumer.consume(1000, self._poll_timeout()))
         self._finish_due(everything=False)
+        self.committer.resend_refused(self.buffer.owns)
+
+    def _finish_all(self) -> None:
+        self._finish_due(everything=True)
+        self.committer.settle(self.buffer.owns)
 
     def _close(self) -> None:
         self._uploader.shutdown()
@@ -286,11 +291,13 @@ class BatchConsumer:
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Forget what this member held of them: it is uncommitted, so the next owner redoes it."""
-        self._settle_in_hand({(tp.topic, tp.partition) for tp in partitions})
-        for tp in partitions:
-            self.buffer.revoke((tp.topic, tp.partition))
-            self._logged.pop((tp.topic, tp.partition), None)
-        self.watch.forget({(tp.topic, tp.partition) for tp in partitions})
+        revoked = {(tp.topic, tp.partition) for tp in partitions}
+        self._settle_in_hand(revoked)
+        self.committer.forget(revoked)
+        for partition in revoked:
+            self.buffer.revoke(partition)
+            self._logged.pop(partition, None)
+        self.watch.forget(revoked)
         if partitions:
             log.info(
                 "partitions revoked", extra={"partitions": [tp.partition for tp in partitions]}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, wait
+from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -208,18 +209,53 @@ class LakeWriter:
 
 
 class Committer:
-    """Commits a partition's next offset; ``OwnershipLostError`` if it moved to another member."""
+    """Commits a partition's next offset; ``OwnershipLostError`` if it moved to another member.
 
-    def __init__(self, consumer: Consumer, waiter: Waiter) -> None:
-        self.consumer, self.waiter = consumer, waiter
+    A commit not waited for that Kafka refuses (its coordinator moving, say) is sent
+    again by ``resend_refused`` while it is still its partition's last; ``settle`` waits
+    for each partition's last one when the consumer stops.
+    """
+
+    def __init__(
+        self, consumer: Consumer, waiter: Waiter, replies: kafka.CommitReplies | None = None
+    ) -> None:
+        self.consumer, self.waiter, self.replies = consumer, waiter, replies
+        self.unsettled: dict[Partition, int] = {}  # the last offset sent without waiting
 
     def commit(self, partition: Partition, next_offset: int, *, wait: bool = True) -> None:
         """With ``wait=False``, only what the client refuses at once is raised here; a
-        reply that refuses it is logged (``kafka.report_failed_commit``)."""
+        reply that refuses it is logged and kept (``kafka.CommitReplies``)."""
         commit = partial(
             kafka.commit, self.consumer, partition[0], partition[1], next_offset, wait=wait
         )
         until_done(commit, "offset commit", self.waiter, (kafka.KafkaUnavailableError,))
+        if not wait:
+            self.unsettled[partition] = next_offset
+        elif self.unsettled.get(partition, -1) <= next_offset:
+            self.unsettled.pop(partition, None)
+
+    def resend_refused(self, owned: Callable[[Partition], bool]) -> None:
+        """Send again each refused commit that is still the last of a partition ``owned``."""
+        refused = self.replies.take_refused() if self.replies else {}
+        for partition, next_offset in refused.items():
+            if self.unsettled.get(partition) == next_offset and owned(partition):
+                self._quietly(partition, next_offset, wait=False)
+
+    def settle(self, owned: Callable[[Partition], bool]) -> None:
+        """Wait for the last commit of each partition still ``owned``."""
+        for partition, next_offset in list(self.unsettled.items()):
+            if owned(partition):
+                self._quietly(partition, next_offset, wait=True)
+        self.unsettled.clear()
+
+    def forget(self, partitions: Iterable[Partition]) -> None:
+        """Revoked: their next owner starts from the lake, whatever was committed."""
+        for partition in partitions:
+            self.unsettled.pop(partition, None)
+
+    def _quietly(self, partition: Partition, next_offset: int, *, wait: bool) -> None:
+        with suppress(kafka.OwnershipLostError):  # its next owner recovers from the lake
+            self.commit(partition, next_offset, wait=wait)
 
 
 @dataclass

@@ -37,12 +37,14 @@ def batch_consumer(
     kafka.require_topics(connection, [chosen.topic, topology(settings).dead_letters.name])
     bucket = lake.lake_bucket(settings.gcp_project, settings.lake_bucket)
     lake.require_bucket(bucket)
+    replies = kafka.CommitReplies()
     clients = ConsumerClients(
-        consumer=Consumer(kafka.consumer_config(connection, chosen.group)),
+        consumer=Consumer(kafka.consumer_config(connection, chosen.group, on_commit=replies)),
         dead_letter_producer=Producer(kafka.producer_config(connection)),
         bucket=bucket,
         mailer=Mailer.from_settings(settings) if send_emails else None,
         decoder=record_decoder(settings, "transaction"),
+        commit_replies=replies,
     )
     return BatchConsumer(settings, chosen, clients, stop)
 

@@ -21,6 +21,7 @@ from fraudstream.kafka.admin import (
     require_topics,
 )
 from fraudstream.kafka.clients import (
+    CommitReplies,
     Connection,
     client_config,
     consumer_config,
@@ -38,6 +39,7 @@ from fraudstream.kafka.errors import (
 from fraudstream.kafka.producing import produce_and_wait
 
 __all__ = [
+    "CommitReplies",
     "Connection",
     "DeliveryError",
     "KafkaSetupError",

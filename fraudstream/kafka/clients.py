@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from confluent_kafka import KafkaError, TopicPartition
@@ -36,6 +36,7 @@ CLIENT_LOG.addFilter(_QuietRetries())
 # Where the cluster is: a bootstrap list, or the client settings that also say
 # who is asking (``Settings.kafka_connection``, with SASL credentials).
 Connection = str | Mapping[str, str]
+CommitCallback = Callable[[KafkaError | None, list[TopicPartition]], None]
 
 
 def client_config(bootstrap_servers: Connection) -> dict[str, Any]:
@@ -66,8 +67,12 @@ def producer_config(bootstrap_servers: Connection) -> dict[str, Any]:
     }
 
 
-def consumer_config(bootstrap_servers: Connection, group: str) -> dict[str, Any]:
-    """A member of ``group`` that sees committed transactions only and commits by hand."""
+def consumer_config(
+    bootstrap_servers: Connection, group: str, on_commit: CommitCallback | None = None
+) -> dict[str, Any]:
+    """A member of ``group`` that sees committed transactions only and commits by hand;
+    ``on_commit`` hears the replies to its commits not waited for (default: a refusal is
+    logged)."""
     return {
         **client_config(bootstrap_servers),
         "group.id": group,
@@ -77,7 +82,7 @@ def consumer_config(bootstrap_servers: Connection, group: str) -> dict[str, Any]
         "auto.offset.reset": "earliest",
         "session.timeout.ms": 10_000,
         "fetch.max.bytes": 16 * 1024 * 1024,
-        "on_commit": report_failed_commit,  # the replies of commits not waited for
+        "on_commit": on_commit or report_failed_commit,
     }
 
 
@@ -97,3 +102,23 @@ def report_failed_commit(error: KafkaError | None, partitions: list[TopicPartiti
             "partitions": [f"{tp.topic}[{tp.partition}]@{tp.offset}" for tp in named],
         },
     )
+
+
+class CommitReplies:
+    """A consumer's ``on_commit``: each refusal of a commit not waited for is logged and
+    kept, for the caller to send again (librdkafka does not: a partition that gets no
+    new record would keep its last batch uncommitted, and its lag above zero, for good)."""
+
+    def __init__(self) -> None:
+        self._refused: dict[tuple[str, int], int] = {}
+
+    def __call__(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        report_failed_commit(error, partitions)
+        for tp in partitions:
+            if error is not None or tp.error is not None:
+                self._refused[(tp.topic, tp.partition)] = tp.offset
+
+    def take_refused(self) -> dict[tuple[str, int], int]:
+        """The offsets refused since the last call, by partition."""
+        refused, self._refused = self._refused, {}
+        return refused

@@ -89,6 +89,20 @@ class CaughtUp:
     def close(self) -> None:
         self.reader.close()
 
+    def where(self) -> str:
+        """The group's members and committed offsets beside the ends, for a failure."""
+        try:
+            asked = [TopicPartition(topic, partition) for topic, partition in self.ends]
+            committed = {
+                (tp.topic, tp.partition): tp.offset
+                for tp in self.reader.committed(asked, timeout=10)
+            }
+            described = self.admin.describe_consumer_groups([self.group])[self.group].result(10)
+        except (KafkaException, TimeoutError) as error:
+            return f"Kafka could not say: {error}"
+        members = [str(m.assignment.topic_partitions) for m in described.members]
+        return f"members {members}, committed {committed}, ends {self.ends}"
+
     def _joined(self) -> bool:
         described = self.admin.describe_consumer_groups([self.group])[self.group].result(10)
         return any(member.assignment.topic_partitions for member in described.members)
@@ -99,24 +113,34 @@ class CaughtUp:
         return all(tp.offset >= self.ends[(tp.topic, tp.partition)] for tp in committed)
 
 
-def _run_until(caught_up: CaughtUp, stop: StopFlag, run: Callable[[], Ran]) -> Ran:
-    """``run()``, with ``stop`` requested by a watcher thread once ``caught_up()``."""
+def _run_until(
+    caught_up: CaughtUp, stop: StopFlag, run: Callable[[], Ran], timeout: float = 240
+) -> Ran:
+    """``run()``, with ``stop`` requested by a watcher thread once ``caught_up()``; a run
+    that has not caught up within ``timeout`` is stopped too, and fails saying where it is."""
     done = threading.Event()
+    behind: list[str] = []
 
     def watch() -> None:
+        deadline = time.monotonic() + timeout
         while not done.wait(0.2):
             if caught_up():
-                stop.request()
-                return
+                break
+            if time.monotonic() > deadline:
+                behind.append(caught_up.where())
+                break
+        stop.request()
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     try:
-        return run()
+        ran = run()
     finally:
         done.set()
         watcher.join()
         caught_up.close()
+    assert not behind, f"not caught up within {timeout} s: {behind[0]}"
+    return ran
 
 
 def stop_once_caught_up(
@@ -127,6 +151,8 @@ def stop_once_caught_up(
     caught_up = CaughtUp(settings, *_group_and_topics(settings, kind))
     try:
         wait_until(caught_up, f"the {kind} consumers catching up", timeout=240)
+    except AssertionError as late:
+        raise AssertionError(f"{late}: {caught_up.where()}") from None
     finally:
         caught_up.close()
     for member in members:

@@ -1,6 +1,7 @@
 """A partition taken away while its batch is in hand: the batch is dropped, even when the
 partition comes straight back, and what of it went out reaches the lake before the revoke
-returns. The loop runs on in-process stand-ins for Kafka, the lake and the mailer."""
+returns. A batch's last commit that Kafka refuses is sent again. The loop runs on
+in-process stand-ins for Kafka, the lake and the mailer."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any, cast
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
+from fraudstream import kafka
 from fraudstream.batches import BatchKey
 from fraudstream.config import load_settings
 from fraudstream.consumers.clients import ConsumerClients
@@ -55,6 +57,7 @@ class _Consumer:
     def __init__(self) -> None:
         self.assigned: list[TopicPartition] = []
         self.commits: list[int] = []
+        self.waited: list[bool] = []  # for each commit, whether it was waited for
         self.timeouts = 0  # the next commits that time out
         self.at_next_poll: Callable[[], None] | None = None
         self.on_assign: Rebalance | None = None
@@ -76,7 +79,7 @@ class _Consumer:
 
     def consume(self, _count: int, timeout: float) -> list[Any]:
         self._play()
-        time.sleep(timeout)
+        time.sleep(min(timeout, 0.05))  # nothing comes: a short wait stands for the long one
         return []
 
     def _play(self) -> None:
@@ -89,6 +92,7 @@ class _Consumer:
             self.timeouts -= 1
             raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "timed out", retriable=True))
         self.commits.append(offsets[0].offset)
+        self.waited.append(not asynchronous)
 
     def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
         last = self.commits[-1] if self.commits else -1001
@@ -159,6 +163,7 @@ def _member() -> tuple[BatchConsumer, _Consumer, MemoryBucket, _Mailer]:
         cast(Any, bucket),
         cast(Any, mailer),
         cast(Any, _Decoder()),
+        kafka.CommitReplies(),
     )
     member = BatchConsumer(settings, cast(Any, _Handler()), clients, StopFlag())
     consumer.subscribe([TOPIC], member._on_assign, member._on_revoke, member._on_revoke)
@@ -232,3 +237,44 @@ def test_a_partition_revoked_between_email_retries_logs_the_emails_sent_so_far()
     assert refused.is_set() and not member.buffer.owns(PARTITION)
     email_log = bucket.objects[BatchKey(TOPIC, 0, 0, 2).object_name(LakeFolder.EMAIL_LOG)]
     assert [json.loads(line)["transaction_id"] for line in email_log.splitlines()] == ["t0", "t1"]
+
+
+def _refuse(member: BatchConsumer, next_offset: int) -> None:
+    """Kafka's reply to a commit not waited for: refused, its group coordinator moving."""
+    replies = member.clients.commit_replies
+    assert replies is not None
+    replies(KafkaError(KafkaError.NOT_COORDINATOR), [TopicPartition(TOPIC, 0, next_offset)])
+
+
+def test_a_refused_last_commit_is_sent_again_and_a_stop_waits_for_it() -> None:
+    """No record may come to cover a partition's last commit: refused, it is sent again at
+    the next step; a refusal of an older one is not (it would move the offset back); a
+    stop waits for the last."""
+    member, consumer, _bucket, _mailer = _member()
+    _take(member, range(3))
+    member._finish_due(everything=True)
+    assert (consumer.commits, consumer.waited) == ([0, 3], [True, False])
+
+    _refuse(member, 3)
+    member._step()
+    assert (consumer.commits, consumer.waited) == ([0, 3, 3], [True, False, False])
+
+    _take(member, range(3, 6))
+    member._finish_due(everything=True)
+    _refuse(member, 3)  # a late reply about the batch before
+    member._step()
+    assert consumer.commits == [0, 3, 3, 3, 6]
+
+    member._finish_all()
+    assert (consumer.commits[-1], consumer.waited[-1]) == (6, True)
+
+
+def test_a_refused_commit_of_a_revoked_partition_is_left_to_its_next_owner() -> None:
+    member, consumer, _bucket, _mailer = _member()
+    _take(member, range(3))
+    member._finish_due(everything=True)
+    consumer.on_revoke(consumer, list(consumer.assigned))  # type: ignore[misc]
+    _refuse(member, 3)
+    member._step()
+    member._finish_all()
+    assert consumer.commits == [0, 3]
