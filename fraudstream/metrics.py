@@ -179,11 +179,22 @@ def observe_latency(
     now = time.time() if at is None else at
     histogram, recent = LATENCY.labels(sink), _RECENT[sink]
     for moment in event_times:
-        made = moment.timestamp() if isinstance(moment, datetime) else moment / 1000
+        made = _seconds(moment)
         if now - made <= LIVE_WINDOW_SECONDS:
             seconds = max(now - made, 0.0)  # clocks may differ by a hair
             histogram.observe(seconds)
             recent.append((now, seconds))
+
+
+def is_live(moment: object) -> bool:
+    """Whether ``moment``, an ``event_time``, is a live payment's (within the last hour)."""
+    if not isinstance(moment, datetime | int):
+        return False
+    return time.time() - _seconds(moment) <= LIVE_WINDOW_SECONDS
+
+
+def _seconds(moment: datetime | int) -> float:
+    return moment.timestamp() if isinstance(moment, datetime) else moment / 1000
 
 
 def recent_latencies(sink: str, seconds: float) -> list[float]:

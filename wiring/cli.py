@@ -181,9 +181,8 @@ def _parser() -> argparse.ArgumentParser:
     produce.add_argument(
         "--commit-interval",
         type=_positive_float,
-        default=0.1,
         metavar="SECONDS",
-        help="live: commit a transaction at least this often (default 0.1)",
+        help="live (with --rate): commit a transaction at least this often (default 0.1)",
     )
     produce.add_argument("--limit", type=_positive_int, help="stop after this many lines")
     produce.add_argument("--from-start", action="store_true", help="ignore the saved checkpoint")

@@ -46,11 +46,13 @@ def migrate(_args: argparse.Namespace) -> int:
 
 
 def produce(args: argparse.Namespace) -> int:
+    if args.commit_interval is not None and args.rate is None:
+        raise ConfigError("--commit-interval paces a live replay: give --rate N with it")
     options = RunOptions(
         args.source,
         speed=args.speed,
         rate=args.rate,
-        commit_interval=args.commit_interval,
+        commit_interval=args.commit_interval or RunOptions.commit_interval,
         limit=args.limit,
         from_start=args.from_start,
         shard=args.shard,

@@ -63,6 +63,7 @@ def nothing_running(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     ("argv", "says"),
     [
         (["produce", "/no/such.csv"], "no such file: /no/such.csv"),
+        (["produce", "x.csv", "--commit-interval", "1"], "give --rate N with it"),
         (["confirmation-service"], "CONFIRMATION_TOKEN_KEY: set it to"),
         (["cases"], "run `fraudstream migrate`"),
         (["evaluate", "x.csv", "--detector", "gbm", "--models", "empty"], "--models empty"),

@@ -220,6 +220,21 @@ def test_a_batch_counts_each_sent_email_at_its_own_moment_and_the_lake_at_the_en
     assert sample(name, sink="lake/unit") == lake_before + 3
 
 
+def test_a_batch_of_replayed_history_is_passed_over_at_a_look_at_its_last_record() -> None:
+    """Its records are not looked at one by one: a batch that ends with history is taken
+    for history, whatever came before its last record."""
+    name = "fraudstream_payment_latency_seconds_count"
+    lake_before = sample(name, sink="lake/unit-history")
+    now = datetime.fromtimestamp(time.time(), UTC)
+    history = [{"transaction_id": tid, "event_time": now} for tid in ("a", "b", "c")]
+    history.append({"transaction_id": "z", "event_time": datetime(2026, 1, 1, tzinfo=UTC)})
+
+    observe_batch_latency("unit-history", history, EmailOutcome([]))
+    observe_batch_latency("unit-history", [], EmailOutcome([]))
+
+    assert sample(name, sink="lake/unit-history") == lake_before
+
+
 def test_the_status_line_shows_the_latency_of_the_last_seconds(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
