@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from functools import partial
 
@@ -49,14 +49,13 @@ from fraudstream.consumers.retry import (
     pause_in_group,
     until_done,
 )
-from fraudstream.consumers.running import run_until_stopped
+from fraudstream.consumers.running import consume_until_done, run_until_stopped
 from fraudstream.consumers.totals import Totals, count_batch_metrics, observe_batch_latency
 from fraudstream.consumers.watch import ConsumerWatch
 from fraudstream.stopping import StopFlag
 from fraudstream.topology import LakeFolder
 
 log = logging.getLogger("fraudstream.consumer")
-UPLOAD_POLL_SECONDS = 0.01  # how long a poll waits while an upload is under way
 UPLOAD_ROOM_BATCHES = 5  # batches' worth more consumed during one upload, at most
 
 
@@ -216,7 +215,11 @@ class BatchConsumer:
     def _write(self, held: sinks.BatchInHand, name: str, lines: list[bytes]) -> None:
         """Write one object of the batch; meanwhile the next batch gathers."""
         upload = held.upload = self._uploader.submit(self.uploads.write, name, lines)
-        self._consume_until_done(upload)
+        # Up to UPLOAD_ROOM_BATCHES batches' worth more gathers meanwhile.
+        room = len(self.buffer) + UPLOAD_ROOM_BATCHES * self.buffer.max_records
+        consume_until_done(
+            self.clients.consumer, upload, self._take_all, lambda: len(self.buffer) >= room
+        )
         upload.result()
         self._check_in_hand()
 
@@ -226,24 +229,6 @@ class BatchConsumer:
         held = self._in_hand
         if held is not None and self.buffer.assignment(held.partition) != held.assignment:
             raise kafka.OwnershipLostError(f"{held.partition}: revoked while its batch was in hand")
-
-    def _consume_until_done(self, work: Future[None]) -> None:
-        """Go on consuming into the buffer until ``work`` is done. Once UPLOAD_ROOM_BATCHES
-        batches' worth more is buffered, fetching pauses (the member still polls, so it
-        stays in its group), so that a long outage does not fill the memory. Only then:
-        a pause drops what the client had fetched ahead (measured: pausing after one
-        batch's worth made the lake path slower than not overlapping at all)."""
-        consumer = self.clients.consumer
-        room = len(self.buffer) + UPLOAD_ROOM_BATCHES * self.buffer.max_records
-        paused: list[TopicPartition] = []
-        while not work.done():
-            if not paused and len(self.buffer) >= room:
-                paused = consumer.assignment()
-                consumer.pause(paused)
-            self._take_all(consumer.consume(500, UPLOAD_POLL_SECONDS))
-        if paused:
-            still_assigned = set(consumer.assignment())
-            consumer.resume([tp for tp in paused if tp in still_assigned])
 
     # The group -----------------------------------------------------------------------------
 
