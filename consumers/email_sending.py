@@ -167,6 +167,24 @@ def refused_entry(
     }
 
 
+def sent_before_entry(transaction_id: str, template: str, source: dict[str, Any]) -> dict[str, Any]:
+    """The email-log entry of an email an earlier owner of the partition sent and did not
+    live to log: sent, when and to whom not known."""
+    return {
+        "transaction_id": transaction_id,
+        "recipient": None,
+        "subject": None,
+        "template": template,
+        "message_id": None,
+        "status": "sent",
+        "attempts": None,
+        "first_attempt_at": None,
+        "finished_at": None,
+        **source,
+        "note": "sent by an earlier owner of the partition, which did not live to log it",
+    }
+
+
 def _log_entry(job: EmailJob, tried: _Attempts, error: MailError | None) -> dict[str, Any]:
     entry = {
         "transaction_id": job.transaction_id,

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from functools import partial
@@ -40,8 +41,9 @@ from fraudstream.consumers import sinks
 from fraudstream.consumers.buffer import BatchBuffer, Partition
 from fraudstream.consumers.clients import ConsumerClients
 from fraudstream.consumers.decoding import Decoded, decode_batch
+from fraudstream.consumers.gathering import LakeBatch
 from fraudstream.consumers.handlers import Handler
-from fraudstream.consumers.recovery import recover
+from fraudstream.consumers.recovery import Recovery, emailed_through_note, recover
 from fraudstream.consumers.retry import (
     Backoff,
     StopWhileRetryingError,
@@ -50,7 +52,12 @@ from fraudstream.consumers.retry import (
     until_done,
 )
 from fraudstream.consumers.running import consume_until_done, run_until_stopped
-from fraudstream.consumers.totals import Totals, count_batch_metrics, observe_batch_latency
+from fraudstream.consumers.totals import (
+    Totals,
+    count_batch_metrics,
+    live_times,
+    observe_email_latency,
+)
 from fraudstream.consumers.watch import ConsumerWatch
 from fraudstream.stopping import StopFlag
 from fraudstream.topology import LakeFolder
@@ -70,9 +77,12 @@ class BatchConsumer:
         sink = f"{'email' if clients.mailer else 'lake'}/{handler.folder}"
         self.watch = ConsumerWatch(handler.group, clients.consumer, latency_sink=sink)
         self._consumed = metrics.RECORDS_CONSUMED.labels(handler.group, handler.topic)
-        self.buffer: BatchBuffer[Message] = BatchBuffer(
-            settings.batch_max_records, settings.batch_max_seconds
-        )
+        # Emailing, records are taken in slices of email_max_seconds and gathered into lake
+        # batches; otherwise a slice is a lake batch.
+        slice_seconds = settings.email_max_seconds if clients.mailer else settings.batch_max_seconds
+        self.buffer: BatchBuffer[Message] = BatchBuffer(settings.batch_max_records, slice_seconds)
+        self.lake_max_records = settings.batch_max_records
+        self.lake_max_seconds = settings.batch_max_seconds
         backoff = Backoff(settings.retry_first_seconds, settings.retry_max_seconds)
         retries = partial(metrics.count_retry, handler.group)
         self.waiter = Waiter(self._pause, lambda: stop.requested, backoff, retries)
@@ -88,7 +98,8 @@ class BatchConsumer:
         self.uploads = sinks.LakeWriter(clients.bucket, sleeper)
         self._uploader = ThreadPoolExecutor(1, thread_name_prefix="upload")
         self.committer = sinks.Committer(clients.consumer, self.waiter, clients.commit_replies)
-        self._logged: dict[Partition, dict[str, sinks.LogEntry]] = {}  # the email log of a redo
+        self._gathering: dict[Partition, LakeBatch] = {}
+        self._recovered: dict[Partition, Recovery] = {}  # what a redo must heed
         self._in_hand: sinks.BatchInHand | None = None
         self._idle_since = time.monotonic()
 
@@ -155,61 +166,127 @@ class BatchConsumer:
 
     def _finish_due(self, everything: bool) -> None:
         for partition, batch in self.buffer.due(everything):
-            assignment = self.buffer.assignment(partition)
-            try:
-                self._finish(partition, batch)
-            except kafka.OwnershipLostError as lost:
-                where = {"topic": partition[0], "partition": partition[1]}
-                log.info(
-                    "partition moved; its owner redoes the batch",
-                    extra={**where, "reason": str(lost)},
-                )
-                if self.buffer.assignment(partition) == assignment:  # the commit was refused
-                    self.buffer.revoke(partition)
-            finally:
-                self._in_hand = None
+            self._as_owner(partition, partial(self._take_slice, partition, batch))
+            self._write_if_due(partition, everything=False)  # before its next slice
+        for partition in list(self._gathering):
+            self._write_if_due(partition, everything)
 
-    def _finish(self, partition: Partition, batch: list[Message]) -> None:
-        started = time.monotonic()
-        key = BatchKey(*partition, batch[0].offset() or 0, batch[-1].offset() or 0)
+    def _write_if_due(self, partition: Partition, everything: bool) -> None:
+        gathered = self._gathering.get(partition)
+        if gathered is None:
+            return
+        due = (
+            everything
+            or self.emails is None  # a slice is the whole lake batch
+            or gathered.last_offset == self._heeded(partition).replay_until  # the redo's batch
+            or gathered.due(self.lake_max_records, self.lake_max_seconds, time.monotonic())
+        )
+        if due:
+            self._as_owner(partition, partial(self._write_lake_batch, gathered))
+
+    def _as_owner(self, partition: Partition, work: Callable[[], None]) -> None:
+        """``work()``; if it finds the partition moved, what this member held of it goes."""
+        assignment = self.buffer.assignment(partition)
+        try:
+            work()
+        except kafka.OwnershipLostError as lost:
+            where = {"topic": partition[0], "partition": partition[1]}
+            log.info(
+                "partition moved; its owner redoes the batch", extra={**where, "reason": str(lost)}
+            )
+            if self.buffer.assignment(partition) == assignment:  # the commit was refused
+                self.buffer.revoke(partition)
+                self._forget(partition)
+        finally:
+            self._in_hand = None
+
+    def _take_slice(self, partition: Partition, batch: list[Message]) -> None:
+        """Email a slice of the partition's records, then keep what goes to the lake."""
+        started, first, last = time.monotonic(), batch[0].offset() or 0, batch[-1].offset() or 0
+        gathered = self._gathering.get(partition) or LakeBatch(
+            partition, first, self._heeded(partition).emailed_through
+        )
         held = self._in_hand = sinks.BatchInHand(
-            partition, self.buffer.assignment(partition), key.object_name(LakeFolder.EMAIL_LOG)
+            partition,
+            self.buffer.assignment(partition),
+            BatchKey(*partition, gathered.first_offset, last).object_name(LakeFolder.EMAIL_LOG),
         )
         decoded = decode_batch({self.handler.topic: self.clients.decoder}, batch, self.waiter)
         if self.emails is not None:
             # Sent emails cannot be taken back: first make sure the group still counts this
             # member as the partition's owner (a member cut from the coordinator may not
-            # know yet that another took over). The commit moves nothing: every record
-            # before the batch is committed or in the lake already.
-            self.committer.commit(partition, key.first_offset)
-        emailed = self._send_emails(held, decoded)
+            # know yet that another took over). The commit moves nothing and keeps the note
+            # of what was emailed already.
+            self._commit_emailed(gathered)
+        emailed = self._send_emails(held, gathered, decoded)
         failed = {i for i, _ in emailed.failed}
         lines, unfit = sinks.lake_lines(self.handler, decoded.records, skip=failed)
         unhandled = emailed.failed + unfit  # the handler raised: dead letters too
         dead = decoded.dead + [sinks.DeadLetter(decoded.messages[i], w) for i, w in unhandled]
         self.dead_letters.send(dead)
-        if emailed.entries:
-            log_lines = [ndjson_line(entry) for entry in emailed.entries]
-            self._write(held, held.email_log, log_lines)
-        if lines:
-            self._write(held, key.object_name(self.handler.folder), lines)
-        self.committer.commit(partition, key.last_offset + 1, wait=False)  # see step 4
-        self._logged[partition] = {}  # a redo, if there was one, is done
+        live = live_times(decoded.records)
+        gathered.add_slice(
+            last, taken=len(batch), lines=lines, entries=emailed.entries, dead=len(dead), live=live
+        )
+        self._gathering[partition] = gathered
+        if emailed.new_entries:  # say so now: a redo after a crash sends none of them again
+            gathered.emailed_through = last
+            self._commit_emailed(gathered)
         self._idle_since = time.monotonic()  # time spent on a held batch is not idle time
         self.totals.add_batch(len(lines), len(dead), emailed)
         count_batch_metrics(self.handler.group, started, len(dead), emailed)
-        observe_batch_latency(self.handler.folder, decoded.records, emailed)
-        seconds = round(time.monotonic() - started, 3)
-        written = {"records": len(lines), "dead_letters": len(dead), "seconds": seconds}
-        log.info("batch written", extra={**asdict(key), **written})
+        observe_email_latency(self.handler.folder, decoded.records, emailed, live)
 
-    def _send_emails(self, held: sinks.BatchInHand, decoded: Decoded) -> sinks.EmailOutcome:
+    def _commit_emailed(self, gathered: LakeBatch) -> None:
+        """Commit the lake batch's first offset, noting how far its emails are done."""
+        through = gathered.emailed_through
+        note = None if through is None else emailed_through_note(through)
+        self.committer.commit(gathered.partition, gathered.first_offset, metadata=note)
+
+    def _write_lake_batch(self, gathered: LakeBatch) -> None:
+        """Write the lake batch's objects, the email log first, then commit past it."""
+        started, key, partition = time.monotonic(), gathered.key(), gathered.partition
+        held = self._in_hand = sinks.BatchInHand(
+            partition, self.buffer.assignment(partition), key.object_name(LakeFolder.EMAIL_LOG)
+        )
+        if gathered.entries:
+            self._write(held, held.email_log, [ndjson_line(entry) for entry in gathered.entries])
+        if gathered.lines:
+            self._write(held, key.object_name(self.handler.folder), gathered.lines)
+        self.committer.commit(partition, key.last_offset + 1, wait=False)  # see step 4
+        self._gathering.pop(partition, None)
+        left = self._recovered.pop(partition, Recovery()).past(key.last_offset)
+        if left is not None:  # the note of the emails sent reaches further
+            self._recovered[partition] = left
+        self._idle_since = time.monotonic()
+        metrics.observe_latency(f"lake/{self.handler.folder}", gathered.live_times)
+        seconds = round(time.monotonic() - started, 3)
+        written = {"records": len(gathered.lines), "dead_letters": gathered.dead}
+        log.info("batch written", extra={**asdict(key), **written, "seconds": seconds})
+
+    def _forget(self, partition: Partition) -> None:
+        """Drop what this member gathered or recovered of ``partition``."""
+        self._gathering.pop(partition, None)
+        self._recovered.pop(partition, None)
+
+    def _heeded(self, partition: Partition) -> Recovery:
+        return self._recovered.get(partition) or Recovery()
+
+    def _send_emails(
+        self, held: sinks.BatchInHand, gathered: LakeBatch, decoded: Decoded
+    ) -> sinks.EmailOutcome:
         if self.emails is None:
             return sinks.EmailOutcome()
-        logged = self._logged.get(held.partition, {})
+        heeded = self._heeded(held.partition)
+        logged = sinks.sent_before(
+            self.handler.template,
+            held.partition,
+            (decoded.records, decoded.offsets),
+            heeded.emailed_through,
+            heeded.sent,
+        )
         # Drafts are written whoever owns the partition now: the emails they log went out.
-        draft = sinks.EmailLogDraft(partial(self.lake.write, held.email_log), logged.values())
-        held.draft = draft
+        held.draft = draft = sinks.EmailLogDraft(gathered.log_with(logged))
         return self.emails.send(held.partition, decoded.records, decoded.offsets, logged, draft.add)
 
     def _write(self, held: sinks.BatchInHand, name: str, lines: list[bytes]) -> None:
@@ -251,16 +328,18 @@ class BatchConsumer:
         self._idle_since = time.monotonic()
 
     def _recover(self, tp: TopicPartition, waiter: Waiter) -> None:
+        partition = (tp.topic, tp.partition)
         found = until_done(
             lambda: recover(
-                self.clients.bucket, self.handler.folder, tp.topic, tp.partition, tp.offset
+                self.clients.bucket, self.handler.folder, partition, tp.offset, tp.metadata
             ),
             "lake recovery",
             waiter,
             (lake.StorageUnavailableError,),
         )
-        self.buffer.assign((tp.topic, tp.partition), found.replay_until)
-        self._logged[(tp.topic, tp.partition)] = found.sent
+        self._forget(partition)
+        self.buffer.assign(partition, found.replay_until)
+        self._recovered[partition] = found
         if found.resume_offset is not None:
             tp.offset = found.resume_offset
         log.info(
@@ -271,6 +350,7 @@ class BatchConsumer:
                 "offset": tp.offset if tp.offset >= 0 else "from the start",
                 "redo_until": found.replay_until,
                 "emails_logged": len(found.sent),
+                "emailed_through": found.emailed_through,
             },
         )
 
@@ -281,7 +361,7 @@ class BatchConsumer:
         self.committer.forget(revoked)
         for partition in revoked:
             self.buffer.revoke(partition)
-            self._logged.pop(partition, None)
+            self._forget(partition)
         self.watch.forget(revoked)
         if partitions:
             log.info(
@@ -289,11 +369,21 @@ class BatchConsumer:
             )
 
     def _settle_in_hand(self, revoked: set[Partition]) -> None:
-        """If the batch in hand is of a revoked partition, what of it went out reaches the
-        lake now: the upload under way ends, or else the emails sent so far are logged."""
+        """What went out of a revoked partition reaches the lake now. For the batch in hand:
+        the upload under way ends, or else the emails sent so far are logged. For a lake
+        batch gathering: the email log of its slices. Its next owner then sends none of
+        them again and keeps their entries. (Its retries sleep: no polling meanwhile.)"""
         held = self._in_hand
         if held is not None and held.partition in revoked:
-            held.settle(self.uploads)  # its retries sleep: no polling meanwhile
+            held.settle(self.uploads)
+        for partition in revoked:
+            gathered = self._gathering.get(partition)
+            in_hand = held is not None and held.partition == partition
+            if gathered is not None and gathered.entries and not in_hand:
+                log_lines = [
+                    ndjson_line(e) for e in gathered.log_with(self._heeded(partition).sent)
+                ]
+                self.uploads.write(gathered.key().object_name(LakeFolder.EMAIL_LOG), log_lines)
 
     def _pause(self, seconds: float) -> None:
         pause_in_group(self.clients.consumer, seconds, self._take)

@@ -12,7 +12,6 @@ crash between two steps leaves the later ones to a redo, never a gap:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, wait
 from contextlib import suppress
@@ -26,7 +25,7 @@ from google.cloud import storage
 from fraudstream import kafka, lake
 from fraudstream.addresses import AddressError
 from fraudstream.batches import ndjson_line
-from fraudstream.consumers.email_sending import EmailJob, Mailer, refused_entry
+from fraudstream.consumers.email_sending import EmailJob, Mailer, refused_entry, sent_before_entry
 from fraudstream.consumers.handlers import Handler
 from fraudstream.consumers.retry import Waiter, until_done
 from fraudstream.errors import TransientError
@@ -150,34 +149,37 @@ class CustomerEmails:
 
 
 class EmailLogDraft:
-    """A batch's email log, written while its emails go out, so that a crash re-sends at
-    most the last ``interval`` seconds of them.
+    """The email log of the slice in hand, as its emails are done: what came before it
+    in the lake batch, then each entry as it is made. Written only if the partition is
+    revoked meanwhile (``BatchInHand.settle``), so that its next owner sends none of
+    these again and keeps their entries."""
 
-    Every entry is added as its email is done; the object is rewritten with all
-    entries so far once ``interval`` seconds have passed since the last write.
-    Recovery reads a partial log as it reads a whole one (an email log without
-    its batch: the batch is redone, and what the log holds is not sent again).
-    The batch's final email log replaces it. Once a second at most, because GCS
-    takes about one write a second to the same object.
-    """
-
-    def __init__(
-        self,
-        write: Callable[[list[bytes]], None],
-        already_logged: Iterable[LogEntry],
-        interval: float = 1.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._write, self.interval, self.clock = write, interval, clock
-        self.lines = [ndjson_line(entry) for entry in already_logged]  # a redo's
-        self._written_at = clock()
+    def __init__(self, already_logged: Iterable[LogEntry]) -> None:
+        self.lines = [ndjson_line(entry) for entry in already_logged]
 
     def add(self, entry: LogEntry) -> None:
         self.lines.append(ndjson_line(entry))
-        now = self.clock()
-        if now - self._written_at >= self.interval:
-            self._written_at = now  # from when this write began: what it holds is that old
-            self._write(self.lines)
+
+
+def sent_before(
+    template: str,
+    partition: Partition,
+    decoded: tuple[Sequence[dict[str, Any]], Sequence[int]],
+    through: int | None,
+    logged: dict[str, LogEntry],
+) -> dict[str, LogEntry]:
+    """``logged``, with an entry for each record up to offset ``through`` that it lacks:
+    an earlier owner of the partition emailed it (its commit said so) but did not live to
+    log it, so its details are lost."""
+    if through is None:
+        return logged
+    entries = dict(logged)
+    for record, offset in zip(*decoded, strict=True):
+        tid = record.get("transaction_id")
+        if offset <= through and isinstance(tid, str) and tid not in entries:
+            source = {"topic": partition[0], "partition": partition[1], "offset": offset}
+            entries[tid] = sent_before_entry(tid, template, source)
+    return entries
 
 
 def lake_lines(
@@ -222,11 +224,24 @@ class Committer:
         self.consumer, self.waiter, self.replies = consumer, waiter, replies
         self.unsettled: dict[Partition, int] = {}  # the last offset sent without waiting
 
-    def commit(self, partition: Partition, next_offset: int, *, wait: bool = True) -> None:
+    def commit(
+        self,
+        partition: Partition,
+        next_offset: int,
+        *,
+        wait: bool = True,
+        metadata: str | None = None,
+    ) -> None:
         """With ``wait=False``, only what the client refuses at once is raised here; a
         reply that refuses it is logged and kept (``kafka.CommitReplies``)."""
         commit = partial(
-            kafka.commit, self.consumer, partition[0], partition[1], next_offset, wait=wait
+            kafka.commit,
+            self.consumer,
+            partition[0],
+            partition[1],
+            next_offset,
+            wait=wait,
+            metadata=metadata,
         )
         until_done(commit, "offset commit", self.waiter, (kafka.KafkaUnavailableError,))
         if not wait:

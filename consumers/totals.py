@@ -74,23 +74,26 @@ def count_batch_metrics(group: str, started: float, dead: int, emailed: EmailOut
     metrics.EMAILS_RETRIED.labels(group).inc(retried)
 
 
-def observe_batch_latency(
-    folder: str, records: Sequence[dict[str, Any]], emailed: EmailOutcome
-) -> None:
-    """A finished batch's live payments: from each one's ``event_time`` to its email, as
-    the mail server took it, and to now, its lake object written. A record without a
-    time (not a payment) is left out, and so is a batch that ends with a payment older
-    than ``metrics.LIVE_WINDOW_SECONDS`` (history replayed: a partition's records come in
-    the order they were made), at the cost of one record's look."""
+def live_times(records: Sequence[dict[str, Any]]) -> list[datetime | int]:
+    """The ``event_time`` of each live payment of a slice: none if it ends with a payment
+    older than ``metrics.LIVE_WINDOW_SECONDS`` (history replayed: a partition's records
+    come in the order they were made), at the cost of one record's look. A record
+    without a time (not a payment) is left out."""
     if not records or not metrics.is_live(records[-1].get("event_time")):
+        return []
+    times = (record.get("event_time") for record in records)
+    return [moment for moment in times if isinstance(moment, datetime | int)]
+
+
+def observe_email_latency(
+    folder: str, records: Sequence[dict[str, Any]], emailed: EmailOutcome, live: list[Any]
+) -> None:
+    """From each live payment's ``event_time`` to its email, as the mail server took it."""
+    if not live:
         return
-    made = {
-        record.get("transaction_id"): record["event_time"]
-        for record in records
-        if isinstance(record.get("event_time"), datetime | int)
-    }
+    made = {record.get("transaction_id"): record.get("event_time") for record in records}
     for entry in emailed.new_entries:
-        if entry["status"] == "sent" and entry["transaction_id"] in made:
+        moment = made.get(entry["transaction_id"])
+        if entry["status"] == "sent" and isinstance(moment, datetime | int):
             at = entry["finished_at"].timestamp()
-            metrics.observe_latency(f"email/{folder}", [made[entry["transaction_id"]]], at)
-    metrics.observe_latency(f"lake/{folder}", made.values())
+            metrics.observe_latency(f"email/{folder}", [moment], at)

@@ -189,9 +189,11 @@ class ConsumerSettings(BaseSettings):
     """The consumers: batches, groups, the case table, sending and retrying."""
 
     # The consumers: a lake batch is written when it holds this many records
-    # or its oldest record has waited this long, whichever comes first.
+    # or its oldest record has waited this long, whichever comes first; its
+    # emails go out meanwhile, each record's once it has waited email_max_seconds.
     batch_max_records: PositiveInt = 10_000
-    batch_max_seconds: Annotated[float, Field(gt=0)] = 5.0
+    batch_max_seconds: Annotated[float, Field(gt=0)] = 10.0
+    email_max_seconds: Annotated[float, Field(gt=0)] = 0.1
     non_fraud_consumer_group: str = "non-fraud-notifier"
     fraud_consumer_group: str = "fraud-confirmer"
     cases_consumer_group: str = "fraud-cases"

@@ -37,12 +37,21 @@ def is_record(message: Message) -> bool:
 
 
 def commit(
-    consumer: Consumer, topic: str, partition: int, next_offset: int, *, wait: bool = True
+    consumer: Consumer,
+    topic: str,
+    partition: int,
+    next_offset: int,
+    *,
+    wait: bool = True,
+    metadata: str | None = None,
 ) -> None:
-    """Commit ``next_offset`` for one partition: synchronously, or (``wait=False``) sent
-    without waiting for the reply, whose failure ``consumer_config``'s callback logs."""
+    """Commit ``next_offset`` for one partition, with ``metadata`` beside it: synchronously,
+    or (``wait=False``) sent without waiting for the reply, whose failure
+    ``consumer_config``'s callback logs."""
     try:
         offsets = [TopicPartition(topic, partition, next_offset)]
+        if metadata is not None:  # without it, the note committed before is cleared
+            offsets = [TopicPartition(topic, partition, next_offset, metadata=metadata)]
         if wait:
             consumer.commit(offsets=offsets, asynchronous=False)
         else:

@@ -9,7 +9,6 @@ from typing import cast
 import pytest
 
 from fraudstream.consumers.email_sending import EmailJob, Mailer
-from fraudstream.consumers.sinks import EmailLogDraft
 from fraudstream.email_messages import Email
 from fraudstream.smtp import MailError, SmtpSender, is_permanent
 from tests.fakes import recording_waiter
@@ -70,23 +69,6 @@ def test_the_mailer_hands_over_each_entry_as_its_email_is_done() -> None:
     entries = _mailer(sender).deliver(_jobs(4), waiter, lambda e: finished.append(e["recipient"]))
     assert finished[-1] == "c1@example.com"  # done last, after its retry
     assert sorted(finished) == sorted(e["recipient"] for e in entries)
-
-
-def test_a_batch_email_log_is_drafted_at_most_once_an_interval() -> None:
-    now, written = [0.0], []
-    draft = EmailLogDraft(
-        lambda lines: written.append(len(lines)),
-        [{"transaction_id": "redo"}],
-        interval=1.0,
-        clock=lambda: now[0],
-    )
-    for number in range(10):
-        now[0] += 0.3
-        draft.add({"transaction_id": f"t{number}"})
-    # Every entry so far, the redo's first, once a second has passed: at 1.2 and 2.4 s. The
-    # last two wait for the batch's own email log.
-    assert written == [5, 9]
-    assert len(draft.lines) == 11
 
 
 def test_the_mailer_logs_a_permanent_refusal_as_rejected_without_retrying() -> None:

@@ -58,6 +58,7 @@ class _Consumer:
         self.assigned: list[TopicPartition] = []
         self.commits: list[int] = []
         self.waited: list[bool] = []  # for each commit, whether it was waited for
+        self.notes: list[str | None] = []  # and its metadata
         self.timeouts = 0  # the next commits that time out
         self.at_next_poll: Callable[[], None] | None = None
         self.on_assign: Rebalance | None = None
@@ -93,10 +94,14 @@ class _Consumer:
             raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "timed out", retriable=True))
         self.commits.append(offsets[0].offset)
         self.waited.append(not asynchronous)
+        self.notes.append(offsets[0].metadata)
 
     def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
         last = self.commits[-1] if self.commits else -1001
-        return [TopicPartition(tp.topic, tp.partition, last) for tp in partitions]
+        note = self.notes[-1] if self.notes else None
+        if not note:
+            return [TopicPartition(tp.topic, tp.partition, last) for tp in partitions]
+        return [TopicPartition(tp.topic, tp.partition, last, metadata=note) for tp in partitions]
 
     def assign(self, partitions: list[TopicPartition]) -> None:
         self.assigned = partitions
@@ -154,9 +159,14 @@ class _Producer:
         return 0
 
 
-def _member() -> tuple[BatchConsumer, _Consumer, MemoryBucket, _Mailer]:
-    settings = load_settings(batch_max_records=3, retry_first_seconds=0.01, retry_max_seconds=0.01)
-    consumer, bucket, mailer = _Consumer(), MemoryBucket(), _Mailer()
+def _member(
+    consumer: _Consumer | None = None, bucket: MemoryBucket | None = None, **settings_: Any
+) -> tuple[BatchConsumer, _Consumer, MemoryBucket, _Mailer]:
+    """A member given the partition, on ``consumer`` and ``bucket`` if given (another
+    member's, to take over from it)."""
+    defaults = {"batch_max_records": 3, "retry_first_seconds": 0.01, "retry_max_seconds": 0.01}
+    settings = load_settings(**{**defaults, **settings_})
+    consumer, bucket, mailer = consumer or _Consumer(), bucket or MemoryBucket(), _Mailer()
     clients = ConsumerClients(
         cast(Any, consumer),
         cast(Any, _Producer()),
@@ -191,7 +201,8 @@ def test_a_batch_whose_partition_came_back_during_its_owner_check_sends_nothing(
 
     _take(member, range(3))  # read again by the new assignment
     member._finish_due(everything=True)
-    assert mailer.sent == ["t0", "t1", "t2"] and consumer.commits == [0, 3]
+    assert mailer.sent == ["t0", "t1", "t2"] and consumer.commits == [0, 0, 3]
+    assert consumer.notes == [None, "emailed-through:2", None]
 
 
 def test_a_partition_revoked_while_its_email_log_is_uploaded_recovers_with_that_log() -> None:
@@ -205,12 +216,13 @@ def test_a_partition_revoked_while_its_email_log_is_uploaded_recovers_with_that_
 
     email_log = BatchKey(TOPIC, 0, 0, 2).object_name(LakeFolder.EMAIL_LOG)
     assert mailer.sent == ["t0", "t1", "t2"] and email_log in bucket.objects
-    assert consumer.commits == [0], "the batch of the old assignment is not committed"
+    # The owner check, then the note of the emails sent: never past the batch's first offset.
+    assert consumer.commits == [0, 0], "the batch of the old assignment is not committed"
 
     _take(member, range(3))
     member._finish_due(everything=True)
     assert mailer.sent == ["t0", "t1", "t2"], "an email went out twice"
-    assert consumer.commits == [0, 0, 3]
+    assert consumer.commits == [0, 0, 0, 3]
 
 
 def test_a_partition_revoked_between_email_retries_logs_the_emails_sent_so_far() -> None:
@@ -253,17 +265,17 @@ def test_a_refused_last_commit_is_sent_again_and_a_stop_waits_for_it() -> None:
     member, consumer, _bucket, _mailer = _member()
     _take(member, range(3))
     member._finish_due(everything=True)
-    assert (consumer.commits, consumer.waited) == ([0, 3], [True, False])
+    assert (consumer.commits[-1], consumer.waited[-1]) == (3, False)
 
     _refuse(member, 3)
     member._step()
-    assert (consumer.commits, consumer.waited) == ([0, 3, 3], [True, False, False])
+    assert (consumer.commits[-2:], consumer.waited[-1]) == ([3, 3], False)
 
     _take(member, range(3, 6))
     member._finish_due(everything=True)
     _refuse(member, 3)  # a late reply about the batch before
     member._step()
-    assert consumer.commits == [0, 3, 3, 3, 6]
+    assert consumer.commits[-1] == 6
 
     member._finish_all()
     assert (consumer.commits[-1], consumer.waited[-1]) == (6, True)
@@ -277,4 +289,85 @@ def test_a_refused_commit_of_a_revoked_partition_is_left_to_its_next_owner() -> 
     _refuse(member, 3)
     member._step()
     member._finish_all()
-    assert consumer.commits == [0, 3]
+    assert consumer.commits == [0, 0, 3]
+
+
+def _slices(member: BatchConsumer, offsets: range) -> None:
+    """Take ``offsets`` and let their slice fall due (EMAIL_MAX_SECONDS is 10 ms here)."""
+    _take(member, offsets)
+    time.sleep(0.02)
+    member._finish_due(everything=False)
+
+
+def _log_of(bucket: MemoryBucket) -> list[dict[str, Any]]:
+    logs = [name for name in bucket.objects if name.startswith(LakeFolder.EMAIL_LOG)]
+    return [json.loads(line) for name in logs for line in bucket.objects[name].splitlines()]
+
+
+GATHERING: dict[str, Any] = {
+    "batch_max_records": 100,
+    "batch_max_seconds": 60,
+    "email_max_seconds": 0.01,
+}
+
+
+def test_emails_go_out_by_slice_while_the_lake_batch_gathers() -> None:
+    """Each slice's emails go as it falls due, noted in the commit; the lake batch is
+    written, with the whole email log, when it falls due itself."""
+    member, consumer, bucket, mailer = _member(**GATHERING)
+    _slices(member, range(2))
+    _slices(member, range(2, 5))
+    assert mailer.sent == ["t0", "t1", "t2", "t3", "t4"] and bucket.objects == {}
+    assert set(consumer.commits) == {0} and consumer.notes[-1] == "emailed-through:4"
+
+    member._finish_all()
+    key = BatchKey(TOPIC, 0, 0, 4)
+    assert set(bucket.objects) == {
+        key.object_name(f) for f in (LakeFolder.EMAIL_LOG, LakeFolder.TRANSACTIONS)
+    }
+    assert [entry["transaction_id"] for entry in _log_of(bucket)] == mailer.sent
+    assert consumer.commits[-1] == 5 and consumer.notes[-1] is None
+
+
+def test_a_member_taking_over_after_a_crash_sends_none_of_what_the_note_says_went() -> None:
+    """The first member dies after two slices: nothing in the lake. The next sends only
+    the emails past the note, and logs the others as sent by an earlier owner."""
+    first, consumer, bucket, _ = _member(**GATHERING)
+    _slices(first, range(2))
+    _slices(first, range(2, 4))
+
+    member, _, _, mailer = _member(consumer, bucket, **GATHERING)
+    _take(member, range(6))  # read again from the committed offset
+    member._finish_all()
+
+    assert mailer.sent == ["t4", "t5"]
+    entries = _log_of(bucket)
+    assert [e["transaction_id"] for e in entries] == [f"t{n}" for n in range(6)]
+    assert ["note" in entry for entry in entries] == [True] * 4 + [False] * 2
+
+
+def test_the_note_is_heeded_past_the_first_lake_batch_of_the_redo() -> None:
+    first, consumer, bucket, _ = _member(**GATHERING)
+    _slices(first, range(5))
+
+    member, _, _, mailer = _member(consumer, bucket, batch_max_records=2)
+    _take(member, range(6))  # lake batches of 2: the note reaches into the third
+    member._finish_all()
+    assert mailer.sent == ["t5"]
+
+
+def test_a_partition_revoked_while_its_lake_batch_gathers_leaves_the_log_of_its_slices() -> None:
+    """Revoked between slices: the email log of what went out reaches the lake before the
+    revoke returns, so its next owner keeps those entries and sends none of them again."""
+    member, consumer, bucket, mailer = _member(**GATHERING)
+    _slices(member, range(3))
+    consumer.on_revoke(consumer, list(consumer.assigned))  # type: ignore[misc]
+    assert [e["transaction_id"] for e in _log_of(bucket)] == ["t0", "t1", "t2"]
+
+    consumer.on_assign(consumer, [TopicPartition(TOPIC, 0)])  # type: ignore[misc]
+    _take(member, range(5))
+    member._finish_all()
+    assert mailer.sent == ["t0", "t1", "t2", "t3", "t4"], "an email went out twice"
+    # The redo's lake batch ends where the log left at the revoke does, and replaces it.
+    assert [e["transaction_id"] for e in _log_of(bucket)] == [f"t{n}" for n in range(5)]
+    assert not any("note" in entry for entry in _log_of(bucket))

@@ -16,7 +16,7 @@ from fraudstream import metrics
 from fraudstream.config import load_settings
 from fraudstream.consumers.retry import Backoff, Waiter, until_done
 from fraudstream.consumers.sinks import EmailOutcome, LogEntry
-from fraudstream.consumers.totals import observe_batch_latency
+from fraudstream.consumers.totals import live_times, observe_email_latency
 from fraudstream.consumers.watch import LagWatch, StatusLine, lag_of
 
 
@@ -199,7 +199,7 @@ def test_a_live_payments_latency_is_counted_and_replayed_history_is_not() -> Non
     assert sample(f"{name}_sum", sink="unit") == pytest.approx(0.5, abs=0.01)
 
 
-def test_a_batch_counts_each_sent_email_at_its_own_moment_and_the_lake_at_the_end() -> None:
+def test_a_slice_counts_each_sent_email_at_its_own_moment() -> None:
     name = "fraudstream_payment_latency_seconds_count"
     now = time.time()
     records = [
@@ -212,27 +212,24 @@ def test_a_batch_counts_each_sent_email_at_its_own_moment_and_the_lake_at_the_en
         {"transaction_id": "b", "status": "rejected", "attempts": 0, "finished_at": finished},
     ]
     emails_before = sample(name, sink="email/unit")
-    lake_before = sample(name, sink="lake/unit")
 
-    observe_batch_latency("unit", records, EmailOutcome(entries, new_entries=entries))
+    live = live_times(records)
+    observe_email_latency("unit", records, EmailOutcome(entries, new_entries=entries), live)
 
+    assert len(live) == 3
     assert sample(name, sink="email/unit") == emails_before + 1  # a rejected one is no email
-    assert sample(name, sink="lake/unit") == lake_before + 3
 
 
 def test_a_batch_of_replayed_history_is_passed_over_at_a_look_at_its_last_record() -> None:
     """Its records are not looked at one by one: a batch that ends with history is taken
     for history, whatever came before its last record."""
-    name = "fraudstream_payment_latency_seconds_count"
-    lake_before = sample(name, sink="lake/unit-history")
     now = datetime.fromtimestamp(time.time(), UTC)
     history = [{"transaction_id": tid, "event_time": now} for tid in ("a", "b", "c")]
     history.append({"transaction_id": "z", "event_time": datetime(2026, 1, 1, tzinfo=UTC)})
 
-    observe_batch_latency("unit-history", history, EmailOutcome([]))
-    observe_batch_latency("unit-history", [], EmailOutcome([]))
-
-    assert sample(name, sink="lake/unit-history") == lake_before
+    assert live_times(history) == []
+    assert live_times([]) == []
+    assert len(live_times(history[:3])) == 3
 
 
 def test_the_status_line_shows_the_latency_of_the_last_seconds(

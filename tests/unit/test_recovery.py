@@ -21,10 +21,9 @@ def _batch(
     return {BatchKey("t", 0, first, last).object_name(folder): "".join(lines).encode()}
 
 
-def _recover(objects: dict[str, bytes], committed: int) -> Recovery:
-    return recover(
-        cast(storage.Bucket, MemoryBucket(objects)), LakeFolder.TRANSACTIONS, "t", 0, committed
-    )
+def _recover(objects: dict[str, bytes], committed: int, note: str | None = None) -> Recovery:
+    bucket = cast(storage.Bucket, MemoryBucket(objects))
+    return recover(bucket, LakeFolder.TRANSACTIONS, ("t", 0), committed, note)
 
 
 def test_recovery_starts_at_the_commit_when_the_lake_has_nothing_past_it() -> None:
@@ -66,3 +65,15 @@ def test_recovery_leaves_objects_that_are_not_batches_alone(
     }
     assert _recover(lake, committed=0) == Recovery(resume_offset=10)
     assert sum("not a batch" in record.getMessage() for record in caplog.records) == 2
+
+
+def test_the_commits_note_of_the_emails_sent_counts_while_it_is_past_the_lake() -> None:
+    """Up to the noted offset, the records were emailed; a note the lake has passed (a
+    batch written and its commit lost), or not ours, says nothing."""
+    assert _recover({}, committed=10, note="emailed-through:14").emailed_through == 14
+    written = _batch(LakeFolder.TRANSACTIONS, 10, 19)
+    assert _recover(written, committed=10, note="emailed-through:14") == Recovery(resume_offset=20)
+    for note in ("emailed-through:x", "someone else's", ""):
+        assert _recover({}, committed=10, note=note) == Recovery()
+    left = Recovery(emailed_through=14)
+    assert left.past(9) == left and left.past(14) is None
