@@ -60,7 +60,7 @@ from fraudstream.stopping import StopFlag
 from fraudstream.wiring import factory, producing
 
 # Every record is in the topic before the clock starts, so batches are cut by
-# size, or by this age, not by the default 5 s a quiet stream would wait for.
+# size, or by this age, not by the default 10 s a quiet stream would wait for.
 BATCH_MAX_SECONDS = 0.5
 # A round's few thousand records are a backlog: batches are cut by size, as a
 # backlog's are with the default 10,000 records, not after the wait above.

@@ -92,7 +92,20 @@ def measure(rate: float, seconds: float) -> dict[str, list[float]]:
     for sink, values in sorted(found.items()):
         print(_row(sink, values))
     print(cases.row())
+    print(objects_line(settings, took))
     return found
+
+
+def objects_line(settings: Settings, seconds: float) -> str:
+    """The lake objects each folder got, per topic partition and 10 s of the run."""
+    bucket = lake.lake_bucket(settings.gcp_project, settings.lake_bucket)
+    shown = []
+    for folder in LakeFolder:
+        names = [blob.name for blob in bucket.client.list_blobs(bucket, prefix=f"{folder}/")]
+        partitions = {name.rsplit("/", 1)[0] for name in names}
+        each = len(names) / max(len(partitions), 1) / (seconds / 10)
+        shown.append(f"{folder}/ {len(names)} ({each:.2f} a partition every 10 s)")
+    return "lake objects: " + ", ".join(shown)
 
 
 def start_consumers(settings: Settings) -> list[subprocess.Popen[bytes]]:

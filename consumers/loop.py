@@ -1,26 +1,34 @@
-"""The consumer loop: read_committed batches -> emails -> lake objects -> offset commit.
+"""The consumer loop: read_committed records -> emails -> lake objects -> offset commit.
 
-Records are buffered per partition (``buffer``) and finished as a batch when
-the batch holds BATCH_MAX_RECORDS or its oldest record has waited
-BATCH_MAX_SECONDS. A batch is finished by the steps of ``sinks``, in their order,
-so a crash between any two leaves nothing lost and, once redone, nothing doubled.
-Its emails go only once a commit of its first offset has shown that the group
-still counts this member as the owner, and skip those the lake's email log
-already shows (``recovery``). Its objects are uploaded by a worker thread while
-the loop goes on consuming; its last commit is not waited for (a batch the lake
-holds is skipped by recovery), so the next batch need not wait on it.
+Records are buffered per partition (``buffer``) and taken in slices: when a
+partition's oldest record has waited EMAIL_MAX_SECONDS (0.1 s), or
+SLICE_MAX_EMAILS came. A slice's emails go out at once, but only once a
+commit of the lake batch's first offset has shown that the group still
+counts this member as the owner; then its dead letters. Its records gather
+(``gathering``) into a lake batch, which is written when it holds
+BATCH_MAX_RECORDS or is BATCH_MAX_SECONDS (10 s) old: the email log first,
+the records last, then its offsets are committed. So the customer hears
+within a fraction of a second, and the lake gets one object per partition
+and folder every ten seconds, not ten.
 
-An outage (SMTP, GCS, Kafka) holds the batch and retries with backoff; the
-consumer stays in its group meanwhile. SIGTERM finishes the buffered
-batches, commits and leaves the group.
+The committed offset stays at the lake batch's first until the batch is in
+the lake. After each slice the commit carries a note of the last offset
+emailed: a member taking over after a crash sends none of those again
+(``recovery``), and a crash between any two steps loses nothing. Objects are
+uploaded by a worker thread while the loop goes on consuming; a lake batch's
+last commit is not waited for (a batch the lake holds is skipped by
+recovery). Without emails, a slice is a whole lake batch.
+
+An outage (SMTP, GCS, Kafka) holds the slice or batch and retries with
+backoff; the consumer stays in its group meanwhile. SIGTERM finishes the
+buffered records, commits and leaves the group.
 
 The group can take a partition away only while the loop polls: in a retry's
-pause, or while an upload goes on. When it takes the partition of the batch
-in hand, what of that batch went out reaches the lake before the revoke
-returns (the upload under way ends; the emails sent so far are logged), so
-whoever owns the partition next, this member again included, recovers from
-it. The batch itself is then dropped at the next check, even if the
-partition has come back: a new assignment reads it again and redoes it.
+pause, or while an upload goes on. What of the partition went out then
+reaches the lake before the revoke returns (``holdings``), so whoever owns it
+next, this member again included, recovers from it. What this member held of
+it is dropped, even if the partition has come back: a new assignment reads it
+again and redoes it.
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ from functools import partial
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
-from fraudstream import kafka, lake, metrics
+from fraudstream import kafka, metrics
 from fraudstream.batches import BatchKey, ndjson_line
 from fraudstream.config import Settings
 from fraudstream.consumers import sinks
@@ -43,7 +51,8 @@ from fraudstream.consumers.clients import ConsumerClients
 from fraudstream.consumers.decoding import Decoded, decode_batch
 from fraudstream.consumers.gathering import LakeBatch
 from fraudstream.consumers.handlers import Handler
-from fraudstream.consumers.recovery import Recovery, emailed_through_note, recover
+from fraudstream.consumers.holdings import Holdings
+from fraudstream.consumers.recovery import emailed_through_note
 from fraudstream.consumers.retry import (
     Backoff,
     StopWhileRetryingError,
@@ -64,6 +73,7 @@ from fraudstream.topology import LakeFolder
 
 log = logging.getLogger("fraudstream.consumer")
 UPLOAD_ROOM_BATCHES = 5  # batches' worth more consumed during one upload, at most
+SLICE_MAX_EMAILS = 1_000  # a slice's records at most: a crash re-sends no more emails
 
 
 class BatchConsumer:
@@ -77,12 +87,15 @@ class BatchConsumer:
         sink = f"{'email' if clients.mailer else 'lake'}/{handler.folder}"
         self.watch = ConsumerWatch(handler.group, clients.consumer, latency_sink=sink)
         self._consumed = metrics.RECORDS_CONSUMED.labels(handler.group, handler.topic)
-        # Emailing, records are taken in slices of email_max_seconds and gathered into lake
-        # batches; otherwise a slice is a lake batch.
-        slice_seconds = settings.email_max_seconds if clients.mailer else settings.batch_max_seconds
-        self.buffer: BatchBuffer[Message] = BatchBuffer(settings.batch_max_records, slice_seconds)
         self.lake_max_records = settings.batch_max_records
         self.lake_max_seconds = settings.batch_max_seconds
+        # Emailing, records are taken in slices and gathered into lake batches; otherwise
+        # a slice is a lake batch.
+        self.buffer: BatchBuffer[Message] = (
+            BatchBuffer(min(SLICE_MAX_EMAILS, self.lake_max_records), settings.email_max_seconds)
+            if clients.mailer
+            else BatchBuffer(self.lake_max_records, self.lake_max_seconds)
+        )
         backoff = Backoff(settings.retry_first_seconds, settings.retry_max_seconds)
         retries = partial(metrics.count_retry, handler.group)
         self.waiter = Waiter(self._pause, lambda: stop.requested, backoff, retries)
@@ -91,16 +104,13 @@ class BatchConsumer:
         )
         mailer = clients.mailer
         self.emails = None if mailer is None else sinks.CustomerEmails(mailer, handler, self.waiter)
-        self.lake = sinks.LakeWriter(clients.bucket, self.waiter)
         # The batch's objects are uploaded by a worker thread while this one goes on
         # consuming; its retries sleep, since this thread keeps the member in its group.
         sleeper = Waiter(time.sleep, lambda: stop.requested, backoff, retries)
         self.uploads = sinks.LakeWriter(clients.bucket, sleeper)
         self._uploader = ThreadPoolExecutor(1, thread_name_prefix="upload")
         self.committer = sinks.Committer(clients.consumer, self.waiter, clients.commit_replies)
-        self._gathering: dict[Partition, LakeBatch] = {}
-        self._recovered: dict[Partition, Recovery] = {}  # what a redo must heed
-        self._in_hand: sinks.BatchInHand | None = None
+        self.holdings = Holdings(clients.bucket, handler.folder, self.buffer, self.uploads)
         self._idle_since = time.monotonic()
 
     def run(self, idle_exit: float | None = None) -> Totals:
@@ -168,20 +178,16 @@ class BatchConsumer:
         for partition, batch in self.buffer.due(everything):
             self._as_owner(partition, partial(self._take_slice, partition, batch))
             self._write_if_due(partition, everything=False)  # before its next slice
-        for partition in list(self._gathering):
+        for partition in list(self.holdings.gathering):
             self._write_if_due(partition, everything)
 
     def _write_if_due(self, partition: Partition, everything: bool) -> None:
-        gathered = self._gathering.get(partition)
+        gathered = self.holdings.gathering.get(partition)
         if gathered is None:
             return
-        due = (
-            everything
-            or self.emails is None  # a slice is the whole lake batch
-            or gathered.last_offset == self._heeded(partition).replay_until  # the redo's batch
-            or gathered.due(self.lake_max_records, self.lake_max_seconds, time.monotonic())
-        )
-        if due:
+        redo_until = self.holdings.heeded(partition).replay_until  # the redo's batch ends there
+        due = gathered.due(self.lake_max_records, self.lake_max_seconds, time.monotonic())
+        if everything or due or self.emails is None or gathered.last_offset == redo_until:
             self._as_owner(partition, partial(self._write_lake_batch, gathered))
 
     def _as_owner(self, partition: Partition, work: Callable[[], None]) -> None:
@@ -196,17 +202,17 @@ class BatchConsumer:
             )
             if self.buffer.assignment(partition) == assignment:  # the commit was refused
                 self.buffer.revoke(partition)
-                self._forget(partition)
+                self.holdings.forget(partition)
         finally:
-            self._in_hand = None
+            self.holdings.in_hand = None
 
     def _take_slice(self, partition: Partition, batch: list[Message]) -> None:
         """Email a slice of the partition's records, then keep what goes to the lake."""
         started, first, last = time.monotonic(), batch[0].offset() or 0, batch[-1].offset() or 0
-        gathered = self._gathering.get(partition) or LakeBatch(
-            partition, first, self._heeded(partition).emailed_through
+        gathered = self.holdings.gathering.get(partition) or LakeBatch(
+            partition, first, self.holdings.heeded(partition).emailed_through
         )
-        held = self._in_hand = sinks.BatchInHand(
+        held = self.holdings.in_hand = sinks.BatchInHand(
             partition,
             self.buffer.assignment(partition),
             BatchKey(*partition, gathered.first_offset, last).object_name(LakeFolder.EMAIL_LOG),
@@ -219,16 +225,13 @@ class BatchConsumer:
             # of what was emailed already.
             self._commit_emailed(gathered)
         emailed = self._send_emails(held, gathered, decoded)
-        failed = {i for i, _ in emailed.failed}
-        lines, unfit = sinks.lake_lines(self.handler, decoded.records, skip=failed)
-        unhandled = emailed.failed + unfit  # the handler raised: dead letters too
-        dead = decoded.dead + [sinks.DeadLetter(decoded.messages[i], w) for i, w in unhandled]
+        lines, dead = self._lake_lines(decoded, emailed)
         self.dead_letters.send(dead)
         live = live_times(decoded.records)
         gathered.add_slice(
             last, taken=len(batch), lines=lines, entries=emailed.entries, dead=len(dead), live=live
         )
-        self._gathering[partition] = gathered
+        self.holdings.gathering[partition] = gathered
         if emailed.new_entries:  # say so now: a redo after a crash sends none of them again
             gathered.emailed_through = last
             self._commit_emailed(gathered)
@@ -236,6 +239,18 @@ class BatchConsumer:
         self.totals.add_batch(len(lines), len(dead), emailed)
         count_batch_metrics(self.handler.group, started, len(dead), emailed)
         observe_email_latency(self.handler.folder, decoded.records, emailed, live)
+
+    def _lake_lines(
+        self, decoded: Decoded, emailed: sinks.EmailOutcome
+    ) -> tuple[list[bytes], list[sinks.DeadLetter]]:
+        """The slice's lines for the lake, and its dead letters: what could not be decoded,
+        and the records the handler raised on."""
+        failed = {i for i, _ in emailed.failed}
+        lines, unfit = sinks.lake_lines(self.handler, decoded.records, skip=failed)
+        unhandled = emailed.failed + unfit
+        return lines, decoded.dead + [
+            sinks.DeadLetter(decoded.messages[i], why) for i, why in unhandled
+        ]
 
     def _commit_emailed(self, gathered: LakeBatch) -> None:
         """Commit the lake batch's first offset, noting how far its emails are done."""
@@ -246,38 +261,27 @@ class BatchConsumer:
     def _write_lake_batch(self, gathered: LakeBatch) -> None:
         """Write the lake batch's objects, the email log first, then commit past it."""
         started, key, partition = time.monotonic(), gathered.key(), gathered.partition
-        held = self._in_hand = sinks.BatchInHand(
+        held = self.holdings.in_hand = sinks.BatchInHand(
             partition, self.buffer.assignment(partition), key.object_name(LakeFolder.EMAIL_LOG)
         )
         if gathered.entries:
             self._write(held, held.email_log, [ndjson_line(entry) for entry in gathered.entries])
         if gathered.lines:
             self._write(held, key.object_name(self.handler.folder), gathered.lines)
-        self.committer.commit(partition, key.last_offset + 1, wait=False)  # see step 4
-        self._gathering.pop(partition, None)
-        left = self._recovered.pop(partition, Recovery()).past(key.last_offset)
-        if left is not None:  # the note of the emails sent reaches further
-            self._recovered[partition] = left
+        self.committer.commit(partition, key.last_offset + 1, wait=False)  # see the top
+        self.holdings.written(partition, key.last_offset)
         self._idle_since = time.monotonic()
         metrics.observe_latency(f"lake/{self.handler.folder}", gathered.live_times)
         seconds = round(time.monotonic() - started, 3)
         written = {"records": len(gathered.lines), "dead_letters": gathered.dead}
         log.info("batch written", extra={**asdict(key), **written, "seconds": seconds})
 
-    def _forget(self, partition: Partition) -> None:
-        """Drop what this member gathered or recovered of ``partition``."""
-        self._gathering.pop(partition, None)
-        self._recovered.pop(partition, None)
-
-    def _heeded(self, partition: Partition) -> Recovery:
-        return self._recovered.get(partition) or Recovery()
-
     def _send_emails(
         self, held: sinks.BatchInHand, gathered: LakeBatch, decoded: Decoded
     ) -> sinks.EmailOutcome:
         if self.emails is None:
             return sinks.EmailOutcome()
-        heeded = self._heeded(held.partition)
+        heeded = self.holdings.heeded(held.partition)
         logged = sinks.sent_before(
             self.handler.template,
             held.partition,
@@ -293,19 +297,12 @@ class BatchConsumer:
         """Write one object of the batch; meanwhile the next batch gathers."""
         upload = held.upload = self._uploader.submit(self.uploads.write, name, lines)
         # Up to UPLOAD_ROOM_BATCHES batches' worth more gathers meanwhile.
-        room = len(self.buffer) + UPLOAD_ROOM_BATCHES * self.buffer.max_records
+        room = len(self.buffer) + UPLOAD_ROOM_BATCHES * self.lake_max_records
         consume_until_done(
             self.clients.consumer, upload, self._take_all, lambda: len(self.buffer) >= room
         )
         upload.result()
-        self._check_in_hand()
-
-    def _check_in_hand(self) -> None:
-        """OwnershipLostError if the partition of the batch in hand was revoked since the
-        batch was taken, even if it has been assigned to this member again since."""
-        held = self._in_hand
-        if held is not None and self.buffer.assignment(held.partition) != held.assignment:
-            raise kafka.OwnershipLostError(f"{held.partition}: revoked while its batch was in hand")
+        self.holdings.check_in_hand()
 
     # The group -----------------------------------------------------------------------------
 
@@ -320,71 +317,24 @@ class BatchConsumer:
                 (kafka.KafkaUnavailableError,),
             )
             for tp in committed:
-                self._recover(tp, waiter)
+                self.holdings.take_over(tp, waiter)
         except StopWhileRetryingError:
             log.warning("stopped while recovering partitions")
             committed = partitions
         consumer.assign(committed)
         self._idle_since = time.monotonic()
 
-    def _recover(self, tp: TopicPartition, waiter: Waiter) -> None:
-        partition = (tp.topic, tp.partition)
-        found = until_done(
-            lambda: recover(
-                self.clients.bucket, self.handler.folder, partition, tp.offset, tp.metadata
-            ),
-            "lake recovery",
-            waiter,
-            (lake.StorageUnavailableError,),
-        )
-        self._forget(partition)
-        self.buffer.assign(partition, found.replay_until)
-        self._recovered[partition] = found
-        if found.resume_offset is not None:
-            tp.offset = found.resume_offset
-        log.info(
-            "partition assigned",
-            extra={
-                "topic": tp.topic,
-                "partition": tp.partition,
-                "offset": tp.offset if tp.offset >= 0 else "from the start",
-                "redo_until": found.replay_until,
-                "emails_logged": len(found.sent),
-                "emailed_through": found.emailed_through,
-            },
-        )
-
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Forget what this member held of them: it is uncommitted, so the next owner redoes it."""
         revoked = {(tp.topic, tp.partition) for tp in partitions}
-        self._settle_in_hand(revoked)
+        self.holdings.give_back(revoked)
         self.committer.forget(revoked)
-        for partition in revoked:
-            self.buffer.revoke(partition)
-            self._forget(partition)
         self.watch.forget(revoked)
         if partitions:
             log.info(
                 "partitions revoked", extra={"partitions": [tp.partition for tp in partitions]}
             )
 
-    def _settle_in_hand(self, revoked: set[Partition]) -> None:
-        """What went out of a revoked partition reaches the lake now. For the batch in hand:
-        the upload under way ends, or else the emails sent so far are logged. For a lake
-        batch gathering: the email log of its slices. Its next owner then sends none of
-        them again and keeps their entries. (Its retries sleep: no polling meanwhile.)"""
-        held = self._in_hand
-        if held is not None and held.partition in revoked:
-            held.settle(self.uploads)
-        for partition in revoked:
-            gathered = self._gathering.get(partition)
-            in_hand = held is not None and held.partition == partition
-            if gathered is not None and gathered.entries and not in_hand:
-                log_lines = [
-                    ndjson_line(e) for e in gathered.log_with(self._heeded(partition).sent)
-                ]
-                self.uploads.write(gathered.key().object_name(LakeFolder.EMAIL_LOG), log_lines)
-
     def _pause(self, seconds: float) -> None:
         pause_in_group(self.clients.consumer, seconds, self._take)
-        self._check_in_hand()
+        self.holdings.check_in_hand()

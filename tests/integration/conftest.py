@@ -172,6 +172,7 @@ def _named_settings(suffix: str, stack: Stack, smtp_port: int) -> Settings:
         lake_bucket=f"it-lake-{suffix}",
         topic_partitions=3,
         topic_replication_factor=min(3, stack.broker_count),
+        batch_max_seconds=5.0,  # half the default: a test waits for its last lake batch
     )
 
 
