@@ -107,7 +107,7 @@ class CaseConsumer:
         return self.totals
 
     def _step(self) -> None:
-        fresh = self.consumer.consume(self.settings.batch_max_records, 1.0)
+        fresh = kafka.fetch(self.consumer, self.settings.batch_max_records, 1.0)
         batch, self._held = self._held + fresh, []
         messages = [m for m in batch if kafka.is_record(m)]
         if messages:

@@ -134,7 +134,7 @@ class BatchConsumer:
         return self.totals
 
     def _step(self) -> None:
-        self._take_all(self.clients.consumer.consume(1000, self._poll_timeout()))
+        self._take_all(kafka.fetch(self.clients.consumer, 1000, self._poll_timeout()))
         self._finish_due(everything=False)
         self.committer.resend_refused(self.buffer.owns)
 
@@ -236,7 +236,7 @@ class BatchConsumer:
             gathered.emailed_through = last
             self._commit_emailed(gathered)
         self._idle_since = time.monotonic()  # time spent on a held batch is not idle time
-        self.totals.add_batch(len(lines), len(dead), emailed)
+        self.totals.add_slice(len(lines), len(dead), emailed)
         count_batch_metrics(self.handler.group, started, len(dead), emailed)
         observe_email_latency(self.handler.folder, decoded.records, emailed, live)
 
@@ -270,6 +270,7 @@ class BatchConsumer:
             self._write(held, key.object_name(self.handler.folder), gathered.lines)
         self.committer.commit(partition, key.last_offset + 1, wait=False)  # see the top
         self.holdings.written(partition, key.last_offset)
+        self.totals.add_batch()
         self._idle_since = time.monotonic()
         metrics.observe_latency(f"lake/{self.handler.folder}", gathered.live_times)
         seconds = round(time.monotonic() - started, 3)

@@ -31,14 +31,17 @@ class Totals:
             return 0.0
         return self.last_commit_at - self.first_message_at
 
-    def add_batch(self, records: int, dead_letters: int, emails: EmailOutcome) -> None:
-        self.batches += 1
+    def add_slice(self, records: int, dead_letters: int, emails: EmailOutcome) -> None:
         self.records += records
         self.dead_letters += dead_letters
         self.emails_already_sent += emails.already_sent
         statuses = [entry["status"] for entry in emails.entries]
         self.emails_sent += statuses.count("sent")
         self.emails_rejected += statuses.count("rejected")
+
+    def add_batch(self) -> None:
+        """A lake batch written and committed."""
+        self.batches += 1
         self.last_commit_at = time.monotonic()
 
     def counts(self) -> dict[str, int | float]:

@@ -29,7 +29,7 @@ from fraudstream.kafka.clients import (
     report_failed_commit,
     servers_of,
 )
-from fraudstream.kafka.consuming import commit, committed, is_record, read_last_value
+from fraudstream.kafka.consuming import commit, committed, fetch, is_record, read_last_value
 from fraudstream.kafka.errors import (
     DeliveryError,
     KafkaSetupError,
@@ -51,6 +51,7 @@ __all__ = [
     "consumer_config",
     "ensure_principals",
     "ensure_topics",
+    "fetch",
     "is_record",
     "produce_and_wait",
     "producer_config",

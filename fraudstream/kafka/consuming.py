@@ -36,6 +36,16 @@ def is_record(message: Message) -> bool:
     return False
 
 
+def fetch(consumer: Consumer, at_most: int, timeout: float) -> list[Message]:
+    """What has come, ``at_most`` messages: waits up to ``timeout`` for the first one only,
+    then takes what else is there without waiting. (``Consumer.consume`` waits for
+    ``at_most`` or the whole timeout: at a live pace, that is always the timeout.)"""
+    first = consumer.poll(timeout)
+    if first is None:
+        return []
+    return [first, *consumer.consume(max(at_most - 1, 1), 0)]
+
+
 def commit(
     consumer: Consumer,
     topic: str,

@@ -307,7 +307,7 @@ def test_a_consumer_killed_mid_batch_resends_at_most_the_slice_in_flight(
     as sent by an earlier owner. Sent twice: at most the slice in flight (and what was on
     the wire), where the whole batch so far would otherwise go again."""
     one_partition = bare_settings.model_copy(
-        update={"topic_partitions": 1, "batch_max_records": 10_000, "batch_max_seconds": 60.0}
+        update={"topic_partitions": 1, "batch_max_records": 10_000, "batch_max_seconds": 15.0}
     )
     provision(one_partition, say=lambda _line: None)
     source = tmp_path / "paysim-11k.csv"
