@@ -22,6 +22,7 @@ class LakeBatch:
     first_offset: int
     emailed_through: int | None = None  # the last offset whose email is done, if any
     started: float = field(default_factory=time.monotonic)
+    committed_at: float | None = None  # monotonic, its last commit that was waited for
     last_offset: int = -1
     taken: int = 0  # records, dead letters included
     dead: int = 0
@@ -43,6 +44,9 @@ class LakeBatch:
         self.lines += lines
         self.entries += entries
         self.live_times += live
+
+    def committed_within(self, seconds: float) -> bool:
+        return self.committed_at is not None and time.monotonic() - self.committed_at < seconds
 
     def key(self) -> BatchKey:
         return BatchKey(*self.partition, self.first_offset, self.last_offset)

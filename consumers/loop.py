@@ -74,6 +74,7 @@ from fraudstream.topology import LakeFolder
 log = logging.getLogger("fraudstream.consumer")
 UPLOAD_ROOM_BATCHES = 5  # batches' worth more consumed during one upload, at most
 SLICE_MAX_EMAILS = 1_000  # a slice's records at most: a crash re-sends no more emails
+OWNER_CHECK_SECONDS = 0.5  # a commit this recent shows the member owns the partition
 
 
 class BatchConsumer:
@@ -218,11 +219,11 @@ class BatchConsumer:
             BatchKey(*partition, gathered.first_offset, last).object_name(LakeFolder.EMAIL_LOG),
         )
         decoded = decode_batch({self.handler.topic: self.clients.decoder}, batch, self.waiter)
-        if self.emails is not None:
+        if self.emails is not None and not gathered.committed_within(OWNER_CHECK_SECONDS):
             # Sent emails cannot be taken back: first make sure the group still counts this
             # member as the partition's owner (a member cut from the coordinator may not
             # know yet that another took over). The commit moves nothing and keeps the note
-            # of what was emailed already.
+            # of what was emailed already. The last slice's commit, if that recent, did so.
             self._commit_emailed(gathered)
         emailed = self._send_emails(held, gathered, decoded)
         lines, dead = self._lake_lines(decoded, emailed)
@@ -257,6 +258,7 @@ class BatchConsumer:
         through = gathered.emailed_through
         note = None if through is None else emailed_through_note(through)
         self.committer.commit(gathered.partition, gathered.first_offset, metadata=note)
+        gathered.committed_at = time.monotonic()
 
     def _write_lake_batch(self, gathered: LakeBatch) -> None:
         """Write the lake batch's objects, the email log first, then commit past it."""
