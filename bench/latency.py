@@ -36,7 +36,9 @@ from pathlib import Path
 import numpy as np
 import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
+from bench.consumers import assigned_members
 from bench.scratch import discard_bench_topics, fresh_settings
 from fraudstream import kafka, lake, metrics
 from fraudstream.config import Settings, as_environment
@@ -77,7 +79,9 @@ def measure(rate: float, seconds: float) -> dict[str, list[float]]:
     source.parent.mkdir(parents=True, exist_ok=True)
     write_csv(source, rows=int(rate * seconds), seed=1)
     consumers = start_consumers(settings)
+    wait_for_members(settings)
     cases = CasesScraper(f"http://127.0.0.1:{CASES_METRICS_PORT}/metrics")
+    busy = MachineBusy()
     with cases:
         started = time.monotonic()
         run = producing.producer_run(settings, RunOptions(str(source), rate=rate), StopFlag())
@@ -93,7 +97,41 @@ def measure(rate: float, seconds: float) -> dict[str, list[float]]:
         print(_row(sink, values))
     print(cases.row())
     print(objects_line(settings, took))
+    print(f"the machine's {os.cpu_count()} cores were {busy.share():.0%} busy during the run")
     return found
+
+
+def wait_for_members(settings: Settings) -> None:
+    """Until each consumer holds its partitions: payments released before would wait for
+    the processes to start and join, which is not the latency being measured."""
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    groups = [
+        settings.non_fraud_consumer_group,
+        settings.fraud_consumer_group,
+        settings.cases_consumer_group,
+    ]
+    deadline = time.monotonic() + 120
+    while not all(assigned_members(admin, group) for group in groups):
+        if time.monotonic() > deadline:
+            raise SystemExit("the consumers did not join their groups within 120 s")
+        time.sleep(0.5)
+
+
+class MachineBusy:
+    """The share of the machine's CPU time spent busy since it was made (/proc/stat)."""
+
+    def __init__(self) -> None:
+        self.start = self._times()
+
+    @staticmethod
+    def _times() -> tuple[int, int]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        idle = fields[3] + fields[4]  # idle and iowait
+        return sum(fields) - idle, sum(fields)
+
+    def share(self) -> float:
+        busy, total = self._times()
+        return (busy - self.start[0]) / max(total - self.start[1], 1)
 
 
 def objects_line(settings: Settings, seconds: float) -> str:
