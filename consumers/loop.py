@@ -110,7 +110,9 @@ class BatchConsumer:
         sleeper = Waiter(time.sleep, lambda: stop.requested, backoff, retries)
         self.uploads = sinks.LakeWriter(clients.bucket, sleeper)
         self._uploader = ThreadPoolExecutor(1, thread_name_prefix="upload")
-        self.committer = sinks.Committer(clients.consumer, self.waiter, clients.commit_replies)
+        self.committer = sinks.Committer(
+            clients.consumer, self.waiter, clients.commit_replies, self._serve
+        )
         self.holdings = Holdings(clients.bucket, handler.folder, self.buffer, self.uploads)
         self._idle_since = time.monotonic()
 
@@ -258,6 +260,7 @@ class BatchConsumer:
         through = gathered.emailed_through
         note = None if through is None else emailed_through_note(through)
         self.committer.commit(gathered.partition, gathered.first_offset, metadata=note)
+        self.holdings.check_in_hand()  # the group may have moved it while the reply came
         gathered.committed_at = time.monotonic()
 
     def _write_lake_batch(self, gathered: LakeBatch) -> None:
@@ -337,6 +340,11 @@ class BatchConsumer:
             log.info(
                 "partitions revoked", extra={"partitions": [tp.partition for tp in partitions]}
             )
+
+    def _serve(self, seconds: float) -> None:
+        """Poll for ``seconds``, keeping what comes: rebalance callbacks and commit replies
+        are served meanwhile."""
+        self._take_all(self.clients.consumer.consume(500, seconds))
 
     def _pause(self, seconds: float) -> None:
         pause_in_group(self.clients.consumer, seconds, self._take)

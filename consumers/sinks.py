@@ -219,9 +219,16 @@ class Committer:
     """
 
     def __init__(
-        self, consumer: Consumer, waiter: Waiter, replies: kafka.CommitReplies | None = None
+        self,
+        consumer: Consumer,
+        waiter: Waiter,
+        replies: kafka.CommitReplies | None = None,
+        serve: Callable[[float], None] | None = None,
     ) -> None:
-        self.consumer, self.waiter, self.replies = consumer, waiter, replies
+        """With ``replies`` (the consumer's ``on_commit``) and ``serve`` (goes on polling
+        for the given seconds), a commit waited for is sent without blocking and its
+        reply awaited while polling (``kafka.commit_serving``)."""
+        self.consumer, self.waiter, self.replies, self.serve = consumer, waiter, replies, serve
         self.unsettled: dict[Partition, int] = {}  # the last offset sent without waiting
 
     def commit(
@@ -234,20 +241,25 @@ class Committer:
     ) -> None:
         """With ``wait=False``, only what the client refuses at once is raised here; a
         reply that refuses it is logged and kept (``kafka.CommitReplies``)."""
-        commit = partial(
-            kafka.commit,
-            self.consumer,
-            partition[0],
-            partition[1],
-            next_offset,
-            wait=wait,
-            metadata=metadata,
+        until_done(
+            partial(self._send, partition, next_offset, wait, metadata),
+            "offset commit",
+            self.waiter,
+            (kafka.KafkaUnavailableError,),
         )
-        until_done(commit, "offset commit", self.waiter, (kafka.KafkaUnavailableError,))
         if not wait:
             self.unsettled[partition] = next_offset
         elif self.unsettled.get(partition, -1) <= next_offset:
             self.unsettled.pop(partition, None)
+
+    def _send(
+        self, partition: Partition, next_offset: int, wait: bool, metadata: str | None
+    ) -> None:
+        if wait and self.replies is not None and self.serve is not None:
+            where = (*partition, next_offset)
+            kafka.commit_serving(self.consumer, self.replies, where, metadata, self.serve)
+        else:
+            kafka.commit(self.consumer, *partition, next_offset, wait=wait, metadata=metadata)
 
     def resend_refused(self, owned: Callable[[Partition], bool]) -> None:
         """Send again each refused commit that is still the last of a partition ``owned``."""

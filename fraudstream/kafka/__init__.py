@@ -29,7 +29,14 @@ from fraudstream.kafka.clients import (
     report_failed_commit,
     servers_of,
 )
-from fraudstream.kafka.consuming import commit, committed, fetch, is_record, read_last_value
+from fraudstream.kafka.consuming import (
+    commit,
+    commit_serving,
+    committed,
+    fetch,
+    is_record,
+    read_last_value,
+)
 from fraudstream.kafka.errors import (
     DeliveryError,
     KafkaSetupError,
@@ -47,6 +54,7 @@ __all__ = [
     "OwnershipLostError",
     "client_config",
     "commit",
+    "commit_serving",
     "committed",
     "consumer_config",
     "ensure_principals",

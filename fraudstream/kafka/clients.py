@@ -105,18 +105,39 @@ def report_failed_commit(error: KafkaError | None, partitions: list[TopicPartiti
 
 
 class CommitReplies:
-    """A consumer's ``on_commit``: each refusal of a commit not waited for is logged and
-    kept, for the caller to send again (librdkafka does not: a partition that gets no
-    new record would keep its last batch uncommitted, and its lag above zero, for good)."""
+    """A consumer's ``on_commit``: Kafka's reply to each commit sent without blocking.
+
+    A refusal is logged and kept, for the caller to send again (librdkafka does
+    not: a partition that gets no new record would keep its last batch
+    uncommitted, and its lag above zero, for good). Each partition's last reply
+    is kept too, for a caller that waits for it while it goes on polling
+    (``kafka.commit_serving``).
+    """
 
     def __init__(self) -> None:
         self._refused: dict[tuple[str, int], int] = {}
+        self._last: dict[tuple[str, int], tuple[int, KafkaError | None]] = {}
 
     def __call__(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
         report_failed_commit(error, partitions)
         for tp in partitions:
-            if error is not None or tp.error is not None:
+            refusal = error or tp.error
+            if refusal is not None:
                 self._refused[(tp.topic, tp.partition)] = tp.offset
+            self._last[(tp.topic, tp.partition)] = (tp.offset, refusal)
+
+    def expect(self, partition: tuple[str, int]) -> None:
+        """A commit to ``partition`` is about to be sent: forget the replies before it."""
+        self._last.pop(partition, None)
+
+    def reply_to(self, partition: tuple[str, int], offset: int) -> tuple[bool, KafkaError | None]:
+        """Whether the commit of ``offset`` to ``partition`` was answered, and its refusal
+        if it was refused."""
+        last = self._last.get(partition)
+        if last is None or last[0] != offset:
+            return False, None
+        del self._last[partition]
+        return True, last[1]
 
     def take_refused(self) -> dict[tuple[str, int], int]:
         """The offsets refused since the last call, by partition."""

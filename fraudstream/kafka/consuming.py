@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
-from confluent_kafka import Consumer, IsolationLevel, KafkaException, Message, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    IsolationLevel,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
-from fraudstream.kafka.clients import Connection, client_config, consumer_config
+from fraudstream.kafka.clients import CommitReplies, Connection, client_config, consumer_config
 from fraudstream.kafka.errors import (
     COORDINATOR_MOVING,
     NOT_THERE_YET,
@@ -21,6 +29,7 @@ from fraudstream.kafka.errors import (
 from fraudstream.topology import CHECKPOINT_READER_GROUP
 
 log = logging.getLogger("fraudstream.kafka")
+COMMIT_REPLY_SECONDS = 30.0  # a commit not answered in this time is sent again
 
 
 def is_record(message: Message) -> bool:
@@ -67,12 +76,38 @@ def commit(
         else:
             consumer.commit(offsets=offsets, asynchronous=True)
     except KafkaException as error:
-        kafka_error = error.args[0]
-        if kafka_error.code() in OWNERSHIP_LOST:
-            raise OwnershipLostError(f"{topic}[{partition}]: {kafka_error.str()}") from error
-        if kafka_error.retriable() or kafka_error.code() in COORDINATOR_MOVING:
-            raise KafkaUnavailableError(f"offset commit: {kafka_error.str()}") from error
-        raise KafkaSetupError(f"Kafka refused the offset commit: {kafka_error.str()}") from error
+        raise _commit_error(topic, partition, error.args[0]) from error
+
+
+def commit_serving(
+    consumer: Consumer,
+    replies: CommitReplies,
+    where: tuple[str, int, int],
+    metadata: str | None,
+    serve: Callable[[float], None],
+) -> None:
+    """Commit offset ``where[2]`` of partition ``where[:2]`` and wait for Kafka's reply,
+    calling ``serve(seconds)`` meanwhile to go on polling. A commit that blocks would
+    block the rebalance callbacks too, and librdkafka may hold the commit until they
+    have run: the member would wait on itself until it is thrown out of its group."""
+    topic, partition, next_offset = where
+    replies.expect((topic, partition))
+    commit(consumer, topic, partition, next_offset, wait=False, metadata=metadata)
+    deadline = time.monotonic() + COMMIT_REPLY_SECONDS
+    while not (reply := replies.reply_to((topic, partition), next_offset))[0]:
+        if time.monotonic() > deadline:
+            raise KafkaUnavailableError(f"offset commit: no reply in {COMMIT_REPLY_SECONDS} s")
+        serve(0.01)
+    if reply[1] is not None:
+        raise _commit_error(topic, partition, reply[1])
+
+
+def _commit_error(topic: str, partition: int, kafka_error: KafkaError) -> Exception:
+    if kafka_error.code() in OWNERSHIP_LOST:
+        return OwnershipLostError(f"{topic}[{partition}]: {kafka_error.str()}")
+    if kafka_error.retriable() or kafka_error.code() in COORDINATOR_MOVING:
+        return KafkaUnavailableError(f"offset commit: {kafka_error.str()}")
+    return KafkaSetupError(f"Kafka refused the offset commit: {kafka_error.str()}")
 
 
 def committed(consumer: Consumer, partitions: list[TopicPartition]) -> list[TopicPartition]:
