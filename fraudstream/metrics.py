@@ -58,10 +58,14 @@ LATENCY = Histogram(
 RECORDS_CONSUMED = Counter(
     "fraudstream_consumer_records", "Records taken from Kafka", ["group", "topic"]
 )
-BATCHES = Counter("fraudstream_consumer_batches", "Batches finished and committed", ["group"])
+BATCHES = Counter(
+    "fraudstream_consumer_batches",
+    "Slices finished: their emails sent (without emails, the slice is a lake batch written)",
+    ["group"],
+)
 BATCH_SECONDS = Histogram(
     "fraudstream_consumer_batch_seconds",
-    "Time to finish a batch, retries included",
+    "Time to finish a slice, retries included",
     ["group"],
     buckets=_LATENCY_BUCKETS,
 )
