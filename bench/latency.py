@@ -1,6 +1,6 @@
 """Latency from the payment to every sink, in a live run, beside Kafka's own at the same rate.
 
-    make bench-latency   # or: python -m bench.latency --rates 250,1000,2000 --seconds 60
+    make bench-latency   # or: python -m bench.latency --rates 250,500,1000 --seconds 60
 
 For each rate, on fresh topics and a fresh lake: the three consumers (notifications,
 fraud confirmations, cases) run as processes of their own with their default
@@ -58,7 +58,7 @@ QUANTILES = (0.5, 0.95, 0.99)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rates", default="250,1000,2000", help="payments a second, in turn")
+    parser.add_argument("--rates", default="250,500,1000", help="payments a second, in turn")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long each rate is held")
     args = parser.parse_args()
     figures: dict[float, dict[str, list[float]]] = {}
