@@ -27,6 +27,7 @@ from fraudstream import case_table, kafka, metrics
 from fraudstream.avro_codec import RecordDecoder
 from fraudstream.config import Settings
 from fraudstream.consumers import sinks
+from fraudstream.consumers.commits import Committer
 from fraudstream.consumers.decoding import Decoded, decode_batch
 from fraudstream.consumers.retry import Backoff, Waiter, pause_in_group, until_done
 from fraudstream.consumers.running import run_until_stopped
@@ -86,7 +87,7 @@ class CaseConsumer:
             self.settings.cases_consumer_group,
             self.waiter,
         )
-        self.committer = sinks.Committer(self.consumer, self.waiter)
+        self.committer = Committer(self.consumer, self.waiter)
         self._held: list[Message] = []  # came in while a batch was retried
         self._idle_since = time.monotonic()
 

@@ -48,6 +48,7 @@ from fraudstream.config import Settings
 from fraudstream.consumers import sinks
 from fraudstream.consumers.buffer import BatchBuffer, Partition
 from fraudstream.consumers.clients import ConsumerClients
+from fraudstream.consumers.commits import Committer
 from fraudstream.consumers.decoding import Decoded, decode_batch
 from fraudstream.consumers.gathering import LakeBatch
 from fraudstream.consumers.handlers import Handler
@@ -110,7 +111,7 @@ class BatchConsumer:
         sleeper = Waiter(time.sleep, lambda: stop.requested, backoff, retries)
         self.uploads = sinks.LakeWriter(clients.bucket, sleeper)
         self._uploader = ThreadPoolExecutor(1, thread_name_prefix="upload")
-        self.committer = sinks.Committer(
+        self.committer = Committer(
             clients.consumer, self.waiter, clients.commit_replies, self._serve
         )
         self.holdings = Holdings(clients.bucket, handler.folder, self.buffer, self.uploads)
@@ -296,7 +297,7 @@ class BatchConsumer:
             heeded.sent,
         )
         # Drafts are written whoever owns the partition now: the emails they log went out.
-        held.draft = draft = sinks.EmailLogDraft(gathered.log_with(logged))
+        held.draft = draft = sinks.EmailLogDraft(partial(gathered.log_with, logged))
         return self.emails.send(held.partition, decoded.records, decoded.offsets, logged, draft.add)
 
     def _write(self, held: sinks.BatchInHand, name: str, lines: list[bytes]) -> None:

@@ -7,19 +7,18 @@ crash between two steps leaves the later ones to a redo, never a gap:
 - ``DeadLetters``: at least once (produced and acknowledged before the commit);
 - ``CustomerEmails``: at least once, deduplicated by the email log of a redo;
 - ``LakeWriter``: effectively once (an object named by its offsets is overwritten, not doubled);
-- ``Committer``: offsets move only after everything above.
+- ``commits.Committer``: offsets move only after everything above.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, wait
-from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from confluent_kafka import Consumer, Message, Producer
+from confluent_kafka import Message, Producer
 from google.cloud import storage
 
 from fraudstream import kafka, lake
@@ -149,16 +148,19 @@ class CustomerEmails:
 
 
 class EmailLogDraft:
-    """The email log of the slice in hand, as its emails are done: what came before it
-    in the lake batch, then each entry as it is made. Written only if the partition is
-    revoked meanwhile (``BatchInHand.settle``), so that its next owner sends none of
-    these again and keeps their entries."""
+    """The email log of the slice in hand: what came before it in the lake batch, then
+    each entry as its email is done. Turned into lines only if the partition is revoked
+    meanwhile (``BatchInHand.settle``), so that its next owner sends none of these again
+    and keeps their entries; a slice does not serialize the lake batch's log again."""
 
-    def __init__(self, already_logged: Iterable[LogEntry]) -> None:
-        self.lines = [ndjson_line(entry) for entry in already_logged]
+    def __init__(self, before: Callable[[], list[LogEntry]]) -> None:
+        self._before, self.entries = before, list[LogEntry]()
 
     def add(self, entry: LogEntry) -> None:
-        self.lines.append(ndjson_line(entry))
+        self.entries.append(entry)
+
+    def lines(self) -> list[bytes]:
+        return [ndjson_line(entry) for entry in [*self._before(), *self.entries]]
 
 
 def sent_before(
@@ -210,81 +212,6 @@ class LakeWriter:
         until_done(write, "lake write", self.waiter, (lake.StorageUnavailableError,))
 
 
-class Committer:
-    """Commits a partition's next offset; ``OwnershipLostError`` if it moved to another member.
-
-    A commit not waited for that Kafka refuses (its coordinator moving, say) is sent
-    again by ``resend_refused`` while it is still its partition's last; ``settle`` waits
-    for each partition's last one when the consumer stops.
-    """
-
-    def __init__(
-        self,
-        consumer: Consumer,
-        waiter: Waiter,
-        replies: kafka.CommitReplies | None = None,
-        serve: Callable[[float], None] | None = None,
-    ) -> None:
-        """With ``replies`` (the consumer's ``on_commit``) and ``serve`` (goes on polling
-        for the given seconds), a commit waited for is sent without blocking and its
-        reply awaited while polling (``kafka.commit_serving``)."""
-        self.consumer, self.waiter, self.replies, self.serve = consumer, waiter, replies, serve
-        self.unsettled: dict[Partition, int] = {}  # the last offset sent without waiting
-
-    def commit(
-        self,
-        partition: Partition,
-        next_offset: int,
-        *,
-        wait: bool = True,
-        metadata: str | None = None,
-    ) -> None:
-        """With ``wait=False``, only what the client refuses at once is raised here; a
-        reply that refuses it is logged and kept (``kafka.CommitReplies``)."""
-        until_done(
-            partial(self._send, partition, next_offset, wait, metadata),
-            "offset commit",
-            self.waiter,
-            (kafka.KafkaUnavailableError,),
-        )
-        if not wait:
-            self.unsettled[partition] = next_offset
-        elif self.unsettled.get(partition, -1) <= next_offset:
-            self.unsettled.pop(partition, None)
-
-    def _send(
-        self, partition: Partition, next_offset: int, wait: bool, metadata: str | None
-    ) -> None:
-        if wait and self.replies is not None and self.serve is not None:
-            where = (*partition, next_offset)
-            kafka.commit_serving(self.consumer, self.replies, where, metadata, self.serve)
-        else:
-            kafka.commit(self.consumer, *partition, next_offset, wait=wait, metadata=metadata)
-
-    def resend_refused(self, owned: Callable[[Partition], bool]) -> None:
-        """Send again each refused commit that is still the last of a partition ``owned``."""
-        refused = self.replies.take_refused() if self.replies else {}
-        for partition, next_offset in refused.items():
-            if self.unsettled.get(partition) == next_offset and owned(partition):
-                self._quietly(partition, next_offset, wait=False)
-
-    def settle(self, owned: Callable[[Partition], bool]) -> None:
-        """Wait for the last commit of each partition still ``owned``."""
-        for partition, next_offset in list(self.unsettled.items()):
-            if owned(partition):
-                self._quietly(partition, next_offset, wait=True)
-        self.unsettled.clear()
-
-    def forget(self, partitions: Iterable[Partition]) -> None:
-        """Revoked: their next owner starts from the lake, whatever was committed."""
-        for partition in partitions:
-            self.unsettled.pop(partition, None)
-
-    def _quietly(self, partition: Partition, next_offset: int, *, wait: bool) -> None:
-        with suppress(kafka.OwnershipLostError):  # its next owner recovers from the lake
-            self.commit(partition, next_offset, wait=wait)
-
-
 @dataclass
 class BatchInHand:
     """The batch being finished: its partition's assignment when it was taken, and what
@@ -302,5 +229,5 @@ class BatchInHand:
         logged."""
         if self.upload is not None:
             wait([self.upload])
-        elif self.draft is not None and self.draft.lines:
-            uploads.write(self.email_log, self.draft.lines)
+        elif self.draft is not None and (lines := self.draft.lines()):
+            uploads.write(self.email_log, lines)
