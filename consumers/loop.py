@@ -2,9 +2,9 @@
 
 Records are buffered per partition (``buffer``) and taken in slices: when a
 partition's oldest record has waited EMAIL_MAX_SECONDS (0.1 s), or
-SLICE_MAX_EMAILS came. A slice's emails go out at once, but only once a
-commit of the lake batch's first offset has shown that the group still
-counts this member as the owner; then its dead letters. Its records gather
+SLICE_MAX_EMAILS came. A slice's emails go out at once (``slicing``), but
+only once a commit of the lake batch's first offset has shown that the group
+still counts this member as the owner; then its dead letters. Its records gather
 (``gathering``) into a lake batch, which is written when it holds
 BATCH_MAX_RECORDS or is BATCH_MAX_SECONDS (10 s) old: the email log first,
 the records last, then its offsets are committed. So the customer hears
@@ -43,17 +43,15 @@ from functools import partial
 from confluent_kafka import Consumer, Message, TopicPartition
 
 from fraudstream import kafka, metrics
-from fraudstream.batches import BatchKey, ndjson_line
+from fraudstream.batches import ndjson_line
 from fraudstream.config import Settings
 from fraudstream.consumers import sinks
 from fraudstream.consumers.buffer import BatchBuffer, Partition
 from fraudstream.consumers.clients import ConsumerClients
 from fraudstream.consumers.commits import Committer
-from fraudstream.consumers.decoding import Decoded, decode_batch
 from fraudstream.consumers.gathering import LakeBatch
 from fraudstream.consumers.handlers import Handler
 from fraudstream.consumers.holdings import Holdings
-from fraudstream.consumers.recovery import emailed_through_note
 from fraudstream.consumers.retry import (
     Backoff,
     StopWhileRetryingError,
@@ -62,20 +60,14 @@ from fraudstream.consumers.retry import (
     until_done,
 )
 from fraudstream.consumers.running import consume_until_done, run_until_stopped
-from fraudstream.consumers.totals import (
-    Totals,
-    count_batch_metrics,
-    live_times,
-    observe_email_latency,
-)
+from fraudstream.consumers.slicing import SLICE_MAX_EMAILS, SliceTaker
+from fraudstream.consumers.totals import Totals
 from fraudstream.consumers.watch import ConsumerWatch
 from fraudstream.stopping import StopFlag
 from fraudstream.topology import LakeFolder
 
 log = logging.getLogger("fraudstream.consumer")
 UPLOAD_ROOM_BATCHES = 5  # batches' worth more consumed during one upload, at most
-SLICE_MAX_EMAILS = 1_000  # a slice's records at most: a crash re-sends no more emails
-OWNER_CHECK_SECONDS = 0.5  # a commit this recent shows the member owns the partition
 
 
 class BatchConsumer:
@@ -115,6 +107,17 @@ class BatchConsumer:
             clients.consumer, self.waiter, clients.commit_replies, self._serve
         )
         self.holdings = Holdings(clients.bucket, handler.folder, self.buffer, self.uploads)
+        self.slices = SliceTaker(
+            handler=handler,
+            decoder=clients.decoder,
+            buffer=self.buffer,
+            holdings=self.holdings,
+            committer=self.committer,
+            emails=self.emails,
+            dead_letters=self.dead_letters,
+            waiter=self.waiter,
+            totals=self.totals,
+        )
         self._idle_since = time.monotonic()
 
     def run(self, idle_exit: float | None = None) -> Totals:
@@ -180,7 +183,8 @@ class BatchConsumer:
 
     def _finish_due(self, everything: bool) -> None:
         for partition, batch in self.buffer.due(everything):
-            self._as_owner(partition, partial(self._take_slice, partition, batch))
+            self._as_owner(partition, partial(self.slices.take, partition, batch))
+            self._idle_since = time.monotonic()  # time spent on a held slice is not idle time
             self._write_if_due(partition, everything=False)  # before its next slice
         for partition in list(self.holdings.gathering):
             self._write_if_due(partition, everything)
@@ -210,60 +214,6 @@ class BatchConsumer:
         finally:
             self.holdings.in_hand = None
 
-    def _take_slice(self, partition: Partition, batch: list[Message]) -> None:
-        """Email a slice of the partition's records, then keep what goes to the lake."""
-        started, first, last = time.monotonic(), batch[0].offset() or 0, batch[-1].offset() or 0
-        gathered = self.holdings.gathering.get(partition) or LakeBatch(
-            partition, first, self.holdings.heeded(partition).emailed_through
-        )
-        held = self.holdings.in_hand = sinks.BatchInHand(
-            partition,
-            self.buffer.assignment(partition),
-            BatchKey(*partition, gathered.first_offset, last).object_name(LakeFolder.EMAIL_LOG),
-        )
-        decoded = decode_batch({self.handler.topic: self.clients.decoder}, batch, self.waiter)
-        if self.emails is not None and not gathered.committed_within(OWNER_CHECK_SECONDS):
-            # Sent emails cannot be taken back: first make sure the group still counts this
-            # member as the partition's owner (a member cut from the coordinator may not
-            # know yet that another took over). The commit moves nothing and keeps the note
-            # of what was emailed already. The last slice's commit, if that recent, did so.
-            self._commit_emailed(gathered)
-        emailed = self._send_emails(held, gathered, decoded)
-        lines, dead = self._lake_lines(decoded, emailed)
-        self.dead_letters.send(dead)
-        live = live_times(decoded.records)
-        gathered.add_slice(
-            last, taken=len(batch), lines=lines, entries=emailed.entries, dead=len(dead), live=live
-        )
-        self.holdings.gathering[partition] = gathered
-        if emailed.new_entries:  # say so now: a redo after a crash sends none of them again
-            gathered.emailed_through = last
-            self._commit_emailed(gathered)
-        self._idle_since = time.monotonic()  # time spent on a held batch is not idle time
-        self.totals.add_slice(len(lines), len(dead), emailed)
-        count_batch_metrics(self.handler.group, started, len(dead), emailed)
-        observe_email_latency(self.handler.folder, decoded.records, emailed, live)
-
-    def _lake_lines(
-        self, decoded: Decoded, emailed: sinks.EmailOutcome
-    ) -> tuple[list[bytes], list[sinks.DeadLetter]]:
-        """The slice's lines for the lake, and its dead letters: what could not be decoded,
-        and the records the handler raised on."""
-        failed = {i for i, _ in emailed.failed}
-        lines, unfit = sinks.lake_lines(self.handler, decoded.records, skip=failed)
-        unhandled = emailed.failed + unfit
-        return lines, decoded.dead + [
-            sinks.DeadLetter(decoded.messages[i], why) for i, why in unhandled
-        ]
-
-    def _commit_emailed(self, gathered: LakeBatch) -> None:
-        """Commit the lake batch's first offset, noting how far its emails are done."""
-        through = gathered.emailed_through
-        note = None if through is None else emailed_through_note(through)
-        self.committer.commit(gathered.partition, gathered.first_offset, metadata=note)
-        self.holdings.check_in_hand()  # the group may have moved it while the reply came
-        gathered.committed_at = time.monotonic()
-
     def _write_lake_batch(self, gathered: LakeBatch) -> None:
         """Write the lake batch's objects, the email log first, then commit past it."""
         started, key, partition = time.monotonic(), gathered.key(), gathered.partition
@@ -282,23 +232,6 @@ class BatchConsumer:
         seconds = round(time.monotonic() - started, 3)
         written = {"records": len(gathered.lines), "dead_letters": gathered.dead}
         log.info("batch written", extra={**asdict(key), **written, "seconds": seconds})
-
-    def _send_emails(
-        self, held: sinks.BatchInHand, gathered: LakeBatch, decoded: Decoded
-    ) -> sinks.EmailOutcome:
-        if self.emails is None:
-            return sinks.EmailOutcome()
-        heeded = self.holdings.heeded(held.partition)
-        logged = sinks.sent_before(
-            self.handler.template,
-            held.partition,
-            (decoded.records, decoded.offsets),
-            heeded.emailed_through,
-            heeded.sent,
-        )
-        # Drafts are written whoever owns the partition now: the emails they log went out.
-        held.draft = draft = sinks.EmailLogDraft(partial(gathered.log_with, logged))
-        return self.emails.send(held.partition, decoded.records, decoded.offsets, logged, draft.add)
 
     def _write(self, held: sinks.BatchInHand, name: str, lines: list[bytes]) -> None:
         """Write one object of the batch; meanwhile the next batch gathers."""

@@ -22,7 +22,7 @@ from confluent_kafka.admin import AdminClient
 from fraudstream.batches import BatchKey, to_ndjson
 from fraudstream.config import Settings
 from fraudstream.consumers.email_sending import JOBS_AHEAD_PER_CONNECTION
-from fraudstream.consumers.loop import SLICE_MAX_EMAILS
+from fraudstream.consumers.slicing import SLICE_MAX_EMAILS
 from fraudstream.devstack import stack as devstack
 from fraudstream.generator import write_csv
 from fraudstream.lake import storage_client

@@ -19,7 +19,7 @@ import pytest
 
 from fraudstream.config import Settings
 from fraudstream.consumers.email_sending import JOBS_AHEAD_PER_CONNECTION
-from fraudstream.consumers.loop import SLICE_MAX_EMAILS
+from fraudstream.consumers.slicing import SLICE_MAX_EMAILS
 from fraudstream.devstack import stack as devstack
 from fraudstream.generator import write_csv
 from fraudstream.topology import LakeFolder
