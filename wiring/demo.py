@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from fraudstream import lake
 from fraudstream.config import Settings
 from fraudstream.generator import write_csv
 from fraudstream.topology import LakeFolder, topology
+from fraudstream.wiring.live_view import records_taken
 
 Say = Callable[[str], None]
 DEMO_DIR = Path("build/demo")
@@ -61,14 +63,15 @@ def run_consumers(idle_exit: float, say: Say, logs: Path = DEMO_DIR / "logs") ->
     return wait_for_consumers(start_consumers(idle_exit, say, logs))
 
 
-def start_consumers(idle_exit: float, say: Say, logs: Path = DEMO_DIR / "logs") -> Started:
-    """The three consumers started, each logging to a file of its own."""
+def start_consumers(idle_exit: float | None, say: Say, logs: Path = DEMO_DIR / "logs") -> Started:
+    """The three consumers started, each logging to a file of its own; with ``idle_exit``,
+    each stops once nothing has come for that long, otherwise when it is told to."""
     logs.mkdir(parents=True, exist_ok=True)
     started = {}
     for kind in ("non-fraud", "fraud", "cases"):
         log = logs / f"{kind}-consumer.log"
         command = [sys.executable, "-m", "fraudstream", "consume", kind]
-        command += ["--idle-exit", str(idle_exit)]
+        command += [] if idle_exit is None else ["--idle-exit", str(idle_exit)]
         environment = {**os.environ, "LOG_FORMAT": "json", "METRICS_PORT": str(METRICS_PORTS[kind])}
         with log.open("wb") as log_file:
             started[kind] = (
@@ -77,11 +80,44 @@ def start_consumers(idle_exit: float, say: Say, logs: Path = DEMO_DIR / "logs") 
                 ),
                 log,
             )
-    say(
-        f"consumers running ({', '.join(started)}); they stop after {idle_exit:g} s of quiet; "
-        f"logs in {logs}/"
+    until = (
+        "the payments are out and they caught up"
+        if idle_exit is None
+        else f"{idle_exit:g} s of quiet"
     )
+    say(f"consumers running ({', '.join(started)}); they stop after {until}; logs in {logs}/")
     return started
+
+
+def stop_when_quiet(started: Started, quiet: float, poll: float = 0.5) -> None:
+    """Once the payments are all out: SIGTERM each consumer once the records it has taken
+    (its metrics say) have not grown for ``quiet`` seconds. It finishes what it holds first.
+
+    A live consumer cannot stop on its own idle timer: the fraud topic can be quiet for
+    longer than that while payments still go out."""
+    last_change = {kind: (records_taken(_metrics_url(kind)), time.monotonic()) for kind in started}
+    while last_change:
+        time.sleep(poll)
+        for kind, (seen, since) in list(last_change.items()):
+            process, taken = started[kind][0], records_taken(_metrics_url(kind))
+            if process.poll() is not None:
+                del last_change[kind]
+            elif taken != seen:
+                last_change[kind] = (taken, time.monotonic())
+            elif time.monotonic() - since >= quiet:
+                process.terminate()
+                del last_change[kind]
+
+
+def stop_consumers(started: Started) -> None:
+    """SIGTERM every consumer still running; each finishes what it holds first."""
+    for process, _log in started.values():
+        if process.poll() is None:
+            process.terminate()
+
+
+def _metrics_url(kind: str) -> str:
+    return f"http://127.0.0.1:{METRICS_PORTS[kind]}/metrics"
 
 
 def wait_for_consumers(started: Started) -> list[ConsumerRun]:
@@ -97,7 +133,7 @@ def wait_for_consumers(started: Started) -> list[ConsumerRun]:
 
 
 def metrics_urls() -> list[str]:
-    return [f"http://127.0.0.1:{port}/metrics" for port in METRICS_PORTS.values()]
+    return [_metrics_url(part) for part in METRICS_PORTS]
 
 
 def metrics_addresses() -> str:

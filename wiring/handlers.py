@@ -154,11 +154,15 @@ def _live_demo(
     from fraudstream.wiring import demo as demo_run
     from fraudstream.wiring.live_view import LiveView
 
-    started = demo_run.start_consumers(args.idle_exit, say=print)
-    with LiveView(demo_run.metrics_urls(), say=print):
-        summary = producing.produce(settings, RunOptions(source, rate=args.rate))
-        consumers = demo_run.wait_for_consumers(started)
-    return summary, consumers
+    started = demo_run.start_consumers(None, say=print)
+    try:
+        with LiveView(demo_run.metrics_urls(), say=print):
+            summary = producing.produce(settings, RunOptions(source, rate=args.rate))
+            demo_run.stop_when_quiet(started, args.idle_exit)
+    except BaseException:
+        demo_run.stop_consumers(started)  # they have no idle timer of their own here
+        raise
+    return summary, demo_run.wait_for_consumers(started)
 
 
 def demo(args: argparse.Namespace) -> int:

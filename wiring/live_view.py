@@ -11,26 +11,40 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 LATENCY_BUCKETS = "fraudstream_payment_latency_seconds_bucket"
+RECORDS_TAKEN = "fraudstream_consumer_records_total"
 Buckets = dict[str, dict[float, float]]  # by sink: cumulative count by upper bound
+
+
+def samples(url: str) -> list[Sample] | None:
+    """Every sample the endpoint shows now; None while it does not answer."""
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            text = response.read().decode()
+    except (urllib.error.URLError, OSError):
+        return None  # not up yet, or done
+    return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
 
 
 def scrape(urls: Iterable[str]) -> Buckets:
     """Each sink's latency buckets, summed over the endpoints that answer."""
     buckets: Buckets = defaultdict(lambda: defaultdict(float))
     for url in urls:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                text = response.read().decode()
-        except (urllib.error.URLError, OSError):
-            continue  # not up yet, or done
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name == LATENCY_BUCKETS:
-                    bound = float(sample.labels["le"])
-                    buckets[sample.labels["sink"]][bound] += sample.value
+        for sample in samples(url) or []:
+            if sample.name == LATENCY_BUCKETS:
+                buckets[sample.labels["sink"]][float(sample.labels["le"])] += sample.value
     return buckets
+
+
+def records_taken(url: str) -> float | None:
+    """How many records the consumer serving ``url`` has taken from Kafka so far; None
+    while it does not answer."""
+    shown = samples(url)
+    if shown is None:
+        return None
+    return sum(sample.value for sample in shown if sample.name == RECORDS_TAKEN)
 
 
 def quantile(q: float, cumulative: dict[float, float]) -> float | None:

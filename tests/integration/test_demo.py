@@ -85,3 +85,30 @@ def test_the_demo_runs_the_whole_pipeline(settings: Settings, stack: Stack) -> N
         if '"level": "INFO"' in line and '"logger": "fraudstream' not in line
     ]
     assert not library_info, library_info[:3]
+
+
+def test_the_live_demo_waits_for_the_last_payment(settings: Settings, stack: Stack) -> None:
+    """``make demo-live``'s command: the consumers run while the payments go out, so a
+    consumer whose topic is quiet for a while (the first fraud comes about 6 s in) must not
+    stop before the last payment is out."""
+    rows, rate, quiet = 2_000, 100, 2
+    command = [sys.executable, "-m", "fraudstream", "demo", "--rows", str(rows)]
+    finished = subprocess.run(
+        [*command, "--rate", str(rate), "--idle-exit", str(quiet)],
+        check=False,
+        cwd=REPO_ROOT,
+        env=environment(settings, batch_max_seconds=1),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+
+    frauds = lake_records(settings, "fraud_confirmation")
+    transactions = lake_records(settings, "transaction")
+    ids = [record["transaction_id"] for record in transactions + frauds]
+    assert len(ids) == len(set(ids)) == rows
+    assert frauds, "the fraud consumer stopped before the first fraud came"
+    assert sorted(case_rows(settings)) == sorted(record["transaction_id"] for record in frauds)
+    assert len(mails_to(stack.mail_api_url, settings.customer_email_domain)) == rows
+    assert "latency: " in finished.stdout
