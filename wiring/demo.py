@@ -89,6 +89,19 @@ def start_consumers(idle_exit: float | None, say: Say, logs: Path = DEMO_DIR / "
     return started
 
 
+def wait_until_serving(started: Started, timeout: float = 60, poll: float = 0.25) -> None:
+    """Until each consumer's metrics endpoint answers (it has started; the live payments
+    do not then share the cores with three processes starting), or it has exited."""
+    deadline = time.monotonic() + timeout
+    waiting = set(started)
+    while waiting and time.monotonic() < deadline:
+        for kind in list(waiting):
+            exited = started[kind][0].poll() is not None
+            if exited or records_taken(_metrics_url(kind)) is not None:
+                waiting.discard(kind)
+        time.sleep(poll)
+
+
 def stop_when_quiet(started: Started, quiet: float, poll: float = 0.5) -> None:
     """Once the payments are all out: SIGTERM each consumer once the records it has taken
     (its metrics say) have not grown for ``quiet`` seconds. It finishes what it holds first.

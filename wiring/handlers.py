@@ -156,6 +156,7 @@ def _live_demo(
 
     started = demo_run.start_consumers(None, say=print)
     try:
+        demo_run.wait_until_serving(started)
         with LiveView(demo_run.metrics_urls(), say=print):
             summary = producing.produce(settings, RunOptions(source, rate=args.rate))
             demo_run.stop_when_quiet(started, args.idle_exit)
