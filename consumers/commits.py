@@ -55,12 +55,32 @@ class Committer:
         elif self.unsettled.get(partition, -1) <= next_offset:
             self.unsettled.pop(partition, None)
 
+    def try_commit(
+        self, partition: Partition, next_offset: int, metadata: str | None, reply_within: float
+    ) -> bool:
+        """One waited commit, not retried: whether Kafka took it within ``reply_within``
+        seconds (``OwnershipLostError`` if it refused it: the partition moved)."""
+        try:
+            self._send(partition, next_offset, True, metadata, reply_within)
+        except kafka.KafkaUnavailableError:
+            return False
+        if self.unsettled.get(partition, -1) <= next_offset:
+            self.unsettled.pop(partition, None)
+        return True
+
     def _send(
-        self, partition: Partition, next_offset: int, wait: bool, metadata: str | None
+        self,
+        partition: Partition,
+        next_offset: int,
+        wait: bool,
+        metadata: str | None,
+        reply_within: float = kafka.COMMIT_REPLY_SECONDS,
     ) -> None:
         if wait and self.replies is not None and self.serve is not None:
             where = (*partition, next_offset)
-            kafka.commit_serving(self.consumer, self.replies, where, metadata, self.serve)
+            kafka.commit_serving(
+                self.consumer, self.replies, where, metadata, self.serve, reply_seconds=reply_within
+            )
         else:
             kafka.commit(self.consumer, *partition, next_offset, wait=wait, metadata=metadata)
 

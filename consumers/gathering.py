@@ -29,6 +29,7 @@ class LakeBatch:
     lines: list[bytes] = field(default_factory=list)  # the records, as the lake keeps them
     entries: list[LogEntry] = field(default_factory=list)  # the email log
     live_times: list[datetime | int] = field(default_factory=list)  # live payments' times
+    write_now: bool = False  # its slices' note is not in Kafka: the lake must say what went
 
     def add_slice(
         self,
@@ -52,8 +53,9 @@ class LakeBatch:
         return BatchKey(*self.partition, self.first_offset, self.last_offset)
 
     def due(self, max_records: int, max_seconds: float, now: float) -> bool:
-        """It holds ``max_records``, or its first slice was taken ``max_seconds`` ago."""
-        return self.taken >= max_records or now - self.started >= max_seconds
+        """It holds ``max_records``, its first slice was taken ``max_seconds`` ago, or it
+        must be written now."""
+        return self.write_now or self.taken >= max_records or now - self.started >= max_seconds
 
     def log_with(self, logged: dict[str, LogEntry]) -> list[LogEntry]:
         """Its email log, and after it each entry of ``logged`` (a redo's) not reached yet."""

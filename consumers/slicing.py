@@ -35,6 +35,9 @@ from fraudstream.topology import LakeFolder
 
 SLICE_MAX_EMAILS = 1_000  # a slice's records at most: a crash re-sends no more emails
 OWNER_CHECK_SECONDS = 0.5  # a commit this recent shows the member owns the partition
+# A note of the emails sent not in Kafka this soon: the lake batch is written at once. Well
+# within a session (10 s), which a member out of its coordinator's reach may soon lose.
+NOTE_REPLY_SECONDS = 2.0
 
 
 @dataclass
@@ -50,6 +53,7 @@ class SliceTaker:
     dead_letters: sinks.DeadLetters
     waiter: Waiter
     totals: Totals
+    note_reply_seconds: float = NOTE_REPLY_SECONDS
 
     def take(self, partition: Partition, batch: list[Message]) -> None:
         """Email a slice of the partition's records, then keep what goes to the lake."""
@@ -78,18 +82,33 @@ class SliceTaker:
         self.holdings.gathering[partition] = gathered
         if emailed.new_entries:  # say so now: a redo after a crash sends none of them again
             gathered.emailed_through = last
-            self._commit_emailed(gathered)
+            gathered.write_now = not self._noted(gathered)
         self.totals.add_slice(len(lines), len(dead), emailed)
         count_batch_metrics(self.handler.group, started, len(dead), emailed)
         observe_email_latency(self.handler.folder, decoded.records, emailed, live)
 
     def _commit_emailed(self, gathered: LakeBatch) -> None:
         """Commit the lake batch's first offset, noting how far its emails are done."""
-        through = gathered.emailed_through
-        note = None if through is None else emailed_through_note(through)
-        self.committer.commit(gathered.partition, gathered.first_offset, metadata=note)
+        self.committer.commit(gathered.partition, gathered.first_offset, metadata=_note(gathered))
         self.holdings.check_in_hand()  # the group may have moved it while the reply came
         gathered.committed_at = time.monotonic()
+
+    def _noted(self, gathered: LakeBatch) -> bool:
+        """Whether the note of the emails sent is in Kafka within ``note_reply_seconds``.
+
+        If not (its coordinator out of reach, say), the group may soon count this member
+        out and give the partition to another, which reads the note to know what went.
+        The slice's lake batch is then written at once instead (the lake is another
+        service): its email log tells the next owner, well before the member's session
+        can run out."""
+        partition, first = gathered.partition, gathered.first_offset
+        noted = self.committer.try_commit(
+            partition, first, _note(gathered), self.note_reply_seconds
+        )
+        self.holdings.check_in_hand()  # the group may have moved it while the reply came
+        if noted:
+            gathered.committed_at = time.monotonic()
+        return noted
 
     def _send_emails(
         self, held: sinks.BatchInHand, gathered: LakeBatch, decoded: Decoded
@@ -119,3 +138,9 @@ class SliceTaker:
         return lines, decoded.dead + [
             sinks.DeadLetter(decoded.messages[i], why) for i, why in unhandled
         ]
+
+
+def _note(gathered: LakeBatch) -> str | None:
+    """The commit's note of how far the lake batch's emails are done, if any are."""
+    through = gathered.emailed_through
+    return None if through is None else emailed_through_note(through)

@@ -30,6 +30,7 @@ from fraudstream.kafka.clients import (
     servers_of,
 )
 from fraudstream.kafka.consuming import (
+    COMMIT_REPLY_SECONDS,
     commit,
     commit_serving,
     committed,
@@ -46,6 +47,7 @@ from fraudstream.kafka.errors import (
 from fraudstream.kafka.producing import produce_and_wait
 
 __all__ = [
+    "COMMIT_REPLY_SECONDS",
     "CommitReplies",
     "Connection",
     "DeliveryError",

@@ -85,18 +85,21 @@ def commit_serving(
     where: tuple[str, int, int],
     metadata: str | None,
     serve: Callable[[float], None],
+    *,
+    reply_seconds: float = COMMIT_REPLY_SECONDS,
 ) -> None:
-    """Commit offset ``where[2]`` of partition ``where[:2]`` and wait for Kafka's reply,
-    calling ``serve(seconds)`` meanwhile to go on polling. A commit that blocks would
-    block the rebalance callbacks too, and librdkafka may hold the commit until they
-    have run: the member would wait on itself until it is thrown out of its group."""
+    """Commit offset ``where[2]`` of partition ``where[:2]`` and wait for Kafka's reply, at
+    most ``reply_seconds``, calling ``serve(seconds)`` meanwhile to go on polling. A commit
+    that blocks would block the rebalance callbacks too, and librdkafka may hold the commit
+    until they have run: the member would wait on itself until it is thrown out of its
+    group."""
     topic, partition, next_offset = where
     replies.expect((topic, partition))
     commit(consumer, topic, partition, next_offset, wait=False, metadata=metadata)
-    deadline = time.monotonic() + COMMIT_REPLY_SECONDS
+    deadline = time.monotonic() + reply_seconds
     while not (reply := replies.reply_to((topic, partition), next_offset))[0]:
         if time.monotonic() > deadline:
-            raise KafkaUnavailableError(f"offset commit: no reply in {COMMIT_REPLY_SECONDS} s")
+            raise KafkaUnavailableError(f"offset commit: no reply in {reply_seconds:g} s")
         serve(0.01)
     if reply[1] is not None:
         raise _commit_error(topic, partition, reply[1])

@@ -62,6 +62,7 @@ class _Consumer:
         self.unanswered: list[list[TopicPartition]] = []  # commits sent without blocking
         self.replies = kafka.CommitReplies()  # the member's on_commit
         self.timeouts = 0  # the next commits that time out
+        self.lost = 0  # the next commits lost on the way: neither taken nor answered
         self.plays: list[Callable[[], None] | None] = []  # what each next poll plays, in turn
         self.on_assign: Rebalance | None = None
         self.on_revoke: Rebalance | None = None
@@ -97,6 +98,9 @@ class _Consumer:
         if self.timeouts:
             self.timeouts -= 1
             raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "timed out", retriable=True))
+        if self.lost:
+            self.lost -= 1
+            return
         self.commits.append(offsets[0].offset)
         self.waited.append(not asynchronous)
         self.notes.append(offsets[0].metadata)
@@ -384,3 +388,25 @@ def test_a_partition_revoked_while_its_lake_batch_gathers_leaves_the_log_of_its_
     # The redo's lake batch ends where the log left at the revoke does, and replaces it.
     assert [e["transaction_id"] for e in _log_of(bucket)] == [f"t{n}" for n in range(5)]
     assert not any("note" in entry for entry in _log_of(bucket))
+
+
+def test_a_note_not_in_kafka_in_time_has_the_lake_batch_written_at_once() -> None:
+    """Out of its coordinator's reach, the member may soon lose the partition to another,
+    which would read the last note that got through. So the lake batch, with its email
+    log, is written at once, and the next owner sends none of those emails again."""
+    first, consumer, bucket, _ = _member(**GATHERING)
+    first.slices.note_reply_seconds = 0.05
+    _slices(first, range(2))
+    consumer.lost = 2  # the second slice's note, then the lake batch's commit
+    _slices(first, range(2, 4))
+    key = BatchKey(TOPIC, 0, 0, 3)
+    assert set(bucket.objects) == {
+        key.object_name(f) for f in (LakeFolder.EMAIL_LOG, LakeFolder.TRANSACTIONS)
+    }
+    assert consumer.notes[-1] == "emailed-through:1", "Kafka has the first slice's note only"
+
+    member, _, _, mailer = _member(consumer, bucket, **GATHERING)
+    _take(member, range(4, 6))  # read from where the lake says
+    member._finish_all()
+    assert mailer.sent == ["t4", "t5"], "an email went out twice"
+
