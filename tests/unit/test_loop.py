@@ -409,4 +409,3 @@ def test_a_note_not_in_kafka_in_time_has_the_lake_batch_written_at_once() -> Non
     _take(member, range(4, 6))  # read from where the lake says
     member._finish_all()
     assert mailer.sent == ["t4", "t5"], "an email went out twice"
-
