@@ -22,7 +22,7 @@ class LakeBatch:
     first_offset: int
     emailed_through: int | None = None  # the last offset whose email is done, if any
     started: float = field(default_factory=time.monotonic)
-    committed_at: float | None = None  # monotonic, its last commit that was waited for
+    committed_at: float | None = None  # monotonic: when its last commit Kafka took was sent
     last_offset: int = -1
     taken: int = 0  # records, dead letters included
     dead: int = 0

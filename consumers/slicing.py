@@ -89,9 +89,10 @@ class SliceTaker:
 
     def _commit_emailed(self, gathered: LakeBatch) -> None:
         """Commit the lake batch's first offset, noting how far its emails are done."""
+        sent_at = time.monotonic()
         self.committer.commit(gathered.partition, gathered.first_offset, metadata=_note(gathered))
         self.holdings.check_in_hand()  # the group may have moved it while the reply came
-        gathered.committed_at = time.monotonic()
+        gathered.committed_at = sent_at  # a late reply shows the member owned it back then
 
     def _noted(self, gathered: LakeBatch) -> bool:
         """Whether the note of the emails sent is in Kafka within ``note_reply_seconds``.
@@ -101,13 +102,13 @@ class SliceTaker:
         The slice's lake batch is then written at once instead (the lake is another
         service): its email log tells the next owner, well before the member's session
         can run out."""
-        partition, first = gathered.partition, gathered.first_offset
+        partition, first, sent_at = gathered.partition, gathered.first_offset, time.monotonic()
         noted = self.committer.try_commit(
             partition, first, _note(gathered), self.note_reply_seconds
         )
         self.holdings.check_in_hand()  # the group may have moved it while the reply came
         if noted:
-            gathered.committed_at = time.monotonic()
+            gathered.committed_at = sent_at
         return noted
 
     def _send_emails(
