@@ -9,6 +9,7 @@ three-broker stack, and stop it at the end if they were the ones to start it.
 from __future__ import annotations
 
 import os
+import random
 import secrets
 import shutil
 import socket
@@ -20,6 +21,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
+from pathlib import Path
 
 import pytest
 from confluent_kafka import KafkaException
@@ -231,10 +233,23 @@ def kafka_login(user: str, password: str) -> dict[str, str]:
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    """A loopback port free now, below the range the system takes clients' ports from: a
+    server started a few seconds later does not find it taken by a connection's source
+    port (the main lane opens thousands meanwhile)."""
+    below = _ephemeral_ports_start()
+    for _ in range(1000):
+        port = random.randrange(10_000, below)
+        if _port_is_free(port):
+            return port
+    raise RuntimeError(f"no free port found between 10000 and {below}")
+
+
+def _ephemeral_ports_start(default: int = 32_768) -> int:
+    try:
+        first = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return default
+    return first if first > 20_000 else default
 
 
 def free_ports(count: int) -> int:
@@ -293,15 +308,24 @@ def relayed_kafka(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Ite
     )
     try:
         devstack.start_kafka(topology, ensure_installed(cache_dir()), root)
-        health.wait_until_healthy(
-            "relayed kafka", lambda: health.kafka_brokers_listed(topology), 180
-        )
+        health.wait_until_healthy("relayed kafka", lambda: _listed_or_dead(topology, root), 180)
         yield RelayedKafka(topology, relays)
     finally:
         for node_id in topology.node_ids:
             process.stop(root, f"kafka-{node_id}")
         for relay in relays:
             relay.close()
+
+
+def _listed_or_dead(topology: Topology, root: Path) -> bool:
+    """Whether every node is listed; a node whose process has exited fails at once, with
+    the end of its log, rather than after the health check's wait."""
+    for node_id in topology.node_ids:
+        name = f"kafka-{node_id}"
+        if process.running_pid(root, name) is None:
+            tail = process.log_file(root, name).read_text(errors="replace")[-2000:]
+            raise health.StackNotHealthyError(f"{name} exited; the end of its log:\n{tail}")
+    return health.kafka_brokers_listed(topology)
 
 
 # Per module: the node's JVM stops when the module's tests are done, not at the end of
