@@ -47,16 +47,7 @@ def test_provision_twice_then_upload(
 def test_the_demo_runs_the_whole_pipeline(settings: Settings, stack: Stack) -> None:
     """``make demo``'s command, on generated rows: every row in the lake once, every email sent."""
     rows = 3_000
-    finished = subprocess.run(
-        [sys.executable, "-m", "fraudstream", "demo", "--rows", str(rows), "--idle-exit", "5"],
-        check=False,
-        cwd=REPO_ROOT,
-        env=environment(settings, batch_max_seconds=1),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert finished.returncode == 0, finished.stderr[-3000:]
+    finished = _demo(settings, "--rows", str(rows), "--idle-exit", "5")
 
     transactions = lake_records(settings, "transaction")
     frauds = lake_records(settings, "fraud_confirmation")
@@ -91,18 +82,8 @@ def test_the_live_demo_waits_for_the_last_payment(settings: Settings, stack: Sta
     """``make demo-live``'s command: the consumers run while the payments go out, so a
     consumer whose topic is quiet for a while (the first fraud comes about 6 s in) must not
     stop before the last payment is out."""
-    rows, rate, quiet = 2_000, 100, 2
-    command = [sys.executable, "-m", "fraudstream", "demo", "--rows", str(rows)]
-    finished = subprocess.run(
-        [*command, "--rate", str(rate), "--idle-exit", str(quiet)],
-        check=False,
-        cwd=REPO_ROOT,
-        env=environment(settings, batch_max_seconds=1),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert finished.returncode == 0, finished.stderr[-3000:]
+    rows = 2_000
+    finished = _demo(settings, "--rows", str(rows), "--rate", "100", "--idle-exit", "2")
 
     frauds = lake_records(settings, "fraud_confirmation")
     transactions = lake_records(settings, "transaction")
@@ -112,3 +93,18 @@ def test_the_live_demo_waits_for_the_last_payment(settings: Settings, stack: Sta
     assert sorted(case_rows(settings)) == sorted(record["transaction_id"] for record in frauds)
     assert len(mails_to(stack.mail_api_url, settings.customer_email_domain)) == rows
     assert "latency: " in finished.stdout
+
+
+def _demo(settings: Settings, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """``fraudstream demo`` with ``arguments``, run to its end: it must exit 0."""
+    finished = subprocess.run(
+        [sys.executable, "-m", "fraudstream", "demo", *arguments],
+        check=False,
+        cwd=REPO_ROOT,
+        env=environment(settings, batch_max_seconds=1),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    return finished
