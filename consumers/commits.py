@@ -52,8 +52,8 @@ class Committer:
         )
         if not wait:
             self.unsettled[partition] = next_offset
-        elif self.unsettled.get(partition, -1) <= next_offset:
-            self.unsettled.pop(partition, None)
+        else:
+            self._took(partition, next_offset)
 
     def try_commit(
         self, partition: Partition, next_offset: int, metadata: str | None, reply_within: float
@@ -64,9 +64,13 @@ class Committer:
             self._send(partition, next_offset, True, metadata, reply_within)
         except kafka.KafkaUnavailableError:
             return False
+        self._took(partition, next_offset)
+        return True
+
+    def _took(self, partition: Partition, next_offset: int) -> None:
+        """Kafka took a waited commit: one not waited for before it is settled with it."""
         if self.unsettled.get(partition, -1) <= next_offset:
             self.unsettled.pop(partition, None)
-        return True
 
     def _send(
         self,

@@ -22,12 +22,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 
-from fraudstream.paysim import HEADER
+from fraudstream.paysim import HEADER, java_double
 
 STEPS = 743
 TYPE_SHARES = {  # rows of the full log, fraud excluded, by type
@@ -98,19 +97,6 @@ def step_weights() -> np.ndarray:
     steps = np.arange(1, STEPS + 1)
     weights = HOURLY[steps % DAY] * np.where(steps <= 400, 1.0, LATE_VOLUME)
     return np.asarray(weights / weights.sum())
-
-
-def java_double(value: float) -> str:
-    """How PaySim (Java's Double.toString) prints a number: 181.0, 9839.64, 1.916920493E7."""
-    if value == 0:
-        return "0.0"
-    if 1e-3 <= abs(value) < 1e7:
-        return repr(value)
-    sign, digits, exponent = Decimal(repr(value)).normalize().as_tuple()
-    assert isinstance(exponent, int)
-    shown = "".join(map(str, digits))
-    power = len(digits) - 1 + exponent
-    return f"{'-' if sign else ''}{shown[0]}.{shown[1:] or '0'}E{power}"
 
 
 @dataclass

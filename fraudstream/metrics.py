@@ -145,6 +145,15 @@ def serve(port: int | None) -> WSGIServer | None:
     return server
 
 
+def count_committed(good: int, rejected: int, fraud: int, non_fraud: int) -> None:
+    """What a committed producer transaction added to Kafka."""
+    TRANSACTIONS.labels("committed").inc()
+    ROWS_READ.inc(good + rejected)
+    ROWS_PRODUCED.labels("fraud").inc(fraud)
+    ROWS_PRODUCED.labels("non_fraud").inc(non_fraud)
+    ROWS_REJECTED.inc(rejected)
+
+
 def count_retry(group: str, cause: str) -> None:
     RETRIES.labels(group, cause).inc()
 

@@ -1,10 +1,11 @@
-"""The PaySim CSV format: its columns and types, the limits a row must keep, and the
-pattern a good line matches, field by field."""
+"""The PaySim CSV format: its columns and types, the limits a row must keep, the
+pattern a good line matches, field by field, and how PaySim prints a number."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 import pyarrow as pa
 
@@ -95,3 +96,16 @@ class Rejected:
     @property
     def truncated(self) -> bool:
         return self.length > len(self.text)
+
+
+def java_double(value: float) -> str:
+    """How PaySim (Java's Double.toString) prints a number: 181.0, 9839.64, 1.916920493E7."""
+    if value == 0:
+        return "0.0"
+    if 1e-3 <= abs(value) < 1e7:
+        return repr(value)
+    sign, digits, exponent = Decimal(repr(value)).normalize().as_tuple()
+    assert isinstance(exponent, int)
+    shown = "".join(map(str, digits))
+    power = len(digits) - 1 + exponent
+    return f"{'-' if sign else ''}{shown[0]}.{shown[1:] or '0'}E{power}"

@@ -292,13 +292,8 @@ class ProducerRun:
         progress.update(position.offset - self._rows[0], position.counts)
 
 
-def _count_committed(counts: Counts) -> None:
-    """What a committed transaction added to Kafka, in the metrics."""
-    metrics.TRANSACTIONS.labels("committed").inc()
-    metrics.ROWS_READ.inc(counts.good + counts.rejected)
-    metrics.ROWS_PRODUCED.labels("fraud").inc(counts.fraud)
-    metrics.ROWS_PRODUCED.labels("non_fraud").inc(counts.non_fraud)
-    metrics.ROWS_REJECTED.inc(counts.rejected)
+def _count_committed(added: Counts) -> None:
+    metrics.count_committed(added.good, added.rejected, added.fraud, added.non_fraud)
 
 
 def _transactional_id(source_uri: str) -> str:

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fraudstream.generator import java_double, write_csv
+from fraudstream.generator import write_csv
 from fraudstream.payments import parse_block
-from fraudstream.paysim import HEADER
+from fraudstream.paysim import HEADER, java_double
 
 JAVA_NUMBER = re.compile(r"^(0\.0|[1-9]\d*\.\d{1,2}|0\.\d{1,2}|[1-9]\.\d+E\d+)$")
 
