@@ -10,11 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
-from fraudstream.avro_codec import RecordDecoder
-from fraudstream.config import Settings
-from fraudstream.email_messages import Email
+from fraudstream.emails.messages import Email
 from fraudstream.kafka import consumer_config
-from fraudstream.registry import schema_fetcher
+from fraudstream.kafka.registry import schema_fetcher
+from fraudstream.paysim.avro_codec import RecordDecoder
+from fraudstream.settings.config import Settings
 from fraudstream.wiring import factory
 
 

@@ -51,12 +51,12 @@ from confluent_kafka.admin import AdminClient
 from bench.consumer_baselines import consume_and_decode, server_accept_rate
 from bench.cpu import CpuClocks, stack_brokers
 from bench.scratch import discard_bench_topics, fresh_settings
-from fraudstream.config import Settings, as_environment, load_settings
 from fraudstream.devstack.services import empty_mail_catcher
-from fraudstream.generator import write_csv
+from fraudstream.paysim.generator import write_csv
 from fraudstream.producer.progress import ProgressLog
 from fraudstream.producer.runs import RunOptions
-from fraudstream.stopping import StopFlag
+from fraudstream.runtime.stopping import StopFlag
+from fraudstream.settings.config import Settings, as_environment, load_settings
 from fraudstream.wiring import factory, producing
 
 # Every record is in the topic before the clock starts, so batches are cut by

@@ -40,12 +40,14 @@ from confluent_kafka.admin import AdminClient
 
 from bench.consumers import assigned_members
 from bench.scratch import discard_bench_topics, fresh_settings
-from fraudstream import kafka, lake, metrics
-from fraudstream.config import Settings, as_environment
-from fraudstream.generator import write_csv
+from fraudstream import kafka
+from fraudstream.paysim.generator import write_csv
 from fraudstream.producer.progress import ProgressLog
 from fraudstream.producer.runs import RunOptions
-from fraudstream.stopping import StopFlag
+from fraudstream.runtime import metrics
+from fraudstream.runtime.stopping import StopFlag
+from fraudstream.settings.config import Settings, as_environment
+from fraudstream.storage import lake
 from fraudstream.topology import LakeFolder
 from fraudstream.wiring import producing
 from fraudstream.wiring.live_view import Periodic, quantile, scrape

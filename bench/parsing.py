@@ -17,9 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from unittest import mock
 
-from fraudstream import payments
-from fraudstream.generator import write_csv
-from fraudstream.source import Chunk, read_chunks, read_header
+from fraudstream.paysim import payments
+from fraudstream.paysim.generator import write_csv
+from fraudstream.paysim.source import Chunk, read_chunks, read_header
 
 
 def main() -> None:

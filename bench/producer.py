@@ -37,13 +37,13 @@ from statistics import median
 from bench.cpu import CpuClocks, stack_brokers
 from bench.producer_baselines import measured, run_ceiling, run_straightforward
 from bench.scratch import discard_bench_topics, fresh_settings, peak_rss_mb
-from fraudstream.config import Settings, load_settings
 from fraudstream.detection.detectors import Detector, LabelDetector, ModelDetector
-from fraudstream.generator import write_csv
+from fraudstream.paysim.generator import write_csv
 from fraudstream.producer.progress import ProgressLog
 from fraudstream.producer.runs import RunOptions
 from fraudstream.producer.service import ProducerRun
-from fraudstream.stopping import StopFlag
+from fraudstream.runtime.stopping import StopFlag
+from fraudstream.settings.config import Settings, load_settings
 from fraudstream.wiring.producing import release_arrow_memory_promptly
 
 VARIANTS = ("straightforward", "ceiling", "fraudstream", "fraudstream-logreg", "fraudstream-gbm")

@@ -20,14 +20,15 @@ from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from bench.cpu import CpuClocks, stack_brokers
-from fraudstream import kafka, registry
-from fraudstream.config import Settings
+from fraudstream import kafka
 from fraudstream.detection.detectors import LabelDetector
-from fraudstream.payments import parse_block
-from fraudstream.paysim import HOUR_MS
+from fraudstream.kafka import registry
+from fraudstream.paysim.format import HOUR_MS
+from fraudstream.paysim.payments import parse_block
+from fraudstream.paysim.records import to_records
+from fraudstream.paysim.source import read_chunks, read_header
 from fraudstream.producer.preparing import Preparer
-from fraudstream.records import to_records
-from fraudstream.source import read_chunks, read_header
+from fraudstream.settings.config import Settings
 
 
 def measured(records: int, seconds: float, start: CpuClocks) -> dict[str, float]:

@@ -9,8 +9,8 @@ from typing import Any
 
 from confluent_kafka.admin import AdminClient
 
-from fraudstream.config import Settings, load_settings
 from fraudstream.kafka import client_config
+from fraudstream.settings.config import Settings, load_settings
 from fraudstream.wiring.provision import provision
 
 

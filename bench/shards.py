@@ -22,12 +22,12 @@ from pathlib import Path
 
 from bench.scratch import discard_bench_topics, named_settings, peak_rss_mb
 from fraudstream.detection.detectors import LabelDetector
-from fraudstream.generator import write_csv
+from fraudstream.paysim.generator import write_csv
+from fraudstream.paysim.source import Shard
 from fraudstream.producer.progress import ProgressLog
 from fraudstream.producer.runs import RunOptions
 from fraudstream.producer.service import ProducerRun
-from fraudstream.source import Shard
-from fraudstream.stopping import StopFlag
+from fraudstream.runtime.stopping import StopFlag
 from fraudstream.wiring.producing import release_arrow_memory_promptly
 from fraudstream.wiring.provision import provision
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from types import MappingProxyType
 
-from fraudstream.config import Settings
+from fraudstream.settings.config import Settings
 
 
 class LakeFolder(StrEnum):

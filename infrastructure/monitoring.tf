@@ -1,4 +1,4 @@
-# What the services' Prometheus metrics (fraudstream/metrics.py) show in Cloud
+# What the services' Prometheus metrics (fraudstream/runtime/metrics.py) show in Cloud
 # Monitoring: the Ops Agent on each pipeline VM scrapes them on loopback
 # (startup/pipeline.sh) into Managed Service for Prometheus, where these PromQL
 # queries read them. One dashboard, and an alert for each thing that needs a person.

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from fraudstream import metrics
-from fraudstream.config import load_settings
+from fraudstream.runtime import metrics
+from fraudstream.settings.config import load_settings
 from fraudstream.topology import STORAGE_PREFIX, kafka_principals, topology
 from tests.terraform_config import startup_script
 
@@ -32,10 +32,15 @@ PIPELINE_ROLES = ("producer", "fraud-consumer", "non-fraud-consumer", "confirmat
 
 def _plan(name: str) -> dict[str, Any]:
     path = PLANS / f"plan-{name}.json"
+    plan: dict[str, Any] = json.loads(_written(path).read_text())
+    return plan
+
+
+def _written(path: Path) -> Path:
+    """``path``, which ``make infra-validate`` writes; the test skips, saying so, without it."""
     if not path.is_file():
         pytest.skip(f"{path.relative_to(ROOT)} is absent: `make infra-validate` writes it")
-    plan: dict[str, Any] = json.loads(path.read_text())
-    return plan
+    return path
 
 
 def _resources(plan: dict[str, Any]) -> Resources:
@@ -262,7 +267,7 @@ def test_secrets_are_not_in_any_metadata(spread: Resources) -> None:
 def test_the_example_alone_or_with_its_old_placeholder_key_is_refused() -> None:
     """A user who copies terraform.tfvars.example and applies gets no deployment: its
     secrets come from `make secrets`, and a placeholder in their place is refused."""
-    alone = (PLANS / "plan-example-only.txt").read_text()
+    alone = _written(PLANS / "plan-example-only.txt").read_text()
     assert alone.splitlines()[-1] != "exit status 0"
     for name in (
         "confirmation_token_key",
@@ -273,7 +278,7 @@ def test_the_example_alone_or_with_its_old_placeholder_key_is_refused() -> None:
         "smtp_password",
     ):
         assert f'variable "{name}"' in alone, name
-    placeholder = (PLANS / "plan-placeholder.txt").read_text()
+    placeholder = _written(PLANS / "plan-placeholder.txt").read_text()
     assert placeholder.splitlines()[-1] != "exit status 0"
     assert "Invalid value for variable" in placeholder and "confirmation_token_key" in placeholder
 

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 from waitress.server import create_server
 
-from fraudstream.config import Settings
+from fraudstream.settings.config import Settings
 from fraudstream.wiring.factory import confirmation_app
 
 

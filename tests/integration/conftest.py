@@ -29,17 +29,18 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from playwright.sync_api import Browser, sync_playwright
 
-from fraudstream.config import Settings, load_settings
 from fraudstream.devstack import health, process, services
 from fraudstream.devstack import postgres as devstack_postgres
 from fraudstream.devstack import stack as devstack
 from fraudstream.devstack.install import ensure_installed
-from fraudstream.devstack.layout import HOST, REPO_ROOT, Topology, cache_dir
+from fraudstream.devstack.layout import HOST, Topology, cache_dir
 from fraudstream.devstack.services import empty_mail_catcher
 from fraudstream.kafka import Connection, client_config
-from fraudstream.registry import registry_client
+from fraudstream.kafka.registry import registry_client
+from fraudstream.settings.config import Settings, load_settings
 from fraudstream.topology import topology
 from fraudstream.wiring.provision import provision
+from tests.conftest import REPO_ROOT
 from tests.integration.pipeline import kill_leftover_consumers
 from tests.outage import Relay
 

@@ -18,13 +18,13 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from sqlalchemy import select
 
-from fraudstream import case_table
-from fraudstream.config import Settings, as_environment
 from fraudstream.consumers.totals import Totals
-from fraudstream.lake import storage_client
 from fraudstream.producer.progress import ProgressLog
 from fraudstream.producer.runs import RunOptions, Summary
-from fraudstream.stopping import StopFlag
+from fraudstream.runtime.stopping import StopFlag
+from fraudstream.settings.config import Settings, as_environment
+from fraudstream.storage import case_table
+from fraudstream.storage.lake import storage_client
 from fraudstream.wiring import factory, producing
 from tests.integration.kafka_reading import read_committed
 

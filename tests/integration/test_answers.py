@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from fraudstream import lake
-from fraudstream.config import Settings
 from fraudstream.consumers.confirmation.answers import AnswerBook, Recorded
+from fraudstream.emails.tokens import Answer, Confirmation
 from fraudstream.kafka import DeliveryError
-from fraudstream.registry import RegistryError
-from fraudstream.tokens import Answer, Confirmation
+from fraudstream.kafka.registry import RegistryError
+from fraudstream.settings.config import Settings
+from fraudstream.storage import lake
 from fraudstream.topology import ANSWERS_FOLDER
 
 TRANSACTION = "a1b2c3d4e5f60718"

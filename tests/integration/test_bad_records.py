@@ -9,9 +9,8 @@ from typing import Any
 
 from confluent_kafka import Producer
 
-from fraudstream import registry
-from fraudstream.config import Settings
-from fraudstream.kafka import produce_and_wait, producer_config
+from fraudstream.kafka import produce_and_wait, producer_config, registry
+from fraudstream.settings.config import Settings
 from fraudstream.topology import LakeFolder, topology
 from tests.integration.conftest import Stack
 from tests.integration.kafka_reading import read_committed

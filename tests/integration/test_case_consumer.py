@@ -20,10 +20,12 @@ from confluent_kafka import Message, Producer
 from pydantic import SecretStr
 from sqlalchemy import Engine, func, select
 
-from fraudstream import case_table, kafka, registry
-from fraudstream.config import Settings
+from fraudstream import kafka
 from fraudstream.devstack import postgres as devstack_postgres
-from fraudstream.generator import write_csv
+from fraudstream.kafka import registry
+from fraudstream.paysim.generator import write_csv
+from fraudstream.settings.config import Settings
+from fraudstream.storage import case_table
 from fraudstream.wiring.provision import migrate_cases
 from tests.integration.conftest import Stack
 from tests.integration.kafka_reading import read_committed, transaction_id

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fraudstream.config import Settings
+from fraudstream.settings.config import Settings
 from tests.integration.pipeline import REPO_ROOT, environment
 
 
@@ -71,7 +71,7 @@ def test_setup_then_the_producer_finds_what_it_needs(
     [
         ("bogus", "DETECTOR: no detector 'bogus': use one of label, threshold, rules, logreg"),
         ("no_such_module:Detector", "cannot import no_such_module"),
-        ("fraudstream.records:Nothing", "fraudstream.records has no Nothing"),
+        ("fraudstream.paysim.records:Nothing", "fraudstream.paysim.records has no Nothing"),
     ],
 )
 def test_a_bad_detector_is_named_before_anything_runs(

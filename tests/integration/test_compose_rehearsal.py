@@ -21,9 +21,9 @@ from confluent_kafka.admin import AdminClient
 from google.api_core.exceptions import NotFound
 from sqlalchemy.engine import make_url
 
-from fraudstream.config import Settings, load_settings
 from fraudstream.kafka import client_config
-from fraudstream.lake import storage_client
+from fraudstream.settings.config import Settings, load_settings
+from fraudstream.storage.lake import storage_client
 from fraudstream.topology import topology
 from tests.integration.compose_rehearsal import Natives, Rehearsal
 from tests.integration.conftest import Stack, _delete_subjects, _delete_topics

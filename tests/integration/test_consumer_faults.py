@@ -19,13 +19,13 @@ import pytest
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from fraudstream.batches import BatchKey, to_ndjson
-from fraudstream.config import Settings
 from fraudstream.consumers.email_sending import JOBS_AHEAD_PER_CONNECTION
 from fraudstream.consumers.slicing import SLICE_MAX_EMAILS
 from fraudstream.devstack import stack as devstack
-from fraudstream.generator import write_csv
-from fraudstream.lake import storage_client
+from fraudstream.paysim.generator import write_csv
+from fraudstream.settings.config import Settings
+from fraudstream.storage.batches import BatchKey, to_ndjson
+from fraudstream.storage.lake import storage_client
 from fraudstream.topology import LakeFolder
 from fraudstream.wiring.provision import provision
 from tests.integration.conftest import Stack

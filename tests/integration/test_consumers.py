@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import unquote
 
-from fraudstream.config import Settings
+from fraudstream.settings.config import Settings
 from tests.integration.confirmation_server import confirmation_service, fetch
 from tests.integration.conftest import Stack
 from tests.integration.kafka_reading import decoded_values, read_committed

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
-from fraudstream import lake, registry
-from fraudstream.config import Settings
+from fraudstream.kafka import registry
+from fraudstream.settings.config import Settings
+from fraudstream.storage import lake
 from fraudstream.topology import topology
 from fraudstream.wiring import demo
 from fraudstream.wiring.provision import provision

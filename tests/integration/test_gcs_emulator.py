@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from fraudstream.batches import BatchKey, to_ndjson
-from fraudstream.lake import ensure_bucket, storage_client, upload_file, write_object
+from fraudstream.storage.batches import BatchKey, to_ndjson
+from fraudstream.storage.lake import ensure_bucket, storage_client, upload_file, write_object
 from fraudstream.topology import LakeFolder
 from tests.integration.conftest import Stack
 

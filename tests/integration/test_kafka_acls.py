@@ -20,12 +20,12 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from fraudstream.config import Settings
-from fraudstream.generator import write_csv
+from fraudstream.emails.tokens import Answer, Confirmation
+from fraudstream.paysim.generator import write_csv
 from fraudstream.producer.progress import ProgressLog
 from fraudstream.producer.runs import RunOptions
-from fraudstream.stopping import StopFlag
-from fraudstream.tokens import Answer, Confirmation
+from fraudstream.runtime.stopping import StopFlag
+from fraudstream.settings.config import Settings
 from fraudstream.topology import kafka_principals, topology
 from fraudstream.wiring import factory, producing
 from fraudstream.wiring.provision import provision

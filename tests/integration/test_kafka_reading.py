@@ -8,8 +8,8 @@ import uuid
 
 from confluent_kafka import Producer
 
-from fraudstream.config import Settings
 from fraudstream.kafka import client_config
+from fraudstream.settings.config import Settings
 from tests.integration.kafka_reading import read_committed
 
 

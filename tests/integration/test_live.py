@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from prometheus_client import REGISTRY
 
-from fraudstream.config import Settings
-from fraudstream.generator import write_csv
+from fraudstream.paysim.generator import write_csv
 from fraudstream.producer.progress import ProgressLog
 from fraudstream.producer.runs import RunOptions, Summary
-from fraudstream.stopping import StopFlag
+from fraudstream.runtime.stopping import StopFlag
+from fraudstream.settings.config import Settings
 from fraudstream.wiring import producing
 from tests.integration.kafka_reading import decoded_values, read_committed
 

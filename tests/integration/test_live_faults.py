@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from fraudstream.config import Settings
 from fraudstream.consumers.email_sending import JOBS_AHEAD_PER_CONNECTION
 from fraudstream.consumers.slicing import SLICE_MAX_EMAILS
 from fraudstream.devstack import stack as devstack
-from fraudstream.generator import write_csv
+from fraudstream.paysim.generator import write_csv
+from fraudstream.settings.config import Settings
 from fraudstream.topology import LakeFolder
 from tests.integration.conftest import Stack
 from tests.integration.kafka_reading import read_committed, transaction_id

@@ -1,5 +1,6 @@
-"""The mail catcher as the consumers see it: an email rendered by ``fraudstream.email_messages`` and
-sent by ``fraudstream.smtp`` arrives whole, its headers as we wrote them."""
+"""The mail catcher as the consumers see it: an email rendered by
+``fraudstream.emails.messages`` and sent by ``fraudstream.emails.smtp``
+arrives whole, its headers as we wrote them."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import uuid
 from email.utils import parsedate_to_datetime
 from typing import cast
 
-from fraudstream.email_messages import Letterhead, render, transaction_fields
-from fraudstream.smtp import SmtpSender
+from fraudstream.emails.messages import Letterhead, render, transaction_fields
+from fraudstream.emails.smtp import SmtpSender
 from tests.integration.conftest import Stack
 from tests.integration.mail_reading import delivered
 from tests.unit.test_email_messages import BRAND, TRANSACTION

@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 
-from fraudstream.email_messages import render, transaction_fields
-from fraudstream.smtp import MailError, SmtpSender
+from fraudstream.emails.messages import render, transaction_fields
+from fraudstream.emails.smtp import MailError, SmtpSender
 from tests.integration.conftest import Stack, free_port
 from tests.integration.mail_reading import delivered
 from tests.unit.test_email_messages import BRAND, LETTERHEAD, TRANSACTION

@@ -17,13 +17,13 @@ from urllib.parse import unquote
 from confluent_kafka import Consumer, Producer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-from fraudstream import metrics
-from fraudstream.config import Settings
-from fraudstream.generator import write_csv
 from fraudstream.kafka import produce_and_wait, producer_config
+from fraudstream.paysim.generator import write_csv
 from fraudstream.producer.progress import ProgressLog
 from fraudstream.producer.runs import RunOptions
-from fraudstream.stopping import StopFlag
+from fraudstream.runtime import metrics
+from fraudstream.runtime.stopping import StopFlag
+from fraudstream.settings.config import Settings
 from fraudstream.topology import LakeFolder
 from fraudstream.wiring import producing
 from tests.integration.confirmation_server import fetch

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from fraudstream import lake
-from fraudstream.config import Settings
 from fraudstream.detection.detectors import ModelDetector
-from fraudstream.generator import write_csv
-from fraudstream.payments import parse_block
+from fraudstream.paysim.generator import write_csv
+from fraudstream.paysim.payments import parse_block
+from fraudstream.settings.config import Settings
+from fraudstream.storage import lake
 from tests.integration.kafka_reading import decoded_values, read_committed
 from tests.integration.pipeline import produce
 

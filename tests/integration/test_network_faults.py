@@ -19,20 +19,20 @@ import pytest
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from fraudstream.config import Settings
 from fraudstream.detection.detectors import LabelDetector
-from fraudstream.generator import write_csv
 from fraudstream.kafka import Connection
 from fraudstream.kafka.transactions import TransactionalProducer, TransactionFailedError
-from fraudstream.payments import parse_block
+from fraudstream.paysim.generator import write_csv
+from fraudstream.paysim.payments import parse_block
+from fraudstream.paysim.records import transaction_ids
+from fraudstream.paysim.source import read_chunks, read_header
 from fraudstream.producer import service
 from fraudstream.producer.checkpoint import Checkpoint
 from fraudstream.producer.progress import ProgressLog
 from fraudstream.producer.runs import RunOptions
 from fraudstream.producer.service import ProducerRun
-from fraudstream.records import transaction_ids
-from fraudstream.source import read_chunks, read_header
-from fraudstream.stopping import StopFlag
+from fraudstream.runtime.stopping import StopFlag
+from fraudstream.settings.config import Settings
 from fraudstream.topology import TRANSACTIONAL_ID_PREFIX, LakeFolder
 from fraudstream.wiring import producing
 from fraudstream.wiring.provision import provision

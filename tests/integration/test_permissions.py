@@ -23,13 +23,13 @@ from typing import Any
 import pytest
 import requests
 
-from fraudstream import lake
-from fraudstream.config import Settings
-from fraudstream.generator import write_csv
+from fraudstream.emails.tokens import Answer, Confirmation
+from fraudstream.paysim.generator import write_csv
 from fraudstream.producer.progress import ProgressLog
 from fraudstream.producer.runs import RunOptions
-from fraudstream.stopping import StopFlag
-from fraudstream.tokens import Answer, Confirmation
+from fraudstream.runtime.stopping import StopFlag
+from fraudstream.settings.config import Settings
+from fraudstream.storage import lake
 from fraudstream.topology import STORAGE_ACCESS, STORAGE_PREFIX
 from fraudstream.wiring import factory, producing
 from tests.integration.pipeline import lake_records

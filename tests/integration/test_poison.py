@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from fraudstream.config import Settings
-from fraudstream.paysim import HEADER, MAX_REJECTED_TEXT
+from fraudstream.paysim.format import HEADER, MAX_REJECTED_TEXT
+from fraudstream.settings.config import Settings
 from fraudstream.topology import LakeFolder
 from tests.integration.conftest import Stack
 from tests.integration.kafka_reading import read_committed

@@ -16,21 +16,21 @@ from typing import Any
 
 import pytest
 
-from fraudstream.config import Settings
 from fraudstream.detection.detectors import LabelDetector
 from fraudstream.devstack import stack as devstack
-from fraudstream.generator import write_csv
 from fraudstream.kafka import KafkaUnavailableError
 from fraudstream.kafka.transactions import TransactionalProducer, TransactionFailedError
-from fraudstream.lake import ensure_bucket, storage_client, upload_file
-from fraudstream.paysim import NotPaySimError
+from fraudstream.paysim.format import NotPaySimError
+from fraudstream.paysim.generator import write_csv
+from fraudstream.paysim.source import WHOLE_FILE, Shard, read_chunks
 from fraudstream.producer import service
 from fraudstream.producer.checkpoint import Checkpoint, load_checkpoint
 from fraudstream.producer.progress import ProgressLog
 from fraudstream.producer.runs import RunOptions, Summary
 from fraudstream.producer.service import ProducerRun
-from fraudstream.source import WHOLE_FILE, Shard, read_chunks
-from fraudstream.stopping import StopFlag
+from fraudstream.runtime.stopping import StopFlag
+from fraudstream.settings.config import Settings
+from fraudstream.storage.lake import ensure_bucket, storage_client, upload_file
 from tests.integration.conftest import Stack
 from tests.integration.kafka_reading import decoded_values, read_committed, transaction_id
 

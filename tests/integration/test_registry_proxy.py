@@ -17,8 +17,8 @@ import pytest
 import requests
 from pydantic import SecretStr
 
-from fraudstream import registry
-from fraudstream.config import Settings
+from fraudstream.kafka import registry
+from fraudstream.settings.config import Settings
 from tests.integration.conftest import Stack, free_port
 from tests.terraform_config import startup_script
 

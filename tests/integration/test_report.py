@@ -12,9 +12,9 @@ from urllib.parse import unquote
 from confluent_kafka import Producer
 from playwright.sync_api import Browser
 
-from fraudstream.config import Settings
-from fraudstream.generator import write_csv
 from fraudstream.kafka import produce_and_wait, producer_config
+from fraudstream.paysim.generator import write_csv
+from fraudstream.settings.config import Settings
 from fraudstream.topology import ANSWERS_FOLDER, LakeFolder
 from tests.integration.confirmation_server import confirmation_service, fetch
 from tests.integration.conftest import Stack

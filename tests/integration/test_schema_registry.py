@@ -16,7 +16,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from fraudstream.errors import MissingResourceError
 from fraudstream.kafka import ensure_topics
-from fraudstream.registry import (
+from fraudstream.kafka.registry import (
     load_schema,
     register_value_schema,
     registered_id,

@@ -18,9 +18,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
-from fraudstream import case_table, lake
-from fraudstream.config import Settings
-from fraudstream.generator import write_csv
+from fraudstream.paysim.generator import write_csv
+from fraudstream.settings.config import Settings
+from fraudstream.storage import case_table, lake
 from fraudstream.topology import kafka_principals
 from tests.integration.conftest import Stack, free_port
 from tests.integration.pipeline import REPO_ROOT, lake_records, wait_until

@@ -19,14 +19,15 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page
 
-from fraudstream.branding import Brand
-from fraudstream.config import Settings
 from fraudstream.devstack.install import ensure_axe_core
-from fraudstream.devstack.layout import REPO_ROOT, cache_dir
-from fraudstream.email_messages import payment_details
-from fraudstream.generator import write_csv
-from fraudstream.tokens import Payment
+from fraudstream.devstack.layout import cache_dir
+from fraudstream.emails.branding import Brand
+from fraudstream.emails.messages import payment_details
+from fraudstream.emails.tokens import Payment
+from fraudstream.paysim.generator import write_csv
+from fraudstream.settings.config import Settings
 from fraudstream.topology import ANSWERS_FOLDER
+from tests.conftest import REPO_ROOT
 from tests.integration.confirmation_server import confirmation_service
 from tests.integration.conftest import Stack
 from tests.integration.pipeline import consume, lake_documents, lake_records, mails_to, produce

@@ -49,10 +49,10 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # One installed name: nothing lands beside other projects' packages in site-packages.
     assert {name.split("/")[0] for name in names if ".dist-info/" not in name} == {"fraudstream"}
     for packaged in (
-        "producer/service.py",
-        "consumers/confirmation/pages/ask.html.j2",
-        "reporting/templates/report.html.j2",
-        "devstack/resources/",
+        "fraudstream/producer/service.py",
+        "fraudstream/consumers/confirmation/pages/ask.html.j2",
+        "fraudstream/reporting/templates/report.html.j2",
+        "fraudstream/devstack/resources/",
     ):
         assert any(name.startswith(f"fraudstream/{packaged}") for name in names), packaged
     venv = work / "venv"

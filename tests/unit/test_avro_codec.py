@@ -12,10 +12,10 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from fraudstream.avro_codec import RecordEncoder, UnsupportedSchemaError, wire_header
-from fraudstream.payments import parse_block
-from fraudstream.records import EmailDirectory, to_records, with_detection
-from fraudstream.registry import load_schema
+from fraudstream.kafka.registry import load_schema
+from fraudstream.paysim.avro_codec import RecordEncoder, UnsupportedSchemaError, wire_header
+from fraudstream.paysim.payments import parse_block
+from fraudstream.paysim.records import EmailDirectory, to_records, with_detection
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 

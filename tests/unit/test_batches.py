@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from fraudstream.batches import BatchKey, to_ndjson
+from fraudstream.storage.batches import BatchKey, to_ndjson
 from fraudstream.topology import LakeFolder
 
 

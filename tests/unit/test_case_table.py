@@ -11,8 +11,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, select
 
-from fraudstream import case_reports, case_table
 from fraudstream.errors import MissingResourceError
+from fraudstream.storage import case_reports, case_table
 
 FLAGGED = datetime(2026, 1, 1, 1, tzinfo=UTC)
 ANSWERED = datetime(2026, 1, 2, 9, tzinfo=UTC)

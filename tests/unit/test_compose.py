@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import base64
 import fnmatch
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from fraudstream.config import Settings
 from fraudstream.devstack.layout import (
     GCS_PORT,
     MAIL_API_PORT,
@@ -19,6 +19,7 @@ from fraudstream.devstack.layout import (
     SMTP_PORT,
     Topology,
 )
+from fraudstream.settings.config import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO_ROOT / "docker" / "compose.yaml"
@@ -127,18 +128,27 @@ def test_the_image_is_the_locked_packages_and_a_wheel_of_the_tree() -> None:
 
 
 def test_the_build_context_keeps_what_the_wheel_is_made_of() -> None:
-    """The package, every folder linked into it (the services, the schemas, the templates)
-    and the files the wheel reads pass .dockerignore; the rest stays out."""
+    """The package, the data folders the wheel carries inside it (the schemas, the
+    templates) and the files the wheel reads pass .dockerignore; the rest stays out."""
     ignored = [
         line.strip()
         for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
-    linked = {
-        path.resolve().name for path in (REPO_ROOT / "fraudstream").iterdir() if path.is_symlink()
+    carried = set(
+        tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+            "package-dir"
+        ].values()
+    )
+    assert carried == {"schemas", "email_templates"}
+    needed = {
+        "fraudstream",
+        *carried,
+        "pyproject.toml",
+        "README.md",
+        "LICENSE",
+        "requirements.lock",
     }
-    assert {"producer", "consumers", "schemas", "email_templates"} <= linked
-    needed = {"fraudstream", *linked, "pyproject.toml", "README.md", "LICENSE", "requirements.lock"}
     for entry in sorted(needed):
         assert (REPO_ROOT / entry).exists(), entry
         assert not [p for p in ignored if fnmatch.fnmatch(entry, p)], f"{entry} is ignored"

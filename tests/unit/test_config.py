@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from fraudstream.branding import Brand
-from fraudstream.config import ConfigError, load_settings
+from fraudstream.emails.branding import Brand
+from fraudstream.settings.config import ConfigError, load_settings
 from fraudstream.topology import kafka_principals
 from fraudstream.wiring.provision import provision, read_principals
 

@@ -11,12 +11,12 @@ from typing import Any, cast
 import pytest
 from flask.testing import FlaskClient
 
-from fraudstream.branding import Brand
 from fraudstream.consumers.confirmation.answers import STATUS, AnswerBook, Recorded, republish
 from fraudstream.consumers.confirmation.service import SECURITY_HEADERS, create_app
-from fraudstream.email_messages import payment_details
-from fraudstream.lake import StorageError
-from fraudstream.tokens import Answer, Confirmation, Payment, sign
+from fraudstream.emails.branding import Brand
+from fraudstream.emails.messages import payment_details
+from fraudstream.emails.tokens import Answer, Confirmation, Payment, sign
+from fraudstream.storage.lake import StorageError
 
 KEY = b"k" * 32
 FAR_FUTURE = 4_000_000_000

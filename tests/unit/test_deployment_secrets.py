@@ -13,8 +13,8 @@ from typing import Any
 import hcl2
 import pytest
 
-from fraudstream.config import Settings
-from fraudstream.keys import check_random_key
+from fraudstream.settings.config import Settings
+from fraudstream.settings.keys import check_random_key
 from fraudstream.topology import kafka_principals
 from tests.conftest import REPO_ROOT
 from tests.terraform_config import locals_of, terraform_config

@@ -7,7 +7,6 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from fraudstream.config import ConfigError
 from fraudstream.detection.detectors import (
     AmountThreshold,
     LabelDetector,
@@ -16,8 +15,9 @@ from fraudstream.detection.detectors import (
     load_detector,
 )
 from fraudstream.detection.features import FEATURES, feature_matrix
-from fraudstream.payments import parse_block
-from fraudstream.records import EmailDirectory, to_records
+from fraudstream.paysim.payments import parse_block
+from fraudstream.paysim.records import EmailDirectory, to_records
+from fraudstream.settings.config import ConfigError
 
 
 def _sample_records(paysim_sample: Path) -> pa.Table:

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 
-from fraudstream.config import Settings, load_settings
 from fraudstream.devstack import logins, versions
 from fraudstream.devstack.install import (
     InstallError,
@@ -17,6 +16,7 @@ from fraudstream.devstack.layout import Topology
 from fraudstream.devstack.logins import SERVICE_PRINCIPALS
 from fraudstream.devstack.services import kafka_node_properties, new_cluster_id
 from fraudstream.devstack.stack import ports, service_names
+from fraudstream.settings.config import Settings, load_settings
 from fraudstream.topology import kafka_principals
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fraudstream.config import Settings
+from fraudstream.settings.config import Settings
 from tests.conftest import REPO_ROOT
 
 PAGES = [

@@ -13,9 +13,9 @@ from babel.numbers import format_currency
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fraudstream.addresses import AddressError
-from fraudstream.branding import Brand
-from fraudstream.email_messages import Email, Letterhead, render, transaction_fields
+from fraudstream.emails.addresses import AddressError
+from fraudstream.emails.branding import Brand
+from fraudstream.emails.messages import Email, Letterhead, render, transaction_fields
 
 TRANSACTION: dict[str, Any] = {
     "transaction_id": "3f1c0ad2e9b84c11",

@@ -9,8 +9,8 @@ from typing import cast
 import pytest
 
 from fraudstream.consumers.email_sending import EmailJob, Mailer
-from fraudstream.email_messages import Email
-from fraudstream.smtp import MailError, SmtpSender, is_permanent
+from fraudstream.emails.messages import Email
+from fraudstream.emails.smtp import MailError, SmtpSender, is_permanent
 from tests.fakes import recording_waiter
 
 

@@ -11,7 +11,7 @@ from confluent_kafka import KafkaError, KafkaException
 from google.api_core import exceptions as google_errors
 from google.cloud import storage
 
-from fraudstream import kafka, lake
+from fraudstream import kafka
 from fraudstream.errors import MissingResourceError, PermanentError, TransientError
 from fraudstream.kafka.clients import CLIENT_LOG
 from fraudstream.kafka.transactions import (
@@ -19,6 +19,7 @@ from fraudstream.kafka.transactions import (
     TransactionalProducer,
     TransactionFailedError,
 )
+from fraudstream.storage import lake
 
 
 def _raise(error: Exception) -> None:

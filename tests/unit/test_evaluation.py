@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from fraudstream.config import load_settings
 from fraudstream.detection.detectors import BUILT_IN
+from fraudstream.settings.config import load_settings
 from fraudstream.wiring import detecting
 
 

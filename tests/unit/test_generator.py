@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fraudstream.generator import write_csv
-from fraudstream.payments import parse_block
-from fraudstream.paysim import HEADER, java_double
+from fraudstream.paysim.format import HEADER, java_double
+from fraudstream.paysim.generator import write_csv
+from fraudstream.paysim.payments import parse_block
 
 JAVA_NUMBER = re.compile(r"^(0\.0|[1-9]\d*\.\d{1,2}|0\.\d{1,2}|[1-9]\.\d+E\d+)$")
 

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
-from fraudstream.config import Settings
 from fraudstream.devstack.layout import Topology
 from fraudstream.devstack.services import kafka_node_properties, sasl_properties
+from fraudstream.settings.config import Settings
 from tests.conftest import REPO_ROOT
 from tests.terraform_config import startup_script, terraform_config
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from fraudstream.keys import check_random_key
+from fraudstream.settings.keys import check_random_key
 
 # What the repository's example file once carried: anyone could sign links with them.
 PRINTED_PLACEHOLDERS = [

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from fraudstream.logs import configure_logging
+from fraudstream.runtime.logs import configure_logging
 
 
 @pytest.fixture(autouse=True)

@@ -14,12 +14,12 @@ from typing import Any, cast
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from fraudstream import kafka
-from fraudstream.batches import BatchKey
-from fraudstream.config import load_settings
 from fraudstream.consumers.clients import ConsumerClients
 from fraudstream.consumers.email_sending import EmailJob
 from fraudstream.consumers.loop import BatchConsumer
-from fraudstream.stopping import StopFlag
+from fraudstream.runtime.stopping import StopFlag
+from fraudstream.settings.config import load_settings
+from fraudstream.storage.batches import BatchKey
 from fraudstream.topology import LakeFolder
 from tests.fakes import MemoryBucket
 

@@ -12,12 +12,12 @@ import pytest
 from confluent_kafka import KafkaException, TopicPartition
 from prometheus_client import REGISTRY
 
-from fraudstream import metrics
-from fraudstream.config import load_settings
 from fraudstream.consumers.retry import Backoff, Waiter, until_done
 from fraudstream.consumers.sinks import EmailOutcome, LogEntry
 from fraudstream.consumers.totals import live_times, observe_email_latency
 from fraudstream.consumers.watch import LagWatch, StatusLine, lag_of
+from fraudstream.runtime import metrics
+from fraudstream.settings.config import load_settings
 
 
 def sample(name: str, **labels: str) -> float:

@@ -9,9 +9,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fraudstream import payments, paysim, raw_lines
-from fraudstream.payments import Block, parse_block
-from fraudstream.paysim import COLUMNS, HEADER, MAX_REJECTED_TEXT, NotPaySimError, check_header
+from fraudstream.paysim import format as paysim
+from fraudstream.paysim import payments, raw_lines
+from fraudstream.paysim.format import (
+    COLUMNS,
+    HEADER,
+    MAX_REJECTED_TEXT,
+    NotPaySimError,
+    check_header,
+)
+from fraudstream.paysim.payments import Block, parse_block
 
 GOOD = "1,PAYMENT,9839.64,C1231006815,170136.0,160296.36,M1979787155,0.0,0.0,0,0"
 

@@ -9,7 +9,7 @@ from contextlib import closing
 
 import pytest
 
-from fraudstream.prefetch import prefetched
+from fraudstream.runtime.prefetch import prefetched
 
 
 def test_items_come_in_order_and_all_of_them() -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fraudstream.payments import parse_block
+from fraudstream.paysim.payments import parse_block
 from fraudstream.producer.checkpoint import Checkpoint, Counts
 from fraudstream.producer.pacing import AsFastAsPossible, BySteps, Live
 

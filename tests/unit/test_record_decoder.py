@@ -12,8 +12,13 @@ from typing import Any
 import fastavro
 import pytest
 
-from fraudstream.avro_codec import DecodeError, NotAvroSchemaError, RecordDecoder, wire_header
-from fraudstream.registry import load_schema
+from fraudstream.kafka.registry import load_schema
+from fraudstream.paysim.avro_codec import (
+    DecodeError,
+    NotAvroSchemaError,
+    RecordDecoder,
+    wire_header,
+)
 
 TRANSACTION = load_schema("transaction")
 ANSWER = load_schema("fraud_confirmation")

@@ -6,9 +6,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from fraudstream.config import ConfigError
-from fraudstream.payments import parse_block
-from fraudstream.records import EmailDirectory, to_records
+from fraudstream.paysim.payments import parse_block
+from fraudstream.paysim.records import EmailDirectory, to_records
+from fraudstream.settings.config import ConfigError
 
 ROWS = (
     b"1,PAYMENT,9839.64,C1231006815,170136.0,160296.36,M1979787155,0.0,0.0,0,0\n"

@@ -8,8 +8,8 @@ from typing import cast
 import pytest
 from google.cloud import storage
 
-from fraudstream.batches import BatchKey
 from fraudstream.consumers.recovery import Recovery, recover
+from fraudstream.storage.batches import BatchKey
 from fraudstream.topology import LakeFolder
 from tests.fakes import MemoryBucket
 

@@ -6,7 +6,7 @@ import pytest
 
 from fraudstream.consumers.retry import StopWhileRetryingError
 from fraudstream.consumers.running import run_until_stopped
-from fraudstream.stopping import StopFlag
+from fraudstream.runtime.stopping import StopFlag
 
 
 class _Consumer:

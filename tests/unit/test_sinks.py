@@ -18,12 +18,12 @@ from unittest import mock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fraudstream.config import load_settings
 from fraudstream.consumers.email_sending import Mailer
 from fraudstream.consumers.handlers import AskCustomer, Handler, NotifyCustomer
 from fraudstream.consumers.retry import Backoff, Waiter
 from fraudstream.consumers.sinks import CustomerEmails, lake_lines
-from fraudstream.smtp import SmtpSender
+from fraudstream.emails.smtp import SmtpSender
+from fraudstream.settings.config import load_settings
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer

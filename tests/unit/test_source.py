@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fraudstream.source import (
+from fraudstream.paysim.source import (
     Shard,
     SourceError,
     count_lines,

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from fraudstream.tokens import Answer, Confirmation, InvalidTokenError, Payment, sign, verify
+from fraudstream.emails.tokens import Answer, Confirmation, InvalidTokenError, Payment, sign, verify
 
 KEY = b"k" * 32
 CONFIRMATION = Confirmation("3f1c0ad2e9b84c11", Answer.FRAUD, expires_at=2_000_000_000)

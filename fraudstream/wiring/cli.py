@@ -1,0 +1,286 @@
+"""``fraudstream``: the command line of the pipeline.
+
+The parser and the argument types; what each command does is in
+``wiring.handlers``, which imports the services a command runs when it runs.
+
+Every expected failure (a bad setting, a missing topic, a refused
+permission, a file that is not PaySim) ends in one line on stderr that says
+what to do, and a non-zero exit: 2 for configuration, 1 for the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.metadata
+import sys
+from pathlib import Path
+from typing import Any
+
+from fraudstream.detection.detectors import BUILT_IN, MODEL_DETECTORS
+from fraudstream.errors import FraudstreamError
+from fraudstream.paysim.source import WHOLE_FILE, Shard
+from fraudstream.settings.config import ConfigError
+from fraudstream.wiring import handlers
+
+CONSUMER_KINDS = ("non-fraud", "fraud", "cases")
+TRAINING_ROWS = 2_000_000
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else argv
+    try:
+        return int(args.handler(args))
+    except ConfigError as error:
+        print(f"fraudstream: {error}", file=sys.stderr)
+        return 2
+    except FraudstreamError as error:
+        print(f"fraudstream: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:  # a file that cannot be read or written
+        print(f"fraudstream: {error}", file=sys.stderr)
+        return 1
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("fraudstream")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number above 0 such as 10000 or 10_000, got {text!r}"
+        ) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number above 0, got {text}")
+    return value
+
+
+def _shard(text: str) -> Shard:
+    try:
+        return Shard.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text}")
+    return value
+
+
+SETTINGS_EPILOG = (
+    "Settings come from environment variables, or a .env file in the working folder: "
+    "KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL, LAKE_BUCKET, SMTP_HOST, "
+    "CONFIRMATION_TOKEN_KEY and the others docs/configuration.md lists. "
+    'eval "$(python -m fraudstream.devstack env)" points them at the local stack.'
+)
+
+
+class _ShowsDefaults(argparse.HelpFormatter):
+    """Help that gives each option's default, where it has one worth saying."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if default in (None, False, argparse.SUPPRESS) or "default" in text or not text:
+            return text
+        return f"{text} (default: {default})"
+
+
+class _CommandParser(argparse.ArgumentParser):
+    """Each command's parser: its defaults shown, the settings' epilog."""
+
+    def __init__(self, **options: Any) -> None:
+        options.setdefault("formatter_class", _ShowsDefaults)
+        options.setdefault("epilog", SETTINGS_EPILOG)
+        super().__init__(**options)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fraudstream",
+        description="The command line of the fraudstream pipeline.",
+        epilog=SETTINGS_EPILOG,
+        formatter_class=_ShowsDefaults,
+    )
+    parser.add_argument("--version", action="version", version=f"fraudstream {_version()}")
+    subcommands = parser.add_subparsers(
+        required=True, metavar="COMMAND", parser_class=_CommandParser
+    )
+
+    setup = subcommands.add_parser(
+        "setup", help="create the topics, schemas and buckets (idempotent)"
+    )
+    setup.add_argument(
+        "--no-buckets",
+        dest="buckets",
+        action="store_false",
+        help="topics and schemas only (in the cloud, Terraform makes the buckets)",
+    )
+    setup.add_argument(
+        "--no-database",
+        dest="database",
+        action="store_false",
+        help="leave the case table alone (migrate it with `fraudstream migrate`)",
+    )
+    setup.set_defaults(handler=handlers.setup)
+
+    migrate = subcommands.add_parser(
+        "migrate", help="bring the fraud case table (CASES_DATABASE_URL) to the newest migration"
+    )
+    migrate.set_defaults(handler=handlers.migrate)
+
+    run_demo = subcommands.add_parser(
+        "demo", help="set up topics, schemas and buckets; produce; run both consumers"
+    )
+    run_demo.add_argument("--csv", type=Path, help="a PaySim CSV (default: generated rows)")
+    run_demo.add_argument(
+        "--rows", type=_positive_int, default=20_000, help="rows to generate without --csv"
+    )
+    run_demo.add_argument(
+        "--idle-exit",
+        type=_positive_float,
+        default=10,
+        metavar="SECONDS",
+        help="the consumers stop once nothing has arrived for this long",
+    )
+    run_demo.add_argument(
+        "--rate",
+        type=_positive_float,
+        metavar="N",
+        help="live: the consumers first, then N payments a second, with their latency shown",
+    )
+    run_demo.add_argument(
+        "--no-consumers",
+        dest="consumers",
+        action="store_false",
+        help="set up and produce only (the consumers run elsewhere)",
+    )
+    run_demo.set_defaults(handler=handlers.demo)
+
+    produce = subcommands.add_parser("produce", help="stream a PaySim CSV into Kafka")
+    produce.add_argument("source", help="a local path or gs://bucket/object")
+    paced = produce.add_mutually_exclusive_group()
+    paced.add_argument(
+        "--speed", type=_positive_float, help="replay PaySim time: steps (hours) per second"
+    )
+    paced.add_argument(
+        "--rate",
+        type=_positive_float,
+        metavar="N",
+        help="live: release N payments a second, evenly, each stamped with its release",
+    )
+    produce.add_argument(
+        "--commit-interval",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="live (with --rate): commit a transaction at least this often (default 0.1)",
+    )
+    produce.add_argument("--limit", type=_positive_int, help="stop after this many lines")
+    produce.add_argument("--from-start", action="store_true", help="ignore the saved checkpoint")
+    produce.add_argument(
+        "--shard",
+        type=_shard,
+        default=WHOLE_FILE,
+        metavar="I/N",
+        help="produce the I-th of N byte ranges of the file (0 <= I < N), with its own "
+        "checkpoint: N producers started with 0/N .. N-1/N produce each row once between them",
+    )
+    produce.set_defaults(handler=handlers.produce)
+
+    consume = subcommands.add_parser("consume", help="run a consumer until SIGTERM")
+    consume.add_argument("kind", choices=CONSUMER_KINDS)
+    consume.add_argument(
+        "--idle-exit",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="stop once nothing has arrived for this long (for batch runs and tests)",
+    )
+    consume.add_argument(
+        "--no-emails",
+        dest="send_emails",
+        action="store_false",
+        help="fill the lake without emailing anyone (to backfill history)",
+    )
+    consume.add_argument(
+        "--processes",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="run N members of the group, each in its own process (and on its own core), "
+        "under this one, which forwards SIGTERM and exits non-zero if a member fails",
+    )
+    consume.set_defaults(handler=handlers.consume)
+
+    service = subcommands.add_parser(
+        "confirmation-service", help="serve the links of the fraud emails until SIGTERM"
+    )
+    service.set_defaults(handler=handlers.confirmation_service)
+
+    generate = subcommands.add_parser("generate", help="write PaySim-like rows to a CSV")
+    generate.add_argument("--rows", type=_positive_int, required=True)
+    generate.add_argument("--seed", type=int, default=1)
+    generate.add_argument("-o", "--output", type=Path, required=True)
+    generate.set_defaults(handler=handlers.generate)
+    _detector_commands(subcommands)
+    report = subcommands.add_parser(
+        "report", help="write the run report: one HTML page of what the lake and Kafka hold"
+    )
+    report.add_argument("-o", "--output", type=Path, default=handlers.REPORT_PATH, help="the page")
+    report.set_defaults(
+        handler=lambda args: handlers.write_report(handlers.configured(), args.output)
+    )
+    show = subcommands.add_parser("cases", help="show the fraud case table: counts, newest cases")
+    show.add_argument("--limit", type=_positive_int, default=10, help="newest cases shown")
+    show.set_defaults(handler=handlers.show_cases)
+    return parser
+
+
+def _detector_commands(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    train = subcommands.add_parser(
+        "train", help="train a detector on generated rows (never real ones) into an ONNX file"
+    )
+    train.add_argument("--detector", choices=MODEL_DETECTORS, required=True)
+    train.add_argument("--rows", type=_positive_int, default=TRAINING_ROWS)
+    train.add_argument("--seed", type=int, default=1, help="of the generated rows")
+    train.add_argument("-o", "--output", type=Path, help="default: models/DETECTOR.onnx")
+    train.set_defaults(handler=handlers.train)
+
+    evaluate = subcommands.add_parser(
+        "evaluate", help="measure detectors on a labelled PaySim CSV: Markdown and PNG report"
+    )
+    evaluate.add_argument("csv", type=Path, nargs="?", help="a PaySim CSV with isFraud")
+    evaluate.add_argument(
+        "--from-cases",
+        action="store_true",
+        help="instead: each detector's precision by the customers' answers in the case table",
+    )
+    chosen = evaluate.add_mutually_exclusive_group()
+    chosen.add_argument("--detector", action="append", choices=BUILT_IN, dest="detectors")
+    chosen.add_argument(
+        "--all", action="store_const", const=list(BUILT_IN), dest="detectors", help="every detector"
+    )
+    evaluate.add_argument(
+        "--models",
+        type=Path,
+        default=Path("models"),
+        help="where the trained models are (NAME.onnx)",
+    )
+    evaluate.add_argument(
+        "-o",
+        "--output",
+        "--report",
+        dest="report",
+        type=Path,
+        default=Path("build/detectors.md"),
+        help="the Markdown report; its figure goes beside it",
+    )
+    evaluate.set_defaults(handler=handlers.evaluate)

@@ -1,0 +1,199 @@
+"""What each ``fraudstream`` command does when it runs; the parser in ``wiring.cli``
+picks one. Each imports the services it runs when it runs (the imports inside the
+functions below), so that ``fraudstream produce`` loads the producer alone."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import shlex
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+from fraudstream.paysim.generator import write_csv
+from fraudstream.producer.runs import RunOptions, Summary
+from fraudstream.runtime.logs import configure_logging
+from fraudstream.settings.config import ConfigError, Settings, load_settings
+from fraudstream.wiring import members, producing
+
+if TYPE_CHECKING:
+    from fraudstream.wiring.demo import ConsumerRun
+
+REPORT_PATH = Path("build/report.html")
+
+
+def configured() -> Settings:
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+def setup(args: argparse.Namespace) -> int:
+    from fraudstream.wiring.provision import provision
+
+    provision(configured(), say=print, buckets=args.buckets, database=args.database)
+    return 0
+
+
+def migrate(_args: argparse.Namespace) -> int:
+    from fraudstream.wiring.provision import migrate_cases
+
+    migrate_cases(configured(), say=print)
+    return 0
+
+
+def produce(args: argparse.Namespace) -> int:
+    if args.commit_interval is not None and args.rate is None:
+        raise ConfigError("--commit-interval paces a live replay: give --rate N with it")
+    options = RunOptions(
+        args.source,
+        speed=args.speed,
+        rate=args.rate,
+        commit_interval=args.commit_interval or RunOptions.commit_interval,
+        limit=args.limit,
+        from_start=args.from_start,
+        shard=args.shard,
+    )
+    producing.produce(configured(), options)
+    return 0
+
+
+def consume(args: argparse.Namespace) -> int:
+    settings = configured()
+    if args.processes > 1:
+        member = [sys.executable, "-m", "fraudstream", "consume", args.kind]
+        member += [] if args.idle_exit is None else ["--idle-exit", str(args.idle_exit)]
+        member += [] if args.send_emails else ["--no-emails"]
+        environment = members.member_environment(settings.metrics_port)
+        return members.run_members(member, args.processes, environment)
+    from fraudstream.wiring import commands
+
+    return commands.consume(settings, args.kind, args.idle_exit, args.send_emails)
+
+
+def confirmation_service(_args: argparse.Namespace) -> int:
+    from fraudstream.wiring import commands
+
+    return commands.serve_confirmations(configured())
+
+
+def show_cases(args: argparse.Namespace) -> int:
+    from fraudstream.wiring import commands
+
+    return commands.show_cases(configured(), args.limit)
+
+
+def generate(args: argparse.Namespace) -> int:
+    written = write_csv(args.output, rows=args.rows, seed=args.seed)
+    print(f"wrote {written:,} PaySim-like rows to {args.output}")
+    return 0
+
+
+def detecting() -> ModuleType:
+    """``wiring.detecting``, imported only here: it needs the ``train`` extra."""
+    try:
+        return importlib.import_module("fraudstream.wiring.detecting")
+    except ImportError as error:
+        raise ConfigError(
+            f"training and evaluating need the 'train' extra ({error.name} is missing): "
+            "pip install 'fraudstream[train]'"
+        ) from None
+
+
+def report(args: argparse.Namespace) -> int:
+    return write_report(configured(), args.output)
+
+
+def write_report(settings: Settings, output: Path) -> int:
+    """Gather the facts and write the page (matplotlib, from the ``report`` extra)."""
+    try:
+        facts = importlib.import_module("fraudstream.reporting.facts")
+        page = importlib.import_module("fraudstream.reporting.page")
+    except ImportError as error:
+        raise ConfigError(
+            f"the report needs the 'report' extra ({error.name} is missing): "
+            "pip install 'fraudstream[report]'"
+        ) from None
+    written = page.write_report(facts.gather(settings), output)
+    print(f"report: {written.resolve()}")
+    return 0
+
+
+def train(args: argparse.Namespace) -> int:
+    output = args.output or Path("models") / f"{args.detector}.onnx"
+    detecting().train(args.detector, args.rows, args.seed, output)
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    if args.from_cases:
+        from fraudstream.wiring import commands
+
+        return commands.answered_precision(configured())
+    if args.csv is None or not args.detectors:
+        raise ConfigError("evaluate: give a CSV and --detector NAME (or --all), or --from-cases")
+    detecting().evaluate(
+        configured(),
+        args.csv,
+        args.detectors,
+        models=args.models,
+        report=args.report,
+        command=shlex.join(["fraudstream", *args.argv]),
+    )
+    return 0
+
+
+def _live_demo(
+    settings: Settings, source: str, args: argparse.Namespace
+) -> tuple[Summary, list[ConsumerRun]]:
+    """The consumers first, then the payments released live at ``--rate``, with each
+    sink's latency printed while they go."""
+    from fraudstream.wiring import demo as demo_run
+    from fraudstream.wiring.live_view import LiveView
+
+    started = demo_run.start_consumers(None, say=print)
+    try:
+        demo_run.wait_until_serving(started)
+        with LiveView(demo_run.metrics_urls(), say=print):
+            summary = producing.produce(settings, RunOptions(source, rate=args.rate))
+            demo_run.stop_when_quiet(started, args.idle_exit)
+    except BaseException:
+        demo_run.stop_consumers(started)  # they have no idle timer of their own here
+        raise
+    return summary, demo_run.wait_for_consumers(started)
+
+
+def demo(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    settings = configured()
+    if args.csv is not None and not args.csv.is_file():
+        raise ConfigError(f"no such CSV file: {args.csv}")
+    from fraudstream.wiring import commands
+    from fraudstream.wiring import demo as demo_run
+    from fraudstream.wiring.provision import provision
+
+    provision(settings, say=print)
+    csv_path = args.csv or demo_run.generated_csv(args.rows, say=print)
+    source = demo_run.upload_dataset(settings, csv_path, say=print)
+    settings_for_producer = settings.model_copy(
+        update={"metrics_port": demo_run.METRICS_PORTS["producer"]}
+    )
+    print(f"metrics while it runs: {demo_run.metrics_addresses()}")
+    if args.rate is not None and args.consumers:
+        summary, consumers = _live_demo(settings_for_producer, source, args)
+    else:
+        summary = producing.produce(settings_for_producer, RunOptions(source))
+        if not args.consumers:
+            return 0
+        consumers = demo_run.run_consumers(args.idle_exit, say=print)
+    print(
+        f"\nfraudstream demo: {summary.total.good:,} rows produced "
+        f"({summary.total.fraud:,} fraud, {summary.total.rejected:,} rejected), "
+        f"done in {time.monotonic() - started:.0f} s"
+    )
+    demo_run.report(settings, consumers, commands.case_lines(settings), say=print)
+    write_report(settings, REPORT_PATH)
+    return max(run.exit_code for run in consumers)
