@@ -3,7 +3,7 @@
 Encodes a whole table of flat records at once with numpy and pyarrow,
 instead of one Python dict at a time. The output is byte for byte what
 confluent-kafka's ``AvroSerializer`` (fastavro underneath) writes for the
-same records; ``tests/unit/test_avro_codec.py`` checks that on real and
+same records; ``tests/unit/paysim/test_avro_codec.py`` checks that on real and
 random rows. Supported field types: boolean, int, long (also
 timestamp-millis), double, string and enum, which is all the transaction
 record needs; anything else is refused when the encoder is built.

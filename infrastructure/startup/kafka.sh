@@ -33,7 +33,7 @@ pull() {
 
 # node_properties ID CLIENT-PORT CONTROLLER-PORT HOST VOTERS PASSWORD: one
 # combined broker and controller, as devstack's kafka_node_properties writes it
-# with SASL (tests/unit/test_infrastructure.py holds the two together).
+# with SASL (tests/unit/repository/test_infrastructure.py holds the two together).
 node_properties() {
   local id=$1 client_port=$2 controller_port=$3 host=$4 voters=$5 password=$6
   local login="username=\"$ADMIN\" password=\"$password\""

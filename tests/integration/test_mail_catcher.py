@@ -12,7 +12,7 @@ from fraudstream.emails.messages import Letterhead, render, transaction_fields
 from fraudstream.emails.smtp import SmtpSender
 from tests.integration.conftest import Stack
 from tests.integration.mail_reading import delivered
-from tests.unit.test_email_messages import BRAND, TRANSACTION
+from tests.unit.emails.test_messages import BRAND, TRANSACTION
 
 
 def test_a_rendered_email_arrives_with_its_headers_and_both_parts(stack: Stack) -> None:

@@ -10,7 +10,7 @@ from fraudstream.emails.messages import render, transaction_fields
 from fraudstream.emails.smtp import MailError, SmtpSender
 from tests.integration.conftest import Stack, free_port
 from tests.integration.mail_reading import delivered
-from tests.unit.test_email_messages import BRAND, LETTERHEAD, TRANSACTION
+from tests.unit.emails.test_messages import BRAND, LETTERHEAD, TRANSACTION
 
 
 def test_many_messages_over_one_connection_arrive(stack: Stack) -> None:

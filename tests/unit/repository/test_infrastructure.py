@@ -22,7 +22,7 @@ from fraudstream.settings.config import Settings
 from tests.conftest import REPO_ROOT
 from tests.terraform_config import startup_script, terraform_config
 
-INFRA = Path(__file__).resolve().parents[2] / "infrastructure"
+INFRA = REPO_ROOT / "infrastructure"
 IAP_RANGE = "35.235.240.0/20"
 SECRET_VARIABLES = (
     "smtp_password",

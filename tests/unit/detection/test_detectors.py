@@ -111,13 +111,13 @@ def test_detectors_load_by_name_or_import_path() -> None:
     assert isinstance(load_detector("label"), LabelDetector)
     assert isinstance(load_detector("rules"), RuleSet)
     assert load_detector("threshold", amount_threshold=5.0).threshold == 5.0  # type: ignore[attr-defined]
-    plug_in = load_detector("tests.unit.test_detectors:AlwaysFraud")
+    plug_in = load_detector("tests.unit.detection.test_detectors:AlwaysFraud")
     assessment = plug_in.assess(pa.table({"x": [1, 2]}))
     assert plug_in.name == "always" and assessment.scores.tolist() == [1.0, 1.0]
     with pytest.raises(ConfigError, match="DETECTOR: no detector 'magic'"):
         load_detector("magic")
     with pytest.raises(ConfigError, match="has neither assess"):
-        load_detector("tests.unit.test_detectors:NotADetector")
+        load_detector("tests.unit.detection.test_detectors:NotADetector")
 
 
 def test_a_model_detector_without_a_usable_model_is_refused_in_one_line() -> None:

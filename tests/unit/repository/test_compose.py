@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import fnmatch
 import tomllib
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,8 +19,8 @@ from fraudstream.devstack.layout import (
     Topology,
 )
 from fraudstream.settings.config import Settings
+from tests.conftest import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO_ROOT / "docker" / "compose.yaml"
 APP_IMAGE = "fraudstream:local"
 KAFKA_UI_PORT = 9080

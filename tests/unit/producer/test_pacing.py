@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from fraudstream.paysim.payments import parse_block
-from fraudstream.producer.checkpoint import Checkpoint, Counts
 from fraudstream.producer.pacing import AsFastAsPossible, BySteps, Live
 
 GOOD = "{step},PAYMENT,1.0,C1,1.0,0.0,M1,0.0,0.0,0,0"
@@ -99,13 +98,3 @@ def test_between_keeps_rows_and_rejects_in_the_range() -> None:
     assert part.lines.tolist() == [12]
     assert [r.line for r in part.rejected] == [11]
     assert block.between(0, None).num_rows == 3
-
-
-def test_checkpoints_round_trip_and_add_up() -> None:
-    start = Checkpoint("gs://b/o.csv", 1000, 120, 2, 2)
-    moved = start.advanced(500, 40, 41, Counts(30, 1, 29, 9)).advanced(
-        900, 80, 81, Counts(40, 0, 40, 0)
-    )
-    assert moved.counts == Counts(70, 1, 69, 9)
-    assert (moved.offset, moved.first_line, moved.next_line) == (900, 80, 81)
-    assert Checkpoint.from_bytes(moved.to_bytes()) == moved
