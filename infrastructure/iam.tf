@@ -51,7 +51,7 @@ resource "google_project_iam_custom_role" "lake_writer" {
 locals {
   lake_writer = "projects/${var.project_id}/roles/${google_project_iam_custom_role.lake_writer.role_id}"
   # "<account> <bucket>": the role that account has on that bucket, and no other.
-  # tests/integration/test_permissions.py holds these against what each service does.
+  # tests/integration/infrastructure/test_permissions.py holds these against what each service does.
   bucket_grants = {
     "producer dataset"             = "roles/storage.objectViewer"
     "producer artifacts"           = "roles/storage.objectViewer"

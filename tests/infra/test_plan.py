@@ -156,7 +156,8 @@ def test_pipeline_vms_get_settings_the_pipeline_accepts(spread: Resources) -> No
 
 
 def test_each_pipeline_vm_runs_its_own_services(spread: Resources) -> None:
-    """tests/integration/test_vm_boot.py boots a VM with all of these and runs them."""
+    """tests/integration/infrastructure/test_vm_boot.py boots a VM with all of these and
+    runs them."""
     services = {
         role: spread[f'google_compute_instance.pipeline["{role}"]']["metadata"][
             "fraudstream-services"

@@ -1,5 +1,5 @@
 """The confirmation service's pages, over an answer book kept in memory (the real book is
-tested on the GCS emulator, in tests/integration/test_answers.py)."""
+tested on the GCS emulator, in tests/integration/consumers/confirmation/test_answers.py)."""
 
 from __future__ import annotations
 

@@ -18,6 +18,8 @@ from fraudstream.settings.config import Settings
 from fraudstream.topology import ANSWERS_FOLDER, LakeFolder
 from tests.integration.confirmation_server import confirmation_service, fetch
 from tests.integration.conftest import Stack
+from tests.integration.consumers.test_bad_records import with_bad_records
+from tests.integration.consumers.test_consumers import LINK
 from tests.integration.kafka_reading import read_committed
 from tests.integration.pipeline import (
     REPO_ROOT,
@@ -28,8 +30,6 @@ from tests.integration.pipeline import (
     mails_to,
     produce,
 )
-from tests.integration.test_bad_records import with_bad_records
-from tests.integration.test_consumers import LINK
 
 
 def _run_with_answers(settings: Settings, stack: Stack, source: Path) -> None:

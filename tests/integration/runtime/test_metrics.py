@@ -28,6 +28,8 @@ from fraudstream.topology import LakeFolder
 from fraudstream.wiring import producing
 from tests.integration.confirmation_server import fetch
 from tests.integration.conftest import Stack, free_port
+from tests.integration.consumers.test_bad_records import with_bad_records
+from tests.integration.consumers.test_consumers import LINK
 from tests.integration.kafka_reading import read_committed
 from tests.integration.pipeline import (
     REPO_ROOT,
@@ -39,8 +41,6 @@ from tests.integration.pipeline import (
     start_consumer,
     wait_until,
 )
-from tests.integration.test_bad_records import with_bad_records
-from tests.integration.test_consumers import LINK
 from tests.outage import relay
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

@@ -31,10 +31,9 @@ from fraudstream.producer.service import ProducerRun
 from fraudstream.runtime.stopping import StopFlag
 from fraudstream.settings.config import Settings
 from fraudstream.storage.lake import ensure_bucket, storage_client, upload_file
+from tests.conftest import REPO_ROOT
 from tests.integration.conftest import Stack
 from tests.integration.kafka_reading import decoded_values, read_committed, transaction_id
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _environment(settings: Settings) -> dict[str, str]:

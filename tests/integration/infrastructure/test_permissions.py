@@ -74,8 +74,8 @@ ACCOUNT_OF_SERVICE = {
     "non-fraud-consumer": "non-fraud-consumer",
     "confirmation-service": "confirmation",
 }
-# What a pipeline VM's boot asks for itself (tests/integration/test_vm_boot.py runs it):
-# the release archive. Which secrets each VM reads, against its grants: tests/infra.
+# What a pipeline VM's boot asks for itself (tests/integration/infrastructure/test_vm_boot.py
+# runs it): the release archive. Which secrets each VM reads, against its grants: tests/infra.
 BOOT_ACCESS = {"artifacts": frozenset({"storage.objects.get"})}
 
 
