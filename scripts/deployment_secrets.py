@@ -25,17 +25,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = ROOT / "infrastructure" / "secrets.auto.tfvars.json"
 
-# The Kafka principals: the administrator, each service's (fraudstream.topology's
-# kafka_principals, which infrastructure/secrets.tf names too) and Kafka UI's.
-KAFKA_PRINCIPALS = (
-    "admin",
-    "producer",
-    "fraud-consumer",
-    "non-fraud-consumer",
-    "cases-consumer",
-    "confirmation-service",
-    "kafka-ui",
-)
+# The Kafka principals: the administrator and those fraudstream.principals declares
+# (infrastructure/secrets.tf names them too). That module imports nothing, so a bare
+# python3 runs this script.
+sys.path.insert(0, str(ROOT))
+from fraudstream.principals import SERVICE_PRINCIPALS  # noqa: E402
+
+KAFKA_PRINCIPALS = ("admin", *SERVICE_PRINCIPALS)
 # The schema registry's logins: setup registers schemas, the services only read them.
 REGISTRY_LOGINS = ("setup", "services")
 SINGLE = ("confirmation_token_key", "kafka_ui_login_password", "cases_database_password")

@@ -8,16 +8,7 @@ import secrets
 
 from fraudstream.devstack import services
 from fraudstream.devstack.layout import Topology, run_dir
-
-# The principals a SASL stack makes passwords for: fraudstream's services and Kafka UI.
-SERVICE_PRINCIPALS = (
-    "producer",
-    "fraud-consumer",
-    "non-fraud-consumer",
-    "cases-consumer",
-    "confirmation-service",
-    "kafka-ui",
-)
+from fraudstream.principals import SERVICE_PRINCIPALS
 
 
 def token_key() -> str:

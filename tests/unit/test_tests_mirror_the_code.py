@@ -45,7 +45,7 @@ TESTED_IN = {
     "settings/types.py": "tests/unit/settings/test_config.py",
     "storage/case_reports.py": "tests/unit/storage/test_case_table.py",
     "storage/lake.py": "tests/unit/test_errors.py",
-    "topology.py": "tests/unit/devstack/test_layout.py",
+    "principals.py": "tests/unit/test_topology.py",
     "wiring/commands.py": "tests/unit/wiring/test_cli.py",
     "wiring/detecting.py": "tests/unit/detection/test_evaluation.py",
     "wiring/factory.py": "tests/integration/wiring/test_demo.py",

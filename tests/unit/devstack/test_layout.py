@@ -13,11 +13,9 @@ from fraudstream.devstack.install import (
     require_java,
 )
 from fraudstream.devstack.layout import Topology
-from fraudstream.devstack.logins import SERVICE_PRINCIPALS
 from fraudstream.devstack.services import kafka_node_properties, new_cluster_id
 from fraudstream.devstack.stack import ports, service_names
-from fraudstream.settings.config import Settings, load_settings
-from fraudstream.topology import kafka_principals
+from fraudstream.settings.config import Settings
 
 
 def _properties(text: str) -> dict[str, str]:
@@ -147,8 +145,3 @@ def test_the_token_key_is_made_once_private_and_kept(
     key = logins.token_key()
     assert len(key) >= 32 and logins.token_key() == key
     assert (tmp_path / "run" / "confirmation-token-key").stat().st_mode & 0o077 == 0
-
-
-def test_a_sasl_stack_makes_a_password_for_every_principal_the_topology_declares() -> None:
-    """devstack may not import the pipeline, so it names the principals itself."""
-    assert set(SERVICE_PRINCIPALS) == set(kafka_principals(load_settings()))
