@@ -12,9 +12,12 @@ from tests.conftest import REPO_ROOT
 
 PAGES = [
     REPO_ROOT / "README.md",
-    *sorted((REPO_ROOT / "docs").glob("*.md")),
+    REPO_ROOT / "CONTRIBUTING.md",
+    *sorted((REPO_ROOT / "docs").rglob("*.md")),
     REPO_ROOT / "BENCHMARKS.md",
     REPO_ROOT / "infrastructure" / "README.md",
+    REPO_ROOT / "producer" / "README.md",
+    REPO_ROOT / "consumers" / "README.md",
 ]
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 
