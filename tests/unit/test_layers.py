@@ -166,3 +166,33 @@ def test_no_package_folder_is_a_link() -> None:
     """The file git shows is the file Python imports: no folder reaches code by a second path."""
     links = [str(path) for path in PACKAGE.rglob("*") if path.is_symlink()]
     assert links == []
+
+
+# The core's adapters: the only core modules that may import a client library.
+ADAPTERS = ("fraudstream.kafka", "fraudstream.storage", "fraudstream.emails.smtp")
+CLIENT_LIBRARIES = ("confluent_kafka", "google", "smtplib", "sqlalchemy", "alembic", "requests")
+
+
+def test_only_the_cores_adapters_speak_to_a_server() -> None:
+    """Parsing, validation, records, rendering and naming take values and return values."""
+    speaking = [
+        f"{path.relative_to(REPO_ROOT)}: imports {name}"
+        for path in modules_of("core", PACKAGE)
+        if not module_name(path, REPO_ROOT).startswith(ADAPTERS)
+        for name in imported_names(path)
+        if name.partition(".")[0] in CLIENT_LIBRARIES
+    ]
+    assert speaking == []
+
+
+# CONTRIBUTING.md says why: a module is read whole before it is changed.
+MODULE_BUDGET = 320
+
+
+def test_every_module_keeps_to_the_line_budget() -> None:
+    over = [
+        f"{path.relative_to(REPO_ROOT)}: {lines} lines"
+        for path in sorted([*PACKAGE.rglob("*.py"), *(REPO_ROOT / "bench").glob("*.py")])
+        if (lines := len(path.read_text().splitlines())) > MODULE_BUDGET
+    ]
+    assert over == []
