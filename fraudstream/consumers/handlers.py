@@ -9,7 +9,6 @@ from functools import partial
 from typing import Any, Protocol
 
 from fraudstream.consumers.email_sending import EmailJob
-from fraudstream.emails.branding import Brand
 from fraudstream.emails.messages import Letterhead, render, transaction_fields, when
 from fraudstream.emails.tokens import Answer, Confirmation, Payment, sign
 from fraudstream.settings.config import Settings, token_key
@@ -101,4 +100,4 @@ class AskCustomer:
 
 def letterhead(settings: Settings) -> Letterhead:
     """Who the customer emails are from, and the brand they wear."""
-    return Letterhead(settings.mail_from, Brand.from_settings(settings), settings.mail_reply_to)
+    return Letterhead(settings.mail_from, settings.brand(), settings.mail_reply_to)

@@ -11,7 +11,6 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from babel import Locale, UnknownLocaleError
 from babel.numbers import (
@@ -23,9 +22,6 @@ from babel.numbers import (
     get_group_symbol,
     validate_currency,
 )
-
-if TYPE_CHECKING:
-    from fraudstream.settings.config import Settings
 
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 # WCAG 2.x level AA for normal text: the buttons' white text on the accent colour.
@@ -46,17 +42,6 @@ class Brand:
         locale = parse_locale(self.locale)
         check_currency(self.currency)
         object.__setattr__(self, "_format", money_format(locale, self.currency))
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Brand:
-        return cls(
-            bank_name=settings.bank_name,
-            support_contact=settings.support_contact,
-            logo_url=settings.bank_logo_url,
-            colour=settings.brand_colour,
-            currency=settings.currency,
-            locale=settings.currency_locale,
-        )
 
     def money(self, amount: float) -> str:
         """``1234567.5`` -> ``$1,234,567.50`` (for USD in en_US); ValueError for what is not

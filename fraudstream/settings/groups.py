@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings
 
 from fraudstream.emails.addresses import check_domain, check_sender
+from fraudstream.emails.branding import Brand
 from fraudstream.settings.keys import check_random_key
 from fraudstream.settings.types import (
     LATEST_START_YEAR,
@@ -149,6 +150,17 @@ class BrandSettings(BaseSettings):
     brand_colour: Colour = "#0b4f8a"  # buttons and accents, under white text
     currency: Currency = "USD"  # of the amounts, ISO 4217
     currency_locale: LocaleName = "en_US"  # how amounts are written: $1,234.50, 1.234,50 €
+
+    def brand(self) -> Brand:
+        """The brand these settings name."""
+        return Brand(
+            bank_name=self.bank_name,
+            support_contact=self.support_contact,
+            logo_url=self.bank_logo_url,
+            colour=self.brand_colour,
+            currency=self.currency,
+            locale=self.currency_locale,
+        )
 
 
 class ProducerSettings(BaseSettings):

@@ -16,7 +16,6 @@ from fraudstream.consumers.confirmation.service import create_app
 from fraudstream.consumers.email_sending import Mailer
 from fraudstream.consumers.handlers import AskCustomer, Handler, NotifyCustomer
 from fraudstream.consumers.loop import BatchConsumer
-from fraudstream.emails.branding import Brand
 from fraudstream.kafka import registry
 from fraudstream.paysim.avro_codec import RecordDecoder
 from fraudstream.runtime.stopping import StopFlag
@@ -86,7 +85,7 @@ def cases_engine(settings: Settings) -> Engine:
 def confirmation_app(settings: Settings, book: AnswerBook | None = None) -> Flask:
     """The confirmation service's pages over ``book`` (by default, ``answer_book``)."""
     key = token_key(settings)
-    return create_app(book or answer_book(settings), key, Brand.from_settings(settings))
+    return create_app(book or answer_book(settings), key, settings.brand())
 
 
 def answer_book(settings: Settings) -> AnswerBook:

@@ -21,7 +21,6 @@ from playwright.sync_api import Browser, Page
 
 from fraudstream.devstack.install import ensure_axe_core
 from fraudstream.devstack.layout import cache_dir
-from fraudstream.emails.branding import Brand
 from fraudstream.emails.messages import payment_details
 from fraudstream.emails.tokens import Payment
 from fraudstream.paysim.generator import write_csv
@@ -104,7 +103,7 @@ def test_the_notification_email_reads_right_on_a_phone_and_a_desktop(
     consume(settings, "non-fraud")
     record = lake_records(settings, "transaction")[0]
     mail = _mail_for(mails_to(stack.mail_api_url, settings.customer_email_domain), record)
-    brand = Brand.from_settings(settings)
+    brand = settings.brand()
 
     for width in WIDTHS:
         page = open_page(width)
@@ -151,7 +150,7 @@ class Customer:
     def answers(self, mail: dict[str, Any], record: dict[str, Any]) -> None:
         """Read the email, follow "No, report fraud", answer, and open the email's other link."""
         page, settings, axe_script = self.page, self.settings, self.axe_script
-        brand = Brand.from_settings(settings)
+        brand = settings.brand()
         as_decoded = {**record, "event_time": datetime.fromisoformat(record["event_time"])}
         payment = payment_details(Payment.of(as_decoded), record["transaction_id"], brand)
         amount, moment = dict(payment)["Amount"], dict(payment)["Date and time"]

@@ -19,8 +19,7 @@ def test_mypy_outside_the_checkout_finds_the_package_where_git_has_it(tmp_path: 
         pytest.skip("fraudstream is not installed editable from this checkout")
     probe = tmp_path / "probe.py"
     probe.write_text(
-        "from fraudstream.consumers.loop import BatchConsumer\n"
-        "reveal_type(BatchConsumer)\n"
+        "from fraudstream.consumers.loop import BatchConsumer\nreveal_type(BatchConsumer)\n"
     )
     checked = subprocess.run(
         [sys.executable, "-m", "mypy", "--no-incremental", "--strict", str(probe)],

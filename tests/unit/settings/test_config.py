@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 
-from fraudstream.emails.branding import Brand
 from fraudstream.settings.config import ConfigError, load_settings
 from fraudstream.topology import kafka_principals
 from fraudstream.wiring.provision import provision, read_principals
@@ -84,7 +83,7 @@ def test_the_brand_is_settings_checked_at_start(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("BANK_LOGO_URL", "")
     monkeypatch.setenv("CURRENCY", "EUR")
     monkeypatch.setenv("CURRENCY_LOCALE", "de-DE")
-    brand = Brand.from_settings(load_settings())
+    brand = load_settings().brand()
     assert brand.logo_url is None and brand.money(1234.5) == "1.234,50\xa0€"
 
 
