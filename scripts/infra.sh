@@ -26,7 +26,8 @@ TERRAFORM=$TOOLS/terraform-$TERRAFORM_VERSION/terraform
 TFLINT=$TOOLS/tflint-$TFLINT_VERSION/tflint
 CHECKOV=$TOOLS/checkov-$CHECKOV_VERSION/bin/checkov
 MIRROR=$TOOLS/mirror
-PROVIDER_DIR=$MIRROR/registry.terraform.io/hashicorp/google/$GOOGLE_PROVIDER_AS/linux_amd64
+# The mirror names the provider by the platform it was built for: this machine's.
+PROVIDER_DIR=$MIRROR/registry.terraform.io/hashicorp/google/$GOOGLE_PROVIDER_AS/$(go env GOOS)_$(go env GOARCH)
 
 export TF_CLI_CONFIG_FILE=/dev/null CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1
 
