@@ -15,7 +15,7 @@ REPORT ?= build/detectors.md
 TERRAFORM ?= terraform
 STACK_ENV = eval "$$($(PY) -m fraudstream.devstack env)"
 
-.PHONY: help install check demo demo-live setup confirmation-service report cases models evaluate test infra-lint infra-validate infra-destroy secrets dist lock unit integration browser postgresql nginx lint bench bench-kafka bench-producer bench-parsing bench-shards bench-consumers bench-latency stack-up stack-down stack-status
+.PHONY: help install check demo demo-live setup confirmation-service report cases models evaluate test infra-lint infra-validate infra-destroy secrets dist lock unit integration browser postgresql nginx lint bench bench-kafka bench-producer bench-parsing bench-shards bench-consumers bench-latency stack-up stack-down stack-status docker-up docker-down
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -126,3 +126,12 @@ stack-status: install ## show the local stack's processes and health
 
 stack-down: install ## stop the local stack and discard its data
 	$(PY) -m fraudstream.devstack down
+
+COMPOSE := docker compose -f docker/compose.yaml
+
+docker-up: ## the stack and the pipeline under Docker: secrets drawn once into docker/.env, then built and started
+	$(PYTHON) scripts/docker_env.py >/dev/null
+	$(COMPOSE) up -d --build
+
+docker-down: ## stop and remove the Docker stack's containers (the case table's volume and docker/.env stay)
+	$(COMPOSE) down

@@ -203,3 +203,14 @@ def test_every_pipeline_service_starts_after_setup_succeeded(services: dict[str,
     for name, service in services.items():
         if service.get("build") and name != "setup":
             assert service["depends_on"]["setup"] == {"condition": "service_completed_successfully"}
+
+
+def test_the_case_table_outlives_down_in_a_named_volume(services: dict[str, Any]) -> None:
+    """`make docker-down` then `make docker-up` finds the cases, and docker/.env keeps the
+    password they were stored under (tests/unit/repository/test_docker_env.py)."""
+    declared = yaml.safe_load(COMPOSE_FILE.read_text())["volumes"]
+    mounts = [mount.split(":") for mount in services["postgresql"]["volumes"]]
+    assert [(name, path) for name, path in mounts] == [
+        ("cases-database", "/var/lib/postgresql/data")
+    ]
+    assert "cases-database" in declared
