@@ -55,7 +55,17 @@ def start(service: Service, run_dir: Path) -> int:
     record = pid_file(run_dir, service.name)
     record.parent.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps({"pid": process.pid, "argv": service.argv}))
+    _wait_for_exec(process.pid, service.argv)
     return process.pid
+
+
+def _wait_for_exec(pid: int, argv: list[str], timeout_seconds: float = 10.0) -> None:
+    """Until the new process shows its own command (or has died): between fork and exec,
+    and while a ``run_as`` wrapper runs, it shows another, and ``running_pid`` would
+    take a service that is starting for one that has exited."""
+    deadline = time.monotonic() + timeout_seconds
+    while _alive(pid) and not _is_ours_and_alive(pid, argv) and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def running_pid(run_dir: Path, name: str) -> int | None:

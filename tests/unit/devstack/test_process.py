@@ -27,12 +27,26 @@ def test_a_service_started_through_a_wrapper_that_execs_is_found_and_stopped(
     argv = [sys.executable, "-c", "import time; time.sleep(60)"]
     service = process.Service("wrapped", argv, run_as=["env", "--"])
     pid = process.start(service, tmp_path)
-    deadline = time.monotonic() + 10
-    while process.running_pid(tmp_path, "wrapped") is None and time.monotonic() < deadline:
-        time.sleep(0.05)  # until env has exec'd the command
     assert process.running_pid(tmp_path, "wrapped") == pid
     assert process.stop(tmp_path, "wrapped", grace_seconds=10) is True
     assert process.running_pid(tmp_path, "wrapped") is None
+
+
+def test_a_service_is_running_as_itself_once_start_returns(tmp_path: Path) -> None:
+    """A wrapper slow to exec (a loaded machine, a fork not yet exec'd) is not taken for a
+    service that has exited: start returns once the process shows its own command."""
+    argv = [sys.executable, "-c", "import time; time.sleep(60)"]
+    slow = ["sh", "-c", 'sleep 0.5; exec "$@"', "sh"]
+    pid = process.start(process.Service("slow", argv, run_as=slow), tmp_path)
+    assert process.running_pid(tmp_path, "slow") == pid
+    assert process.stop(tmp_path, "slow", grace_seconds=10) is True
+
+
+def test_start_returns_for_a_service_that_dies_at_once(tmp_path: Path) -> None:
+    started = time.monotonic()
+    process.start(process.Service("dies", ["false"], run_as=["env", "--"]), tmp_path)
+    assert time.monotonic() - started < 5
+    assert process.running_pid(tmp_path, "dies") is None
 
 
 def test_a_recycled_pid_is_never_signalled(tmp_path: Path) -> None:
