@@ -3,7 +3,9 @@ and consumer settings writing and reading back in order."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Producer
@@ -42,7 +44,7 @@ def test_topic_is_replicated_three_times_with_two_insync(
     assert created == [name]
 
     admin = AdminClient({"bootstrap.servers": three_brokers.bootstrap_servers})
-    partitions = admin.list_topics(name, timeout=10).topics[name].partitions
+    partitions = _partitions_once_known(admin, name)
     assert len(partitions) == 3
     for partition in partitions.values():
         assert sorted(partition.replicas) == [1, 2, 3]
@@ -50,6 +52,17 @@ def test_topic_is_replicated_three_times_with_two_insync(
     resource = ConfigResource(ConfigResource.Type.TOPIC, name)
     config = admin.describe_configs([resource])[resource].result(10)
     assert config["min.insync.replicas"].value == "2"
+
+
+def _partitions_once_known(admin: AdminClient, name: str) -> dict[int, Any]:
+    """A new topic's partitions, as soon as the broker asked knows them: the metadata of a
+    topic just created reaches each broker a moment later (a run once read none)."""
+    deadline = time.monotonic() + 10
+    while True:
+        partitions: dict[int, Any] = admin.list_topics(name, timeout=10).topics[name].partitions
+        if partitions or time.monotonic() > deadline:
+            return partitions
+        time.sleep(0.1)
 
 
 def test_creating_an_existing_topic_is_harmless(three_brokers: Stack, topic_name: str) -> None:
