@@ -21,12 +21,13 @@ SECRETS = {"CONFIRMATION_TOKEN_KEY": 32, "POSTGRES_PASSWORD": 24}
 
 
 def read(path: Path) -> dict[str, str]:
-    """NAME=value lines; comments and blank lines skipped."""
+    """NAME=value lines; comments, blank lines and lines without "=" (not compose's)
+    skipped."""
     if not path.is_file():
         return {}
     lines = [line.strip() for line in path.read_text().splitlines()]
-    pairs = [line.split("=", 1) for line in lines if line and not line.startswith("#")]
-    return {name: value for name, value in pairs}
+    pairs = [line.partition("=") for line in lines if "=" in line and not line.startswith("#")]
+    return {name: value for name, _, value in pairs}
 
 
 def completed(path: Path) -> dict[str, str]:

@@ -37,7 +37,9 @@ def test_the_secrets_are_drawn_once_and_kept(script: ModuleType, tmp_path: Path)
 
 
 def test_a_missing_secret_is_added_and_the_others_kept(script: ModuleType, tmp_path: Path) -> None:
-    (tmp_path / ".env").write_text("# mine\nPOSTGRES_PASSWORD=kept-as-it-is\nOTHER=1\n")
+    (tmp_path / ".env").write_text(
+        "# mine\nPOSTGRES_PASSWORD=kept-as-it-is\nOTHER=1\na stray line\n"
+    )
     assert script.main([]) == 0
     values = script.read(tmp_path / ".env")
     assert values["POSTGRES_PASSWORD"] == "kept-as-it-is" and values["OTHER"] == "1"
