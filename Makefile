@@ -15,7 +15,7 @@ REPORT ?= build/detectors.md
 TERRAFORM ?= terraform
 STACK_ENV = eval "$$($(PY) -m fraudstream.devstack env)"
 
-.PHONY: help install check demo demo-live setup confirmation-service report cases models evaluate test infra-lint infra-validate infra-destroy secrets dist lock unit integration browser postgresql nginx lint bench bench-kafka bench-producer bench-parsing bench-shards bench-consumers bench-latency stack-up stack-down stack-status docker-up docker-down
+.PHONY: help install check demo demo-live setup confirmation-service report cases models evaluate test infra-lint infra-validate infra-destroy secrets dist lock unit integration browser postgresql nginx lint bench bench-kafka bench-producer bench-parsing bench-shards bench-consumers bench-latency stack-up stack-down stack-status docker-up docker-down docker-engine
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -53,7 +53,7 @@ models: install ## train the logreg, iforest and gbm detectors on generated rows
 evaluate: models ## measure every detector on the real PaySim sample into build/detectors.md and its figure (REPORT=docs/detectors.md refreshes the published one)
 	$(PY) -m fraudstream evaluate ../shared/data/paysim/paysim_head_2688.csv --all -o $(REPORT)
 
-test: lint infra-lint infra-validate browser postgresql nginx ## lint, then every test (two lanes at once); starts the local stack if none is running
+test: lint infra-lint infra-validate browser postgresql nginx docker-engine ## lint, then every test (two lanes at once, then the engine and latency tiers); starts the local stack if none is running
 	PY=$(PY) bash scripts/test.sh
 
 check: lint ## after every edit: ruff, mypy and every test that needs no server (a minute or two)
@@ -70,6 +70,9 @@ postgresql: ## Debian's PostgreSQL server, which the local stack runs for the ca
 
 nginx: ## Debian's nginx, for the test of the cloud's schema registry proxy (not started as a service)
 	bash scripts/install-nginx.sh
+
+docker-engine: ## Debian's docker.io and debootstrap, and the compose plugin, for the engine test (the daemon is not started as a service)
+	bash scripts/install-docker.sh
 
 browser: ## Debian's chromium, for the test that looks at emails and pages as a customer would
 	bash scripts/install-chromium.sh

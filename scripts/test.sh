@@ -6,9 +6,12 @@
 #     a mail catcher of their own (the network-fault tests spend most of their
 #     time waiting out the faults they make), then the unit and plan tests.
 #     Its output follows the main lane's.
-# Then, once both are done, the tests marked alone: they hold the pipeline to a
-# latency goal, which is a claim about a machine running the pipeline, not one
-# shared with a second lane of tests.
+# Then, once both are done, the tests marked docker: the image built by a real
+# Docker engine and the pipeline's containers run against the stack (they use the
+# deployment's default topics and the shared mail catcher, so nothing runs beside
+# them). Last, the tests marked alone: they hold the pipeline to a latency goal,
+# which is a claim about a machine running the pipeline, not one shared with a
+# second lane of tests.
 # The stack is started first, unless the environment points at one already,
 # and stopped at the end if it was started here. Either lane failing (or
 # running no test) fails the whole.
@@ -32,11 +35,11 @@ stop_the_stack() {
 }
 trap stop_the_stack EXIT
 
-"$PY" -m pytest -p no:cacheprovider -m "(isolated or not integration) and not alone" \
+"$PY" -m pytest -p no:cacheprovider -m "(isolated or not integration) and not alone and not docker" \
     >"$SIDE_LOG" 2>&1 &
 side=$!
 
-"$PY" -m pytest -m "integration and not isolated and not alone"
+"$PY" -m pytest -m "integration and not isolated and not alone and not docker"
 main_status=$?
 
 wait "$side"
@@ -46,11 +49,17 @@ echo "=== the side lane: isolated, unit and plan tests ($SIDE_LOG) ==="
 cat "$SIDE_LOG"
 
 echo
+echo "=== the image and the pipeline's containers on a real Docker engine ==="
+"$PY" -m pytest -p no:cacheprovider -m "docker"
+docker_status=$?
+
+echo
 echo "=== the tests held to a latency goal, alone on the machine ==="
 "$PY" -m pytest -p no:cacheprovider -m "alone"
 alone_status=$?
 
 echo
 echo "main lane exit status $main_status, side lane exit status $side_status," \
-    "alone exit status $alone_status"
-[ "$main_status" = 0 ] && [ "$side_status" = 0 ] && [ "$alone_status" = 0 ]
+    "docker exit status $docker_status, alone exit status $alone_status"
+[ "$main_status" = 0 ] && [ "$side_status" = 0 ] && [ "$docker_status" = 0 ] &&
+    [ "$alone_status" = 0 ]

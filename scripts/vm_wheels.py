@@ -8,7 +8,8 @@ of its wheel for each architecture, so `pip install --require-hashes` installs t
 same versions on both. Every command resolves for the target platform, whatever
 machine it runs on, so nothing is compiled.
 
-    python scripts/vm_wheels.py lock       rewrite requirements.lock from pyproject.toml
+    python scripts/vm_wheels.py lock       rewrite requirements.lock from pyproject.toml,
+                                           keeping the versions it pins
     python scripts/vm_wheels.py download DIR
                                            the lock's x86_64 wheels into DIR, hashes checked
     python scripts/vm_wheels.py check      every pin has a wheel of a locked hash, on each
@@ -59,8 +60,9 @@ def _pip(*args: str) -> None:
 
 
 def runtime_requirements() -> list[str]:
+    """The services' dependencies, and the run report's plots (``fraudstream report``)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return list(project["dependencies"])
+    return [*project["dependencies"], *project["optional-dependencies"]["report"]]
 
 
 def _resolved(architecture: str, *requirements: str, no_deps: bool = False) -> dict[str, Any]:
@@ -88,8 +90,12 @@ def _digest(package: dict[str, Any]) -> str:
 
 
 def lock() -> None:
-    """Versions resolved for the VMs; then the same versions' wheels for every architecture."""
-    resolved = _resolved(VM_ARCHITECTURE, *runtime_requirements())
+    """Versions resolved for the VMs, keeping every version already pinned (delete the lock
+    to move them all to the newest); then the same versions' wheels for every architecture."""
+    with tempfile.TemporaryDirectory() as scratch:
+        constraints = Path(scratch) / "constraints.txt"
+        constraints.write_text("\n".join(_pinned()) + "\n")
+        resolved = _resolved(VM_ARCHITECTURE, *runtime_requirements(), "-c", str(constraints))
     pins = [f"{name}=={package['metadata']['version']}" for name, package in resolved.items()]
     hashes = {name: {_digest(package)} for name, package in resolved.items()}
     for architecture in ARCHITECTURES[1:]:
@@ -104,6 +110,13 @@ def lock() -> None:
         )
     LOCK.write_text(HEADER + "\n".join(lines) + "\n")
     print(f"{LOCK.relative_to(ROOT)}: {len(lines)} packages, {', '.join(ARCHITECTURES)}")
+
+
+def _pinned() -> list[str]:
+    """The lock's ``name==version`` lines (none before the first lock)."""
+    if not LOCK.is_file():
+        return []
+    return [line.split()[0] for line in LOCK.read_text().splitlines() if "==" in line]
 
 
 def check() -> None:

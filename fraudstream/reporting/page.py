@@ -21,18 +21,22 @@ Draw = Callable[[Axes], None]
 
 def write_report(facts: Facts, path: Path) -> Path:
     """Write the page to ``path``; returns it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_report(facts), encoding="utf-8")
+    return path
+
+
+def render_report(facts: Facts) -> str:
+    """The page: one self-contained HTML document, its plots inline."""
     environment = Environment(
         loader=PackageLoader("fraudstream.reporting", "templates"), autoescape=select_autoescape()
     )
-    page = environment.get_template("report.html.j2").render(
+    return environment.get_template("report.html.j2").render(
         facts=facts,
         written_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         types=_types(facts),
         plots=_plots(facts),
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
-    return path
 
 
 def _types(facts: Facts) -> list[tuple[str, int, float, float]]:

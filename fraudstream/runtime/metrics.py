@@ -1,4 +1,4 @@
-"""The services' Prometheus metrics, served on loopback at METRICS_PORT when it is set.
+"""The services' Prometheus metrics, served at METRICS_HOST:METRICS_PORT when the port is set.
 
 Every metric a service updates is declared here, once per process (the default
 registry), so the names the dashboards and alerts query are in one place:
@@ -21,7 +21,7 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 from fraudstream.errors import PermanentError
 
-METRICS_HOST = "127.0.0.1"  # scraped by the agent on the same machine, never from outside
+LOOPBACK = "127.0.0.1"  # scraped by the agent on the same machine, never from outside
 
 # Seconds: a commit or a batch takes from a few milliseconds to a minute of retries.
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -130,17 +130,16 @@ class MetricsPortError(PermanentError):
     """METRICS_PORT cannot be listened on."""
 
 
-def serve(port: int | None) -> WSGIServer | None:
-    """Serve /metrics on 127.0.0.1:``port`` from a background thread (None: no endpoint)."""
+def serve(port: int | None, host: str = LOOPBACK) -> WSGIServer | None:
+    """Serve /metrics on ``host``:``port`` from a background thread (None: no endpoint)."""
     if port is None:
         return None
     try:
-        server, _thread = start_http_server(port, addr=METRICS_HOST)
+        server, _thread = start_http_server(port, addr=host)
     except OSError as error:
         reason = "it is in use" if error.errno == errno.EADDRINUSE else str(error)
         raise MetricsPortError(
-            f"invalid configuration: METRICS_PORT: cannot serve metrics on "
-            f"{METRICS_HOST}:{port}: {reason}"
+            f"invalid configuration: METRICS_PORT: cannot serve metrics on {host}:{port}: {reason}"
         ) from None
     return server
 

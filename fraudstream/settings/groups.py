@@ -250,9 +250,11 @@ class ConfirmationSettings(BaseSettings):
 class RuntimeSettings(BaseSettings):
     """What every process shares: metrics and logs."""
 
-    # Prometheus metrics at http://127.0.0.1:METRICS_PORT/metrics; unset: none. Each
-    # process on a machine needs a port of its own.
+    # Prometheus metrics at http://METRICS_HOST:METRICS_PORT/metrics; unset: none. Each
+    # process on a machine needs a port of its own. Loopback unless in a container,
+    # where 0.0.0.0 lets the engine's published port (itself on the host's loopback) in.
     metrics_port: Port | None = None
+    metrics_host: str = "127.0.0.1"
 
     log_level: str = "INFO"
     # auto: readable text on a terminal, JSON lines otherwise; or force json or text.

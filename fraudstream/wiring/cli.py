@@ -234,7 +234,13 @@ def _parser() -> argparse.ArgumentParser:
     report = subcommands.add_parser(
         "report", help="write the run report: one HTML page of what the lake and Kafka hold"
     )
-    report.add_argument("-o", "--output", type=Path, default=handlers.REPORT_PATH, help="the page")
+    report.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=handlers.REPORT_PATH,
+        help="the page; - writes it to standard output",
+    )
     report.set_defaults(
         handler=lambda args: handlers.write_report(handlers.configured(), args.output)
     )

@@ -27,7 +27,7 @@ REPUBLISH_SECONDS = 60
 def consume(settings: Settings, kind: str, idle_exit: float | None, send_emails: bool) -> int:
     """Run the ``kind`` consumer until SIGTERM (or ``idle_exit`` quiet seconds)."""
     stop = StopFlag()
-    metrics.serve(settings.metrics_port)
+    metrics.serve(settings.metrics_port, settings.metrics_host)
     if kind == "cases":
         cases = factory.case_consumer(settings, stop)
         stop.install()
@@ -46,7 +46,7 @@ def serve_confirmations(settings: Settings) -> int:
     token_key(settings)  # a missing key is said before any server is asked
     book = factory.answer_book(settings)
     app = factory.confirmation_app(settings, book)
-    metrics.serve(settings.metrics_port)
+    metrics.serve(settings.metrics_port, settings.metrics_host)
     stopped = threading.Event()
     threading.Thread(
         target=republish, args=(book, REPUBLISH_SECONDS, stopped), name="republisher", daemon=True

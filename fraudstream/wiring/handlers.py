@@ -117,7 +117,11 @@ def write_report(settings: Settings, output: Path) -> int:
             f"the report needs the 'report' extra ({error.name} is missing): "
             "pip install 'fraudstream[report]'"
         ) from None
-    written = page.write_report(facts.gather(settings), output)
+    gathered = facts.gather(settings)
+    if str(output) == "-":  # to standard output: from a container, `run ... report -o -`
+        sys.stdout.write(page.render_report(gathered))
+        return 0
+    written = page.write_report(gathered, output)
     print(f"report: {written.resolve()}")
     return 0
 

@@ -35,7 +35,7 @@ def produce(settings: Settings, options: RunOptions) -> Summary:
     stop = StopFlag()
     release_arrow_memory_promptly()
     run = producer_run(settings, options, stop)
-    metrics.serve(settings.metrics_port)
+    metrics.serve(settings.metrics_port, settings.metrics_host)
     stop.install()
     summary = run.run(progress_for_stderr())
     _report(summary)

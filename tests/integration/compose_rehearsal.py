@@ -94,7 +94,13 @@ class Rehearsal:
     running: dict[str, Running] = field(default_factory=dict)
 
     def project_services(self) -> list[str]:
-        return [name for name, s in self.services.items() if s.get("image") == self.image_name]
+        """The services ``up`` starts from the project's image (a service in a profile is
+        only ever run by hand)."""
+        return [
+            name
+            for name, s in self.services.items()
+            if s.get("image") == self.image_name and not s.get("profiles")
+        ]
 
     def order(self) -> list[str]:
         """The project services, each after every project service it depends on."""

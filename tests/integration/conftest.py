@@ -8,6 +8,7 @@ three-broker stack, and stop it at the end if they were the ones to start it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import secrets
@@ -27,6 +28,7 @@ import pytest
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
+from google.api_core.exceptions import NotFound
 from playwright.sync_api import Browser, sync_playwright
 
 from fraudstream.devstack import health, process, services
@@ -38,6 +40,7 @@ from fraudstream.devstack.services import empty_mail_catcher
 from fraudstream.kafka import Connection, client_config
 from fraudstream.kafka.registry import registry_client
 from fraudstream.settings.config import Settings, load_settings
+from fraudstream.storage.lake import storage_client
 from fraudstream.topology import topology
 from fraudstream.wiring.provision import provision
 from tests.conftest import REPO_ROOT
@@ -201,6 +204,31 @@ def _delete_subjects(registry_url: str, subjects: list[str]) -> None:
         except SchemaRegistryError as error:
             if error.http_status_code != HTTPStatus.NOT_FOUND:
                 warnings.warn(f"{subject} was left: {error}", stacklevel=1)
+
+
+def forget_deployment(settings: Settings) -> None:
+    """Delete a deployment's topics, schemas, consumer groups and buckets (compose's, which
+    uses the default names): a deployment starts with nothing of its own."""
+    topics = topology(settings).topics
+    _delete_topics(settings.kafka_connection, {topic.name for topic in topics})
+    _delete_subjects(settings.schema_registry_url, [topic.subject for topic in topics])
+    groups = [
+        settings.non_fraud_consumer_group,
+        settings.fraud_consumer_group,
+        settings.cases_consumer_group,
+    ]
+    admin = AdminClient(client_config(settings.kafka_connection))
+    for deleted in admin.delete_consumer_groups(groups).values():
+        with contextlib.suppress(KafkaException):  # the group did not exist
+            deleted.result()
+    client = storage_client(settings.gcp_project)
+    for name in (settings.lake_bucket, settings.dataset_bucket):
+        try:
+            for blob in client.list_blobs(name):
+                blob.delete()
+            client.bucket(name).delete()
+        except NotFound:
+            pass
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ that starts before what it needs is ready fails here (see compose_rehearsal.py).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import subprocess
@@ -16,17 +15,11 @@ from typing import Any
 
 import pytest
 import yaml
-from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
-from google.api_core.exceptions import NotFound
 from sqlalchemy.engine import make_url
 
-from fraudstream.kafka import client_config
 from fraudstream.settings.config import Settings, load_settings
-from fraudstream.storage.lake import storage_client
-from fraudstream.topology import topology
 from tests.integration.compose_rehearsal import Natives, Rehearsal
-from tests.integration.conftest import Stack, _delete_subjects, _delete_topics
+from tests.integration.conftest import Stack, forget_deployment
 from tests.integration.image_rehearsal import Image, build
 from tests.integration.pipeline import REPO_ROOT, lake_records, wait_until
 
@@ -82,10 +75,10 @@ def rehearsal(image: Image, stack: Stack, tmp_path: Path) -> Iterator[Rehearsal]
     services = yaml.safe_load(COMPOSE.read_text())["services"]
     rehearsal = Rehearsal(image, IMAGE_NAME, services, variables, natives, tmp_path)
     settings = _settings(rehearsal)
-    _forget(settings)  # a compose deployment starts with nothing of its own
+    forget_deployment(settings)  # a compose deployment starts with nothing of its own
     yield rehearsal
     rehearsal.down()
-    _forget(settings)
+    forget_deployment(settings)
 
 
 def _settings(rehearsal: Rehearsal) -> Settings:
@@ -94,30 +87,6 @@ def _settings(rehearsal: Rehearsal) -> Settings:
     return load_settings(
         **{name: given[name.upper()] for name in Settings.model_fields if name.upper() in given}
     )
-
-
-def _forget(settings: Settings) -> None:
-    """Delete the compose deployment's topics, schemas, consumer groups and buckets."""
-    topics = topology(settings).topics
-    _delete_topics(settings.kafka_connection, {topic.name for topic in topics})
-    _delete_subjects(settings.schema_registry_url, [topic.subject for topic in topics])
-    groups = [
-        settings.non_fraud_consumer_group,
-        settings.fraud_consumer_group,
-        settings.cases_consumer_group,
-    ]
-    admin = AdminClient(client_config(settings.kafka_connection))
-    for deleted in admin.delete_consumer_groups(groups).values():
-        with contextlib.suppress(KafkaException):  # the group did not exist
-            deleted.result()
-    client = storage_client(settings.gcp_project)
-    for name in (settings.lake_bucket, settings.dataset_bucket):
-        try:
-            for blob in client.list_blobs(name):
-                blob.delete()
-            client.bucket(name).delete()
-        except NotFound:
-            pass
 
 
 def _rows(service: dict[str, Any]) -> int:

@@ -19,11 +19,13 @@ from fraudstream.devstack.layout import (
     Topology,
 )
 from fraudstream.settings.config import Settings
+from fraudstream.wiring.demo import METRICS_PORTS
 from tests.conftest import REPO_ROOT
 
 COMPOSE_FILE = REPO_ROOT / "docker" / "compose.yaml"
 APP_IMAGE = "fraudstream:local"
 KAFKA_UI_PORT = 9080
+LONG_RUNNING = ("non-fraud-consumer", "fraud-consumer", "cases-consumer", "confirmation-service")
 
 
 @pytest.fixture(scope="module")
@@ -164,8 +166,10 @@ def test_one_image_for_every_pipeline_service_built_once(services: dict[str, Any
         "fraud-consumer",
         "cases-consumer",
         "confirmation-service",
+        "cli",
     }
     assert [name for name, s in apps.items() if "build" in s] == ["setup"]
+    assert [name for name, s in apps.items() if s.get("profiles")] == ["cli"]  # run by hand
     assert all(s["pull_policy"] == "never" for name, s in apps.items() if name != "setup")
 
 
@@ -192,9 +196,25 @@ def test_the_confirmation_service_listens_in_its_container_published_on_loopback
     service = services["confirmation-service"]
     assert service["environment"]["CONFIRMATION_HOST"] == "0.0.0.0"
     port = int(service["environment"]["CONFIRMATION_PORT"])
-    assert _published(service) == [("127.0.0.1", port)]
+    assert ("127.0.0.1", port) in _published(service)
     base_url = service["environment"]["CONFIRMATION_BASE_URL"]
     assert base_url == f"http://127.0.0.1:{port}"
+
+
+def test_every_service_s_metrics_are_published_on_loopback(services: dict[str, Any]) -> None:
+    """Inside its container a service's metrics listen on every address of the container;
+    the engine publishes them on the host's loopback only, at the native stack's ports."""
+    ports = {
+        name: int(s["environment"]["METRICS_PORT"])
+        for name, s in _apps(services).items()
+        if isinstance(s.get("environment"), dict) and "METRICS_PORT" in s["environment"]
+    }
+    ports["producer"] = METRICS_PORTS["producer"]  # `demo` serves the producer's itself
+    assert set(ports) == {"producer", *LONG_RUNNING}
+    for name, port in ports.items():
+        assert ("127.0.0.1", port) in _published(services[name]), name
+        assert services[name]["environment"]["METRICS_HOST"] == "0.0.0.0", name
+    assert sorted(ports.values()) == sorted({*METRICS_PORTS.values(), 9105})
 
 
 def test_every_pipeline_service_starts_after_setup_succeeded(services: dict[str, Any]) -> None:
