@@ -15,6 +15,7 @@ import contextlib
 import functools
 import json
 import os
+import re
 import secrets
 import subprocess
 import time
@@ -179,6 +180,16 @@ def test_every_service_runs_as_a_container_and_each_row_arrives_once(
     assert _emails(stack) == rows
     assert len(lake_records(settings, "email_confirmation")) == rows
 
+    # Started again, the producer finds its file done (its checkpoint is in Kafka) and
+    # the consumers resume where they committed: nothing is produced or sent twice.
+    compose("start")
+    for name in LONG_RUNNING:
+        wait_until(functools.partial(_healthy, compose, name), f"{name} healthy", timeout=180)
+    wait_until(lambda: _exited(compose, "producer"), "the producer done again", timeout=300)
+    said = compose.logs("producer")
+    assert re.search(r"this run +0 good", said.splitlines()[-2]), said
+    assert _emails(stack) == rows
+
     compose("down")
     labelled = f"label=com.docker.compose.project={PROJECT}"
     for listing in (["ps", "--all"], ["network", "ls"], ["volume", "ls"]):
@@ -187,10 +198,10 @@ def test_every_service_runs_as_a_container_and_each_row_arrives_once(
 
 
 def test_the_command_line_runs_by_hand_beside_the_services(
-    compose: Compose, tmp_path: Path
+    compose: Compose, stack: Stack, tmp_path: Path
 ) -> None:
     """``run --rm cli``: the case table, the run report on standard output, and a CSV from
-    a mounted file, as docs/docker.md shows them."""
+    a mounted file and from the dataset bucket, as docs/docker.md shows them."""
     compose("run", "--rm", "cli", "setup")
     table = compose("run", "--rm", "cli", "cases")
     assert table.startswith("cases  postgresql"), table
@@ -207,6 +218,18 @@ def test_the_command_line_runs_by_hand_beside_the_services(
     produced = compose.completed("run", "--rm", "-v", mounted, "cli", "produce", "/data/paysim.csv")
     assert "/data/paysim.csv: complete" in produced.stderr
     assert "300 good" in produced.stderr
+
+    settings = compose.settings()
+    upload = urllib.request.Request(
+        f"{stack.storage_emulator_host}/upload/storage/v1/b/{settings.dataset_bucket}/o"
+        "?uploadType=media&name=mine.csv",  # docs/docker.md's curl
+        data=csv.read_bytes(),
+        method="POST",
+    )
+    urllib.request.urlopen(upload, timeout=60).close()
+    source = f"gs://{settings.dataset_bucket}/mine.csv"
+    produced = compose.completed("run", "--rm", "cli", "produce", source)
+    assert f"{source}: complete" in produced.stderr
 
 
 def _exited(compose: Compose, name: str) -> bool:
