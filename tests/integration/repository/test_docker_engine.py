@@ -57,7 +57,9 @@ class Compose:
         """What the command wrote to standard output; it must succeed."""
         return self.completed(*args, timeout=timeout).stdout
 
-    def completed(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    def completed(
+        self, *args: str, timeout: float = 900, checked: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
             [*COMPOSE_COMMAND, *args],
             cwd=REPO_ROOT,
@@ -67,7 +69,8 @@ class Compose:
             timeout=timeout,
             check=False,
         )
-        assert done.returncode == 0, f"docker compose {' '.join(args)}:\n{done.stderr[-3000:]}"
+        failed = checked and done.returncode != 0
+        assert not failed, f"docker compose {' '.join(args)}:\n{done.stderr[-3000:]}"
         return done
 
     def settings(self) -> Settings:
@@ -99,10 +102,15 @@ class Compose:
 
     def states(self) -> dict[str, dict[str, Any]]:
         """Each of the project's containers' state (``docker inspect``), by service."""
-        ids = self("ps", "--all", "--quiet").split()
+        listed = self.completed("ps", "--all", "--quiet", checked=False)
+        if "No such container" in listed.stderr:  # recreated while listed: ask again later
+            return {}
+        assert listed.returncode == 0, listed.stderr
+        ids = listed.stdout.split()
         if not ids:
             return {}
-        inspected = json.loads(docker_engine.docker("inspect", *ids).stdout)
+        # Those gone since they were listed are left out (inspect says so on stderr).
+        inspected = json.loads(docker_engine.docker("inspect", *ids).stdout or "[]")
         return {c["Config"]["Labels"]["com.docker.compose.service"]: c for c in inspected}
 
     def logs(self, service: str) -> str:
