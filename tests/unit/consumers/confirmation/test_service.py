@@ -128,7 +128,22 @@ def test_pages_carry_the_security_headers(client: FlaskClient) -> None:
 def test_a_lake_outage_gets_a_try_again_page(client: FlaskClient, book: MemoryBook) -> None:
     book.down = True
     response = client.post("/confirm", data={"token": _token(Answer.FRAUD)})
-    assert response.status_code == 503 and b"Nothing has been recorded" in response.data
+    assert response.status_code == 503 and b"open the link from your" in response.data
+
+
+def test_the_try_again_page_never_says_nothing_was_recorded(
+    client: FlaskClient, book: MemoryBook
+) -> None:
+    """The lake may hold the answer while reading it back fails: the page cannot know."""
+    assert client.post("/confirm", data={"token": _token(Answer.FRAUD)}).status_code == 200
+    book.down = True
+    for response in (
+        client.post("/confirm", data={"token": _token(Answer.NOT_FRAUD)}),
+        client.get("/confirm", query_string={"token": _token(Answer.FRAUD)}),
+    ):
+        assert response.status_code == 503
+        assert b"cannot tell whether your answer has been recorded" in response.data
+        assert b"Nothing has been recorded" not in response.data
 
 
 def test_an_answer_recorded_while_kafka_is_away_says_so(
