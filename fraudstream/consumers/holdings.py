@@ -60,12 +60,12 @@ class Holdings:
         if held is not None and self.buffer.assignment(held.partition) != held.assignment:
             raise kafka.OwnershipLostError(f"{held.partition}: revoked while its batch was in hand")
 
-    def take_over(self, tp: TopicPartition, waiter: Waiter) -> None:
+    def take_over(self, tp: TopicPartition, end: int, waiter: Waiter) -> None:
         """Own ``tp`` from where the lake says, not only where the commit says (its offset
-        is moved to there)."""
+        is moved to there); ``end`` is the partition's end offset."""
         partition = (tp.topic, tp.partition)
         found = until_done(
-            lambda: recover(self.bucket, self.folder, partition, tp.offset, tp.metadata),
+            lambda: recover(self.bucket, self.folder, partition, tp.offset, tp.metadata, end=end),
             "lake recovery",
             waiter,
             (lake.StorageUnavailableError,),

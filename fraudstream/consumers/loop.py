@@ -257,8 +257,14 @@ class BatchConsumer:
                 waiter,
                 (kafka.KafkaUnavailableError,),
             )
+            ends = until_done(
+                lambda: kafka.end_offsets(consumer, partitions),
+                "end offsets",
+                waiter,
+                (kafka.KafkaUnavailableError,),
+            )
             for tp in committed:
-                self.holdings.take_over(tp, waiter)
+                self.holdings.take_over(tp, ends[(tp.topic, tp.partition)], waiter)
         except StopWhileRetryingError:
             log.warning("stopped while recovering partitions")
             committed = partitions

@@ -16,6 +16,11 @@ carries a note of the last offset emailed (``emailed_through_note``): the
 records up to there are not emailed again, whoever redoes them. Their log
 entries, if the member died before it could write them, are lost; the redo
 logs each of them as sent by an earlier owner (``sent_before_entry``).
+
+Other accounts may write to the lake or commit for the group, so nothing is
+taken on trust that lies outside the partition: a batch name or a note past its
+end offset is refused (logged and counted), as is an email log line that is not
+an entry; the emails they would have held back go out.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import Any
 
 from google.cloud import storage
 
+from fraudstream.runtime import metrics
 from fraudstream.storage import lake
 from fraudstream.storage.batches import BatchKey, offset_name, partition_prefix
 from fraudstream.topology import LakeFolder
@@ -51,6 +57,7 @@ class Recovery:
 
 
 EMAILED_THROUGH = "emailed-through:"
+OFFSET_LIMIT = 2**63 - 1  # Kafka's offsets are signed 64-bit integers
 
 
 def emailed_through_note(last_offset: int) -> str:
@@ -74,19 +81,25 @@ def recover(
     where: tuple[str, int],
     committed: int,
     note: str | None = None,
+    *,
+    end: int = OFFSET_LIMIT,
 ) -> Recovery:
     """The recovery for partition ``where`` (topic, number), whose consumer writes to
-    ``folder``, from its committed offset and the ``note`` committed with it."""
+    ``folder``, from its committed offset and the ``note`` committed with it; ``end`` is
+    the partition's end offset (the next record's)."""
     topic, partition = where
     start = max(committed, 0)
-    done = _batches_from(bucket, folder, topic, partition, start)
+    done = _batches_from(bucket, folder, (topic, partition, start), end)
     resume = max(key.last_offset for key in done) + 1 if done else start
     through = emailed_through(note)
+    if through is not None and through >= end:
+        _refuse("note", "a note of emails past the partition's end; the emails go out", through)
+        through = None
     emailed = Recovery(
         resume_offset=resume if done else None,
         emailed_through=through if through is not None and through >= resume else None,
     )
-    logged = _batches_from(bucket, LakeFolder.EMAIL_LOG, topic, partition, resume)
+    logged = _batches_from(bucket, LakeFolder.EMAIL_LOG, (topic, partition, resume), end)
     if not logged:
         return emailed
     orphan = min(logged, key=lambda key: key.first_offset)
@@ -98,21 +111,53 @@ def recover(
 
 
 def _batches_from(
-    bucket: storage.Bucket, folder: LakeFolder, topic: str, partition: int, first_offset: int
+    bucket: storage.Bucket, folder: LakeFolder, start: tuple[str, int, int], end: int
 ) -> list[BatchKey]:
+    """The batches of a partition in ``folder`` from the offset ``start`` says to ``end``."""
+    topic, partition, first_offset = start
     prefix = partition_prefix(folder, topic, partition)
     names = lake.list_names(bucket, prefix, start_offset=prefix + offset_name(first_offset))
     keys = []
     for name in names:
         try:
-            keys.append(BatchKey.from_object_name(name))
+            key = BatchKey.from_object_name(name)
         except ValueError:  # someone else's object (a README, a copy): not ours to read
             log.warning("not a batch; left alone", extra={"object": name})
+            continue
+        if first_offset <= key.first_offset <= key.last_offset < end:
+            keys.append(key)
+        else:
+            _refuse("batch", "a batch name outside the partition; not trusted", name)
     return keys
 
 
 def _email_log(bucket: storage.Bucket, name: str) -> dict[str, dict[str, Any]]:
+    """The entries of the email log ``name``, by transaction id; a line that is not one is
+    left out (logged and counted once for the object)."""
     stored = lake.read_object(bucket, name)
     lines = stored.data.splitlines() if stored is not None else []
-    entries = (json.loads(line) for line in lines if line)
-    return {entry["transaction_id"]: entry for entry in entries}
+    entries, bad = {}, 0
+    for line in filter(None, lines):
+        entry = _entry(line)
+        if entry is None:
+            bad += 1
+        else:
+            entries[entry["transaction_id"]] = entry
+    if bad:
+        _refuse("email log line", f"{bad} lines of an email log are not entries", name)
+    return entries
+
+
+def _entry(line: bytes) -> dict[str, Any] | None:
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(entry, dict) or not isinstance(entry.get("transaction_id"), str):
+        return None
+    return entry
+
+
+def _refuse(kind: str, message: str, what: object) -> None:
+    log.warning(message, extra={"refused": what})
+    metrics.LAKE_REFUSED.labels(kind).inc()

@@ -121,6 +121,17 @@ def committed(consumer: Consumer, partitions: list[TopicPartition]) -> list[Topi
         raise KafkaUnavailableError(f"reading committed offsets: {error.args[0].str()}") from error
 
 
+def end_offsets(consumer: Consumer, partitions: list[TopicPartition]) -> dict[tuple[str, int], int]:
+    """Each partition's end offset (the next record's), asked of its leader."""
+    try:
+        return {
+            (tp.topic, tp.partition): consumer.get_watermark_offsets(tp, timeout=30)[1]
+            for tp in partitions
+        }
+    except KafkaException as error:
+        raise KafkaUnavailableError(f"reading end offsets: {error.args[0].str()}") from error
+
+
 def read_last_value(
     bootstrap_servers: Connection, topic: str, key: bytes, timeout: float = 60
 ) -> bytes | None:

@@ -169,9 +169,13 @@ def _answers(bucket: storage.Bucket) -> dict[str, dict[str, Any]]:
     answers = {}
     for name in lake.list_names(bucket, f"{ANSWERS_FOLDER}/"):
         stored = lake.read_object(bucket, name)
-        if stored is not None and name.endswith(".json"):
+        if stored is None or not name.endswith(".json") or "refused" in stored.metadata:
+            continue
+        try:
             answer = orjson.loads(stored.data)
             answers[str(answer["transaction_id"])] = answer
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            continue  # not an answer (the confirmation service refuses it too)
     return answers
 
 

@@ -102,6 +102,16 @@ ANSWERS_RECORDED = Counter(
 ANSWERS_PUBLISHED = Counter(
     "fraudstream_answers_published", "Answers published to the confirmation topic"
 )
+LAKE_REFUSED = Counter(
+    "fraudstream_consumer_recovery_refused",
+    "What a consumer taking over a partition would not trust: a note or batch name past "
+    "the partition's end, an email log line that is not an entry",
+    ["kind"],
+)
+ANSWERS_REFUSED = Counter(
+    "fraudstream_answers_refused",
+    "Objects under answers/ this service did not record (no valid MAC, or misnamed)",
+)
 
 METRIC_NAMES = frozenset(
     next(iter(metric.describe())).name  # without the _total that counters' samples add
@@ -122,6 +132,8 @@ METRIC_NAMES = frozenset(
         LAG,
         ANSWERS_RECORDED,
         ANSWERS_PUBLISHED,
+        ANSWERS_REFUSED,
+        LAKE_REFUSED,
     )
 )
 

@@ -102,4 +102,4 @@ def answer_book(settings: Settings) -> AnswerBook:
         answers.name,
         registry.value_serializer(client, answers.name, schema),
     )
-    return AnswerBook(bucket, publisher)
+    return AnswerBook(bucket, publisher, token_key(settings))

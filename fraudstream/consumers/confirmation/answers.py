@@ -19,10 +19,20 @@ same. Published twice it can be only if a publisher dies, or its
 acknowledgement is lost, after Kafka took the answer and before it was
 marked: after the lease, it goes again. The topic is keyed by transaction id,
 so a reader keeps the last one.
+
+Trusting: other accounts may be able to write to the lake, so an answer counts only
+if this service recorded it. Each carries a MAC made with the token key (which only
+the confirmation service and the fraud consumer hold) over its transaction id, status
+and time, and its object name must be its transaction id's. An object that fails
+either (or is not an answer at all) is refused: the page asks the customer as if there
+were none, their answer replaces it, and the republisher marks it ``refused`` (logged
+and counted once) instead of publishing it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import threading
@@ -45,6 +55,7 @@ from fraudstream.topology import ANSWERS_FOLDER
 log = logging.getLogger("fraudstream.confirmation")
 
 STATUS = {Answer.FRAUD: "confirmed_fraud", Answer.NOT_FRAUD: "not_fraud"}
+SIGNED_FIELDS = ("transaction_id", "status", "answered_at")
 
 Publish = Callable[[dict[str, Any]], None]
 _JSON = "application/json"
@@ -57,24 +68,54 @@ class Recorded:
     published: bool  # the confirmation topic has it
 
 
+class RefusedAnswerError(ValueError):
+    """A lake object under answers/ that this service did not record."""
+
+
+def answer_mac(answer: dict[str, Any], key: bytes) -> str:
+    """The MAC an answer recorded with ``key`` carries (hex SHA-256 HMAC)."""
+    message = "|".join(["answer", *(str(answer[field]) for field in SIGNED_FIELDS)])
+    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
+
+
+def checked_answer(name: str, data: bytes, key: bytes) -> dict[str, Any]:
+    """The answer object ``name`` holds, if this service recorded it; else RefusedAnswerError."""
+    try:
+        answer = json.loads(data)
+    except ValueError:
+        raise RefusedAnswerError("not JSON") from None
+    fields = (*SIGNED_FIELDS, "mac")
+    if not isinstance(answer, dict) or not all(isinstance(answer.get(f), str) for f in fields):
+        raise RefusedAnswerError(f"not an answer: {', '.join(fields)} expected")
+    try:
+        named = _object_name(answer["transaction_id"]) == name
+    except ValueError:
+        named = False
+    if not named:
+        raise RefusedAnswerError("its name is not its transaction id's")
+    if answer["status"] not in STATUS.values():
+        raise RefusedAnswerError(f"not a status: {answer['status'][:40]!r}")
+    if not hmac.compare_digest(answer["mac"], answer_mac(answer, key)):
+        raise RefusedAnswerError("its MAC is not the token key's")
+    return answer
+
+
 class AnswerBook:
     def __init__(
         self,
         bucket: storage.Bucket,
         publish: Publish,
+        key: bytes,
         lease_seconds: float = 60,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.bucket, self.publish = bucket, publish
+        self.bucket, self.publish, self.key = bucket, publish, key
         self.lease_seconds, self.clock = lease_seconds, clock
 
     def recorded(self, transaction_id: str) -> Recorded | None:
         """The answer on record, if any; reading it publishes nothing."""
-        stored = lake.read_object(self.bucket, _object_name(transaction_id))
-        if stored is None:
-            return None
-        published = stored.metadata.get("published") == "true"
-        return Recorded(json.loads(stored.data), new=False, published=published)
+        found = self._on_record(_object_name(transaction_id))
+        return found[0] if found is not None else None
 
     def record(self, confirmation: Confirmation) -> Recorded:
         """Record the customer's answer unless one is on record; the one that counts."""
@@ -83,13 +124,22 @@ class AnswerBook:
             "status": STATUS[confirmation.answer],
             "answered_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
         }
+        answer["mac"] = answer_mac(answer, self.key)
         name = _object_name(confirmation.transaction_id)
         data = json.dumps(answer).encode()
         generation = lake.create_if_absent(self.bucket, name, data, _JSON)
+        for _attempt in range(3):  # one is there: the customer's earlier answer, or refused
+            if generation is not None:
+                break
+            found = self._on_record(name)
+            if found is not None:
+                return found[0]
+            refused = lake.read_object(self.bucket, name)
+            generation = lake.replace_if_generation(
+                self.bucket, name, data, _JSON, {}, generation=refused.generation if refused else 0
+            )
         if generation is None:
-            earlier = self.recorded(confirmation.transaction_id)
-            assert earlier is not None, "an answer object exists once its precondition fails"
-            return earlier
+            raise TransientError(f"gs://{self.bucket.name}/{name} keeps changing under the answer")
         metrics.ANSWERS_RECORDED.labels(answer["status"]).inc()
         published = self._publish_once(name, lake.StoredObject(data, {}, generation), answer)
         return Recorded(answer, new=True, published=published)
@@ -98,12 +148,42 @@ class AnswerBook:
         """Publish every answer on record that is not yet (the republisher); how many."""
         count = 0
         for found in lake.list_objects(self.bucket, f"{ANSWERS_FOLDER}/"):
-            if found.metadata.get("published") == "true" or not found.name.endswith(".json"):
+            if found.metadata.get("published") == "true" or "refused" in found.metadata:
                 continue
             stored = lake.read_object(self.bucket, found.name)
-            if stored is not None:
-                count += self._publish_once(found.name, stored, json.loads(stored.data))
+            if stored is None:
+                continue
+            try:
+                answer = checked_answer(found.name, stored.data, self.key)
+            except RefusedAnswerError as refusal:
+                self._refuse(found.name, stored, str(refusal))
+                continue
+            count += self._publish_once(found.name, stored, answer)
         return count
+
+    def _on_record(self, name: str) -> tuple[Recorded, lake.StoredObject] | None:
+        """The answer object ``name`` and what it holds, unless absent or refused."""
+        stored = lake.read_object(self.bucket, name)
+        if stored is None:
+            return None
+        try:
+            answer = checked_answer(name, stored.data, self.key)
+        except RefusedAnswerError as refusal:
+            log.warning(
+                "an answer not recorded here; not counted",
+                extra={"object": name, "reason": str(refusal)},
+            )
+            return None
+        published = stored.metadata.get("published") == "true"
+        return Recorded(answer, new=False, published=published), stored
+
+    def _refuse(self, name: str, stored: lake.StoredObject, reason: str) -> None:
+        """Mark an object the republisher will not publish, so it is refused once."""
+        log.error("answer refused", extra={"object": name, "reason": reason})
+        metrics.ANSWERS_REFUSED.inc()
+        lake.replace_if_generation(
+            self.bucket, name, stored.data, _JSON, {"refused": reason}, generation=stored.generation
+        )
 
     def _publish_once(self, name: str, stored: lake.StoredObject, answer: dict[str, Any]) -> bool:
         """Whether the answer is published now; publishes it if nobody holds a claim on it.
@@ -148,6 +228,8 @@ def republish(book: AnswerBook, interval: float, stopped: threading.Event) -> No
                 log.info("answers published late", extra={"count": count})
         except FraudstreamError as error:
             log.warning("cannot look for unpublished answers now", extra={"reason": str(error)})
+        except Exception:  # a bug must not end the thread: the next round may get past it
+            log.exception("the republisher's round failed")
         if stopped.wait(interval):
             return
 
@@ -167,7 +249,8 @@ class AnswerPublisher:
         self.producer, self.topic, self.serialize = producer, topic, serialize
 
     def __call__(self, answer: dict[str, Any]) -> None:
-        record = {**answer, "answered_at": datetime.fromisoformat(answer["answered_at"])}
+        record = {field: answer[field] for field in SIGNED_FIELDS}
+        record["answered_at"] = datetime.fromisoformat(answer["answered_at"])
         message = {
             "topic": self.topic,
             "value": self.serialize(record),

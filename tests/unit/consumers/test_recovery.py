@@ -7,6 +7,7 @@ from typing import cast
 
 import pytest
 from google.cloud import storage
+from prometheus_client import REGISTRY
 
 from fraudstream.consumers.recovery import Recovery, recover
 from fraudstream.storage.batches import BatchKey
@@ -21,9 +22,11 @@ def _batch(
     return {BatchKey("t", 0, first, last).object_name(folder): "".join(lines).encode()}
 
 
-def _recover(objects: dict[str, bytes], committed: int, note: str | None = None) -> Recovery:
+def _recover(
+    objects: dict[str, bytes], committed: int, note: str | None = None, end: int = 1_000
+) -> Recovery:
     bucket = cast(storage.Bucket, MemoryBucket(objects))
-    return recover(bucket, LakeFolder.TRANSACTIONS, ("t", 0), committed, note)
+    return recover(bucket, LakeFolder.TRANSACTIONS, ("t", 0), committed, note, end=end)
 
 
 def test_recovery_starts_at_the_commit_when_the_lake_has_nothing_past_it() -> None:
@@ -77,3 +80,40 @@ def test_the_commits_note_of_the_emails_sent_counts_while_it_is_past_the_lake() 
         assert _recover({}, committed=10, note=note) == Recovery()
     left = Recovery(emailed_through=14)
     assert left.past(9) == left and left.past(14) is None
+
+
+def _refused(kind: str) -> float:
+    value = REGISTRY.get_sample_value("fraudstream_consumer_recovery_refused_total", {"kind": kind})
+    return value or 0.0
+
+
+@pytest.mark.parametrize("note", ["emailed-through:9223372036854775807", "emailed-through:100"])
+def test_a_note_past_the_partition_s_end_is_refused_and_the_emails_go_out(note: str) -> None:
+    """Anyone who may commit for the group could note that everything was emailed; a note
+    can only be of records the partition holds."""
+    before = _refused("note")
+    assert _recover({}, committed=10, note=note, end=100) == Recovery()
+    assert _refused("note") == before + 1
+    assert _recover({}, committed=10, note="emailed-through:99", end=100).emailed_through == 99
+
+
+@pytest.mark.parametrize(
+    ("first", "last"), [(10, 2**63 - 1), (10, 10**19), (10, 100), (20, 15)], ids=str
+)
+def test_a_planted_batch_outside_the_partition_is_not_trusted(first: int, last: int) -> None:
+    """A batch named past the end would skip real records (or, past Kafka's offsets, stop
+    every start); one that ends before it begins is no batch either."""
+    before = _refused("batch")
+    for folder in (LakeFolder.TRANSACTIONS, LakeFolder.EMAIL_LOG):
+        assert _recover(_batch(folder, first, last), committed=10, end=100) == Recovery()
+    assert _refused("batch") == before + 2
+
+
+def test_an_email_log_line_that_is_not_an_entry_is_left_out() -> None:
+    name = BatchKey("t", 0, 10, 19).object_name(LakeFolder.EMAIL_LOG)
+    lines = [b'{"transaction_id": "a"}', b"not json", b"[1]", b'{"status": "sent"}', b"\xff"]
+    log = b"\n".join([*lines, b'{"transaction_id": "b"}', b""])
+    before = _refused("email log line")
+    found = _recover({name: log}, committed=10, end=100)
+    assert found.replay_until == 19 and set(found.sent) == {"a", "b"}
+    assert _refused("email log line") == before + 1

@@ -21,6 +21,7 @@ from fraudstream.storage import lake
 from fraudstream.topology import ANSWERS_FOLDER
 
 TRANSACTION = "a1b2c3d4e5f60718"
+KEY = b"k" * 32
 
 
 class Publications:
@@ -41,9 +42,8 @@ class Publications:
 @pytest.fixture
 def book(settings: Settings) -> tuple[AnswerBook, Publications]:
     publications = Publications()
-    return AnswerBook(lake.lake_bucket(settings.gcp_project, settings.lake_bucket), publications), (
-        publications
-    )
+    bucket = lake.lake_bucket(settings.gcp_project, settings.lake_bucket)
+    return AnswerBook(bucket, publications, KEY), publications
 
 
 def _confirmation(answer: Answer) -> Confirmation:
@@ -154,3 +154,62 @@ def test_an_answer_whose_publication_failed_is_kept_and_published_by_the_republi
     assert answers.publish_pending() == 0
     assert answers.recorded(TRANSACTION) == Recorded(kept.answer, new=False, published=True)
     assert len(publications.published) == 1
+
+
+def _plant(settings: Settings, name: str, data: bytes) -> None:
+    """What another account with write access to the lake could leave under answers/."""
+    bucket = lake.lake_bucket(settings.gcp_project, settings.lake_bucket)
+    bucket.blob(f"{ANSWERS_FOLDER}/{name}").upload_from_string(data)
+
+
+def test_a_planted_answer_is_neither_published_nor_shown_and_the_customer_s_replaces_it(
+    settings: Settings, book: tuple[AnswerBook, Publications]
+) -> None:
+    """Written without the token key (from the non-fraud consumer's machine, say): it would
+    close the case as not fraud, and tell the customer they had already answered."""
+    answers, publications = book
+    planted = {"transaction_id": TRANSACTION, "status": "not_fraud", "answered_at": "2026-12-01"}
+    _plant(settings, f"{TRANSACTION}.json", json.dumps({**planted, "mac": "0" * 64}).encode())
+    assert answers.publish_pending() == 0
+    assert publications.published == []
+    assert _stored(settings).metadata["refused"] == "its MAC is not the token key's"
+    assert answers.recorded(TRANSACTION) is None  # the page asks the customer
+
+    own = answers.record(_confirmation(Answer.FRAUD))
+    assert own.new and own.published and own.answer["status"] == "confirmed_fraud"
+    assert [answer["status"] for answer in publications.published] == ["confirmed_fraud"]
+    assert answers.recorded(TRANSACTION) == Recorded(own.answer, new=False, published=True)
+
+
+def test_an_answer_under_another_transaction_s_name_is_refused(
+    settings: Settings, book: tuple[AnswerBook, Publications]
+) -> None:
+    """A genuine answer copied to another case's name would answer for that case."""
+    answers, publications = book
+    genuine = answers.record(_confirmation(Answer.NOT_FRAUD)).answer
+    _plant(settings, "ffffffffffffffff.json", json.dumps(genuine).encode())
+    assert answers.publish_pending() == 0
+    assert answers.recorded("ffffffffffffffff") is None
+    assert publications.published == [genuine]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"not json", b"[]", b'{"transaction_id": "a1b2c3d4e5f60718"}', b"\xff\xfe", b""],
+    ids=["text", "a-list", "missing-keys", "odd-bytes", "empty"],
+)
+def test_a_malformed_object_is_refused_once_and_the_republisher_goes_on(
+    settings: Settings, book: tuple[AnswerBook, Publications], data: bytes
+) -> None:
+    answers, publications = book
+    publications.failing = True
+    kept = answers.record(_confirmation(Answer.FRAUD))
+    publications.failing = None
+    _plant(settings, "0000000000000000.json", data)
+    _past_the_claim(answers)
+    assert answers.publish_pending() == 1  # the good answer goes, the bad one is marked
+    assert publications.published == [kept.answer]
+    assert answers.publish_pending() == 0
+    bucket = lake.lake_bucket(settings.gcp_project, settings.lake_bucket)
+    marked = lake.read_object(bucket, f"{ANSWERS_FOLDER}/0000000000000000.json")
+    assert marked is not None and "refused" in marked.metadata
