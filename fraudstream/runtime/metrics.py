@@ -149,9 +149,11 @@ def serve(port: int | None, host: str = LOOPBACK) -> WSGIServer | None:
     try:
         server, _thread = start_http_server(port, addr=host)
     except OSError as error:
-        reason = "it is in use" if error.errno == errno.EADDRINUSE else str(error)
+        in_use = error.errno == errno.EADDRINUSE
+        setting = "METRICS_PORT" if in_use else "METRICS_HOST or METRICS_PORT"
+        reason = "it is in use" if in_use else str(error)
         raise MetricsPortError(
-            f"invalid configuration: METRICS_PORT: cannot serve metrics on {host}:{port}: {reason}"
+            f"invalid configuration: {setting}: cannot serve metrics on {host}:{port}: {reason}"
         ) from None
     return server
 

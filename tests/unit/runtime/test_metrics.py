@@ -63,6 +63,13 @@ def test_a_port_in_use_fails_in_one_line() -> None:
     )
 
 
+def test_an_address_the_machine_does_not_have_fails_in_one_line() -> None:
+    with pytest.raises(metrics.MetricsPortError) as error:
+        metrics.serve(free_port(), host="192.0.2.1")  # TEST-NET-1: never this machine's
+    assert str(error.value).startswith("invalid configuration: METRICS_HOST or METRICS_PORT: ")
+    assert "\n" not in str(error.value)
+
+
 def test_the_port_is_a_setting() -> None:
     assert load_settings(metrics_port=9101).metrics_port == 9101
     assert load_settings().metrics_port is None
