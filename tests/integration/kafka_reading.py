@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
@@ -15,6 +15,13 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 # final: a commit's markers arrive within milliseconds, while a killed producer's open
 # transaction stays open until the broker aborts it, a minute later.
 MARKER_WAIT = 8.0
+WATERMARK_ATTEMPTS = 20  # half a second apart: a new leader is elected well within that
+LEADER_MOVING = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError._TIMED_OUT,
+    KafkaError._TRANSPORT,
+}
 
 
 def read_committed(bootstrap_servers: str, topic: str, timeout: float = 60) -> list[Message]:
@@ -76,8 +83,16 @@ def _at_high_watermark(watermarks: Consumer, end_of_partition: Message) -> bool:
     """Whether the end reached is the partition's last offset, markers included. Asked of
     a read_uncommitted consumer: a read_committed one answers with the stable offset."""
     partition = TopicPartition(end_of_partition.topic() or "", end_of_partition.partition() or 0)
-    _low, high = watermarks.get_watermark_offsets(partition, timeout=10, cached=False)
-    return (end_of_partition.offset() or 0) >= high
+    for _attempt in range(WATERMARK_ATTEMPTS):
+        try:
+            _low, high = watermarks.get_watermark_offsets(partition, timeout=10, cached=False)
+        except KafkaException as error:  # a leader lost a moment ago (a test stops brokers)
+            if not (error.args[0].retriable() or error.args[0].code() in LEADER_MOVING):
+                raise
+            time.sleep(0.5)
+            continue
+        return (end_of_partition.offset() or 0) >= high
+    return False  # unknown: the end counts once it has held for MARKER_WAIT
 
 
 def decoded_values(registry_url: str, topic: str, messages: list[Message]) -> list[dict[str, Any]]:
