@@ -114,8 +114,7 @@ class AnswerBook:
 
     def recorded(self, transaction_id: str) -> Recorded | None:
         """The answer on record, if any; reading it publishes nothing."""
-        found = self._on_record(_object_name(transaction_id))
-        return found[0] if found is not None else None
+        return self._on_record(_object_name(transaction_id))
 
     def record(self, confirmation: Confirmation) -> Recorded:
         """Record the customer's answer unless one is on record; the one that counts."""
@@ -131,9 +130,9 @@ class AnswerBook:
         for _attempt in range(3):  # one is there: the customer's earlier answer, or refused
             if generation is not None:
                 break
-            found = self._on_record(name)
-            if found is not None:
-                return found[0]
+            earlier = self._on_record(name)
+            if earlier is not None:
+                return earlier
             refused = lake.read_object(self.bucket, name)
             generation = lake.replace_if_generation(
                 self.bucket, name, data, _JSON, {}, generation=refused.generation if refused else 0
@@ -161,8 +160,8 @@ class AnswerBook:
             count += self._publish_once(found.name, stored, answer)
         return count
 
-    def _on_record(self, name: str) -> tuple[Recorded, lake.StoredObject] | None:
-        """The answer object ``name`` and what it holds, unless absent or refused."""
+    def _on_record(self, name: str) -> Recorded | None:
+        """The answer object ``name`` holds, unless it is absent or refused."""
         stored = lake.read_object(self.bucket, name)
         if stored is None:
             return None
@@ -175,7 +174,7 @@ class AnswerBook:
             )
             return None
         published = stored.metadata.get("published") == "true"
-        return Recorded(answer, new=False, published=published), stored
+        return Recorded(answer, new=False, published=published)
 
     def _refuse(self, name: str, stored: lake.StoredObject, reason: str) -> None:
         """Mark an object the republisher will not publish, so it is refused once."""
