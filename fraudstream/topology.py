@@ -122,11 +122,33 @@ STORAGE_ACCESS: Mapping[str, Mapping[str, frozenset[str]]] = MappingProxyType(
     }
 )
 
-# Services whose lake grant holds only under one folder (an IAM condition in
-# infrastructure/iam.tf): every object they name, and every listing they ask
-# for, starts with it. The confirmation service faces the internet, so it may
-# reach the answers it records and no other customer's data.
-STORAGE_PREFIX: Mapping[str, str] = MappingProxyType({"confirmation-service": f"{ANSWERS_FOLDER}/"})
+
+def lake_prefix(folder: LakeFolder, topic: str) -> str:
+    """The common start of the names of every batch one topic leaves in ``folder``."""
+    return f"{folder}/topic={topic}/"
+
+
+def storage_prefixes(settings: Settings) -> Mapping[str, tuple[str, ...]]:
+    """The lake folders each service may reach, and no other: its IAM grant holds only
+    there (a condition in infrastructure/iam.tf), so every object it names and every
+    listing it asks for starts with one of them. A consumer writes its own topic's
+    batches and email log; the confirmation service, which faces the internet, the
+    answers it records. A stolen login of one can neither read nor plant another's."""
+    declared = topology(settings)
+    fraud, non_fraud = declared.fraud.name, declared.non_fraud.name
+    return MappingProxyType(
+        {
+            "fraud-consumer": (
+                lake_prefix(LakeFolder.FRAUD_CASES, fraud),
+                lake_prefix(LakeFolder.EMAIL_LOG, fraud),
+            ),
+            "non-fraud-consumer": (
+                lake_prefix(LakeFolder.TRANSACTIONS, non_fraud),
+                lake_prefix(LakeFolder.EMAIL_LOG, non_fraud),
+            ),
+            "confirmation-service": (f"{ANSWERS_FOLDER}/",),
+        }
+    )
 
 
 # Kafka principals --------------------------------------------------------------------

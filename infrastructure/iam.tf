@@ -62,10 +62,14 @@ locals {
     "confirmation lake"            = "lake_writer"
     "confirmation artifacts"       = "roles/storage.objectViewer"
   }
-  # Grants held to the objects under one folder (fraudstream.topology.STORAGE_PREFIX): the
-  # internet-facing service may read and write the answers, and no other customer data.
+  # Grants held to the objects under some folders (fraudstream.topology.storage_prefixes),
+  # with the topics' default names, which the VMs keep: each consumer writes its own
+  # topic's batches and email log, the internet-facing service the answers, and no
+  # account reaches another's customers.
   grant_prefixes = {
-    "confirmation lake" = "fraud_confirmation/answers/"
+    "fraud-consumer lake"     = ["fraud_confirmation/topic=fraud_transaction/", "email_confirmation/topic=fraud_transaction/"]
+    "non-fraud-consumer lake" = ["transaction/topic=non_fraud_transaction/", "email_confirmation/topic=non_fraud_transaction/"]
+    "confirmation lake"       = ["fraud_confirmation/answers/"]
   }
 }
 
@@ -75,13 +79,16 @@ resource "google_storage_bucket_iam_member" "grants" {
   role     = each.value == "lake_writer" ? local.lake_writer : each.value
   member   = google_service_account.roles[split(" ", each.key)[0]].member
 
-  # An object's name, or a listing's prefix, must start with the folder.
+  # An object's name, or a listing's prefix, must start with one of the folders.
   dynamic "condition" {
     for_each = contains(keys(local.grant_prefixes), each.key) ? [local.grant_prefixes[each.key]] : []
     content {
-      title       = "only under ${condition.value}"
-      description = "Objects under ${condition.value} and listings of that folder, nothing else of the bucket."
-      expression  = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.buckets[split(" ", each.key)[1]].name}/objects/${condition.value}\") || api.getAttribute(\"storage.googleapis.com/objectListPrefix\", \"\").startsWith(\"${condition.value}\")"
+      title       = "only under its folders"
+      description = "Objects under ${join(", ", condition.value)} and listings there, nothing else of the bucket."
+      expression = join(" || ", flatten([for prefix in condition.value : [
+        "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.buckets[split(" ", each.key)[1]].name}/objects/${prefix}\")",
+        "api.getAttribute(\"storage.googleapis.com/objectListPrefix\", \"\").startsWith(\"${prefix}\")",
+      ]]))
     }
   }
 }

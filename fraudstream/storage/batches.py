@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from fraudstream.topology import LakeFolder
+from fraudstream.topology import LakeFolder, lake_prefix
 
 _FOLDERS = {folder.value for folder in LakeFolder}
 _OBJECT_NAME = re.compile(
@@ -52,7 +52,7 @@ def partition_prefix(folder: LakeFolder, topic: str, partition: int) -> str:
     """The common start of the names of every batch of one partition in ``folder``."""
     if folder not in _FOLDERS:
         raise ValueError(f"unknown lake folder {folder!r}; expected one of {sorted(_FOLDERS)}")
-    return f"{folder}/topic={topic}/partition={partition:03d}/"
+    return f"{lake_prefix(folder, topic)}partition={partition:03d}/"
 
 
 def offset_name(offset: int) -> str:

@@ -21,7 +21,7 @@ from fraudstream.paysim.avro_codec import RecordDecoder
 from fraudstream.runtime.stopping import StopFlag
 from fraudstream.settings.config import Settings, token_key
 from fraudstream.storage import case_table, lake
-from fraudstream.topology import STORAGE_PREFIX, topology
+from fraudstream.topology import lake_prefix, storage_prefixes, topology
 
 
 def handler(settings: Settings, kind: str) -> Handler:
@@ -37,7 +37,7 @@ def batch_consumer(
     connection = settings.kafka_connection
     kafka.require_topics(connection, [chosen.topic, topology(settings).dead_letters.name])
     bucket = lake.lake_bucket(settings.gcp_project, settings.lake_bucket)
-    lake.require_bucket(bucket)
+    lake.require_bucket(bucket, lake_prefix(chosen.folder, chosen.topic))  # its grant is there
     replies = kafka.CommitReplies()
     clients = ConsumerClients(
         consumer=Consumer(kafka.consumer_config(connection, chosen.group, on_commit=replies)),
@@ -93,7 +93,7 @@ def answer_book(settings: Settings) -> AnswerBook:
     answers = topology(settings).confirmations
     kafka.require_topics(settings.kafka_connection, [answers.name])
     bucket = lake.lake_bucket(settings.gcp_project, settings.lake_bucket)
-    lake.require_bucket(bucket, STORAGE_PREFIX["confirmation-service"])
+    lake.require_bucket(bucket, storage_prefixes(settings)["confirmation-service"][0])
     client = registry.registry_client(settings.schema_registry_url, settings.schema_registry_login)
     schema = registry.load_schema(str(answers.schema))
     registry.registered_id(client, answers.subject, schema)

@@ -19,7 +19,7 @@ import pytest
 
 from fraudstream.runtime import metrics
 from fraudstream.settings.config import load_settings
-from fraudstream.topology import STORAGE_PREFIX, kafka_principals, topology
+from fraudstream.topology import kafka_principals, storage_prefixes, topology
 from tests.terraform_config import startup_script
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -311,20 +311,23 @@ def test_least_privilege_on_buckets(spread: Resources) -> None:
         "confirmation lake": ("lake", lake_writer),
         "confirmation artifacts": ("artifacts", "roles/storage.objectViewer"),
     }
-    # The internet-facing service may touch the answers' folder of the lake and nothing else.
+    # Each lake grant is held to its service's folders: the internet-facing service's to
+    # the answers, each consumer's to its own topic's batches and email log.
     conditions = {
-        address.split("[", 1)[1].strip('"]'): v["condition"]
+        address.split("[", 1)[1].strip('"]'): v["condition"][0]["expression"]
         for address, v in _of_type(spread, "google_storage_bucket_iam_member").items()
         if v["condition"]
     }
-    assert list(conditions) == ["confirmation lake"]
-    expression = conditions["confirmation lake"][0]["expression"]
-    assert expression == (
-        'resource.name.startsWith("projects/_/buckets/my-gcp-project-fraudstream-lake/objects/'
-        f'{STORAGE_PREFIX["confirmation-service"]}") || api.getAttribute('
-        f'"storage.googleapis.com/objectListPrefix", "").startsWith('
-        f'"{STORAGE_PREFIX["confirmation-service"]}")'
-    )
+    account = {"confirmation-service": "confirmation"}  # the others are named as their VMs
+    objects = "projects/_/buckets/my-gcp-project-fraudstream-lake/objects/"
+    listing = 'api.getAttribute("storage.googleapis.com/objectListPrefix", "")'
+    assert conditions == {
+        f"{account.get(service, service)} lake": " || ".join(
+            f'resource.name.startsWith("{objects}{folder}") || {listing}.startsWith("{folder}")'
+            for folder in folders
+        )
+        for service, folders in storage_prefixes(load_settings()).items()
+    }
     role = spread["google_project_iam_custom_role.lake_writer"]
     assert role["role_id"] == "fraudstream_lake_writer"
     project_roles = {v["role"] for v in _of_type(spread, "google_project_iam_member").values()}

@@ -30,7 +30,7 @@ from fraudstream.producer.runs import RunOptions
 from fraudstream.runtime.stopping import StopFlag
 from fraudstream.settings.config import Settings
 from fraudstream.storage import lake
-from fraudstream.topology import STORAGE_ACCESS, STORAGE_PREFIX
+from fraudstream.topology import STORAGE_ACCESS, storage_prefixes
 from fraudstream.wiring import factory, producing
 from tests.integration.pipeline import lake_records
 from tests.terraform_config import locals_of, terraform_config
@@ -131,11 +131,15 @@ def test_every_pipeline_vm_boots_with_what_it_may_read() -> None:
         assert BOOT_ACCESS["artifacts"] <= granted(account, "artifacts")
 
 
-def test_a_service_held_to_a_folder_is_granted_only_there() -> None:
+def test_each_lake_grant_is_held_to_the_folders_its_service_declares() -> None:
     prefixes = _config()["grant_prefixes"]
+    declared = storage_prefixes(Settings())  # the VMs keep the topics' default names
     assert prefixes == {
-        f"{ACCOUNT_OF_SERVICE[service]} lake": prefix for service, prefix in STORAGE_PREFIX.items()
+        f"{ACCOUNT_OF_SERVICE[service]} lake": list(folders)
+        for service, folders in declared.items()
     }
+    lake_grants = {grant for grant in _config()["bucket_grants"] if grant.endswith(" lake")}
+    assert set(prefixes) == lake_grants  # no account writes the whole lake
 
 
 # ---------------------------------------------------------------------------
@@ -199,9 +203,9 @@ def _asked(settings: Settings, made: list[tuple[str, str]]) -> dict[str, set[str
     return asked
 
 
-def _outside(made: list[tuple[str, str]], bucket: str, prefix: str) -> list[str]:
-    """The lake requests of ``made`` that name no object under ``prefix`` and list no
-    folder under it: what a grant held to that folder refuses."""
+def _outside(made: list[tuple[str, str]], bucket: str, prefixes: tuple[str, ...]) -> list[str]:
+    """The lake requests of ``made`` that name no object under ``prefixes`` and list no
+    folder under them: what a grant held to those folders refuses."""
     refused = []
     for method, url in made:
         if "/storage/v1/" not in url or _bucket_of(url) != bucket:
@@ -211,7 +215,7 @@ def _outside(made: list[tuple[str, str]], bucket: str, prefix: str) -> list[str]
         named = re.search(r"/o/([^/?]+)$", parsed.path)
         name = urllib.parse.unquote(named.group(1)) if named else query.get("name", [""])[0]
         listed = query.get("prefix", [""])[0] if parsed.path.endswith("/o") else ""
-        if not (name or listed).startswith(prefix):
+        if not (name or listed).startswith(prefixes):
             refused.append(f"{method} {url}")
     return refused
 
@@ -223,6 +227,8 @@ def test_the_services_ask_only_what_they_declare(settings: Settings, tmp_path: P
     client.bucket(settings.dataset_bucket).blob("log.csv").upload_from_filename(source)
 
     asked: dict[str, dict[str, set[str]]] = {}
+    outside: dict[str, list[str]] = {}
+    folders = storage_prefixes(settings)
     with recorded() as made:
         options = RunOptions(source=f"gs://{settings.dataset_bucket}/log.csv")
         assert producing.producer_run(settings, options, StopFlag()).run(ProgressLog()).complete
@@ -231,6 +237,7 @@ def test_the_services_ask_only_what_they_declare(settings: Settings, tmp_path: P
         with recorded() as made:
             factory.batch_consumer(settings, kind, StopFlag()).run(idle_exit=2)
         asked[f"{kind}-consumer"] = _asked(settings, made)
+        outside[kind] = _outside(made, settings.lake_bucket, folders[f"{kind}-consumer"])
     case = lake_records(settings, "fraud_confirmation")[0]
     with recorded() as made:
         book = factory.answer_book(settings)
@@ -239,8 +246,8 @@ def test_the_services_ask_only_what_they_declare(settings: Settings, tmp_path: P
         book.record(Confirmation(case["transaction_id"], Answer.NOT_FRAUD, 4_000_000_000))
         book.publish_pending()
     asked["confirmation-service"] = _asked(settings, made)
-    outside = _outside(made, settings.lake_bucket, STORAGE_PREFIX["confirmation-service"])
-    assert not outside, f"the confirmation service asked outside its folder: {outside}"
+    outside["confirmation"] = _outside(made, settings.lake_bucket, folders["confirmation-service"])
+    assert not any(outside.values()), f"a service asked outside its folders: {outside}"
 
     for service, by_bucket in asked.items():
         assert by_bucket, f"{service} made no storage request: the recording missed it"
