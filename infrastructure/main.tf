@@ -114,7 +114,7 @@ locals {
       machine_type    = var.app_machine_type
       shard           = ""
       services        = ["consume-fraud", "consume-cases"]
-      secrets         = { SMTP_PASSWORD = "smtp-password", CONFIRMATION_TOKEN_KEY = "confirmation-token-key", CASES_DATABASE_URL = "cases-database-url" }
+      secrets         = { SMTP_PASSWORD = "smtp-password", CONFIRMATION_TOKEN_KEY = "confirmation-token-key", CONSUMER_NOTE_KEY = "consumer-note-key", CASES_DATABASE_URL = "cases-database-url" }
       kafka_logins    = { consume-fraud = "fraud-consumer", consume-cases = "cases-consumer" }
       registry_logins = { consume-fraud = "services", consume-cases = "services" }
       principals      = []
@@ -124,7 +124,7 @@ locals {
       machine_type    = var.app_machine_type
       shard           = ""
       services        = ["consume-non-fraud"]
-      secrets         = { SMTP_PASSWORD = "smtp-password" }
+      secrets         = { SMTP_PASSWORD = "smtp-password", CONSUMER_NOTE_KEY = "consumer-note-key" }
       kafka_logins    = { consume-non-fraud = "non-fraud-consumer" }
       registry_logins = { consume-non-fraud = "services" }
       principals      = []

@@ -18,13 +18,14 @@ locals {
 
   # for_each may not take sensitive values, so it goes over the names.
   secret_names = toset(concat(
-    ["smtp-password", "confirmation-token-key", "kafka-ui-login", "cases-database-url"],
+    ["smtp-password", "confirmation-token-key", "consumer-note-key", "kafka-ui-login", "cases-database-url"],
     values(local.kafka_secrets), values(local.registry_secrets),
   ))
   secret_values = merge(
     {
       smtp-password          = var.smtp_password
       confirmation-token-key = var.confirmation_token_key
+      consumer-note-key      = var.consumer_note_key
       kafka-ui-login         = var.kafka_ui_login_password
       cases-database-url     = local.cases_database_url
     },
@@ -40,8 +41,8 @@ locals {
   secret_readers = {
     kafka              = ["kafka-admin", "kafka-kafka-ui", "kafka-ui-login", "registry-setup-login", "registry-services-login"]
     producer           = concat(values(local.kafka_secrets), values(local.registry_secrets))
-    fraud-consumer     = concat(["smtp-password", "confirmation-token-key", "kafka-fraud-consumer", "kafka-cases-consumer", "cases-database-url"], local.registry_readers)
-    non-fraud-consumer = concat(["smtp-password", "kafka-non-fraud-consumer"], local.registry_readers)
+    fraud-consumer     = concat(["smtp-password", "confirmation-token-key", "consumer-note-key", "kafka-fraud-consumer", "kafka-cases-consumer", "cases-database-url"], local.registry_readers)
+    non-fraud-consumer = concat(["smtp-password", "consumer-note-key", "kafka-non-fraud-consumer"], local.registry_readers)
     confirmation       = concat(["confirmation-token-key", "kafka-confirmation-service"], local.registry_readers)
   }
 }

@@ -318,6 +318,17 @@ variable "confirmation_token_key" {
   }
 }
 
+variable "consumer_note_key" {
+  description = "The HMAC key the two email consumers seal their commit notes with, stored in Secret Manager; read by them alone. From `make secrets`."
+  type        = string
+  sensitive   = true
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9+/_-]{43,}={0,2}$", var.consumer_note_key)) && !can(regex("(?i)change|example|placeholder|secret|password|replace", var.consumer_note_key))
+    error_message = "consumer_note_key must be 32 or more random bytes in base64, as `make secrets` writes it; a placeholder is refused."
+  }
+}
+
 variable "kafka_passwords" {
   description = "The SCRAM password of each Kafka principal: admin, producer, fraud-consumer, non-fraud-consumer, cases-consumer, confirmation-service and kafka-ui; each in Secret Manager, read by the VM that logs in as it (and by `setup`, which makes the principals). From `make secrets`."
   type        = map(string)

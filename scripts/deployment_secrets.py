@@ -34,7 +34,12 @@ from fraudstream.principals import SERVICE_PRINCIPALS  # noqa: E402
 KAFKA_PRINCIPALS = ("admin", *SERVICE_PRINCIPALS)
 # The schema registry's logins: setup registers schemas, the services only read them.
 REGISTRY_LOGINS = ("setup", "services")
-SINGLE = ("confirmation_token_key", "kafka_ui_login_password", "cases_database_password")
+SINGLE = (
+    "confirmation_token_key",
+    "consumer_note_key",
+    "kafka_ui_login_password",
+    "cases_database_password",
+)
 MAPS = {"kafka_passwords": KAFKA_PRINCIPALS, "registry_passwords": REGISTRY_LOGINS}
 
 

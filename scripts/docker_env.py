@@ -17,7 +17,7 @@ from pathlib import Path
 
 ENV_FILE = Path(__file__).resolve().parents[1] / "docker" / ".env"
 # Each secret compose needs, and how many random bytes it is drawn from.
-SECRETS = {"CONFIRMATION_TOKEN_KEY": 32, "POSTGRES_PASSWORD": 24}
+SECRETS = {"CONFIRMATION_TOKEN_KEY": 32, "CONSUMER_NOTE_KEY": 32, "POSTGRES_PASSWORD": 24}
 
 
 def read(path: Path) -> dict[str, str]:

@@ -12,6 +12,7 @@ from google.cloud import storage
 from fraudstream import kafka
 from fraudstream.consumers.buffer import BatchBuffer, Partition
 from fraudstream.consumers.gathering import LakeBatch
+from fraudstream.consumers.notes import CommitNotes
 from fraudstream.consumers.recovery import Recovery, recover
 from fraudstream.consumers.retry import Waiter, until_done
 from fraudstream.consumers.sinks import BatchInHand, LakeWriter
@@ -31,8 +32,10 @@ class Holdings:
         folder: LakeFolder,
         buffer: BatchBuffer[Message],
         uploads: LakeWriter,
+        notes: CommitNotes,
     ) -> None:
         self.bucket, self.folder, self.buffer, self.uploads = bucket, folder, buffer, uploads
+        self.notes = notes
         self.gathering: dict[Partition, LakeBatch] = {}
         self.recovered: dict[Partition, Recovery] = {}
         self.in_hand: BatchInHand | None = None
@@ -64,8 +67,9 @@ class Holdings:
         """Own ``tp`` from where the lake says, not only where the commit says (its offset
         is moved to there); ``end`` is the partition's end offset."""
         partition = (tp.topic, tp.partition)
+        through = self.notes.read(partition, tp.offset, tp.metadata, end)
         found = until_done(
-            lambda: recover(self.bucket, self.folder, partition, tp.offset, tp.metadata, end=end),
+            lambda: recover(self.bucket, self.folder, partition, tp.offset, through, end=end),
             "lake recovery",
             waiter,
             (lake.StorageUnavailableError,),

@@ -50,6 +50,7 @@ from fraudstream.consumers.commits import Committer
 from fraudstream.consumers.gathering import LakeBatch
 from fraudstream.consumers.handlers import Handler
 from fraudstream.consumers.holdings import Holdings
+from fraudstream.consumers.notes import CommitNotes
 from fraudstream.consumers.retry import (
     Backoff,
     StopWhileRetryingError,
@@ -63,7 +64,7 @@ from fraudstream.consumers.totals import Totals
 from fraudstream.consumers.watch import ConsumerWatch
 from fraudstream.runtime import metrics
 from fraudstream.runtime.stopping import StopFlag
-from fraudstream.settings.config import Settings
+from fraudstream.settings.config import Settings, note_key
 from fraudstream.storage.batches import ndjson_line
 from fraudstream.topology import LakeFolder
 
@@ -107,7 +108,8 @@ class BatchConsumer:
         self.committer = Committer(
             clients.consumer, self.waiter, clients.commit_replies, self._serve
         )
-        self.holdings = Holdings(clients.bucket, handler.folder, self.buffer, self.uploads)
+        notes = CommitNotes(note_key(settings), handler.group)
+        self.holdings = Holdings(clients.bucket, handler.folder, self.buffer, self.uploads, notes)
         self.slices = SliceTaker(
             handler=handler,
             decoder=clients.decoder,
@@ -118,6 +120,7 @@ class BatchConsumer:
             dead_letters=self.dead_letters,
             waiter=self.waiter,
             totals=self.totals,
+            notes=notes,
         )
         self._idle_since = time.monotonic()
 

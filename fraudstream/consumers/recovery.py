@@ -12,15 +12,15 @@ committed offset:
 
 A batch's emails go out in slices while it gathers, long before its objects
 are written. After each slice, the committed offset (still the batch's first)
-carries a note of the last offset emailed (``emailed_through_note``): the
+carries a note of the last offset emailed, sealed by the consumers (``notes``): the
 records up to there are not emailed again, whoever redoes them. Their log
 entries, if the member died before it could write them, are lost; the redo
 logs each of them as sent by an earlier owner (``sent_before_entry``).
 
-Other accounts may write to the lake or commit for the group, so nothing is
-taken on trust that lies outside the partition: a batch name or a note past its
-end offset is refused (logged and counted), as is an email log line that is not
-an entry; the emails they would have held back go out.
+Nothing found is taken on trust that lies outside the partition: a batch name past
+its end offset is refused (logged and counted), as is an email log line that is not
+an entry, and a note without its seal (``notes``); the emails they would have held
+back go out.
 """
 
 from __future__ import annotations
@@ -56,23 +56,7 @@ class Recovery:
         return Recovery(emailed_through=self.emailed_through)
 
 
-EMAILED_THROUGH = "emailed-through:"
 OFFSET_LIMIT = 2**63 - 1  # Kafka's offsets are signed 64-bit integers
-
-
-def emailed_through_note(last_offset: int) -> str:
-    """The commit metadata saying every record up to ``last_offset`` was emailed."""
-    return f"{EMAILED_THROUGH}{last_offset}"
-
-
-def emailed_through(metadata: str | None) -> int | None:
-    """The last offset emailed, from a committed offset's metadata; None if it says not."""
-    if not metadata or not metadata.startswith(EMAILED_THROUGH):
-        return None
-    try:
-        return int(metadata.removeprefix(EMAILED_THROUGH))
-    except ValueError:
-        return None
 
 
 def recover(
@@ -80,24 +64,21 @@ def recover(
     folder: LakeFolder,
     where: tuple[str, int],
     committed: int,
-    note: str | None = None,
+    emailed_through: int | None = None,
     *,
     end: int = OFFSET_LIMIT,
 ) -> Recovery:
     """The recovery for partition ``where`` (topic, number), whose consumer writes to
-    ``folder``, from its committed offset and the ``note`` committed with it; ``end`` is
-    the partition's end offset (the next record's)."""
+    ``folder``, from its committed offset and the last offset emailed that the note
+    committed with it vouches for (``notes.CommitNotes.read``); ``end`` is the
+    partition's end offset (the next record's)."""
     topic, partition = where
     start = max(committed, 0)
     done = _batches_from(bucket, folder, (topic, partition, start), end)
     resume = max(key.last_offset for key in done) + 1 if done else start
-    through = emailed_through(note)
-    if through is not None and through >= end:
-        _refuse("note", "a note of emails past the partition's end; the emails go out", through)
-        through = None
+    heeded = emailed_through is not None and emailed_through >= resume
     emailed = Recovery(
-        resume_offset=resume if done else None,
-        emailed_through=through if through is not None and through >= resume else None,
+        resume_offset=resume if done else None, emailed_through=emailed_through if heeded else None
     )
     logged = _batches_from(bucket, LakeFolder.EMAIL_LOG, (topic, partition, resume), end)
     if not logged:

@@ -21,7 +21,7 @@ from fraudstream.consumers.decoding import Decoded, decode_batch
 from fraudstream.consumers.gathering import LakeBatch
 from fraudstream.consumers.handlers import Handler
 from fraudstream.consumers.holdings import Holdings
-from fraudstream.consumers.recovery import emailed_through_note
+from fraudstream.consumers.notes import CommitNotes
 from fraudstream.consumers.retry import Waiter
 from fraudstream.consumers.totals import (
     Totals,
@@ -53,6 +53,7 @@ class SliceTaker:
     dead_letters: sinks.DeadLetters
     waiter: Waiter
     totals: Totals
+    notes: CommitNotes
     note_reply_seconds: float = NOTE_REPLY_SECONDS
 
     def take(self, partition: Partition, batch: list[Message]) -> None:
@@ -89,8 +90,8 @@ class SliceTaker:
 
     def _commit_emailed(self, gathered: LakeBatch) -> None:
         """Commit the lake batch's first offset, noting how far its emails are done."""
-        sent_at = time.monotonic()
-        self.committer.commit(gathered.partition, gathered.first_offset, metadata=_note(gathered))
+        sent_at, note = time.monotonic(), self._note(gathered)
+        self.committer.commit(gathered.partition, gathered.first_offset, metadata=note)
         self.holdings.check_in_hand()  # the group may have moved it while the reply came
         gathered.committed_at = sent_at  # a late reply shows the member owned it back then
 
@@ -104,12 +105,19 @@ class SliceTaker:
         can run out."""
         partition, first, sent_at = gathered.partition, gathered.first_offset, time.monotonic()
         noted = self.committer.try_commit(
-            partition, first, _note(gathered), self.note_reply_seconds
+            partition, first, self._note(gathered), self.note_reply_seconds
         )
         self.holdings.check_in_hand()  # the group may have moved it while the reply came
         if noted:
             gathered.committed_at = sent_at
         return noted
+
+    def _note(self, gathered: LakeBatch) -> str | None:
+        """The commit's note of how far the lake batch's emails are done, if any are."""
+        through = gathered.emailed_through
+        if through is None:
+            return None
+        return self.notes.write(gathered.partition, gathered.first_offset, through)
 
     def _send_emails(
         self, held: sinks.BatchInHand, gathered: LakeBatch, decoded: Decoded
@@ -139,9 +147,3 @@ class SliceTaker:
         return lines, decoded.dead + [
             sinks.DeadLetter(decoded.messages[i], why) for i, why in unhandled
         ]
-
-
-def _note(gathered: LakeBatch) -> str | None:
-    """The commit's note of how far the lake batch's emails are done, if any are."""
-    through = gathered.emailed_through
-    return None if through is None else emailed_through_note(through)

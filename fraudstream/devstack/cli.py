@@ -115,6 +115,7 @@ def _env(_args: argparse.Namespace) -> int:
         **topology.environment(),
         **logins.kafka_environment(topology),
         "CONFIRMATION_TOKEN_KEY": logins.token_key(),
+        "CONSUMER_NOTE_KEY": logins.stack_secret("consumer-note-key"),
         "CASES_DATABASE_URL": postgres.database_url(),
     }
     for name, value in variables.items():

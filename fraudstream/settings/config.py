@@ -54,6 +54,13 @@ def token_key(settings: Settings) -> bytes:
     return settings.confirmation_token_key.get_secret_value().encode()
 
 
+def note_key(settings: Settings) -> bytes:
+    """The key the consumers seal their commit notes with; ConfigError when it is not set."""
+    if settings.consumer_note_key is None:
+        raise ConfigError(f"invalid configuration: CONSUMER_NOTE_KEY: set it to {HOW_TO_MAKE}")
+    return settings.consumer_note_key.get_secret_value().encode()
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read and validate the settings, or raise ``ConfigError`` naming each bad variable."""
     try:

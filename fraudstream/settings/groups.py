@@ -217,6 +217,16 @@ class ConsumerSettings(BaseSettings):
     # Waits between tries while SMTP, GCS or Kafka is out: doubling from the first to the most.
     retry_first_seconds: Annotated[float, Field(gt=0)] = 0.5
     retry_max_seconds: Annotated[float, Field(gt=0)] = 30.0
+    # The key the email consumers seal their commit notes with (fraudstream.consumers.notes),
+    # held by them alone. No default, like the token key.
+    consumer_note_key: SecretStr | None = None
+
+    @field_validator("consumer_note_key")
+    @classmethod
+    def _check_note_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_random_key(value.get_secret_value())
+        return value
 
     @field_validator("cases_database_url")
     @classmethod

@@ -19,7 +19,7 @@ from fraudstream.consumers.loop import BatchConsumer
 from fraudstream.kafka import registry
 from fraudstream.paysim.avro_codec import RecordDecoder
 from fraudstream.runtime.stopping import StopFlag
-from fraudstream.settings.config import Settings, token_key
+from fraudstream.settings.config import Settings, note_key, token_key
 from fraudstream.storage import case_table, lake
 from fraudstream.topology import lake_prefix, storage_prefixes, topology
 
@@ -33,6 +33,7 @@ def batch_consumer(
     settings: Settings, kind: str, stop: StopFlag, send_emails: bool = True
 ) -> BatchConsumer:
     """The ``kind`` consumer, its topic, dead-letter topic and lake checked."""
+    note_key(settings)  # a missing key is said before any server is asked
     chosen = handler(settings, kind)
     connection = settings.kafka_connection
     kafka.require_topics(connection, [chosen.topic, topology(settings).dead_letters.name])

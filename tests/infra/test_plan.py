@@ -145,10 +145,15 @@ def test_pipeline_vms_get_settings_the_pipeline_accepts(spread: Resources) -> No
         if role == "producer":
             assert secrets == {}
         elif role == "fraud-consumer":
-            assert set(secrets) == {"SMTP_PASSWORD", "CONFIRMATION_TOKEN_KEY", "CASES_DATABASE_URL"}
+            assert set(secrets) == {
+                "SMTP_PASSWORD",
+                "CONFIRMATION_TOKEN_KEY",
+                "CONSUMER_NOTE_KEY",
+                "CASES_DATABASE_URL",
+            }
             assert secrets["CASES_DATABASE_URL"] == "fraudstream-cases-database-url"
         elif role == "non-fraud-consumer":
-            assert set(secrets) == {"SMTP_PASSWORD"}  # it signs no link
+            assert set(secrets) == {"SMTP_PASSWORD", "CONSUMER_NOTE_KEY"}  # it signs no link
         else:  # the VM that faces the internet: its key and nothing to send mail with
             assert set(secrets) == {"CONFIRMATION_TOKEN_KEY"}
         assert metadata["startup-script"] == startup_script("pipeline")
@@ -259,7 +264,7 @@ def test_secrets_are_not_in_any_metadata(spread: Resources) -> None:
         for item in drawn.values()
         for value in (item.values() if isinstance(item, dict) else [item])
     ]
-    assert len(secret_values) == 3 + 7 + 2
+    assert len(secret_values) == 4 + 7 + 2  # single secrets, Kafka, registry
     for vm in _of_type(spread, "google_compute_instance").values():
         for value in [*secret_values, "plan-smtp-login"]:
             assert value not in json.dumps(vm["metadata"])
@@ -272,6 +277,7 @@ def test_the_example_alone_or_with_its_old_placeholder_key_is_refused() -> None:
     assert alone.splitlines()[-1] != "exit status 0"
     for name in (
         "confirmation_token_key",
+        "consumer_note_key",
         "kafka_passwords",
         "registry_passwords",
         "kafka_ui_login_password",

@@ -174,6 +174,7 @@ def _named_settings(suffix: str, stack: Stack, smtp_port: int) -> Settings:
         cases_database_url=f"sqlite:///{tempfile.gettempdir()}/fraudstream-it/{suffix}.sqlite3",
         customer_email_domain=f"it-{suffix}.example",
         confirmation_token_key=secrets.token_urlsafe(32),
+        consumer_note_key=secrets.token_urlsafe(32),
         dataset_bucket=f"it-dataset-{suffix}",
         lake_bucket=f"it-lake-{suffix}",
         topic_partitions=3,

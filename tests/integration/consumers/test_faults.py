@@ -8,6 +8,7 @@ them, and in this process otherwise.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import time
@@ -18,8 +19,10 @@ from urllib.parse import urlsplit
 import pytest
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
+from prometheus_client import REGISTRY
 
 from fraudstream.consumers.email_sending import JOBS_AHEAD_PER_CONNECTION
+from fraudstream.consumers.notes import EMAILED_THROUGH, CommitNotes
 from fraudstream.consumers.slicing import SLICE_MAX_EMAILS
 from fraudstream.devstack import stack as devstack
 from fraudstream.paysim.generator import write_csv
@@ -297,6 +300,46 @@ def test_a_batch_whose_emails_were_logged_is_redone_without_sending_them_again(
     mailed_ids = {m["text"] for m in mails_to(stack.mail_api_url, settings.customer_email_domain)}
     assert len(mailed_ids) == len(expected) - 100
     assert not any(tid in text for text in mailed_ids for tid in logged)
+
+
+def test_a_note_forged_with_the_group_s_login_holds_back_no_email(
+    settings: Settings, stack: Stack, generated: Path
+) -> None:
+    """Anyone who may commit for the group can leave a note that everything was emailed;
+    without the consumers' seal, the member taking over refuses it and sends every email."""
+    produce(settings, generated)
+    expected = _topic_ids(settings)
+    foreign = CommitNotes(secrets.token_urlsafe(32).encode(), settings.non_fraud_consumer_group)
+    forged = {
+        0: f"{EMAILED_THROUGH}{2**63 - 1}",  # the finding: no seal at all
+        1: foreign.write((settings.non_fraud_topic, 1), 0, 10),  # sealed with another key
+    }
+    intruder = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "group.id": settings.non_fraud_consumer_group,
+        }
+    )
+    topic = settings.non_fraud_topic
+    notes = [TopicPartition(topic, p, 0, metadata=note) for p, note in forged.items()]
+    intruder.commit(offsets=notes, asynchronous=False)
+    intruder.close()
+    refused_before = _refused_notes()
+
+    totals = consume(settings, "non-fraud")
+
+    assert totals.emails_already_sent == 0
+    assert _refused_notes() == refused_before + len(forged)
+    mailed = mails_to(stack.mail_api_url, settings.customer_email_domain)
+    assert len(mailed) == len(expected), "a forged note held emails back"
+    _assert_lake_holds_each_once(settings, expected)
+
+
+def _refused_notes() -> float:
+    sample = REGISTRY.get_sample_value(
+        "fraudstream_consumer_recovery_refused_total", {"kind": "note"}
+    )
+    return sample or 0.0
 
 
 def test_a_consumer_killed_mid_batch_resends_at_most_the_slice_in_flight(

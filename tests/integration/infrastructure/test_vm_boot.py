@@ -30,6 +30,7 @@ pytestmark = [pytest.mark.cloud, pytest.mark.isolated]
 
 ROWS = 3000
 SECRET = secrets.token_urlsafe(32)  # the confirmation token key
+NOTE_KEY = secrets.token_urlsafe(32)  # the consumers' note key
 SERVICES = [
     "produce",
     "consume-fraud",
@@ -62,7 +63,8 @@ def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _settings_lines(settings: Settings, kafka: str, port: int) -> str:
     """What Terraform's `fraudstream-settings` attribute holds, for the local stack."""
-    values = settings.model_dump(exclude_none=True, exclude={"confirmation_token_key"})
+    keys = {"confirmation_token_key", "consumer_note_key"}  # secrets, not settings
+    values = settings.model_dump(exclude_none=True, exclude=keys)
     values.update(kafka_bootstrap_servers=kafka, topic_replication_factor=1)
     values.update(confirmation_host="127.0.0.1", confirmation_port=port)
     values["confirmation_base_url"] = f"http://127.0.0.1:{port}"
@@ -81,6 +83,7 @@ def passwords(sasl_kafka: tuple[str, str], tmp_path: Path) -> dict[str, str]:
     }
     return {
         "token-key": SECRET,
+        "note-key": NOTE_KEY,
         "kafka-admin": sasl_kafka[1],
         "cases-url": cases,
         **logins,
@@ -110,7 +113,13 @@ def cloud(
         "fraudstream-services": " ".join(["setup", *SERVICES]),
         "fraudstream-shard": "0/1",
         "fraudstream-settings": _settings_lines(bare_settings, sasl_kafka[0], free_port()),
-        "fraudstream-secrets": "CONFIRMATION_TOKEN_KEY=token-key CASES_DATABASE_URL=cases-url",
+        "fraudstream-secrets": " ".join(
+            (
+                "CONFIRMATION_TOKEN_KEY=token-key",
+                "CONSUMER_NOTE_KEY=note-key",
+                "CASES_DATABASE_URL=cases-url",
+            )
+        ),
         "fraudstream-kafka-logins": " ".join(
             f"{service}={principal}=kafka-{principal}"
             for service, principal in {"setup": "admin", **PRINCIPALS}.items()

@@ -70,6 +70,7 @@ def rehearsal(image: Image, stack: Stack, tmp_path: Path) -> Iterator[Rehearsal]
     )
     variables = {
         "CONFIRMATION_TOKEN_KEY": secrets.token_urlsafe(32),
+        "CONSUMER_NOTE_KEY": secrets.token_urlsafe(32),
         "POSTGRES_PASSWORD": str(database.password),
     }
     services = yaml.safe_load(COMPOSE.read_text())["services"]

@@ -128,6 +128,7 @@ def compose(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             {
                 **os.environ,
                 "CONFIRMATION_TOKEN_KEY": secrets.token_urlsafe(32),
+                "CONSUMER_NOTE_KEY": secrets.token_urlsafe(32),
                 "POSTGRES_PASSWORD": str(database.password),
             }
         )

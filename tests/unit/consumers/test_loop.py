@@ -6,6 +6,7 @@ in-process stand-ins for Kafka, the lake and the mailer."""
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -17,6 +18,7 @@ from fraudstream import kafka
 from fraudstream.consumers.clients import ConsumerClients
 from fraudstream.consumers.email_sending import EmailJob
 from fraudstream.consumers.loop import BatchConsumer
+from fraudstream.consumers.notes import CommitNotes
 from fraudstream.runtime.stopping import StopFlag
 from fraudstream.settings.config import load_settings
 from fraudstream.storage.batches import BatchKey
@@ -25,6 +27,14 @@ from tests.fakes import MemoryBucket
 
 TOPIC = "payments"
 PARTITION = (TOPIC, 0)
+NOTE_KEY = secrets.token_urlsafe(32)
+
+
+def _sealed(committed: int, emailed_through: int) -> str:
+    """The note the member commits at ``committed``: emailed up to ``emailed_through``."""
+    return CommitNotes(NOTE_KEY.encode(), "group").write(PARTITION, committed, emailed_through)
+
+
 Rebalance = Callable[[Any, list[TopicPartition]], None]
 
 
@@ -178,7 +188,12 @@ def _member(
 ) -> tuple[BatchConsumer, _Consumer, MemoryBucket, _Mailer]:
     """A member given the partition, on ``consumer`` and ``bucket`` if given (another
     member's, to take over from it)."""
-    defaults = {"batch_max_records": 3, "retry_first_seconds": 0.01, "retry_max_seconds": 0.01}
+    defaults = {
+        "batch_max_records": 3,
+        "retry_first_seconds": 0.01,
+        "retry_max_seconds": 0.01,
+        "consumer_note_key": NOTE_KEY,
+    }
     settings = load_settings(**{**defaults, **settings_})
     consumer, bucket, mailer = consumer or _Consumer(), bucket or MemoryBucket(), _Mailer()
     clients = ConsumerClients(
@@ -216,7 +231,7 @@ def test_a_batch_whose_partition_came_back_during_its_owner_check_sends_nothing(
     _take(member, range(3))  # read again by the new assignment
     member._finish_due(everything=True)
     assert mailer.sent == ["t0", "t1", "t2"] and consumer.commits == [0, 0, 3]
-    assert consumer.notes == [None, "emailed-through:2", None]
+    assert consumer.notes == [None, _sealed(0, 2), None]
 
 
 def test_a_partition_revoked_while_its_email_log_is_uploaded_recovers_with_that_log() -> None:
@@ -338,7 +353,7 @@ def test_emails_go_out_by_slice_while_the_lake_batch_gathers() -> None:
     _slices(member, range(2))
     _slices(member, range(2, 5))
     assert mailer.sent == ["t0", "t1", "t2", "t3", "t4"] and bucket.objects == {}
-    assert set(consumer.commits) == {0} and consumer.notes[-1] == "emailed-through:4"
+    assert set(consumer.commits) == {0} and consumer.notes[-1] == _sealed(0, 4)
 
     member._finish_all()
     key = BatchKey(TOPIC, 0, 0, 4)
@@ -406,7 +421,7 @@ def test_a_note_not_in_kafka_in_time_has_the_lake_batch_written_at_once() -> Non
     assert set(bucket.objects) == {
         key.object_name(f) for f in (LakeFolder.EMAIL_LOG, LakeFolder.TRANSACTIONS)
     }
-    assert consumer.notes[-1] == "emailed-through:1", "Kafka has the first slice's note only"
+    assert consumer.notes[-1] == _sealed(0, 1), "Kafka has the first slice's note only"
 
     member, _, _, mailer = _member(consumer, bucket, **GATHERING)
     _take(member, range(4, 6))  # read from where the lake says

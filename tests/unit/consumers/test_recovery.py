@@ -23,10 +23,10 @@ def _batch(
 
 
 def _recover(
-    objects: dict[str, bytes], committed: int, note: str | None = None, end: int = 1_000
+    objects: dict[str, bytes], committed: int, emailed_through: int | None = None, end: int = 1_000
 ) -> Recovery:
     bucket = cast(storage.Bucket, MemoryBucket(objects))
-    return recover(bucket, LakeFolder.TRANSACTIONS, ("t", 0), committed, note, end=end)
+    return recover(bucket, LakeFolder.TRANSACTIONS, ("t", 0), committed, emailed_through, end=end)
 
 
 def test_recovery_starts_at_the_commit_when_the_lake_has_nothing_past_it() -> None:
@@ -72,12 +72,10 @@ def test_recovery_leaves_objects_that_are_not_batches_alone(
 
 def test_the_commits_note_of_the_emails_sent_counts_while_it_is_past_the_lake() -> None:
     """Up to the noted offset, the records were emailed; a note the lake has passed (a
-    batch written and its commit lost), or not ours, says nothing."""
-    assert _recover({}, committed=10, note="emailed-through:14").emailed_through == 14
+    batch written and its commit lost) says nothing."""
+    assert _recover({}, committed=10, emailed_through=14).emailed_through == 14
     written = _batch(LakeFolder.TRANSACTIONS, 10, 19)
-    assert _recover(written, committed=10, note="emailed-through:14") == Recovery(resume_offset=20)
-    for note in ("emailed-through:x", "someone else's", ""):
-        assert _recover({}, committed=10, note=note) == Recovery()
+    assert _recover(written, committed=10, emailed_through=14) == Recovery(resume_offset=20)
     left = Recovery(emailed_through=14)
     assert left.past(9) == left and left.past(14) is None
 
@@ -85,16 +83,6 @@ def test_the_commits_note_of_the_emails_sent_counts_while_it_is_past_the_lake() 
 def _refused(kind: str) -> float:
     value = REGISTRY.get_sample_value("fraudstream_consumer_recovery_refused_total", {"kind": kind})
     return value or 0.0
-
-
-@pytest.mark.parametrize("note", ["emailed-through:9223372036854775807", "emailed-through:100"])
-def test_a_note_past_the_partition_s_end_is_refused_and_the_emails_go_out(note: str) -> None:
-    """Anyone who may commit for the group could note that everything was emailed; a note
-    can only be of records the partition holds."""
-    before = _refused("note")
-    assert _recover({}, committed=10, note=note, end=100) == Recovery()
-    assert _refused("note") == before + 1
-    assert _recover({}, committed=10, note="emailed-through:99", end=100).emailed_through == 99
 
 
 @pytest.mark.parametrize(

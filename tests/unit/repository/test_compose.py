@@ -190,6 +190,18 @@ def test_the_token_key_must_come_from_the_environment(services: dict[str, Any]) 
         assert key.startswith("${CONFIRMATION_TOKEN_KEY:?"), f"{name}: a key is written in the file"
 
 
+def test_the_note_key_comes_from_the_environment_to_the_email_consumers_alone(
+    services: dict[str, Any],
+) -> None:
+    holders = {
+        name for name, s in services.items() if "CONSUMER_NOTE_KEY" in s.get("environment", {})
+    }
+    assert holders == {"fraud-consumer", "non-fraud-consumer"}
+    for name in holders:
+        key = services[name]["environment"]["CONSUMER_NOTE_KEY"]
+        assert key.startswith("${CONSUMER_NOTE_KEY:?"), f"{name}: a key is written in the file"
+
+
 def test_the_confirmation_service_listens_in_its_container_published_on_loopback(
     services: dict[str, Any],
 ) -> None:

@@ -115,6 +115,7 @@ def _conditions(name: str) -> str:
     "name",
     [
         "confirmation_token_key",
+        "consumer_note_key",
         "kafka_passwords",
         "kafka_ui_login_password",
         "registry_passwords",

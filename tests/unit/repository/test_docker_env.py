@@ -29,8 +29,8 @@ def script(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
 def test_the_secrets_are_drawn_once_and_kept(script: ModuleType, tmp_path: Path) -> None:
     assert script.main([]) == 0
     first = script.read(tmp_path / ".env")
-    assert set(first) == {"CONFIRMATION_TOKEN_KEY", "POSTGRES_PASSWORD"}
-    assert len(first["CONFIRMATION_TOKEN_KEY"]) >= 43
+    assert set(first) == {"CONFIRMATION_TOKEN_KEY", "CONSUMER_NOTE_KEY", "POSTGRES_PASSWORD"}
+    assert len(first["CONFIRMATION_TOKEN_KEY"]) >= 43 and len(first["CONSUMER_NOTE_KEY"]) >= 43
     assert stat.S_IMODE((tmp_path / ".env").stat().st_mode) == 0o600
     assert script.main([]) == 0
     assert script.read(tmp_path / ".env") == first

@@ -27,6 +27,7 @@ IAP_RANGE = "35.235.240.0/20"
 SECRET_VARIABLES = (
     "smtp_password",
     "confirmation_token_key",
+    "consumer_note_key",
     "kafka_passwords",
     "kafka_ui_login_password",
     "registry_passwords",
@@ -174,7 +175,8 @@ def test_secrets_never_travel_in_metadata(config: dict[str, Any]) -> None:
     )
     assert not [name for name in SECRET_VARIABLES if f"var.{name}" in metadata]
     settings = _named(config, "locals")["base_settings"]
-    assert not {"SMTP_PASSWORD", "CONFIRMATION_TOKEN_KEY", "CASES_DATABASE_URL"} & set(settings)
+    secrets = {"SMTP_PASSWORD", "CONFIRMATION_TOKEN_KEY", "CONSUMER_NOTE_KEY", "CASES_DATABASE_URL"}
+    assert not secrets & set(settings)
 
 
 def test_pipeline_settings_are_names_the_pipeline_reads(config: dict[str, Any]) -> None:

@@ -55,6 +55,7 @@ def nothing_running(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:1")
     monkeypatch.setenv("CASES_DATABASE_URL", f"sqlite:///{tmp_path / 'new.sqlite3'}")
     monkeypatch.delenv("CONFIRMATION_TOKEN_KEY", raising=False)
+    monkeypatch.delenv("CONSUMER_NOTE_KEY", raising=False)
     monkeypatch.chdir(tmp_path)  # no .env file
     (tmp_path / "x.csv").write_text("step,type,amount\n")
 
@@ -65,6 +66,7 @@ def nothing_running(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         (["produce", "/no/such.csv"], "no such file: /no/such.csv"),
         (["produce", "x.csv", "--commit-interval", "1"], "give --rate N with it"),
         (["confirmation-service"], "CONFIRMATION_TOKEN_KEY: set it to"),
+        (["consume", "non-fraud"], "CONSUMER_NOTE_KEY: set it to"),
         (["cases"], "run `fraudstream migrate`"),
         (["evaluate", "x.csv", "--detector", "gbm", "--models", "empty"], "--models empty"),
         (["report"], "is the emulator running"),
