@@ -68,7 +68,7 @@ integration: install browser postgresql nginx ## the integration tests only, aga
 postgresql: ## Debian's PostgreSQL server, which the local stack runs for the case table
 	bash scripts/install-postgresql.sh
 
-nginx: ## Debian's nginx, for the test of the cloud's schema registry proxy (not started as a service)
+nginx: ## Debian's nginx and strace, for the tests of the cloud's startup scripts (nginx is not started as a service)
 	bash scripts/install-nginx.sh
 
 docker-engine: ## Debian's docker.io and debootstrap, and the compose plugin, for the engine test (the daemon is not started as a service)

@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
-# Debian's nginx, for the test that puts the cloud's schema registry proxy
-# (infrastructure/startup/kafka.sh) in front of the local stack's registry. Installs
-# it, without starting the package's own server, when this user may install Debian
-# packages; otherwise says so, and that test skips with the same reason.
+# Debian's nginx and strace, for the tests of the cloud's startup scripts: nginx puts
+# the schema registry proxy (infrastructure/startup/kafka.sh) in front of the local
+# stack's registry; strace shows every command line a rehearsed boot runs, none of
+# which may hold a secret. Installs them, without starting the package's own server,
+# when this user may install Debian packages; otherwise says so, and those tests skip
+# with the same reason.
 set -euo pipefail
 source "$(dirname "$0")/debian-package.sh"
 
+if ! command -v strace >/dev/null &&
+    ! install_debian_package strace "for the test that no secret is on a command line"; then
+    echo "strace is not installed and this user cannot install Debian packages:" \
+         "the startup scripts' command lines go unchecked (install the 'strace' package)" >&2
+fi
 if [ -x /usr/sbin/nginx ]; then
     exit 0
 fi

@@ -121,21 +121,29 @@ def sasl_properties(topology: Topology, node_id: int, admin_password: str) -> di
     }
 
 
-def kafka_format_command(
-    installed: Installed, cluster_id: str, config: Path, admin_password: str | None = None
-) -> list[str]:
-    """Format a node's storage; with ``admin_password``, with the super user's SCRAM
-    credentials in the first metadata, so brokers can log in to each other at once."""
-    scram = (
-        ["--add-scram", f"SCRAM-SHA-512=[name={KAFKA_ADMIN},password={admin_password}]"]
-        if admin_password is not None
-        else []
-    )
+def kafka_format_command(installed: Installed, arguments: Path) -> list[str]:
+    """Format a node's storage with the tool and arguments written in the file ``arguments``
+    (``kafka_format_arguments``): java reads them from there (an @file), so the super
+    user's password is on no command line."""
     return [
         installed.java,
         "-cp",
         f"{installed.kafka_libs}/*",
         f"-Dlog4j2.configurationFile={installed.kafka_log4j_config}",
+        f"@{arguments}",
+    ]
+
+
+def kafka_format_arguments(cluster_id: str, config: Path, admin_password: str | None) -> str:
+    """The storage tool and its arguments, one a line, quoted as java's @files take them;
+    with ``admin_password``, the super user's SCRAM credentials go in the first metadata,
+    so brokers can log in to each other at once."""
+    scram = (
+        ["--add-scram", f"SCRAM-SHA-512=[name={KAFKA_ADMIN},password={admin_password}]"]
+        if admin_password is not None
+        else []
+    )
+    arguments = [
         "kafka.tools.StorageTool",
         "format",
         f"--cluster-id={cluster_id}",  # one argument: an id may begin with "-"
@@ -144,6 +152,12 @@ def kafka_format_command(
         "--ignore-formatted",
         *scram,
     ]
+    return "".join(f"{_java_quoted(argument)}\n" for argument in arguments)
+
+
+def _java_quoted(argument: str) -> str:
+    escaped = argument.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
 
 
 def kafka_node(installed: Installed, node_id: int, config: Path) -> Service:

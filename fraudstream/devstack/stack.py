@@ -185,8 +185,17 @@ def _write_kafka_config(
 def format_storage(
     installed: Installed, cluster_id: str, config: Path, admin_password: str | None = None
 ) -> None:
-    command = services.kafka_format_command(installed, cluster_id, config, admin_password)
-    result = subprocess.run(command, check=False, capture_output=True, text=True)
+    """Format a node's storage. The tool's arguments, the password among them, wait in
+    a file only this user reads while it runs, then go."""
+    arguments = config.with_name("format.args")
+    arguments.unlink(missing_ok=True)
+    arguments.touch(mode=0o600)
+    try:
+        arguments.write_text(services.kafka_format_arguments(cluster_id, config, admin_password))
+        command = services.kafka_format_command(installed, arguments)
+        result = subprocess.run(command, check=False, capture_output=True, text=True)
+    finally:
+        arguments.unlink(missing_ok=True)
     if result.returncode != 0:
         raise StackError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
 

@@ -9,14 +9,18 @@
 KAFKA_IMAGE=apache/kafka:4.1.1
 REGISTRY_IMAGE=confluentinc/cp-schema-registry:7.9.0
 UI_IMAGE=ghcr.io/kafbat/kafka-ui:v1.5.0
-DATA=/var/lib/kafka
+# The boot rehearsal in the tests runs it under BOOT_ROOT, a scratch directory.
+ROOT_DIR=${BOOT_ROOT:-}
+DATA=$ROOT_DIR/var/lib/kafka
+NGINX_DIR=$ROOT_DIR/etc/nginx
 ADMIN=admin
 
 mount_data_disk() {
   local disk=/dev/disk/by-id/google-kafka-data
   blkid "$disk" >/dev/null || mkfs.ext4 -q -m 0 -E lazy_itable_init=0,discard "$disk"
   mkdir -p "$DATA"
-  grep -q " $DATA " /etc/fstab || echo "$disk $DATA ext4 defaults,discard,nofail 0 2" >>/etc/fstab
+  grep -qs " $DATA " "$ROOT_DIR/etc/fstab" ||
+    echo "$disk $DATA ext4 defaults,discard,nofail 0 2" >>"$ROOT_DIR/etc/fstab"
   mountpoint -q "$DATA" || mount "$DATA"
 }
 
@@ -68,6 +72,14 @@ allow.everyone.if.no.acl.found=false
 PROPERTIES
 }
 
+# format_arguments CLUSTER-ID PASSWORD: the storage tool's class and arguments, one a
+# line, quoted as java's @files take them: a node's storage formatted with the
+# administrator's SCRAM credentials, so the nodes can log in to each other at once.
+format_arguments() {
+  printf '"%s"\n' kafka.tools.StorageTool format --config /etc/kafka/server.properties \
+    "--cluster-id=$1" --ignore-formatted --add-scram "SCRAM-SHA-512=[name=$ADMIN,password=$2]"
+}
+
 # One KRaft node on the host network. The storage is formatted once, with the
 # administrator's SCRAM credentials, so the brokers can log in to each other
 # from their first start; later boots find it formatted and leave it.
@@ -76,15 +88,20 @@ run_node() {
   cluster=$(metadata kafka-cluster-id)
   voters=$(metadata kafka-voters)
   dir=$DATA/node-$id
-  install -d -o 1000 -g 1000 "$dir" "$dir/data"
+  install -d "$dir" "$dir/data"
+  chown 1000:1000 "$dir" "$dir/data"
   node_properties "$id" "$client_port" "$controller_port" "$(hostname -f)" "$voters" "$password" \
     >"$dir/server.properties"
   chown 1000:1000 "$dir/server.properties"
   chmod 0600 "$dir/server.properties"
   local mounts=(-v "$dir/data:/var/lib/kafka/data" -v "$dir/server.properties:/etc/kafka/server.properties:ro")
-  docker run --rm "${mounts[@]}" "$KAFKA_IMAGE" /opt/kafka/bin/kafka-storage.sh format \
-    --config /etc/kafka/server.properties --cluster-id "$cluster" --ignore-formatted \
-    --add-scram "SCRAM-SHA-512=[name=$ADMIN,password=$password]" >/dev/null
+  # The storage tool and its arguments, the password among them, go in a file that java
+  # reads (an @file), not on a command line; the file goes once the storage is formatted.
+  (umask 077 && format_arguments "$cluster" "$password" >"$dir/format.args")
+  chown 1000:1000 "$dir/format.args"
+  docker run --rm "${mounts[@]}" -v "$dir/format.args:/etc/kafka/format.args:ro" "$KAFKA_IMAGE" \
+    /opt/kafka/bin/kafka-run-class.sh @/etc/kafka/format.args >/dev/null
+  rm -f "$dir/format.args"
   docker rm -f "kafka-$id" >/dev/null 2>&1 || true
   docker run -d --name "kafka-$id" --restart unless-stopped --network host --log-driver journald \
     -e KAFKA_HEAP_OPTS="-Xms1g -Xmx1g" "${mounts[@]}" \
@@ -146,12 +163,12 @@ run_registry_proxy() {
     logins+=("$login")
   done
   command -v nginx >/dev/null || apt_install nginx
-  rm -f /etc/nginx/sites-enabled/default
-  registry_passwords "${logins[@]}" | (umask 027 && cat >/etc/nginx/fraudstream-registry.passwords.new)
-  chgrp www-data /etc/nginx/fraudstream-registry.passwords.new
-  mv /etc/nginx/fraudstream-registry.passwords.new /etc/nginx/fraudstream-registry.passwords
+  rm -f "$NGINX_DIR/sites-enabled/default"
+  registry_passwords "${logins[@]}" | (umask 027 && cat >"$NGINX_DIR/fraudstream-registry.passwords.new")
+  chgrp www-data "$NGINX_DIR/fraudstream-registry.passwords.new"
+  mv "$NGINX_DIR/fraudstream-registry.passwords.new" "$NGINX_DIR/fraudstream-registry.passwords"
   registry_proxy_config "$REGISTRY_PORT" "http://127.0.0.1:$REGISTRY_BACKEND" \
-    /etc/nginx/fraudstream-registry.passwords >/etc/nginx/conf.d/fraudstream-registry.conf
+    "$NGINX_DIR/fraudstream-registry.passwords" >"$NGINX_DIR/conf.d/fraudstream-registry.conf"
   nginx -t -q
   systemctl enable nginx
   systemctl reload-or-restart nginx
@@ -164,7 +181,7 @@ run_registry_proxy() {
 # a login (user "admin", the kafka-ui-login secret). Secrets reach the
 # containers through root-only files, not command lines.
 run_registry_and_ui() {
-  local bootstrap password ui_password ui_login scram env=/etc/fraudstream-kafka
+  local bootstrap password ui_password ui_login scram env=$ROOT_DIR/etc/fraudstream-kafka
   bootstrap=$(metadata kafka-bootstrap)
   password=$(secret "$(metadata kafka-admin-secret)")
   ui_password=$(secret "$(metadata kafka-ui-secret)")

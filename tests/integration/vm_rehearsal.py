@@ -91,6 +91,7 @@ class RehearsedVM:
     directory: Path
     secrets: dict[str, str]
     gcloud_failures: dict[str, int] = field(default_factory=dict)
+    recorded: tuple[str, ...] = ()  # more commands answered by the recorder (docker, mount)
 
     def __post_init__(self) -> None:
         self.root = self.directory / "root"
@@ -99,7 +100,7 @@ class RehearsedVM:
         for path in (self.root, self.state, self.bin):
             path.mkdir(parents=True, exist_ok=True)
         self._shim("gcloud", SHIMS / "gcloud.py")
-        for command in ("apt-get", "useradd", "systemctl"):
+        for command in ("apt-get", "useradd", "systemctl", *self.recorded):
             self._shim(command, SHIMS / "recorder.py")
         (self.directory / "secrets.json").write_text(json.dumps(self.secrets))
 
@@ -109,9 +110,15 @@ class RehearsedVM:
         path.chmod(0o755)
 
     def boot(
-        self, role: str, metadata_url: str, storage_emulator_host: str, **variables: str
+        self,
+        role: str,
+        metadata_url: str,
+        storage_emulator_host: str,
+        traced: Path | None = None,
+        **variables: str,
     ) -> subprocess.CompletedProcess[str]:
-        """Run the startup script once, as the VM would at boot."""
+        """Run the startup script once, as the VM would at boot; with ``traced``, under
+        strace, which writes every command line the boot runs there (``command_lines``)."""
         script = self.directory / f"{role}-startup.sh"
         script.write_text(startup_script(role))
         failures = ",".join(f"{kind}={count}" for kind, count in self.gcloud_failures.items())
@@ -127,14 +134,19 @@ class RehearsedVM:
             "REHEARSAL_FAILURES": failures,
             **variables,
         }
+        tracing = ["strace", "-f", "-qq", "-e", "trace=execve", "-s", "100000", "-o", str(traced)]
         return subprocess.run(
-            ["bash", str(script)],
+            [*(tracing if traced else []), "bash", str(script)],
             env=environment,
             capture_output=True,
             text=True,
             timeout=600,
             check=False,
         )
+
+    def command_lines(self, traced: Path) -> list[str]:
+        """Every program the traced boot ran, with its arguments, as strace wrote it."""
+        return [line for line in traced.read_text().splitlines() if " execve(" in line]
 
     @property
     def calls(self) -> list[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -135,11 +136,28 @@ def cloud(
 
 
 def _boot(
-    vm: RehearsedVM, server: MetadataServer, stack: Stack
+    vm: RehearsedVM, server: MetadataServer, stack: Stack, traced: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     return vm.boot(
-        "pipeline", server.url, stack.storage_emulator_host, BOOT_FIRST_WAIT="1", BOOT_ATTEMPTS="4"
+        "pipeline",
+        server.url,
+        stack.storage_emulator_host,
+        traced,
+        BOOT_FIRST_WAIT="1",
+        BOOT_ATTEMPTS="4",
     )
+
+
+def _assert_no_secret_on_a_command_line(
+    vm: RehearsedVM, traced: Path, passwords: dict[str, str]
+) -> None:
+    """Any user of the VM can read a command line (ps, /proc/PID/cmdline)."""
+    command_lines = vm.command_lines(traced)
+    assert any("gcloud" in line for line in command_lines), "the trace missed the boot"
+    for name, value in passwords.items():
+        secret = value.rpartition(":")[2]  # a login's password, a key, a URL's path
+        shown = [line for line in command_lines if secret in line]
+        assert not shown, f"secret {name} on a command line: {shown[0][:300]}"
 
 
 def _assert_units_as_written(vm: RehearsedVM, units: dict[str, Unit]) -> None:
@@ -183,9 +201,12 @@ def test_a_pipeline_vm_boots_retries_what_fails_and_its_units_move_every_row(
     tmp_path: Path,
 ) -> None:
     vm = RehearsedVM(tmp_path / "vm", passwords, {"storage": 2, "secrets": 1})
+    traced = tmp_path / "boot.strace" if shutil.which("strace") else None
     with MetadataServer(cloud, failures=2) as server:
-        booted = _boot(vm, server, stack)
+        booted = _boot(vm, server, stack, traced)
         assert booted.returncode == 0, booted.stderr
+        if traced is not None:  # `make nginx` installs strace
+            _assert_no_secret_on_a_command_line(vm, traced, passwords)
         # The lagging grants and the metadata server's hiccups were waited out.
         assert "boot: read metadata" in booted.stderr
         assert "boot: download gs://" in booted.stderr

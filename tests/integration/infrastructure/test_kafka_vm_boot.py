@@ -1,0 +1,65 @@
+"""The Kafka VM's startup script, executed under strace: no secret it reads from Secret
+Manager is ever on a command line, where any user of the VM could read it (ps,
+/proc/PID/cmdline). Docker, nginx and the data disk are answered by the recorder
+(vm_rehearsal); what the script hands them is checked from their calls."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import Stack
+from tests.integration.vm_rehearsal import MetadataServer, RehearsedVM
+
+pytestmark = pytest.mark.cloud
+
+SECRETS = {
+    "kafka-admin": secrets.token_urlsafe(32),
+    "kafka-kafka-ui": secrets.token_urlsafe(32),
+    "kafka-ui-login": secrets.token_urlsafe(32),
+    "registry-setup-login": f"setup:{secrets.token_urlsafe(32)}",
+    "registry-services-login": f"services:{secrets.token_urlsafe(32)}",
+}
+METADATA = {
+    "ops-agent": "false",
+    "kafka-cluster-id": "MkU3OEVBNTcwNTJENDM2Qg",
+    "kafka-voters": "1@10.0.0.2:9093,2@10.0.0.3:9093,3@10.0.0.4:9093",
+    "kafka-nodes": "1:9092:9093",
+    "kafka-bootstrap": "10.0.0.2:9092,10.0.0.3:9092,10.0.0.4:9092",
+    "kafka-extras": "true",
+    "kafka-admin-secret": "kafka-admin",
+    "kafka-ui-secret": "kafka-kafka-ui",
+    "kafka-ui-login-secret": "kafka-ui-login",
+    "registry-logins": "registry-setup-login registry-services-login",
+}
+# What a Kafka VM's boot hands to programs that change the machine.
+RECORDED = ("docker", "nginx", "blkid", "mkfs.ext4", "mount", "mountpoint", "chown", "chgrp")
+
+
+def test_a_kafka_vm_boots_with_no_secret_on_any_command_line(stack: Stack, tmp_path: Path) -> None:
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed: `make nginx` installs it with nginx")
+    vm = RehearsedVM(tmp_path / "vm", SECRETS, recorded=RECORDED)
+    (vm.root / "etc/nginx/conf.d").mkdir(parents=True)
+    traced = tmp_path / "boot.strace"
+    with MetadataServer(METADATA) as server:
+        booted = vm.boot("kafka", server.url, stack.storage_emulator_host, traced=traced)
+    assert booted.returncode == 0, booted.stderr
+
+    command_lines = vm.command_lines(traced)
+    assert any("docker" in line for line in command_lines), "the trace missed the boot"
+    for name, value in SECRETS.items():
+        password = value.rpartition(":")[2]
+        shown = [line for line in command_lines if password in line]
+        assert not shown, f"secret {name} on a command line: {shown[0][:300]}"
+    # The storage was formatted from the file of arguments, which is gone after.
+    formatted = [call for call in vm.calls if "@/etc/kafka/format.args" in call]
+    assert len(formatted) == 1 and formatted[0].startswith("docker run --rm")
+    assert not list((vm.root / "var/lib/kafka").rglob("format.args"))
+    # The secrets went to root-only files instead.
+    settings = vm.root / "var/lib/kafka/node-1/server.properties"
+    assert SECRETS["kafka-admin"] in settings.read_text()
+    assert settings.stat().st_mode & 0o077 == 0
