@@ -7,7 +7,9 @@ anywhere redoes at most a batch and the redo changes nothing: every case and
 answer is in the table once. A record it cannot decode or make a row of goes
 to the dead-letter topic, as does a row the database refuses (a batch holding
 one is written again row by row); a database or Kafka outage holds the batch
-and retries.
+and retries. An answer counts only with the MAC the confirmation service recorded it
+with (``emails.tokens.signed_record``): whoever else may write to the topic (Kafka's super
+user) cannot close a case; one without is logged, counted and dead-lettered.
 """
 
 from __future__ import annotations
@@ -31,10 +33,11 @@ from fraudstream.consumers.retry import Backoff, Waiter, pause_in_group, until_d
 from fraudstream.consumers.running import run_until_stopped
 from fraudstream.consumers.sinks import DeadLetter
 from fraudstream.consumers.watch import ConsumerWatch
+from fraudstream.emails.tokens import signed_record
 from fraudstream.paysim.avro_codec import RecordDecoder
 from fraudstream.runtime import metrics
 from fraudstream.runtime.stopping import StopFlag
-from fraudstream.settings.config import Settings
+from fraudstream.settings.config import Settings, token_key
 from fraudstream.storage import case_table
 
 log = logging.getLogger("fraudstream.cases")
@@ -162,13 +165,21 @@ class CaseConsumer:
         for record, message in zip(decoded.records, decoded.messages, strict=True):
             try:
                 if message.topic() == self.settings.confirmation_topic:
-                    rows.answers.append((case_table.answer_row(record), message))
+                    rows.answers.append((self._answer_row(record), message))
                 else:
                     rows.cases.append((case_table.case_row(record, _kafka_time(message)), message))
             except (KeyError, TypeError, ValueError) as error:
                 reason = f"not a case or an answer: {type(error).__name__}: {error}"
                 rows.dead.append(DeadLetter(message, reason))
         return rows
+
+    def _answer_row(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The row of an answer the confirmation service recorded; ValueError for another."""
+        if not signed_record(record, token_key(self.settings)):
+            metrics.ANSWERS_REFUSED.inc()
+            log.warning("an answer without the token key's MAC; not counted")
+            raise ValueError("an answer without the token key's MAC")
+        return case_table.answer_row(record)
 
     def _write(self, rows: _Rows) -> None:
         """The batch in one database transaction; if the database refuses a row of it, each

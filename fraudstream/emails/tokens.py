@@ -10,6 +10,10 @@ cannot be made to show anything the pipeline did not sign.
 
 Tokens of the first release carry no payment (``<id>.<answer>.<expiry>.<signature>``);
 they verify, with ``payment`` None, until they expire.
+
+The answers customers give through those links carry a MAC of their own under the same
+key (``answer_mac``): in the lake, and on the confirmation topic, so a reader can tell
+an answer the confirmation service recorded from one planted by another writer.
 """
 
 from __future__ import annotations
@@ -120,3 +124,26 @@ def _decode(encoded: str) -> Payment:
 def _signature(payload: str, key: bytes) -> str:
     digest = hmac.new(key, payload.encode(errors="replace"), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+# Recorded answers ---------------------------------------------------------------------
+
+# What an answer's MAC covers; the confirmation service makes it when it records the
+# answer, the republisher and the case consumer check it (the fraud consumer's VM holds
+# the same key, to make the links).
+ANSWER_FIELDS = ("transaction_id", "status", "answered_at")
+
+
+def answer_mac(answer: dict[str, Any], key: bytes) -> str:
+    """The MAC an answer recorded with ``key`` carries (hex SHA-256 HMAC)."""
+    message = "|".join(["answer", *(str(answer[field]) for field in ANSWER_FIELDS)])
+    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
+
+
+def signed_record(record: dict[str, Any], key: bytes) -> bool:
+    """Whether a decoded FraudConfirmation carries the MAC its answer was recorded with."""
+    answered_at = record["answered_at"]
+    if not isinstance(record.get("mac"), str) or not isinstance(answered_at, datetime):
+        return False
+    signed = {**record, "answered_at": answered_at.isoformat(timespec="milliseconds")}
+    return hmac.compare_digest(record["mac"], answer_mac(signed, key))

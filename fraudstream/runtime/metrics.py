@@ -110,7 +110,8 @@ LAKE_REFUSED = Counter(
 )
 ANSWERS_REFUSED = Counter(
     "fraudstream_answers_refused",
-    "Objects under answers/ this service did not record (no valid MAC, or misnamed)",
+    "Answers the confirmation service did not record (no valid MAC, or misnamed), refused "
+    "by its republisher or by the case consumer",
 )
 
 METRIC_NAMES = frozenset(

@@ -53,6 +53,7 @@ def batch_consumer(
 
 def case_consumer(settings: Settings, stop: StopFlag) -> CaseConsumer:
     """The case consumer, its topics checked and its table at the newest migration."""
+    token_key(settings)  # answers are checked with it: a missing key is said at once
     declared = topology(settings)
     connection = settings.kafka_connection
     topics = [declared.fraud.name, declared.confirmations.name, declared.dead_letters.name]

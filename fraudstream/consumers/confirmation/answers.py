@@ -31,7 +31,6 @@ and counted once) instead of publishing it.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import logging
@@ -46,7 +45,7 @@ from confluent_kafka import Producer
 from google.cloud import storage
 
 from fraudstream import kafka
-from fraudstream.emails.tokens import Answer, Confirmation
+from fraudstream.emails.tokens import ANSWER_FIELDS, Answer, Confirmation, answer_mac
 from fraudstream.errors import FraudstreamError, TransientError
 from fraudstream.runtime import metrics
 from fraudstream.storage import lake
@@ -55,7 +54,6 @@ from fraudstream.topology import ANSWERS_FOLDER
 log = logging.getLogger("fraudstream.confirmation")
 
 STATUS = {Answer.FRAUD: "confirmed_fraud", Answer.NOT_FRAUD: "not_fraud"}
-SIGNED_FIELDS = ("transaction_id", "status", "answered_at")
 
 Publish = Callable[[dict[str, Any]], None]
 _JSON = "application/json"
@@ -72,19 +70,13 @@ class RefusedAnswerError(ValueError):
     """A lake object under answers/ that this service did not record."""
 
 
-def answer_mac(answer: dict[str, Any], key: bytes) -> str:
-    """The MAC an answer recorded with ``key`` carries (hex SHA-256 HMAC)."""
-    message = "|".join(["answer", *(str(answer[field]) for field in SIGNED_FIELDS)])
-    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
-
-
 def checked_answer(name: str, data: bytes, key: bytes) -> dict[str, Any]:
     """The answer object ``name`` holds, if this service recorded it; else RefusedAnswerError."""
     try:
         answer = json.loads(data)
     except ValueError:
         raise RefusedAnswerError("not JSON") from None
-    fields = (*SIGNED_FIELDS, "mac")
+    fields = (*ANSWER_FIELDS, "mac")
     if not isinstance(answer, dict) or not all(isinstance(answer.get(f), str) for f in fields):
         raise RefusedAnswerError(f"not an answer: {', '.join(fields)} expected")
     try:
@@ -248,7 +240,7 @@ class AnswerPublisher:
         self.producer, self.topic, self.serialize = producer, topic, serialize
 
     def __call__(self, answer: dict[str, Any]) -> None:
-        record = {field: answer[field] for field in SIGNED_FIELDS}
+        record = {field: answer[field] for field in (*ANSWER_FIELDS, "mac")}
         record["answered_at"] = datetime.fromisoformat(answer["answered_at"])
         message = {
             "topic": self.topic,

@@ -4,6 +4,7 @@ answer in the table once, exactly as a run without the crash would."""
 
 from __future__ import annotations
 
+import secrets
 import signal
 import subprocess
 import sys
@@ -17,14 +18,16 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from confluent_kafka import Message, Producer
+from prometheus_client import REGISTRY
 from pydantic import SecretStr
 from sqlalchemy import Engine, func, select
 
 from fraudstream import kafka
 from fraudstream.devstack import postgres as devstack_postgres
+from fraudstream.emails.tokens import answer_mac
 from fraudstream.kafka import registry
 from fraudstream.paysim.generator import write_csv
-from fraudstream.settings.config import Settings
+from fraudstream.settings.config import Settings, token_key
 from fraudstream.storage import case_table
 from fraudstream.wiring.provision import migrate_cases
 from tests.integration.conftest import Stack
@@ -90,22 +93,29 @@ def _count(settings: Settings) -> int:
         engine.dispose()
 
 
-def _publish_answers(settings: Settings, answers: dict[str, str]) -> None:
+def _publish_answers(settings: Settings, answers: dict[str, str], key: bytes | None = None) -> None:
+    """Answers as the confirmation service publishes them: with their MAC, made with the
+    settings' token key, or ``key``."""
     client = registry.registry_client(settings.schema_registry_url)
     encode = registry.value_serializer(
         client, settings.confirmation_topic, registry.load_schema("fraud_confirmation")
     )
     producer = Producer(kafka.producer_config(settings.kafka_connection))
     answered_at = datetime(2026, 2, 1, 12, tzinfo=UTC)
+    signing = key or token_key(settings)
+
+    def record(tid: str, status: str) -> dict[str, object]:
+        answer = {"transaction_id": tid, "status": status, "answered_at": answered_at}
+        signed = {**answer, "answered_at": answered_at.isoformat(timespec="milliseconds")}
+        return {**answer, "mac": answer_mac(signed, signing)}
+
     kafka.produce_and_wait(
         producer,
         (
             {
                 "topic": settings.confirmation_topic,
                 "key": tid.encode(),
-                "value": encode(
-                    {"transaction_id": tid, "status": status, "answered_at": answered_at}
-                ),
+                "value": encode(record(tid, status)),
             }
             for tid, status in answers.items()
         ),
@@ -250,3 +260,42 @@ def test_a_foreign_record_and_a_row_the_database_refuses_are_dead_letters_the_re
     assert len(dead) == 2 and foreign in reasons
     assert "does not resolve" in reasons.pop(foreign)
     assert "NUL" in reasons.popitem()[1]
+
+
+def test_an_answer_without_the_token_key_s_mac_closes_no_case(case_settings: Settings) -> None:
+    """Kafka's super user (or any writer of the answers topic) could publish "not fraud"
+    for a pending case; only an answer the confirmation service recorded counts."""
+    settings = case_settings
+    client = registry.registry_client(settings.schema_registry_url)
+    encode = registry.value_serializer(
+        client, settings.fraud_topic, registry.load_schema("transaction")
+    )
+    flagged = [_flagged(n, f"C{n}") for n in (1, 2, 3)]
+    producer = Producer(kafka.producer_config(settings.kafka_connection))
+    records = [{"topic": settings.fraud_topic, "value": encode(r)} for r in flagged]
+    kafka.produce_and_wait(producer, records, "the flagged transactions")
+    unsigned, forged, answered = (r["transaction_id"] for r in flagged)
+    as_answer = registry.value_serializer(
+        client, settings.confirmation_topic, registry.load_schema("fraud_confirmation")
+    )
+    planted = {"transaction_id": unsigned, "status": "not_fraud", "answered_at": datetime.now(UTC)}
+    kafka.produce_and_wait(
+        producer, [{"topic": settings.confirmation_topic, "value": as_answer(planted)}], "planted"
+    )
+    _publish_answers(settings, {forged: "not_fraud"}, key=secrets.token_urlsafe(32).encode())
+    _publish_answers(settings, {answered: "not_fraud"})
+    refused_before = REGISTRY.get_sample_value("fraudstream_answers_refused_total") or 0.0
+
+    consume_cases(settings)
+
+    table = case_rows(settings)
+    assert {tid: row["status"] for tid, row in table.items()} == {
+        unsigned: "pending",
+        forged: "pending",
+        answered: "not_fraud",
+    }
+    assert REGISTRY.get_sample_value("fraudstream_answers_refused_total") == refused_before + 2
+    dead = read_committed(settings.kafka_bootstrap_servers, settings.dead_letter_topic)
+    assert sorted(_header(m, "error") for m in dead) == 2 * [
+        "not a case or an answer: ValueError: an answer without the token key's MAC"
+    ]

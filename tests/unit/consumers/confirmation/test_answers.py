@@ -3,19 +3,23 @@ bad round ends (the answer book itself runs on the GCS emulator: tests/integrati
 
 from __future__ import annotations
 
+import io
 import json
 import threading
-from typing import cast
+from typing import Any, cast
 
+import fastavro
 import pytest
 
 from fraudstream.consumers.confirmation.answers import (
     AnswerBook,
+    AnswerPublisher,
     RefusedAnswerError,
-    answer_mac,
     checked_answer,
     republish,
 )
+from fraudstream.emails.tokens import answer_mac, signed_record
+from fraudstream.kafka.registry import load_schema
 
 KEY = b"k" * 32
 NAME = "fraud_confirmation/answers/a1b2c3d4e5f60718.json"
@@ -33,6 +37,44 @@ def _signed(**changes: str) -> bytes:
 
 def test_an_answer_made_with_the_key_under_its_own_name_is_accepted() -> None:
     assert checked_answer(NAME, _signed(), KEY)["status"] == "confirmed_fraud"
+
+
+def _published(answer: dict[str, Any]) -> dict[str, Any]:
+    """The record the case consumer reads back: the publisher's, through Avro."""
+    schema = fastavro.parse_schema(json.loads(load_schema("fraud_confirmation")))
+    sent: list[bytes] = []
+
+    def serialize(record: dict[str, Any]) -> bytes:
+        buffer = io.BytesIO()
+        fastavro.schemaless_writer(buffer, schema, record)
+        return buffer.getvalue()
+
+    publisher = AnswerPublisher(cast(Any, None), "answers", serialize)
+    publisher.producer = cast(Any, _Collect(sent))
+    publisher(answer)
+    return cast(dict[str, Any], fastavro.schemaless_reader(io.BytesIO(sent[0]), schema, schema))
+
+
+class _Collect:
+    def __init__(self, sent: list[bytes]) -> None:
+        self.sent = sent
+
+    def produce(self, *_: Any, value: bytes, **__: Any) -> None:
+        self.sent.append(value)
+
+    def flush(self, *_: Any) -> int:
+        return 0
+
+    def poll(self, *_: Any) -> int:
+        return 0
+
+
+def test_a_published_answer_carries_the_mac_the_case_consumer_checks() -> None:
+    record = _published({**ANSWER, "mac": answer_mac(ANSWER, KEY)})
+    assert signed_record(record, KEY)
+    assert not signed_record(record, b"x" * 32)
+    assert not signed_record({**record, "status": "not_fraud"}, KEY)
+    assert not signed_record({**record, "mac": None}, KEY)
 
 
 @pytest.mark.parametrize(
