@@ -15,7 +15,7 @@ REPORT ?= build/detectors.md
 TERRAFORM ?= terraform
 STACK_ENV = eval "$$($(PY) -m fraudstream.devstack env)"
 
-.PHONY: help install check demo demo-live setup confirmation-service report cases models evaluate test infra-lint infra-validate infra-destroy secrets dist lock unit integration browser postgresql nginx lint bench bench-kafka bench-producer bench-parsing bench-shards bench-consumers bench-latency stack-up stack-down stack-status docker-up docker-down docker-engine
+.PHONY: help install check demo demo-live setup confirmation-service report cases models evaluate test infra-lint infra-validate infra-destroy secrets dist lock unit integration browser postgresql nginx lint bench bench-kafka bench-producer bench-tls bench-parsing bench-shards bench-consumers bench-latency stack-up stack-down stack-status docker-up docker-down docker-engine
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -101,7 +101,7 @@ lint: install ## ruff and mypy
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
-bench: bench-kafka bench-producer bench-parsing bench-shards bench-consumers bench-latency ## every benchmark, each beside its baseline
+bench: bench-kafka bench-producer bench-tls bench-parsing bench-shards bench-consumers bench-latency ## every benchmark, each beside its baseline
 
 bench-latency: stack-up ## live runs at 250, 500 and 1,000 payments a second: each sink's latency beside Kafka's own
 	$(STACK_ENV) && $(PY) -m bench.latency --rates 250,500,1000 --seconds 60
@@ -112,6 +112,9 @@ bench-kafka: stack-up ## what one producer gets acknowledged: tuned settings bes
 bench-producer: stack-up ## the producer on 1 M generated rows beside the straightforward pattern and the ceiling
 	$(STACK_ENV) && $(PY) -m bench.producer --rows 1000000
 
+bench-tls: stack-up ## the producer into three plaintext brokers beside three TLS ones, started alike for the run
+	$(STACK_ENV) && $(PY) -m bench.tls --rows 500000
+
 bench-parsing: install ## parsing a block: the one pattern a line beside the column-wise checks (no Kafka)
 	$(PY) -m bench.parsing
 
@@ -121,8 +124,8 @@ bench-shards: stack-up ## one producer on 1 M generated rows beside two sharing 
 bench-consumers: stack-up ## lake records/s beside consume-and-decode; emails/s beside the mail server's accept rate
 	$(STACK_ENV) && $(PY) -m bench.consumers
 
-stack-up: install postgresql ## start Kafka, the registry, the GCS emulator, the mail catcher and PostgreSQL (BROKERS=3|1, SASL=1: logins and ACLs)
-	$(PY) -m fraudstream.devstack up --brokers $(BROKERS) $(if $(filter 1,$(SASL)),--sasl)
+stack-up: install postgresql ## start Kafka, the registry, the GCS emulator, the mail catcher and PostgreSQL (BROKERS=3|1, SASL=1: logins and ACLs, TLS=1: Kafka over TLS)
+	$(PY) -m fraudstream.devstack up --brokers $(BROKERS) $(if $(filter 1,$(SASL)),--sasl) $(if $(filter 1,$(TLS)),--tls)
 
 stack-status: install ## show the local stack's processes and health
 	$(PY) -m fraudstream.devstack status

@@ -26,7 +26,9 @@ def consume_and_decode(settings: Settings) -> tuple[float, int]:
         {**consumer_config(settings.kafka_bootstrap_servers, group), "enable.partition.eof": True}
     )
     decoder = RecordDecoder(
-        schema_fetcher(settings.schema_registry_url, settings.schema_registry_login)
+        schema_fetcher(
+            settings.schema_registry_url, settings.schema_registry_login, settings.tls_ca_file
+        )
     )
     partitions = range(settings.topic_partitions)
     consumer.assign([TopicPartition(settings.non_fraud_topic, p, 0) for p in partitions])

@@ -30,10 +30,12 @@ class CpuClocks:
     machine_all: float
 
     @classmethod
-    def read(cls, services: tuple[str, ...]) -> CpuClocks:
+    def read(cls, services: tuple[str, ...], root: Path | None = None) -> CpuClocks:
+        """``services`` by their pid files in ``root`` (by default, the local stack's)."""
         usage = resource.getrusage(resource.RUSAGE_SELF)
         busy, every = _machine_seconds()
-        return cls(usage.ru_utime + usage.ru_stime, _services_seconds(services), busy, every)
+        own = usage.ru_utime + usage.ru_stime
+        return cls(own, _services_seconds(services, root or layout.run_dir()), busy, every)
 
     def per_record(self, later: CpuClocks, records: int) -> dict[str, float]:
         """Microseconds of CPU a record between this reading and ``later``, and the share
@@ -54,10 +56,10 @@ def stack_brokers() -> tuple[str, ...]:
     return tuple(sorted(path.stem for path in (layout.run_dir() / "pids").glob("kafka-*.pid")))
 
 
-def _services_seconds(names: tuple[str, ...]) -> float:
+def _services_seconds(names: tuple[str, ...], root: Path) -> float:
     total = 0.0
     for name in names:
-        pid = process.running_pid(layout.run_dir(), name)
+        pid = process.running_pid(root, name)
         if pid is not None:
             # /proc/<pid>/stat: the fields after the command's ")"; utime and stime are 14 and 15.
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

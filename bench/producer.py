@@ -31,6 +31,7 @@ import argparse
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from statistics import median
 
@@ -127,15 +128,19 @@ ROUND_VARIANTS = ("ceiling", "fraudstream", "fraudstream-logreg", "fraudstream-g
 
 
 def run_rounds(
-    variants: tuple[str, ...], source: Path, rounds: int
+    variants: tuple[str, ...],
+    source: Path,
+    rounds: int,
+    measure_one: Callable[[str, Path], dict[str, float]] | None = None,
 ) -> dict[str, list[dict[str, float]]]:
-    """Each variant once a round, the order turned by one each round, so that a slow
-    stretch of the machine falls on every variant alike."""
+    """Each variant once a round (by ``measure_one``, by default ``measure``), the order
+    turned by one each round, so that a slow stretch of the machine falls on every
+    variant alike."""
     results: dict[str, list[dict[str, float]]] = {variant: [] for variant in variants}
     for round_index in range(rounds):
         turn = round_index % len(variants)
         for variant in variants[turn:] + variants[:turn]:
-            results[variant].append(measure(variant, source))
+            results[variant].append((measure_one or measure)(variant, source))
     return results
 
 

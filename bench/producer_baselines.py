@@ -56,7 +56,9 @@ def run_ceiling(settings: Settings, source: Path) -> dict[str, float]:
 
 
 def run_straightforward(settings: Settings, source: Path) -> dict[str, float]:
-    client = registry.registry_client(settings.schema_registry_url, settings.schema_registry_login)
+    client = registry.registry_client(
+        settings.schema_registry_url, settings.schema_registry_login, settings.tls_ca_file
+    )
     schema = registry.load_schema("transaction")
     serializer = AvroSerializer(client, schema, conf=registry.SERIALIZER_CONFIG)
     producer = Producer(

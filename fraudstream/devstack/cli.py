@@ -40,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="clients log in (SASL/SCRAM) and ACLs decide what each may do, as in the cloud",
     )
+    up.add_argument(
+        "--tls",
+        action="store_true",
+        help="Kafka's listeners speak TLS, with certificates of the stack's own authority, "
+        "as in the cloud",
+    )
     up.set_defaults(handler=_up)
 
     commands.add_parser("status", help="show each process and whether it answers").set_defaults(
@@ -75,7 +81,7 @@ def _start_node(args: argparse.Namespace) -> int:
 
 
 def _up(args: argparse.Namespace) -> int:
-    topology = Topology(brokers=args.brokers, sasl=args.sasl)
+    topology = Topology(brokers=args.brokers, sasl=args.sasl, tls=args.tls)
     stack.up(topology, log=lambda message: print(message, file=sys.stderr))
     print(
         "the stack is up; point the pipeline at it with:"

@@ -55,6 +55,11 @@ def run_dir() -> Path:
     return home() / "run"
 
 
+def tls_dir() -> Path:
+    """Where a stack with TLS keeps its authority and its nodes' certificate."""
+    return run_dir() / "tls"
+
+
 @dataclass(frozen=True)
 class Topology:
     """The shape of one running stack."""
@@ -62,6 +67,8 @@ class Topology:
     brokers: int = 3
     # Clients must log in (SASL/SCRAM-SHA-512) and ACLs decide what each may do.
     sasl: bool = False
+    # Every Kafka listener speaks TLS, with a certificate of the stack's own authority.
+    tls: bool = False
     first_broker_port: int = FIRST_BROKER_PORT
     first_controller_port: int = FIRST_CONTROLLER_PORT
     # Relayed: node n advertises relay_ports[n - 1], where a relay (a fault layer, in the
@@ -78,8 +85,8 @@ class Topology:
             and not len(self.relay_ports) == len(self.replication_ports) == self.brokers
         ):
             raise ValueError("a relayed stack needs a relay and a replication port per broker")
-        if self.relayed and self.sasl:
-            raise ValueError("a relayed stack runs without SASL")
+        if self.relayed and (self.sasl or self.tls):
+            raise ValueError("a relayed stack runs without SASL or TLS")
 
     @property
     def relayed(self) -> bool:
@@ -126,4 +133,10 @@ class Topology:
             "SMTP_HOST": HOST,
             "SMTP_PORT": str(SMTP_PORT),
             "MAIL_API_URL": f"http://{HOST}:{MAIL_API_PORT}",
+            **({"TLS_CA_FILE": str(tls_dir() / "ca.pem")} if self.tls else {}),
         }
+
+    @property
+    def kafka_protocol(self) -> str:
+        """The security protocol of the client listener (librdkafka's and Kafka's name)."""
+        return f"{'SASL_' if self.sasl else ''}{'SSL' if self.tls else 'PLAINTEXT'}"

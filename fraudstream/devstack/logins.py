@@ -7,7 +7,8 @@ from __future__ import annotations
 import secrets
 
 from fraudstream.devstack import services
-from fraudstream.devstack.layout import Topology, run_dir
+from fraudstream.devstack.certificates import CA_FILE
+from fraudstream.devstack.layout import Topology, run_dir, tls_dir
 from fraudstream.principals import SERVICE_PRINCIPALS
 
 
@@ -58,5 +59,8 @@ def kafka_environment(topology: Topology) -> dict[str, str]:
 
 
 def admin_login(topology: Topology) -> dict[str, str] | None:
-    """The SASL settings a client of this stack's Kafka needs, if any."""
-    return kafka_admin_login() if topology.sasl else None
+    """The SASL and TLS settings a client of this stack's Kafka needs, if any."""
+    login = kafka_admin_login() if topology.sasl else {}
+    if topology.tls:
+        login |= {"ssl.ca.location": str(tls_dir() / CA_FILE)}
+    return {**login, "security.protocol": topology.kafka_protocol} if login else None

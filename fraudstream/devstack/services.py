@@ -8,6 +8,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from fraudstream.devstack.certificates import CA_FILE, NODE_FILE
 from fraudstream.devstack.install import Installed
 from fraudstream.devstack.layout import (
     GCS_PORT,
@@ -37,10 +38,15 @@ KAFKA_ADMIN = "admin"
 
 
 def kafka_node_properties(
-    topology: Topology, node_id: int, data_dir: Path, admin_password: str | None = None
+    topology: Topology,
+    node_id: int,
+    data_dir: Path,
+    admin_password: str | None = None,
+    certificates: Path | None = None,
 ) -> str:
     """server.properties for one combined broker+controller node (with ``topology.sasl``,
-    ``admin_password`` is the super user's)."""
+    ``admin_password`` is the super user's; with ``topology.tls``, ``certificates`` is the
+    folder ``certificates.ensure_certificates`` made)."""
     replicas = topology.replication_factor
     settings: dict[str, object] = {
         "process.roles": "broker,controller",
@@ -68,11 +74,33 @@ def kafka_node_properties(
     }
     if topology.relayed:
         settings |= relayed_properties(topology, node_id)
+    if topology.tls:
+        if certificates is None:
+            raise ValueError("a cluster with TLS needs its certificates")
+        settings |= tls_properties(topology, node_id, certificates)
     if topology.sasl:
         if admin_password is None:
             raise ValueError("a cluster with SASL needs its administrator's password")
         settings |= sasl_properties(topology, node_id, admin_password)
     return "".join(f"{key}={value}\n" for key, value in settings.items())
+
+
+def tls_properties(topology: Topology, node_id: int, certificates: Path) -> dict[str, object]:
+    """Every listener, the controllers' too, speaks TLS: the node shows the certificate of
+    the stack's authority and checks the others' against it (PEM files, no keystore)."""
+    protocol = topology.kafka_protocol
+    port = topology.broker_port(node_id)
+    return {
+        "listeners": f"{protocol}://{HOST}:{port},"
+        f"CONTROLLER://{HOST}:{topology.controller_port(node_id)}",
+        "advertised.listeners": f"{protocol}://{HOST}:{port}",
+        "listener.security.protocol.map": f"{protocol}:{protocol},CONTROLLER:{protocol}",
+        "inter.broker.listener.name": protocol,
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": certificates / NODE_FILE,
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": certificates / CA_FILE,
+    }
 
 
 def relayed_properties(topology: Topology, node_id: int) -> dict[str, object]:
@@ -98,18 +126,19 @@ def sasl_properties(topology: Topology, node_id: int, admin_password: str) -> di
     with PLAIN (SCRAM credentials live in the metadata the controllers serve, so they
     cannot check them themselves). The StandardAuthorizer denies what no ACL allows."""
     port = topology.broker_port(node_id)
+    protocol = topology.kafka_protocol
     scram = "org.apache.kafka.common.security.scram.ScramLoginModule required"
     plain = "org.apache.kafka.common.security.plain.PlainLoginModule required"
     login = f'username="{KAFKA_ADMIN}" password="{admin_password}"'
     return {
-        "listeners": f"SASL_PLAINTEXT://{HOST}:{port},"
+        "listeners": f"{protocol}://{HOST}:{port},"
         f"CONTROLLER://{HOST}:{topology.controller_port(node_id)}",
-        "advertised.listeners": f"SASL_PLAINTEXT://{HOST}:{port}",
-        "listener.security.protocol.map": "SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
-        "inter.broker.listener.name": "SASL_PLAINTEXT",
+        "advertised.listeners": f"{protocol}://{HOST}:{port}",
+        "listener.security.protocol.map": f"{protocol}:{protocol},CONTROLLER:{protocol}",
+        "inter.broker.listener.name": protocol,
         "sasl.enabled.mechanisms": "SCRAM-SHA-512",
         "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
-        "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config": f"{scram} {login};",
+        f"listener.name.{protocol.lower()}.scram-sha-512.sasl.jaas.config": f"{scram} {login};",
         "sasl.mechanism.controller.protocol": "PLAIN",
         "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
         "listener.name.controller.plain.sasl.jaas.config": (

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fraudstream.devstack import health, process, services
+from fraudstream.devstack.certificates import ensure_certificates
 from fraudstream.devstack.install import Installed, ensure_installed
 from fraudstream.devstack.layout import (
     GCS_PORT,
@@ -68,7 +69,11 @@ def current_topology() -> Topology | None:
         saved = json.loads((run_dir() / "stack.json").read_text())
     except (FileNotFoundError, ValueError):
         return None
-    return Topology(brokers=int(saved["brokers"]), sasl=bool(saved.get("sasl", False)))
+    return Topology(
+        brokers=int(saved["brokers"]),
+        sasl=bool(saved.get("sasl", False)),
+        tls=bool(saved.get("tls", False)),
+    )
 
 
 def running_topology() -> Topology | None:
@@ -91,7 +96,7 @@ def up(topology: Topology, log: Log = print) -> dict[str, float]:
         if running != topology:
             raise StackError(
                 f"the stack already runs with {running.brokers} broker(s)"
-                f"{' and SASL' if running.sasl else ''};"
+                f"{' and SASL' if running.sasl else ''}{' and TLS' if running.tls else ''};"
                 " run 'python -m fraudstream.devstack down' first"
             )
         log("the stack is already running")
@@ -152,7 +157,7 @@ def _start_fresh(topology: Topology, installed: Installed, log: Log) -> None:
     (root / "mail").mkdir()
     process.start(services.mail_catcher(installed, root / "mail"), root)
     start_postgres(installed, root / "postgres")
-    saved = {"brokers": topology.brokers, "sasl": topology.sasl}
+    saved = {"brokers": topology.brokers, "sasl": topology.sasl, "tls": topology.tls}
     (root / "stack.json").write_text(json.dumps(saved))
     log(f"started {len(service_names(topology))} processes; logs in {root / 'logs'}")
 
@@ -163,21 +168,28 @@ def start_kafka(
     """Format and start the nodes of a new cluster in ``root`` (stop each with
     ``process.stop(root, f"kafka-{node_id}")``)."""
     cluster_id = services.new_cluster_id()
+    certificates = ensure_certificates(root / "tls") if topology.tls else None
     for node_id in topology.node_ids:
-        config = _write_kafka_config(topology, node_id, root, admin_password)
+        config = _write_kafka_config(topology, node_id, root, admin_password, certificates)
         format_storage(installed, cluster_id, config, admin_password)
         process.start(services.kafka_node(installed, node_id, config), root)
 
 
 def _write_kafka_config(
-    topology: Topology, node_id: int, root: Path, admin_password: str | None
+    topology: Topology,
+    node_id: int,
+    root: Path,
+    admin_password: str | None,
+    certificates: Path | None,
 ) -> Path:
     node_dir = root / f"kafka-{node_id}"
     node_dir.mkdir()
     config = node_dir / "server.properties"
     config.touch(mode=0o600)  # it holds the administrator's password on a SASL stack
     config.write_text(
-        services.kafka_node_properties(topology, node_id, node_dir / "data", admin_password)
+        services.kafka_node_properties(
+            topology, node_id, node_dir / "data", admin_password, certificates
+        )
     )
     return config
 

@@ -46,12 +46,17 @@ def load_schema(name: str) -> str:
     return (SCHEMA_DIR / f"{name}.avsc").read_text()
 
 
-def registry_client(url: str, login: SecretStr | None = None) -> SchemaRegistryClient:
+def registry_client(
+    url: str, login: SecretStr | None = None, ca_file: Path | None = None
+) -> SchemaRegistryClient:
     """A client of the registry at ``url``, logging in with ``login`` ("user:password",
-    HTTP basic authentication) when given."""
+    HTTP basic authentication) when given; over https, the registry's certificate is
+    checked against ``ca_file`` when given (the deployment's own authority)."""
     config = {"url": url}
     if login is not None:
         config["basic.auth.user.info"] = login.get_secret_value()
+    if ca_file is not None:
+        config["ssl.ca.location"] = str(ca_file)
     return SchemaRegistryClient(config)
 
 
@@ -84,11 +89,13 @@ def registered_id(client: SchemaRegistryClient, subject: str, schema_text: str) 
     return int(found.schema_id or 0)
 
 
-def schema_fetcher(url: str, login: SecretStr | None = None) -> Callable[[int], str]:
+def schema_fetcher(
+    url: str, login: SecretStr | None = None, ca_file: Path | None = None
+) -> Callable[[int], str]:
     """A schema fetcher for ``RecordDecoder``: LookupError for an unknown id,
     NotAvroSchemaError for a JSON Schema or Protobuf one, ``RegistryUnavailableError``
     when the registry cannot be asked."""
-    client = registry_client(url, login)
+    client = registry_client(url, login, ca_file)
 
     def fetch(schema_id: int) -> str:
         try:

@@ -74,7 +74,9 @@ class Preparer:
         """The Confluent header of each topic's records: index 1 for fraud, 0 for the others."""
         topics = topology(self.settings)
         client = registry.registry_client(
-            self.settings.schema_registry_url, self.settings.schema_registry_login
+            self.settings.schema_registry_url,
+            self.settings.schema_registry_login,
+            self.settings.tls_ca_file,
         )
         ids = [
             registry.registered_id(client, topic.subject, schema_text)

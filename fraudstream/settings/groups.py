@@ -38,6 +38,9 @@ class KafkaSettings(BaseSettings):
     # touch only its topics and groups. Unset: the cluster takes clients unauthenticated.
     kafka_username: str | None = None
     kafka_password: SecretStr | None = None
+    # The certificate (PEM) of the authority that signed the brokers': set, the clients
+    # speak TLS to Kafka and check each broker's certificate and name against it.
+    tls_ca_file: Path | None = None
     # `setup` only: NAME=password lines, one per service principal, whose SCRAM
     # credentials and ACLs it makes (as an administrator: KAFKA_USERNAME=admin).
     kafka_principals_file: Path | None = None
@@ -76,17 +79,30 @@ class KafkaSettings(BaseSettings):
             raise ValueError("set KAFKA_USERNAME and KAFKA_PASSWORD together, or neither")
         return self
 
+    @field_validator("tls_ca_file")
+    @classmethod
+    def _check_ca_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
     @property
     def kafka_connection(self) -> dict[str, str]:
         """The librdkafka settings that reach the cluster as this process's principal."""
         connection = {"bootstrap.servers": self.kafka_bootstrap_servers}
+        tls = self.tls_ca_file is not None
         if self.kafka_username is not None and self.kafka_password is not None:
             connection |= {
-                "security.protocol": "SASL_PLAINTEXT",
+                "security.protocol": "SASL_SSL" if tls else "SASL_PLAINTEXT",
                 "sasl.mechanism": "SCRAM-SHA-512",
                 "sasl.username": self.kafka_username,
                 "sasl.password": self.kafka_password.get_secret_value(),
             }
+        elif tls:
+            connection["security.protocol"] = "SSL"
+        if self.tls_ca_file is not None:
+            # librdkafka checks the broker's name against its certificate by default.
+            connection["ssl.ca.location"] = str(self.tls_ca_file)
         return connection
 
 

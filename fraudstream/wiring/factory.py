@@ -76,7 +76,9 @@ def case_consumer(settings: Settings, stop: StopFlag) -> CaseConsumer:
 
 def record_decoder(settings: Settings, schema: str) -> RecordDecoder:
     """A decoder that reads each record as ``schemas/<schema>.avsc``, whatever wrote it."""
-    fetch = registry.schema_fetcher(settings.schema_registry_url, settings.schema_registry_login)
+    fetch = registry.schema_fetcher(
+        settings.schema_registry_url, settings.schema_registry_login, settings.tls_ca_file
+    )
     return RecordDecoder(fetch, registry.load_schema(schema))
 
 
@@ -96,7 +98,9 @@ def answer_book(settings: Settings) -> AnswerBook:
     kafka.require_topics(settings.kafka_connection, [answers.name])
     bucket = lake.lake_bucket(settings.gcp_project, settings.lake_bucket)
     lake.require_bucket(bucket, storage_prefixes(settings)["confirmation-service"][0])
-    client = registry.registry_client(settings.schema_registry_url, settings.schema_registry_login)
+    client = registry.registry_client(
+        settings.schema_registry_url, settings.schema_registry_login, settings.tls_ca_file
+    )
     schema = registry.load_schema(str(answers.schema))
     registry.registered_id(client, answers.subject, schema)
     publisher = AnswerPublisher(

@@ -40,7 +40,9 @@ def provision(settings: Settings, say: Say, buckets: bool = True, database: bool
         kafka.ensure_principals(settings.kafka_connection, principals)
     for name, (_password, grants) in principals.items():
         say(f"principal {name}: SCRAM credentials set, {len(grants)} ACL grants")
-    client = registry.registry_client(settings.schema_registry_url, settings.schema_registry_login)
+    client = registry.registry_client(
+        settings.schema_registry_url, settings.schema_registry_login, settings.tls_ca_file
+    )
     for topic in declared.topics:
         if topic.schema is not None:
             schema = registry.load_schema(topic.schema)

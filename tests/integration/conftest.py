@@ -380,6 +380,42 @@ def sasl_kafka(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 
 @pytest.fixture(scope="module")
+def tls_kafka(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsKafka]:
+    """One KRaft node as the cloud's: every listener SASL_SSL, with a certificate of an
+    authority of its own."""
+    root = tmp_path_factory.mktemp("tls-kafka")
+    topology = Topology(
+        brokers=1,
+        sasl=True,
+        tls=True,
+        first_broker_port=free_port(),
+        first_controller_port=free_port(),
+    )
+    password = secrets.token_urlsafe(18)
+    devstack.start_kafka(topology, ensure_installed(cache_dir()), root, password)
+    node = TlsKafka(topology.bootstrap_servers, password, root / "tls" / "ca.pem")
+    login = {**kafka_login("admin", password), **node.client_settings}
+    try:
+        health.wait_until_healthy(
+            "tls kafka", lambda: health.kafka_brokers_listed(topology, login), 120
+        )
+        yield node
+    finally:
+        process.stop(root, "kafka-1")
+
+
+@dataclass(frozen=True)
+class TlsKafka:
+    bootstrap_servers: str
+    admin_password: str
+    ca_file: Path
+
+    @property
+    def client_settings(self) -> dict[str, str]:
+        return {"security.protocol": "SASL_SSL", "ssl.ca.location": str(self.ca_file)}
+
+
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Debian's headless Chromium, driven by Playwright."""
     chromium = shutil.which("chromium")

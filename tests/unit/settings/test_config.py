@@ -114,6 +114,21 @@ def test_a_kafka_login_is_sasl_scram_and_needs_both_halves(monkeypatch: pytest.M
         load_settings(kafka_username="producer")
 
 
+def test_an_authority_s_certificate_turns_tls_on(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("KAFKA_USERNAME", "KAFKA_PASSWORD", "TLS_CA_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    ca = tmp_path / "ca.pem"
+    ca.write_text("a certificate")
+    alone = load_settings(tls_ca_file=ca).kafka_connection
+    assert (alone["security.protocol"], alone["ssl.ca.location"]) == ("SSL", str(ca))
+    login = load_settings(tls_ca_file=ca, kafka_username="p", kafka_password="s")
+    assert login.kafka_connection["security.protocol"] == "SASL_SSL"
+    with pytest.raises(ConfigError, match=r"TLS_CA_FILE: .*no such file"):
+        load_settings(tls_ca_file=tmp_path / "absent.pem")
+
+
 def test_the_principals_file_must_name_every_principal_and_no_other(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
