@@ -68,6 +68,10 @@ resource "google_compute_instance" "kafka" {
     kafka-ui-secret       = google_secret_manager_secret.secrets["kafka-kafka-ui"].secret_id
     kafka-ui-login-secret = google_secret_manager_secret.secrets["kafka-ui-login"].secret_id
     registry-logins       = join(" ", [for secret in values(local.registry_secrets) : google_secret_manager_secret.secrets[secret].secret_id])
+    # TLS (tls.tf): the name the VM's certificate is for, and the pool it asks.
+    kafka-host        = local.kafka_hosts[count.index]
+    tls-pool          = google_privateca_ca_pool.internal.name
+    tls-pool-location = var.region
   }
 
   service_account {
@@ -136,6 +140,10 @@ resource "google_compute_instance" "pipeline" {
     # "principal=secret": the principals `setup` makes (the producer VM only).
     fraudstream-kafka-principals = join(" ", [for principal in each.value.principals :
     "${principal}=${google_secret_manager_secret.secrets[local.kafka_secrets[principal]].secret_id}"])
+    # Where the authorities the services check their servers against are (tls.tf): the
+    # deployment's own (Kafka, the registry) and the case table's Cloud SQL instance's.
+    fraudstream-tls-ca      = "gs://${local.buckets.artifacts}/tls/internal-ca.pem"
+    fraudstream-database-ca = "gs://${local.buckets.artifacts}/tls/database-ca.pem"
   }
 
   service_account {

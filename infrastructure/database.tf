@@ -111,9 +111,12 @@ resource "google_sql_user" "cases" {
 
 locals {
   cases_database_password = var.cases_database_password
-  # What the case consumer connects with: user, password, private address, TLS required.
+  # What the case consumer connects with: user, password, private address, and TLS with
+  # the server's certificate checked against the instance's own authority (pipeline.sh
+  # writes it from metadata). That authority certifies this instance alone; its
+  # certificate names the instance, not the private address, hence verify-ca.
   cases_database_url = format(
-    "postgresql+psycopg://%s:%s@%s:5432/%s?sslmode=require",
+    "postgresql+psycopg://%s:%s@%s:5432/%s?sslmode=verify-ca&sslrootcert=/etc/fraudstream-tls/database-ca.pem",
     google_sql_user.cases.name, local.cases_database_password,
     google_sql_database_instance.cases.private_ip_address, google_sql_database.cases.name,
   )

@@ -41,7 +41,7 @@ locals {
   # A KRaft cluster ID is 16 bytes in URL-safe base64 (22 characters); hex digits
   # are base64 characters, and a final "A" keeps the padding bits zero.
   kafka_cluster_id = "${substr(md5("${var.project_id}/${var.prefix}"), 0, 21)}A"
-  registry_url     = "http://${local.kafka_hosts[0]}:8081"
+  registry_url     = "https://${local.kafka_hosts[0]}:8081"
 
   buckets = {
     dataset   = "${var.project_id}-${var.prefix}-dataset"
@@ -60,6 +60,7 @@ locals {
   })
   base_settings = {
     KAFKA_BOOTSTRAP_SERVERS  = local.kafka_bootstrap
+    TLS_CA_FILE              = "/etc/fraudstream-tls/tls-ca.pem" # pipeline.sh writes it (tls.tf)
     SCHEMA_REGISTRY_URL      = local.registry_url
     TOPIC_PARTITIONS         = tostring(var.topic_partitions)
     TOPIC_REPLICATION_FACTOR = "3"
@@ -150,6 +151,7 @@ resource "google_project_service" "apis" {
     "iap.googleapis.com",
     "logging.googleapis.com",
     "monitoring.googleapis.com", # the Ops Agent's metrics
+    "privateca.googleapis.com",  # the internal certificate authority (tls.tf)
     "secretmanager.googleapis.com",
     "servicenetworking.googleapis.com", # the private address of Cloud SQL
     "sqladmin.googleapis.com",

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import secrets
 
-from fraudstream.devstack import services
 from fraudstream.devstack.certificates import CA_FILE
 from fraudstream.devstack.layout import Topology, run_dir, tls_dir
+from fraudstream.devstack.security import KAFKA_ADMIN
 from fraudstream.principals import SERVICE_PRINCIPALS
 
 
@@ -34,7 +34,7 @@ def kafka_admin_login() -> dict[str, str]:
     return {
         "security.protocol": "SASL_PLAINTEXT",
         "sasl.mechanism": "SCRAM-SHA-512",
-        "sasl.username": services.KAFKA_ADMIN,
+        "sasl.username": KAFKA_ADMIN,
         "sasl.password": stack_secret("kafka-admin-password"),
     }
 

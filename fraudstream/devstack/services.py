@@ -8,7 +8,6 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from fraudstream.devstack.certificates import CA_FILE, NODE_FILE
 from fraudstream.devstack.install import Installed
 from fraudstream.devstack.layout import (
     GCS_PORT,
@@ -22,6 +21,7 @@ from fraudstream.devstack.layout import (
     Topology,
 )
 from fraudstream.devstack.process import Service
+from fraudstream.devstack.security import KAFKA_ADMIN, sasl_properties, tls_properties
 
 KAFKA_HEAP = "512m"
 REGISTRY_HEAP = "512m"
@@ -30,11 +30,6 @@ REGISTRY_HEAP = "512m"
 def new_cluster_id() -> str:
     """A KRaft cluster id: a random UUID in URL-safe base64 without padding."""
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-
-
-# The super user of a cluster with SASL: the brokers and controllers speak to
-# each other as it, and `fraudstream setup` provisions as it.
-KAFKA_ADMIN = "admin"
 
 
 def kafka_node_properties(
@@ -85,24 +80,6 @@ def kafka_node_properties(
     return "".join(f"{key}={value}\n" for key, value in settings.items())
 
 
-def tls_properties(topology: Topology, node_id: int, certificates: Path) -> dict[str, object]:
-    """Every listener, the controllers' too, speaks TLS: the node shows the certificate of
-    the stack's authority and checks the others' against it (PEM files, no keystore)."""
-    protocol = topology.kafka_protocol
-    port = topology.broker_port(node_id)
-    return {
-        "listeners": f"{protocol}://{HOST}:{port},"
-        f"CONTROLLER://{HOST}:{topology.controller_port(node_id)}",
-        "advertised.listeners": f"{protocol}://{HOST}:{port}",
-        "listener.security.protocol.map": f"{protocol}:{protocol},CONTROLLER:{protocol}",
-        "inter.broker.listener.name": protocol,
-        "ssl.keystore.type": "PEM",
-        "ssl.keystore.location": certificates / NODE_FILE,
-        "ssl.truststore.type": "PEM",
-        "ssl.truststore.location": certificates / CA_FILE,
-    }
-
-
 def relayed_properties(topology: Topology, node_id: int) -> dict[str, object]:
     """Clients are told the relay's address; replication takes a listener of its own."""
     replication = f"{HOST}:{topology.replication_ports[node_id - 1]}"
@@ -118,35 +95,6 @@ def relayed_properties(topology: Topology, node_id: int) -> dict[str, object]:
             "PLAINTEXT:PLAINTEXT,REPLICATION:PLAINTEXT,CONTROLLER:PLAINTEXT"
         ),
         "inter.broker.listener.name": "REPLICATION",
-    }
-
-
-def sasl_properties(topology: Topology, node_id: int, admin_password: str) -> dict[str, object]:
-    """Clients and brokers log in with SCRAM-SHA-512 on the client listener; controllers
-    with PLAIN (SCRAM credentials live in the metadata the controllers serve, so they
-    cannot check them themselves). The StandardAuthorizer denies what no ACL allows."""
-    port = topology.broker_port(node_id)
-    protocol = topology.kafka_protocol
-    scram = "org.apache.kafka.common.security.scram.ScramLoginModule required"
-    plain = "org.apache.kafka.common.security.plain.PlainLoginModule required"
-    login = f'username="{KAFKA_ADMIN}" password="{admin_password}"'
-    return {
-        "listeners": f"{protocol}://{HOST}:{port},"
-        f"CONTROLLER://{HOST}:{topology.controller_port(node_id)}",
-        "advertised.listeners": f"{protocol}://{HOST}:{port}",
-        "listener.security.protocol.map": f"{protocol}:{protocol},CONTROLLER:{protocol}",
-        "inter.broker.listener.name": protocol,
-        "sasl.enabled.mechanisms": "SCRAM-SHA-512",
-        "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
-        f"listener.name.{protocol.lower()}.scram-sha-512.sasl.jaas.config": f"{scram} {login};",
-        "sasl.mechanism.controller.protocol": "PLAIN",
-        "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
-        "listener.name.controller.plain.sasl.jaas.config": (
-            f'{plain} {login} user_{KAFKA_ADMIN}="{admin_password}";'
-        ),
-        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-        "super.users": f"User:{KAFKA_ADMIN}",
-        "allow.everyone.if.no.acl.found": "false",
     }
 
 

@@ -10,6 +10,7 @@ HOME_DIR=$ROOT_DIR/opt/fraudstream
 CONFIG_DIR=$ROOT_DIR/etc/fraudstream
 UNIT_DIR=$ROOT_DIR/etc/systemd/system
 ENV_FILE=$CONFIG_DIR/env
+CA_DIR=$ROOT_DIR/etc/fraudstream-tls
 
 # One directory per archive, named by its digest: a reboot with the same
 # archive reuses it, a new archive gets a new one, and `current` points at it.
@@ -50,6 +51,21 @@ write_environment() {
 ${pair%%=*}=$(secret "${pair#*=}")"
   done
   echo "$lines" | write_file "$ENV_FILE"
+}
+
+# The authorities the services check their servers against, from where instance
+# metadata says: the deployment's own (Kafka's listeners, the registry's front door;
+# TLS_CA_FILE) and the case table's Cloud SQL instance's (the database URL's
+# sslrootcert). Public certificates, which the services' user reads.
+write_certificates() {
+  local name address
+  install -d -m 0755 "$CA_DIR"
+  for name in tls-ca database-ca; do
+    address=$(metadata "fraudstream-$name")
+    retry "download $address" gcloud storage cp "$address" "$CA_DIR/$name.pem.new"
+    chmod 0644 "$CA_DIR/$name.pem.new"
+    mv "$CA_DIR/$name.pem.new" "$CA_DIR/$name.pem"
+  done
 }
 
 # Each service's logins in a file of its own, which only its unit reads
@@ -191,6 +207,7 @@ UNIT
 }
 
 write_environment
+write_certificates
 write_service_logins
 source=$(metadata fraudstream-source)
 services=$(metadata fraudstream-services)

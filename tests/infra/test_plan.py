@@ -133,6 +133,8 @@ def test_pipeline_vms_get_settings_the_pipeline_accepts(spread: Resources) -> No
         metadata = spread[f'google_compute_instance.pipeline["{role}"]']["metadata"]
         lines = metadata["fraudstream-settings"].splitlines()
         values = dict(line.split("=", 1) for line in lines)
+        # The boot writes the authority's certificate there (startup/pipeline.sh).
+        assert values.pop("TLS_CA_FILE") == "/etc/fraudstream-tls/tls-ca.pem"
         secrets = dict(pair.split("=", 1) for pair in metadata["fraudstream-secrets"].split())
         placeholders = {name: token_urlsafe(32) for name in secrets}
         if "CASES_DATABASE_URL" in secrets:
@@ -404,6 +406,7 @@ API_OF_TYPE = {
     "google_service_networking_": "servicenetworking.googleapis.com",
     "google_sql_": "sqladmin.googleapis.com",
     "google_monitoring_": "monitoring.googleapis.com",
+    "google_privateca_": "privateca.googleapis.com",
 }
 
 

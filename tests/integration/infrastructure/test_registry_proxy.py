@@ -1,5 +1,6 @@
 """The cloud's schema registry front door (infrastructure/startup/kafka.sh), run with Debian's
-nginx in front of the local stack's registry: nobody gets in without a login, the services'
+nginx in front of the local stack's registry: on HTTPS only, with a certificate of an
+authority made here, which the clients check; nobody gets in without a login, the services'
 login reads and looks schemas up and can change nothing, setup's registers."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 import requests
 from pydantic import SecretStr
 
+from fraudstream.devstack.certificates import CA_FILE, NODE_FILE, ensure_certificates
 from fraudstream.kafka import registry
 from fraudstream.settings.config import Settings
 from tests.integration.conftest import Stack, free_port
@@ -54,7 +56,10 @@ def proxy(
     (tmp_path / "passwords").write_text(_kafka_sh(tmp_path, f"registry_passwords {given}"))
     port = free_port()
     upstream = settings.schema_registry_url.rstrip("/") + "/"
-    call = f"registry_proxy_config 127.0.0.1:{port} {upstream} {tmp_path / 'passwords'}"
+    node = ensure_certificates(tmp_path / "tls") / NODE_FILE  # its key and certificate
+    call = (
+        f"registry_proxy_config 127.0.0.1:{port} {upstream} {tmp_path / 'passwords'} {node} {node}"
+    )
     (tmp_path / "registry.conf").write_text(_kafka_sh(tmp_path, call))
     temporary = {name: tmp_path / name for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}
     (tmp_path / "nginx.conf").write_text(
@@ -68,7 +73,7 @@ def proxy(
         [str(NGINX), "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
         stderr=subprocess.PIPE,
     )
-    address = f"http://127.0.0.1:{port}"
+    address = f"https://127.0.0.1:{port}"
     try:
         _wait_for(address, server)
         yield address
@@ -83,7 +88,7 @@ def _wait_for(address: str, server: subprocess.Popen[bytes]) -> None:
             said = server.stderr.read().decode(errors="replace") if server.stderr else ""
             raise AssertionError(f"nginx stopped: {said}")
         try:
-            requests.get(address, timeout=1)
+            requests.get(address, timeout=1, verify=False)  # only: does it answer yet?
             return
         except requests.ConnectionError:
             time.sleep(0.1)
@@ -96,11 +101,17 @@ def _auth(login: SecretStr) -> tuple[str, str]:
 
 
 def test_only_setup_may_change_the_registry_and_the_services_may_read_it(
-    proxy: str, logins: dict[str, SecretStr]
+    proxy: str, logins: dict[str, SecretStr], tmp_path: Path
 ) -> None:
     subject = f"it-proxy-{uuid.uuid4().hex[:8]}-value"
-    setup = registry.registry_client(proxy, logins["setup"])
-    services = registry.registry_client(proxy, logins["services"])
+    ca = tmp_path / "tls" / CA_FILE
+    # Only over TLS, and only to a client that trusts the deployment's authority.
+    plain = proxy.replace("https://", "http://")
+    assert requests.get(f"{plain}/subjects", timeout=10).status_code == 400
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(f"{proxy}/subjects", timeout=10)
+    setup = registry.registry_client(proxy, logins["setup"], ca)
+    services = registry.registry_client(proxy, logins["services"], ca)
     try:
         with pytest.raises(registry.RegistryError):
             registry.register_value_schema(services, subject, ANSWER)
@@ -108,7 +119,7 @@ def test_only_setup_may_change_the_registry_and_the_services_may_read_it(
 
         # What the services do: look their schema up, fetch writers' schemas by id.
         assert registry.registered_id(services, subject, ANSWER) == schema_id
-        fetch = registry.schema_fetcher(proxy, logins["services"])
+        fetch = registry.schema_fetcher(proxy, logins["services"], ca)
         assert "FraudConfirmation" in fetch(schema_id)
 
         quoted = urllib.parse.quote(subject)
@@ -121,15 +132,19 @@ def test_only_setup_may_change_the_registry_and_the_services_may_read_it(
             ("PUT", "/config", {"compatibility": "NONE"}),
             ("PUT", "/mode", {"mode": "IMPORT"}),
         ]:
-            answer = requests.request(method, proxy + path, json=body, auth=reader, timeout=10)
+            answer = requests.request(
+                method, proxy + path, json=body, auth=reader, timeout=10, verify=str(ca)
+            )
             assert answer.status_code == 403, (method, path, answer.status_code)
         assert registry.registered_id(services, subject, ANSWER) == schema_id  # still there
 
         # Without a login, or with setup's name and another password: nothing at all.
-        assert requests.get(f"{proxy}/subjects", timeout=10).status_code == 401
+        assert requests.get(f"{proxy}/subjects", timeout=10, verify=str(ca)).status_code == 401
         wrong = ("setup", secrets.token_urlsafe(32))
         for method in ("GET", "DELETE"):
-            answer = requests.request(method, f"{proxy}/subjects/{quoted}", auth=wrong, timeout=10)
+            answer = requests.request(
+                method, f"{proxy}/subjects/{quoted}", auth=wrong, timeout=10, verify=str(ca)
+            )
             assert answer.status_code == 401, method
     finally:
         for permanent in ("false", "true"):
@@ -138,6 +153,7 @@ def test_only_setup_may_change_the_registry_and_the_services_may_read_it(
                 params={"permanent": permanent},
                 auth=_auth(logins["setup"]),
                 timeout=10,
+                verify=str(ca),
             )
 
 

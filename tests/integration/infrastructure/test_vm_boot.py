@@ -23,7 +23,7 @@ from fraudstream.paysim.generator import write_csv
 from fraudstream.settings.config import Settings
 from fraudstream.storage import case_table, lake
 from fraudstream.topology import kafka_principals
-from tests.integration.conftest import Stack, free_port
+from tests.integration.conftest import Stack, TlsKafka, free_port
 from tests.integration.pipeline import REPO_ROOT, lake_records, wait_until
 from tests.integration.vm_rehearsal import MetadataServer, RehearsedVM, Unit
 
@@ -62,11 +62,12 @@ def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return archive
 
 
-def _settings_lines(settings: Settings, kafka: str, port: int) -> str:
+def _settings_lines(settings: Settings, kafka: str, port: int, tls_ca_file: Path) -> str:
     """What Terraform's `fraudstream-settings` attribute holds, for the local stack."""
     keys = {"confirmation_token_key", "consumer_note_key"}  # secrets, not settings
     values = settings.model_dump(exclude_none=True, exclude=keys)
     values.update(kafka_bootstrap_servers=kafka, topic_replication_factor=1)
+    values.update(tls_ca_file=tls_ca_file)  # where the boot writes the authority's certificate
     values.update(confirmation_host="127.0.0.1", confirmation_port=port)
     values["confirmation_base_url"] = f"http://127.0.0.1:{port}"
     values["storage_emulator_host"] = os.environ["STORAGE_EMULATOR_HOST"]
@@ -74,7 +75,7 @@ def _settings_lines(settings: Settings, kafka: str, port: int) -> str:
 
 
 @pytest.fixture
-def passwords(sasl_kafka: tuple[str, str], tmp_path: Path) -> dict[str, str]:
+def passwords(tls_kafka: TlsKafka, tmp_path: Path) -> dict[str, str]:
     """Secret Manager, as the VM's gcloud sees it."""
     logins = {f"kafka-{name}": f"{name}-password" for name in kafka_principals(Settings())}
     cases = f"sqlite:///{tmp_path / 'cases.sqlite3'}"
@@ -85,7 +86,7 @@ def passwords(sasl_kafka: tuple[str, str], tmp_path: Path) -> dict[str, str]:
     return {
         "token-key": SECRET,
         "note-key": NOTE_KEY,
-        "kafka-admin": sasl_kafka[1],
+        "kafka-admin": tls_kafka.admin_password,
         "cases-url": cases,
         **logins,
         **registry,
@@ -94,16 +95,20 @@ def passwords(sasl_kafka: tuple[str, str], tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 def cloud(
-    bare_settings: Settings, sasl_kafka: tuple[str, str], release: Path, tmp_path: Path
+    bare_settings: Settings, tls_kafka: TlsKafka, release: Path, tmp_path: Path
 ) -> Iterator[dict[str, str]]:
     """What Terraform makes before a VM boots: the buckets, the archive in the artifacts
     bucket, the dataset; and the VM's metadata. Topics, schemas and Kafka principals are
-    the VM's to make, on a Kafka node that takes SASL logins only."""
+    the VM's to make, on a Kafka node that takes SASL logins over TLS only, as the cloud's."""
     client = lake.storage_client(bare_settings.gcp_project)
     artifacts = f"{bare_settings.lake_bucket}-artifacts"
     for bucket in (bare_settings.dataset_bucket, bare_settings.lake_bucket, artifacts):
         client.create_bucket(bucket)
     client.bucket(artifacts).blob("releases/fraudstream.tar.gz").upload_from_filename(release)
+    # The authorities' certificates: the node's, and (unused: the case table is SQLite
+    # here) the database's.
+    for name in ("internal", "database"):
+        client.bucket(artifacts).blob(f"tls/{name}-ca.pem").upload_from_filename(tls_kafka.ca_file)
     source = tmp_path / "log.csv"
     write_csv(source, rows=ROWS, seed=1)
     client.bucket(bare_settings.dataset_bucket).blob("paysim/log.csv").upload_from_filename(source)
@@ -113,7 +118,14 @@ def cloud(
         "fraudstream-source": f"gs://{bare_settings.dataset_bucket}/paysim/log.csv",
         "fraudstream-services": " ".join(["setup", *SERVICES]),
         "fraudstream-shard": "0/1",
-        "fraudstream-settings": _settings_lines(bare_settings, sasl_kafka[0], free_port()),
+        "fraudstream-settings": _settings_lines(
+            bare_settings,
+            tls_kafka.bootstrap_servers,
+            free_port(),
+            tmp_path / "vm/root/etc/fraudstream-tls/tls-ca.pem",
+        ),
+        "fraudstream-tls-ca": f"gs://{artifacts}/tls/internal-ca.pem",
+        "fraudstream-database-ca": f"gs://{artifacts}/tls/database-ca.pem",
         "fraudstream-secrets": " ".join(
             (
                 "CONFIRMATION_TOKEN_KEY=token-key",
@@ -181,6 +193,9 @@ def _assert_units_as_written(vm: RehearsedVM, units: dict[str, Unit]) -> None:
     assert principals.read_text().count("-password\n") == len(kafka_principals(Settings()))
     assert principals.stat().st_mode & 0o777 == 0o600
     assert f"CONFIRMATION_TOKEN_KEY={SECRET}" in (vm.root / "etc/fraudstream/env").read_text()
+    # The authorities' certificates, which every service's user reads.
+    for name in ("tls-ca.pem", "database-ca.pem"):
+        assert (vm.root / "etc/fraudstream-tls" / name).stat().st_mode & 0o777 == 0o644
     assert "systemctl daemon-reload" in vm.calls
     for name in units:
         assert f"systemctl enable fraudstream-{name}" in vm.calls

@@ -11,8 +11,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from fraudstream.devstack.certificates import CA_FILE, NODE_FILE, ensure_certificates
-from fraudstream.devstack.layout import Topology
-from fraudstream.devstack.services import kafka_node_properties
 
 
 def test_the_node_s_certificate_is_the_authority_s_for_the_loopback_address(tmp_path: Path) -> None:
@@ -31,17 +29,3 @@ def test_the_node_s_certificate_is_the_authority_s_for_the_loopback_address(tmp_
     # Made once: a second call keeps them (a restarted node shows the same certificate).
     assert ensure_certificates(folder) == folder
     assert (folder / NODE_FILE).read_bytes() == node_pem
-
-
-def test_a_node_with_tls_and_sasl_speaks_sasl_ssl_on_every_listener(tmp_path: Path) -> None:
-    topology = Topology(brokers=1, sasl=True, tls=True)
-    text = kafka_node_properties(topology, 1, Path("/d"), "pw", tmp_path)
-    node = dict(line.split("=", 1) for line in text.splitlines())
-    assert node["listener.security.protocol.map"] == "SASL_SSL:SASL_SSL,CONTROLLER:SASL_SSL"
-    assert node["inter.broker.listener.name"] == "SASL_SSL"
-    assert node["ssl.keystore.location"] == str(tmp_path / NODE_FILE)
-    assert "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config" in node
-    assert not any("PLAINTEXT" in value for value in node.values())
-    plain_tls = kafka_node_properties(Topology(brokers=1, tls=True), 1, Path("/d"), None, tmp_path)
-    assert "listener.security.protocol.map=SSL:SSL,CONTROLLER:SSL" in plain_tls
-    assert Topology(tls=True).environment()["TLS_CA_FILE"].endswith("tls/ca.pem")

@@ -17,7 +17,8 @@ import pytest
 import yaml
 
 from fraudstream.devstack.layout import Topology
-from fraudstream.devstack.services import kafka_node_properties, sasl_properties
+from fraudstream.devstack.security import sasl_properties, tls_properties
+from fraudstream.devstack.services import kafka_node_properties
 from fraudstream.settings.config import Settings
 from tests.conftest import REPO_ROOT
 from tests.terraform_config import startup_script, terraform_config
@@ -34,6 +35,7 @@ SECRET_VARIABLES = (
     "cases_database_password",
 )
 LB_RANGES = {"130.211.0.0/22", "35.191.0.0/16"}
+TLS = Path("/etc/kafka/tls")  # where a Kafka container finds its certificates
 
 
 @pytest.fixture(scope="module")
@@ -265,14 +267,15 @@ def test_the_kafka_vms_run_the_sasl_configuration_the_local_stack_runs(tmp_path:
         check=True,
     ).stdout
     cloud = _properties(written)
+    topology = Topology(brokers=3, sasl=True, tls=True)
     local = _properties(
-        kafka_node_properties(Topology(brokers=3, sasl=True), 1, Path("/d"), admin_password="pw")
+        kafka_node_properties(topology, 1, Path("/d"), admin_password="pw", certificates=TLS)
     )
-    for key in sasl_properties(Topology(sasl=True), 1, "pw"):
+    for key in {**sasl_properties(topology, 1, "pw"), **tls_properties(topology, 1, TLS)}:
         if key not in ("listeners", "advertised.listeners"):
             assert cloud[key] == local[key], key
-    assert cloud["listeners"] == "SASL_PLAINTEXT://:9092,CONTROLLER://:9192"
-    assert cloud["advertised.listeners"] == "SASL_PLAINTEXT://vm.internal:9092"
+    assert cloud["listeners"] == "SASL_SSL://:9092,CONTROLLER://:9192"
+    assert cloud["advertised.listeners"] == "SASL_SSL://vm.internal:9092"
     shared = set(local) - {
         "log.dirs",
         "controller.quorum.voters",
