@@ -8,6 +8,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 BROKERS ?= 3
 SASL ?=
+TLS ?=
 CSV ?=
 ROWS ?= 20000
 RATE ?= 300
