@@ -1,4 +1,5 @@
-"""Who logs in to Kafka, declared once: one principal a service, and Kafka UI's.
+"""Who logs in to Kafka, declared once: one principal a service, the cloud's schema registry's
+and Kafka UI's.
 
 ``fraudstream.topology`` gives each its grants; the local stack draws a password for each
 (``fraudstream.devstack.logins``); ``scripts/deployment_secrets.py`` draws the cloud's,
@@ -12,5 +13,6 @@ SERVICE_PRINCIPALS = (
     "non-fraud-consumer",
     "cases-consumer",
     "confirmation-service",
+    "schema-registry",
     "kafka-ui",
 )

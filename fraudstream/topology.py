@@ -155,6 +155,10 @@ def storage_prefixes(settings: Settings) -> Mapping[str, tuple[str, ...]]:
 
 # The producer's transactional ids: this prefix and a digest of the source.
 TRANSACTIONAL_ID_PREFIX = "fraudstream-producer-"
+# The cloud's schema registry (Confluent's): the topic it keeps schemas in, and the
+# prefix of its groups (the leader election's, and its store reader's).
+REGISTRY_TOPIC = "_schemas"
+REGISTRY_GROUP = "schema-registry"
 # The group id the producer's checkpoint reader names; it assigns partitions
 # itself and commits nothing, so the group is never joined.
 CHECKPOINT_READER_GROUP = "fraudstream-last-value-reader"
@@ -204,6 +208,16 @@ def kafka_principals(settings: Settings) -> Mapping[str, tuple[Grant, ...]]:
                 *writes(declared.dead_letters),
             ),
             "confirmation-service": writes(declared.confirmations),
+            # The cloud's schema registry keeps its schemas in a compacted topic of its own,
+            # which it creates, and elects its leader through a group whose name starts so.
+            "schema-registry": (
+                Grant(
+                    "topic",
+                    REGISTRY_TOPIC,
+                    ("CREATE", "READ", "WRITE", "DESCRIBE", "DESCRIBE_CONFIGS"),
+                ),
+                Grant("group", REGISTRY_GROUP, ("READ", "DESCRIBE"), True),
+            ),
             # Kafka UI: sees topics, groups and lag; reads no record and changes nothing.
             "kafka-ui": (
                 Grant("topic", "*", ("DESCRIBE", "DESCRIBE_CONFIGS")),

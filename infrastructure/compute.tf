@@ -62,9 +62,10 @@ resource "google_compute_instance" "kafka" {
     kafka-bootstrap = local.kafka_bootstrap
     # The first VM also runs the schema registry and Kafka UI.
     kafka-extras = count.index == 0 ? "true" : "false"
-    # Secret Manager secrets: the administrator's password, Kafka UI's Kafka login and its
-    # login form, and the registry's two logins ("user:password").
+    # Secret Manager secrets: the administrator's password, the registry's and Kafka UI's
+    # Kafka logins, Kafka UI's login form, and the registry's two logins ("user:password").
     kafka-admin-secret    = google_secret_manager_secret.secrets["kafka-admin"].secret_id
+    kafka-registry-secret = google_secret_manager_secret.secrets["kafka-schema-registry"].secret_id
     kafka-ui-secret       = google_secret_manager_secret.secrets["kafka-kafka-ui"].secret_id
     kafka-ui-login-secret = google_secret_manager_secret.secrets["kafka-ui-login"].secret_id
     registry-logins       = join(" ", [for secret in values(local.registry_secrets) : google_secret_manager_secret.secrets[secret].secret_id])

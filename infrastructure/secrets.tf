@@ -11,7 +11,7 @@
 
 locals {
   # Kafka principals of the services and of Kafka UI (fraudstream.topology.kafka_principals).
-  kafka_principals = ["producer", "fraud-consumer", "non-fraud-consumer", "cases-consumer", "confirmation-service", "kafka-ui"]
+  kafka_principals = ["producer", "fraud-consumer", "non-fraud-consumer", "cases-consumer", "confirmation-service", "schema-registry", "kafka-ui"]
   kafka_secrets    = { for name in concat(["admin"], local.kafka_principals) : name => "kafka-${name}" }
   # The registry's logins, as "user:password" (HTTP basic authentication).
   registry_secrets = { setup = "registry-setup-login", services = "registry-services-login" }
@@ -39,7 +39,7 @@ locals {
   # VM that faces the internet holds only its token key and its two logins.
   registry_readers = ["registry-services-login"]
   secret_readers = {
-    kafka              = ["kafka-admin", "kafka-kafka-ui", "kafka-ui-login", "registry-setup-login", "registry-services-login"]
+    kafka              = ["kafka-admin", "kafka-schema-registry", "kafka-kafka-ui", "kafka-ui-login", "registry-setup-login", "registry-services-login"]
     producer           = concat(values(local.kafka_secrets), values(local.registry_secrets))
     fraud-consumer     = concat(["smtp-password", "confirmation-token-key", "consumer-note-key", "kafka-fraud-consumer", "kafka-cases-consumer", "cases-database-url"], local.registry_readers)
     non-fraud-consumer = concat(["smtp-password", "consumer-note-key", "kafka-non-fraud-consumer"], local.registry_readers)

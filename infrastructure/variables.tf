@@ -330,7 +330,7 @@ variable "consumer_note_key" {
 }
 
 variable "kafka_passwords" {
-  description = "The SCRAM password of each Kafka principal: admin, producer, fraud-consumer, non-fraud-consumer, cases-consumer, confirmation-service and kafka-ui; each in Secret Manager, read by the VM that logs in as it (and by `setup`, which makes the principals). From `make secrets`."
+  description = "The SCRAM password of each Kafka principal: admin, producer, fraud-consumer, non-fraud-consumer, cases-consumer, confirmation-service, schema-registry and kafka-ui; each in Secret Manager, read by the VM that logs in as it (and by `setup`, which makes the principals). From `make secrets`."
   type        = map(string)
   sensitive   = true
 

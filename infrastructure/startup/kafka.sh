@@ -214,16 +214,17 @@ run_registry_proxy() {
   systemctl reload-or-restart nginx
 }
 
-# The registry logs in as the administrator (it lives on this VM, which holds
-# that password anyway) and listens on loopback: the pipeline reaches it
-# through the proxy above. Kafka UI logs in as its own principal, which may
+# The registry logs in as a principal of its own, which may touch only its
+# schemas' topic and its groups (`fraudstream setup` makes it; until then the
+# registry is refused and Docker starts it again), and listens on loopback: the
+# pipeline reaches it through the proxy above. Kafka UI logs in as its own principal, which may
 # describe topics and groups but read no record, runs read-only, and asks for
 # a login (user "admin", the kafka-ui-login secret). Secrets reach the
 # containers through root-only files, not command lines.
 run_registry_and_ui() {
   local bootstrap password ui_password ui_login scram env=$ROOT_DIR/etc/fraudstream-kafka
   bootstrap=$(metadata kafka-bootstrap)
-  password=$(secret "$(metadata kafka-admin-secret)")
+  password=$(secret "$(metadata kafka-registry-secret)")
   ui_password=$(secret "$(metadata kafka-ui-secret)")
   ui_login=$(secret "$(metadata kafka-ui-login-secret)")
   scram="org.apache.kafka.common.security.scram.ScramLoginModule required"
@@ -239,7 +240,7 @@ SCHEMA_REGISTRY_KAFKASTORE_SECURITY_PROTOCOL=SASL_SSL
 SCHEMA_REGISTRY_KAFKASTORE_SSL_TRUSTSTORE_TYPE=PEM
 SCHEMA_REGISTRY_KAFKASTORE_SSL_TRUSTSTORE_LOCATION=/etc/kafka/tls/ca.pem
 SCHEMA_REGISTRY_KAFKASTORE_SASL_MECHANISM=SCRAM-SHA-512
-SCHEMA_REGISTRY_KAFKASTORE_SASL_JAAS_CONFIG=$scram username="$ADMIN" password="$password";
+SCHEMA_REGISTRY_KAFKASTORE_SASL_JAAS_CONFIG=$scram username="schema-registry" password="$password";
 ENV
     cat >"$env/ui.env" <<ENV
 SERVER_PORT=9080

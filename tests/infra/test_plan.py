@@ -266,7 +266,7 @@ def test_secrets_are_not_in_any_metadata(spread: Resources) -> None:
         for item in drawn.values()
         for value in (item.values() if isinstance(item, dict) else [item])
     ]
-    assert len(secret_values) == 4 + 7 + 2  # single secrets, Kafka, registry
+    assert len(secret_values) == 4 + 8 + 2  # single secrets, Kafka, registry
     for vm in _of_type(spread, "google_compute_instance").values():
         for value in [*secret_values, "plan-smtp-login"]:
             assert value not in json.dumps(vm["metadata"])

@@ -23,6 +23,7 @@ pytestmark = pytest.mark.cloud
 
 SECRETS = {
     "kafka-admin": secrets.token_urlsafe(32),
+    "kafka-schema-registry": secrets.token_urlsafe(32),
     "kafka-kafka-ui": secrets.token_urlsafe(32),
     "kafka-ui-login": secrets.token_urlsafe(32),
     "registry-setup-login": f"setup:{secrets.token_urlsafe(32)}",
@@ -36,6 +37,7 @@ METADATA = {
     "kafka-bootstrap": "10.0.0.2:9092,10.0.0.3:9092,10.0.0.4:9092",
     "kafka-extras": "true",
     "kafka-admin-secret": "kafka-admin",
+    "kafka-registry-secret": "kafka-schema-registry",
     "kafka-ui-secret": "kafka-kafka-ui",
     "kafka-ui-login-secret": "kafka-ui-login",
     "registry-logins": "registry-setup-login registry-services-login",
@@ -82,6 +84,9 @@ def test_a_kafka_vm_boots_with_its_certificate_and_no_secret_on_any_command_line
     settings = vm.root / "var/lib/kafka/node-1/server.properties"
     assert SECRETS["kafka-admin"] in settings.read_text()
     assert settings.stat().st_mode & 0o077 == 0
+    # The registry logs in as its own principal, not as the administrator.
+    registry = (vm.root / "etc/fraudstream-kafka/registry.env").read_text()
+    assert 'username="schema-registry"' in registry and SECRETS["kafka-admin"] not in registry
     _assert_the_certificate_is_the_vm_s(vm, authority)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from fraudstream.emails.tokens import Answer, Confirmation
 from fraudstream.paysim.generator import write_csv
@@ -26,7 +26,7 @@ from fraudstream.producer.progress import ProgressLog
 from fraudstream.producer.runs import RunOptions
 from fraudstream.runtime.stopping import StopFlag
 from fraudstream.settings.config import Settings
-from fraudstream.topology import kafka_principals, topology
+from fraudstream.topology import REGISTRY_GROUP, REGISTRY_TOPIC, kafka_principals, topology
 from fraudstream.wiring import factory, producing
 from fraudstream.wiring.provision import provision
 from tests.integration.pipeline import REPO_ROOT, environment, lake_records
@@ -109,6 +109,9 @@ FORBIDDEN = [
     ("non-fraud-consumer", "write", "confirmations"),
     ("confirmation-service", "read", "confirmations"),
     ("confirmation-service", "write", "fraud"),
+    ("schema-registry", "read", "fraud"),
+    ("schema-registry", "write", "confirmations"),
+    ("schema-registry", "create", "new"),
     ("kafka-ui", "read", "fraud"),
     ("kafka-ui", "write", "dead_letters"),
 ]
@@ -129,6 +132,29 @@ def test_a_wrong_password_and_no_login_get_nothing(admin: Settings) -> None:
     anonymous = {"bootstrap.servers": admin.kafka_bootstrap_servers}
     delivered, errors = _try_to_write(anonymous, admin.fraud_topic)
     assert not delivered and errors & {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN}
+
+
+def test_the_registry_s_principal_keeps_its_schemas_topic_and_elects_its_leader(
+    admin: Settings, passwords: dict[str, str]
+) -> None:
+    """What a registry that stores its schemas in Kafka does, as the cloud's does: create
+    its compacted topic and check its configuration, write a schema, read it back from
+    the start, and join its leader-election group."""
+    login = _as(admin, "schema-registry", passwords).kafka_connection
+    client = AdminClient({**login, "log_level": 0})
+    created = client.create_topics(
+        [NewTopic(REGISTRY_TOPIC, 1, 1, config={"cleanup.policy": "compact"})]
+    )[REGISTRY_TOPIC]
+    try:
+        created.result(15)
+    except KafkaException as error:  # a test before this one made it
+        assert error.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS
+    described = client.describe_configs([ConfigResource("TOPIC", REGISTRY_TOPIC)])
+    (configs,) = (future.result(15) for future in described.values())
+    assert configs["cleanup.policy"].value == "compact"
+    assert _write(login, REGISTRY_TOPIC) is None
+    assert _read(login, REGISTRY_TOPIC, f"{REGISTRY_GROUP}-leader") is None
+    assert _read(login, REGISTRY_TOPIC, f"{REGISTRY_GROUP}-reader-host-8081") is None
 
 
 def _try_to_write(login: dict[str, str], topic: str) -> tuple[bool, set[int]]:
