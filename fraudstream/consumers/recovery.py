@@ -19,8 +19,8 @@ logs each of them as sent by an earlier owner (``sent_before_entry``).
 
 Nothing found is taken on trust that lies outside the partition: a batch name past
 its end offset is refused (logged and counted), as is an email log line that is not
-an entry, and a note without its seal (``notes``); the emails they would have held
-back go out.
+an entry of a record its object's name covers, and a note without its seal
+(``notes``); the emails they would have held back go out.
 """
 
 from __future__ import annotations
@@ -84,11 +84,7 @@ def recover(
     if not logged:
         return emailed
     orphan = min(logged, key=lambda key: key.first_offset)
-    return replace(
-        emailed,
-        replay_until=orphan.last_offset,
-        sent=_email_log(bucket, orphan.object_name(LakeFolder.EMAIL_LOG)),
-    )
+    return replace(emailed, replay_until=orphan.last_offset, sent=_email_log(bucket, orphan))
 
 
 def _batches_from(
@@ -112,29 +108,35 @@ def _batches_from(
     return keys
 
 
-def _email_log(bucket: storage.Bucket, name: str) -> dict[str, dict[str, Any]]:
-    """The entries of the email log ``name``, by transaction id; a line that is not one is
-    left out (logged and counted once for the object)."""
+def _email_log(bucket: storage.Bucket, key: BatchKey) -> dict[str, dict[str, Any]]:
+    """The entries of the email log of batch ``key``, by transaction id; a line that is not
+    an entry of a record the name covers (its topic, partition and an offset from the
+    first to the last) is left out, logged and counted once for the object."""
+    name = key.object_name(LakeFolder.EMAIL_LOG)
     stored = lake.read_object(bucket, name)
     lines = stored.data.splitlines() if stored is not None else []
     entries, bad = {}, 0
     for line in filter(None, lines):
-        entry = _entry(line)
+        entry = _entry(line, key)
         if entry is None:
             bad += 1
         else:
             entries[entry["transaction_id"]] = entry
     if bad:
-        _refuse("email log line", f"{bad} lines of an email log are not entries", name)
+        _refuse("email log line", f"{bad} lines of an email log are not its entries", name)
     return entries
 
 
-def _entry(line: bytes) -> dict[str, Any] | None:
+def _entry(line: bytes, key: BatchKey) -> dict[str, Any] | None:
     try:
         entry = json.loads(line)
     except ValueError:
         return None
     if not isinstance(entry, dict) or not isinstance(entry.get("transaction_id"), str):
+        return None
+    offset = entry.get("offset")
+    covered = isinstance(offset, int) and key.first_offset <= offset <= key.last_offset
+    if not covered or (entry.get("topic"), entry.get("partition")) != (key.topic, key.partition):
         return None
     return entry
 

@@ -289,7 +289,15 @@ def test_a_batch_whose_emails_were_logged_is_redone_without_sending_them_again(
     logged = [transaction_id(m) for m in partition_0[:100]]
     key = BatchKey(settings.non_fraud_topic, 0, 0, (partition_0[99].offset() or 0))
     bucket = storage_client(settings.gcp_project).bucket(settings.lake_bucket)
-    entries = [{"transaction_id": tid, "status": "sent", "attempts": 1} for tid in logged]
+    entries = [
+        {
+            "transaction_id": transaction_id(m),
+            "status": "sent",
+            "attempts": 1,
+            **{"topic": m.topic(), "partition": m.partition(), "offset": m.offset()},
+        }
+        for m in partition_0[:100]
+    ]
     bucket.blob(key.object_name(LakeFolder.EMAIL_LOG)).upload_from_string(to_ndjson(entries))
 
     totals = consume(settings, "non-fraud")

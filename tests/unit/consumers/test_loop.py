@@ -153,7 +153,8 @@ class _Mailer:
         entries = []
         for job in jobs:
             self.sent.append(job.transaction_id)
-            entries.append({"transaction_id": job.transaction_id, "status": "sent", "attempts": 1})
+            sent = {"transaction_id": job.transaction_id, "status": "sent", "attempts": 1}
+            entries.append({**sent, **job.source})  # as the real one: the record's whereabouts
             finished(entries[-1])
         return entries
 

@@ -18,8 +18,16 @@ from tests.fakes import MemoryBucket
 def _batch(
     folder: LakeFolder, first: int, last: int, ids: list[str] | None = None
 ) -> dict[str, bytes]:
-    lines = [json.dumps({"transaction_id": i, "status": "sent"}) + "\n" for i in ids or []]
-    return {BatchKey("t", 0, first, last).object_name(folder): "".join(lines).encode()}
+    lines = [_line(i, first + n) for n, i in enumerate(ids or [])]
+    return {BatchKey("t", 0, first, last).object_name(folder): b"".join(lines)}
+
+
+def _line(transaction_id: str, offset: int, topic: str = "t", partition: int = 0) -> bytes:
+    """An email log entry of the record at ``offset``, as the consumers write it."""
+    where = {"topic": topic, "partition": partition, "offset": offset}
+    return (
+        json.dumps({"transaction_id": transaction_id, "status": "sent", **where}).encode() + b"\n"
+    )
 
 
 def _recover(
@@ -97,10 +105,13 @@ def test_a_planted_batch_outside_the_partition_is_not_trusted(first: int, last: 
     assert _refused("batch") == before + 2
 
 
-def test_an_email_log_line_that_is_not_an_entry_is_left_out() -> None:
+def test_an_email_log_line_that_is_not_an_entry_of_its_batch_is_left_out() -> None:
+    """Only entries of the records the object's name covers count: anything else (not an
+    entry, or another partition's or offset's, planted to hold an email back) is left out."""
     name = BatchKey("t", 0, 10, 19).object_name(LakeFolder.EMAIL_LOG)
-    lines = [b'{"transaction_id": "a"}', b"not json", b"[1]", b'{"status": "sent"}', b"\xff"]
-    log = b"\n".join([*lines, b'{"transaction_id": "b"}', b""])
+    lines = [b'{"transaction_id": "x"}\n', b"not json\n", b"[1]\n", b'{"status": "sent"}\n']
+    planted = [_line("y", 20), _line("z", 12, partition=1), _line("w", 12, topic="other")]
+    log = b"".join([_line("a", 10), *lines, b"\xff\n", *planted, _line("b", 19)])
     before = _refused("email log line")
     found = _recover({name: log}, committed=10, end=100)
     assert found.replay_until == 19 and set(found.sent) == {"a", "b"}
