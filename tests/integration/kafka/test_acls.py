@@ -152,7 +152,7 @@ def test_the_registry_s_principal_keeps_its_schemas_topic_and_elects_its_leader(
     described = client.describe_configs([ConfigResource("TOPIC", REGISTRY_TOPIC)])
     (configs,) = (future.result(15) for future in described.values())
     assert configs["cleanup.policy"].value == "compact"
-    assert _write(login, REGISTRY_TOPIC) is None
+    assert _write(login, REGISTRY_TOPIC, key=b"schema") is None  # compacted: keyed records
     assert _read(login, REGISTRY_TOPIC, f"{REGISTRY_GROUP}-leader") is None
     assert _read(login, REGISTRY_TOPIC, f"{REGISTRY_GROUP}-reader-host-8081") is None
 
@@ -186,11 +186,14 @@ def _refused(login: dict[str, str], admin: Settings, action: str, target: str) -
     return _write(login, topic)
 
 
-def _write(login: dict[str, str], topic: str) -> int | None:
+def _write(login: dict[str, str], topic: str, key: bytes | None = None) -> int | None:
     errors: list[int] = []
     producer = Producer({**login, "message.timeout.ms": 8000, "log_level": 0})
     producer.produce(
-        topic, b"x", on_delivery=lambda error, _m: errors.append(error.code()) if error else None
+        topic,
+        b"x",
+        key=key,
+        on_delivery=lambda error, _m: errors.append(error.code()) if error else None,
     )
     producer.flush(15)
     return errors[0] if errors else None

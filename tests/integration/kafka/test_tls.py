@@ -16,11 +16,13 @@ from confluent_kafka import KafkaError, Producer
 
 from fraudstream.devstack.certificates import CA_FILE, ensure_certificates
 from fraudstream.paysim.generator import write_csv
+from fraudstream.runtime.stopping import StopFlag
 from fraudstream.settings.config import Settings
 from fraudstream.topology import topology
+from fraudstream.wiring import factory
 from fraudstream.wiring.provision import provision
-from tests.integration.conftest import Stack, TlsKafka
-from tests.integration.pipeline import consume, lake_records, mails_to, produce
+from tests.integration.conftest import MailCatcher, TlsKafka
+from tests.integration.pipeline import lake_records, mails_to, produce
 
 pytestmark = [pytest.mark.cloud, pytest.mark.isolated]
 
@@ -44,18 +46,20 @@ def over_tls(bare_settings: Settings, tls_kafka: TlsKafka) -> Settings:
     return settings
 
 
-def test_the_pipeline_runs_over_tls(over_tls: Settings, stack: Stack, tmp_path: Path) -> None:
+def test_the_pipeline_runs_over_tls(
+    over_tls: Settings, mail_catcher: MailCatcher, tmp_path: Path
+) -> None:
     source = tmp_path / "log.csv"
     write_csv(source, rows=ROWS, seed=5)
     assert over_tls.kafka_connection["security.protocol"] == "SASL_SSL"
 
     produce(over_tls, source)
-    for kind in ("fraud", "non-fraud"):
-        consume(over_tls, kind)
+    for kind in ("fraud", "non-fraud"):  # the helpers that wait for a group read in plaintext
+        factory.batch_consumer(over_tls, kind, StopFlag()).run(idle_exit=2)
 
     cases, notified = (lake_records(over_tls, f) for f in ("fraud_confirmation", "transaction"))
     assert len(cases) + len(notified) == ROWS and cases
-    assert len(mails_to(stack.mail_api_url, over_tls.customer_email_domain)) == ROWS
+    assert len(mails_to(mail_catcher.api_url, over_tls.customer_email_domain)) == ROWS
 
 
 @pytest.mark.parametrize("client", ["plaintext", "trusting another authority"])
