@@ -14,11 +14,10 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
-from pathlib import Path
 from unittest import mock
 
+from bench.scratch import generated_file
 from fraudstream.paysim import payments
-from fraudstream.paysim.generator import write_csv
 from fraudstream.paysim.source import Chunk, read_chunks, read_header
 
 
@@ -27,9 +26,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=400_000)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    source = Path("build/bench") / f"paysim-{args.rows}.csv"
-    if not source.is_file():
-        write_csv(source, rows=args.rows, seed=1)
+    source = generated_file(args.rows)
     with source.open("rb") as stream:
         chunks = list(read_chunks(stream, read_header(stream)[1], 2))
 

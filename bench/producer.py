@@ -37,9 +37,8 @@ from statistics import median
 
 from bench.cpu import CpuClocks, stack_brokers
 from bench.producer_baselines import measured, run_ceiling, run_straightforward
-from bench.scratch import discard_bench_topics, fresh_settings, peak_rss_mb
+from bench.scratch import discard_bench_topics, fresh_settings, generated_file, peak_rss_mb
 from fraudstream.detection.detectors import Detector, LabelDetector, ModelDetector
-from fraudstream.paysim.generator import write_csv
 from fraudstream.producer.progress import ProgressLog
 from fraudstream.producer.runs import RunOptions
 from fraudstream.producer.service import ProducerRun
@@ -70,9 +69,7 @@ def main() -> None:
 
 
 def compare(rows: int, rounds: int) -> None:
-    source = Path("build/bench") / f"paysim-{rows}.csv"
-    if not source.is_file():
-        write_csv(source, rows=rows, seed=1)
+    source = generated_file(rows)
     for model in ("logreg", "gbm"):  # in a process of its own: training takes gigabytes
         if not (MODELS / f"{model}.onnx").is_file():
             subprocess.run([sys.executable, "-m", "bench.producer", "--train", model], check=True)

@@ -10,6 +10,7 @@ from typing import Any
 from confluent_kafka.admin import AdminClient
 
 from fraudstream.kafka import client_config
+from fraudstream.paysim.generator import write_csv
 from fraudstream.settings.config import Settings, load_settings
 from fraudstream.wiring.provision import provision
 
@@ -60,6 +61,14 @@ def named_settings(suffix: str, **overrides: Any) -> Settings:
             **overrides,
         }
     )
+
+
+def generated_file(rows: int) -> Path:
+    """The generated PaySim file of ``rows`` rows the benchmarks share (seed 1), made once."""
+    source = Path("build/bench") / f"paysim-{rows}.csv"
+    if not source.is_file():
+        write_csv(source, rows=rows, seed=1)
+    return source
 
 
 def peak_rss_mb() -> float:

@@ -20,9 +20,8 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.scratch import discard_bench_topics, named_settings, peak_rss_mb
+from bench.scratch import discard_bench_topics, generated_file, named_settings, peak_rss_mb
 from fraudstream.detection.detectors import LabelDetector
-from fraudstream.paysim.generator import write_csv
 from fraudstream.paysim.source import Shard
 from fraudstream.producer.progress import ProgressLog
 from fraudstream.producer.runs import RunOptions
@@ -50,9 +49,7 @@ def main() -> None:
 
 
 def compare(rows: int, shards: int) -> None:
-    source = Path("build/bench") / f"paysim-{rows}.csv"
-    if not source.is_file():
-        write_csv(source, rows=rows, seed=1)
+    source = generated_file(rows)
     discard_bench_topics()
     produce_shard(_provisioned_run(), source, Shard())  # warm the file and the cluster
     discard_bench_topics()

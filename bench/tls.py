@@ -32,7 +32,7 @@ from confluent_kafka.admin import AdminClient
 
 from bench.cpu import CpuClocks
 from bench.producer import run_rounds
-from bench.scratch import fresh_settings, peak_rss_mb
+from bench.scratch import fresh_settings, generated_file, peak_rss_mb
 from fraudstream.detection.detectors import LabelDetector
 from fraudstream.devstack import health, process
 from fraudstream.devstack import stack as devstack
@@ -40,7 +40,6 @@ from fraudstream.devstack.certificates import CA_FILE
 from fraudstream.devstack.install import ensure_installed
 from fraudstream.devstack.layout import HOST, Topology, cache_dir
 from fraudstream.kafka import client_config
-from fraudstream.paysim.generator import write_csv
 from fraudstream.producer.progress import ProgressLog
 from fraudstream.producer.runs import RunOptions
 from fraudstream.producer.service import ProducerRun
@@ -68,9 +67,7 @@ def main() -> None:
 
 
 def compare(rows: int, rounds: int) -> None:
-    source = Path("build/bench") / f"paysim-{rows}.csv"
-    if not source.is_file():
-        write_csv(source, rows=rows, seed=1)
+    source = generated_file(rows)
     with cluster(tls=False) as plaintext, cluster(tls=True) as tls:
         clusters = {"plaintext": plaintext, "tls": tls}
         for name in VARIANTS:  # each cluster warmed alike: its coordinator loaded, its JIT done
