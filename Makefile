@@ -10,11 +10,16 @@ BROKERS ?= 3
 SASL ?=
 TLS ?=
 CSV ?=
+LIMIT ?=
+AGAIN ?=
 ROWS ?= 20000
 RATE ?= 300
 REPORT ?= build/detectors.md
 TERRAFORM ?= terraform
 STACK_ENV = eval "$$($(PY) -m fraudstream.devstack env)"
+# What a demo sends: CSV=path (a real PaySim file), else ROWS generated rows, each demo
+# new ones; LIMIT=N the first N rows only; AGAIN=1 the file again, though sent before.
+DEMO_INPUT = $(if $(CSV),--csv $(CSV),--rows $(ROWS)) $(if $(LIMIT),--limit $(LIMIT)) $(if $(filter 1,$(AGAIN)),--again)
 
 .PHONY: help install check demo demo-live setup confirmation-service report cases models evaluate test infra-lint infra-validate infra-destroy secrets dist lock unit integration browser postgresql nginx lint bench bench-kafka bench-producer bench-tls bench-parsing bench-shards bench-consumers bench-latency stack-up stack-down stack-status docker-up docker-down docker-engine
 
@@ -29,11 +34,11 @@ $(INSTALLED): pyproject.toml
 
 install: $(INSTALLED) ## create .venv with the project and its tools
 
-demo: stack-up $(if $(filter logreg iforest gbm,$(DETECTOR)),models) ## start the local stack and run the pipeline (CSV=path for real PaySim data, else ROWS generated rows; DETECTOR=rules|gbm|... picks the detector)
-	$(STACK_ENV) && $(PY) -m fraudstream demo $(if $(CSV),--csv $(CSV),--rows $(ROWS))
+demo: stack-up $(if $(filter logreg iforest gbm,$(DETECTOR)),models) ## start the local stack and run the pipeline (CSV=path for real PaySim data, else ROWS new generated rows; LIMIT=N, AGAIN=1; DETECTOR=rules|gbm|... picks the detector)
+	$(STACK_ENV) && $(PY) -m fraudstream demo $(DEMO_INPUT)
 
 demo-live: stack-up $(if $(filter logreg iforest gbm,$(DETECTOR)),models) ## the demo live: consumers first, then RATE payments a second (300), each sink's latency shown as they go
-	$(STACK_ENV) && $(PY) -m fraudstream demo $(if $(CSV),--csv $(CSV),--rows $(ROWS)) --rate $(RATE)
+	$(STACK_ENV) && $(PY) -m fraudstream demo $(DEMO_INPUT) --rate $(RATE)
 
 setup: stack-up ## create the topics, schemas and buckets on the local stack (idempotent)
 	$(STACK_ENV) && $(PY) -m fraudstream setup

@@ -90,7 +90,8 @@ class _ShowsDefaults(argparse.HelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         default = action.default
-        if default in (None, False, argparse.SUPPRESS) or "default" in text or not text:
+        switch = isinstance(action, argparse._StoreConstAction)  # a flag: its absence says it
+        if switch or default in (None, False, argparse.SUPPRESS) or "default" in text or not text:
             return text
         return f"{text} (default: {default})"
 
@@ -139,7 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     migrate.set_defaults(handler=handlers.migrate)
 
     run_demo = subcommands.add_parser(
-        "demo", help="set up topics, schemas and buckets; produce; run both consumers"
+        "demo", help="set up topics, schemas and buckets; produce; run the three consumers"
     )
     run_demo.add_argument("--csv", type=Path, help="a PaySim CSV (default: generated rows)")
     run_demo.add_argument(
@@ -157,6 +158,18 @@ def _parser() -> argparse.ArgumentParser:
         type=_positive_float,
         metavar="N",
         help="live: the consumers first, then N payments a second, with their latency shown",
+    )
+    run_demo.add_argument(
+        "--limit",
+        type=_positive_int,
+        metavar="N",
+        help="send only the first N rows (the next demo goes on from there)",
+    )
+    run_demo.add_argument(
+        "--again",
+        action="store_true",
+        help="send the file from its first row even if an earlier demo sent it "
+        "(without --csv, each demo draws new rows by itself)",
     )
     run_demo.add_argument(
         "--no-consumers",

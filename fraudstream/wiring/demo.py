@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fraudstream.paysim.generator import write_csv
+from fraudstream.producer.checkpoint import Checkpoint, load_checkpoint
 from fraudstream.settings.config import Settings
 from fraudstream.storage import lake
 from fraudstream.topology import LakeFolder, topology
@@ -44,13 +45,61 @@ def upload_dataset(settings: Settings, csv_path: Path, say: Say) -> str:
     return address
 
 
-def generated_csv(rows: int, say: Say, directory: Path = DEMO_DIR) -> Path:
-    """A PaySim-like CSV of ``rows`` rows, generated once and then reused."""
-    path = directory / f"paysim-generated-{rows}.csv"
+def generated_csv(rows: int, say: Say, directory: Path = DEMO_DIR, seed: int = 1) -> Path:
+    """A PaySim-like CSV of ``rows`` rows drawn with ``seed``, generated once, then reused."""
+    path = directory / generated_csv_name(rows, seed)
     if not path.is_file():
-        write_csv(path, rows=rows, seed=1)
+        write_csv(path, rows=rows, seed=seed)
         say(f"generated {rows:,} PaySim-like rows into {path}")
     return path
+
+
+def fresh_generated_csv(
+    settings: Settings, rows: int, say: Say, directory: Path = DEMO_DIR
+) -> Path:
+    """Generated rows that no earlier demo sent in full: seed 1's, or once those have
+    gone, the next seed's. So each demo sends new payments (new transaction ids), and
+    the lake and the emails show each payment once."""
+    seed = 1
+    while sent_in_full(settings, generated_csv_name(rows, seed)):
+        seed += 1
+    if seed > 1:
+        say(f"the earlier demos sent every row they generated; drawing {rows:,} new ones")
+    return generated_csv(rows, say, directory, seed)
+
+
+def generated_csv_name(rows: int, seed: int) -> str:
+    return f"paysim-generated-{rows}{'' if seed == 1 else f'-seed{seed}'}.csv"
+
+
+def sent_in_full(settings: Settings, name: str) -> bool:
+    """Whether the producer's checkpoint says every row of the uploaded file ``name`` went."""
+    saved = sent_before(settings, name)
+    return saved is not None and saved.complete
+
+
+def sent_before(settings: Settings, name: str) -> Checkpoint | None:
+    """How far an earlier demo got with the uploaded file ``name``, if one sent any of it."""
+    uri = f"gs://{settings.dataset_bucket}/paysim/{name}"
+    return load_checkpoint(settings.kafka_connection, settings.checkpoint_topic, uri)
+
+
+# Above this many emails a run takes minutes: the demo says how many first.
+LONG_RUN_EMAILS = 200_000
+EMAILS_A_SECOND = 1_000  # what the email consumers send here (BENCHMARKS.md)
+
+
+def warn_if_long(csv_path: Path, limit: int | None, say: Say) -> None:
+    """Before a run of more than LONG_RUN_EMAILS emails: how many, how long, how to send fewer."""
+    with csv_path.open("rb") as stream:
+        rows = sum(block.count(b"\n") for block in iter(lambda: stream.read(1 << 20), b"")) - 1
+    emails = rows if limit is None else min(rows, limit)
+    if emails > LONG_RUN_EMAILS:
+        minutes = emails / EMAILS_A_SECOND / 60
+        say(
+            f"this run emails {emails:,} customers: about {minutes:.0f} minutes at "
+            f"{EMAILS_A_SECOND:,} emails a second here; --limit N sends the first N rows"
+        )
 
 
 Started = dict[str, tuple[subprocess.Popen[str], Path]]

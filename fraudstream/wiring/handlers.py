@@ -150,8 +150,27 @@ def evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sent_already(settings: Settings, csv: Path) -> bool:
+    """Whether an earlier demo sent ``csv`` (a file of that name) in full; says so, and how
+    to send it again. A file of that name but another size: ConfigError saying the same."""
+    from fraudstream.wiring import demo as demo_run
+
+    saved = demo_run.sent_before(settings, csv.name)
+    if saved is not None and saved.size != csv.stat().st_size:
+        raise ConfigError(
+            f"{csv.name} has changed since an earlier demo sent it: --again sends it anew"
+        )
+    if saved is None or not saved.complete:
+        return False
+    print(
+        f"fraudstream demo: {csv} was sent in full by an earlier demo, nothing new to send; "
+        "--again sends it again (its payments then reach the lake twice)"
+    )
+    return True
+
+
 def _live_demo(
-    settings: Settings, source: str, args: argparse.Namespace
+    settings: Settings, options: RunOptions, args: argparse.Namespace
 ) -> tuple[Summary, list[ConsumerRun]]:
     """The consumers first, then the payments released live at ``--rate``, with each
     sink's latency printed while they go."""
@@ -162,7 +181,7 @@ def _live_demo(
     try:
         demo_run.wait_until_serving(started)
         with LiveView(demo_run.metrics_urls(), say=print):
-            summary = producing.produce(settings, RunOptions(source, rate=args.rate))
+            summary = producing.produce(settings, options)
             demo_run.stop_when_quiet(started, args.idle_exit)
     except BaseException:
         demo_run.stop_consumers(started)  # they have no idle timer of their own here
@@ -180,22 +199,26 @@ def demo(args: argparse.Namespace) -> int:
     from fraudstream.wiring.provision import provision
 
     provision(settings, say=print)
-    csv_path = args.csv or demo_run.generated_csv(args.rows, say=print)
+    if args.csv is not None and not args.again and _sent_already(settings, args.csv):
+        return 0
+    csv_path = args.csv or demo_run.fresh_generated_csv(settings, args.rows, say=print)
+    demo_run.warn_if_long(csv_path, args.limit, say=print)
     source = demo_run.upload_dataset(settings, csv_path, say=print)
     settings_for_producer = settings.model_copy(
         update={"metrics_port": demo_run.METRICS_PORTS["producer"]}
     )
+    options = RunOptions(source, rate=args.rate, limit=args.limit, from_start=args.again)
     print(f"metrics while it runs: {demo_run.metrics_addresses()}")
     if args.rate is not None and args.consumers:
-        summary, consumers = _live_demo(settings_for_producer, source, args)
+        summary, consumers = _live_demo(settings_for_producer, options, args)
     else:
-        summary = producing.produce(settings_for_producer, RunOptions(source))
+        summary = producing.produce(settings_for_producer, options)
         if not args.consumers:
             return 0
         consumers = demo_run.run_consumers(args.idle_exit, say=print)
     print(
-        f"\nfraudstream demo: {summary.total.good:,} rows produced "
-        f"({summary.total.fraud:,} fraud, {summary.total.rejected:,} rejected), "
+        f"\nfraudstream demo: {summary.this_run.good:,} rows produced "
+        f"({summary.this_run.fraud:,} fraud, {summary.this_run.rejected:,} rejected), "
         f"done in {time.monotonic() - started:.0f} s"
     )
     demo_run.report(settings, consumers, commands.case_lines(settings), say=print)

@@ -96,6 +96,35 @@ def test_the_live_demo_waits_for_the_last_payment(settings: Settings, stack: Sta
     assert "latency: " in finished.stdout
 
 
+def test_a_second_demo_sends_new_payments_and_says_what_it_sent(
+    settings: Settings, stack: Stack
+) -> None:
+    """``make demo`` then ``make demo-live``: the second draws new rows (the first's were
+    all sent), so its customers get emails too and the lake holds each payment once; its
+    summary counts its own rows. A file given again is not sent twice unless asked."""
+    rows = 1_000
+    first = _demo(settings, "--rows", str(rows), "--idle-exit", "3")
+    second = _demo(settings, "--rows", str(rows), "--rate", "250", "--idle-exit", "2")
+
+    assert "drawing 1,000 new ones" in second.stdout
+    for finished in (first, second):
+        assert f"fraudstream demo: {rows:,} rows produced" in finished.stdout
+    assert len(mails_to(stack.mail_api_url, settings.customer_email_domain)) == 2 * rows
+    lake = lake_records(settings, "transaction") + lake_records(settings, "fraud_confirmation")
+    ids = [record["transaction_id"] for record in lake]
+    assert len(ids) == len(set(ids)) == 2 * rows
+
+    again = _demo(settings, "--csv", str(REPO_ROOT / "build/demo/paysim-generated-1000.csv"))
+    assert "was sent in full by an earlier demo, nothing new to send; --again" in again.stdout
+    assert len(mails_to(stack.mail_api_url, settings.customer_email_domain)) == 2 * rows
+
+
+def test_the_demo_sends_the_first_rows_only_when_limited(settings: Settings, stack: Stack) -> None:
+    finished = _demo(settings, "--rows", "2000", "--limit", "300", "--idle-exit", "3")
+    assert "fraudstream demo: 300 rows produced" in finished.stdout
+    assert len(mails_to(stack.mail_api_url, settings.customer_email_domain)) == 300
+
+
 def _demo(settings: Settings, *arguments: str) -> subprocess.CompletedProcess[str]:
     """``fraudstream demo`` with ``arguments``, run to its end: it must exit 0."""
     finished = subprocess.run(
