@@ -15,13 +15,16 @@ AGAIN ?=
 ROWS ?= 20000
 RATE ?= 300
 REPORT ?= build/detectors.md
+# Real PaySim rows to evaluate the detectors on (evaluation only: they train on generated
+# rows): CSV=path, else the sample beside the repository, where there is one.
+EVAL_CSV = $(or $(CSV),../shared/data/paysim/paysim_head_2688.csv)
 TERRAFORM ?= terraform
 STACK_ENV = eval "$$($(PY) -m fraudstream.devstack env)"
 # What a demo sends: CSV=path (a real PaySim file), else ROWS generated rows, each demo
 # new ones; LIMIT=N the first N rows only; AGAIN=1 the file again, though sent before.
 DEMO_INPUT = $(if $(CSV),--csv $(CSV),--rows $(ROWS)) $(if $(LIMIT),--limit $(LIMIT)) $(if $(filter 1,$(AGAIN)),--again)
 
-.PHONY: help install check demo demo-live setup confirmation-service report cases models evaluate test infra-lint infra-validate infra-destroy secrets dist lock unit integration browser postgresql nginx lint bench bench-kafka bench-producer bench-tls bench-parsing bench-shards bench-consumers bench-latency stack-up stack-down stack-status docker-up docker-down docker-engine
+.PHONY: help install check demo demo-live setup confirmation-service report cases models evaluate evaluation-csv test infra-lint infra-validate infra-destroy secrets dist lock unit integration browser postgresql nginx lint bench bench-kafka bench-producer bench-tls bench-parsing bench-shards bench-consumers bench-latency stack-up stack-down stack-status docker-up docker-down docker-engine
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -34,10 +37,10 @@ $(INSTALLED): pyproject.toml
 
 install: $(INSTALLED) ## create .venv with the project and its tools
 
-demo: stack-up $(if $(filter logreg iforest gbm,$(DETECTOR)),models) ## start the local stack and run the pipeline (CSV=path for real PaySim data, else ROWS new generated rows; LIMIT=N, AGAIN=1; DETECTOR=rules|gbm|... picks the detector)
+demo: stack-up $(if $(filter logreg iforest gbm,$(DETECTOR)),models/$(DETECTOR).onnx) ## start the local stack and run the pipeline (CSV=path for real PaySim data, else ROWS new generated rows; LIMIT=N, AGAIN=1; DETECTOR=rules|gbm|... picks the detector)
 	$(STACK_ENV) && $(PY) -m fraudstream demo $(DEMO_INPUT)
 
-demo-live: stack-up $(if $(filter logreg iforest gbm,$(DETECTOR)),models) ## the demo live: consumers first, then RATE payments a second (300), each sink's latency shown as they go
+demo-live: stack-up $(if $(filter logreg iforest gbm,$(DETECTOR)),models/$(DETECTOR).onnx) ## the demo live: consumers first, then RATE payments a second (300), each sink's latency shown as they go
 	$(STACK_ENV) && $(PY) -m fraudstream demo $(DEMO_INPUT) --rate $(RATE)
 
 setup: stack-up ## create the topics, schemas and buckets on the local stack (idempotent)
@@ -53,11 +56,21 @@ report: stack-up ## write the run report (build/report.html) from the lake and K
 cases: stack-up ## show the fraud case table: counts by detector and status, the newest cases
 	$(STACK_ENV) && $(PY) -m fraudstream cases
 
-models: install ## train the logreg, iforest and gbm detectors on generated rows into models/
-	for detector in logreg iforest gbm; do $(PY) -m fraudstream train --detector $$detector || exit 1; done
+# Each model a file, trained again only when what makes it changes: the training code,
+# the generator it learns from, or the project's installed version.
+MODELS := models/logreg.onnx models/iforest.onnx models/gbm.onnx
+TRAINING := $(wildcard fraudstream/detection/*.py fraudstream/paysim/*.py) $(INSTALLED)
 
-evaluate: models ## measure every detector on the real PaySim sample into build/detectors.md and its figure (REPORT=docs/detectors.md refreshes the published one)
-	$(PY) -m fraudstream evaluate ../shared/data/paysim/paysim_head_2688.csv --all -o $(REPORT)
+models: $(MODELS) ## train the logreg, iforest and gbm detectors on generated rows into models/ (each only when its inputs changed)
+
+models/%.onnx: $(TRAINING)
+	$(PY) -m fraudstream train --detector $* --output $@
+
+evaluate: evaluation-csv $(MODELS) ## measure every detector on real PaySim rows (CSV=path; default the shared sample) into build/detectors.md and its figure (REPORT=docs/detectors.md refreshes the published one)
+	$(PY) -m fraudstream evaluate $(EVAL_CSV) --all -o $(REPORT)
+
+evaluation-csv:
+	@[ -f "$(EVAL_CSV)" ] || { echo "make evaluate: no PaySim CSV at $(EVAL_CSV); give one: make evaluate CSV=path/to/paysim.csv" >&2; exit 2; }
 
 test: lint infra-lint infra-validate browser postgresql nginx docker-engine ## lint, then every test (two lanes at once, then the engine and latency tiers); starts the local stack if none is running
 	PY=$(PY) bash scripts/test.sh
