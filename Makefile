@@ -22,7 +22,7 @@ TERRAFORM ?= terraform
 STACK_ENV = eval "$$($(PY) -m fraudstream.devstack env)"
 # What a demo sends: CSV=path (a real PaySim file), else ROWS generated rows, each demo
 # new ones; LIMIT=N the first N rows only; AGAIN=1 the file again, though sent before.
-DEMO_INPUT = $(if $(CSV),--csv $(CSV),--rows $(ROWS)) $(if $(LIMIT),--limit $(LIMIT)) $(if $(filter 1,$(AGAIN)),--again)
+DEMO_INPUT = $(if $(CSV),$(CSV),--rows $(ROWS)) $(if $(LIMIT),--limit $(LIMIT)) $(if $(filter 1,$(AGAIN)),--again)
 
 .PHONY: help install check demo demo-live setup confirmation-service report cases models evaluate evaluation-csv test infra-lint infra-validate infra-destroy secrets dist lock unit integration browser postgresql nginx lint bench bench-kafka bench-producer bench-tls bench-parsing bench-shards bench-consumers bench-latency stack-up stack-down stack-status docker-up docker-down docker-engine
 

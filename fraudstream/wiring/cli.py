@@ -5,23 +5,31 @@ The parser and the argument types; what each command does is in
 
 Every expected failure (a bad setting, a missing topic, a refused
 permission, a file that is not PaySim) ends in one line on stderr that says
-what to do, and a non-zero exit: 2 for configuration, 1 for the rest.
+what to do, and a non-zero exit: 2 for configuration, 1 for the rest, 130 for
+Ctrl-C (EXIT_CODES, which --help shows).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.metadata
+import os
 import sys
 from pathlib import Path
-from typing import Any
 
 from fraudstream.detection.detectors import BUILT_IN, MODEL_DETECTORS
 from fraudstream.errors import FraudstreamError
-from fraudstream.paysim.source import WHOLE_FILE, Shard
+from fraudstream.paysim.source import WHOLE_FILE
 from fraudstream.settings.config import ConfigError
 from fraudstream.wiring import handlers
+from fraudstream.wiring.arguments import (
+    SETTINGS_EPILOG,
+    CommandParser,
+    ShowsDefaults,
+    positive_float,
+    positive_int,
+    shard,
+    version,
+)
 
 CONSUMER_KINDS = ("non-fraud", "fraud", "cases")
 TRAINING_ROWS = 2_000_000
@@ -30,8 +38,13 @@ TRAINING_ROWS = 2_000_000
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else argv
+    if args.log_level is not None:  # read with the other settings, by this process and its own
+        os.environ["LOG_LEVEL"] = args.log_level
     try:
         return int(args.handler(args))
+    except KeyboardInterrupt:
+        print("fraudstream: interrupted", file=sys.stderr)
+        return 130
     except ConfigError as error:
         print(f"fraudstream: {error}", file=sys.stderr)
         return 2
@@ -43,78 +56,22 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _version() -> str:
-    try:
-        return importlib.metadata.version("fraudstream")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown (not installed)"
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text.replace("_", "").replace(",", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number above 0 such as 10000 or 10_000, got {text!r}"
-        ) from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number above 0, got {text}")
-    return value
-
-
-def _shard(text: str) -> Shard:
-    try:
-        return Shard.parse(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from error
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text}")
-    return value
-
-
-SETTINGS_EPILOG = (
-    "Settings come from environment variables, or a .env file in the working folder: "
-    "KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL, LAKE_BUCKET, SMTP_HOST, "
-    "CONFIRMATION_TOKEN_KEY and the others docs/configuration.md lists. "
-    'eval "$(python -m fraudstream.devstack env)" points them at the local stack.'
-)
-
-
-class _ShowsDefaults(argparse.HelpFormatter):
-    """Help that gives each option's default, where it has one worth saying."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        default = action.default
-        switch = isinstance(action, argparse._StoreConstAction)  # a flag: its absence says it
-        if switch or default in (None, False, argparse.SUPPRESS) or "default" in text or not text:
-            return text
-        return f"{text} (default: {default})"
-
-
-class _CommandParser(argparse.ArgumentParser):
-    """Each command's parser: its defaults shown, the settings' epilog."""
-
-    def __init__(self, **options: Any) -> None:
-        options.setdefault("formatter_class", _ShowsDefaults)
-        options.setdefault("epilog", SETTINGS_EPILOG)
-        super().__init__(**options)
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fraudstream",
         description="The command line of the fraudstream pipeline.",
         epilog=SETTINGS_EPILOG,
-        formatter_class=_ShowsDefaults,
+        formatter_class=ShowsDefaults,
     )
-    parser.add_argument("--version", action="version", version=f"fraudstream {_version()}")
+    parser.add_argument("--version", action="version", version=f"fraudstream {version()}")
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="what the command logs (LOG_LEVEL; default INFO)",
+    )
     subcommands = parser.add_subparsers(
-        required=True, metavar="COMMAND", parser_class=_CommandParser
+        required=True, metavar="COMMAND", parser_class=CommandParser
     )
 
     setup = subcommands.add_parser(
@@ -139,69 +96,32 @@ def _parser() -> argparse.ArgumentParser:
     )
     migrate.set_defaults(handler=handlers.migrate)
 
-    run_demo = subcommands.add_parser(
-        "demo", help="set up topics, schemas and buckets; produce; run the three consumers"
-    )
-    run_demo.add_argument("--csv", type=Path, help="a PaySim CSV (default: generated rows)")
-    run_demo.add_argument(
-        "--rows", type=_positive_int, default=20_000, help="rows to generate without --csv"
-    )
-    run_demo.add_argument(
-        "--idle-exit",
-        type=_positive_float,
-        default=10,
-        metavar="SECONDS",
-        help="the consumers stop once nothing has arrived for this long",
-    )
-    run_demo.add_argument(
-        "--rate",
-        type=_positive_float,
-        metavar="N",
-        help="live: the consumers first, then N payments a second, with their latency shown",
-    )
-    run_demo.add_argument(
-        "--limit",
-        type=_positive_int,
-        metavar="N",
-        help="send only the first N rows (the next demo goes on from there)",
-    )
-    run_demo.add_argument(
-        "--again",
-        action="store_true",
-        help="send the file from its first row even if an earlier demo sent it "
-        "(without --csv, each demo draws new rows by itself)",
-    )
-    run_demo.add_argument(
-        "--no-consumers",
-        dest="consumers",
-        action="store_false",
-        help="set up and produce only (the consumers run elsewhere)",
-    )
-    run_demo.set_defaults(handler=handlers.demo)
+    _demo_command(subcommands)
 
     produce = subcommands.add_parser("produce", help="stream a PaySim CSV into Kafka")
-    produce.add_argument("source", help="a local path or gs://bucket/object")
+    produce.add_argument("source", help="the PaySim CSV: a local path or gs://bucket/object")
+    _detector_option(produce)
     paced = produce.add_mutually_exclusive_group()
     paced.add_argument(
-        "--speed", type=_positive_float, help="replay PaySim time: steps (hours) per second"
+        "--speed", type=positive_float, help="replay PaySim time: steps (hours) per second"
     )
     paced.add_argument(
         "--rate",
-        type=_positive_float,
+        type=positive_float,
         metavar="N",
         help="live: release N payments a second, evenly, each stamped with its release",
     )
     produce.add_argument(
         "--commit-interval",
-        type=_positive_float,
+        type=positive_float,
         metavar="SECONDS",
         help="live (with --rate): commit a transaction at least this often (default 0.1)",
     )
-    produce.add_argument("--limit", type=_positive_int, help="stop after this many lines")
+    produce.add_argument("--limit", type=positive_int, help="stop after this many lines")
     produce.add_argument("--from-start", action="store_true", help="ignore the saved checkpoint")
     produce.add_argument(
         "--shard",
-        type=_shard,
+        type=shard,
         default=WHOLE_FILE,
         metavar="I/N",
         help="produce the I-th of N byte ranges of the file (0 <= I < N), with its own "
@@ -210,10 +130,10 @@ def _parser() -> argparse.ArgumentParser:
     produce.set_defaults(handler=handlers.produce)
 
     consume = subcommands.add_parser("consume", help="run a consumer until SIGTERM")
-    consume.add_argument("kind", choices=CONSUMER_KINDS)
+    consume.add_argument("kind", choices=CONSUMER_KINDS, help="which consumer")
     consume.add_argument(
         "--idle-exit",
-        type=_positive_float,
+        type=positive_float,
         metavar="SECONDS",
         help="stop once nothing has arrived for this long (for batch runs and tests)",
     )
@@ -225,7 +145,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     consume.add_argument(
         "--processes",
-        type=_positive_int,
+        type=positive_int,
         default=1,
         metavar="N",
         help="run N members of the group, each in its own process (and on its own core), "
@@ -239,9 +159,9 @@ def _parser() -> argparse.ArgumentParser:
     service.set_defaults(handler=handlers.confirmation_service)
 
     generate = subcommands.add_parser("generate", help="write PaySim-like rows to a CSV")
-    generate.add_argument("--rows", type=_positive_int, required=True)
-    generate.add_argument("--seed", type=int, default=1)
-    generate.add_argument("-o", "--output", type=Path, required=True)
+    generate.add_argument("--rows", type=positive_int, required=True, help="how many rows")
+    generate.add_argument("--seed", type=int, default=1, help="of the random draws")
+    generate.add_argument("-o", "--output", type=Path, required=True, help="the CSV to write")
     generate.set_defaults(handler=handlers.generate)
     _detector_commands(subcommands)
     report = subcommands.add_parser(
@@ -258,17 +178,75 @@ def _parser() -> argparse.ArgumentParser:
         handler=lambda args: handlers.write_report(handlers.configured(), args.output)
     )
     show = subcommands.add_parser("cases", help="show the fraud case table: counts, newest cases")
-    show.add_argument("--limit", type=_positive_int, default=10, help="newest cases shown")
+    show.add_argument("--limit", type=positive_int, default=10, help="newest cases shown")
     show.set_defaults(handler=handlers.show_cases)
     return parser
+
+
+def _demo_command(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    run_demo = subcommands.add_parser(
+        "demo", help="set up topics, schemas and buckets; produce; run the three consumers"
+    )
+    run_demo.add_argument(
+        "csv", type=Path, nargs="?", help="a PaySim CSV (default: generated rows, new each demo)"
+    )
+    run_demo.add_argument("--csv", type=Path, dest="csv_option", help=argparse.SUPPRESS)
+    run_demo.add_argument(
+        "--rows",
+        type=positive_int,
+        help=f"rows to generate, without a CSV (default: {handlers.DEMO_ROWS:,})",
+    )
+    _detector_option(run_demo)
+    run_demo.add_argument(
+        "--idle-exit",
+        type=positive_float,
+        default=10,
+        metavar="SECONDS",
+        help="the consumers stop once nothing has arrived for this long",
+    )
+    run_demo.add_argument(
+        "--rate",
+        type=positive_float,
+        metavar="N",
+        help="live: the consumers first, then N payments a second, with their latency shown",
+    )
+    run_demo.add_argument(
+        "--limit",
+        type=positive_int,
+        metavar="N",
+        help="send only the first N rows (the next demo goes on from there)",
+    )
+    run_demo.add_argument(
+        "--again",
+        action="store_true",
+        help="send the file from its first row even if an earlier demo sent it "
+        "(without a CSV, each demo draws new rows by itself)",
+    )
+    run_demo.add_argument(
+        "--no-consumers",
+        dest="consumers",
+        action="store_false",
+        help="set up and produce only (the consumers run elsewhere)",
+    )
+    run_demo.set_defaults(handler=handlers.demo)
+
+
+def _detector_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--detector",
+        choices=BUILT_IN,
+        help="what splits the payments (default: the DETECTOR setting, label)",
+    )
 
 
 def _detector_commands(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     train = subcommands.add_parser(
         "train", help="train a detector on generated rows (never real ones) into an ONNX file"
     )
-    train.add_argument("--detector", choices=MODEL_DETECTORS, required=True)
-    train.add_argument("--rows", type=_positive_int, default=TRAINING_ROWS)
+    train.add_argument("--detector", choices=MODEL_DETECTORS, required=True, help="which model")
+    train.add_argument(
+        "--rows", type=positive_int, default=TRAINING_ROWS, help="generated rows to train on"
+    )
     train.add_argument("--seed", type=int, default=1, help="of the generated rows")
     train.add_argument("-o", "--output", type=Path, help="default: models/DETECTOR.onnx")
     train.set_defaults(handler=handlers.train)
@@ -283,7 +261,13 @@ def _detector_commands(subcommands: argparse._SubParsersAction) -> None:  # type
         help="instead: each detector's precision by the customers' answers in the case table",
     )
     chosen = evaluate.add_mutually_exclusive_group()
-    chosen.add_argument("--detector", action="append", choices=BUILT_IN, dest="detectors")
+    chosen.add_argument(
+        "--detector",
+        action="append",
+        choices=BUILT_IN,
+        dest="detectors",
+        help="a detector to measure (again for more)",
+    )
     chosen.add_argument(
         "--all", action="store_const", const=list(BUILT_IN), dest="detectors", help="every detector"
     )
@@ -296,7 +280,6 @@ def _detector_commands(subcommands: argparse._SubParsersAction) -> None:  # type
     evaluate.add_argument(
         "-o",
         "--output",
-        "--report",
         dest="report",
         type=Path,
         default=Path("build/detectors.md"),

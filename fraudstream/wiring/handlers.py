@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 REPORT_PATH = Path("build/report.html")
 
 
+DEMO_ROWS = 20_000  # what a demo generates unless told
+
+
 def configured() -> Settings:
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
@@ -57,8 +60,13 @@ def produce(args: argparse.Namespace) -> int:
         from_start=args.from_start,
         shard=args.shard,
     )
-    producing.produce(configured(), options)
+    producing.produce(with_detector(configured(), args.detector), options)
     return 0
+
+
+def with_detector(settings: Settings, detector: str | None) -> Settings:
+    """``settings`` with the detector a command's --detector names, if it names one."""
+    return settings if detector is None else settings.model_copy(update={"detector": detector})
 
 
 def consume(args: argparse.Namespace) -> int:
@@ -150,6 +158,20 @@ def evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo_input(args: argparse.Namespace) -> Path | None:
+    """The demo's CSV, if one was given (as the argument, or --csv as before); sets
+    ``args.rows`` to the rows to generate otherwise. ConfigError for what cannot work."""
+    csv: Path | None = args.csv or args.csv_option
+    if args.csv is not None and args.csv_option is not None:
+        raise ConfigError("give the CSV once: as the argument, or --csv")
+    if csv is not None and args.rows is not None:
+        raise ConfigError("--rows is for generated rows: give a CSV or --rows, not both")
+    if csv is not None and not csv.is_file():
+        raise ConfigError(f"no such CSV file: {csv}")
+    args.rows = args.rows or DEMO_ROWS
+    return csv
+
+
 def _sent_already(settings: Settings, csv: Path) -> bool:
     """Whether an earlier demo sent ``csv`` (a file of that name) in full; says so, and how
     to send it again. A file of that name but another size: ConfigError saying the same."""
@@ -191,9 +213,8 @@ def _live_demo(
 
 def demo(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    settings = configured()
-    if args.csv is not None and not args.csv.is_file():
-        raise ConfigError(f"no such CSV file: {args.csv}")
+    settings = with_detector(configured(), args.detector)
+    args.csv = _demo_input(args)
     from fraudstream.wiring import commands
     from fraudstream.wiring import demo as demo_run
     from fraudstream.wiring.provision import provision

@@ -46,6 +46,7 @@ TESTED_IN = {
     "storage/case_reports.py": "tests/unit/storage/test_case_table.py",
     "storage/lake.py": "tests/unit/test_errors.py",
     "principals.py": "tests/unit/test_topology.py",
+    "wiring/arguments.py": "tests/unit/wiring/test_cli.py",
     "wiring/commands.py": "tests/unit/wiring/test_cli.py",
     "wiring/detecting.py": "tests/unit/detection/test_evaluation.py",
     "wiring/factory.py": "tests/integration/wiring/test_demo.py",

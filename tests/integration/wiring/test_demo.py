@@ -114,7 +114,7 @@ def test_a_second_demo_sends_new_payments_and_says_what_it_sent(
     ids = [record["transaction_id"] for record in lake]
     assert len(ids) == len(set(ids)) == 2 * rows
 
-    again = _demo(settings, "--csv", str(REPO_ROOT / "build/demo/paysim-generated-1000.csv"))
+    again = _demo(settings, str(REPO_ROOT / "build/demo/paysim-generated-1000.csv"))
     assert "was sent in full by an earlier demo, nothing new to send; --again" in again.stdout
     assert len(mails_to(stack.mail_api_url, settings.customer_email_domain)) == 2 * rows
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
+import os
 import time
 from pathlib import Path
 
 import pytest
 
+from fraudstream.wiring import handlers
 from fraudstream.wiring.cli import _parser, main
 
 
@@ -110,3 +113,65 @@ def test_o_means_the_file_written_in_every_command() -> None:
     for argv in (["generate", "--rows", "9", "-o", "f"], ["train", "--detector", "gbm", "-o", "f"]):
         assert parser.parse_args(argv).output == Path("f")
     assert parser.parse_args(["evaluate", "x.csv", "--all", "-o", "f"]).report == Path("f")
+
+
+def _commands() -> dict[str, argparse.ArgumentParser]:
+    subcommands = next(
+        action for action in _parser()._actions if isinstance(action, argparse._SubParsersAction)
+    )
+    return dict(subcommands.choices)
+
+
+def test_every_option_of_every_command_says_what_it_is() -> None:
+    unsaid = [
+        f"{name} {action.dest}"
+        for name, command in _commands().items()
+        for action in command._actions
+        if not action.help and not isinstance(action, argparse._HelpAction)
+    ]
+    assert unsaid == []
+
+
+def test_a_word_where_a_number_goes_says_what_a_number_looks_like(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["demo", "--rate", "fast"])
+    errors = capsys.readouterr().err
+    assert "expected a number above 0 such as 300 or 2.5, got 'fast'" in errors
+    assert "_positive_float" not in errors
+
+
+@pytest.mark.usefixtures("nothing_running")
+def test_options_that_cannot_go_together_are_refused_in_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["demo", "x.csv", "--rows", "5"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "fraudstream: --rows is for generated rows: give a CSV or --rows, not both"
+    )
+
+
+def test_ctrl_c_ends_a_command_with_130_and_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def interrupted(_args: argparse.Namespace) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(handlers, "generate", interrupted)
+    assert main(["generate", "--rows", "5", "-o", "x.csv"]) == 130
+    assert capsys.readouterr().err == "fraudstream: interrupted\n"
+
+
+def test_the_log_level_is_an_option_of_every_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOG_LEVEL", "INFO")  # so that the test's change is undone after it
+    monkeypatch.setattr(handlers, "generate", lambda _args: 0)
+    assert main(["--log-level", "debug", "generate", "--rows", "5", "-o", "x.csv"]) == 0
+    assert os.environ["LOG_LEVEL"] == "DEBUG"
+
+
+def test_the_help_gives_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "Exit codes: 0 done; 1 a failure" in shown and "130 interrupted" in shown
