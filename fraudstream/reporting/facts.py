@@ -104,7 +104,7 @@ def gather(settings: Settings) -> Facts:
     facts.detectors = _by_detector(flagged, answers)
     try:
         facts.dead_letters = _dead_letters(settings)
-        facts.topics, facts.groups = _kafka_view(settings)
+        facts.topics, facts.groups = kafka_view(settings)
     except KafkaException as error:
         facts.kafka_error = f"Kafka did not answer: {error}"
     return facts
@@ -238,7 +238,7 @@ def _partitions(client: Consumer, topic: str) -> list[int]:
     return sorted(found.partitions)
 
 
-def _kafka_view(settings: Settings) -> tuple[list[TopicView], list[GroupView]]:
+def kafka_view(settings: Settings) -> tuple[list[TopicView], list[GroupView]]:
     """The pipeline's topics and consumer groups, with each group's lag by partition."""
     admin = AdminClient(kafka.client_config(settings.kafka_connection))
     reader = Consumer(kafka.consumer_config(settings.kafka_connection, REPORT_GROUP))

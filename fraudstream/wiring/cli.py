@@ -177,6 +177,7 @@ def _parser() -> argparse.ArgumentParser:
     report.set_defaults(
         handler=lambda args: handlers.write_report(handlers.configured(), args.output)
     )
+    _inspecting_commands(subcommands)
     show = subcommands.add_parser("cases", help="show the fraud case table: counts, newest cases")
     show.add_argument("--limit", type=positive_int, default=10, help="newest cases shown")
     show.set_defaults(handler=handlers.show_cases)
@@ -229,6 +230,22 @@ def _demo_command(subcommands: argparse._SubParsersAction) -> None:  # type: ign
         help="set up and produce only (the consumers run elsewhere)",
     )
     run_demo.set_defaults(handler=handlers.demo)
+
+
+def _inspecting_commands(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    topics = subcommands.add_parser(
+        "topics", help="each topic's partitions and records; each consumer group's lag"
+    )
+    topics.set_defaults(handler=handlers.topics)
+    tail = subcommands.add_parser(
+        "tail", help="a topic's last records, decoded, one JSON object a line"
+    )
+    tail.add_argument("topic", help="a topic of the pipeline (fraudstream topics lists them)")
+    tail.add_argument(
+        "-n", "--records", type=positive_int, default=10, help="how many of the last records"
+    )
+    tail.add_argument("--from-beginning", action="store_true", help="every record, from the first")
+    tail.set_defaults(handler=handlers.tail)
 
 
 def _detector_option(command: argparse.ArgumentParser) -> None:

@@ -115,6 +115,20 @@ def report(args: argparse.Namespace) -> int:
     return write_report(configured(), args.output)
 
 
+def topics(_args: argparse.Namespace) -> int:
+    from fraudstream.wiring import inspecting
+
+    inspecting.print_topics(configured())
+    return 0
+
+
+def tail(args: argparse.Namespace) -> int:
+    from fraudstream.wiring import inspecting
+
+    inspecting.tail(configured(), args.topic, args.records, args.from_beginning)
+    return 0
+
+
 def write_report(settings: Settings, output: Path) -> int:
     """Gather the facts and write the page (matplotlib, from the ``report`` extra)."""
     try:

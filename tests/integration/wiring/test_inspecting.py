@@ -1,0 +1,63 @@
+"""Looking inside from the command line, against the real stack: `fraudstream topics` shows
+each topic and each group's lag, `fraudstream tail` a topic's records decoded."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from fraudstream.paysim.generator import write_csv
+from fraudstream.settings.config import Settings
+from tests.integration.pipeline import REPO_ROOT, consume, environment, produce
+
+ROWS = 400
+
+
+def _fraudstream(settings: Settings, *args: str) -> str:
+    finished = subprocess.run(
+        [sys.executable, "-m", "fraudstream", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=environment(settings),
+    )
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    return finished.stdout
+
+
+def _group_line(shown: str, group: str) -> str:
+    return next(line for line in shown.splitlines() if line.split()[:2] == ["group", group])
+
+
+def test_topics_shows_the_records_and_each_group_s_lag(settings: Settings, tmp_path: Path) -> None:
+    source = tmp_path / "log.csv"
+    write_csv(source, rows=ROWS, seed=3)
+    produce(settings, source)
+    before = _fraudstream(settings, "topics")
+    assert f"topic  {settings.non_fraud_topic}" in before
+    assert "nothing committed yet" in _group_line(before, settings.non_fraud_consumer_group)
+
+    consume(settings, "non-fraud")
+    after = _group_line(_fraudstream(settings, "topics"), settings.non_fraud_consumer_group)
+    assert "lag 0 (" in after and f"{settings.non_fraud_topic}[0] 0" in after
+
+
+def test_tail_prints_a_topic_s_records_decoded(settings: Settings, tmp_path: Path) -> None:
+    source = tmp_path / "log.csv"
+    write_csv(source, rows=ROWS, seed=4)
+    produce(settings, source)
+
+    last = [
+        json.loads(line)
+        for line in _fraudstream(settings, "tail", settings.non_fraud_topic, "-n", "5").splitlines()
+    ]
+    assert len(last) == 5
+    assert all(set(r) == {"partition", "offset", "timestamp", "key", "value"} for r in last)
+    assert all(r["value"]["transaction_id"] == r["key"] for r in last)
+    every = _fraudstream(settings, "tail", settings.non_fraud_topic, "--from-beginning")
+    fraud = _fraudstream(settings, "tail", settings.fraud_topic, "--from-beginning")
+    assert len(every.splitlines()) + len(fraud.splitlines()) == ROWS
