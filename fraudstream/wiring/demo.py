@@ -220,6 +220,10 @@ def report(
     if mail_ui := os.environ.get("MAIL_API_URL"):
         say(f"emails: open {mail_ui} to read what the customers received")
     say(
+        "inside: `fraudstream topics` shows each topic and each group's lag, "
+        f"`fraudstream tail {topology(settings).fraud.name}` its last records, decoded"
+    )
+    say(
         f"answers: run `make confirmation-service` (it also records answers in the case "
         f"table), click a link in a fraud email (served at {settings.confirmation_base_url}), "
         f"then `make cases` shows the answer"
