@@ -37,6 +37,21 @@ def environment(settings: Settings, **overrides: object) -> dict[str, str]:
     return {**os.environ, **as_environment(settings, **overrides)}
 
 
+def command_output(settings: Settings, *args: str) -> str:
+    """What ``fraudstream ARGS`` prints, run with exactly ``settings``; it must exit 0."""
+    finished = subprocess.run(
+        [sys.executable, "-m", "fraudstream", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=environment(settings),
+    )
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    return finished.stdout
+
+
 def produce(settings: Settings, source: Path) -> Summary:
     run = producing.producer_run(settings, RunOptions(source=str(source)), StopFlag())
     summary = run.run(ProgressLog())

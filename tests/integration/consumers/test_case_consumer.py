@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import secrets
 import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -33,10 +31,9 @@ from fraudstream.wiring.provision import migrate_cases
 from tests.integration.conftest import Stack
 from tests.integration.kafka_reading import read_committed, transaction_id
 from tests.integration.pipeline import (
-    REPO_ROOT,
     case_rows,
+    command_output,
     consume_cases,
-    environment,
     produce,
     start_consumer,
     stop_once_caught_up,
@@ -172,29 +169,15 @@ def test_a_killed_case_consumer_loses_and_changes_nothing(
 
     # The loop closed: the threshold's precision, as the customers answered.
     confirmed = sum(status == "confirmed_fraud" for status in answers.values())
-    measured = _fraudstream(case_settings, "evaluate", "--from-cases")
+    measured = command_output(case_settings, "evaluate", "--from-cases")
     assert (
         f"| `threshold` | {len(flagged):,} | {len(answers):,} | {confirmed:,} | "
         f"{len(answers) - confirmed:,} | {confirmed / len(answers):.4f} |"
     ) in measured
-    shown = _fraudstream(case_settings, "cases", "--limit", "3")
+    shown = command_output(case_settings, "cases", "--limit", "3")
     assert f"threshold: {len(flagged):,} flagged, {len(flagged) - len(answers):,} pending" in shown
     password = case_settings.cases_database_url.get_secret_value().partition("@")[0]
     assert password.rpartition(":")[2] not in measured + shown or "sqlite" in password
-
-
-def _fraudstream(settings: Settings, *args: str) -> str:
-    finished = subprocess.run(
-        [sys.executable, "-m", "fraudstream", *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=environment(settings),
-    )
-    assert finished.returncode == 0, finished.stderr[-2000:]
-    return finished.stdout
 
 
 def _header(message: Message, name: str) -> str:

@@ -5,29 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 from fraudstream.paysim.generator import write_csv
 from fraudstream.settings.config import Settings
-from tests.integration.pipeline import REPO_ROOT, consume, environment, produce
+from tests.integration.pipeline import command_output, consume, produce
 
 ROWS = 400
-
-
-def _fraudstream(settings: Settings, *args: str) -> str:
-    finished = subprocess.run(
-        [sys.executable, "-m", "fraudstream", *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=environment(settings),
-    )
-    assert finished.returncode == 0, finished.stderr[-2000:]
-    return finished.stdout
 
 
 def _group_line(shown: str, group: str) -> str:
@@ -38,12 +22,12 @@ def test_topics_shows_the_records_and_each_group_s_lag(settings: Settings, tmp_p
     source = tmp_path / "log.csv"
     write_csv(source, rows=ROWS, seed=3)
     produce(settings, source)
-    before = _fraudstream(settings, "topics")
+    before = command_output(settings, "topics")
     assert f"topic  {settings.non_fraud_topic}" in before
     assert "nothing committed yet" in _group_line(before, settings.non_fraud_consumer_group)
 
     consume(settings, "non-fraud")
-    after = _group_line(_fraudstream(settings, "topics"), settings.non_fraud_consumer_group)
+    after = _group_line(command_output(settings, "topics"), settings.non_fraud_consumer_group)
     # Caught up: at most the last transaction's end marker past each committed offset.
     lags = re.findall(rf"{settings.non_fraud_topic}\[\d+\] (\d+)", after)
     assert len(lags) == settings.topic_partitions and all(int(lag) <= 1 for lag in lags), after
@@ -56,11 +40,13 @@ def test_tail_prints_a_topic_s_records_decoded(settings: Settings, tmp_path: Pat
 
     last = [
         json.loads(line)
-        for line in _fraudstream(settings, "tail", settings.non_fraud_topic, "-n", "5").splitlines()
+        for line in command_output(
+            settings, "tail", settings.non_fraud_topic, "-n", "5"
+        ).splitlines()
     ]
     assert len(last) == 5
     assert all(set(r) == {"partition", "offset", "timestamp", "key", "value"} for r in last)
     assert all(r["value"]["nameOrig"] == r["key"] for r in last)  # keyed by customer
-    every = _fraudstream(settings, "tail", settings.non_fraud_topic, "--from-beginning")
-    fraud = _fraudstream(settings, "tail", settings.fraud_topic, "--from-beginning")
+    every = command_output(settings, "tail", settings.non_fraud_topic, "--from-beginning")
+    fraud = command_output(settings, "tail", settings.fraud_topic, "--from-beginning")
     assert len(every.splitlines()) + len(fraud.splitlines()) == ROWS
