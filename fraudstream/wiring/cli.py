@@ -224,6 +224,12 @@ def _demo_command(subcommands: argparse._SubParsersAction) -> None:  # type: ign
         "(without a CSV, each demo draws new rows by itself)",
     )
     run_demo.add_argument(
+        "--same-rows",
+        action="store_true",
+        help="without a CSV: the rows the first demo generated, never new ones, so that a "
+        "demo started again after it sent them all sends nothing (a restarted container)",
+    )
+    run_demo.add_argument(
         "--no-consumers",
         dest="consumers",
         action="store_false",

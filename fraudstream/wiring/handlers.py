@@ -236,7 +236,11 @@ def demo(args: argparse.Namespace) -> int:
     provision(settings, say=print)
     if args.csv is not None and not args.again and _sent_already(settings, args.csv):
         return 0
-    csv_path = args.csv or demo_run.fresh_generated_csv(settings, args.rows, say=print)
+    csv_path = args.csv or (
+        demo_run.generated_csv(args.rows, say=print)
+        if args.same_rows
+        else demo_run.fresh_generated_csv(settings, args.rows, say=print)
+    )
     demo_run.warn_if_long(csv_path, args.limit, say=print)
     source = demo_run.upload_dataset(settings, csv_path, say=print)
     settings_for_producer = settings.model_copy(

@@ -181,7 +181,7 @@ def test_the_installed_commands_run_outside_the_checkout(installed: Path, tmp_pa
         "logreg",
         "--models",
         "models",
-        "--report",
+        "-o",
         "report.md",
     )
     assert "logreg" in (tmp_path / "report.md").read_text()
