@@ -16,7 +16,6 @@ import os
 import sys
 from pathlib import Path
 
-from fraudstream.detection.detectors import BUILT_IN, MODEL_DETECTORS
 from fraudstream.errors import FraudstreamError
 from fraudstream.paysim.source import WHOLE_FILE
 from fraudstream.settings.config import ConfigError
@@ -30,9 +29,9 @@ from fraudstream.wiring.arguments import (
     shard,
     version,
 )
+from fraudstream.wiring.detector_commands import detector_commands, detector_option
 
 CONSUMER_KINDS = ("non-fraud", "fraud", "cases")
-TRAINING_ROWS = 2_000_000
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
 
     produce = subcommands.add_parser("produce", help="stream a PaySim CSV into Kafka")
     produce.add_argument("source", help="the PaySim CSV: a local path or gs://bucket/object")
-    _detector_option(produce)
+    detector_option(produce)
     paced = produce.add_mutually_exclusive_group()
     paced.add_argument(
         "--speed", type=positive_float, help="replay PaySim time: steps (hours) per second"
@@ -163,7 +162,7 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, default=1, help="of the random draws")
     generate.add_argument("-o", "--output", type=Path, required=True, help="the CSV to write")
     generate.set_defaults(handler=handlers.generate)
-    _detector_commands(subcommands)
+    detector_commands(subcommands)
     report = subcommands.add_parser(
         "report", help="write the run report: one HTML page of what the lake and Kafka hold"
     )
@@ -197,7 +196,7 @@ def _demo_command(subcommands: argparse._SubParsersAction) -> None:  # type: ign
         type=positive_int,
         help=f"rows to generate, without a CSV (default: {handlers.DEMO_ROWS:,})",
     )
-    _detector_option(run_demo)
+    detector_option(run_demo)
     run_demo.add_argument(
         "--idle-exit",
         type=positive_float,
@@ -252,60 +251,3 @@ def _inspecting_commands(subcommands: argparse._SubParsersAction) -> None:  # ty
     )
     tail.add_argument("--from-beginning", action="store_true", help="every record, from the first")
     tail.set_defaults(handler=handlers.tail)
-
-
-def _detector_option(command: argparse.ArgumentParser) -> None:
-    command.add_argument(
-        "--detector",
-        choices=BUILT_IN,
-        help="what splits the payments (default: the DETECTOR setting, label)",
-    )
-
-
-def _detector_commands(subcommands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    train = subcommands.add_parser(
-        "train", help="train a detector on generated rows (never real ones) into an ONNX file"
-    )
-    train.add_argument("--detector", choices=MODEL_DETECTORS, required=True, help="which model")
-    train.add_argument(
-        "--rows", type=positive_int, default=TRAINING_ROWS, help="generated rows to train on"
-    )
-    train.add_argument("--seed", type=int, default=1, help="of the generated rows")
-    train.add_argument("-o", "--output", type=Path, help="default: models/DETECTOR.onnx")
-    train.set_defaults(handler=handlers.train)
-
-    evaluate = subcommands.add_parser(
-        "evaluate", help="measure detectors on a labelled PaySim CSV: Markdown and PNG report"
-    )
-    evaluate.add_argument("csv", type=Path, nargs="?", help="a PaySim CSV with isFraud")
-    evaluate.add_argument(
-        "--from-cases",
-        action="store_true",
-        help="instead: each detector's precision by the customers' answers in the case table",
-    )
-    chosen = evaluate.add_mutually_exclusive_group()
-    chosen.add_argument(
-        "--detector",
-        action="append",
-        choices=BUILT_IN,
-        dest="detectors",
-        help="a detector to measure (again for more)",
-    )
-    chosen.add_argument(
-        "--all", action="store_const", const=list(BUILT_IN), dest="detectors", help="every detector"
-    )
-    evaluate.add_argument(
-        "--models",
-        type=Path,
-        default=Path("models"),
-        help="where the trained models are (NAME.onnx)",
-    )
-    evaluate.add_argument(
-        "-o",
-        "--output",
-        dest="report",
-        type=Path,
-        default=Path("build/detectors.md"),
-        help="the Markdown report; its figure goes beside it",
-    )
-    evaluate.set_defaults(handler=handlers.evaluate)

@@ -37,17 +37,24 @@ def environment(settings: Settings, **overrides: object) -> dict[str, str]:
     return {**os.environ, **as_environment(settings, **overrides)}
 
 
-def command_output(settings: Settings, *args: str) -> str:
-    """What ``fraudstream ARGS`` prints, run with exactly ``settings``; it must exit 0."""
-    finished = subprocess.run(
+def run_command(
+    settings: Settings, *args: str, **overrides: object
+) -> subprocess.CompletedProcess[str]:
+    """``fraudstream ARGS``, run to its end with exactly ``settings`` (and ``overrides``)."""
+    return subprocess.run(
         [sys.executable, "-m", "fraudstream", *args],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
-        env=environment(settings),
+        env=environment(settings, **overrides),
     )
+
+
+def command_output(settings: Settings, *args: str) -> str:
+    """What ``fraudstream ARGS`` prints, run with exactly ``settings``; it must exit 0."""
+    finished = run_command(settings, *args)
     assert finished.returncode == 0, finished.stderr[-2000:]
     return finished.stdout
 

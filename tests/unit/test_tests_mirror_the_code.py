@@ -49,6 +49,7 @@ TESTED_IN = {
     "wiring/arguments.py": "tests/unit/wiring/test_cli.py",
     "wiring/commands.py": "tests/unit/wiring/test_cli.py",
     "wiring/detecting.py": "tests/unit/detection/test_evaluation.py",
+    "wiring/detector_commands.py": "tests/unit/wiring/test_cli.py",
     "wiring/factory.py": "tests/integration/wiring/test_demo.py",
     "wiring/handlers.py": "tests/unit/wiring/test_cli.py",
     "wiring/producing.py": "tests/integration/producer/test_live.py",
