@@ -24,7 +24,7 @@ STACK_ENV = eval "$$($(PY) -m fraudstream.devstack env)"
 # new ones; LIMIT=N the first N rows only; AGAIN=1 the file again, though sent before.
 DEMO_INPUT = $(if $(CSV),$(CSV),--rows $(ROWS)) $(if $(LIMIT),--limit $(LIMIT)) $(if $(filter 1,$(AGAIN)),--again)
 
-.PHONY: help install check demo demo-live setup confirmation-service report cases models evaluate evaluation-csv test infra-lint infra-validate infra-destroy secrets dist lock unit integration browser postgresql nginx lint bench bench-kafka bench-producer bench-tls bench-parsing bench-shards bench-consumers bench-latency stack-up stack-down stack-status docker-up docker-down docker-engine
+.PHONY: help install check demo demo-live setup confirmation-service report cases models evaluate evaluation-csv test infra-lint infra-validate infra-destroy secrets dist lock unit integration browser postgresql prometheus nginx lint bench bench-kafka bench-producer bench-tls bench-parsing bench-shards bench-consumers bench-latency stack-up stack-down stack-status docker-up docker-down docker-engine
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -72,7 +72,7 @@ evaluate: evaluation-csv $(MODELS) ## measure every detector on real PaySim rows
 evaluation-csv:
 	@[ -f "$(EVAL_CSV)" ] || { echo "make evaluate: no PaySim CSV at $(EVAL_CSV); give one: make evaluate CSV=path/to/paysim.csv" >&2; exit 2; }
 
-test: lint infra-lint infra-validate browser postgresql nginx docker-engine ## lint, then every test (two lanes at once, then the engine and latency tiers); starts the local stack if none is running
+test: lint infra-lint infra-validate browser postgresql prometheus nginx docker-engine ## lint, then every test (two lanes at once, then the engine and latency tiers); starts the local stack if none is running
 	PY=$(PY) bash scripts/test.sh
 
 check: lint ## after every edit: ruff, mypy and every test that needs no server (a minute or two)
@@ -81,11 +81,14 @@ check: lint ## after every edit: ruff, mypy and every test that needs no server 
 unit: install ## the unit tests only (no network)
 	$(PY) -m pytest tests/unit
 
-integration: install browser postgresql nginx ## the integration tests only, against the local stack
+integration: install browser postgresql prometheus nginx ## the integration tests only, against the local stack
 	$(PY) -m pytest tests/integration
 
 postgresql: ## Debian's PostgreSQL server, which the local stack runs for the case table
 	bash scripts/install-postgresql.sh
+
+prometheus: ## Debian's Prometheus, which the local stack runs for its dashboard (not started as a service)
+	bash scripts/install-prometheus.sh
 
 nginx: ## Debian's nginx and strace, for the tests of the cloud's startup scripts (nginx is not started as a service)
 	bash scripts/install-nginx.sh
@@ -143,7 +146,7 @@ bench-shards: stack-up ## one producer on 1 M generated rows beside two sharing 
 bench-consumers: stack-up ## lake records/s beside consume-and-decode; emails/s beside the mail server's accept rate
 	$(STACK_ENV) && $(PY) -m bench.consumers
 
-stack-up: install postgresql ## start Kafka, the registry, the GCS emulator, the mail catcher and PostgreSQL (BROKERS=3|1, SASL=1: logins and ACLs, TLS=1: Kafka over TLS)
+stack-up: install postgresql prometheus ## start Kafka, the registry, the GCS emulator, the mail catcher, PostgreSQL and Prometheus (BROKERS=3|1, SASL=1: logins and ACLs, TLS=1: Kafka over TLS)
 	$(PY) -m fraudstream.devstack up --brokers $(BROKERS) $(if $(filter 1,$(SASL)),--sasl) $(if $(filter 1,$(TLS)),--tls)
 
 stack-status: install ## show the local stack's processes and health

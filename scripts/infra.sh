@@ -86,9 +86,10 @@ plan() {
 # goes to build/infra/plan-example-only.txt and plan-placeholder.txt, its exit status
 # on the last line.
 plan_example_only() {
-  local copy=$OUT/example-only status=0
-  rm -rf "$copy" && mkdir -p "$copy"
+  local copy=$OUT/example-only/infrastructure status=0
+  rm -rf "$OUT/example-only" && mkdir -p "$copy" "$OUT/example-only/fraudstream/runtime"
   cp -r "$ROOT"/infrastructure/*.tf "$ROOT/infrastructure/startup" "$copy/"
+  cp "$ROOT/fraudstream/runtime/dashboard.json" "$OUT/example-only/fraudstream/runtime/"
   (cd "$copy" &&
     TF_DATA_DIR=$copy/.terraform "$TERRAFORM" init -backend=false -input=false -no-color \
       -plugin-dir="$MIRROR" >/dev/null &&

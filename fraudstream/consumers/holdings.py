@@ -63,9 +63,11 @@ class Holdings:
         if held is not None and self.buffer.assignment(held.partition) != held.assignment:
             raise kafka.OwnershipLostError(f"{held.partition}: revoked while its batch was in hand")
 
-    def take_over(self, tp: TopicPartition, end: int, waiter: Waiter) -> None:
+    def take_over(self, tp: TopicPartition, end: int, waiter: Waiter) -> bool:
         """Own ``tp`` from where the lake says, not only where the commit says (its offset
-        is moved to there); ``end`` is the partition's end offset."""
+        is moved to there); ``end`` is the partition's end offset. True when that offset is
+        worth committing at once: the lake's batches moved it on (a group rewound by
+        ``fraudstream replay``) and no note of emails sent is carried past it."""
         partition = (tp.topic, tp.partition)
         through = self.notes.read(partition, tp.offset, tp.metadata, end)
         found = until_done(
@@ -77,6 +79,7 @@ class Holdings:
         self.forget(partition)
         self.buffer.assign(partition, found.replay_until)
         self.recovered[partition] = found
+        moved = found.resume_offset is not None and found.resume_offset != tp.offset
         if found.resume_offset is not None:
             tp.offset = found.resume_offset
         log.info(
@@ -90,6 +93,7 @@ class Holdings:
                 "emailed_through": found.emailed_through,
             },
         )
+        return moved and found.emailed_through is None
 
     def give_back(self, revoked: set[Partition]) -> None:
         """What went out of the ``revoked`` partitions reaches the lake, then they are

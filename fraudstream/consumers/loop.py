@@ -37,6 +37,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import asdict
 from functools import partial
 
@@ -266,12 +267,18 @@ class BatchConsumer:
                 waiter,
                 (kafka.KafkaUnavailableError,),
             )
-            for tp in committed:
-                self.holdings.take_over(tp, ends[(tp.topic, tp.partition)], waiter)
+            moved = [
+                tp
+                for tp in committed
+                if self.holdings.take_over(tp, ends[(tp.topic, tp.partition)], waiter)
+            ]
         except StopWhileRetryingError:
             log.warning("stopped while recovering partitions")
-            committed = partitions
+            committed, moved = partitions, []
         consumer.assign(committed)
+        for tp in moved:  # the group's lag says what is left, even if nothing more comes
+            with suppress(StopWhileRetryingError, kafka.OwnershipLostError):
+                self.committer.commit((tp.topic, tp.partition), tp.offset, wait=False)
         self._idle_since = time.monotonic()
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:

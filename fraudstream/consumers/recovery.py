@@ -87,6 +87,26 @@ def recover(
     return replace(emailed, replay_until=orphan.last_offset, sent=_email_log(bucket, orphan))
 
 
+def lake_batches(
+    bucket: storage.Bucket, folder: LakeFolder, where: tuple[str, int], start: int
+) -> list[BatchKey]:
+    """The batches partition ``where`` (topic, number) has in ``folder`` from offset
+    ``start`` on, in offset order."""
+    found = _batches_from(bucket, folder, (*where, start), OFFSET_LIMIT)
+    return sorted(found, key=lambda key: key.first_offset)
+
+
+def emailed_but_unwritten(
+    bucket: storage.Bucket, folder: LakeFolder, where: tuple[str, int], start: int
+) -> list[BatchKey]:
+    """The batches of partition ``where`` from offset ``start`` whose email log the lake
+    holds but not their object in ``folder``: each one a consumer must redo, heeding the
+    log (``recover`` heeds the first)."""
+    written = {key.first_offset for key in lake_batches(bucket, folder, where, start)}
+    logged = lake_batches(bucket, LakeFolder.EMAIL_LOG, where, start)
+    return [key for key in logged if key.first_offset not in written]
+
+
 def _batches_from(
     bucket: storage.Bucket, folder: LakeFolder, start: tuple[str, int, int], end: int
 ) -> list[BatchKey]:

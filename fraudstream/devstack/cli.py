@@ -8,7 +8,7 @@ import sys
 
 from fraudstream.devstack import health, logins, postgres, stack
 from fraudstream.devstack.install import InstallError
-from fraudstream.devstack.layout import Topology, run_dir
+from fraudstream.devstack.layout import DASHBOARD_URL, Topology, run_dir
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,7 +85,8 @@ def _up(args: argparse.Namespace) -> int:
     stack.up(topology, log=lambda message: print(message, file=sys.stderr))
     print(
         "the stack is up; point the pipeline at it with:"
-        ' eval "$(python -m fraudstream.devstack env)"',
+        ' eval "$(python -m fraudstream.devstack env)"'
+        f"\nits dashboard: {DASHBOARD_URL}",
         file=sys.stderr,
     )
     return 0

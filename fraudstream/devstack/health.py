@@ -14,6 +14,7 @@ from fraudstream.devstack.layout import (
     GCS_PORT,
     HOST,
     MAIL_API_PORT,
+    PROMETHEUS_PORT,
     REGISTRY_API_PATH,
     REGISTRY_PORT,
     Topology,
@@ -53,6 +54,10 @@ def mail_catcher_answers(api_url: str = f"http://{HOST}:{MAIL_API_PORT}") -> boo
     return _http_ok(f"{api_url}/healthz")  # cheap, however many emails it holds
 
 
+def prometheus_ready() -> bool:
+    return _http_ok(f"http://{HOST}:{PROMETHEUS_PORT}/-/ready")
+
+
 def postgres_answers(url: str) -> bool:
     """True once the server takes a login and runs a query."""
     try:
@@ -72,6 +77,7 @@ def checks(
         "gcs-emulator": gcs_answers,
         "mail-catcher": mail_catcher_answers,
         "postgresql": lambda: postgres_answers(database_url),
+        "prometheus": prometheus_ready,
     }
 
 

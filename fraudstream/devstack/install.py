@@ -37,6 +37,7 @@ class Installed:
     maildev: Path
     node: str
     postgres_bin: Path  # Debian's PostgreSQL server programs (initdb, postgres)
+    prometheus: str  # Debian's, for its classic web pages and console templates
 
 
 def ensure_installed(cache: Path) -> Installed:
@@ -52,6 +53,9 @@ def ensure_installed(cache: Path) -> Installed:
         maildev=ensure_maildev(cache),
         node=require_tool("node", "Node.js 18+ (Debian: apt-get install nodejs npm)"),
         postgres_bin=require_postgres(),
+        prometheus=require_tool(
+            "prometheus", "Prometheus: run 'make prometheus' (or: apt-get install prometheus)"
+        ),
     )
 
 

@@ -20,6 +20,14 @@ GCS_PORT = 4443
 SMTP_PORT = 1025
 MAIL_API_PORT = 8025
 POSTGRES_PORT = 15432  # not 5432: a machine's own PostgreSQL cluster may hold that
+PROMETHEUS_PORT = 19090  # not 9090: a machine's own Prometheus may hold that
+# Where each part of the demo serves its metrics while it runs (127.0.0.1), and the
+# confirmation service of `make confirmation-service`: the stack's Prometheus scrapes them.
+METRICS_PORTS = {"producer": 9101, "non-fraud": 9102, "fraud": 9103, "cases": 9104}
+CONFIRMATION_SERVICE_METRICS_PORT = 9105
+PROMETHEUS_URL = f"http://{HOST}:{PROMETHEUS_PORT}"
+DASHBOARD_CONSOLE = "fraudstream.html"  # the dashboard: a console page of Prometheus'
+DASHBOARD_URL = f"{PROMETHEUS_URL}/consoles/{DASHBOARD_CONSOLE}"
 POSTGRES_USER = "fraudstream"
 POSTGRES_DATABASE = "fraudstream"
 GCP_PROJECT = "fraudstream-local"
@@ -133,6 +141,7 @@ class Topology:
             "SMTP_HOST": HOST,
             "SMTP_PORT": str(SMTP_PORT),
             "MAIL_API_URL": f"http://{HOST}:{MAIL_API_PORT}",
+            "DASHBOARD_URL": DASHBOARD_URL,
             **({"TLS_CA_FILE": str(tls_dir() / "ca.pem")} if self.tls else {}),
         }
 

@@ -15,6 +15,7 @@ from fraudstream.devstack.layout import (
     MAIL_API_PORT,
     POSTGRES_PORT,
     POSTGRES_USER,
+    PROMETHEUS_PORT,
     REGISTRY_MANAGEMENT_PORT,
     REGISTRY_PORT,
     SMTP_PORT,
@@ -272,4 +273,21 @@ def postgresql(installed: Installed, data_dir: Path) -> Service:
         ],
         run_as=as_database_owner(),
         cwd=Path("/"),  # root's postgres user may not enter the folder it was started from
+    )
+
+
+def prometheus(installed: Installed, root: Path) -> Service:
+    """Prometheus on loopback, its data, configuration and console page under ``root``
+    (``dashboard.write_configuration``)."""
+    return Service(
+        name="prometheus",
+        argv=[
+            installed.prometheus,
+            f"--config.file={root / 'prometheus.yml'}",
+            f"--storage.tsdb.path={root / 'data'}",
+            f"--web.listen-address={HOST}:{PROMETHEUS_PORT}",
+            f"--web.console.templates={root / 'consoles'}",
+            f"--web.console.libraries={root / 'consoles'}",
+            "--log.level=warn",
+        ],
     )

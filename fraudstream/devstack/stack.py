@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from fraudstream.devstack import health, process, services
+from fraudstream.devstack import dashboard, health, process, services
 from fraudstream.devstack.certificates import ensure_certificates
 from fraudstream.devstack.install import Installed, ensure_installed
 from fraudstream.devstack.layout import (
@@ -20,6 +20,7 @@ from fraudstream.devstack.layout import (
     MAIL_API_PORT,
     POSTGRES_DATABASE,
     POSTGRES_PORT,
+    PROMETHEUS_PORT,
     REGISTRY_MANAGEMENT_PORT,
     REGISTRY_PORT,
     SMTP_PORT,
@@ -46,7 +47,7 @@ class ServiceStatus:
 
 def service_names(topology: Topology) -> list[str]:
     kafka = [f"kafka-{node}" for node in topology.node_ids]
-    return [*kafka, "schema-registry", "gcs-emulator", "mail-catcher", "postgresql"]
+    return [*kafka, "schema-registry", "gcs-emulator", "mail-catcher", "postgresql", "prometheus"]
 
 
 def ports(topology: Topology) -> list[int]:
@@ -60,6 +61,7 @@ def ports(topology: Topology) -> list[int]:
         SMTP_PORT,
         MAIL_API_PORT,
         POSTGRES_PORT,
+        PROMETHEUS_PORT,
     ]
 
 
@@ -157,6 +159,8 @@ def _start_fresh(topology: Topology, installed: Installed, log: Log) -> None:
     (root / "mail").mkdir()
     process.start(services.mail_catcher(installed, root / "mail"), root)
     start_postgres(installed, root / "postgres")
+    dashboard.write_configuration(root / "prometheus")
+    process.start(services.prometheus(installed, root / "prometheus"), root)
     saved = {"brokers": topology.brokers, "sasl": topology.sasl, "tls": topology.tls}
     (root / "stack.json").write_text(json.dumps(saved))
     log(f"started {len(service_names(topology))} processes; logs in {root / 'logs'}")

@@ -258,13 +258,14 @@ def kafka_view(settings: Settings) -> tuple[list[TopicView], list[GroupView]]:
             )
             replicas = max((len(p.replicas) for p in metadata.partitions.values()), default=0)
             topics.append(TopicView(topic.name, len(metadata.partitions), replicas, records))
-        groups = [_group_view(admin, group, watermarks) for group in _groups(settings)]
+        groups = [_group_view(admin, group, watermarks) for group in consumer_groups(settings)]
     finally:
         reader.close()
     return topics, groups
 
 
-def _groups(settings: Settings) -> list[str]:
+def consumer_groups(settings: Settings) -> list[str]:
+    """The pipeline's consumer groups."""
     return [
         settings.non_fraud_consumer_group,
         settings.fraud_consumer_group,

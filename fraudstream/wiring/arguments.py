@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+from datetime import UTC, datetime
 from typing import Any
 
 from fraudstream.paysim.source import Shard
@@ -47,6 +48,18 @@ def positive_float(text: str) -> float:
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"expected a number above 0, got {text}")
     return value
+
+
+def moment(text: str) -> datetime:
+    """An ISO 8601 time; UTC unless it gives its offset."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an ISO 8601 time such as 2026-12-06T09:30 or 2026-12-06T09:30+01:00, "
+            f"got {text!r}"
+        ) from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 SETTINGS_EPILOG = (

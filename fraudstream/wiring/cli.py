@@ -24,6 +24,7 @@ from fraudstream.wiring.arguments import (
     SETTINGS_EPILOG,
     CommandParser,
     ShowsDefaults,
+    moment,
     positive_float,
     positive_int,
     shard,
@@ -251,3 +252,18 @@ def _inspecting_commands(subcommands: argparse._SubParsersAction) -> None:  # ty
     )
     tail.add_argument("--from-beginning", action="store_true", help="every record, from the first")
     tail.set_defaults(handler=handlers.tail)
+    replay = subcommands.add_parser(
+        "replay", help="rewind a stopped consumer group, so that its consumer reads again"
+    )
+    replay.add_argument("group", help="a consumer group (fraudstream topics lists them)")
+    where = replay.add_mutually_exclusive_group(required=True)
+    where.add_argument("--to-start", action="store_true", help="to each partition's start")
+    where.add_argument(
+        "--to-time",
+        type=moment,
+        metavar="WHEN",
+        help="to each partition's first record at or after WHEN, an ISO 8601 time "
+        "(2026-12-06T09:30; UTC unless it gives an offset)",
+    )
+    replay.add_argument("--dry-run", action="store_true", help="say where, move nothing")
+    replay.set_defaults(handler=handlers.replay)

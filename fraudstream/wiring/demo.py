@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from fraudstream.devstack.layout import METRICS_PORTS
 from fraudstream.paysim.generator import write_csv
 from fraudstream.producer.checkpoint import Checkpoint, load_checkpoint
 from fraudstream.settings.config import Settings
@@ -24,9 +25,6 @@ from fraudstream.wiring.live_view import records_taken
 
 Say = Callable[[str], None]
 DEMO_DIR = Path("build/demo")
-# Where each part of the demo serves its metrics while it runs (127.0.0.1); the
-# confirmation service of `make confirmation-service` serves its own at 9105.
-METRICS_PORTS = {"producer": 9101, "non-fraud": 9102, "fraud": 9103, "cases": 9104}
 
 
 @dataclass(frozen=True)
@@ -219,6 +217,8 @@ def report(
         say(line)
     if mail_ui := os.environ.get("MAIL_API_URL"):
         say(f"emails: open {mail_ui} to read what the customers received")
+    if dashboard := os.environ.get("DASHBOARD_URL"):
+        say(f"dashboard: open {dashboard} for the rates, the lag and each sink's latency")
     say(
         "inside: `fraudstream topics` shows each topic and each group's lag, "
         f"`fraudstream tail {topology(settings).fraud.name}` its last records, decoded"

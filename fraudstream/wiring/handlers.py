@@ -129,6 +129,13 @@ def tail(args: argparse.Namespace) -> int:
     return 0
 
 
+def replay(args: argparse.Namespace) -> int:
+    from fraudstream.wiring import replaying
+
+    replaying.replay(configured(), args.group, args.to_time, args.dry_run)
+    return 0
+
+
 def write_report(settings: Settings, output: Path) -> int:
     """Gather the facts and write the page (matplotlib, from the ``report`` extra)."""
     try:
@@ -229,6 +236,7 @@ def demo(args: argparse.Namespace) -> int:
     started = time.monotonic()
     settings = with_detector(configured(), args.detector)
     args.csv = _demo_input(args)
+    from fraudstream.devstack.layout import METRICS_PORTS
     from fraudstream.wiring import commands
     from fraudstream.wiring import demo as demo_run
     from fraudstream.wiring.provision import provision
@@ -243,9 +251,7 @@ def demo(args: argparse.Namespace) -> int:
     )
     demo_run.warn_if_long(csv_path, args.limit, say=print)
     source = demo_run.upload_dataset(settings, csv_path, say=print)
-    settings_for_producer = settings.model_copy(
-        update={"metrics_port": demo_run.METRICS_PORTS["producer"]}
-    )
+    settings_for_producer = settings.model_copy(update={"metrics_port": METRICS_PORTS["producer"]})
     options = RunOptions(source, rate=args.rate, limit=args.limit, from_start=args.again)
     print(f"metrics while it runs: {demo_run.metrics_addresses()}")
     if args.rate is not None and args.consumers:

@@ -78,14 +78,15 @@ def test_only_one_or_three_brokers() -> None:
 
 def test_every_process_has_its_own_port() -> None:
     topology = Topology(brokers=3)
-    assert len(set(ports(topology))) == len(ports(topology)) == 12
+    assert len(set(ports(topology))) == len(ports(topology)) == 13
     assert service_names(topology)[:3] == ["kafka-1", "kafka-2", "kafka-3"]
 
 
 def test_environment_uses_the_pipeline_variable_names() -> None:
     environment = Topology(brokers=1).environment()
     settings_variables = {name.upper() for name in Settings.model_fields}
-    extra = {"STORAGE_EMULATOR_HOST", "MAIL_API_URL"}  # read by the GCS client and the tests
+    # Read by the GCS client; the demo's summary and the tests.
+    extra = {"STORAGE_EMULATOR_HOST", "MAIL_API_URL", "DASHBOARD_URL"}
     assert set(environment) <= settings_variables | extra
     assert environment["KAFKA_BOOTSTRAP_SERVERS"] == "127.0.0.1:9092"
     assert environment["TOPIC_REPLICATION_FACTOR"] == "1"

@@ -11,15 +11,16 @@ import pytest
 import yaml
 
 from fraudstream.devstack.layout import (
+    CONFIRMATION_SERVICE_METRICS_PORT,
     GCS_PORT,
     MAIL_API_PORT,
+    METRICS_PORTS,
     POSTGRES_PORT,
     REGISTRY_PORT,
     SMTP_PORT,
     Topology,
 )
 from fraudstream.settings.config import Settings
-from fraudstream.wiring.demo import METRICS_PORTS
 from tests.conftest import REPO_ROOT
 
 COMPOSE_FILE = REPO_ROOT / "docker" / "compose.yaml"
@@ -226,7 +227,9 @@ def test_every_service_s_metrics_are_published_on_loopback(services: dict[str, A
     for name, port in ports.items():
         assert ("127.0.0.1", port) in _published(services[name]), name
         assert services[name]["environment"]["METRICS_HOST"] == "0.0.0.0", name
-    assert sorted(ports.values()) == sorted({*METRICS_PORTS.values(), 9105})
+    assert sorted(ports.values()) == sorted(
+        {*METRICS_PORTS.values(), CONFIRMATION_SERVICE_METRICS_PORT}
+    )
 
 
 def test_every_pipeline_service_starts_after_setup_succeeded(services: dict[str, Any]) -> None:
