@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -77,6 +78,7 @@ def console_page(shown: list[Chart]) -> str:
 <link rel="stylesheet" href="{static}/bootstrap4/css/bootstrap.min.css">
 <link rel="stylesheet" href="{static}/rickshaw/rickshaw.min.css">
 <link rel="stylesheet" href="{static}/css/prom_console.css">
+<script>var PATH_PREFIX = "";  // prom_console.js builds its queries' addresses on it</script>
 <script src="{static}/jquery/jquery.min.js"></script>
 <script src="{static}/d3/d3.min.js"></script>
 <script src="{static}/rickshaw/rickshaw.min.js"></script>
@@ -93,7 +95,14 @@ href="/classic/targets">targets</a>); the same charts as the cloud's dashboard.<
 
 
 def _graph(index: int, chart: Chart) -> str:
-    options = {"expr": chart.query, "duration": "15m", "width": 800, "height": 200}
+    options: dict[str, object] = {
+        "expr": chart.query,
+        "duration": 15 * 60,  # seconds
+        "width": 800,
+        "height": 200,
+    }
+    if not _series_labels(chart.query):  # one series: no label to tell it by
+        options["name"] = chart.title
     return (
         f'<h2 class="h5">{html.escape(chart.title)}</h2>\n'
         f'<div id="chart{index}"></div>\n'
@@ -112,3 +121,14 @@ def write_configuration(root: Path) -> Path:
     (root / "consoles" / DASHBOARD_CONSOLE).write_text(console_page(charts()))
     add_targets(targets, "demo", DEMO_TARGETS)
     return targets
+
+
+def _series_labels(query: str) -> set[str]:
+    """The labels a query's series are told apart by (its ``by`` clauses, but ``le``, which
+    ``histogram_quantile`` takes away)."""
+    named = (
+        label.strip()
+        for clause in re.findall(r"by \(([^)]*)\)", query)
+        for label in clause.split(",")
+    )
+    return {label for label in named if label and label != "le"}
