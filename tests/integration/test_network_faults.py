@@ -7,10 +7,11 @@ the faults it made, and ``NEMESIS_SEEDS=<seed>`` replays it.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from fraudstream.producer.runs import RunOptions
 from fraudstream.producer.service import ProducerRun
 from fraudstream.runtime.stopping import StopFlag
 from fraudstream.settings.config import Settings
+from fraudstream.storage.lake import storage_client
 from fraudstream.topology import TRANSACTIONAL_ID_PREFIX, LakeFolder
 from fraudstream.wiring import producing
 from fraudstream.wiring.provision import provision
@@ -41,6 +43,7 @@ from tests.integration.kafka_reading import read_committed, transaction_id
 from tests.integration.nemesis import AT_THE_CONSUMERS, Nemesis
 from tests.integration.pipeline import (
     json_lines,
+    lake_objects,
     lake_records,
     mails_to,
     start_consumer,
@@ -213,6 +216,7 @@ def test_the_consumers_leave_each_record_once_under_a_seeded_nemesis(
         assert run.run(ProgressLog()).complete
         nemesis.wait()
     stop_once_caught_up(members, logs, settings, "non-fraud")
+    _print_partition_events(logs)
     _assert_each_record_once(settings, relayed_kafka, mail_catcher, nemesis.report())
 
 
@@ -269,13 +273,35 @@ def _assert_each_record_once(
         transaction_id(m) for m in read_committed(kafka.direct_servers, settings.non_fraud_topic)
     ]
     ids = [str(record["transaction_id"]) for record in lake_records(settings, "transaction")]
-    assert len(ids) == len(set(ids)), f"{context}: a record is in the lake twice"
+    twice = "" if len(ids) == len(set(ids)) else _objects_sharing_records(settings)
+    assert not twice, f"{context}: a record is in the lake twice, in {twice}"
     assert sorted(ids) == sorted(expected), f"{context}: the lake misses records"
     log_entries = lake_records(settings, LakeFolder.EMAIL_LOG)
     logged = [str(entry["transaction_id"]) for entry in log_entries]
     assert sorted(logged) == sorted(expected), f"{context}: the email log is not one per record"
     mailed = mails_to(mail_catcher.api_url, settings.customer_email_domain)
     assert len(mailed) == len(expected), f"{context}: an email was sent twice, or not at all"
+
+
+def _objects_sharing_records(settings: Settings) -> str:
+    """The lake objects holding a record another object holds too, with the members' log
+    lines about their partitions printed (pytest shows them with the failure)."""
+    bucket = storage_client(settings.gcp_project).bucket(settings.lake_bucket)
+    holders: dict[str, list[str]] = defaultdict(list)
+    for name in lake_objects(settings, "transaction"):
+        for line in bucket.blob(name).download_as_bytes().splitlines():
+            holders[str(json.loads(line)["transaction_id"])].append(name)
+    return ", ".join(sorted({n for names in holders.values() if len(names) > 1 for n in names}))
+
+
+def _print_partition_events(logs: list[Path]) -> None:
+    """Each member's takeovers, revocations and batches, for a failure to show."""
+    shown = ("partition assigned", "partitions revoked", "batch written")
+    for member, log in zip("ab", logs, strict=True):
+        for line in json_lines(log):
+            if line.get("event") in shown or "moved" in str(line.get("event")):
+                keys = ("time", "event", "partition", "partitions", "offset", "first_offset")
+                print(member, {key: line[key] for key in keys if key in line})
 
 
 def _cut_from_coordinator(kafka: RelayedKafka, settings: Settings, pid: int, log: Path) -> None:
