@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import os
 import resource
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from fraudstream.devstack import layout, process
+from fraudstream.wiring.live_view import Periodic
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -72,3 +74,116 @@ def _machine_seconds() -> tuple[float, float]:
     ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
     idle = ticks[3] + ticks[4]  # idle and waiting for I/O
     return (sum(ticks) - idle) / _TICKS, sum(ticks) / _TICKS
+
+
+def stack_services(root: Path | None = None) -> dict[str, int]:
+    """Every running process of the local stack, by name (``kafka-1`` ... ``prometheus``)."""
+    root = root or layout.run_dir()
+    found = {}
+    for path in sorted((root / "pids").glob("*.pid")):
+        pid = process.running_pid(root, path.stem)
+        if pid is not None:
+            found[path.stem] = pid
+    return found
+
+
+class CpuBudget(Periodic):
+    """The CPU seconds each named process tree spends from when this is made until
+    ``spent``: a process's own, its descendants' (PostgreSQL's backends, a consumer's
+    members), live or reaped; and the whole machine's busy and idle time meanwhile. Read
+    every second while in a ``with`` block, so that a process that ended meanwhile counts
+    with its last reading."""
+
+    def __init__(self, processes: dict[str, int], alone: str | None = None) -> None:
+        """``alone`` names a process counted without its descendants (the benchmark's own,
+        whose children are counted under their names)."""
+        super().__init__(interval=1.0)
+        self.processes, self.alone = processes, alone
+        self.started = time.monotonic()
+        self.start = _tree_seconds(processes, alone)
+        self.last = dict(self.start)
+        self.machine_start = _machine_seconds()
+
+    def tick(self) -> None:
+        self.last.update(_tree_seconds(self.processes, self.alone))
+
+    def spent(self) -> Spent:
+        self.tick()
+        busy, every = _machine_seconds()
+        return Spent(
+            seconds={name: self.last[name] - self.start[name] for name in self.start},
+            wall=time.monotonic() - self.started,
+            machine_busy=busy - self.machine_start[0],
+            machine_all=every - self.machine_start[1],
+        )
+
+
+@dataclass(frozen=True)
+class Spent:
+    seconds: dict[str, float]  # CPU seconds by process tree
+    wall: float
+    machine_busy: float  # CPU seconds every core was busy, all processes
+    machine_all: float  # CPU seconds every core had
+
+    def table(self, payments: int) -> list[str]:
+        """Each tree's CPU seconds per 1,000 payments and its share of one core, busiest
+        first; then what they sum to beside what the cores gave, and the idle share."""
+        thousands = max(payments, 1) / 1000
+        lines = [f"{'CPU budget':<28}{'s/1,000':>9}{'of a core':>11}"]
+        for name, seconds in sorted(self.seconds.items(), key=lambda item: -item[1]):
+            share = seconds / self.wall if self.wall else 0.0
+            lines.append(f"  {name:<26}{seconds / thousands:>9.3f}{share:>11.0%}")
+        cores = os.cpu_count() or 1
+        given = self.machine_all / thousands
+        lines.append(
+            f"  {'these processes':<26}{sum(self.seconds.values()) / thousands:>9.3f}"
+            f"   the machine: {self.machine_busy / thousands:.3f} busy of {given:.3f} "
+            f"({cores} cores), {1 - self.machine_busy / max(self.machine_all, 1e-9):.0%} idle"
+        )
+        return lines
+
+
+def _tree_seconds(roots: dict[str, int], alone: str | None) -> dict[str, float]:
+    """CPU seconds of each root's process tree: the root's own and reaped children's, and
+    every live descendant's own and reaped children's; for ``alone``, its own only."""
+    stats = _all_stats()
+    children: dict[int, list[int]] = {}
+    for pid, stat in stats.items():
+        children.setdefault(stat.parent, []).append(pid)
+    found = {}
+    for name, root in roots.items():
+        if root not in stats:
+            continue
+        if name == alone:
+            found[name] = stats[root].own
+            continue
+        total, pending = 0.0, [root]
+        while pending:
+            pid = pending.pop()
+            total += stats[pid].own + stats[pid].reaped
+            pending.extend(children.get(pid, []))
+        found[name] = total
+    return found
+
+
+@dataclass(frozen=True)
+class _Stat:
+    parent: int
+    own: float  # CPU seconds, user and system
+    reaped: float  # its children's that ended and were waited for
+
+
+def _all_stats() -> dict[int, _Stat]:
+    """Every process's parent and CPU seconds (/proc/PID/stat: after the command's ")",
+    ppid is field 4, utime, stime, cutime and cstime 14-17)."""
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # it ended meanwhile
+        own, reaped = (int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14]))
+        stats[int(entry.name)] = _Stat(int(fields[1]), own / _TICKS, reaped / _TICKS)
+    return stats

@@ -39,8 +39,10 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from bench.consumers import assigned_members
+from bench.cpu import CpuBudget, stack_services
 from bench.scratch import discard_bench_topics, fresh_settings
 from fraudstream import kafka
+from fraudstream.devstack.services import empty_mail_catcher
 from fraudstream.paysim.generator import write_csv
 from fraudstream.producer.progress import ProgressLog
 from fraudstream.producer.runs import RunOptions
@@ -53,6 +55,8 @@ from fraudstream.wiring import producing
 from fraudstream.wiring.live_view import Periodic, quantile, scrape
 
 CASES_METRICS_PORT = 9114
+CONSUMERS = ("non-fraud", "fraud", "cases")
+PRODUCER = "producer (the benchmark)"
 FRAUD_EMAIL = f"email/{LakeFolder.FRAUD_CASES}"
 RECORD_BYTES = 230  # about an encoded transaction record
 QUANTILES = (0.5, 0.95, 0.99)
@@ -80,17 +84,27 @@ def measure(rate: float, seconds: float) -> dict[str, list[float]]:
     source = Path("build/bench") / f"live-{int(rate)}.csv"
     source.parent.mkdir(parents=True, exist_ok=True)
     write_csv(source, rows=int(rate * seconds), seed=1)
+    if mail_api := os.environ.get("MAIL_API_URL"):  # a catcher holding many slows down
+        empty_mail_catcher(mail_api)
     consumers = start_consumers(settings)
     wait_for_members(settings)
     cases = CasesScraper(f"http://127.0.0.1:{CASES_METRICS_PORT}/metrics")
-    busy = MachineBusy()
-    with cases:
+    budget = CpuBudget(
+        {
+            **stack_services(),
+            **{f"consumer {kind}": c.pid for kind, c in zip(CONSUMERS, consumers, strict=True)},
+            PRODUCER: os.getpid(),
+        },
+        alone=PRODUCER,
+    )
+    with cases, budget:
         started = time.monotonic()
         run = producing.producer_run(settings, RunOptions(str(source), rate=rate), StopFlag())
         run.run(ProgressLog(3600))
         took = time.monotonic() - started
         for consumer in consumers:
             consumer.wait(600)
+        spent = budget.spent()  # before this process reads the lake
     found = {"kafka (baseline)": baseline, "commit": _recent("commit", started)}
     found.update(lake_latencies(settings))
     print(f"\nrate {rate:,.0f}/s for {seconds:.0f} s: the producer took {took:.1f} s")
@@ -99,7 +113,8 @@ def measure(rate: float, seconds: float) -> dict[str, list[float]]:
         print(_row(sink, values))
     print(cases.row())
     print(objects_line(settings, took))
-    print(f"the machine's {os.cpu_count()} cores were {busy.share():.0%} busy during the run")
+    for line in spent.table(int(rate * seconds)):
+        print(line)
     return found
 
 
@@ -117,23 +132,6 @@ def wait_for_members(settings: Settings) -> None:
         if time.monotonic() > deadline:
             raise SystemExit("the consumers did not join their groups within 120 s")
         time.sleep(0.5)
-
-
-class MachineBusy:
-    """The share of the machine's CPU time spent busy since it was made (/proc/stat)."""
-
-    def __init__(self) -> None:
-        self.start = self._times()
-
-    @staticmethod
-    def _times() -> tuple[int, int]:
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-        idle = fields[3] + fields[4]  # idle and iowait
-        return sum(fields) - idle, sum(fields)
-
-    def share(self) -> float:
-        busy, total = self._times()
-        return (busy - self.start[0]) / max(total - self.start[1], 1)
 
 
 def objects_line(settings: Settings, seconds: float) -> str:
@@ -155,7 +153,7 @@ def start_consumers(settings: Settings) -> list[subprocess.Popen[bytes]]:
     logs = Path("build/bench/logs")
     logs.mkdir(parents=True, exist_ok=True)
     started = []
-    for kind in ("non-fraud", "fraud", "cases"):
+    for kind in CONSUMERS:
         own = {"METRICS_PORT": str(CASES_METRICS_PORT)} if kind == "cases" else {}
         started.append(
             subprocess.Popen(

@@ -8,6 +8,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 
 import psycopg
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from fraudstream.devstack.layout import (
@@ -19,6 +20,8 @@ from fraudstream.devstack.layout import (
     REGISTRY_PORT,
     Topology,
 )
+
+HEALTH_TIMEOUT = 60.0  # seconds for Kafka to make its internal topics
 
 
 class StackNotHealthyError(RuntimeError):
@@ -40,6 +43,44 @@ def kafka_brokers_up(topology: Topology, login: Mapping[str, str] | None = None)
 def kafka_brokers_listed(topology: Topology, login: Mapping[str, str] | None = None) -> bool:
     """True when the cluster metadata lists every broker of the topology."""
     return kafka_brokers_up(topology, login) == set(topology.node_ids)
+
+
+WARM_UP = "fraudstream-devstack-warm-up"  # the transactional id and group that make them
+
+
+def make_internal_topics(topology: Topology, login: Mapping[str, str] | None = None) -> None:
+    """Have Kafka make its transaction and group coordinators' topics (50 partitions each,
+    replicated): a fresh cluster makes them on first use, so else the first transactional
+    producer (`fraudstream produce`, the demo) or the first consumer group waits for them."""
+    config: dict[str, str | int | float | bool] = {
+        "bootstrap.servers": topology.bootstrap_servers,
+        "log_level": 0,  # "coordinator load in progress: retrying" is the wait itself
+        **(login or {}),
+    }
+    producer = Producer({**config, "transactional.id": WARM_UP})
+    producer.init_transactions(HEALTH_TIMEOUT)
+    producer.begin_transaction()
+    producer.commit_transaction(HEALTH_TIMEOUT)  # an empty one: the coordinator answers
+    producer.flush(HEALTH_TIMEOUT)
+    del producer  # closed here, not as the interpreter ends (librdkafka may crash then)
+    # A consumer's own offset look-up finds the group coordinator and waits for it. (The
+    # admin client's ListConsumerGroupOffsets crashes librdkafka 2.x when the coordinator
+    # answers NOT_COORDINATOR, as a fresh cluster's does: confluent-kafka-python #1982.)
+    consumer = Consumer({**config, "group.id": WARM_UP, "enable.auto.commit": False})
+    try:
+        wait_until_healthy("the group coordinator", lambda: _answers(consumer), HEALTH_TIMEOUT)
+    finally:
+        consumer.close()
+
+
+def _answers(consumer: Consumer) -> bool:
+    """True once the group's coordinator answers an offset look-up (NOT_COORDINATOR and
+    COORDINATOR_LOAD_IN_PROGRESS while its topic is made and loaded)."""
+    try:
+        consumer.committed([TopicPartition(WARM_UP, 0)], timeout=5)
+    except KafkaException:
+        return False
+    return True
 
 
 def registry_answers() -> bool:

@@ -111,10 +111,14 @@ def up(topology: Topology, log: Log = print) -> dict[str, float]:
     installed = ensure_installed(cache_dir())
     _start_fresh(topology, installed, log)
     try:
-        return _wait_healthy(topology, log)
+        took = _wait_healthy(topology, log)
     except health.StackNotHealthyError:
         down(log=lambda _message: None, keep_logs=True)
         raise
+    warmed = time.monotonic()
+    health.make_internal_topics(topology, admin_login(topology))
+    log(f"{'kafka':<16} internal topics made in {time.monotonic() - warmed:5.1f} s")
+    return took
 
 
 def down(log: Log = print, keep_logs: bool = True) -> list[str]:
