@@ -81,9 +81,13 @@ def _drawn_in_a_browser(browser: Browser, url: str, chart: int) -> None:
     page = browser.new_page(viewport={"width": 1000, "height": 900})
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: errors.append(f"console: {message.text}"))
     page.goto(url)
-    page.wait_for_selector(f"#chart{chart} svg path.path", state="attached", timeout=20_000)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SCREENSHOTS / "dashboard.png", full_page=True)
-    page.close()
-    assert not errors, errors
+    try:
+        page.wait_for_selector(f"#chart{chart} svg path.path", state="attached", timeout=45_000)
+    finally:
+        page.screenshot(path=SCREENSHOTS / "dashboard.png", full_page=True)
+        page.close()
+        print(errors)  # shown with a failure
+    assert not [error for error in errors if not error.startswith("console: ")], errors
