@@ -6,11 +6,11 @@ from collections.abc import Callable, Iterable
 from contextlib import suppress
 from functools import partial
 
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, TopicPartition
 
 from fraudstream import kafka
 from fraudstream.consumers.buffer import Partition
-from fraudstream.consumers.retry import Waiter, until_done
+from fraudstream.consumers.retry import StopWhileRetryingError, Waiter, until_done
 
 
 class Committer:
@@ -87,6 +87,13 @@ class Committer:
             )
         else:
             kafka.commit(self.consumer, *partition, next_offset, wait=wait, metadata=metadata)
+
+    def resumed(self, partitions: Iterable[TopicPartition]) -> None:
+        """Commit, not waiting, the offset each of ``partitions`` resumes from; a stop or a
+        partition gone meanwhile leaves it to the partition's next commit."""
+        for tp in partitions:
+            with suppress(StopWhileRetryingError, kafka.OwnershipLostError):
+                self.commit((tp.topic, tp.partition), tp.offset, wait=False)
 
     def resend_refused(self, owned: Callable[[Partition], bool]) -> None:
         """Send again each refused commit that is still the last of a partition ``owned``."""

@@ -37,7 +37,6 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import suppress
 from dataclasses import asdict
 from functools import partial
 
@@ -276,9 +275,7 @@ class BatchConsumer:
             log.warning("stopped while recovering partitions")
             committed, moved = partitions, []
         consumer.assign(committed)
-        for tp in moved:  # the group's lag says what is left, even if nothing more comes
-            with suppress(StopWhileRetryingError, kafka.OwnershipLostError):
-                self.committer.commit((tp.topic, tp.partition), tp.offset, wait=False)
+        self.committer.resumed(moved)  # the group's lag says what is left, even if nothing comes
         self._idle_since = time.monotonic()
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:

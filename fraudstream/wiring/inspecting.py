@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from fraudstream import kafka
 from fraudstream.paysim.avro_codec import DecodeError, RecordDecoder
@@ -24,6 +25,7 @@ TAIL_GROUP = "fraudstream-tail"  # names the reader; it assigns partitions and c
 def print_topics(settings: Settings, say: Say = print) -> None:
     """Each topic of the pipeline with its partitions and records; each consumer group
     with its state, members and lag (records past its committed offsets), by partition."""
+    _require_reachable(settings)
     topics, groups = kafka_view(settings)
     for topic in topics:
         say(
@@ -49,12 +51,19 @@ def tail(
     declared = {t.name: t for t in topology(settings).topics}
     if topic not in declared:
         raise ConfigError(f"no topic {topic!r} in the pipeline; one of {', '.join(declared)}")
+    _require_reachable(settings)
     schema = declared[topic].schema
     decoder = factory.record_decoder(settings, schema) if schema is not None else None
     messages = _read(settings, topic, None if from_beginning else count)
     messages.sort(key=lambda message: message.timestamp()[1])
     for message in messages if from_beginning else messages[-count:]:
         say(json.dumps(_shown(message, decoder), default=str))
+
+
+def _require_reachable(settings: Settings) -> None:
+    """One line naming the address, when no broker answers (``kafka.require_reachable``)."""
+    admin = AdminClient(kafka.client_config(settings.kafka_connection))
+    kafka.require_reachable(admin, settings.kafka_connection, timeout=5)
 
 
 def _read(settings: Settings, topic: str, last: int | None) -> list[Message]:

@@ -58,6 +58,7 @@ def replay(
     at or after ``since``; with ``dry_run``, only say where."""
     topics, folder = _declared(settings, group)
     admin = AdminClient(kafka.client_config(settings.kafka_connection))
+    kafka.require_reachable(admin, settings.kafka_connection, timeout=5)  # one line, no traceback
     _require_stopped(admin, group)
     moves = _planned(settings, admin, (group, topics), since)
     if folder is not None:

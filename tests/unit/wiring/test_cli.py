@@ -73,6 +73,9 @@ def nothing_running(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         (["cases"], "run `fraudstream migrate`"),
         (["evaluate", "x.csv", "--detector", "gbm", "--models", "empty"], "--models empty"),
         (["report"], "is the emulator running"),
+        (["topics"], "cannot reach Kafka at 127.0.0.1:1"),
+        (["tail", "fraud_transaction"], "cannot reach Kafka at 127.0.0.1:1"),
+        (["replay", "fraud-cases", "--to-start"], "cannot reach Kafka at 127.0.0.1:1"),
     ],
 )
 @pytest.mark.usefixtures("nothing_running")
