@@ -24,7 +24,7 @@ STACK_ENV = eval "$$($(PY) -m fraudstream.devstack env)"
 # new ones; LIMIT=N the first N rows only; AGAIN=1 the file again, though sent before.
 DEMO_INPUT = $(if $(CSV),$(CSV),--rows $(ROWS)) $(if $(LIMIT),--limit $(LIMIT)) $(if $(filter 1,$(AGAIN)),--again)
 
-.PHONY: help install check demo demo-live setup confirmation-service report cases models evaluate evaluation-csv test infra-lint infra-validate infra-destroy secrets dist lock unit integration browser postgresql prometheus nginx lint bench bench-kafka bench-producer bench-tls bench-parsing bench-shards bench-consumers bench-latency stack-up stack-down stack-status docker-up docker-down docker-engine
+.PHONY: help install check demo demo-live setup confirmation-service report cases models evaluate evaluation-csv test infra-lint infra-validate infra-destroy secrets dist lock unit integration browser postgresql prometheus nginx lint bench bench-kafka bench-producer bench-tls bench-parsing bench-shards bench-consumers bench-latency whole-log stack-up stack-down stack-status docker-up docker-down docker-engine
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -127,6 +127,9 @@ bench: bench-kafka bench-producer bench-tls bench-parsing bench-shards bench-con
 
 bench-latency: stack-up ## live runs at 250, 500 and 1,000 payments a second: each sink's latency beside Kafka's own
 	$(STACK_ENV) && $(PY) -m bench.latency --rates 250,500,1000 --seconds 60
+
+whole-log: stack-up ## PaySim's whole log, 6,362,620 generated rows (ROWS=N fewer; CSV=path the real file), through the producer, the lake, the emails and the case table, each row checked; figures in build/whole-log/
+	$(STACK_ENV) && $(PY) -m bench.whole_log $(if $(CSV),--csv $(CSV)) $(if $(filter command line,$(origin ROWS)),--rows $(ROWS))
 
 bench-kafka: stack-up ## what one producer gets acknowledged: tuned settings beside librdkafka defaults
 	$(STACK_ENV) && $(PY) -m bench.kafka_ceiling

@@ -3,12 +3,14 @@ deleted again; and the peak memory a benchmark's child process reports."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 from typing import Any
 
 from confluent_kafka.admin import AdminClient
 
+from bench.memory import high_water_mb
 from fraudstream.kafka import client_config
 from fraudstream.paysim.generator import write_csv
 from fraudstream.settings.config import Settings, load_settings
@@ -76,7 +78,7 @@ def peak_rss_mb() -> float:
 
     A benchmark's child reports it itself: wait4's ru_maxrss would not do, since
     Linux carries the parent's size over a fork and an exec into the child."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
+    peak = high_water_mb(os.getpid())
+    if peak is None:
+        raise RuntimeError("no VmHWM in /proc/self/status")
+    return peak

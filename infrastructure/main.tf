@@ -109,27 +109,34 @@ locals {
       principals = index == 0 ? local.kafka_principals : []
     }
   }
-  pipeline_vms = merge(local.producer_vms, {
-    fraud-consumer = {
+  # The email consumers: consumer_count VMs of each kind, alike. Members of one kind join
+  # one consumer group and share its topic's partitions; Kafka hands a stopped member's
+  # partitions to the others. The first is "fraud-consumer", the next "fraud-consumer-1".
+  consumer_kinds = {
+    fraud = {
       role            = "fraud-consumer"
-      machine_type    = var.app_machine_type
-      shard           = ""
       services        = ["consume-fraud", "consume-cases"]
       secrets         = { SMTP_PASSWORD = "smtp-password", CONFIRMATION_TOKEN_KEY = "confirmation-token-key", CONSUMER_NOTE_KEY = "consumer-note-key", CASES_DATABASE_URL = "cases-database-url" }
       kafka_logins    = { consume-fraud = "fraud-consumer", consume-cases = "cases-consumer" }
       registry_logins = { consume-fraud = "services", consume-cases = "services" }
-      principals      = []
     }
-    non-fraud-consumer = {
+    non_fraud = {
       role            = "non-fraud-consumer"
-      machine_type    = var.app_machine_type
-      shard           = ""
       services        = ["consume-non-fraud"]
       secrets         = { SMTP_PASSWORD = "smtp-password", CONSUMER_NOTE_KEY = "consumer-note-key" }
       kafka_logins    = { consume-non-fraud = "non-fraud-consumer" }
       registry_logins = { consume-non-fraud = "services" }
-      principals      = []
     }
+  }
+  consumer_vms = merge([for kind, consumer in local.consumer_kinds : {
+    for index in range(var.consumer_count[kind]) :
+    (index == 0 ? consumer.role : "${consumer.role}-${index}") => merge(consumer, {
+      machine_type = var.app_machine_type
+      shard        = ""
+      principals   = []
+    })
+  }]...)
+  pipeline_vms = merge(local.producer_vms, local.consumer_vms, {
     confirmation = {
       role            = "confirmation"
       machine_type    = var.confirmation_machine_type

@@ -6,6 +6,13 @@ output "kafka_vms" {
 output "pipeline_vms" {
   description = "Names of the producer, consumer and confirmation VMs, by role."
   value       = { for role, vm in google_compute_instance.pipeline : role => vm.name }
+
+  # Checked here, once, rather than on each VM. A consumer beyond the partitions gets
+  # none: it would idle, and hide a shortfall of capacity.
+  precondition {
+    condition     = max(values(var.consumer_count)...) <= var.topic_partitions
+    error_message = "consumer_count asks for more VMs of one kind than topic_partitions (${var.topic_partitions}); a consumer group's members share the partitions, so the extra VMs would get none. Raise topic_partitions or lower consumer_count."
+  }
 }
 
 output "internal_addresses" {

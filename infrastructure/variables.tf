@@ -159,6 +159,17 @@ variable "producer_count" {
   }
 }
 
+variable "consumer_count" {
+  description = "VMs of each email consumer kind: `fraud` (the fraud emails and the case table) and `non_fraud` (the notifications). The members of a kind share its topic's partitions, so no kind may have more VMs than `topic_partitions`; docs/cloud.md gives how many a load needs."
+  type        = object({ fraud = number, non_fraud = number })
+  default     = { fraud = 1, non_fraud = 1 }
+
+  validation {
+    condition     = alltrue([for count in values(var.consumer_count) : count == floor(count) && count >= 1 && count <= 32])
+    error_message = "Each of `consumer_count` must be a whole number from 1 to 32."
+  }
+}
+
 variable "package_path" {
   description = "The release archive the VMs install, made by `make dist`: the source and every wheel requirements.lock pins."
   type        = string

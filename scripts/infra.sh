@@ -79,6 +79,20 @@ plan() {
   echo "plan-$name: $(grep -E '^Plan:' "$OUT/plan-$name.txt")"
 }
 
+# refused NAME TERRAFORM-ARGS...: a plan that must be refused; what Terraform said goes to
+# build/infra/plan-NAME.txt, its exit status on the last line.
+refused() {
+  local name=$1 status=0
+  shift
+  (cd "$ROOT/infrastructure" &&
+    GOOGLE_OAUTH_ACCESS_TOKEN=placeholder "$TERRAFORM" plan -refresh=false -input=false \
+      -lock=false -no-color -var-file="$ROOT/terraform.tfvars.example" \
+      -var-file="$OUT/plan-secrets.tfvars.json" -var smtp_password=plan-smtp-login \
+      -var "package_path=$OUT/fraudstream.tar.gz" "$@") >"$OUT/plan-$name.txt" 2>&1 || status=$?
+  echo "exit status $status" >>"$OUT/plan-$name.txt"
+  echo "plan-$name: exit status $status (refused, as it must be, unless 0)"
+}
+
 # The example alone, as a user who copied it and applied, and the example with the
 # placeholder key it once carried: both plans must be refused (no secret of the
 # deployment may be a value printed in the repository). Planned in a copy
@@ -125,9 +139,12 @@ validate() {
   # A stand-in for a trained model: a plan only hashes and uploads the file.
   printf 'model bytes for the plan\n' >"$OUT/gbm.onnx"
   plan single -var "$zones" -var kafka_layout=single -var confirmation_domain=confirm.example.com \
-    -var producer_count=3 -var force_destroy=true -var detector=gbm -var "detector_model_path=$OUT/gbm.onnx"
+    -var producer_count=3 -var 'consumer_count={fraud=2,non_fraud=3}' -var force_destroy=true -var detector=gbm -var "detector_model_path=$OUT/gbm.onnx"
   # As a fresh project's first apply sees it: the zones are read once the APIs are on.
   plan fresh
+  # More notification consumers than the topics have partitions.
+  refused too-many-consumers -var "$zones" -var topic_partitions=4 \
+    -var 'consumer_count={fraud=1,non_fraud=5}'
   plan_example_only
 }
 

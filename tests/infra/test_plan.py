@@ -202,6 +202,37 @@ def test_producer_vms_stream_one_shard_each(spread: Resources, single: Resources
     assert consumer["fraudstream-shard"] == ""
 
 
+def test_consumer_vms_of_one_kind_are_alike_and_as_many_as_asked(single: Resources) -> None:
+    """consumer_count = {fraud = 2, non_fraud = 3} (the single plan): members of one kind
+    differ in name only, so they join one group and share its partitions."""
+    vms = {
+        address.split('"')[1]: vm
+        for address, vm in _of_type(single, "google_compute_instance").items()
+        if ".pipeline[" in address and "consumer" in address
+    }
+    assert sorted(vms) == [
+        "fraud-consumer",
+        "fraud-consumer-1",
+        "non-fraud-consumer",
+        "non-fraud-consumer-1",
+        "non-fraud-consumer-2",
+    ]
+    for kind in ("fraud-consumer", "non-fraud-consumer"):
+        members = [vm for name, vm in vms.items() if name.startswith(kind)]
+        alike = {
+            json.dumps([vm["metadata"], vm["labels"], vm["service_account"]]) for vm in members
+        }
+        assert len(alike) == 1, f"the {kind} VMs differ beyond their names"
+
+
+def test_more_consumers_of_a_kind_than_partitions_is_refused() -> None:
+    """A member beyond the topic's partitions would get none: the plan says so, in one
+    message naming both variables."""
+    said = _written(PLANS / "plan-too-many-consumers.txt").read_text()
+    assert said.splitlines()[-1] != "exit status 0"
+    assert "consumer_count asks for more VMs of one kind than topic_partitions (4)" in said
+
+
 def _secrets_read(metadata: dict[str, str]) -> set[str]:
     """The Secret Manager secrets a VM's boot reads, from its metadata."""
     read = {pair.split("=")[-1] for pair in metadata.get("fraudstream-secrets", "").split()}

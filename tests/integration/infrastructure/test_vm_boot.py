@@ -4,6 +4,8 @@ rows through the local stack. See vm_rehearsal for what is served locally."""
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 import secrets
 import shutil
@@ -12,19 +14,24 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from confluent_kafka import ConsumerGroupState, KafkaException
+from confluent_kafka.admin import AdminClient
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
 from sqlalchemy import select
 
+from fraudstream.kafka import client_config
 from fraudstream.paysim.generator import write_csv
 from fraudstream.settings.config import Settings
 from fraudstream.storage import case_table, lake
 from fraudstream.topology import kafka_principals
-from tests.integration.conftest import Stack, TlsKafka, free_port
-from tests.integration.pipeline import REPO_ROOT, lake_records, wait_until
+from tests.integration.conftest import MailCatcher, Stack, TlsKafka, free_port
+from tests.integration.pipeline import REPO_ROOT, lake_records, mails_to, wait_until
 from tests.integration.vm_rehearsal import MetadataServer, RehearsedVM, Unit
 
 pytestmark = [pytest.mark.cloud, pytest.mark.isolated]
@@ -64,7 +71,7 @@ def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _settings_lines(settings: Settings, kafka: str, port: int, tls_ca_file: Path) -> str:
     """What Terraform's `fraudstream-settings` attribute holds, for the local stack."""
-    keys = {"confirmation_token_key", "consumer_note_key"}  # secrets, not settings
+    keys = {"confirmation_token_key", "consumer_note_key", "cases_database_url"}  # secrets
     values = settings.model_dump(exclude_none=True, exclude=keys)
     values.update(kafka_bootstrap_servers=kafka, topic_replication_factor=1)
     values.update(tls_ca_file=tls_ca_file)  # where the boot writes the authority's certificate
@@ -330,3 +337,151 @@ def test_a_secret_that_cannot_be_read_stops_the_boot_and_writes_no_key(
     assert f"boot failed: {says}" in booted.stderr
     assert not (vm.root / "etc/fraudstream/env").exists()
     assert vm.units() == {}
+
+
+def _vm_metadata(cloud: dict[str, str], services: list[str], secrets: str) -> dict[str, str]:
+    """A VM's metadata as Terraform writes it: its services and their logins, and the
+    principals' passwords only where it runs `setup`."""
+    return {
+        **cloud,
+        "fraudstream-services": " ".join(services),
+        "fraudstream-secrets": secrets,
+        "fraudstream-kafka-logins": " ".join(
+            f"{service}={principal}=kafka-{principal}"
+            for service, principal in {"setup": "admin", **PRINCIPALS}.items()
+            if service in services
+        ),
+        "fraudstream-registry-logins": " ".join(
+            f"{service}=registry-{'setup' if service == 'setup' else 'services'}-login"
+            for service in services
+        ),
+        "fraudstream-kafka-principals": (
+            cloud["fraudstream-kafka-principals"] if "setup" in services else ""
+        ),
+    }
+
+
+def _booted_units(
+    directory: Path, metadata: dict[str, str], passwords: dict[str, str], stack: Stack
+) -> dict[str, Unit]:
+    vm = RehearsedVM(directory, passwords)
+    with MetadataServer(metadata) as server:
+        booted = _boot(vm, server, stack)
+    assert booted.returncode == 0, booted.stderr
+    return vm.units()
+
+
+def _members_holding_partitions(settings: Settings, tls_kafka: TlsKafka) -> int:
+    """Members of the notification group with partitions, once it is stable, as the
+    administrator sees them."""
+    administrator = settings.model_copy(
+        update={
+            "kafka_bootstrap_servers": tls_kafka.bootstrap_servers,
+            "kafka_username": "admin",
+            "kafka_password": SecretStr(tls_kafka.admin_password),
+            "tls_ca_file": tls_kafka.ca_file,
+        }
+    )
+    admin = AdminClient(client_config(administrator.kafka_connection))
+    group = settings.non_fraud_consumer_group
+    try:
+        described = admin.describe_consumer_groups([group])[group].result(timeout=30)
+    except KafkaException:  # NOT_COORDINATOR while a new node makes its offsets topic
+        return 0
+    if described.state != ConsumerGroupState.STABLE:
+        return 0
+    return sum(1 for member in described.members if member.assignment.topic_partitions)
+
+
+@dataclass(frozen=True)
+class ConsumerVMs:
+    """A producer VM's units, and one unit each of two VMs booted from one consumer kind's
+    metadata, as Terraform's consumer_count makes them."""
+
+    producer: dict[str, Unit]
+    first: Unit
+    second: Unit
+
+
+@pytest.fixture
+def consumer_vms(
+    stack: Stack, cloud: dict[str, str], passwords: dict[str, str], tmp_path: Path
+) -> ConsumerVMs:
+    # The settings name the authority's certificate where the VM "vm" writes it: every
+    # VM writes its own there in the cloud, and here, on one host, the consumers read it.
+    producer = _booted_units(
+        tmp_path / "vm", _vm_metadata(cloud, ["setup", "produce"], ""), passwords, stack
+    )
+    metadata = _vm_metadata(cloud, ["consume-non-fraud"], "CONSUMER_NOTE_KEY=note-key")
+    first, second = (
+        _booted_units(tmp_path / name, metadata, passwords, stack)["consume-non-fraud"]
+        for name in ("member-1", "member-2")
+    )
+    assert _as_booted(first, tmp_path / "member-1") == _as_booted(second, tmp_path / "member-2")
+    second.environment["METRICS_PORT"] = str(free_port())  # two VMs, here on one host
+    return ConsumerVMs(producer, first, second)
+
+
+def _as_booted(unit: Unit, directory: Path) -> str:
+    """What a unit runs and with what settings, its VM's scratch root left out."""
+    return json.dumps([unit.command, unit.environment]).replace(str(directory), "<vm>")
+
+
+def test_two_consumer_vms_of_one_kind_share_the_partitions_and_hand_them_over(
+    bare_settings: Settings,
+    tls_kafka: TlsKafka,
+    mail_catcher: MailCatcher,
+    consumer_vms: ConsumerVMs,
+    tmp_path: Path,
+) -> None:
+    """Two VMs booted from one kind's metadata, as Terraform's consumer_count makes them,
+    share the topic's partitions; when one stops, the other takes its partitions over.
+    Every payment is in the lake once, and emailed once."""
+    producer, first, second = consumer_vms.producer, consumer_vms.first, consumer_vms.second
+    base = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8"}
+    _run_to_completion(producer["setup"], base, tmp_path / "setup.log")
+    members = [unit.start(base, tmp_path / f"{n}.log") for n, unit in enumerate((first, second))]
+    try:
+        wait_until(
+            lambda: _members_holding_partitions(bare_settings, tls_kafka) == 2, "two members"
+        )
+        _run_to_completion(producer["produce"], base, tmp_path / "produce.log")
+        expected = _non_fraud_rows(tmp_path / "log.csv")
+        wait_until(lambda: _consumed(first) + _consumed(second) == expected, "the first file")
+        assert _consumed(first) > 0 and _consumed(second) > 0, "one member took every partition"
+        members[0].send_signal(signal.SIGTERM)
+        assert members[0].wait(timeout=120) == 0
+        wait_until(lambda: _members_holding_partitions(bare_settings, tls_kafka) == 1, "hand-over")
+        # A second file, which the member left reads alone.
+        second_file = tmp_path / "log-2.csv"
+        write_csv(second_file, rows=ROWS, seed=2)
+        dataset = lake.storage_client(bare_settings.gcp_project).bucket(
+            bare_settings.dataset_bucket
+        )
+        dataset.blob("paysim/log-2.csv").upload_from_filename(second_file)
+        produce_again = replace(
+            producer["produce"],
+            command=[
+                part.replace("paysim/log.csv", "paysim/log-2.csv")
+                for part in producer["produce"].command
+            ],
+        )
+        _run_to_completion(produce_again, base, tmp_path / "produce-2.log")
+        total = expected + _non_fraud_rows(second_file)
+        wait_until(lambda: len(lake_records(bare_settings, "transaction")) >= total, "the lake")
+    finally:
+        for process in members:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        codes = [process.wait(timeout=120) for process in members]
+    assert codes == [0, 0]
+    notified = lake_records(bare_settings, "transaction")
+    emailed = lake_records(bare_settings, "email_confirmation")
+    assert len({row["transaction_id"] for row in notified}) == len(notified) == total
+    assert len({entry["transaction_id"] for entry in emailed}) == len(emailed) == total
+    assert len(mails_to(mail_catcher.api_url, bare_settings.customer_email_domain)) == total
+
+
+def _non_fraud_rows(source: Path) -> int:
+    with source.open(newline="") as rows:
+        return sum(1 for row in csv.DictReader(rows) if row["isFraud"] == "0")

@@ -123,8 +123,12 @@ def test_every_vm_runs_as_its_own_service_account(config: dict[str, Any]) -> Non
     assert instances["pipeline"]["service_account"][0]["email"] == (
         "${google_service_account.roles[each.value.role].email}"
     )
-    vms = _named(config, "locals")["producer_vms"] + _named(config, "locals")["pipeline_vms"]
+    pipeline_locals = _named(config, "locals")
+    vms = pipeline_locals["producer_vms"] + pipeline_locals["pipeline_vms"]
     pipeline_roles = set(re.findall(r'\brole += "([a-z-]+)"', vms))
+    pipeline_roles |= {
+        kind["role"].strip('"') for kind in pipeline_locals["consumer_kinds"].values()
+    }
     assert pipeline_roles == {"producer", "fraud-consumer", "non-fraud-consumer", "confirmation"}
     assert pipeline_roles | {"kafka"} == set(roles)
     assert accounts["for_each"] == "${local.roles}"
