@@ -104,6 +104,11 @@ class CpuBudget(Periodic):
         self.last = dict(self.start)
         self.machine_start = _machine_seconds()
 
+    def add(self, name: str, pid: int) -> None:
+        """A process started since: all its CPU seconds count."""
+        self.processes[name] = pid
+        self.start[name] = self.last[name] = 0.0
+
     def tick(self) -> None:
         self.last.update(_tree_seconds(self.processes, self.alone))
 

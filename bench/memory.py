@@ -8,7 +8,8 @@ from pathlib import Path
 
 class PeakMemory:
     """Each process's peak resident memory (the kernel's VmHWM), read every second while
-    it runs: the last reading before it exits is its peak."""
+    it runs: the last reading before it exits is its peak. A process with children (the
+    members of `consume --processes N`) reports its largest, itself included."""
 
     def __init__(self, pids: dict[str, int]) -> None:
         self._pids = dict(pids)
@@ -33,8 +34,17 @@ class PeakMemory:
     def _watch(self) -> None:
         while not self._stop.wait(1.0):
             for name, pid in list(self._pids.items()):
-                if (mb := high_water_mb(pid)) is not None:
-                    self._peaks[name] = max(mb, self._peaks.get(name, 0.0))
+                for member in (pid, *_children(pid)):
+                    if (mb := high_water_mb(member)) is not None:
+                        self._peaks[name] = max(mb, self._peaks.get(name, 0.0))
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        listed = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(child) for child in listed.split()]
 
 
 def high_water_mb(pid: int) -> float | None:

@@ -35,6 +35,7 @@ from typing import Any
 import orjson
 from sqlalchemy import func, select
 
+from bench.cpu import CpuBudget, stack_services
 from bench.latency import wait_for_members
 from bench.mail_sink import read_log
 from bench.memory import PeakMemory
@@ -55,11 +56,14 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=WHOLE_LOG_ROWS, help="generated rows")
     parser.add_argument("--csv", type=Path, help="a PaySim CSV to send instead of generated rows")
     parser.add_argument("--smtp-port", type=int, default=2526, help="the mail sink's port")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="members of the notification consumer"
+    )
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     source = args.csv or generated(args.rows)
     discard_bench_topics()
-    figures = run(source, args.smtp_port)
+    figures = run(source, args.smtp_port, args.processes)
     (OUT / "figures.json").write_text(json.dumps(figures, indent=2) + "\n")
     print_figures(figures)
     if figures["problems"]:
@@ -76,7 +80,7 @@ def generated(rows: int) -> Path:
     return source
 
 
-def run(source: Path, smtp_port: int) -> dict[str, Any]:
+def run(source: Path, smtp_port: int, processes: int) -> dict[str, Any]:
     """Stream ``source`` through every consumer, and check and measure what they left."""
     cases_url = f"sqlite:///{(OUT / f'cases-{os.getpid()}.sqlite3').resolve()}"
     settings = fresh_settings(
@@ -94,23 +98,17 @@ def run(source: Path, smtp_port: int) -> dict[str, Any]:
     environment = {**as_environment(settings), "LOG_FORMAT": "json"}
     consumers = {
         f"consume {kind}": _start(
-            [
-                sys.executable,
-                "-m",
-                "fraudstream",
-                "consume",
-                kind,
-                "--idle-exit",
-                str(IDLE_EXIT_SECONDS),
-            ],
+            _consume_command(kind, processes if kind == "non-fraud" else 1),
             f"consume-{kind}",
             environment,
         )
         for kind in CONSUMERS
     }
     wait_for_members(settings)
-    memory = PeakMemory({"mail sink": sink.pid, **{k: p.pid for k, p in consumers.items()}})
-    with memory:
+    pipeline = {"mail sink": sink.pid, **{name: c.pid for name, c in consumers.items()}}
+    memory = PeakMemory(pipeline)
+    budget = CpuBudget({**stack_services(), **pipeline})
+    with memory, budget:
         started = time.monotonic()
         producer = _start(
             [sys.executable, "-m", "fraudstream", "produce", str(source), "--detector", "label"],
@@ -118,6 +116,7 @@ def run(source: Path, smtp_port: int) -> dict[str, Any]:
             environment,
         )
         memory.add("produce", producer.pid)
+        budget.add("produce", producer.pid)
         if producer.wait() != 0:
             raise SystemExit(f"the producer failed: see {OUT / 'produce.log'}")
         produced = time.monotonic() - started
@@ -125,16 +124,23 @@ def run(source: Path, smtp_port: int) -> dict[str, Any]:
             if consumer.wait() != 0:
                 raise SystemExit(f"{name} failed: see {OUT}/{name.replace(' ', '-')}.log")
         caught_up = time.monotonic() - started - IDLE_EXIT_SECONDS
+        spent = budget.spent()
     sink.terminate()
     sink.wait(60)
-    figures = {
+    figures: dict[str, Any] = {
         "source": str(source),
         "wall_seconds": round(caught_up, 1),
         "produce_seconds": round(produced, 1),
         "peak_rss_mb": memory.peaks(),
     }
     figures.update(checked(settings, cases_url, mail_log))
+    figures["cpu_budget"] = spent.table(figures["rows_in_lake"])
     return figures
+
+
+def _consume_command(kind: str, processes: int) -> list[str]:
+    command = [sys.executable, "-m", "fraudstream", "consume", kind]
+    return [*command, "--idle-exit", str(IDLE_EXIT_SECONDS), "--processes", str(processes)]
 
 
 def _start(command: list[str], name: str, environment: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -265,6 +271,8 @@ def print_figures(figures: dict[str, Any]) -> None:
             f"{lake_figures['bytes'] / 1e6:,.0f} MB, {lake_figures['records']:,} records"
         )
     print("  peak RSS (MB): " + ", ".join(f"{k} {v:,}" for k, v in figures["peak_rss_mb"].items()))
+    for line in figures["cpu_budget"]:
+        print(f"  {line}")
     print(
         "  checks: "
         + (
