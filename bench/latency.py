@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import orjson
+import pyarrow.csv
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
@@ -56,6 +57,7 @@ from fraudstream.wiring.live_view import Periodic, quantile, scrape
 
 CASES_METRICS_PORT = 9114
 CONSUMERS = ("non-fraud", "fraud", "cases")
+FRAUD_COLUMN = pyarrow.csv.ConvertOptions(include_columns=["isFraud"])
 PRODUCER = "producer (the benchmark)"
 FRAUD_EMAIL = f"email/{LakeFolder.FRAUD_CASES}"
 RECORD_BYTES = 230  # about an encoded transaction record
@@ -86,7 +88,7 @@ def measure(rate: float, seconds: float) -> dict[str, list[float]]:
     write_csv(source, rows=int(rate * seconds), seed=1)
     if mail_api := os.environ.get("MAIL_API_URL"):  # a catcher holding many slows down
         empty_mail_catcher(mail_api)
-    consumers = start_consumers(settings)
+    consumers = start_consumers(settings, idle_exit=10 + longest_fraud_gap(source) / rate)
     wait_for_members(settings)
     cases = CasesScraper(f"http://127.0.0.1:{CASES_METRICS_PORT}/metrics")
     budget = CpuBudget(
@@ -146,9 +148,17 @@ def objects_line(settings: Settings, seconds: float) -> str:
     return "lake objects: " + ", ".join(shown)
 
 
-def start_consumers(settings: Settings) -> list[subprocess.Popen[bytes]]:
-    """The three consumers, each a process of its own, stopping after 10 s of quiet; the
-    cases consumer serves its metrics."""
+def longest_fraud_gap(source: Path) -> int:
+    """The most rows from the file's start, or between two frauds, with no fraud."""
+    frauds = pyarrow.csv.read_csv(source, convert_options=FRAUD_COLUMN).column("isFraud")
+    at = np.flatnonzero(frauds.to_numpy(zero_copy_only=False))
+    return int(np.diff(at, prepend=0).max()) if len(at) else len(frauds)
+
+
+def start_consumers(settings: Settings, idle_exit: float) -> list[subprocess.Popen[bytes]]:
+    """The three consumers, each a process of its own, stopping after ``idle_exit`` s of
+    quiet: longer than the longest wait for a fraud at the run's rate, so that the fraud
+    and cases consumers do not stop between two. The cases consumer serves its metrics."""
     environment = {**os.environ, **as_environment(settings), "LOG_FORMAT": "json"}
     logs = Path("build/bench/logs")
     logs.mkdir(parents=True, exist_ok=True)
@@ -157,7 +167,15 @@ def start_consumers(settings: Settings) -> list[subprocess.Popen[bytes]]:
         own = {"METRICS_PORT": str(CASES_METRICS_PORT)} if kind == "cases" else {}
         started.append(
             subprocess.Popen(
-                [sys.executable, "-m", "fraudstream", "consume", kind, "--idle-exit", "10"],
+                [
+                    sys.executable,
+                    "-m",
+                    "fraudstream",
+                    "consume",
+                    kind,
+                    "--idle-exit",
+                    f"{idle_exit:.0f}",
+                ],
                 env={**environment, **own},
                 stdout=subprocess.DEVNULL,
                 stderr=(logs / f"latency-{kind}.log").open("wb"),
