@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -94,7 +95,7 @@ def run(source: Path, smtp_port: int, processes: int) -> dict[str, Any]:
         "mail-sink",
         {},
     )
-    time.sleep(1)
+    _wait_for_port(sink, smtp_port)
     environment = {**as_environment(settings), "LOG_FORMAT": "json"}
     consumers = {
         f"consume {kind}": _start(
@@ -136,6 +137,20 @@ def run(source: Path, smtp_port: int, processes: int) -> dict[str, Any]:
     figures.update(checked(settings, cases_url, mail_log))
     figures["cpu_budget"] = spent.table(figures["rows_in_lake"])
     return figures
+
+
+def _wait_for_port(server: subprocess.Popen[bytes], port: int) -> None:
+    """Until ``server`` takes connections on ``port``; one line if it ended instead (the
+    port taken, say)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"the mail sink did not start on port {port}: see {OUT}/mail-sink.log")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise SystemExit(f"the mail sink did not answer on port {port} within 30 s")
 
 
 def _consume_command(kind: str, processes: int) -> list[str]:

@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import ConsumerGroupState, KafkaException
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from sqlalchemy import select
 
+from bench.consumers import assigned_members
 from fraudstream.kafka import client_config
 from fraudstream.paysim.generator import write_csv
 from fraudstream.settings.config import Settings
@@ -383,14 +384,10 @@ def _members_holding_partitions(settings: Settings, tls_kafka: TlsKafka) -> int:
         }
     )
     admin = AdminClient(client_config(administrator.kafka_connection))
-    group = settings.non_fraud_consumer_group
     try:
-        described = admin.describe_consumer_groups([group])[group].result(timeout=30)
+        return assigned_members(admin, settings.non_fraud_consumer_group)
     except KafkaException:  # NOT_COORDINATOR while a new node makes its offsets topic
         return 0
-    if described.state != ConsumerGroupState.STABLE:
-        return 0
-    return sum(1 for member in described.members if member.assignment.topic_partitions)
 
 
 @dataclass(frozen=True)
