@@ -133,6 +133,7 @@ def run(source: Path, smtp_port: int, processes: int) -> dict[str, Any]:
         "wall_seconds": round(caught_up, 1),
         "produce_seconds": round(produced, 1),
         "peak_rss_mb": memory.peaks(),
+        "rss_mb_each_minute": memory.resident_by_minute(),
     }
     figures.update(checked(settings, cases_url, mail_log))
     figures["cpu_budget"] = spent.table(figures["rows_in_lake"])
@@ -286,6 +287,8 @@ def print_figures(figures: dict[str, Any]) -> None:
             f"{lake_figures['bytes'] / 1e6:,.0f} MB, {lake_figures['records']:,} records"
         )
     print("  peak RSS (MB): " + ", ".join(f"{k} {v:,}" for k, v in figures["peak_rss_mb"].items()))
+    for name, minutes in figures["rss_mb_each_minute"].items():
+        print(f"  RSS of {name} (MB) at each tenth of the run: {at_each_tenth(minutes)}")
     for line in figures["cpu_budget"]:
         print(f"  {line}")
     print(
@@ -296,6 +299,12 @@ def print_figures(figures: dict[str, Any]) -> None:
             else "; ".join(figures["problems"])
         )
     )
+
+
+def at_each_tenth(minutes: list[int]) -> str:
+    """The readings at 10 %, 20 % ... 100 % of the run: a curve short enough to print."""
+    picked = [minutes[max(0, round(len(minutes) * tenth / 10) - 1)] for tenth in range(1, 11)]
+    return " ".join(f"{mb:,}" for mb in picked)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import smtplib
 import socket
 import subprocess
 import sys
+import time
 from collections import Counter
 from dataclasses import replace
 from email.message import EmailMessage
@@ -16,7 +17,8 @@ from typing import Any
 import pytest
 
 from bench.mail_sink import read_log
-from bench.whole_log import Tally
+from bench.memory import PeakMemory
+from bench.whole_log import Tally, at_each_tenth
 
 
 def _whole() -> Tally:
@@ -44,6 +46,31 @@ def test_a_whole_run_has_no_problem() -> None:
 def test_each_fault_is_named(fault: dict[str, Any], said: str) -> None:
     problems = replace(_whole(), **fault).problems()
     assert len(problems) == 1 and said in problems[0]
+
+
+def test_the_memory_curve_is_read_at_each_tenth_of_the_run() -> None:
+    minutes = list(range(1, 21))
+    assert at_each_tenth(minutes) == "2 4 6 8 10 12 14 16 18 20"
+    assert at_each_tenth([5]) == " ".join(["5"] * 10)
+
+
+def test_resident_memory_is_noted_at_each_interval_beside_the_peak() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        memory = PeakMemory({"child": child.pid}, every_seconds=1)
+        with memory:
+            _sleep_until(lambda: len(memory.resident_by_minute().get("child", [])) >= 2)
+        readings = memory.resident_by_minute()["child"]
+        assert all(0 < mb <= memory.peaks()["child"] + 1 for mb in readings)
+    finally:
+        child.kill()
+        child.wait()
+
+
+def _sleep_until(condition: Any, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 def test_the_mail_sink_logs_each_email_it_takes(tmp_path: Path) -> None:
