@@ -14,5 +14,6 @@ SERVICE_PRINCIPALS = (
     "cases-consumer",
     "confirmation-service",
     "schema-registry",
+    "lag-watcher",
     "kafka-ui",
 )

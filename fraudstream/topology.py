@@ -151,6 +151,18 @@ def storage_prefixes(settings: Settings) -> Mapping[str, tuple[str, ...]]:
     )
 
 
+def consumer_group_topics(settings: Settings) -> Mapping[str, tuple[str, ...]]:
+    """Each consumer group of the pipeline and the topics it reads."""
+    declared = topology(settings)
+    return MappingProxyType(
+        {
+            settings.non_fraud_consumer_group: (declared.non_fraud.name,),
+            settings.fraud_consumer_group: (declared.fraud.name,),
+            settings.cases_consumer_group: (declared.fraud.name, declared.confirmations.name),
+        }
+    )
+
+
 # Kafka principals --------------------------------------------------------------------
 
 # The producer's transactional ids: this prefix and a digest of the source.
@@ -218,6 +230,9 @@ def kafka_principals(settings: Settings) -> Mapping[str, tuple[Grant, ...]]:
                 ),
                 Grant("group", REGISTRY_GROUP, ("READ", "DESCRIBE"), True),
             ),
+            # The lag watcher (`fraudstream watch-lag`): each group's committed offsets and
+            # its topics' ends, for the autoscaler; it reads no record and changes nothing.
+            "lag-watcher": _describes(consumer_group_topics(settings)),
             # Kafka UI: sees topics, groups and lag; reads no record and changes nothing.
             "kafka-ui": (
                 Grant("topic", "*", ("DESCRIBE", "DESCRIBE_CONFIGS")),
@@ -225,4 +240,12 @@ def kafka_principals(settings: Settings) -> Mapping[str, tuple[Grant, ...]]:
                 Grant("cluster", "kafka-cluster", ("DESCRIBE", "DESCRIBE_CONFIGS")),
             ),
         }
+    )
+
+
+def _describes(groups: Mapping[str, tuple[str, ...]]) -> tuple[Grant, ...]:
+    topics = sorted({topic for read in groups.values() for topic in read})
+    return (
+        *(Grant("topic", topic, ("DESCRIBE",)) for topic in topics),
+        *(Grant("group", group, ("DESCRIBE",)) for group in groups),
     )

@@ -96,6 +96,38 @@ resource "google_compute_instance" "kafka" {
   depends_on = [google_compute_router_nat.main, google_secret_manager_secret_version.secrets]
 }
 
+# What a producer, consumer or confirmation VM is told at boot, by its name (a consumer
+# kind's by its role: its group's template holds it). Settings are NAME=value lines;
+# secrets are named here and read from Secret Manager, never written here.
+locals {
+  pipeline_metadata = { for name, vm in merge(local.pipeline_vms, local.consumer_templates) : name => {
+    enable-oslogin         = "TRUE"
+    block-project-ssh-keys = "TRUE"
+    startup-script         = local.startup_scripts["pipeline"]
+    ops-agent              = tostring(var.ops_agent)
+    fraudstream-package    = "gs://${google_storage_bucket_object.package.bucket}/${google_storage_bucket_object.package.name}"
+    fraudstream-services   = join(" ", vm.services)
+    fraudstream-source     = "gs://${local.buckets.dataset}/${var.dataset_object}"
+    fraudstream-shard      = vm.shard # "I/N" on a producer VM, read there alone
+    fraudstream-settings   = join("\n", [for name, value in local.pipeline_settings : "${name}=${value}"])
+    fraudstream-secrets = join(" ", [for name, secret in vm.secrets :
+    "${name}=${google_secret_manager_secret.secrets[secret].secret_id}"])
+    # "service=principal=secret": the Kafka login each service of this VM uses.
+    fraudstream-kafka-logins = join(" ", [for service, principal in vm.kafka_logins :
+    "${service}=${principal}=${google_secret_manager_secret.secrets[local.kafka_secrets[principal]].secret_id}"])
+    # "service=secret": the registry login ("user:password") each service of this VM uses.
+    fraudstream-registry-logins = join(" ", [for service, login in vm.registry_logins :
+    "${service}=${google_secret_manager_secret.secrets[local.registry_secrets[login]].secret_id}"])
+    # "principal=secret": the principals `setup` makes (the producer VM only).
+    fraudstream-kafka-principals = join(" ", [for principal in vm.principals :
+    "${principal}=${google_secret_manager_secret.secrets[local.kafka_secrets[principal]].secret_id}"])
+    # Where the authorities the services check their servers against are (tls.tf): the
+    # deployment's own (Kafka, the registry) and the case table's Cloud SQL instance's.
+    fraudstream-tls-ca      = "gs://${local.buckets.artifacts}/tls/internal-ca.pem"
+    fraudstream-database-ca = "gs://${local.buckets.artifacts}/tls/database-ca.pem"
+  } }
+}
+
 resource "google_compute_instance" "pipeline" {
   #checkov:skip=CKV_GCP_38:Encrypted at rest with Google-managed keys; customer-supplied keys would have to be sent with every start, so no VM could restart unattended.
   for_each                  = local.pipeline_vms
@@ -119,33 +151,7 @@ resource "google_compute_instance" "pipeline" {
     subnetwork = google_compute_subnetwork.main.id
   }
 
-  metadata = {
-    enable-oslogin         = "TRUE"
-    block-project-ssh-keys = "TRUE"
-    startup-script         = local.startup_scripts["pipeline"]
-    ops-agent              = tostring(var.ops_agent)
-    fraudstream-package    = "gs://${google_storage_bucket_object.package.bucket}/${google_storage_bucket_object.package.name}"
-    fraudstream-services   = join(" ", each.value.services)
-    fraudstream-source     = "gs://${local.buckets.dataset}/${var.dataset_object}"
-    fraudstream-shard      = each.value.shard # "I/N" on a producer VM, read there alone
-    # Settings as NAME=value lines; secrets are named here and read from Secret Manager.
-    fraudstream-settings = join("\n", [for name, value in local.pipeline_settings : "${name}=${value}"])
-    fraudstream-secrets = join(" ", [for name, secret in each.value.secrets :
-    "${name}=${google_secret_manager_secret.secrets[secret].secret_id}"])
-    # "service=principal=secret": the Kafka login each service of this VM uses.
-    fraudstream-kafka-logins = join(" ", [for service, principal in each.value.kafka_logins :
-    "${service}=${principal}=${google_secret_manager_secret.secrets[local.kafka_secrets[principal]].secret_id}"])
-    # "service=secret": the registry login ("user:password") each service of this VM uses.
-    fraudstream-registry-logins = join(" ", [for service, login in each.value.registry_logins :
-    "${service}=${google_secret_manager_secret.secrets[local.registry_secrets[login]].secret_id}"])
-    # "principal=secret": the principals `setup` makes (the producer VM only).
-    fraudstream-kafka-principals = join(" ", [for principal in each.value.principals :
-    "${principal}=${google_secret_manager_secret.secrets[local.kafka_secrets[principal]].secret_id}"])
-    # Where the authorities the services check their servers against are (tls.tf): the
-    # deployment's own (Kafka, the registry) and the case table's Cloud SQL instance's.
-    fraudstream-tls-ca      = "gs://${local.buckets.artifacts}/tls/internal-ca.pem"
-    fraudstream-database-ca = "gs://${local.buckets.artifacts}/tls/database-ca.pem"
-  }
+  metadata = local.pipeline_metadata[each.key]
 
   service_account {
     email  = google_service_account.roles[each.value.role].email

@@ -99,19 +99,24 @@ locals {
     (index == 0 ? "producer" : "producer-${index}") => {
       role         = "producer"
       machine_type = var.app_machine_type
-      services     = index == 0 ? ["setup", "produce"] : ["produce"]
+      services     = index == 0 ? ["setup", "produce", "watch-lag"] : ["produce"]
       shard        = "${index}/${var.producer_count}"
       secrets      = {}
-      kafka_logins = { for service in(index == 0 ? ["setup", "produce"] : ["produce"]) :
-      service => service == "setup" ? "admin" : "producer" }
+      kafka_logins = { for service in(index == 0 ? ["setup", "produce", "watch-lag"] : ["produce"]) :
+      service => local.producer_vm_logins[service] }
       registry_logins = { for service in(index == 0 ? ["setup", "produce"] : ["produce"]) :
       service => service == "setup" ? "setup" : "services" }
       principals = index == 0 ? local.kafka_principals : []
     }
   }
-  # The email consumers: consumer_count VMs of each kind, alike. Members of one kind join
-  # one consumer group and share its topic's partitions; Kafka hands a stopped member's
-  # partitions to the others. The first is "fraud-consumer", the next "fraud-consumer-1".
+  # The first producer VM also runs the lag watcher, which the autoscalers read
+  # (`fraudstream watch-lag`, as a principal that may only describe groups and topics).
+  producer_vm_logins = { setup = "admin", produce = "producer", watch-lag = "lag-watcher" }
+  # The email consumers: a managed instance group of each kind, of VMs alike (one
+  # template). Members of one kind join one consumer group and share its topic's
+  # partitions; Kafka hands a stopped member's partitions to the others. `groups` are
+  # the consumer groups the kind's VMs run, under the names the services keep by default
+  # (fraudstream.settings): the autoscaler grows the kind with their lag.
   consumer_kinds = {
     fraud = {
       role            = "fraud-consumer"
@@ -119,6 +124,7 @@ locals {
       secrets         = { SMTP_PASSWORD = "smtp-password", CONFIRMATION_TOKEN_KEY = "confirmation-token-key", CONSUMER_NOTE_KEY = "consumer-note-key", CASES_DATABASE_URL = "cases-database-url" }
       kafka_logins    = { consume-fraud = "fraud-consumer", consume-cases = "cases-consumer" }
       registry_logins = { consume-fraud = "services", consume-cases = "services" }
+      groups          = ["fraud-confirmer", "fraud-cases"]
     }
     non_fraud = {
       role            = "non-fraud-consumer"
@@ -126,17 +132,15 @@ locals {
       secrets         = { SMTP_PASSWORD = "smtp-password", CONSUMER_NOTE_KEY = "consumer-note-key" }
       kafka_logins    = { consume-non-fraud = "non-fraud-consumer" }
       registry_logins = { consume-non-fraud = "services" }
+      groups          = ["non-fraud-notifier"]
     }
   }
-  consumer_vms = merge([for kind, consumer in local.consumer_kinds : {
-    for index in range(var.consumer_count[kind]) :
-    (index == 0 ? consumer.role : "${consumer.role}-${index}") => merge(consumer, {
-      machine_type = var.app_machine_type
-      shard        = ""
-      principals   = []
-    })
-  }]...)
-  pipeline_vms = merge(local.producer_vms, local.consumer_vms, {
+  consumer_templates = { for kind, consumer in local.consumer_kinds : consumer.role => merge(consumer, {
+    machine_type = var.app_machine_type
+    shard        = ""
+    principals   = []
+  }) }
+  pipeline_vms = merge(local.producer_vms, {
     confirmation = {
       role            = "confirmation"
       machine_type    = var.confirmation_machine_type

@@ -4,14 +4,25 @@ output "kafka_vms" {
 }
 
 output "pipeline_vms" {
-  description = "Names of the producer, consumer and confirmation VMs, by role."
+  description = "Names of the producer and confirmation VMs, by role."
   value       = { for role, vm in google_compute_instance.pipeline : role => vm.name }
+}
 
-  # Checked here, once, rather than on each VM. A consumer beyond the partitions gets
-  # none: it would idle, and hide a shortfall of capacity.
+output "consumer_groups" {
+  description = "The managed instance group of each email consumer kind; `gcloud compute instance-groups managed list-instances NAME --zone ZONE` lists its VMs."
+  value       = { for kind, group in google_compute_instance_group_manager.consumer : kind => { name = group.name, zone = group.zone } }
+
+  # Checked here, once, rather than on each group. A consumer beyond the partitions
+  # gets none: it would idle, and hide a shortfall of capacity.
   precondition {
     condition     = max(values(var.consumer_count)...) <= var.topic_partitions
     error_message = "consumer_count asks for more VMs of one kind than topic_partitions (${var.topic_partitions}); a consumer group's members share the partitions, so the extra VMs would get none. Raise topic_partitions or lower consumer_count."
+  }
+
+  precondition {
+    condition = alltrue([for kind, scaling in var.consumer_autoscaling :
+    scaling.max_vms <= var.topic_partitions && scaling.max_vms >= var.consumer_count[kind]])
+    error_message = "consumer_autoscaling's max_vms must lie between the kind's consumer_count and topic_partitions (${var.topic_partitions}): the autoscaler starts from consumer_count, and a VM beyond the partitions would get none."
   }
 }
 

@@ -11,7 +11,7 @@
 
 locals {
   # Kafka principals of the services and of Kafka UI (fraudstream.topology.kafka_principals).
-  kafka_principals = ["producer", "fraud-consumer", "non-fraud-consumer", "cases-consumer", "confirmation-service", "schema-registry", "kafka-ui"]
+  kafka_principals = ["producer", "fraud-consumer", "non-fraud-consumer", "cases-consumer", "confirmation-service", "schema-registry", "lag-watcher", "kafka-ui"]
   kafka_secrets    = { for name in concat(["admin"], local.kafka_principals) : name => "kafka-${name}" }
   # The registry's logins, as "user:password" (HTTP basic authentication).
   registry_secrets = { setup = "registry-setup-login", services = "registry-services-login" }

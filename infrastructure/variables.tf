@@ -160,13 +160,30 @@ variable "producer_count" {
 }
 
 variable "consumer_count" {
-  description = "VMs of each email consumer kind: `fraud` (the fraud emails and the case table) and `non_fraud` (the notifications). The members of a kind share its topic's partitions, so no kind may have more VMs than `topic_partitions`; docs/cloud.md gives how many a load needs."
+  description = "VMs of each email consumer kind: `fraud` (the fraud emails and the case table) and `non_fraud` (the notifications); with `consumer_autoscaling`, the fewest. The members of a kind share its topic's partitions, so no kind may have more VMs than `topic_partitions`; docs/cloud.md gives how many a load needs."
   type        = object({ fraud = number, non_fraud = number })
   default     = { fraud = 1, non_fraud = 1 }
 
   validation {
     condition     = alltrue([for count in values(var.consumer_count) : count == floor(count) && count >= 1 && count <= 32])
     error_message = "Each of `consumer_count` must be a whole number from 1 to 32."
+  }
+}
+
+variable "consumer_autoscaling" {
+  description = "Email consumer kinds (`fraud`, `non_fraud`) whose VMs grow with their Kafka lag: one VM for every `lag_per_vm` records behind, from `consumer_count` up to `max_vms` (at most `topic_partitions`). A kind not named keeps `consumer_count` VMs."
+  type        = map(object({ max_vms = number, lag_per_vm = number }))
+  default     = {}
+
+  validation {
+    condition     = alltrue([for kind in keys(var.consumer_autoscaling) : contains(["fraud", "non_fraud"], kind)])
+    error_message = "`consumer_autoscaling` takes the kinds `fraud` and `non_fraud`."
+  }
+
+  validation {
+    condition = alltrue([for scaling in values(var.consumer_autoscaling) :
+    scaling.max_vms == floor(scaling.max_vms) && scaling.max_vms >= 1 && scaling.max_vms <= 32 && scaling.lag_per_vm >= 1])
+    error_message = "Each `max_vms` of `consumer_autoscaling` must be a whole number from 1 to 32, and each `lag_per_vm` at least 1."
   }
 }
 
@@ -341,7 +358,7 @@ variable "consumer_note_key" {
 }
 
 variable "kafka_passwords" {
-  description = "The SCRAM password of each Kafka principal: admin, producer, fraud-consumer, non-fraud-consumer, cases-consumer, confirmation-service, schema-registry and kafka-ui; each in Secret Manager, read by the VM that logs in as it (and by `setup`, which makes the principals). From `make secrets`."
+  description = "The SCRAM password of each Kafka principal: admin, producer, fraud-consumer, non-fraud-consumer, cases-consumer, confirmation-service, schema-registry, lag-watcher and kafka-ui; each in Secret Manager, read by the VM that logs in as it (and by `setup`, which makes the principals). From `make secrets`."
   type        = map(string)
   sensitive   = true
 

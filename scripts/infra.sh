@@ -139,12 +139,16 @@ validate() {
   # A stand-in for a trained model: a plan only hashes and uploads the file.
   printf 'model bytes for the plan\n' >"$OUT/gbm.onnx"
   plan single -var "$zones" -var kafka_layout=single -var confirmation_domain=confirm.example.com \
-    -var producer_count=3 -var 'consumer_count={fraud=2,non_fraud=3}' -var force_destroy=true -var detector=gbm -var "detector_model_path=$OUT/gbm.onnx"
+    -var producer_count=3 -var 'consumer_count={fraud=2,non_fraud=3}' -var force_destroy=true -var detector=gbm -var "detector_model_path=$OUT/gbm.onnx" \
+    -var 'consumer_autoscaling={non_fraud={max_vms=6,lag_per_vm=120000}}'
   # As a fresh project's first apply sees it: the zones are read once the APIs are on.
   plan fresh
   # More notification consumers than the topics have partitions.
   refused too-many-consumers -var "$zones" -var topic_partitions=4 \
     -var 'consumer_count={fraud=1,non_fraud=5}'
+  # An autoscaler allowed to grow a kind past the partitions.
+  refused autoscaled-past-partitions -var "$zones" \
+    -var 'consumer_autoscaling={non_fraud={max_vms=7,lag_per_vm=120000}}'
   plan_example_only
 }
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno
 import time
 from collections import defaultdict, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from wsgiref.simple_server import WSGIServer
 
@@ -94,6 +94,12 @@ LAG = Gauge(
     "Records in a partition past the group's committed offset (high watermark - committed)",
     ["group", "topic", "partition"],
 )
+# The lag watcher (``fraudstream watch-lag``): a group's lag as one series, for an autoscaler
+GROUP_LAG = Gauge(
+    "fraudstream_group_lag",
+    "Records past a consumer group's committed offsets, over every partition of its topics",
+    ["group"],
+)
 
 # The confirmation service
 ANSWERS_RECORDED = Counter(
@@ -131,6 +137,7 @@ METRIC_NAMES = frozenset(
         DEAD_LETTERS,
         RETRIES,
         LAG,
+        GROUP_LAG,
         ANSWERS_RECORDED,
         ANSWERS_PUBLISHED,
         ANSWERS_REFUSED,
@@ -190,6 +197,21 @@ def forget_lag(group: str, partitions: Iterable[tuple[str, int]]) -> None:
     for topic, partition in partitions:
         try:
             LAG.remove(group, topic, str(partition))
+        except KeyError:
+            continue
+
+
+def set_group_lag(lags: Mapping[str, int]) -> None:
+    """Each consumer group's whole lag."""
+    for group, lag in lags.items():
+        GROUP_LAG.labels(group).set(lag)
+
+
+def forget_group_lag(groups: Iterable[str]) -> None:
+    """No figure for these groups: Kafka did not say."""
+    for group in groups:
+        try:
+            GROUP_LAG.remove(group)
         except KeyError:
             continue
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import time
 from types import FrameType
 
 log = logging.getLogger("fraudstream")
@@ -21,6 +22,12 @@ class StopFlag:
 
     def request(self) -> None:
         self.requested = True
+
+    def wait(self, seconds: float, step: float = 0.5) -> None:
+        """Sleep ``seconds``, or less: up to ``step`` after a stop is requested."""
+        deadline = time.monotonic() + seconds
+        while not self.requested and (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(step, left))
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         log.info("stop requested", extra={"signal": signal.Signals(signum).name})

@@ -158,6 +158,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     service.set_defaults(handler=handlers.confirmation_service)
 
+    watch_lag = subcommands.add_parser(
+        "watch-lag",
+        help="export each consumer group's whole lag (fraudstream_group_lag) until SIGTERM, "
+        "for the cloud's autoscaler",
+    )
+    watch_lag.add_argument(
+        "--every",
+        type=positive_float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how often to read the groups' offsets (default: 30, the metrics' scrape interval)",
+    )
+    watch_lag.set_defaults(handler=handlers.watch_lag)
+
     generate = subcommands.add_parser("generate", help="write PaySim-like rows to a CSV")
     generate.add_argument("--rows", type=positive_int, required=True, help="how many rows")
     generate.add_argument("--seed", type=int, default=1, help="of the random draws")

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from fraudstream.consumers.confirmation.answers import republish
 from fraudstream.consumers.confirmation.service import MAX_REQUEST_BYTES
+from fraudstream.reporting import group_lag
 from fraudstream.runtime import metrics
 from fraudstream.runtime.stopping import StopFlag
 from fraudstream.settings.config import Settings, token_key
@@ -68,6 +69,16 @@ def serve_confirmations(settings: Settings) -> int:
         )
     finally:
         stopped.set()
+    return 0
+
+
+def watch_lag(settings: Settings, every_seconds: float) -> int:
+    """Export each consumer group's whole lag every ``every_seconds`` until SIGTERM."""
+    stop = StopFlag()
+    metrics.serve(settings.metrics_port, settings.metrics_host)
+    stop.install()
+    log.info("watching the groups' lag", extra={"every_seconds": every_seconds})
+    group_lag.watch(settings, stop, every_seconds)
     return 0
 
 

@@ -88,6 +88,12 @@ def confirmation_service(_args: argparse.Namespace) -> int:
     return commands.serve_confirmations(configured())
 
 
+def watch_lag(args: argparse.Namespace) -> int:
+    from fraudstream.wiring import commands
+
+    return commands.watch_lag(configured(), args.every)
+
+
 def show_cases(args: argparse.Namespace) -> int:
     from fraudstream.wiring import commands
 

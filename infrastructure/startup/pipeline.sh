@@ -106,6 +106,7 @@ command_of() {
     consume-non-fraud) echo "consume non-fraud" ;;
     consume-cases) echo "consume cases" ;;
     confirmation-service) echo "confirmation-service" ;;
+    watch-lag) echo "watch-lag" ;;
     *) echo "unknown service: $1" >&2; return 1 ;;
   esac
 }
@@ -119,6 +120,7 @@ metrics_port_of() {
     consume-fraud) echo 9103 ;;
     consume-cases) echo 9104 ;;
     confirmation-service) echo 9105 ;;
+    watch-lag) echo 9106 ;;
     *) echo "" ;;
   esac
 }

@@ -21,12 +21,15 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from fraudstream.emails.tokens import Answer, Confirmation
+from fraudstream.kafka import client_config
 from fraudstream.paysim.generator import write_csv
 from fraudstream.producer.progress import ProgressLog
 from fraudstream.producer.runs import RunOptions
+from fraudstream.reporting.group_lag import group_lags
 from fraudstream.runtime.stopping import StopFlag
 from fraudstream.settings.config import Settings
 from fraudstream.topology import REGISTRY_GROUP, REGISTRY_TOPIC, kafka_principals, topology
+from fraudstream.topology import consumer_group_topics as groups_of
 from fraudstream.wiring import factory, producing
 from fraudstream.wiring.provision import provision
 from tests.integration.pipeline import REPO_ROOT, environment, lake_records
@@ -96,6 +99,14 @@ def test_each_service_does_its_work_as_its_own_principal(
     book.record(Confirmation(cases[0]["transaction_id"], Answer.FRAUD, 4_000_000_000))
     assert book.publish_pending() == 0  # published at once, nothing left pending
 
+    watcher = _as(admin, "lag-watcher", passwords)
+    lags = group_lags(AdminClient(client_config(watcher.kafka_connection)), groups_of(admin))
+    # Both email consumers read to the end (the last commit marker of each partition left);
+    # the case consumer has not run: the fraud topic and the answer are its lag.
+    assert lags[admin.non_fraud_consumer_group] <= admin.topic_partitions
+    assert lags[admin.fraud_consumer_group] <= admin.topic_partitions
+    assert lags[admin.cases_consumer_group] >= len(cases) + 1
+
 
 # (principal, what it tries, on which topic of the topology or group); every one refused.
 FORBIDDEN = [
@@ -112,6 +123,9 @@ FORBIDDEN = [
     ("schema-registry", "read", "fraud"),
     ("schema-registry", "write", "confirmations"),
     ("schema-registry", "create", "new"),
+    ("lag-watcher", "read", "fraud"),
+    ("lag-watcher", "join", "fraud_consumer_group"),
+    ("lag-watcher", "write", "dead_letters"),
     ("kafka-ui", "read", "fraud"),
     ("kafka-ui", "write", "dead_letters"),
 ]
