@@ -140,7 +140,7 @@ validate() {
   printf 'model bytes for the plan\n' >"$OUT/gbm.onnx"
   plan single -var "$zones" -var kafka_layout=single -var confirmation_domain=confirm.example.com \
     -var producer_count=3 -var 'consumer_count={fraud=2,non_fraud=3}' -var force_destroy=true -var detector=gbm -var "detector_model_path=$OUT/gbm.onnx" \
-    -var 'consumer_autoscaling={non_fraud={max_vms=6,lag_per_vm=120000}}'
+    -var 'consumer_autoscaling={fraud={max_vms=4,lag_per_vm=20000},non_fraud={max_vms=6,lag_per_vm=120000}}'
   # As a fresh project's first apply sees it: the zones are read once the APIs are on.
   plan fresh
   # More notification consumers than the topics have partitions.

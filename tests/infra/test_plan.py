@@ -52,6 +52,33 @@ def _of_type(resources: Resources, kind: str) -> Resources:
     return {address: v for address, v in resources.items() if address.startswith(f"{kind}.")}
 
 
+def _pipeline_vm(resources: Resources, role: str) -> dict[str, Any]:
+    """What a pipeline VM of ``role`` is made from: a producer's or the confirmation VM's
+    own values, a consumer kind's instance template (its group's VMs are alike)."""
+    if (vm := resources.get(f'google_compute_instance.pipeline["{role}"]')) is not None:
+        return vm
+    (template,) = [
+        t
+        for t in _of_type(resources, "google_compute_instance_template").values()
+        if t["labels"]["role"] == role
+    ]
+    return template
+
+
+def _booted(resources: Resources) -> Resources:
+    """Every VM and every consumer kind's template, by address: all that boots a VM."""
+    return {
+        **_of_type(resources, "google_compute_instance"),
+        **_of_type(resources, "google_compute_instance_template"),
+    }
+
+
+def _role(address: str, vm: dict[str, Any]) -> str:
+    if ".kafka[" in address:
+        return "kafka"
+    return str(vm["labels"]["role"]) if "template" in address else address.split('"')[1]
+
+
 @pytest.fixture(scope="module")
 def spread() -> Resources:
     return _resources(_plan("spread"))
@@ -94,7 +121,7 @@ def test_every_broker_votes_and_every_vm_shares_one_cluster(layout: str) -> None
 @pytest.mark.parametrize("layout", ["spread", "single"])
 def test_no_external_addresses_and_no_open_ingress(layout: str) -> None:
     resources = _resources(_plan(layout))
-    for address, vm in _of_type(resources, "google_compute_instance").items():
+    for address, vm in _booted(resources).items():
         assert vm["network_interface"][0]["access_config"] == [], address
         assert vm["shielded_instance_config"][0]["enable_secure_boot"] is True
     for address, rule in _of_type(resources, "google_compute_firewall").items():
@@ -130,7 +157,7 @@ def test_pipeline_vms_get_settings_the_pipeline_accepts(spread: Resources) -> No
     """Each VM's environment file, as its startup script writes it, loads as valid settings."""
     buckets = {v["name"] for v in _of_type(spread, "google_storage_bucket").values()}
     for role in PIPELINE_ROLES:
-        metadata = spread[f'google_compute_instance.pipeline["{role}"]']["metadata"]
+        metadata = _pipeline_vm(spread, role)["metadata"]
         lines = metadata["fraudstream-settings"].splitlines()
         values = dict(line.split("=", 1) for line in lines)
         # The boot writes the authority's certificate there (startup/pipeline.sh).
@@ -166,13 +193,11 @@ def test_each_pipeline_vm_runs_its_own_services(spread: Resources) -> None:
     """tests/integration/infrastructure/test_vm_boot.py boots a VM with all of these and
     runs them."""
     services = {
-        role: spread[f'google_compute_instance.pipeline["{role}"]']["metadata"][
-            "fraudstream-services"
-        ]
+        role: _pipeline_vm(spread, role)["metadata"]["fraudstream-services"]
         for role in PIPELINE_ROLES
     }
     assert services == {
-        "producer": "setup produce",
+        "producer": "setup produce watch-lag",
         "fraud-consumer": "consume-fraud consume-cases",
         "non-fraud-consumer": "consume-non-fraud",
         "confirmation": "confirmation-service",
@@ -198,31 +223,72 @@ def test_producer_vms_stream_one_shard_each(spread: Resources, single: Resources
     assert {vm["labels"]["role"] for vm in vms.values()} == {"producer"}
     whole = spread['google_compute_instance.pipeline["producer"]']["metadata"]
     assert whole["fraudstream-shard"] == "0/1"  # the whole file, as before shards
-    consumer = spread['google_compute_instance.pipeline["fraud-consumer"]']["metadata"]
+    consumer = _pipeline_vm(spread, "fraud-consumer")["metadata"]
     assert consumer["fraudstream-shard"] == ""
 
 
-def test_consumer_vms_of_one_kind_are_alike_and_as_many_as_asked(single: Resources) -> None:
-    """consumer_count = {fraud = 2, non_fraud = 3} (the single plan): members of one kind
-    differ in name only, so they join one group and share its partitions."""
-    vms = {
-        address.split('"')[1]: vm
-        for address, vm in _of_type(single, "google_compute_instance").items()
-        if ".pipeline[" in address and "consumer" in address
+def test_each_consumer_kind_is_a_group_of_vms_made_alike_of_its_size(spread: Resources) -> None:
+    """The default (the spread plan): one managed group a kind, of one template, keeping
+    consumer_count VMs (1 each), with no autoscaler."""
+    groups = _of_type(spread, "google_compute_instance_group_manager")
+    assert {g["name"]: g["target_size"] for g in groups.values()} == {
+        "fraudstream-fraud-consumer": 1,
+        "fraudstream-non-fraud-consumer": 1,
     }
-    assert sorted(vms) == [
-        "fraud-consumer",
-        "fraud-consumer-1",
-        "non-fraud-consumer",
-        "non-fraud-consumer-1",
-        "non-fraud-consumer-2",
-    ]
-    for kind in ("fraud-consumer", "non-fraud-consumer"):
-        members = [vm for name, vm in vms.items() if name.startswith(kind)]
-        alike = {
-            json.dumps([vm["metadata"], vm["labels"], vm["service_account"]]) for vm in members
-        }
-        assert len(alike) == 1, f"the {kind} VMs differ beyond their names"
+    assert {g["base_instance_name"] for g in groups.values()} == set(
+        g["name"] for g in groups.values()
+    )
+    assert _of_type(spread, "google_compute_autoscaler") == {}
+    # A new template replaces the VMs one at a time, the new one up first.
+    for group in groups.values():
+        policy = group["update_policy"][0]
+        assert (policy["type"], policy["minimal_action"]) == ("PROACTIVE", "REPLACE")
+        assert (policy["max_surge_fixed"], policy["max_unavailable_fixed"]) == (1, 0)
+
+
+def test_autoscaled_kinds_grow_with_their_groups_lag_up_to_the_partitions(
+    single: Resources,
+) -> None:
+    """consumer_count = {fraud = 2, non_fraud = 3} and consumer_autoscaling for both (the
+    single plan): each autoscaler starts from consumer_count, reads the lag watcher's series
+    of exactly the consumer groups its VMs run, and stops at max_vms."""
+    settings = load_settings()
+    runs = {
+        "fraud": {settings.fraud_consumer_group, settings.cases_consumer_group},
+        "non_fraud": {settings.non_fraud_consumer_group},
+    }
+    groups = _of_type(single, "google_compute_instance_group_manager")
+    assert all(g.get("target_size") is None for g in groups.values())  # the autoscaler's
+    scaled = {
+        address.split('"')[1]: a["autoscaling_policy"][0]
+        for address, a in _of_type(single, "google_compute_autoscaler").items()
+    }
+    assert {kind: (p["min_replicas"], p["max_replicas"]) for kind, p in scaled.items()} == {
+        "fraud": (2, 4),
+        "non_fraud": (3, 6),
+    }
+    for kind, policy in scaled.items():
+        read = set()
+        for metric in policy["metric"]:
+            assert metric["name"] == "prometheus.googleapis.com/fraudstream_group_lag/gauge"
+            assert metric["target"] is None  # a per-group metric: work to share, not a level
+            found = re.fullmatch(
+                r'resource.type = "prometheus_target" AND metric.labels.group = "([^"]+)"',
+                metric["filter"],
+            )
+            assert found is not None, metric["filter"]
+            read.add(found[1])
+        assert read == runs[kind]
+        assert policy["scale_in_control"][0]["max_scaled_in_replicas"][0]["fixed"] == 1
+    assert "fraudstream_group_lag" in metrics.METRIC_NAMES
+
+
+def test_an_autoscaler_allowed_past_the_partitions_is_refused() -> None:
+    said = _written(PLANS / "plan-autoscaled-past-partitions.txt").read_text()
+    assert said.splitlines()[-1] != "exit status 0"
+    assert "max_vms must lie between the kind's consumer_count and topic_partitions (6)" in (
+        " ".join(said.split())
+    )
 
 
 def test_more_consumers_of_a_kind_than_partitions_is_refused() -> None:
@@ -252,15 +318,16 @@ def test_each_vm_may_read_exactly_the_secrets_its_boot_reads(spread: Resources) 
     for address in _of_type(spread, "google_secret_manager_secret_iam_member"):
         role, secret = address.split("[", 1)[1].strip('"]').split()
         granted.setdefault(role, set()).add(f"fraudstream-{secret}")
-    for address, vm in _of_type(spread, "google_compute_instance").items():
-        role = "kafka" if ".kafka[" in address else address.split('"')[1]
-        assert _secrets_read(vm["metadata"]) == granted[role], address
+    booted = _booted(spread)
+    assert {_role(address, vm) for address, vm in booted.items()} == set(granted)
+    for address, vm in booted.items():
+        assert _secrets_read(vm["metadata"]) == granted[_role(address, vm)], address
 
 
 def test_every_service_logs_in_to_kafka_as_its_own_principal(spread: Resources) -> None:
     logins, registry = {}, {}
     for role in PIPELINE_ROLES:
-        metadata = spread[f'google_compute_instance.pipeline["{role}"]']["metadata"]
+        metadata = _pipeline_vm(spread, role)["metadata"]
         for entry in metadata["fraudstream-kafka-logins"].split():
             service, principal, secret = entry.split("=")
             assert secret == f"fraudstream-kafka-{principal}"
@@ -275,13 +342,17 @@ def test_every_service_logs_in_to_kafka_as_its_own_principal(spread: Resources) 
         "consume-cases": "cases-consumer",
         "consume-non-fraud": "non-fraud-consumer",
         "confirmation-service": "confirmation-service",
+        "watch-lag": "lag-watcher",
     }
     producer = spread['google_compute_instance.pipeline["producer"]']["metadata"]
     made = {entry.split("=")[0] for entry in producer["fraudstream-kafka-principals"].split()}
     assert made == set(kafka_principals(load_settings()))
-    # Setup alone may change the registry; every other service reads it.
+    # Setup alone may change the registry; every other service reads it, but the lag
+    # watcher, which reads offsets and no record.
     assert registry == {
-        service: "setup-login" if service == "setup" else "services-login" for service in logins
+        service: "setup-login" if service == "setup" else "services-login"
+        for service in logins
+        if service != "watch-lag"
     }
     # The VM that faces the internet holds no administrator password, nor the means to
     # send mail as the bank or change the registry.
@@ -297,8 +368,8 @@ def test_secrets_are_not_in_any_metadata(spread: Resources) -> None:
         for item in drawn.values()
         for value in (item.values() if isinstance(item, dict) else [item])
     ]
-    assert len(secret_values) == 4 + 8 + 2  # single secrets, Kafka, registry
-    for vm in _of_type(spread, "google_compute_instance").values():
+    assert len(secret_values) == 4 + 9 + 2  # single secrets, Kafka, registry
+    for vm in _booted(spread).values():
         for value in [*secret_values, "plan-smtp-login"]:
             assert value not in json.dumps(vm["metadata"])
 
@@ -589,7 +660,7 @@ def test_the_case_table_password_is_only_in_secret_manager(spread: Resources) ->
     assert password == drawn["cases_database_password"]  # its own, drawn by `make secrets`
     # The URL holds the private address, so it is known after apply only.
     assert 'google_secret_manager_secret_version.secrets["cases-database-url"]' in spread
-    for vm in _of_type(spread, "google_compute_instance").values():
+    for vm in _booted(spread).values():
         assert password not in json.dumps(vm["metadata"])
     readers = {
         address.split("[", 1)[1].strip('"]').split()[0]

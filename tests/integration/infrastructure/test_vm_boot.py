@@ -30,7 +30,7 @@ from fraudstream.kafka import client_config
 from fraudstream.paysim.generator import write_csv
 from fraudstream.settings.config import Settings
 from fraudstream.storage import case_table, lake
-from fraudstream.topology import kafka_principals
+from fraudstream.topology import consumer_group_topics, kafka_principals
 from tests.integration.conftest import MailCatcher, Stack, TlsKafka, free_port
 from tests.integration.pipeline import REPO_ROOT, lake_records, mails_to, wait_until
 from tests.integration.vm_rehearsal import MetadataServer, RehearsedVM, Unit
@@ -46,6 +46,7 @@ SERVICES = [
     "consume-cases",
     "consume-non-fraud",
     "confirmation-service",
+    "watch-lag",
 ]
 # Each service's Kafka principal; the VM's `setup` logs in as the administrator and makes them.
 PRINCIPALS = {
@@ -54,7 +55,10 @@ PRINCIPALS = {
     "consume-cases": "cases-consumer",
     "consume-non-fraud": "non-fraud-consumer",
     "confirmation-service": "confirmation-service",
+    "watch-lag": "lag-watcher",
 }
+# The lag watcher reads offsets, no record: it has no registry login.
+NO_REGISTRY = {"watch-lag"}
 
 
 @pytest.fixture(scope="module")
@@ -148,6 +152,7 @@ def cloud(
         "fraudstream-registry-logins": " ".join(
             f"{service}=registry-{'setup' if service == 'setup' else 'services'}-login"
             for service in ["setup", *SERVICES]
+            if service not in NO_REGISTRY
         ),
         "fraudstream-kafka-principals": " ".join(
             f"{name}=kafka-{name}" for name in kafka_principals(Settings())
@@ -192,7 +197,8 @@ def _assert_units_as_written(vm: RehearsedVM, units: dict[str, Unit]) -> None:
         assert "After=network-online.target fraudstream-setup.service" in units[name].text
         # Its own Kafka login and its registry login, in a file only its unit reads.
         assert units[name].environment["KAFKA_USERNAME"] == PRINCIPALS[name]
-        assert units[name].environment["SCHEMA_REGISTRY_LOGIN"].startswith("services:")
+        registry = units[name].environment.get("SCHEMA_REGISTRY_LOGIN", "")
+        assert registry.startswith("services:") if name not in NO_REGISTRY else registry == ""
     assert units["setup"].environment["KAFKA_USERNAME"] == "admin"
     assert units["setup"].environment["SCHEMA_REGISTRY_LOGIN"].startswith("setup:")
     # The passwords setup makes principals from: root's file, handed to setup alone.
@@ -263,6 +269,9 @@ def test_a_pipeline_vm_boots_retries_what_fails_and_its_units_move_every_row(
         wait_until(lambda: _consumed(units["consume-non-fraud"]) == non_fraud, "its metrics")
         for name in running:
             assert "fraudstream_" in _metrics_text(units[name])
+        # The lag watcher reads every group's offsets as its own principal, over TLS.
+        groups = set(consumer_group_topics(bare_settings))
+        wait_until(lambda: _groups_watched(units["watch-lag"]) == groups, "the lag's figures")
     finally:
         for process in running.values():
             process.send_signal(signal.SIGTERM)
@@ -270,6 +279,7 @@ def test_a_pipeline_vm_boots_retries_what_fails_and_its_units_move_every_row(
     # Consumers finish their batch and exit 0; systemd also counts an end by SIGTERM
     # as a clean stop, which is how the confirmation service's server ends.
     assert codes["consume-fraud"] == codes["consume-non-fraud"] == codes["consume-cases"] == 0
+    assert codes["watch-lag"] == 0
     assert codes["confirmation-service"] in (0, -signal.SIGTERM)
     rows = _lake_rows(bare_settings)
     assert len({(row["step"], row["nameOrig"], row["amount"]) for row in rows}) == ROWS
@@ -281,6 +291,16 @@ def _metrics_text(unit: Unit) -> str:
     port = unit.environment["METRICS_PORT"]
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
         return str(answer.read().decode())
+
+
+def _groups_watched(unit: Unit) -> set[str]:
+    """The consumer groups whose whole lag the unit's metrics give."""
+    return {
+        sample.labels["group"]
+        for family in text_string_to_metric_families(_metrics_text(unit))
+        for sample in family.samples
+        if sample.name == "fraudstream_group_lag"
+    }
 
 
 def _consumed(unit: Unit) -> float:
@@ -355,6 +375,7 @@ def _vm_metadata(cloud: dict[str, str], services: list[str], secrets: str) -> di
         "fraudstream-registry-logins": " ".join(
             f"{service}=registry-{'setup' if service == 'setup' else 'services'}-login"
             for service in services
+            if service not in NO_REGISTRY
         ),
         "fraudstream-kafka-principals": (
             cloud["fraudstream-kafka-principals"] if "setup" in services else ""

@@ -24,7 +24,7 @@ from fraudstream.producer.runs import RunOptions
 from fraudstream.runtime import metrics
 from fraudstream.runtime.stopping import StopFlag
 from fraudstream.settings.config import Settings
-from fraudstream.topology import LakeFolder, consumer_group_topics
+from fraudstream.topology import LakeFolder
 from fraudstream.wiring import producing
 from tests.integration.confirmation_server import fetch
 from tests.integration.conftest import Stack, free_port
@@ -322,50 +322,3 @@ def _answers(url: str) -> bool:
 
 def _token(link: str) -> str:
     return unquote(link.partition("token=")[2])
-
-
-def whole_lags(settings: Settings) -> dict[str, int]:
-    """Each consumer group's lag, as the sum over its topics' partitions of what Kafka says."""
-    return {
-        group: sum(sum(group_lag(settings, group, topic).values()) for topic in topics)
-        for group, topics in consumer_group_topics(settings).items()
-    }
-
-
-def watched_lags(port: int) -> dict[str, int]:
-    samples = scrape_when_up(port) or {}
-    return {
-        dict(labels)["group"]: int(found)
-        for (name, labels), found in samples.items()
-        if name == "fraudstream_group_lag"
-    }
-
-
-def test_the_lag_watcher_exports_each_group_s_whole_lag_uncommitted_partitions_included(
-    settings: Settings, tmp_path: Path
-) -> None:
-    source = tmp_path / "log.csv"
-    write_csv(source, rows=600, seed=3)
-    produce(settings, source)
-    port, log = free_port(), tmp_path / "watch-lag.log"
-    watcher = subprocess.Popen(
-        [sys.executable, "-m", "fraudstream", "watch-lag", "--every", "0.5"],
-        cwd=REPO_ROOT,
-        env=environment(settings, metrics_port=port),
-        stderr=log.open("wb"),
-    )
-    try:
-        before = whole_lags(settings)
-        # No group has committed yet: the whole backlog is lag, each record of it once.
-        assert before[settings.non_fraud_consumer_group] >= 590
-        wait_until(lambda: watched_lags(port) == before, "the watcher's figures")
-        consume(settings, "non-fraud")
-        after = whole_lags(settings)
-        # What is left is the last transaction's commit marker in each partition, as
-        # fraudstream_consumer_lag counts it too: one at most a partition.
-        assert after[settings.non_fraud_consumer_group] <= settings.topic_partitions
-        assert after[settings.fraud_consumer_group] == before[settings.fraud_consumer_group]
-        wait_until(lambda: watched_lags(port) == after, "the watcher's figures after the reading")
-    finally:
-        watcher.send_signal(signal.SIGTERM)
-        assert watcher.wait(30) == 0, log.read_text()[-2000:]

@@ -21,7 +21,7 @@ from fraudstream.devstack.security import sasl_properties, tls_properties
 from fraudstream.devstack.services import kafka_node_properties
 from fraudstream.settings.config import Settings
 from tests.conftest import REPO_ROOT
-from tests.terraform_config import startup_script, terraform_config
+from tests.terraform_config import locals_of, startup_script, terraform_config
 
 INFRA = REPO_ROOT / "infrastructure"
 IAP_RANGE = "35.235.240.0/20"
@@ -151,15 +151,30 @@ def test_no_role_is_granted_on_the_whole_project_beyond_telemetry(config: dict[s
 
 
 def test_vms_are_shielded_and_use_os_login(config: dict[str, Any]) -> None:
-    for name, instance in _resources(config, "google_compute_instance").items():
+    """Every VM, and every template a consumer group makes its VMs of."""
+    booted = {
+        **_resources(config, "google_compute_instance"),
+        **_resources(config, "google_compute_instance_template"),
+    }
+    assert {"kafka", "pipeline", "consumer"} <= set(booted)
+    for name, instance in booted.items():
         shielded = instance["shielded_instance_config"][0]
         assert shielded == {
             "enable_secure_boot": True,
             "enable_vtpm": True,
             "enable_integrity_monitoring": True,
         }, name
-        assert instance["metadata"]["enable-oslogin"] == "TRUE"
-        assert instance["metadata"]["block-project-ssh-keys"] == "TRUE"
+        metadata = _metadata_text(config, instance["metadata"])
+        assert 'enable-oslogin = "TRUE"' in metadata, name
+        assert 'block-project-ssh-keys = "TRUE"' in metadata, name
+
+
+def _metadata_text(config: dict[str, Any], metadata: dict[str, Any] | str) -> str:
+    """A VM's metadata as HCL text: its own block, or the pipeline VMs' shared local."""
+    if isinstance(metadata, str) and "local.pipeline_metadata[" in metadata:
+        return str(locals_of(config)["pipeline_metadata"])
+    assert isinstance(metadata, dict)
+    return " ".join(f'{key} = "{value}"' for key, value in metadata.items())
 
 
 def test_buckets_are_private_versioned_and_expire_old_versions(config: dict[str, Any]) -> None:
@@ -176,9 +191,11 @@ def test_secrets_never_travel_in_metadata(config: dict[str, Any]) -> None:
     variables = _named(config, "variable")
     for name in SECRET_VARIABLES:
         assert variables[name]["sensitive"] is True
-    metadata = str(
-        [vm["metadata"] for vm in _resources(config, "google_compute_instance").values()]
-    )
+    booted = {
+        **_resources(config, "google_compute_instance"),
+        **_resources(config, "google_compute_instance_template"),
+    }
+    metadata = " ".join(_metadata_text(config, vm["metadata"]) for vm in booted.values())
     assert not [name for name in SECRET_VARIABLES if f"var.{name}" in metadata]
     settings = _named(config, "locals")["base_settings"]
     secrets = {"SMTP_PASSWORD", "CONFIRMATION_TOKEN_KEY", "CONSUMER_NOTE_KEY", "CASES_DATABASE_URL"}
