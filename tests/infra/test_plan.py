@@ -124,6 +124,9 @@ def test_no_external_addresses_and_no_open_ingress(layout: str) -> None:
     for address, vm in _booted(resources).items():
         assert vm["network_interface"][0]["access_config"] == [], address
         assert vm["shielded_instance_config"][0]["enable_secure_boot"] is True
+        # OS Login only: no project-wide SSH key opens any VM.
+        assert vm["metadata"]["enable-oslogin"] == "TRUE", address
+        assert vm["metadata"]["block-project-ssh-keys"] == "TRUE", address
     for address, rule in _of_type(resources, "google_compute_firewall").items():
         assert "0.0.0.0/0" not in (rule.get("source_ranges") or []), address
     rules = {

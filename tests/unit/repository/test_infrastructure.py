@@ -170,9 +170,10 @@ def test_vms_are_shielded_and_use_os_login(config: dict[str, Any]) -> None:
 
 
 def _metadata_text(config: dict[str, Any], metadata: dict[str, Any] | str) -> str:
-    """A VM's metadata as HCL text: its own block, or the pipeline VMs' shared local."""
+    """A VM's metadata as HCL text: its own block, or the pipeline VMs' shared local merged
+    with what the resource adds."""
     if isinstance(metadata, str) and "local.pipeline_metadata[" in metadata:
-        return str(locals_of(config)["pipeline_metadata"])
+        return f"{metadata} {locals_of(config)['pipeline_metadata']}"
     assert isinstance(metadata, dict)
     return " ".join(f'{key} = "{value}"' for key, value in metadata.items())
 
