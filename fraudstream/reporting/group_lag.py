@@ -90,8 +90,12 @@ def watch(settings: Settings, stop: StopFlag, every_seconds: float) -> None:
     """Export each group's lag every ``every_seconds`` until ``stop``. While Kafka does not
     answer, the series are withdrawn, not left at their last value: an autoscaler that
     sees none keeps the group's size, where a stale figure would steer it."""
-    admin = AdminClient(kafka.client_config(settings.kafka_connection))
     groups = consumer_group_topics(settings)
+    # What cannot work (Kafka out of reach at start, a wrong password, no topics yet)
+    # ends the process in one line, as every service does; systemd starts it again.
+    topics = sorted({topic for read in groups.values() for topic in read})
+    kafka.require_topics(settings.kafka_connection, topics)
+    admin = AdminClient(kafka.client_config(settings.kafka_connection))
     while not stop.requested:
         try:
             lags = group_lags(admin, groups)

@@ -241,10 +241,16 @@ def _create(login: dict[str, str], name: str) -> int | None:
     return None
 
 
-def test_a_service_with_a_wrong_password_stops_with_one_line(admin: Settings) -> None:
-    env = environment(admin, kafka_username="fraud-consumer", kafka_password="not-it")
+@pytest.mark.parametrize(
+    ("principal", "command"),
+    [("fraud-consumer", ["consume", "fraud", "--idle-exit", "1"]), ("lag-watcher", ["watch-lag"])],
+)
+def test_a_service_with_a_wrong_password_stops_with_one_line(
+    admin: Settings, principal: str, command: list[str]
+) -> None:
+    env = environment(admin, kafka_username=principal, kafka_password="not-it")
     finished = subprocess.run(
-        [sys.executable, "-m", "fraudstream", "consume", "fraud", "--idle-exit", "1"],
+        [sys.executable, "-m", "fraudstream", *command],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -256,4 +262,4 @@ def test_a_service_with_a_wrong_password_stops_with_one_line(admin: Settings) ->
     assert "Traceback" not in finished.stderr
     lines = [line for line in finished.stderr.splitlines() if line.startswith("fraudstream: ")]
     assert len(lines) == 1, finished.stderr
-    assert "KAFKA_PASSWORD the password of fraud-consumer" in lines[0]
+    assert f"KAFKA_PASSWORD the password of {principal}" in lines[0]

@@ -10,6 +10,7 @@ import pytest
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
+from fraudstream import kafka
 from fraudstream.reporting import group_lag
 from fraudstream.runtime import metrics
 from fraudstream.runtime.stopping import StopFlag
@@ -44,6 +45,7 @@ def test_each_reading_is_exported_and_withdrawn_while_kafka_does_not_answer(
         return given
 
     monkeypatch.setattr(group_lag, "group_lags", answer)
+    monkeypatch.setattr(kafka, "require_topics", lambda *_args: None)
     group_lag.watch(settings, stop, every_seconds=0.01)
     assert seen[1] == {groups[0]: 120, groups[1]: 3}
     assert seen[2] == {}  # withdrawn: no stale figure for an autoscaler to steer by
