@@ -89,9 +89,15 @@ class BatchBuffer(Generic[M]):
         return max(0.0, oldest + self.max_seconds - self.clock())
 
     def due(self, everything: bool = False) -> Iterator[tuple[Partition, list[M]]]:
-        """Each batch due now, partition by partition, taken out of the buffer."""
-        for partition in list(self._pending):
-            while (batch := self._cut(partition, everything)) is not None:
+        """Each batch due now, partition by partition, taken out of the buffer: of each
+        partition, what it held when asked. What comes while the batches are handled (a
+        consumer goes on fetching during an upload) waits for the next call, so that a
+        partition that keeps coming does not hold the others back."""
+        held = {partition: len(pending.records) for partition, pending in self._pending.items()}
+        for partition, count in held.items():
+            left = count
+            while left > 0 and (batch := self._cut(partition, everything)) is not None:
+                left -= len(batch)
                 yield partition, batch
 
     def _cut(self, partition: Partition, everything: bool) -> list[M] | None:

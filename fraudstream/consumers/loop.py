@@ -21,7 +21,13 @@ recovery). Without emails, a slice is a whole lake batch.
 
 An outage (SMTP, GCS, Kafka) holds the slice or batch and retries with
 backoff; the consumer stays in its group meanwhile. SIGTERM finishes the
-buffered records, commits and leaves the group.
+records buffered by then, commits and leaves the group; what comes meanwhile is
+left, uncommitted, to the partition's next reader.
+
+A topic far behind (a backlog) comes in faster than emails go out: fetching pauses
+whenever the loop holds five lake batches' worth of records, over all partitions,
+and each call takes a partition's batches as they stood, so that one busy
+partition does not keep the others waiting.
 
 The group can take a partition away only while the loop polls: in a retry's
 pause, or while an upload goes on. What of the partition went out then
@@ -69,7 +75,9 @@ from fraudstream.storage.batches import ndjson_line
 from fraudstream.topology import LakeFolder
 
 log = logging.getLogger("fraudstream.consumer")
-UPLOAD_ROOM_BATCHES = 5  # batches' worth more consumed during one upload, at most
+# Records held at most while an upload goes on: five lake batches' worth in all, over
+# every partition, not five more at each upload (a backlog would then pile up in memory).
+UPLOAD_ROOM_BATCHES = 5
 
 
 class BatchConsumer:
@@ -123,6 +131,7 @@ class BatchConsumer:
             notes=notes,
         )
         self._idle_since = time.monotonic()
+        self._fetching_paused = False  # by _serve, the buffer being full
 
     def run(self, idle_exit: float | None = None) -> Totals:
         """Consume until stopped (or, with ``idle_exit``, until nothing came for that long)."""
@@ -145,6 +154,7 @@ class BatchConsumer:
         return self.totals
 
     def _step(self) -> None:
+        self._resume_fetching_if_room()
         self._take_all(kafka.fetch(self.clients.consumer, 1000, self._poll_timeout()))
         self._finish_due(everything=False)
         self.committer.resend_refused(self.buffer.owns)
@@ -240,13 +250,14 @@ class BatchConsumer:
     def _write(self, held: sinks.BatchInHand, name: str, lines: list[bytes]) -> None:
         """Write one object of the batch; meanwhile the next batch gathers."""
         upload = held.upload = self._uploader.submit(self.uploads.write, name, lines)
-        # Up to UPLOAD_ROOM_BATCHES batches' worth more gathers meanwhile.
-        room = len(self.buffer) + UPLOAD_ROOM_BATCHES * self.lake_max_records
-        consume_until_done(
-            self.clients.consumer, upload, self._take_all, lambda: len(self.buffer) >= room
-        )
+        consume_until_done(self.clients.consumer, upload, self._take_all, self._buffer_full)
         upload.result()
         self.holdings.check_in_hand()
+
+    def _buffer_full(self) -> bool:
+        """As many records held as an upload may let gather: fetching pauses until the
+        loop has taken them."""
+        return len(self.buffer) >= UPLOAD_ROOM_BATCHES * self.lake_max_records
 
     # The group -----------------------------------------------------------------------------
 
@@ -291,8 +302,18 @@ class BatchConsumer:
 
     def _serve(self, seconds: float) -> None:
         """Poll for ``seconds``, keeping what comes: rebalance callbacks and commit replies
-        are served meanwhile."""
+        are served meanwhile. With the buffer full, fetching pauses first, until the loop
+        has room again: each owner check of a slice polls, and a backlog would otherwise
+        come in faster than emails go out."""
+        if self._buffer_full():  # again each time: an upload's wait resumes what it paused
+            self.clients.consumer.pause(self.clients.consumer.assignment())
+            self._fetching_paused = True
         self._take_all(self.clients.consumer.consume(500, seconds))
+
+    def _resume_fetching_if_room(self) -> None:
+        if self._fetching_paused and not self._buffer_full():
+            self.clients.consumer.resume(self.clients.consumer.assignment())
+            self._fetching_paused = False
 
     def _pause(self, seconds: float) -> None:
         pause_in_group(self.clients.consumer, seconds, self._take)

@@ -74,6 +74,21 @@ def test_everything_cuts_whatever_is_buffered_in_batches_of_the_limit() -> None:
     assert len(buffer) == 0
 
 
+def test_records_that_come_while_batches_are_taken_wait_for_the_next_call() -> None:
+    """A consumer goes on fetching while it handles a batch (an upload, a commit's reply):
+    what comes for a partition then does not keep the other partitions waiting."""
+    buffer, _ = _buffer(max_records=2)
+    _add(buffer, A, 1, 2)
+    _add(buffer, B, 7, 8)
+    taken = []
+    for partition, batch in buffer.due():
+        if not taken:
+            _add(buffer, A, 3, 4)  # came while A's batch was handled
+        taken.append((partition, [r.at for r in batch]))
+    assert taken == [(A, [1, 2]), (B, [7, 8])]
+    assert _offsets(list(buffer.due())) == [(A, [3, 4])]
+
+
 def test_records_of_a_partition_not_owned_are_dropped() -> None:
     buffer, _ = _buffer()
     assert not buffer.add(("t", 9), Record(1))

@@ -428,3 +428,52 @@ def test_a_note_not_in_kafka_in_time_has_the_lake_batch_written_at_once() -> Non
     _take(member, range(4, 6))  # read from where the lake says
     member._finish_all()
     assert mailer.sent == ["t4", "t5"], "an email went out twice"
+
+
+class _Backlog(_Consumer):
+    """A topic far behind: each fetch returns ``count`` more records at once, until
+    ``left`` run out, unless fetching is paused."""
+
+    def __init__(self, left: int) -> None:
+        super().__init__()
+        self.left, self.next_offset, self.paused = left, 0, False
+
+    def consume(self, count: int, _timeout: float) -> list[Any]:
+        self._play()
+        if self.paused:
+            time.sleep(0.005)
+            return []
+        given = [_Message(self.next_offset + i) for i in range(min(count, self.left))]
+        self.next_offset, self.left = self.next_offset + len(given), self.left - len(given)
+        return given
+
+    def pause(self, _partitions: list[TopicPartition]) -> None:
+        self.paused = True
+
+    def resume(self, _partitions: list[TopicPartition]) -> None:
+        self.paused = False
+
+
+def test_a_backlog_fetched_during_uploads_is_held_to_five_lake_batches_at_most() -> None:
+    """Fetching goes on while a lake batch uploads, so that the next gathers; a backlog
+    then comes in faster than emails go out. What the loop holds stays within five lake
+    batches' worth (and one fetch), however long the backlog: not five more at each upload."""
+    backlog = _Backlog(left=20_000)
+    member, _, bucket, mailer = _member(
+        backlog, batch_max_records=100, batch_max_seconds=60, email_max_seconds=0.01
+    )
+    bucket.upload_seconds = 0.01
+    held: list[int] = []
+    take_all = member._take_all
+
+    def counted(messages: list[Any]) -> None:
+        take_all(messages)
+        held.append(len(member.buffer))
+
+    member._take_all = counted  # type: ignore[method-assign]
+    _take(member, range(100))
+    backlog.next_offset = 100
+    while backlog.left or len(member.buffer):
+        member._step()
+    assert max(held) <= 5 * 100 + 500  # the room, and one fetch over it
+    assert len(mailer.sent) == len(set(mailer.sent)) == 20_100
