@@ -80,7 +80,7 @@ def test_records_that_come_while_batches_are_taken_wait_for_the_next_call() -> N
     buffer, _ = _buffer(max_records=2)
     _add(buffer, A, 1, 2)
     _add(buffer, B, 7, 8)
-    taken = []
+    taken: list[tuple[Partition, list[int]]] = []
     for partition, batch in buffer.due():
         if not taken:
             _add(buffer, A, 3, 4)  # came while A's batch was handled
