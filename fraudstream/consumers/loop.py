@@ -24,10 +24,11 @@ backoff; the consumer stays in its group meanwhile. SIGTERM finishes the
 records buffered by then, commits and leaves the group; what comes meanwhile is
 left, uncommitted, to the partition's next reader.
 
-A topic far behind (a backlog) comes in faster than emails go out: fetching pauses
-whenever the loop holds five lake batches' worth of records, over all partitions,
-and each call takes a partition's batches as they stood, so that one busy
-partition does not keep the others waiting.
+A topic far behind (a backlog) comes in faster than emails go out: once the loop
+holds five lake batches' worth of records, over all partitions, it takes no more
+while it waits (an upload, a commit's reply) than a poll's one message, and each
+pass takes a partition's batches as they stood, so that one busy partition does
+not keep the others waiting.
 
 The group can take a partition away only while the loop polls: in a retry's
 pause, or while an upload goes on. What of the partition went out then
@@ -131,7 +132,6 @@ class BatchConsumer:
             notes=notes,
         )
         self._idle_since = time.monotonic()
-        self._fetching_paused = False  # by _serve, the buffer being full
 
     def run(self, idle_exit: float | None = None) -> Totals:
         """Consume until stopped (or, with ``idle_exit``, until nothing came for that long)."""
@@ -154,7 +154,6 @@ class BatchConsumer:
         return self.totals
 
     def _step(self) -> None:
-        self._resume_fetching_if_room()
         self._take_all(kafka.fetch(self.clients.consumer, 1000, self._poll_timeout()))
         self._finish_due(everything=False)
         self.committer.resend_refused(self.buffer.owns)
@@ -302,18 +301,14 @@ class BatchConsumer:
 
     def _serve(self, seconds: float) -> None:
         """Poll for ``seconds``, keeping what comes: rebalance callbacks and commit replies
-        are served meanwhile. With the buffer full, fetching pauses first, until the loop
-        has room again: each owner check of a slice polls, and a backlog would otherwise
-        come in faster than emails go out."""
-        if self._buffer_full():  # again each time: an upload's wait resumes what it paused
-            self.clients.consumer.pause(self.clients.consumer.assignment())
-            self._fetching_paused = True
-        self._take_all(self.clients.consumer.consume(500, seconds))
-
-    def _resume_fetching_if_room(self) -> None:
-        if self._fetching_paused and not self._buffer_full():
-            self.clients.consumer.resume(self.clients.consumer.assignment())
-            self._fetching_paused = False
+        are served meanwhile. With the buffer full, one message at most comes: each owner
+        check of a slice polls, and a backlog would otherwise come in faster than emails
+        go out."""
+        consumer = self.clients.consumer
+        if not self._buffer_full():
+            self._take_all(consumer.consume(500, seconds))
+        elif (message := consumer.poll(seconds)) is not None:
+            self._take_all([message])
 
     def _pause(self, seconds: float) -> None:
         pause_in_group(self.clients.consumer, seconds, self._take)
