@@ -254,8 +254,7 @@ class BatchConsumer:
         self.holdings.check_in_hand()
 
     def _buffer_full(self) -> bool:
-        """As many records held as an upload may let gather: fetching pauses until the
-        loop has taken them."""
+        """As many records held as the loop may take while it waits (an upload, a reply)."""
         return len(self.buffer) >= UPLOAD_ROOM_BATCHES * self.lake_max_records
 
     # The group -----------------------------------------------------------------------------
