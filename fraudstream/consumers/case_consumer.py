@@ -99,7 +99,7 @@ class CaseConsumer:
     def run(self, idle_exit: float | None = None) -> CaseTotals:
         """Consume until stopped (or, with ``idle_exit``, nothing came for that long)."""
         topics = [self.settings.fraud_topic, self.settings.confirmation_topic]
-        self.consumer.subscribe(topics)
+        self.consumer.subscribe(topics, on_assign=kafka.assign_fetching)  # see its doc
         self._idle_since = time.monotonic()
         run_until_stopped(
             self._step,

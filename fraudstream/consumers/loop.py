@@ -283,7 +283,7 @@ class BatchConsumer:
         except StopWhileRetryingError:
             log.warning("stopped while recovering partitions")
             committed, moved = partitions, []
-        consumer.assign(committed)
+        kafka.assign_fetching(consumer, committed)  # a pause left from before ends here
         self.committer.resumed(moved)  # the group's lag says what is left, even if nothing comes
         self._idle_since = time.monotonic()
 

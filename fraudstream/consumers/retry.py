@@ -77,7 +77,8 @@ def until_done(
 
 def pause_in_group(consumer: Consumer, seconds: float, keep: Callable[[Message], None]) -> None:
     """Wait ``seconds`` while keeping the member in its group: fetching is paused, and
-    what was fetched already and comes now is handed to ``keep``."""
+    what was fetched already and comes now is handed to ``keep``. A partition taken away
+    meanwhile is resumed when it comes back (``kafka.assign_fetching``)."""
     assignment = consumer.assignment()
     consumer.pause(assignment)
     deadline = time.monotonic() + seconds

@@ -57,7 +57,8 @@ def consume_until_done(
     ``full()``, fetching pauses (the member still polls, so it stays in its group), so
     that a long outage does not fill the memory. Only then: a pause drops what the client
     had fetched ahead (measured: pausing after one batch's worth made the lake path slower
-    than not overlapping at all)."""
+    than not overlapping at all). A partition taken away meanwhile is resumed when it
+    comes back (``kafka.assign_fetching``)."""
     paused: list[TopicPartition] = []
     while not work.done():
         if not paused and full():

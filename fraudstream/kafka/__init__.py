@@ -31,6 +31,7 @@ from fraudstream.kafka.clients import (
 )
 from fraudstream.kafka.consuming import (
     COMMIT_REPLY_SECONDS,
+    assign_fetching,
     commit,
     commit_serving,
     committed,
@@ -55,6 +56,7 @@ __all__ = [
     "KafkaSetupError",
     "KafkaUnavailableError",
     "OwnershipLostError",
+    "assign_fetching",
     "client_config",
     "commit",
     "commit_serving",

@@ -55,6 +55,14 @@ def fetch(consumer: Consumer, at_most: int, timeout: float) -> list[Message]:
     return [first, *consumer.consume(max(at_most - 1, 1), 0)]
 
 
+def assign_fetching(consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    """Assign ``partitions`` and fetch from each. The client keeps a partition's pause
+    across a rebalance: one paused when the group took it away (a wait, a retry) and
+    given back later would otherwise stay paused, read by no one. For ``on_assign``."""
+    consumer.assign(partitions)
+    consumer.resume(partitions)
+
+
 def commit(
     consumer: Consumer,
     topic: str,

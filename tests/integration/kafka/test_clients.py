@@ -4,6 +4,7 @@ and consumer settings writing and reading back in order."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from fraudstream.devstack.services import kafka_node_properties
 from fraudstream.devstack.stack import format_storage
 from fraudstream.errors import MissingResourceError
 from fraudstream.kafka import (
+    assign_fetching,
     consumer_config,
     ensure_topics,
     is_record,
@@ -100,6 +102,47 @@ def test_acks_all_writes_are_read_back_in_order(three_brokers: Stack, topic_name
     finally:
         consumer.close()
     assert received == list(range(500))
+
+
+def test_a_partition_paused_when_the_group_took_it_away_is_fetched_once_given_back(
+    three_brokers: Stack, topic_name: str
+) -> None:
+    """librdkafka keeps a partition's pause across a rebalance. Member A pauses both
+    partitions; B joins and takes one, then leaves, and A has both again: with
+    ``assign_fetching`` as its ``on_assign``, A reads both to the end."""
+    servers = three_brokers.bootstrap_servers
+    ensure_topics(servers, [Topic(topic_name, 2, 3)])
+    records = ({"topic": topic_name, "value": b"x", "partition": i % 2} for i in range(200))
+    produce_and_wait(Producer(producer_config(servers)), records, "the test records")
+    a = _member(servers, topic_name)
+    members = [a]
+    try:
+        _poll_until(lambda: len(a.assignment()) == 2, a)
+        a.pause(a.assignment())
+        b = _member(servers, topic_name)
+        members.append(b)
+        _poll_until(lambda: len(a.assignment()) == len(b.assignment()) == 1, a, b)
+        b.close()
+        members.remove(b)
+        _poll_until(lambda: len(a.assignment()) == 2, a)
+        _poll_until(lambda: [tp.offset for tp in a.position(a.assignment())] == [100, 100], a)
+    finally:
+        for member in members:
+            member.close()
+
+
+def _member(servers: str, topic: str) -> Consumer:
+    consumer = Consumer(consumer_config(servers, group=topic))
+    consumer.subscribe([topic], on_assign=assign_fetching)
+    return consumer
+
+
+def _poll_until(done: Callable[[], bool], *consumers: Consumer, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not done():
+        assert time.monotonic() < deadline, f"not done in {seconds} s"
+        for consumer in consumers:
+            consumer.poll(0.2)
 
 
 def test_storage_is_formatted_with_a_cluster_id_that_begins_with_a_dash(tmp_path: Path) -> None:

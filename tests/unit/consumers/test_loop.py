@@ -432,26 +432,47 @@ def test_a_note_not_in_kafka_in_time_has_the_lake_batch_written_at_once() -> Non
 
 class _Backlog(_Consumer):
     """A topic far behind: each fetch returns ``count`` more records at once, until
-    ``left`` run out, unless fetching is paused."""
+    ``left`` run out, unless fetching is paused. As in librdkafka, a pause is the
+    partition's, and an assignment keeps it."""
 
     def __init__(self, left: int) -> None:
         super().__init__()
-        self.left, self.next_offset, self.paused = left, 0, False
+        self.left, self.next_offset = left, 0
+        self.paused: set[int] = set()
 
     def consume(self, count: int, _timeout: float) -> list[Any]:
         self._play()
-        if self.paused:
+        if PARTITION[1] in self.paused or not self.assigned:
             time.sleep(0.005)
             return []
         given = [_Message(self.next_offset + i) for i in range(min(count, self.left))]
         self.next_offset, self.left = self.next_offset + len(given), self.left - len(given)
         return given
 
-    def pause(self, _partitions: list[TopicPartition]) -> None:
-        self.paused = True
+    def poll(self, timeout: float) -> Any:
+        given = self.consume(1, timeout)
+        return given[0] if given else None
 
-    def resume(self, _partitions: list[TopicPartition]) -> None:
-        self.paused = False
+    def pause(self, partitions: list[TopicPartition]) -> None:
+        self.paused |= {tp.partition for tp in partitions}
+
+    def resume(self, partitions: list[TopicPartition]) -> None:
+        self.paused -= {tp.partition for tp in partitions}
+
+
+class _LostWhilePaused(_Backlog):
+    """The member's session is lost while fetching is paused for a full buffer: the
+    partition is revoked at the next poll, so the wait ends with it away."""
+
+    def pause(self, partitions: list[TopicPartition]) -> None:
+        super().pause(partitions)
+        if not self.plays:
+            self.plays.append(self.lose_session)
+
+    def lose_session(self) -> None:
+        assert self.on_revoke is not None
+        self.on_revoke(self, list(self.assigned))
+        self.assigned = []
 
 
 def test_a_backlog_fetched_during_uploads_is_held_to_five_lake_batches_at_most() -> None:
@@ -475,5 +496,28 @@ def test_a_backlog_fetched_during_uploads_is_held_to_five_lake_batches_at_most()
     backlog.next_offset = 100
     while backlog.left or len(member.buffer):
         member._step()
-    assert max(held) <= 5 * 100 + 500  # the room, and one fetch over it
+    assert max(held) <= 5 * 100 + 1000 + 500  # the room, a step's fetch and a wait's over it
     assert len(mailer.sent) == len(set(mailer.sent)) == 20_100
+
+
+def test_a_partition_taken_away_while_fetching_is_paused_is_fetched_when_it_comes_back() -> None:
+    """The buffer is full during an upload, so fetching pauses; the session is lost
+    meanwhile, and the wait ends with the partition away, so nothing resumes it. Given
+    back, it is fetched again: a pause does not outlive the assignment it was made in
+    (the client would keep it, and the partition would be read by no one)."""
+    backlog = _LostWhilePaused(left=20_000)
+    member, _, bucket, _ = _member(
+        backlog, batch_max_records=100, batch_max_seconds=60, email_max_seconds=0.01
+    )
+    bucket.upload_seconds = 0.05
+    _take(member, range(100))
+    backlog.next_offset = 100
+    while backlog.assigned:
+        member._step()
+    assert backlog.paused, "the partition went while fetching was paused"
+
+    backlog.on_assign(backlog, [TopicPartition(TOPIC, 0)])  # type: ignore[misc]
+    fetched_before = backlog.next_offset
+    for _ in range(3):
+        member._step()
+    assert backlog.next_offset > fetched_before, "the partition came back paused"
