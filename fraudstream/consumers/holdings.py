@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from confluent_kafka import Message, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 from google.cloud import storage
 
 from fraudstream import kafka
@@ -62,6 +62,23 @@ class Holdings:
         held = self.in_hand
         if held is not None and self.buffer.assignment(held.partition) != held.assignment:
             raise kafka.OwnershipLostError(f"{held.partition}: revoked while its batch was in hand")
+
+    def take_over_all(
+        self, consumer: Consumer, partitions: list[TopicPartition], waiter: Waiter
+    ) -> tuple[list[TopicPartition], list[TopicPartition]]:
+        """``take_over`` each of ``partitions``, just assigned: each with the offset to start
+        at, and those whose offset is worth committing at once."""
+        unavailable = (kafka.KafkaUnavailableError,)
+        committed = until_done(
+            lambda: kafka.committed(consumer, partitions), "committed offsets", waiter, unavailable
+        )
+        ends = until_done(
+            lambda: kafka.end_offsets(consumer, partitions), "end offsets", waiter, unavailable
+        )
+        moved = [
+            tp for tp in committed if self.take_over(tp, ends[(tp.topic, tp.partition)], waiter)
+        ]
+        return committed, moved
 
     def take_over(self, tp: TopicPartition, end: int, waiter: Waiter) -> bool:
         """Own ``tp`` from where the lake says, not only where the commit says (its offset

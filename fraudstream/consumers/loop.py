@@ -58,13 +58,7 @@ from fraudstream.consumers.gathering import LakeBatch
 from fraudstream.consumers.handlers import Handler
 from fraudstream.consumers.holdings import Holdings
 from fraudstream.consumers.notes import CommitNotes
-from fraudstream.consumers.retry import (
-    Backoff,
-    StopWhileRetryingError,
-    Waiter,
-    pause_in_group,
-    until_done,
-)
+from fraudstream.consumers.retry import Backoff, StopWhileRetryingError, Waiter, pause_in_group
 from fraudstream.consumers.running import consume_until_done, run_until_stopped
 from fraudstream.consumers.slicing import SLICE_MAX_EMAILS, SliceTaker
 from fraudstream.consumers.totals import Totals
@@ -263,23 +257,7 @@ class BatchConsumer:
         """Start each new partition where the lake says, not only where the commit says."""
         waiter = Waiter(time.sleep, lambda: self.stop.requested, self.waiter.backoff)
         try:
-            committed = until_done(
-                lambda: kafka.committed(consumer, partitions),
-                "committed offsets",
-                waiter,
-                (kafka.KafkaUnavailableError,),
-            )
-            ends = until_done(
-                lambda: kafka.end_offsets(consumer, partitions),
-                "end offsets",
-                waiter,
-                (kafka.KafkaUnavailableError,),
-            )
-            moved = [
-                tp
-                for tp in committed
-                if self.holdings.take_over(tp, ends[(tp.topic, tp.partition)], waiter)
-            ]
+            committed, moved = self.holdings.take_over_all(consumer, partitions, waiter)
         except StopWhileRetryingError:
             log.warning("stopped while recovering partitions")
             committed, moved = partitions, []
